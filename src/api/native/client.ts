@@ -1,0 +1,156 @@
+import http from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { ErrorKind } from '../../core/errors.ts';
+import { BerthError, ErrorKinds, berthError } from '../../core/errors.ts';
+import { NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
+
+/**
+ * The client of berth's native API, used by the CLI. It imports nothing but
+ * core/ and protocol.ts so the CLI starts fast. Errors come back as
+ * BerthError with the server's kind.
+ */
+export interface ClientOptions {
+  /** unix://PATH or a plain path. */
+  host: string;
+  namespace: string;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined | string[]>;
+  body?: unknown;
+  /** A raw request body (uploads); sent as application/octet-stream. */
+  upload?: Readable;
+  signal?: AbortSignal;
+}
+
+export class ApiClient {
+  readonly socketPath: string;
+  readonly namespace: string;
+  readonly #agent = new http.Agent({ keepAlive: false });
+
+  constructor(opts: ClientOptions) {
+    this.socketPath = opts.host.startsWith('unix://') ? opts.host.slice('unix://'.length) : opts.host;
+    if (!this.socketPath) throw berthError('InvalidArgument', `invalid host "${opts.host}": expected unix:///path/to/socket`);
+    this.namespace = opts.namespace;
+  }
+
+  /** A JSON request; resolves to the parsed body (undefined for 204). */
+  async call<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.#send(method, path, opts);
+    const text = await readText(res);
+    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** An NDJSON request: yields each line's object; a trailing error line throws. */
+  async *stream<T = unknown>(method: string, path: string, opts: RequestOptions = {}): AsyncGenerator<T> {
+    const res = await this.#send(method, path, opts);
+    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, await readText(res));
+    let buf = '';
+    for await (const chunk of res) {
+      buf += (chunk as Buffer).toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const obj = JSON.parse(line) as { error?: { kind: ErrorKind; message: string } };
+        if (obj && obj.error && typeof obj.error === 'object' && 'kind' in obj.error) {
+          throw new BerthError(knownKind(obj.error.kind), obj.error.message);
+        }
+        yield obj as T;
+      }
+    }
+  }
+
+  /** A raw response (downloads such as `save`); throws on an error status. */
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+    const res = await this.#send(method, path, opts);
+    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, await readText(res));
+    return res;
+  }
+
+  /** Upgrade the connection (attach, exec) and return the raw duplex socket. */
+  upgrade(method: string, path: string, opts: RequestOptions = {}): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socketPath,
+        method,
+        path: withQuery(path, opts.query),
+        headers: { [NAMESPACE_HEADER]: this.namespace, connection: 'Upgrade', upgrade: UPGRADE_PROTOCOL, 'content-type': 'application/json' },
+        signal: opts.signal,
+      });
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', (res) => {
+        void readText(res).then((t) => reject(toError(res.statusCode ?? 500, t)), reject);
+      });
+      req.on('error', (err) => reject(connectError(this.socketPath, err)));
+      req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
+    });
+  }
+
+  #send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace };
+      let payload: string | undefined;
+      if (opts.upload) headers['content-type'] = 'application/octet-stream';
+      else if (opts.body !== undefined) {
+        payload = JSON.stringify(opts.body);
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(payload));
+      }
+      const req = http.request({ socketPath: this.socketPath, method, path: withQuery(path, opts.query), headers, agent: this.#agent, signal: opts.signal });
+      req.on('response', resolve);
+      req.on('error', (err) => reject(connectError(this.socketPath, err)));
+      if (opts.upload) {
+        opts.upload.on('error', (err) => req.destroy(err));
+        opts.upload.pipe(req);
+      } else req.end(payload);
+    });
+  }
+}
+
+function withQuery(path: string, query: RequestOptions['query']): string {
+  if (!query) return path;
+  const sp = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const item of v) sp.append(k, item);
+    else sp.set(k, String(v));
+  }
+  const s = sp.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+async function readText(res: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function knownKind(kind: string): ErrorKind {
+  return (ErrorKinds as readonly string[]).includes(kind) ? (kind as ErrorKind) : 'Unknown';
+}
+
+function toError(status: number, text: string): BerthError {
+  try {
+    const body = JSON.parse(text) as { kind?: string; message?: string };
+    if (body && typeof body.message === 'string') return new BerthError(knownKind(body.kind ?? 'Unknown'), body.message);
+  } catch {
+    // fall through: not our error body
+  }
+  return new BerthError('Unknown', `unexpected response ${status}: ${text.slice(0, 200)}`);
+}
+
+function connectError(socketPath: string, err: Error): BerthError {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+    return berthError('Unavailable', `cannot connect to berthd at unix://${socketPath}: is the daemon running?`, err);
+  }
+  if (code === 'EACCES') return berthError('PermissionDenied', `permission denied on unix://${socketPath}`, err);
+  if (err.name === 'AbortError') return berthError('Canceled', 'request canceled', err);
+  return berthError('Unavailable', `berthd at unix://${socketPath}: ${err.message}`, err);
+}

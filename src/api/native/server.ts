@@ -1,0 +1,216 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Ctx } from '../../core/context.ts';
+import { DEFAULT_NAMESPACE, validateNamespace } from '../../core/context.ts';
+import { berthError, kindOf } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { httpStatusOf, NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
+
+/**
+ * The native API server: a tiny router over node:http. Route modules
+ * (routes-images.ts, routes-containers.ts, ...) register handlers; handlers
+ * only validate, call a core service and convert the result.
+ *
+ * A handler returns a JSON value (sent with 200), or uses `req.ndjson()` to
+ * stream lines, or `req.upgrade()` to take over the socket.
+ */
+export interface ApiRequest {
+  readonly ctx: Ctx;
+  readonly params: Record<string, string>;
+  readonly query: URLSearchParams;
+  readonly raw: http.IncomingMessage;
+  /** The parsed JSON body (undefined when there is none); InvalidArgument if malformed. */
+  json<T = unknown>(): Promise<T>;
+  /** Switch the response to NDJSON; call `write` per line and `end` when done. */
+  ndjson(): NdjsonWriter;
+  /** Upgrade the connection and hand over the raw socket (for attach/exec). */
+  upgrade(): Duplex;
+  /** The request body as a raw stream (uploads such as `load` and `import`). */
+  readonly body: http.IncomingMessage;
+}
+
+export interface NdjsonWriter {
+  write(obj: unknown): Promise<void>;
+  end(): void;
+  fail(err: unknown): void;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+export type Handler = (req: ApiRequest) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+const MAX_JSON_BODY = 16 << 20;
+
+export class Router {
+  #routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): void {
+    this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+  }
+
+  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } | undefined {
+    const parts = pathname.split('/').filter(Boolean);
+    for (const r of this.#routes) {
+      if (r.method !== method) continue;
+      const params = matchParts(r.parts, parts);
+      if (params) return { handler: r.handler, params };
+    }
+    return undefined;
+  }
+}
+
+function matchParts(pattern: string[], parts: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p.startsWith('*')) {
+      // A trailing *name swallows the rest of the path (image names contain slashes).
+      if (i >= parts.length) return undefined;
+      params[p.slice(1)] = parts.slice(i).map(decodeURIComponent).join('/');
+      return params;
+    }
+    if (i >= parts.length) return undefined;
+    if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(parts[i]);
+    else if (p !== parts[i]) return undefined;
+  }
+  return pattern.length === parts.length ? params : undefined;
+}
+
+export interface ServerOptions {
+  router: Router;
+  log: Logger;
+  /** Aborted when the daemon shuts down; every request's signal follows it. */
+  shutdown: AbortSignal;
+}
+
+export function createApiServer(opts: ServerOptions): http.Server {
+  const server = http.createServer({ keepAlive: true });
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer) => {
+    void handle(opts, req, res, socket, head);
+  };
+  server.on('request', (req, res) => onRequest(req, res));
+  server.on('upgrade', (req, socket, head) => onRequest(req, undefined, socket, head));
+  return server;
+}
+
+async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://berth');
+  const ns = (req.headers[NAMESPACE_HEADER] as string | undefined) ?? DEFAULT_NAMESPACE;
+  const requestAbort = new AbortController();
+  const onClose = () => requestAbort.abort(berthError('Canceled', 'client went away'));
+  (res ?? socket)?.once('close', onClose);
+  const signal = AbortSignal.any([opts.shutdown, requestAbort.signal]);
+  const log = opts.log.child({ method: req.method, path: url.pathname, namespace: ns });
+  const ctx: Ctx = { signal, log, namespace: ns };
+  let streaming: NdjsonWriter | undefined;
+  let upgraded = false;
+
+  const sendError = (err: unknown) => {
+    const kind = kindOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (kind === 'Internal' || kind === 'Unknown') log.error('request failed', { err });
+    if (upgraded) return;
+    if (streaming) return streaming.fail(err);
+    if (res && !res.headersSent) {
+      const body = JSON.stringify({ kind, message });
+      res.writeHead(httpStatusOf(kind), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    } else if (socket && !socket.destroyed) {
+      const body = JSON.stringify({ kind, message });
+      socket.end(`HTTP/1.1 ${httpStatusOf(kind)} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    }
+  };
+
+  try {
+    if (!validateNamespace(ns)) throw berthError('InvalidArgument', `invalid namespace "${ns}"`);
+    const m = opts.router.match(req.method ?? 'GET', url.pathname);
+    if (!m) throw berthError('NotFound', `no such endpoint: ${req.method} ${url.pathname}`);
+    const apiReq: ApiRequest = {
+      ctx,
+      params: m.params,
+      query: url.searchParams,
+      raw: req,
+      body: req,
+      json: async <T>() => readJson<T>(req),
+      ndjson: () => {
+        if (!res) throw berthError('InvalidArgument', 'this endpoint cannot stream on an upgraded connection');
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.flushHeaders();
+        streaming = ndjsonWriter(res, signal);
+        return streaming;
+      },
+      upgrade: () => {
+        if (!socket) throw berthError('InvalidArgument', 'this endpoint needs Connection: Upgrade');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`);
+        if (head && head.length) socket.unshift(head);
+        upgraded = true;
+        return socket;
+      },
+    };
+    const result = await m.handler(apiReq);
+    if (upgraded || streaming) return;
+    if (!res) throw berthError('InvalidArgument', 'endpoint does not upgrade');
+    if (result === undefined) {
+      res.writeHead(204).end();
+    } else {
+      const body = JSON.stringify(result);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }
+  } catch (err) {
+    sendError(err);
+  } finally {
+    (res ?? socket)?.off('close', onClose);
+  }
+}
+
+async function readJson<T>(req: http.IncomingMessage): Promise<T> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined as T;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+  } catch (err) {
+    throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function ndjsonWriter(res: http.ServerResponse, signal: AbortSignal): NdjsonWriter {
+  return {
+    signal,
+    async write(obj) {
+      if (res.destroyed) throw berthError('Canceled', 'client went away');
+      if (!res.write(JSON.stringify(obj) + '\n')) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    },
+    end() {
+      res.end();
+    },
+    fail(err) {
+      const kind = kindOf(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (!res.destroyed) res.end(JSON.stringify({ error: { kind, message } }) + '\n');
+    },
+  };
+}
+

@@ -1,0 +1,100 @@
+import { ApiClient } from '../api/native/client.ts';
+import { DEFAULT_NAMESPACE } from '../core/context.ts';
+import { kindOf } from '../core/errors.ts';
+import type { Command, CommandEnv } from './command.ts';
+
+/**
+ * The berth command. Each command lives in its own module under commands/,
+ * loaded on demand so start-up stays small. Aliases map docker's two-word
+ * forms (`image ls`) and short forms (`images`) onto one module.
+ */
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  version: () => import('./commands/version.ts'),
+};
+
+const aliases: Record<string, string> = {};
+
+const globalHelp = `Usage:  berth [OPTIONS] COMMAND
+
+A container engine: images, containers and networks.
+
+Global options:
+  -H, --host string        daemon socket (unix://PATH); BERTH_HOST (default unix:///run/berth/berth.sock)
+  -n, --namespace string   namespace; BERTH_NAMESPACE (default "default")
+  -h, --help               print usage
+  -v, --version            print version
+
+Commands:
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let host = process.env.BERTH_HOST || 'unix:///run/berth/berth.sock';
+  let namespace = process.env.BERTH_NAMESPACE || DEFAULT_NAMESPACE;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (flag: string) => {
+      const eq = a.indexOf('=');
+      if (eq > 0) return a.slice(eq + 1);
+      if (i + 1 >= argv.length) throw Object.assign(new Error(`flag needs an argument: ${flag}`), { exit: 125 });
+      return argv[++i];
+    };
+    if (a === '-H' || a.startsWith('--host')) host = value('--host');
+    else if (a === '-n' || a.startsWith('--namespace')) namespace = value('--namespace');
+    else if (a === '-h' || a === '--help') return printHelp();
+    else if (a === '-v' || a === '--version') {
+      process.stdout.write('berth version 0.1.0\n');
+      return 0;
+    } else if (a.startsWith('-')) {
+      process.stderr.write(`berth: unknown flag: ${a}\nSee 'berth --help'.\n`);
+      return 125;
+    } else break;
+  }
+  const rest = argv.slice(i);
+  if (rest.length === 0) return printHelp();
+  let name = rest[0];
+  let args = rest.slice(1);
+  const two = `${rest[0]} ${rest[1] ?? ''}`;
+  if (aliases[two] || commands[two]) {
+    name = aliases[two] ?? two;
+    args = rest.slice(2);
+  } else if (aliases[name]) name = aliases[name];
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`berth: '${rest[0]}' is not a berth command.\nSee 'berth --help'\n`);
+    return 125;
+  }
+  const { command } = await load();
+  if (args.includes('--help') || (args[0] === '-h' && args.length === 1)) {
+    process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
+    return 0;
+  }
+  let client: ApiClient | undefined;
+  const env: CommandEnv = {
+    client: () => (client ??= new ApiClient({ host, namespace })),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+  };
+  return command.run(args, env);
+}
+
+function printHelp(): number {
+  const names = [...new Set(Object.keys(commands))].sort();
+  process.stdout.write(globalHelp + names.map((n) => `  ${n}`).join('\n') + '\n');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    const kind = kindOf(err);
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`berth: ${msg}\n`);
+    if (kind === 'Unknown' && err instanceof Error && process.env.BERTH_DEBUG) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = typeof err?.exit === 'number' ? err.exit : 125;
+  },
+);

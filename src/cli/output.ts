@@ -1,0 +1,40 @@
+/** Output helpers shared by commands: docker-style tables, sizes and ages. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] + 3)))
+      .join('')
+      .trimEnd();
+  return [fmt(headers), ...rows.map(fmt)].join('\n') + '\n';
+}
+
+/** Docker's human sizes: 1000-based, 3 significant digits ("4.26MB"). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
+}
+
+/** Docker's "About a minute ago", "3 hours ago". */
+export function humanAge(from: Date | string | number, now = Date.now()): string {
+  const s = Math.max(0, Math.floor((now - new Date(from).getTime()) / 1000));
+  if (s < 1) return 'Less than a second ago';
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'} ago`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute ago';
+  if (m < 60) return `${m} minutes ago`;
+  const h = Math.floor(m / 60);
+  if (h === 1) return 'About an hour ago';
+  if (h < 48) return `${h} hours ago`;
+  const d = Math.floor(h / 24);
+  if (d < 14) return `${d} days ago`;
+  if (d < 60) return `${Math.floor(d / 7)} weeks ago`;
+  if (d < 730) return `${Math.floor(d / 30)} months ago`;
+  return `${Math.floor(d / 365)} years ago`;
+}

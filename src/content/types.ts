@@ -1,0 +1,81 @@
+import type { Ctx } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
+import type { Readable } from 'node:stream';
+
+/**
+ * Content store: content-addressed blobs (layers, manifests, configs).
+ *
+ * Vocabulary (containerd's): a *ref* names an in-progress write so it can be
+ * resumed after an interruption; a blob becomes visible only on `commit`,
+ * after its size and digest were verified, by an atomic rename.
+ *
+ * The raw store knows nothing of namespaces: blobs are shared by every
+ * namespace, and only metadata/ decides what is garbage (see metadata/gc).
+ *
+ * Errors: NotFound for an unknown digest or ref; AlreadyExists from `commit`
+ * when the blob is already present (callers usually treat it as success);
+ * FailedPrecondition for a size or digest mismatch (and the partial write is
+ * discarded); Unavailable when the ref is locked by another writer.
+ *
+ * Example:
+ *   const w = await store.writer(ctx, { ref: 'layer-sha256:ab…', expected: { digest, size } });
+ *   await pipeline(body, w.stream());   // resumes at w.offset
+ *   await w.commit(ctx);
+ */
+export interface ContentInfo {
+  digest: Digest;
+  size: number;
+  createdAt: Date;
+  updatedAt: Date;
+  labels: Record<string, string>;
+}
+
+export interface ContentProvider {
+  info(ctx: Ctx, digest: Digest): Promise<ContentInfo>;
+  /** A stream of the blob from `offset`. */
+  reader(ctx: Ctx, digest: Digest, opts?: { offset?: number }): Promise<Readable>;
+  /** The whole blob, refused with ResourceExhausted if larger than `maxBytes`. */
+  readAll(ctx: Ctx, digest: Digest, maxBytes: number): Promise<Buffer>;
+  /** Path of the committed blob on disk, for consumers that want to read it directly. */
+  blobPath(digest: Digest): string;
+}
+
+export interface IngestStatus {
+  ref: string;
+  offset: number;
+  total?: number;
+  expected?: Digest;
+  startedAt: Date;
+  updatedAt: Date;
+}
+
+export interface ContentWriter {
+  readonly ref: string;
+  /** Bytes already written (resumed writes start here). */
+  readonly offset: number;
+  /** A writable that appends at `offset`; hashing continues from the resumed state. */
+  stream(): NodeJS.WritableStream;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Verify size and digest (expected ones, or those given here), fsync, rename into place. */
+  commit(ctx: Ctx, opts?: { size?: number; digest?: Digest; labels?: Record<string, string> }): Promise<ContentInfo>;
+  /** Release the lock, keeping the partial data for a later resume. */
+  close(): Promise<void>;
+}
+
+export interface ContentIngester {
+  writer(ctx: Ctx, opts: { ref: string; expected?: { digest: Digest; size?: number } }): Promise<ContentWriter>;
+}
+
+export interface IngestManager {
+  status(ctx: Ctx, ref: string): Promise<IngestStatus>;
+  listStatuses(ctx: Ctx): Promise<IngestStatus[]>;
+  abort(ctx: Ctx, ref: string): Promise<void>;
+}
+
+export interface ContentManager {
+  walk(ctx: Ctx, fn: (info: ContentInfo) => void | Promise<void>): Promise<void>;
+  updateLabels(ctx: Ctx, digest: Digest, labels: Record<string, string>): Promise<ContentInfo>;
+  delete(ctx: Ctx, digest: Digest): Promise<void>;
+}
+
+export interface ContentStore extends ContentProvider, ContentIngester, IngestManager, ContentManager {}

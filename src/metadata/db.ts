@@ -1,0 +1,61 @@
+import { DatabaseSync } from 'node:sqlite';
+import { berthError } from '../core/errors.ts';
+
+/**
+ * The metadata database: one SQLite file under the root, WAL mode, every
+ * record keyed by namespace. Each store (images, containers, leases,
+ * networks, ...) owns its tables and registers its own ordered migrations
+ * under a component name, so stores evolve independently:
+ *
+ *   db.migrate('images', [
+ *     `CREATE TABLE images (namespace TEXT NOT NULL, name TEXT NOT NULL, ...)`,
+ *   ]);
+ *
+ * A migration is never edited once released; add a new one after it.
+ */
+export class MetadataDb {
+  readonly sql: DatabaseSync;
+  #txDepth = 0;
+
+  constructor(path: string) {
+    this.sql = new DatabaseSync(path);
+    this.sql.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
+  }
+
+  /** Apply the migrations of `component` that have not run yet, each in a transaction. */
+  migrate(component: string, migrations: readonly string[]): void {
+    const row = this.sql.prepare(`SELECT version FROM schema_versions WHERE component = ?`).get(component) as { version: number } | undefined;
+    const current = row?.version ?? 0;
+    if (current > migrations.length) {
+      throw berthError('FailedPrecondition', `metadata component "${component}" is at schema version ${current}, newer than this berth knows (${migrations.length})`);
+    }
+    for (let v = current; v < migrations.length; v++) {
+      this.transaction(() => {
+        this.sql.exec(migrations[v]);
+        this.sql.prepare(`INSERT INTO schema_versions (component, version) VALUES (?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version`).run(component, v + 1);
+      });
+    }
+  }
+
+  /** Run `fn` in a transaction (nested calls join the outer one). `fn` must be synchronous. */
+  transaction<T>(fn: () => T): T {
+    if (this.#txDepth > 0) return fn();
+    this.sql.exec('BEGIN IMMEDIATE');
+    this.#txDepth++;
+    try {
+      const result = fn();
+      this.sql.exec('COMMIT');
+      return result;
+    } catch (err) {
+      this.sql.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.#txDepth--;
+    }
+  }
+
+  close(): void {
+    this.sql.close();
+  }
+}

