@@ -1,0 +1,142 @@
+/**
+ * The container model shared by the runtime service and every front door.
+ * `ContainerConfig` is what a create request carries (the CLI's flags, the
+ * Docker API's Config+HostConfig and the CRI's ContainerConfig all translate
+ * to it); `ContainerRecord` is what metadata stores; `ContainerState` is
+ * what the monitor and the OCI runtime report.
+ */
+export interface ContainerConfig {
+  /** Image reference as the user gave it; resolved to `imageId` at create. */
+  image: string;
+  name?: string;
+  /** Overrides the image's Entrypoint; `[]` clears it. */
+  entrypoint?: string[];
+  /** Overrides the image's Cmd. */
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  /** "user", "uid", "user:group" or "uid:gid", resolved in the image's /etc/passwd and /etc/group. */
+  user?: string;
+  groupAdd?: string[];
+  hostname?: string;
+  domainname?: string;
+  tty?: boolean;
+  openStdin?: boolean;
+  /** Close stdin after the first attach disconnects (docker's StdinOnce). */
+  stdinOnce?: boolean;
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  /** Seconds between the stop signal and SIGKILL (default 10). */
+  stopTimeout?: number;
+  init?: boolean;
+  readOnlyRootfs?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** "unconfined", a path to a JSON profile, or undefined for the default profile. */
+  seccompProfile?: string;
+  noNewPrivileges?: boolean;
+  mounts?: MountSpec[];
+  tmpfs?: Record<string, string>;
+  shmSize?: number;
+  resources?: Resources;
+  ulimits?: Ulimit[];
+  restartPolicy?: RestartPolicy;
+  autoRemove?: boolean;
+  network?: NetworkAttachment;
+  /** Pod/CRI and `--network container:X` style sharing: join another container's namespaces. */
+  sharedNamespaces?: { network?: string; ipc?: string; pid?: string; uts?: string };
+  /** "json-file" (docker's, default) or "cri" (Kubernetes' CRI log format). */
+  logDriver?: 'json-file' | 'cri';
+  logPath?: string;
+  logOpts?: { maxSize?: number; maxFiles?: number };
+  /** Extra OCI annotations. */
+  annotations?: Record<string, string>;
+  /** Name of the OCI runtime (config [runtime.runtimes]); default runc. */
+  runtime?: string;
+}
+
+export interface MountSpec {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** Host path for bind, volume name for volume (empty = anonymous). */
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  /** bind propagation, tmpfs size/mode, etc. as OCI mount options. */
+  options?: string[];
+}
+
+export interface Resources {
+  memory?: number;
+  memorySwap?: number;
+  /** CPUs as a decimal (docker --cpus). */
+  nanoCpus?: number;
+  cpuShares?: number;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpusetCpus?: string;
+  pidsLimit?: number;
+}
+
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+export interface RestartPolicy {
+  name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  maximumRetryCount?: number;
+}
+
+export interface NetworkAttachment {
+  /** "none", "host", "bridge", a network name, or "container:NAME". */
+  mode: string;
+  aliases?: string[];
+  ports?: PortMapping[];
+  publishAll?: boolean;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: string[];
+  macAddress?: string;
+  ipAddress?: string;
+}
+
+export interface PortMapping {
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid?: number;
+  exitCode?: number;
+  /** Set when the container was killed by a signal or failed to start. */
+  error?: string;
+  oomKilled?: boolean;
+  startedAt?: string;
+  finishedAt?: string;
+  restartCount: number;
+}
+
+export interface ContainerRecord {
+  id: string;
+  namespace: string;
+  name: string;
+  config: ContainerConfig;
+  /** The resolved image: its config digest (docker's image id) and the name used. */
+  imageId: string;
+  imageName: string;
+  snapshotter: string;
+  /** Snapshot key of the writable rootfs (usually the container id). */
+  snapshotKey: string;
+  createdAt: string;
+  labels: Record<string, string>;
+  /** Free-form per-subsystem data (network attachment results, CRI sandbox id, ...). */
+  extensions: Record<string, unknown>;
+}
