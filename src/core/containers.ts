@@ -1,5 +1,6 @@
 /**
- * The container model shared by the runtime service and every front door.
+ * The container model shared by the runtime service, every front door and the
+ * CLI (which may import only core/ and the native client).
  * `ContainerConfig` is what a create request carries (the CLI's flags, the
  * Docker API's Config+HostConfig and the CRI's ContainerConfig all translate
  * to it); `ContainerRecord` is what metadata stores; `ContainerState` is
