@@ -48,11 +48,17 @@ export class LocalWriter implements ContentWriter {
   #algorithm: 'sha256' | 'sha512';
   /** Bytes accepted and hashed. */
   #offset = 0;
-  /** Bytes on disk; the rest (#offset - #disk) sit in #buf. */
+  /** Bytes on disk; the rest (#offset - #disk) are buffered or being written. */
   #disk = 0;
-  #buf = Buffer.allocUnsafe(IO_CHUNK);
+  /** Two buffers: one fills (and is hashed) while the other is written, so hashing overlaps I/O. */
+  readonly #bufs = [Buffer.allocUnsafe(IO_CHUNK), Buffer.allocUnsafe(IO_CHUNK)];
+  #cur = 0;
   #used = 0;
+  /** The one write in flight, if any; its failure surfaces at the next #drain. */
+  #inflight: Promise<void> | undefined;
   #done = false;
+  /** Why the writer failed, reported to every later call. */
+  #error: Error | undefined;
 
   private constructor(ctx: Ctx, o: OpenOpts, fh: fsp.FileHandle, algorithm: 'sha256' | 'sha512') {
     this.#ctx = ctx;
@@ -113,9 +119,9 @@ export class LocalWriter implements ContentWriter {
     let pos = 0;
     while (pos < size) {
       this.#ctx.signal.throwIfAborted();
-      const { bytesRead } = await fh.read(this.#buf, 0, Math.min(IO_CHUNK, size - pos), pos);
+      const { bytesRead } = await fh.read(this.#bufs[0], 0, Math.min(IO_CHUNK, size - pos), pos);
       if (bytesRead === 0) break;
-      this.#hash.update(this.#buf.subarray(0, bytesRead));
+      this.#hash.update(this.#bufs[0].subarray(0, bytesRead));
       pos += bytesRead;
     }
     if (pos < size) await fh.truncate(pos);
@@ -130,12 +136,13 @@ export class LocalWriter implements ContentWriter {
     let pos = 0;
     while (pos < chunk.byteLength) {
       if (this.#used === 0 && chunk.byteLength - pos >= IO_CHUNK) {
-        // Large chunks go straight to disk: no copy.
+        // Large chunks go straight to disk: no copy (but the caller may reuse it, so wait).
+        await this.#drain();
         await this.#writeAll(chunk.subarray(pos));
         return;
       }
       const n = Math.min(IO_CHUNK - this.#used, chunk.byteLength - pos);
-      this.#buf.set(chunk.subarray(pos, pos + n), this.#used);
+      this.#bufs[this.#cur].set(chunk.subarray(pos, pos + n), this.#used);
       this.#used += n;
       pos += n;
       if (this.#used === IO_CHUNK) await this.#flush();
@@ -149,16 +156,33 @@ export class LocalWriter implements ContentWriter {
         this.write(chunk).then(() => cb(), cb);
       },
       final: (cb) => {
-        this.#flush().then(() => cb(), cb);
+        this.#flushAll().then(() => cb(), cb);
       },
     });
   }
 
+  /** Start writing the filled buffer, after the previous write finished. */
   async #flush(): Promise<void> {
     if (this.#used === 0) return;
-    const n = this.#used;
+    await this.#drain();
+    const data = this.#bufs[this.#cur].subarray(0, this.#used);
+    this.#cur ^= 1;
     this.#used = 0;
-    await this.#writeAll(this.#buf.subarray(0, n));
+    const p = this.#writeAll(data);
+    p.catch(() => undefined);
+    this.#inflight = p;
+  }
+
+  async #drain(): Promise<void> {
+    const p = this.#inflight;
+    this.#inflight = undefined;
+    if (p) await p;
+  }
+
+  /** Everything accepted is on disk (not yet fsynced). */
+  async #flushAll(): Promise<void> {
+    await this.#flush();
+    await this.#drain();
   }
 
   async #writeAll(data: Uint8Array): Promise<void> {
@@ -181,6 +205,7 @@ export class LocalWriter implements ContentWriter {
    */
   async #fail(err: unknown): Promise<never> {
     const mapped = mapWriteError(err, `content ingest "${this.ref}" (${this.#offset} bytes received)`);
+    this.#error ??= mapped;
     if ((mapped as { kind?: string }).kind === 'ResourceExhausted') await this.#discard();
     else await this.#finish();
     throw mapped;
@@ -188,7 +213,7 @@ export class LocalWriter implements ContentWriter {
 
   async commit(ctx: Ctx, opts: { size?: number; digest?: Digest; labels?: Record<string, string> } = {}): Promise<ContentInfo> {
     this.#check();
-    await this.#flush();
+    await this.#flushAll();
     const size = opts.size ?? this.#expected?.size;
     const want = opts.digest ?? this.#expected?.digest;
     const what = `content ingest "${this.ref}"`;
@@ -234,9 +259,9 @@ export class LocalWriter implements ContentWriter {
     const h = createHash(algorithm);
     let pos = 0;
     while (pos < this.#disk) {
-      const { bytesRead } = await this.#fh!.read(this.#buf, 0, Math.min(IO_CHUNK, this.#disk - pos), pos);
+      const { bytesRead } = await this.#fh!.read(this.#bufs[0], 0, Math.min(IO_CHUNK, this.#disk - pos), pos);
       if (bytesRead === 0) break;
-      h.update(this.#buf.subarray(0, bytesRead));
+      h.update(this.#bufs[0].subarray(0, bytesRead));
       pos += bytesRead;
     }
     return `${algorithm}:${h.digest('hex')}`;
@@ -245,7 +270,7 @@ export class LocalWriter implements ContentWriter {
   async close(): Promise<void> {
     if (this.#done) return;
     try {
-      await this.#flush();
+      await this.#flushAll();
     } finally {
       await this.#finish();
     }
@@ -256,6 +281,7 @@ export class LocalWriter implements ContentWriter {
   }
 
   #check(): void {
+    if (this.#error) throw this.#error;
     if (this.#done) throw berthError('FailedPrecondition', `content ingest "${this.ref}": writer already closed`);
   }
 
