@@ -62,7 +62,7 @@ const layering = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'native/**'] },
+  { ignores: ['node_modules/**', 'native/**', 'dist/**', 'bench/results/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

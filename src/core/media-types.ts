@@ -104,3 +104,5 @@ export interface ImageConfig {
   rootfs: { type: 'layers'; diff_ids: string[] };
   history?: { created?: string; created_by?: string; comment?: string; empty_layer?: boolean; author?: string }[];
 }
+
+export const isConfigType = (mt: string | undefined): boolean => mt === MediaTypes.ociConfig || mt === MediaTypes.dockerConfig;
