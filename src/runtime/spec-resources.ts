@@ -15,15 +15,14 @@ const char = (major: number, minor: number | undefined, access = 'rwm'): DeviceC
   minor === undefined ? { allow: true, type: 'c', major, access } : { allow: true, type: 'c', major, minor, access };
 
 /**
- * Deny all; allow mknod of any char/block device (creating a node grants no
- * access, as runc's defaults); allow null, zero, full, random, urandom, tty,
- * console, ptmx and the pts devices; deny /dev/fuse explicitly (moby).
+ * Deny all; allow null, zero, full, random, urandom, tty, console, ptmx and
+ * the pts devices; deny /dev/fuse explicitly (moby). No "c *:* m" mknod
+ * wildcard here: devices cgroup v1 cannot then deny fuse ("cannot punch hole
+ * in existing wildcard rule"); runc appends its own mknod rules after ours.
  */
 export function defaultDeviceRules(): DeviceCgroup[] {
   return [
     { allow: false, access: 'rwm' },
-    { allow: true, type: 'c', access: 'm' },
-    { allow: true, type: 'b', access: 'm' },
     char(1, 3),
     char(1, 5),
     char(1, 7),
