@@ -8,9 +8,21 @@ import type { Command, CommandEnv } from './command.ts';
  */
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   version: () => import('./commands/version.ts'),
+  network: () => import('./commands/network.ts'),
+  'network create': () => import('./commands/network-create.ts'),
+  'network ls': () => import('./commands/network-ls.ts'),
+  'network inspect': () => import('./commands/network-inspect.ts'),
+  'network rm': () => import('./commands/network-rm.ts'),
+  'network prune': () => import('./commands/network-prune.ts'),
+  'network connect': () => import('./commands/network-connect.ts'),
+  'network disconnect': () => import('./commands/network-disconnect.ts'),
+  port: () => import('./commands/port.ts'),
 };
 
-const aliases: Record<string, string> = {};
+const aliases: Record<string, string> = {
+  'network list': 'network ls',
+  'network remove': 'network rm',
+};
 
 const globalHelp = `Usage:  berth [OPTIONS] COMMAND
 
