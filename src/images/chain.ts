@@ -1,0 +1,16 @@
+import { createHash } from 'node:crypto';
+import type { Digest } from '../core/digest.ts';
+
+/**
+ * Chain IDs of a layer stack (OCI image spec): chainID(L0) = diffID(L0),
+ * chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). They name the
+ * committed snapshots, so images sharing a base share snapshots.
+ */
+export function chainIds(diffIds: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const diffId of diffIds) {
+    const prev = out.at(-1);
+    out.push(prev === undefined ? diffId : `sha256:${createHash('sha256').update(`${prev} ${diffId}`).digest('hex')}`);
+  }
+  return out;
+}
