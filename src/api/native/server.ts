@@ -72,10 +72,14 @@ function matchParts(pattern: string[], parts: string[]): Record<string, string> 
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i];
     if (p.startsWith('*')) {
-      // A trailing *name swallows the rest of the path (image names contain slashes).
-      if (i >= parts.length) return undefined;
-      params[p.slice(1)] = parts.slice(i).map(decodeURIComponent).join('/');
-      return params;
+      // *name swallows several segments (image names contain slashes); the
+      // pattern parts after it must match the tail.
+      const tail = pattern.length - i - 1;
+      const end = parts.length - tail;
+      if (end <= i) return undefined;
+      params[p.slice(1)] = parts.slice(i, end).map(decodeURIComponent).join('/');
+      const rest = matchParts(pattern.slice(i + 1), parts.slice(end));
+      return rest ? Object.assign(params, rest) : undefined;
     }
     if (i >= parts.length) return undefined;
     if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(parts[i]);
