@@ -10,7 +10,8 @@ import { MAX_JSON_BLOB, putBlob, readJsonBlob } from './blobs.ts';
 import { familiarName, normalizeName } from './names.ts';
 import { unpackLayers } from './pull.ts';
 import type { ImageService } from './service.ts';
-import { detectCompression, readAllStream } from './streams.ts';
+import { detectCompression } from './streams.ts';
+import { readTar } from '../core/tar-read.ts';
 import type { Descriptor, ImageConfig, Index, Manifest } from './types.ts';
 import { GcLabels, MediaTypes, isIndex } from './types.ts';
 import { selectFromIndex } from './blobs.ts';
@@ -36,18 +37,15 @@ export async function loadArchive(svc: ImageService, ctx: Ctx, stream: Readable,
   return svc.withLease(ctx, async (lctx) => {
     const small = new Map<string, Buffer>();
     const stored = new Map<string, Stored>();
-    for await (const e of deps.readTar(stream)) {
-      const path = e.name.replace(/^\.\//, '').replace(/\/+$/, '');
-      if (e.type !== 'file') {
-        e.body.resume();
-        continue;
-      }
+    for await (const e of readTar(stream)) {
+      const path = e.path.replace(/^\.\//, '').replace(/\/+$/, '');
+      if (e.type !== 'file') continue;
       const top = !path.startsWith('blobs/') && !path.includes('/');
       if (top && e.size <= MAX_JSON_BLOB) {
-        small.set(path, await readAllStream(e.body, MAX_JSON_BLOB, path));
+        small.set(path, await e.bytes());
         continue;
       }
-      stored.set(path, await ingest(lctx, svc, e.body, path));
+      stored.set(path, await ingest(lctx, svc, e.stream(), path));
     }
     const loaded: string[] = [];
     const blobOf = (path: string): Stored => {

@@ -9,7 +9,7 @@ import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/e
 import type { ProgressEvent } from '../core/images.ts';
 import type { ContentWriter } from '../content/types.ts';
 import { hasBlob, putBlob, selectFromIndex } from './blobs.ts';
-import { chainIds } from './chain.ts';
+import { chainIds } from '../core/chain-id.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
 import type { ImageService } from './service.ts';
 import { decompressed, limiter, readAllStream, waitDrain } from './streams.ts';

@@ -18,7 +18,6 @@ import type {
   ImageRecordStore,
   LeaseRole,
   Platform,
-  ReadTar,
   RegistryRole,
   WithMounted,
 } from './types.ts';
@@ -49,7 +48,6 @@ export interface ImageServiceDeps {
   containers?: ContainerUsageRole;
   registry: RegistryRole;
   credentials: CredentialRole;
-  readTar: ReadTar;
   config: ImagesConfig;
   platform?: Platform;
 }

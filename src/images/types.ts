@@ -100,16 +100,6 @@ export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { forma
 /** Mount `mounts` on a temp dir for the duration of `fn` (a bind of one dir is used in place). */
 export type WithMounted = <T>(ctx: Ctx, mounts: { type: string; source: string; options: string[] }[], fn: (dir: string) => Promise<T>) => Promise<T>;
 
-/** A tar reader yielding entries with a body stream to drain before the next. */
-export interface TarReadEntry {
-  name: string;
-  type: string;
-  size: number;
-  linkname?: string;
-  body: Readable;
-}
-export type ReadTar = (stream: Readable) => AsyncIterable<TarReadEntry>;
-
 /** OCI media types the image service speaks. */
 export const MediaTypes = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

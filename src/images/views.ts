@@ -1,5 +1,5 @@
 import type { ImageHistoryItem, ImageInspect, ImageSummary } from '../core/images.ts';
-import { chainIds } from './chain.ts';
+import { chainIds } from '../core/chain-id.ts';
 import type { ResolvedImage } from './blobs.ts';
 import { familiarName, isDanglingName, parseName } from './names.ts';
 import type { ImageRecord } from './types.ts';
