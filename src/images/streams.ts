@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { berthError } from '../core/errors.ts';
 
 /** Read a whole (small) stream, refusing more than `max` bytes. */
