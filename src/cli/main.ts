@@ -21,6 +21,15 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   import: () => import('./commands/import.ts'),
   login: () => import('./commands/login.ts'),
   logout: () => import('./commands/logout.ts'),
+  network: () => import('./commands/network.ts'),
+  'network create': () => import('./commands/network-create.ts'),
+  'network ls': () => import('./commands/network-ls.ts'),
+  'network inspect': () => import('./commands/network-inspect.ts'),
+  'network rm': () => import('./commands/network-rm.ts'),
+  'network prune': () => import('./commands/network-prune.ts'),
+  'network connect': () => import('./commands/network-connect.ts'),
+  'network disconnect': () => import('./commands/network-disconnect.ts'),
+  port: () => import('./commands/port.ts'),
 };
 
 const aliases: Record<string, string> = {
@@ -36,6 +45,8 @@ const aliases: Record<string, string> = {
   'image import': 'import',
   history: 'image history',
   inspect: 'image inspect',
+  'network list': 'network ls',
+  'network remove': 'network rm',
 };
 
 const globalHelp = `Usage:  berth [OPTIONS] COMMAND
