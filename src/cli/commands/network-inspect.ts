@@ -1,0 +1,43 @@
+import { berthError } from '../../core/errors.ts';
+import type { Command } from '../command.ts';
+import { parseFlags } from '../flags.ts';
+import { daemonCall } from './network-common.ts';
+
+const specs = {
+  format: { type: 'string', short: 'f', doc: 'Format the output: "json" or a {{.Field}} path' },
+} as const;
+
+export const command: Command = {
+  usage: 'berth network inspect [OPTIONS] NETWORK [NETWORK...]',
+  summary: 'Display detailed information on one or more networks',
+  async run(argv, env) {
+    const { flags, args } = parseFlags(argv, specs);
+    if (args.length === 0) throw berthError('InvalidArgument', '"network inspect" requires at least 1 argument.');
+    const out: unknown[] = [];
+    let failed = false;
+    for (const ref of args) {
+      const r = await daemonCall(env, () => env.client().call('GET', `/networks/${encodeURIComponent(ref)}`));
+      if (r.ok) out.push(r.value);
+      else failed = true;
+    }
+    const format = flags.format as string | undefined;
+    if (format && format !== 'json') {
+      for (const v of out) env.stdout.write(`${template(format, v)}\n`);
+    } else if (format === 'json') {
+      for (const v of out) env.stdout.write(`${JSON.stringify(v)}\n`);
+    } else {
+      env.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+/** The `{{.A.B}}` and `{{json .A}}` subset of Go templates. */
+function template(format: string, v: unknown): string {
+  return format.replace(/\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}/g, (_m, json: string | undefined, p: string) => {
+    let cur: unknown = v;
+    for (const k of p.split('.').filter(Boolean)) cur = (cur as Record<string, unknown> | undefined)?.[k];
+    if (json || (cur !== null && typeof cur === 'object')) return JSON.stringify(cur);
+    return cur === undefined ? '<no value>' : String(cur);
+  });
+}

@@ -1,0 +1,79 @@
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import { berthError, hasErrno } from '../core/errors.ts';
+import { run } from './exec.ts';
+
+/**
+ * Network namespaces kept as files: `<dir>/<id>` is an nsfs bind mount that
+ * holds the namespace alive with no process in it (what `ip netns add` and
+ * CRI runtimes do). The namespace is made by util-linux `unshare
+ * --net=FILE true`, a child process, so berthd never changes its own
+ * namespaces. Removal is umount + unlink; the kernel frees the namespace
+ * (and the container end of every veth in it) once nothing else holds it.
+ *
+ * There is no sys module with umount(2) yet, so this uses the `umount` tool;
+ * switch to core/sys.ts when it exists.
+ */
+export class NetnsStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  pathOf(id: string): string {
+    return path.join(this.dir, id);
+  }
+
+  /** Create the namespace file for `id`; AlreadyExists if it is mounted already. */
+  async create(ctx: Ctx, id: string): Promise<string> {
+    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw berthError('InvalidArgument', `invalid netns id "${id}"`);
+    await mkdir(this.dir, { recursive: true, mode: 0o711 });
+    const file = this.pathOf(id);
+    if (isMounted(file)) throw berthError('AlreadyExists', `network namespace ${file} already exists`);
+    await writeFile(file, '', { mode: 0o644 });
+    try {
+      await run(ctx, 'unshare', [`--net=${file}`, 'true']);
+    } catch (err) {
+      await rm(file, { force: true });
+      throw berthError('Unknown', `create network namespace ${file}: ${(err as Error).message}`, err);
+    }
+    return file;
+  }
+
+  /** Unmount and unlink; a missing namespace is not an error. */
+  async remove(ctx: Ctx, id: string): Promise<void> {
+    await removeNetnsFile(ctx, this.pathOf(id));
+  }
+
+  /** Ids of every namespace file in the directory. */
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter((n) => !n.startsWith('.'));
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+  }
+}
+
+export async function removeNetnsFile(ctx: Ctx, file: string): Promise<void> {
+  // A file can be mounted more than once (a racing create); unmount until it is not.
+  for (let i = 0; i < 8 && isMounted(file); i++) {
+    await run(ctx, 'umount', [file], { allowFail: true });
+  }
+  if (isMounted(file)) await run(ctx, 'umount', ['-l', file], { allowFail: true });
+  await rm(file, { force: true });
+}
+
+/** True when `file` is a mount point in berthd's mount namespace. */
+export function isMounted(file: string): boolean {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  const escaped = file.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  for (const line of text.split('\n')) {
+    if (line.split(' ')[4] === escaped) return true;
+  }
+  return false;
+}

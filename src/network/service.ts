@@ -1,0 +1,627 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { PortMapping } from '../core/containers.ts';
+import type { Ctx } from '../core/context.ts';
+import { cleanupCtx } from '../core/context.ts';
+import { berthError, wrap } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { exposedToMapping } from '../core/ports.ts';
+import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } from '../metadata/networks.ts';
+import type { CniResult } from './cni.ts';
+import { Cni } from './cni.ts';
+import type { NetworkConfig } from './config.ts';
+import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
+import { run } from './exec.ts';
+import { hostModeHosts, hostsContent, parseExtraHost, resolvConfContent } from './files.ts';
+import { assignHostPorts } from './host-ports.ts';
+import { firstHost, formatSubnet, overlaps, parseIPv4, parseSubnet, contains, pickSubnet, validateGateway } from './ipnet.ts';
+import { removeStaleAllocations, removeStaleRules } from './leaks.ts';
+import { NetnsStore, removeNetnsFile } from './netns.ts';
+import type {
+  AttachmentInfo,
+  ConnectRequest,
+  CreateNetworkRequest,
+  NetworkFilters,
+  NetworkInfo,
+  NetworkService,
+  ReconcileReport,
+  SetupRequest,
+  SetupResult,
+} from './types.ts';
+
+export interface CniNetworkServiceOptions {
+  store: NetworkStore;
+  config: NetworkConfig;
+  /** Persistent: ipam/ (host-local data), cni/results/ (ADD cache), containers/<id>/ (hosts, resolv.conf, hostname). */
+  dataDir: string;
+  /** Runtime: netns files. */
+  netnsDir: string;
+}
+
+const DEFAULT_NETWORK = 'bridge';
+const PREDEFINED = new Set(['bridge', 'host', 'none']);
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
+
+/** NetworkService over CNI plugins; see types.ts for the contract. */
+export class CniNetworkService implements NetworkService {
+  readonly store: NetworkStore;
+  readonly config: NetworkConfig;
+  readonly cni: Cni;
+  readonly netns: NetnsStore;
+  readonly ipamDir: string;
+  readonly containersDir: string;
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: CniNetworkServiceOptions) {
+    this.store = opts.store;
+    this.config = opts.config;
+    this.cni = new Cni({ pluginDirs: opts.config.pluginDirs, cacheDir: path.join(opts.dataDir, 'cni'), timeoutMs: opts.config.pluginTimeoutMs });
+    this.netns = new NetnsStore(opts.netnsDir);
+    this.ipamDir = path.join(opts.dataDir, 'ipam');
+    this.containersDir = path.join(opts.dataDir, 'containers');
+  }
+
+  /** Create or update the default `bridge` network from config. Touches no host state. */
+  async init(_ctx: Ctx): Promise<void> {
+    const subnet = parseSubnet(this.config.subnet);
+    const gateway = this.config.gateway || firstHost(subnet);
+    validateGateway(subnet, gateway);
+    const existing = this.store.findNetwork(DEFAULT_NETWORK);
+    if (existing && existing.bridge === this.config.bridge && existing.subnet === formatSubnet(subnet) && existing.gateway === gateway) return;
+    const rec: NetworkRecord = {
+      id: existing?.id ?? newId(),
+      name: DEFAULT_NETWORK,
+      driver: 'bridge',
+      bridge: this.config.bridge,
+      subnet: formatSubnet(subnet),
+      gateway,
+      internal: false,
+      labels: {},
+      options: { [BRIDGE_NAME_OPTION]: this.config.bridge, 'com.docker.network.bridge.default_bridge': 'true' },
+      createdAt: existing?.createdAt ?? new Date().toISOString(),
+    };
+    this.store.db.transaction(() => {
+      if (existing) {
+        if (this.store.listAttachments({ networkId: existing.id }).length) return;
+        this.store.deleteNetwork(existing.id);
+      }
+      this.#checkOverlap(subnet, rec.bridge);
+      this.store.createNetwork(rec);
+    });
+  }
+
+  createNetwork(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkInfo> {
+    return this.#serial(async () => {
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(req.name ?? '')) throw berthError('InvalidArgument', `invalid network name "${req.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      if (PREDEFINED.has(req.name)) throw berthError('FailedPrecondition', `${req.name} is a pre-defined network and cannot be created`);
+      const driver = req.driver || 'bridge';
+      if (driver !== 'bridge') throw berthError('InvalidArgument', `network driver "${driver}" is not supported (only "bridge")`);
+      if (this.store.findNetwork(req.name)?.name === req.name) throw berthError('AlreadyExists', `network with name ${req.name} already exists`);
+      const id = newId();
+      const options = { ...(req.options ?? {}) };
+      const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
+      if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw berthError('InvalidArgument', `invalid bridge name "${bridge}": at most 15 characters of [A-Za-z0-9_.-]`);
+      options[BRIDGE_NAME_OPTION] = bridge;
+      let subnet;
+      if (req.subnet) {
+        subnet = parseSubnet(req.subnet);
+        this.#checkOverlap(subnet, bridge);
+      } else {
+        if (req.gateway) throw berthError('InvalidArgument', 'a --gateway needs a --subnet');
+        const used = this.store.listNetworks().map((n) => parseSubnet(n.subnet));
+        used.push(...(await hostRoutes(ctx)));
+        subnet = pickSubnet(parseSubnet(this.config.subnetPool), this.config.poolSize, used);
+        if (!subnet) throw berthError('ResourceExhausted', `no free subnet left in pool ${this.config.subnetPool}`);
+      }
+      const gateway = req.gateway || firstHost(subnet);
+      validateGateway(subnet, gateway);
+      const rec: NetworkRecord = {
+        id,
+        name: req.name,
+        driver,
+        bridge,
+        subnet: formatSubnet(subnet),
+        gateway,
+        internal: !!req.internal,
+        labels: req.labels ?? {},
+        options,
+        createdAt: new Date().toISOString(),
+      };
+      this.store.db.transaction(() => {
+        this.#checkOverlap(subnet, bridge);
+        this.store.createNetwork(rec);
+      });
+      ctx.log.info('network created', { network: rec.name, id, subnet: rec.subnet, bridge });
+      return this.#info(rec);
+    });
+  }
+
+  async inspectNetwork(_ctx: Ctx, ref: string): Promise<NetworkInfo> {
+    return this.#info(this.#network(ref));
+  }
+
+  async listNetworks(_ctx: Ctx, filters: NetworkFilters = {}): Promise<NetworkInfo[]> {
+    return this.store
+      .listNetworks()
+      .filter((n) => matchesFilters(n, filters))
+      .map((n) => this.#info(n));
+  }
+
+  removeNetwork(ctx: Ctx, ref: string): Promise<void> {
+    return this.#serial(async () => {
+      const n = this.#network(ref);
+      if (PREDEFINED.has(n.name)) throw berthError('FailedPrecondition', `${n.name} is a pre-defined network and cannot be removed`);
+      await this.#removeUnused(ctx, n);
+    });
+  }
+
+  pruneNetworks(ctx: Ctx, filters: NetworkFilters = {}): Promise<string[]> {
+    return this.#serial(async () => {
+      const removed: string[] = [];
+      for (const n of this.store.listNetworks()) {
+        if (PREDEFINED.has(n.name) || !matchesFilters(n, filters)) continue;
+        if (this.store.listAttachments({ networkId: n.id }).length) continue;
+        await this.#removeUnused(ctx, n);
+        removed.push(n.name);
+      }
+      return removed;
+    });
+  }
+
+  async #removeUnused(ctx: Ctx, n: NetworkRecord): Promise<void> {
+    const users = this.store.listAttachments({ networkId: n.id });
+    if (users.length) {
+      throw berthError('Conflict', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
+    }
+    this.store.deleteNetwork(n.id);
+    // The bridge plugin creates bridges but never deletes them.
+    await run(cleanupCtx(ctx), 'ip', ['link', 'del', n.bridge], { allowFail: true });
+    await rm(path.join(this.ipamDir, cniNameOf(n.id)), { recursive: true, force: true });
+    ctx.log.info('network removed', { network: n.name, id: n.id });
+  }
+
+  setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    return this.#serial(() => this.#setup(ctx, req));
+  }
+
+  async #setup(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    const a = req.attachment;
+    const mode = a.mode || DEFAULT_NETWORK;
+    if (this.store.getEndpoint(req.containerId)) throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
+    const dnsOf = (): EndpointRecord['dns'] => ({
+      servers: a.dns ?? [],
+      search: a.dnsSearch ?? [],
+      options: a.dnsOptions ?? [],
+      extraHosts: a.extraHosts ?? [],
+      domainname: req.domainname ?? '',
+    });
+    for (const h of a.extraHosts ?? []) {
+      try {
+        parseExtraHost(h);
+      } catch (err) {
+        throw berthError('InvalidArgument', (err as Error).message);
+      }
+    }
+    for (const s of a.dns ?? []) if (parseIPv4(s) === undefined && !s.includes(':')) throw berthError('InvalidArgument', `invalid --dns "${s}": not an IP address`);
+
+    if (mode.startsWith('container:')) {
+      const ref = mode.slice('container:'.length);
+      const other = this.store.getEndpoint(ref) ?? this.store.findEndpoint(req.namespace, ref);
+      if (!other) throw berthError('NotFound', `container ${ref} not found or has no network (is it running?)`);
+      if ((a.ports?.length ?? 0) > 0 || a.publishAll) throw berthError('InvalidArgument', 'conflicting options: port publishing and the container type network mode');
+      const target = other.mode.startsWith('container:') ? (this.store.getEndpoint(other.mode.slice(10)) ?? other) : other;
+      this.store.putEndpoint({ ...target, containerId: req.containerId, namespace: req.namespace, name: req.name, mode: `container:${target.containerId}`, ownsNetns: false, createdAt: new Date().toISOString() });
+      return this.#result(this.store.getEndpoint(req.containerId)!);
+    }
+
+    const undo: Array<() => Promise<void>> = [];
+    const rollback = async (err: unknown) => {
+      const c = cleanupCtx(ctx);
+      for (const u of undo.reverse()) {
+        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
+      }
+      throw err;
+    };
+    try {
+      const dir = path.join(this.containersDir, req.containerId);
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      undo.push(() => rm(dir, { recursive: true, force: true }));
+      const hostname = req.hostname || (mode === 'host' ? os.hostname() : req.containerId.slice(0, 12));
+      const ep: EndpointRecord = {
+        containerId: req.containerId,
+        namespace: req.namespace,
+        name: req.name.replace(/^\//, ''),
+        hostname,
+        mode,
+        netnsPath: '',
+        ownsNetns: false,
+        dir,
+        dns: dnsOf(),
+        createdAt: new Date().toISOString(),
+      };
+      if (mode === 'host') {
+        if ((a.ports?.length ?? 0) > 0) ctx.log.warn('published ports are discarded when using host network mode', { containerId: req.containerId });
+        this.store.putEndpoint(ep);
+        undo.push(async () => this.store.deleteEndpoint(req.containerId));
+        await this.#writeFiles(ep);
+        return this.#result(ep);
+      }
+      const net = mode === 'none' ? undefined : this.#network(mode);
+      if (net && (a.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
+        throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+      }
+      if (req.netnsPath) ep.netnsPath = req.netnsPath;
+      else {
+        ep.netnsPath = await this.netns.create(ctx, req.containerId);
+        ep.ownsNetns = true;
+        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
+      }
+      const lo = loopbackConflist();
+      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+      await this.cni.add(ctx, lo, loRt);
+      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+      this.store.putEndpoint(ep);
+      undo.push(async () => this.store.deleteEndpoint(req.containerId));
+      if (net) {
+        let wanted = [...(a.ports ?? [])];
+        if (a.publishAll) {
+          for (const key of req.exposedPorts ?? []) {
+            const m = exposedToMapping(key);
+            if (!wanted.some((w) => w.containerPort === m.containerPort && w.protocol === m.protocol)) wanted.push(m);
+          }
+        }
+        const taken = this.store.listAttachments().flatMap((x) => x.ports);
+        wanted = await assignHostPorts(wanted, taken);
+        const att = await this.#attach(ctx, ep, net, 'eth0', { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports: wanted });
+        undo.push(() => this.#detach(cleanupCtx(ctx), ep, att));
+      }
+      await this.#writeFiles(ep);
+      if (net) await this.#refreshPeers(ep.containerId, [net.id]);
+      ctx.log.debug('container network set up', { containerId: req.containerId, mode });
+      return this.#result(ep);
+    } catch (err) {
+      return rollback(err);
+    }
+  }
+
+  async #attach(
+    ctx: Ctx,
+    ep: EndpointRecord,
+    net: NetworkRecord,
+    ifName: string,
+    o: { aliases: string[]; ipAddress?: string; macAddress?: string; ports: PortMapping[] },
+  ): Promise<AttachmentRecord> {
+    const subnet = parseSubnet(net.subnet);
+    const cap: Record<string, unknown> = {};
+    if (o.ports.length) cap.portMappings = o.ports.map(portMappingArg);
+    if (o.ipAddress) {
+      const ip = parseIPv4(o.ipAddress);
+      if (ip === undefined || !contains(subnet, ip)) throw berthError('InvalidArgument', `invalid address ${o.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
+      cap.ips = [`${o.ipAddress}/${subnet.prefix}`];
+    }
+    if (o.macAddress) cap.mac = o.macAddress;
+    const list = bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu });
+    let result: CniResult;
+    try {
+      result = await this.cni.add(ctx, list, { containerId: ep.containerId, netns: ep.netnsPath, ifName, capabilityArgs: cap });
+    } catch (err) {
+      throw wrap(err, `attach container ${ep.name || ep.containerId.slice(0, 12)} to network ${net.name}`);
+    }
+    const ipc = result.ips?.find((x) => !x.address.includes(':'));
+    if (!ipc) {
+      await this.cni.del(cleanupCtx(ctx), list, { containerId: ep.containerId, netns: ep.netnsPath, ifName });
+      throw berthError('Unknown', `network ${net.name}: CNI result has no IPv4 address`);
+    }
+    const [ip, prefix] = ipc.address.split('/');
+    const iface = result.interfaces?.find((i) => i.name === ifName && i.sandbox) ?? result.interfaces?.[ipc.interface ?? -1];
+    const rec: AttachmentRecord = {
+      containerId: ep.containerId,
+      networkId: net.id,
+      ifName,
+      ip,
+      prefixLen: Number(prefix),
+      gateway: ipc.gateway ?? net.gateway,
+      mac: iface?.mac ?? '',
+      aliases: o.aliases,
+      ports: o.ports,
+    };
+    this.store.putAttachment(rec);
+    return rec;
+  }
+
+  async #detach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+    const net = this.store.findNetwork(att.networkId);
+    const rt = { containerId: ep.containerId, netns: ep.netnsPath, ifName: att.ifName };
+    if (net) await this.cni.del(ctx, bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu }), rt);
+    else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName);
+    this.store.deleteAttachment(ep.containerId, att.networkId);
+  }
+
+  teardownContainer(ctx: Ctx, containerId: string): Promise<void> {
+    return this.#serial(() => this.#teardown(ctx, containerId));
+  }
+
+  async #teardown(ctx: Ctx, containerId: string): Promise<void> {
+    const ep = this.store.getEndpoint(containerId);
+    if (!ep) return;
+    const errors: unknown[] = [];
+    const atts = this.store.listAttachments({ containerId });
+    for (const att of atts.reverse()) {
+      await this.#detach(ctx, ep, att).catch((err) => errors.push(err));
+    }
+    if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
+      await this.cni.delCached(ctx, 'berth-loopback', containerId, 'lo').catch((err) => errors.push(err));
+      if (ep.ownsNetns) await this.netns.remove(ctx, containerId).catch((err) => errors.push(err));
+    }
+    this.store.deleteEndpoint(containerId);
+    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true });
+    await this.#refreshPeers(containerId, atts.map((x) => x.networkId)).catch((err) => errors.push(err));
+    if (errors.length) {
+      ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId, errors: errors.map(String) });
+      throw wrap(errors[0], `tear down network of container ${containerId.slice(0, 12)}`);
+    }
+  }
+
+  connect(ctx: Ctx, req: ConnectRequest): Promise<AttachmentInfo> {
+    return this.#serial(async () => {
+      const ep = this.#endpoint(ctx, req.container);
+      const net = this.#network(req.network);
+      if (ep.mode === 'host' || ep.mode.startsWith('container:') || !ep.netnsPath) {
+        throw berthError('FailedPrecondition', `container ${ep.name} shares the network stack of ${ep.mode === 'host' ? 'the host' : 'another container'} and cannot be connected to another network`);
+      }
+      const atts = this.store.listAttachments({ containerId: ep.containerId });
+      if (atts.some((x) => x.networkId === net.id)) throw berthError('Conflict', `endpoint with name ${ep.name} already exists in network ${net.name}`);
+      if ((req.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
+        throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+      }
+      const used = new Set(atts.map((x) => x.ifName));
+      let n = 0;
+      while (used.has(`eth${n}`)) n++;
+      const att = await this.#attach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
+      await this.#writeFiles(ep).catch(() => {});
+      await this.#refreshPeers(ep.containerId, [net.id]);
+      return this.#attachmentInfo(att);
+    });
+  }
+
+  disconnect(ctx: Ctx, req: { container: string; network: string; force?: boolean }): Promise<void> {
+    return this.#serial(async () => {
+      const net = this.#network(req.network);
+      let ep: EndpointRecord;
+      try {
+        ep = this.#endpoint(ctx, req.container);
+      } catch (err) {
+        if (!req.force) throw err;
+        return;
+      }
+      const att = this.store.listAttachments({ containerId: ep.containerId }).find((x) => x.networkId === net.id);
+      if (!att) throw berthError('NotFound', `container ${ep.name} is not connected to network ${net.name}`);
+      await this.#detach(ctx, ep, att);
+      await this.#writeFiles(ep);
+      await this.#refreshPeers(ep.containerId, [net.id]);
+    });
+  }
+
+  async containerNetwork(_ctx: Ctx, containerId: string): Promise<SetupResult | undefined> {
+    const ep = this.store.getEndpoint(containerId);
+    return ep ? this.#result(ep) : undefined;
+  }
+
+  async ports(ctx: Ctx, container: string, filter?: string): Promise<PortMapping[]> {
+    const ep = this.#endpoint(ctx, container);
+    const owner = ep.mode.startsWith('container:') ? ep.mode.slice(10) : ep.containerId;
+    let ports = this.store.listAttachments({ containerId: owner }).flatMap((x) => x.ports);
+    if (filter) {
+      const [p, proto = 'tcp'] = filter.split('/');
+      ports = ports.filter((x) => String(x.containerPort) === p && x.protocol === proto);
+      if (!ports.length) throw berthError('NotFound', `no public port '${p}/${proto}' published for ${ep.name || container}`);
+    }
+    return ports;
+  }
+
+  reconcile(ctx: Ctx, liveContainerIds: Iterable<string>): Promise<ReconcileReport> {
+    return this.#serial(async () => {
+      const live = new Set(liveContainerIds);
+      const isLive = (id: string) => live.has(id);
+      const report: ReconcileReport = { endpoints: 0, cniAttachments: 0, allocations: 0, iptablesRules: 0, netns: 0 };
+      for (const ep of this.store.listEndpoints()) {
+        if (live.has(ep.containerId)) continue;
+        await this.#teardown(ctx, ep.containerId).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
+        report.endpoints++;
+      }
+      for (const entry of await this.cni.listCache()) {
+        if (live.has(entry.containerId)) continue;
+        try {
+          await this.cni.delCached(ctx, entry.networkName, entry.containerId, entry.ifName);
+          report.cniAttachments++;
+        } catch (err) {
+          ctx.log.warn('reconcile: cached CNI DEL failed', { containerId: entry.containerId, network: entry.networkName, err });
+        }
+      }
+      report.allocations = (await removeStaleAllocations(this.ipamDir, isLive)).length;
+      const names = new Set(this.store.listNetworks().map((n) => cniNameOf(n.id)));
+      report.iptablesRules = await removeStaleRules(ctx, names, isLive);
+      const owned = new Set(this.store.listEndpoints().filter((e) => e.ownsNetns).map((e) => e.netnsPath));
+      for (const id of await this.netns.list()) {
+        if (owned.has(this.netns.pathOf(id))) continue;
+        await removeNetnsFile(ctx, this.netns.pathOf(id)).catch((err) => ctx.log.warn('reconcile: netns removal failed', { id, err }));
+        report.netns++;
+      }
+      if (Object.values(report).some((v) => v > 0)) ctx.log.info('network leftovers reclaimed', { ...report });
+      return report;
+    });
+  }
+
+  #network(ref: string): NetworkRecord {
+    const n = this.store.findNetwork(ref);
+    if (!n) throw berthError('NotFound', `network ${ref} not found`);
+    return n;
+  }
+
+  #endpoint(ctx: Ctx, ref: string): EndpointRecord {
+    const ep = this.store.getEndpoint(ref) ?? this.store.findEndpoint(ctx.namespace, ref);
+    if (!ep) throw berthError('NotFound', `container ${ref} not found or not running`);
+    return ep;
+  }
+
+  #checkOverlap(subnet: ReturnType<typeof parseSubnet>, bridge: string): void {
+    for (const n of this.store.listNetworks()) {
+      if (overlaps(parseSubnet(n.subnet), subnet)) throw berthError('Conflict', `Pool overlaps with other one on this address space: ${formatSubnet(subnet)} overlaps network ${n.name} (${n.subnet})`);
+      if (n.bridge === bridge) throw berthError('Conflict', `bridge ${bridge} is already used by network ${n.name}`);
+    }
+  }
+
+  async #writeFiles(ep: EndpointRecord): Promise<void> {
+    if (ep.mode.startsWith('container:')) return;
+    const p = filePaths(ep.dir);
+    const readHost = (f: string) => readFile(f, 'utf8').catch(() => undefined);
+    const hostResolv = (await readHost(this.config.resolvConf)) ?? '';
+    const resolv = resolvConfContent({
+      host: hostResolv,
+      stubUpstream: await readHost(this.config.stubResolvConf),
+      dns: ep.dns.servers,
+      dnsSearch: ep.dns.search,
+      dnsOptions: ep.dns.options,
+      fallback: this.config.fallbackDns,
+      hostNetwork: ep.mode === 'host',
+    });
+    const hosts = ep.mode === 'host' ? hostModeHosts((await readHost('/etc/hosts')) ?? '', ep.dns.extraHosts) : this.#hostsFor(ep);
+    // Written in place (O_TRUNC, same inode) so a bind mount in a running container sees the change.
+    await writeFile(p.hosts, hosts, { mode: 0o644 });
+    await writeFile(p.resolvConf, resolv, { mode: 0o644 });
+    await writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 });
+  }
+
+  #hostsFor(ep: EndpointRecord): string {
+    const atts = this.store.listAttachments({ containerId: ep.containerId });
+    const peers: Array<{ ip: string; names: string[] }> = [];
+    for (const att of atts) {
+      const net = this.store.findNetwork(att.networkId);
+      if (!net || net.name === DEFAULT_NETWORK) continue;
+      for (const other of this.store.listAttachments({ networkId: net.id })) {
+        if (other.containerId === ep.containerId) continue;
+        const oep = this.store.getEndpoint(other.containerId);
+        if (!oep) continue;
+        peers.push({ ip: other.ip, names: [oep.name, ...other.aliases, oep.containerId.slice(0, 12)] });
+      }
+    }
+    return hostsContent({
+      hostname: ep.hostname,
+      domainname: ep.dns.domainname,
+      ips: atts.map((x) => x.ip),
+      ownNames: [ep.name, ...atts.flatMap((x) => x.aliases)],
+      peers,
+      extraHosts: ep.dns.extraHosts,
+    });
+  }
+
+  /** Rewrite the hosts files of every other container on `networkIds`. */
+  async #refreshPeers(changed: string, networkIds: string[]): Promise<void> {
+    const seen = new Set<string>([changed]);
+    for (const id of networkIds) {
+      for (const att of this.store.listAttachments({ networkId: id })) {
+        if (seen.has(att.containerId)) continue;
+        seen.add(att.containerId);
+        const ep = this.store.getEndpoint(att.containerId);
+        if (ep) await writeFile(filePaths(ep.dir).hosts, this.#hostsFor(ep));
+      }
+    }
+  }
+
+  #result(ep: EndpointRecord): SetupResult {
+    const owner = ep.mode.startsWith('container:') ? (this.store.getEndpoint(ep.mode.slice(10)) ?? ep) : ep;
+    const p = filePaths(owner.dir);
+    const atts = this.store.listAttachments({ containerId: owner.containerId });
+    return {
+      mode: ep.mode,
+      netnsPath: owner.mode === 'host' ? undefined : owner.netnsPath,
+      hostname: ep.mode.startsWith('container:') ? owner.hostname : ep.hostname,
+      hostsPath: p.hosts,
+      resolvConfPath: p.resolvConf,
+      hostnamePath: p.hostname,
+      interfaces: atts.map((x) => this.#attachmentInfo(x)),
+      ports: atts.flatMap((x) => x.ports),
+    };
+  }
+
+  #attachmentInfo(x: AttachmentRecord): AttachmentInfo {
+    const net = this.store.findNetwork(x.networkId);
+    return { network: net?.name ?? x.networkId, networkId: x.networkId, ifName: x.ifName, ip: x.ip, prefixLen: x.prefixLen, gateway: x.gateway, mac: x.mac, aliases: x.aliases };
+  }
+
+  #info(n: NetworkRecord): NetworkInfo {
+    const containers: NetworkInfo['Containers'] = {};
+    for (const att of this.store.listAttachments({ networkId: n.id })) {
+      const ep = this.store.getEndpoint(att.containerId);
+      containers[att.containerId] = {
+        Name: ep?.name ?? '',
+        EndpointID: `${att.containerId.slice(0, 32)}${n.id.slice(0, 32)}`,
+        MacAddress: att.mac,
+        IPv4Address: `${att.ip}/${att.prefixLen}`,
+        IPv6Address: '',
+      };
+    }
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.createdAt,
+      Scope: 'local',
+      Driver: n.driver,
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      Internal: n.internal,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.options,
+      Labels: n.labels,
+    };
+  }
+
+  /** Mutations run one at a time: port and address checks must see each other's results. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#lock.then(fn, fn);
+    this.#lock = next.catch(() => {});
+    return next;
+  }
+}
+
+export function filePaths(dir: string): { hosts: string; resolvConf: string; hostname: string } {
+  return { hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf'), hostname: path.join(dir, 'hostname') };
+}
+
+function matchesFilters(n: NetworkRecord, f: NetworkFilters): boolean {
+  if (f.name?.length && !f.name.some((x) => n.name.includes(x))) return false;
+  if (f.id?.length && !f.id.some((x) => n.id.startsWith(x))) return false;
+  if (f.driver?.length && !f.driver.includes(n.driver)) return false;
+  if (f.type?.length && !f.type.includes(PREDEFINED.has(n.name) ? 'builtin' : 'custom')) return false;
+  for (const l of f.label ?? []) {
+    const eq = l.indexOf('=');
+    if (eq < 0 ? !(l in n.labels) : n.labels[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
+  }
+  return true;
+}
+
+/** IPv4 routes of the host, so an automatically picked subnet avoids networks already in use. */
+async function hostRoutes(ctx: Ctx): Promise<Array<ReturnType<typeof parseSubnet>>> {
+  const r = await run(ctx, 'ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { allowFail: true });
+  if (r.code !== 0) return [];
+  const out: Array<ReturnType<typeof parseSubnet>> = [];
+  try {
+    for (const route of JSON.parse(r.stdout) as Array<{ dst?: string }>) {
+      if (!route.dst || route.dst === 'default') continue;
+      const [addr, len = '32'] = route.dst.split('/');
+      const ip = parseIPv4(addr);
+      const prefix = Number(len);
+      if (ip === undefined || prefix < 8) continue;
+      const mask = prefix === 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
+      out.push({ base: (ip & mask) >>> 0, prefix });
+    }
+  } catch {
+    // unparsable route list: pick from the pool without it
+  }
+  return out;
+}

