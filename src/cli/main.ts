@@ -1,6 +1,4 @@
-import { ApiClient } from '../api/native/client.ts';
-import { DEFAULT_NAMESPACE } from '../core/context.ts';
-import { kindOf } from '../core/errors.ts';
+import type { ApiClient } from '../api/native/client.ts';
 import type { Command, CommandEnv } from './command.ts';
 
 /**
@@ -41,7 +39,7 @@ Commands:
 
 async function main(argv: string[]): Promise<number> {
   let host = process.env.BERTH_HOST || 'unix:///run/berth/berth.sock';
-  let namespace = process.env.BERTH_NAMESPACE || DEFAULT_NAMESPACE;
+  let namespace = process.env.BERTH_NAMESPACE || 'default';
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -81,9 +79,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
     return 0;
   }
+  // The client (and node:http with it) loads only for commands that talk to berthd.
+  const { ApiClient: Client } = await import('../api/native/client.ts');
   let client: ApiClient | undefined;
   const env: CommandEnv = {
-    client: () => (client ??= new ApiClient({ host, namespace })),
+    client: () => (client ??= new Client({ host, namespace })),
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
@@ -102,7 +102,8 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err) => {
+  async (err) => {
+    const { kindOf } = await import('../core/errors.ts');
     const kind = kindOf(err);
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`berth: ${msg}\n`);

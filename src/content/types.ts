@@ -1,6 +1,6 @@
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * Content store: content-addressed blobs (layers, manifests, configs).
@@ -12,10 +12,12 @@ import type { Readable } from 'node:stream';
  * The raw store knows nothing of namespaces: blobs are shared by every
  * namespace, and only metadata/ decides what is garbage (see metadata/gc).
  *
- * Errors: NotFound for an unknown digest or ref; AlreadyExists from `commit`
- * when the blob is already present (callers usually treat it as success);
- * FailedPrecondition for a size or digest mismatch (and the partial write is
- * discarded); Unavailable when the ref is locked by another writer.
+ * Errors: NotFound for an unknown digest or ref; AlreadyExists from `writer`
+ * (when `expected.digest` is present) and from `commit` when the blob is
+ * already there (callers usually treat it as success); FailedPrecondition for
+ * a size or digest mismatch (and the partial write is discarded); Unavailable
+ * when the ref is held by another writer; ResourceExhausted when the disk is
+ * full (the partial write is discarded, nothing half-written stays).
  *
  * Example:
  *   const w = await store.writer(ctx, { ref: 'layer-sha256:ab…', expected: { digest, size } });
@@ -54,12 +56,17 @@ export interface ContentWriter {
   /** Bytes already written (resumed writes start here). */
   readonly offset: number;
   /** A writable that appends at `offset`; hashing continues from the resumed state. */
-  stream(): NodeJS.WritableStream;
+  stream(): Writable;
+  /** Append `chunk`. The chunk may be reused by the caller once the promise resolves. */
   write(chunk: Uint8Array): Promise<void>;
-  /** Verify size and digest (expected ones, or those given here), fsync, rename into place. */
+  /**
+   * Verify size and digest (expected ones, or those given here), fsync,
+   * rename into place. The writer is finished afterwards, whatever the outcome.
+   */
   commit(ctx: Ctx, opts?: { size?: number; digest?: Digest; labels?: Record<string, string> }): Promise<ContentInfo>;
-  /** Release the lock, keeping the partial data for a later resume. */
+  /** Release the lock, keeping the partial data for a later resume. Idempotent. */
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface ContentIngester {
@@ -67,13 +74,17 @@ export interface ContentIngester {
 }
 
 export interface IngestManager {
+  /** State of an ingest; `offset` is what a reopened writer resumes at. */
   status(ctx: Ctx, ref: string): Promise<IngestStatus>;
   listStatuses(ctx: Ctx): Promise<IngestStatus[]>;
+  /** Discard an ingest's partial data; Unavailable while a writer holds it. */
   abort(ctx: Ctx, ref: string): Promise<void>;
 }
 
 export interface ContentManager {
+  /** Visit every committed blob; blobs deleted meanwhile are skipped. */
   walk(ctx: Ctx, fn: (info: ContentInfo) => void | Promise<void>): Promise<void>;
+  /** Merge `labels` into the blob's labels; an empty value removes that key. */
   updateLabels(ctx: Ctx, digest: Digest, labels: Record<string, string>): Promise<ContentInfo>;
   delete(ctx: Ctx, digest: Digest): Promise<void>;
 }

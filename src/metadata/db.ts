@@ -16,6 +16,7 @@ import { berthError } from '../core/errors.ts';
 export class MetadataDb {
   readonly sql: DatabaseSync;
   #txDepth = 0;
+  readonly #namespacedTables = new Set<string>();
 
   constructor(path: string) {
     this.sql = new DatabaseSync(path);
@@ -53,6 +54,22 @@ export class MetadataDb {
     } finally {
       this.#txDepth--;
     }
+  }
+
+  /**
+   * Declare that `table` has a `namespace` column, so `namespaces()` sees its
+   * records. Each store calls this for its tables after migrating.
+   */
+  registerNamespacedTable(table: string): void {
+    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw berthError('InvalidArgument', `invalid table name "${table}"`);
+    this.#namespacedTables.add(table);
+  }
+
+  /** Namespaces that hold at least one record in any registered table, sorted. */
+  namespaces(): string[] {
+    if (this.#namespacedTables.size === 0) return [];
+    const union = [...this.#namespacedTables].map((t) => `SELECT namespace FROM ${t}`).join(' UNION ');
+    return (this.sql.prepare(`SELECT DISTINCT namespace FROM (${union}) ORDER BY namespace`).all() as { namespace: string }[]).map((r) => r.namespace);
   }
 
   close(): void {

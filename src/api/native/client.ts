@@ -1,5 +1,5 @@
-import http from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import { http1, type Http1Response } from './http1.ts';
 import type { ErrorKind } from '../../core/errors.ts';
 import { BerthError, ErrorKinds, berthError } from '../../core/errors.ts';
 import { NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
@@ -26,7 +26,6 @@ export interface RequestOptions {
 export class ApiClient {
   readonly socketPath: string;
   readonly namespace: string;
-  readonly #agent = new http.Agent({ keepAlive: false });
 
   constructor(opts: ClientOptions) {
     this.socketPath = opts.host.startsWith('unix://') ? opts.host.slice('unix://'.length) : opts.host;
@@ -37,17 +36,17 @@ export class ApiClient {
   /** A JSON request; resolves to the parsed body (undefined for 204). */
   async call<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.#send(method, path, opts);
-    const text = await readText(res);
-    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, text);
+    const text = await readText(res.body);
+    if (res.statusCode >= 300) throw toError(res.statusCode, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /** An NDJSON request: yields each line's object; a trailing error line throws. */
   async *stream<T = unknown>(method: string, path: string, opts: RequestOptions = {}): AsyncGenerator<T> {
     const res = await this.#send(method, path, opts);
-    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, await readText(res));
+    if (res.statusCode >= 300) throw toError(res.statusCode, await readText(res.body));
     let buf = '';
-    for await (const chunk of res) {
+    for await (const chunk of res.body) {
       buf += (chunk as Buffer).toString('utf8');
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -63,53 +62,33 @@ export class ApiClient {
     }
   }
 
-  /** A raw response (downloads such as `save`); throws on an error status. */
-  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+  /** A raw response body (downloads such as `save`); throws on an error status. */
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<Readable> {
     const res = await this.#send(method, path, opts);
-    if (res.statusCode && res.statusCode >= 300) throw toError(res.statusCode, await readText(res));
-    return res;
+    if (res.statusCode >= 300) throw toError(res.statusCode, await readText(res.body));
+    return res.body;
   }
 
   /** Upgrade the connection (attach, exec) and return the raw duplex socket. */
-  upgrade(method: string, path: string, opts: RequestOptions = {}): Promise<Duplex> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        socketPath: this.socketPath,
-        method,
-        path: withQuery(path, opts.query),
-        headers: { [NAMESPACE_HEADER]: this.namespace, connection: 'Upgrade', upgrade: UPGRADE_PROTOCOL, 'content-type': 'application/json' },
-        signal: opts.signal,
-      });
-      req.on('upgrade', (_res, socket, head) => {
-        if (head.length) socket.unshift(head);
-        resolve(socket);
-      });
-      req.on('response', (res) => {
-        void readText(res).then((t) => reject(toError(res.statusCode ?? 500, t)), reject);
-      });
-      req.on('error', (err) => reject(connectError(this.socketPath, err)));
-      req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
-    });
+  async upgrade(method: string, path: string, opts: RequestOptions = {}): Promise<Duplex> {
+    const res = await this.#send(method, path, opts, { connection: 'Upgrade', upgrade: UPGRADE_PROTOCOL });
+    if (res.statusCode !== 101) throw toError(res.statusCode, await readText(res.body));
+    return res.socket;
   }
 
-  #send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace };
-      let payload: string | undefined;
-      if (opts.upload) headers['content-type'] = 'application/octet-stream';
-      else if (opts.body !== undefined) {
-        payload = JSON.stringify(opts.body);
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = String(Buffer.byteLength(payload));
-      }
-      const req = http.request({ socketPath: this.socketPath, method, path: withQuery(path, opts.query), headers, agent: this.#agent, signal: opts.signal });
-      req.on('response', resolve);
-      req.on('error', (err) => reject(connectError(this.socketPath, err)));
-      if (opts.upload) {
-        opts.upload.on('error', (err) => req.destroy(err));
-        opts.upload.pipe(req);
-      } else req.end(payload);
-    });
+  async #send(method: string, path: string, opts: RequestOptions, extra: Record<string, string> = {}): Promise<Http1Response> {
+    const headers: Record<string, string> = { [NAMESPACE_HEADER]: this.namespace, ...extra };
+    let body: string | undefined;
+    if (opts.upload) headers['content-type'] = 'application/octet-stream';
+    else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = 'application/json';
+    }
+    try {
+      return await http1({ socketPath: this.socketPath, method, path: withQuery(path, opts.query), headers, body, upload: opts.upload, signal: opts.signal });
+    } catch (err) {
+      throw connectError(this.socketPath, err as Error);
+    }
   }
 }
 
@@ -125,7 +104,7 @@ function withQuery(path: string, query: RequestOptions['query']): string {
   return s ? `${path}?${s}` : path;
 }
 
-async function readText(res: http.IncomingMessage): Promise<string> {
+async function readText(res: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');

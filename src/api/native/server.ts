@@ -25,6 +25,8 @@ export interface ApiRequest {
   ndjson(): NdjsonWriter;
   /** Upgrade the connection and hand over the raw socket (for attach/exec). */
   upgrade(): Duplex;
+  /** Take over the response to stream raw bytes (downloads such as `save`); the handler ends it. */
+  response(): http.ServerResponse;
   /** The request body as a raw stream (uploads such as `load` and `import`). */
   readonly body: http.IncomingMessage;
 }
@@ -70,10 +72,14 @@ function matchParts(pattern: string[], parts: string[]): Record<string, string> 
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i];
     if (p.startsWith('*')) {
-      // A trailing *name swallows the rest of the path (image names contain slashes).
-      if (i >= parts.length) return undefined;
-      params[p.slice(1)] = parts.slice(i).map(decodeURIComponent).join('/');
-      return params;
+      // *name swallows several segments (image names contain slashes); the
+      // pattern parts after it must match the tail.
+      const tail = pattern.length - i - 1;
+      const end = parts.length - tail;
+      if (end <= i) return undefined;
+      params[p.slice(1)] = parts.slice(i, end).map(decodeURIComponent).join('/');
+      const rest = matchParts(pattern.slice(i + 1), parts.slice(end));
+      return rest ? Object.assign(params, rest) : undefined;
     }
     if (i >= parts.length) return undefined;
     if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(parts[i]);
@@ -110,12 +116,14 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
   const ctx: Ctx = { signal, log, namespace: ns };
   let streaming: NdjsonWriter | undefined;
   let upgraded = false;
+  let rawResponse = false;
 
   const sendError = (err: unknown) => {
     const kind = kindOf(err);
     const message = err instanceof Error ? err.message : String(err);
     if (kind === 'Internal' || kind === 'Unknown') log.error('request failed', { err });
     if (upgraded) return;
+    if (rawResponse && res?.headersSent) return void res.destroy();
     if (streaming) return streaming.fail(err);
     if (res && !res.headersSent) {
       const body = JSON.stringify({ kind, message });
@@ -145,6 +153,11 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
         streaming = ndjsonWriter(res, signal);
         return streaming;
       },
+      response: () => {
+        if (!res) throw berthError('InvalidArgument', 'this endpoint cannot answer on an upgraded connection');
+        rawResponse = true;
+        return res;
+      },
       upgrade: () => {
         if (!socket) throw berthError('InvalidArgument', 'this endpoint needs Connection: Upgrade');
         socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`);
@@ -154,7 +167,7 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
       },
     };
     const result = await m.handler(apiReq);
-    if (upgraded || streaming) return;
+    if (upgraded || streaming || rawResponse) return;
     if (!res) throw berthError('InvalidArgument', 'endpoint does not upgrade');
     if (result === undefined) {
       res.writeHead(204).end();

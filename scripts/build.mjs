@@ -1,0 +1,35 @@
+// Writes dist/: the TypeScript sources with their types stripped (Node's own
+// stripper, which keeps every line and column so stack traces still point at
+// src/), so bin/berth and bin/berthd start without loading the stripper at
+// run time. tsc only type-checks; this is the only build step.
+import { readdir, readFile, writeFile, mkdir, rm, stat } from 'node:fs/promises';
+import { stripTypeScriptTypes } from 'node:module';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const src = path.join(root, 'src');
+const out = path.join(root, 'dist');
+const specifier = /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+)\.ts(['"])/g;
+
+async function* walk(dir) {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) yield p;
+  }
+}
+
+await rm(out, { recursive: true, force: true });
+let n = 0;
+for await (const file of walk(src)) {
+  const rel = path.relative(src, file);
+  const code = await readFile(file, 'utf8');
+  const js = stripTypeScriptTypes(code, { mode: 'strip' }).replace(specifier, '$1$2.js$3');
+  const target = path.join(out, rel.replace(/\.ts$/, '.js'));
+  await mkdir(path.dirname(target), { recursive: true });
+  await writeFile(target, js);
+  n++;
+}
+await writeFile(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }) + '\n');
+const { mtime } = await stat(out);
+console.log(`build: ${n} modules stripped into dist/ (${mtime.toISOString()})`);

@@ -1,0 +1,206 @@
+import { createRequire } from 'node:module';
+import { getSystemErrorMap } from 'node:util';
+import type Koffi from 'koffi';
+
+/**
+ * The Linux syscalls Node lacks, through libc via the `koffi` FFI. This is the
+ * only module that touches native code.
+ *
+ * Contract of every wrapper: check the arguments, make exactly one call, and
+ * either return its result or throw an Error shaped like a node:fs error
+ * (`code` such as 'ENOENT', negative `errno`, `syscall`, `path`, and `dest`
+ * where a call has two paths). No policy and no logging: the caller knows
+ * what ENOENT means in its situation and picks the error kind.
+ *
+ * koffi and libc load on first use, so importing core/ stays cheap for the
+ * CLI. All calls are synchronous; each is a single short syscall.
+ */
+
+/** mount(2) flags (linux/mount.h). */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  UNBINDABLE: 0x20000,
+  PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+} as const;
+
+/** umount2(2) flags. */
+export const MNT = { FORCE: 0x1, DETACH: 0x2, EXPIRE: 0x4, NOFOLLOW: 0x8 } as const;
+
+/** File type bits of st_mode, for mknod. */
+export const S_IF = { MT: 0o170000, SOCK: 0o140000, LNK: 0o120000, REG: 0o100000, BLK: 0o060000, DIR: 0o040000, CHR: 0o020000, FIFO: 0o010000 } as const;
+
+/** setxattr(2) flags. */
+export const XATTR = { CREATE: 0x1, REPLACE: 0x2 } as const;
+
+interface Libc {
+  mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number;
+  umount2: (target: string, flags: number) => number;
+  mknod: (path: string, mode: number, dev: bigint) => number;
+  lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
+  lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
+  llistxattr: (path: string, list: Buffer | null, size: number) => number;
+  lremovexattr: (path: string, name: string) => number;
+  errno: () => number;
+}
+
+let libc: Libc | undefined;
+
+function load(): Libc {
+  if (libc) return libc;
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+  const lib = koffi.load('libc.so.6');
+  libc = {
+    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+    lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    llistxattr: lib.func('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
+    lremovexattr: lib.func('int lremovexattr(const char *path, const char *name)'),
+    errno: () => koffi.errno(),
+  };
+  return libc;
+}
+
+/** An Error shaped like node:fs errors for `errno` (positive, as libc sets it). */
+export function errnoError(errno: number, syscall: string, path?: string, dest?: string): NodeJS.ErrnoException {
+  const [code, desc] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+  let message = `${code}: ${desc}, ${syscall}`;
+  if (path !== undefined) message += ` '${path}'`;
+  if (dest !== undefined) message += ` -> '${dest}'`;
+  const err = new Error(message) as NodeJS.ErrnoException & { dest?: string };
+  err.errno = -errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  if (dest !== undefined) err.dest = dest;
+  Error.captureStackTrace(err, errnoError);
+  return err;
+}
+
+function checkPath(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    throw new TypeError(`${name} must be a non-empty string without NUL bytes`);
+  }
+}
+
+function checkInt(name: string, value: unknown, max = 0xffffffff): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new TypeError(`${name} must be an integer in [0, ${max}]`);
+  }
+}
+
+/** mount(2). `source` and `fstype` may be null (bind remounts, propagation changes). */
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void {
+  if (source !== null) checkPath('source', source);
+  checkPath('target', target);
+  if (fstype !== null) checkPath('fstype', fstype);
+  checkInt('flags', flags);
+  if (data != null && (typeof data !== 'string' || data.includes('\0'))) throw new TypeError('data must be a string without NUL bytes');
+  const c = load();
+  if (c.mount(source, target, fstype, flags, data ?? null) !== 0) throw errnoError(c.errno(), 'mount', source ?? undefined, target);
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags = 0): void {
+  checkPath('target', target);
+  checkInt('flags', flags);
+  const c = load();
+  if (c.umount2(target, flags) !== 0) throw errnoError(c.errno(), 'umount2', target);
+}
+
+/** glibc's makedev: the dev_t of a device number pair. */
+export function makedev(major: number, minor: number): bigint {
+  checkInt('major', major);
+  checkInt('minor', minor);
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+/** mknod(2): `mode` includes the file type (S_IF.CHR, S_IF.BLK, S_IF.FIFO, ...); the umask applies. */
+export function mknod(path: string, mode: number, dev: bigint = 0n): void {
+  checkPath('path', path);
+  checkInt('mode', mode, 0o177777);
+  if (typeof dev !== 'bigint' || dev < 0n) throw new TypeError('dev must be a non-negative bigint');
+  const c = load();
+  if (c.mknod(path, mode, dev) !== 0) throw errnoError(c.errno(), 'mknod', path);
+}
+
+function checkXattrName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || !name.includes('.')) {
+    throw new TypeError('xattr name must be "namespace.name" without NUL bytes');
+  }
+}
+
+/** lsetxattr(2): set `name` on `path` itself (symlinks are not followed). */
+export function lsetxattr(path: string, name: string, value: Uint8Array | string, flags = 0): void {
+  checkPath('path', path);
+  checkXattrName(name);
+  checkInt('flags', flags);
+  const buf = typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const c = load();
+  if (c.lsetxattr(path, name, buf, buf.length, flags) !== 0) throw errnoError(c.errno(), 'lsetxattr', path);
+}
+
+/** lgetxattr(2): the value of `name`; throws ENODATA when the attribute is absent. */
+export function lgetxattr(path: string, name: string): Buffer {
+  checkPath('path', path);
+  checkXattrName(name);
+  const c = load();
+  // Sized by a first guess; ERANGE means the value grew or is larger, so ask the size and retry once.
+  let buf = Buffer.allocUnsafe(256);
+  let n = c.lgetxattr(path, name, buf, buf.length);
+  if (n < 0 && c.errno() === 34 /* ERANGE */) {
+    n = c.lgetxattr(path, name, null, 0);
+    if (n >= 0) {
+      buf = Buffer.allocUnsafe(n);
+      n = c.lgetxattr(path, name, buf, buf.length);
+    }
+  }
+  if (n < 0) throw errnoError(c.errno(), 'lgetxattr', path);
+  return Buffer.from(buf.subarray(0, n));
+}
+
+/** llistxattr(2): the attribute names of `path` itself. */
+export function llistxattr(path: string): string[] {
+  checkPath('path', path);
+  const c = load();
+  let buf = Buffer.allocUnsafe(1024);
+  let n = c.llistxattr(path, buf, buf.length);
+  if (n < 0 && c.errno() === 34 /* ERANGE */) {
+    n = c.llistxattr(path, null, 0);
+    if (n >= 0) {
+      buf = Buffer.allocUnsafe(n);
+      n = c.llistxattr(path, buf, buf.length);
+    }
+  }
+  if (n < 0) throw errnoError(c.errno(), 'llistxattr', path);
+  return n === 0 ? [] : buf.toString('latin1', 0, n).split('\0').filter(Boolean).map((s) => Buffer.from(s, 'latin1').toString());
+}
+
+/** lremovexattr(2). */
+export function lremovexattr(path: string, name: string): void {
+  checkPath('path', path);
+  checkXattrName(name);
+  const c = load();
+  if (c.lremovexattr(path, name) !== 0) throw errnoError(c.errno(), 'lremovexattr', path);
+}

@@ -1,0 +1,196 @@
+import { Readable } from 'node:stream';
+import { berthError } from './errors.ts';
+
+/**
+ * A small tar writer: POSIX ustar headers, with pax extended headers when a
+ * field does not fit (long names and link targets, non-ASCII names, large
+ * sizes or ids, xattrs). GNU tar, Go's archive/tar and containerd's layer
+ * applier read this format.
+ *
+ * Pure encoding lives in `encodeHeader`; `tarStream` turns a sequence of
+ * entries and bodies into a Readable with backpressure (bodies are streamed,
+ * never buffered whole).
+ *
+ * Example:
+ *   const tar = tarStream((async function* () {
+ *     yield { entry: { name: 'etc/', type: 'dir', mode: 0o755 } };
+ *     yield { entry: { name: 'etc/hostname', type: 'file', size: 5 }, body: Buffer.from('box\n') };
+ *   })());
+ *   await pipeline(tar, createWriteStream('layer.tar'));
+ */
+export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+export interface TarEntry {
+  /** Path inside the archive, no leading slash; directories may end in `/`. */
+  name: string;
+  type: TarEntryType;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  /** Seconds since the epoch. */
+  mtime?: number;
+  /** Body size; files only. */
+  size?: number;
+  /** Target of a symlink or hardlink. */
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  /** Extended attributes, written as pax `SCHILY.xattr.NAME` records. */
+  xattrs?: Record<string, string | Buffer>;
+}
+
+const BLOCK = 512;
+const typeFlags: Record<TarEntryType, string> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+};
+
+/** Two zero blocks end an archive. */
+export const TAR_END = Buffer.alloc(2 * BLOCK);
+
+/** Zero bytes that pad a body of `size` to a whole block. */
+export function tarPadding(size: number): Buffer {
+  const rem = size % BLOCK;
+  return Buffer.alloc(rem === 0 ? 0 : BLOCK - rem);
+}
+
+const isAscii = (s: string) => /^[\x20-\x7e]*$/.test(s);
+
+function splitUstarName(name: string): { prefix: string; name: string } | undefined {
+  if (Buffer.byteLength(name) <= 100) return { prefix: '', name };
+  for (let i = name.indexOf('/'); i >= 0; i = name.indexOf('/', i + 1)) {
+    const prefix = name.slice(0, i);
+    const rest = name.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(rest) <= 100 && rest.length > 0) return { prefix, name: rest };
+  }
+  return undefined;
+}
+
+/** One pax record: `LEN key=value\n` where LEN counts the whole record. */
+function paxRecord(key: string, value: string | Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), Buffer.isBuffer(value) ? value : Buffer.from(value), Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+function writeString(buf: Buffer, s: string, offset: number, length: number): void {
+  const b = Buffer.from(s);
+  b.copy(buf, offset, 0, Math.min(b.length, length));
+}
+
+function writeOctal(buf: Buffer, n: number, offset: number, length: number): void {
+  const s = Math.floor(n).toString(8).padStart(length - 1, '0');
+  buf.write(s + '\0', offset, length, 'ascii');
+}
+
+const fitsOctal = (n: number, length: number) => n >= 0 && n < 8 ** (length - 1);
+
+function ustarBlock(e: TarEntry, name: { prefix: string; name: string }, linkname: string, size: number, flag: string): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  writeString(h, name.name, 0, 100);
+  writeOctal(h, (e.mode ?? (e.type === 'dir' ? 0o755 : 0o644)) & 0o7777, 100, 8);
+  writeOctal(h, fitsOctal(e.uid ?? 0, 8) ? (e.uid ?? 0) : 0, 108, 8);
+  writeOctal(h, fitsOctal(e.gid ?? 0, 8) ? (e.gid ?? 0) : 0, 116, 8);
+  writeOctal(h, fitsOctal(size, 12) ? size : 0, 124, 12);
+  writeOctal(h, fitsOctal(e.mtime ?? 0, 12) ? (e.mtime ?? 0) : 0, 136, 12);
+  h.write('        ', 148, 8, 'ascii');
+  h.write(flag, 156, 1, 'ascii');
+  writeString(h, linkname, 157, 100);
+  h.write('ustar\0', 257, 6, 'ascii');
+  h.write('00', 263, 2, 'ascii');
+  writeString(h, e.uname ?? '', 265, 32);
+  writeString(h, e.gname ?? '', 297, 32);
+  writeOctal(h, e.devmajor ?? 0, 329, 8);
+  writeOctal(h, e.devminor ?? 0, 337, 8);
+  writeString(h, name.prefix, 345, 155);
+  let sum = 0;
+  for (const b of h) sum += b;
+  writeOctal(h, sum, 148, 7);
+  h[155] = 0x20;
+  return h;
+}
+
+/**
+ * The header block(s) for one entry: a pax `x` header with its records
+ * first when needed, then the ustar header. InvalidArgument for an empty
+ * name or a link without a target.
+ */
+export function encodeHeader(e: TarEntry): Buffer {
+  if (!e.name) throw berthError('InvalidArgument', 'tar entry: empty name');
+  let name = e.name.replace(/^\/+/, '');
+  if (e.type === 'dir' && !name.endsWith('/')) name += '/';
+  const linkname = e.linkname ?? '';
+  if ((e.type === 'symlink' || e.type === 'hardlink') && !linkname) {
+    throw berthError('InvalidArgument', `tar entry "${name}": ${e.type} without a target`);
+  }
+  const size = e.type === 'file' ? (e.size ?? 0) : 0;
+  const pax: Buffer[] = [];
+  let split = isAscii(name) ? splitUstarName(name) : undefined;
+  if (!split) {
+    pax.push(paxRecord('path', name));
+    split = { prefix: '', name: Buffer.from(name).subarray(0, 100).toString('latin1').replace(/[^\x20-\x7e]/g, '_') };
+  }
+  let link = linkname;
+  if (Buffer.byteLength(linkname) > 100 || !isAscii(linkname)) {
+    pax.push(paxRecord('linkpath', linkname));
+    link = linkname.slice(0, 100).replace(/[^\x20-\x7e]/g, '_');
+  }
+  if (!fitsOctal(size, 12)) pax.push(paxRecord('size', String(size)));
+  if (!fitsOctal(e.uid ?? 0, 8)) pax.push(paxRecord('uid', String(e.uid)));
+  if (!fitsOctal(e.gid ?? 0, 8)) pax.push(paxRecord('gid', String(e.gid)));
+  if (!fitsOctal(e.mtime ?? 0, 12)) pax.push(paxRecord('mtime', String(e.mtime)));
+  for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  const main = ustarBlock(e, split, link, size, typeFlags[e.type]);
+  if (pax.length === 0) return main;
+  const records = Buffer.concat(pax);
+  const base = name.replace(/\/$/, '').split('/').pop() ?? 'entry';
+  const paxName = { prefix: '', name: `PaxHeaders.0/${base}`.slice(0, 99).replace(/[^\x20-\x7e]/g, '_') };
+  const paxHeader = ustarBlock({ name: paxName.name, type: 'file', mode: 0o644, mtime: e.mtime }, paxName, '', records.length, 'x');
+  return Buffer.concat([paxHeader, records, tarPadding(records.length), main]);
+}
+
+export interface TarItem {
+  entry: TarEntry;
+  /** The body of a file entry; exactly `entry.size` bytes. */
+  body?: Buffer | string | AsyncIterable<Buffer | Uint8Array | string>;
+}
+
+/**
+ * A Readable tar archive of `items`, ended by two zero blocks. A body that
+ * yields more or fewer bytes than `entry.size` fails the stream with
+ * InvalidArgument, since the archive would be corrupt.
+ */
+export function tarStream(items: AsyncIterable<TarItem> | Iterable<TarItem>): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    for await (const { entry, body } of items) {
+      yield encodeHeader(entry);
+      if (entry.type !== 'file') continue;
+      const size = entry.size ?? 0;
+      let written = 0;
+      if (body !== undefined) {
+        const chunks = typeof body === 'string' || Buffer.isBuffer(body) ? [Buffer.from(body)] : body;
+        for await (const c of chunks) {
+          const b = typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+          written += b.length;
+          if (written > size) break;
+          yield b;
+        }
+      }
+      if (written !== size) {
+        throw berthError('InvalidArgument', `tar entry "${entry.name}": body has ${written > size ? 'more than' : 'only'} ${written} bytes, header says ${size}`);
+      }
+      const pad = tarPadding(size);
+      if (pad.length > 0) yield pad;
+    }
+    yield TAR_END;
+  }
+  return Readable.from(generate(), { objectMode: false });
+}

@@ -1,0 +1,101 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import { cleanupCtx } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
+import { berthError, isAlreadyExists } from '../core/errors.ts';
+import type { ImportOptions } from '../core/images.ts';
+import { parsePlatform, putBlob } from './blobs.ts';
+import { applyChanges } from './changes.ts';
+import { normalizeName } from './names.ts';
+import type { ImageService } from './service.ts';
+import { decompressed, waitDrain } from './streams.ts';
+import type { ImageConfig, Manifest } from './types.ts';
+import { GcLabels, MediaTypes } from './types.ts';
+
+/**
+ * `import`: a rootfs tar (plain, gzip or zstd) becomes a one-layer image.
+ * The uncompressed tar is stored as the layer (so its digest is the diff ID)
+ * while it is unpacked into the layer's snapshot. `changes` are
+ * Dockerfile-style instructions for the config (CMD, ENV, ...). Resolves
+ * to the image ID.
+ */
+export async function importRootfs(svc: ImageService, ctx: Ctx, stream: Readable, opts: ImportOptions): Promise<string> {
+  const { deps } = svc;
+  const name = opts.name ? normalizeName(opts.name) : undefined;
+  const platform = opts.platform ? parsePlatform(opts.platform) : svc.platform;
+  const now = new Date().toISOString();
+  const config: ImageConfig = {
+    created: now,
+    architecture: platform.architecture,
+    os: platform.os,
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [{ created: now, created_by: 'berth import', comment: opts.message ?? 'Imported from tarball' }],
+  };
+  applyChanges(config, opts.changes ?? []);
+  return svc.withLease(ctx, async (lctx) => {
+    const sn = deps.snapshotter;
+    const key = `import-${randomBytes(6).toString('hex')}`;
+    const mounts = await sn.prepare(lctx, key, undefined);
+    let committed = false;
+    try {
+      const writer = await deps.content.writer(lctx, { ref: key });
+      const tar = decompressed(stream);
+      const toApply = new PassThrough({ highWaterMark: 1 << 20 });
+      const hash = createHash('sha256');
+      let size = 0;
+      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'naive' }));
+      applied.catch(() => {});
+      let diffId: Digest;
+      try {
+        for await (const c of tar) {
+          const chunk = c as Buffer;
+          hash.update(chunk);
+          size += chunk.length;
+          await writer.write(chunk);
+          if (!toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied.catch(() => {})]);
+        }
+        toApply.end();
+        diffId = `sha256:${hash.digest('hex')}`;
+        if (size === 0) throw berthError('InvalidArgument', 'import: the input is empty');
+        try {
+          await writer.commit(lctx, { size, digest: diffId });
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+        }
+        const got = await applied;
+        if (got.diffId !== diffId) throw berthError('Internal', `import: applier read ${got.diffId}, stored ${diffId}`);
+      } catch (err) {
+        toApply.destroy();
+        await writer.close().catch(() => {});
+        await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
+        throw err;
+      }
+      try {
+        await sn.commit(lctx, diffId, key);
+        committed = true;
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+      config.rootfs.diff_ids = [diffId];
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(sn.name)]: diffId });
+      const manifest: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociManifest,
+        config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: configBytes.length },
+        layers: [{ mediaType: MediaTypes.ociLayer, digest: diffId, size }],
+      };
+      const manifestBytes = Buffer.from(JSON.stringify(manifest));
+      const manifestDigest = await putBlob(lctx, deps.content, manifestBytes, { [GcLabels.contentRef('config')]: configDigest, [GcLabels.contentRef('l.0')]: diffId });
+      const target = { mediaType: MediaTypes.ociManifest, digest: manifestDigest, size: manifestBytes.length };
+      if (name) await svc.setName(ctx, name, target, configDigest);
+      else await deps.records.put(ctx, { name: configDigest, target, labels: {} });
+      return configDigest;
+    } finally {
+      if (!committed) await sn.remove(cleanupCtx(ctx), key).catch(() => {});
+    }
+  });
+}

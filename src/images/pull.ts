@@ -1,0 +1,309 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import { cleanupCtx } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
+import { digestOf, shortId } from '../core/digest.ts';
+import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
+import type { ProgressEvent } from '../core/images.ts';
+import type { ContentWriter } from '../content/types.ts';
+import { hasBlob, putBlob, selectFromIndex } from './blobs.ts';
+import { chainIds } from '../core/chain-id.ts';
+import { familiarName, normalizeName, parseName } from './names.ts';
+import type { ImageService } from './service.ts';
+import { decompressed, limiter, readAllStream, waitDrain } from './streams.ts';
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
+import { GcLabels, isIndex } from './types.ts';
+import { MAX_JSON_BLOB } from './blobs.ts';
+
+type Emit = (ev: ProgressEvent) => void;
+
+/**
+ * Pull: resolve, fetch the manifest for the platform and the config, then
+ * fetch every layer at once (up to `maxConcurrentDownloads`). With a
+ * snapshotter that can unpack in parallel, each download is teed into the
+ * content store and into the layer applier as the bytes arrive, each layer
+ * into its own parentless snapshot; the snapshots are committed in order
+ * afterwards, named by chain ID. Layers whose chain snapshot exists are
+ * skipped. Everything happens under a lease, and the image record is
+ * written last: a failed pull leaves no record and GC takes what it made.
+ *
+ * Resolves to the normalized name. Errors: InvalidArgument (bad reference),
+ * NotFound (unknown image or platform), Unavailable (registry down),
+ * Unauthenticated, DataLoss (digest or diff ID mismatch, corrupt layer).
+ */
+export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit: Emit, opts: { platform?: Platform }): Promise<string> {
+  const name = normalizeName(input);
+  const p = parseName(name);
+  const platform = opts.platform ?? svc.platform;
+  const { deps } = svc;
+  return svc.withLease(ctx, async (lctx) => {
+    const resolved = await deps.registry.resolve(lctx, name);
+    const target = resolved.descriptor;
+    const existing = await deps.records.get(ctx, name).catch((err) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (existing && existing.target.digest === target.digest && (await isComplete(svc, ctx, existing.target))) {
+      emit({ status: `Digest: ${target.digest}` });
+      emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
+      return name;
+    }
+    emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${familiarName(p.repository)}` });
+
+    const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
+      const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
+      const got = digestOf(body);
+      if (got !== desc.digest) throw berthError('DataLoss', `${what} of ${familiarName(name)}: digest mismatch: expected ${desc.digest}, got ${got}`);
+      return body;
+    };
+    let indexBytes: Buffer | undefined;
+    let manifestDesc = target;
+    let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
+    if (isIndex(target.mediaType)) {
+      indexBytes = manifestBytes;
+      manifestDesc = selectFromIndex(parseJson<Index>(indexBytes, 'index'), platform, familiarName(name));
+      manifestBytes = await fetchJson(manifestDesc, 'manifest');
+    }
+    const manifest = parseJson<Manifest>(manifestBytes, 'manifest');
+    if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
+    const configBytes = await fetchJson(manifest.config, 'image config');
+    const config = parseJson<ImageConfig>(configBytes, 'image config');
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== manifest.layers.length) {
+      throw berthError('DataLoss', `image ${familiarName(name)}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+    }
+
+    const chain = await unpackLayers(svc, lctx, name, manifest.layers, diffIds, emit);
+
+    const sn = deps.snapshotter.name;
+    await putBlob(lctx, deps.content, configBytes, chain.length ? { [GcLabels.snapshotRef(sn)]: chain.at(-1)! } : {});
+    const mlabels: Record<string, string> = { [GcLabels.contentRef('config')]: manifest.config.digest };
+    manifest.layers.forEach((l, i) => (mlabels[GcLabels.contentRef(`l.${i}`)] = l.digest));
+    await putBlob(lctx, deps.content, manifestBytes, mlabels);
+    if (indexBytes) await putBlob(lctx, deps.content, indexBytes, { [GcLabels.contentRef('m.0')]: manifestDesc.digest });
+
+    await svc.setName(ctx, name, target, manifest.config.digest);
+    emit({ status: `Digest: ${target.digest}` });
+    emit({ status: `Status: Downloaded newer image for ${familiarName(name)}` });
+    return name;
+  });
+}
+
+function parseJson<T>(buf: Buffer, what: string): T {
+  try {
+    return JSON.parse(buf.toString('utf8')) as T;
+  } catch (err) {
+    throw berthError('DataLoss', `${what} is not valid JSON`, err);
+  }
+}
+
+/** Is everything an image needs present: its blobs and its top snapshot? */
+async function isComplete(svc: ImageService, ctx: Ctx, target: Descriptor): Promise<boolean> {
+  try {
+    const img = await svc.resolveRecord(ctx, { name: '', target, labels: {}, createdAt: new Date(), updatedAt: new Date() });
+    const top = chainIds(img.config.rootfs.diff_ids).at(-1);
+    if (top) await svc.deps.snapshotter.stat(ctx, top);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function snapshotExists(svc: ImageService, ctx: Ctx, name: string): Promise<boolean> {
+  try {
+    const info = await svc.deps.snapshotter.stat(ctx, name);
+    return info.kind === 'committed';
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+/** Share one promise per key between concurrent pulls. */
+function shared<T>(svc: ImageService, key: string, fn: () => Promise<T>): Promise<T> {
+  const cur = svc.inflight.get(key) as Promise<T> | undefined;
+  if (cur) return cur;
+  const p = fn().finally(() => svc.inflight.delete(key));
+  svc.inflight.set(key, p);
+  return p;
+}
+
+interface Extracted {
+  /** Key of the active snapshot holding the diff (parallel unpack only). */
+  key?: string;
+}
+
+/** Unpack `layers` (fetching those not in the content store) into committed snapshots named by chain ID. */
+export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, layers: Descriptor[], diffIds: Digest[], emit: Emit): Promise<Digest[]> {
+  const { deps } = svc;
+  const sn = deps.snapshotter;
+  const chain = chainIds(diffIds);
+  const parallel = sn.capabilities.parallelUnpack;
+  const limit = limiter(Math.max(1, deps.config.maxConcurrentDownloads));
+  const created: string[] = [];
+  for (const l of layers) emit({ id: shortId(l.digest), status: 'Waiting' });
+
+  const jobs = layers.map((layer, i) =>
+    (async (): Promise<Extracted | undefined> => {
+      const id = shortId(layer.digest);
+      if (await snapshotExists(svc, ctx, chain[i])) {
+        emit({ id, status: 'Already exists' });
+        return undefined;
+      }
+      return shared(svc, `fetch:${chain[i]}`, () =>
+        limit(async () => {
+          if (await snapshotExists(svc, ctx, chain[i])) return {};
+          if (!parallel) {
+            await fetchLayer(svc, ctx, name, layer, id, emit, undefined);
+            return {};
+          }
+          const key = `extract-${randomBytes(6).toString('hex')}-${chain[i]}`;
+          const mounts = await sn.prepare(ctx, key, undefined, { labels: { 'containerd.io/snapshot.ref': chain[i] } });
+          created.push(key);
+          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay' })));
+          if (diffId !== diffIds[i]) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
+          return { key };
+        }),
+      );
+    })(),
+  );
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r) => r.status === 'rejected');
+  try {
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    for (let i = 0; i < layers.length; i++) {
+      const ex = (results[i] as PromiseFulfilledResult<Extracted | undefined>).value;
+      if (!ex) continue;
+      const id = shortId(layers[i].digest);
+      await shared(svc, `commit:${chain[i]}`, async () => {
+        if (await snapshotExists(svc, ctx, chain[i])) return;
+        if (ex.key) {
+          await commitSnapshot(svc, ctx, chain[i], ex.key, chain[i - 1]);
+          created.splice(created.indexOf(ex.key), 1);
+        } else {
+          await applySequential(svc, ctx, layers[i], chain[i], chain[i - 1], diffIds[i], id, emit);
+        }
+      });
+      emit({ id, status: 'Pull complete' });
+    }
+  } finally {
+    const cctx = cleanupCtx(ctx);
+    for (const key of created) await sn.remove(cctx, key).catch((err) => ctx.log.warn('cannot remove extract snapshot', { key, err }));
+  }
+  return chain;
+}
+
+async function commitSnapshot(svc: ImageService, ctx: Ctx, name: string, key: string, parent: string | undefined): Promise<void> {
+  try {
+    await svc.deps.snapshotter.commit(ctx, name, key, { parent });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw wrap(err, `commit snapshot ${name}`);
+    await svc.deps.snapshotter.remove(cleanupCtx(ctx), key).catch(() => {});
+  }
+}
+
+/** Copy-snapshotter path: each layer applied on top of its parent, in order, from the content store. */
+async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, chainId: Digest, parent: Digest | undefined, diffId: Digest, id: string, emit: Emit): Promise<void> {
+  const { deps } = svc;
+  const key = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
+  const mounts = await deps.snapshotter.prepare(ctx, key, parent);
+  try {
+    emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
+    const got = await deps.withMounted(ctx, mounts, async (dir) => (await deps.applyLayer(ctx, dir, decompressed(await deps.content.reader(ctx, layer.digest)), { format: 'naive' })).diffId);
+    if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
+    await commitSnapshot(svc, ctx, chainId, key, parent);
+  } catch (err) {
+    await deps.snapshotter.remove(cleanupCtx(ctx), key).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Download one layer blob into the content store (or read it from there
+ * when present), handing the bytes to `apply` as they arrive. The download
+ * is verified against the descriptor before the blob is committed; a
+ * mismatch is DataLoss and leaves nothing behind.
+ */
+async function fetchLayer(
+  svc: ImageService,
+  ctx: Ctx,
+  name: string,
+  layer: Descriptor,
+  id: string,
+  emit: Emit,
+  apply: ((stream: Readable) => Promise<{ diffId: Digest }>) | undefined,
+): Promise<Digest | undefined> {
+  const { deps } = svc;
+  const present = await hasBlob(ctx, deps.content, layer.digest);
+  let writer: ContentWriter | undefined;
+  let src: Readable;
+  if (present) {
+    src = await deps.content.reader(ctx, layer.digest);
+  } else {
+    const ref = `layer-${layer.digest}`;
+    writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    if (writer.offset > 0) {
+      // The registry role streams whole blobs, so a partial write starts over.
+      await writer.close();
+      await deps.content.abort(ctx, ref);
+      writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    }
+    try {
+      src = await deps.registry.fetch(ctx, name, layer);
+    } catch (err) {
+      await writer.close().catch(() => {});
+      throw wrap(err, `layer ${layer.digest}`);
+    }
+  }
+  const toApply = apply ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
+  let applyDone = false;
+  const applied = apply && toApply ? apply(decompressed(toApply)).finally(() => (applyDone = true)) : undefined;
+  applied?.catch(() => {});
+  const hash = createHash('sha256');
+  let n = 0;
+  let lastEmit = 0;
+  try {
+    emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: 0, total: layer.size } });
+    for await (const c of src) {
+      const chunk = c as Buffer;
+      hash.update(chunk);
+      n += chunk.length;
+      if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
+      if (writer) await writer.write(chunk);
+      if (toApply && !applyDone && !toApply.destroyed && !toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied!.catch(() => {})]);
+      if (n - lastEmit >= 512 * 1024 || n === layer.size) {
+        lastEmit = n;
+        emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: n, total: layer.size } });
+      }
+    }
+    const got = `sha256:${hash.digest('hex')}`;
+    if (n !== layer.size || got !== layer.digest) {
+      throw berthError('DataLoss', `layer ${layer.digest}: digest mismatch: received ${n} bytes with digest ${got} (expected ${layer.size} bytes)`);
+    }
+    toApply?.end();
+    if (writer) {
+      emit({ id, status: 'Verifying Checksum' });
+      try {
+        await writer.commit(ctx, { size: layer.size, digest: layer.digest });
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+      writer = undefined;
+      emit({ id, status: 'Download complete' });
+    }
+    if (!applied) return undefined;
+    emit({ id, status: 'Extracting', progressDetail: { current: layer.size, total: layer.size } });
+    return (await applied).diffId;
+  } catch (err) {
+    toApply?.destroy();
+    src.destroy();
+    if (writer) {
+      await writer.close().catch(() => {});
+      await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
+    }
+    if (kindOf(err) === 'DataLoss') throw err;
+    throw wrap(err, `layer ${layer.digest}`);
+  }
+}

@@ -1,0 +1,55 @@
+import type { Ctx } from '../core/context.ts';
+import { shortId } from '../core/digest.ts';
+import { berthError, wrap } from '../core/errors.ts';
+import type { ProgressEvent } from '../core/images.ts';
+import { hasBlob } from './blobs.ts';
+import { familiarName, normalizeName, parseName } from './names.ts';
+import type { ImageService } from './service.ts';
+import { limiter } from './streams.ts';
+
+/**
+ * Push the image `input` names to the registry in its name: every layer
+ * (several at once), then the config, then the manifest of this host's
+ * platform, with docker's progress lines. Layers the registry has already
+ * report "Layer already exists". Resolves to the pushed manifest digest.
+ */
+export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit: (ev: ProgressEvent) => void): Promise<string> {
+  const name = normalizeName(input);
+  const p = parseName(name);
+  if (p.digest && !p.tag) throw berthError('InvalidArgument', `cannot push "${input}": push a tag, not a digest`);
+  const img = await svc.find(ctx, input);
+  const { deps } = svc;
+  emit({ status: `The push refers to repository [${familiarName(p.repository)}]` });
+  for (const l of img.manifest.layers) {
+    if (!(await hasBlob(ctx, deps.content, l.digest))) {
+      throw berthError('FailedPrecondition', `cannot push ${familiarName(name)}: layer ${l.digest} is not in the content store`);
+    }
+  }
+  const limit = limiter(Math.max(1, deps.config.maxConcurrentDownloads));
+  const layers = [...img.manifest.layers].reverse();
+  for (const l of layers) emit({ id: shortId(l.digest), status: 'Preparing' });
+  await Promise.all(
+    layers.map((l) =>
+      limit(async () => {
+        const id = shortId(l.digest);
+        emit({ id, status: 'Pushing', progressDetail: { current: 0, total: l.size } });
+        let last = 0;
+        try {
+          const uploaded = await deps.registry.push(ctx, name, l, () => deps.content.reader(ctx, l.digest), (n) => {
+            if (n - last >= 512 * 1024 || n === l.size) {
+              last = n;
+              emit({ id, status: 'Pushing', progressDetail: { current: n, total: l.size } });
+            }
+          });
+          emit({ id, status: uploaded ? 'Pushed' : 'Layer already exists' });
+        } catch (err) {
+          throw wrap(err, `push layer ${l.digest}`);
+        }
+      }),
+    ),
+  );
+  await deps.registry.push(ctx, name, img.manifest.config, () => deps.content.reader(ctx, img.manifest.config.digest));
+  await deps.registry.push(ctx, name, img.manifestDesc, () => deps.content.reader(ctx, img.manifestDesc.digest));
+  emit({ status: `${p.tag ?? 'latest'}: digest: ${img.manifestDesc.digest} size: ${img.manifestDesc.size}` });
+  return img.manifestDesc.digest;
+}

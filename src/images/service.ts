@@ -1,0 +1,272 @@
+import type { Readable } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
+import { hexOf, isDigest } from '../core/digest.ts';
+import { berthError, isNotFound } from '../core/errors.ts';
+import type { ImageHistoryItem, ImageInspect, ImageSummary, ImportOptions, ProgressEvent, PruneResult, RemoveResult } from '../core/images.ts';
+import type { ContentStore } from '../content/types.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
+import type { ResolvedImage } from './blobs.ts';
+import { hostPlatform, loadImage } from './blobs.ts';
+import { familiarName, isDanglingName, looksLikeIdPrefix, normalizeName, parseName } from './names.ts';
+import type {
+  ApplyLayer,
+  ContainerUsageRole,
+  CredentialRole,
+  GcRole,
+  ImageRecord,
+  ImageRecordStore,
+  LeaseRole,
+  Platform,
+  RegistryRole,
+  WithMounted,
+} from './types.ts';
+import { GcLabels } from './types.ts';
+import { toHistory, toInspect, toSummary } from './views.ts';
+import { pullImage } from './pull.ts';
+import { pushImage } from './push.ts';
+import { removeImages, pruneImages } from './remove.ts';
+import { saveImages } from './archive-save.ts';
+import { loadArchive } from './archive-load.ts';
+import { importRootfs } from './import.ts';
+
+export interface ImagesConfig {
+  /** Layers downloaded (and unpacked) at once per pull. */
+  maxConcurrentDownloads: number;
+  /** Lease lifetime should the daemon die mid-operation. */
+  leaseTtlMs: number;
+}
+
+export interface ImageServiceDeps {
+  content: ContentStore;
+  records: ImageRecordStore;
+  snapshotter: Snapshotter;
+  applyLayer: ApplyLayer;
+  withMounted: WithMounted;
+  leases: LeaseRole;
+  gc: GcRole;
+  containers?: ContainerUsageRole;
+  registry: RegistryRole;
+  credentials: CredentialRole;
+  config: ImagesConfig;
+  platform?: Platform;
+}
+
+/** A located image: its ID, the resolved manifest and the records (names) that point at it. */
+export interface FoundImage extends ResolvedImage {
+  records: ImageRecord[];
+}
+
+/**
+ * The image service: pull, push, tag, remove, list, inspect, history,
+ * prune, save, load, import, login/logout. Front doors translate requests
+ * into these calls; nothing here knows of HTTP or the CLI.
+ *
+ * Images are found (`find`) by name (`busybox`, `busybox:1`,
+ * `host:5000/a/b:tag`), name@digest, full image ID (`sha256:…`), manifest
+ * digest, or an ID prefix of at least 3 hex characters. NotFound names the
+ * input; an ambiguous prefix is InvalidArgument.
+ *
+ * Example:
+ *   await images.pull(ctx, 'busybox', (ev) => console.log(ev.status));
+ *   const [row] = await images.list(ctx);
+ */
+export class ImageService {
+  readonly deps: ImageServiceDeps;
+  readonly platform: Platform;
+  /** Content is immutable, so a target digest always resolves to the same image. */
+  readonly #resolved = new Map<string, ResolvedImage>();
+  /** Per-layer work in progress, shared by concurrent pulls of the same layers. */
+  readonly inflight = new Map<string, Promise<unknown>>();
+
+  constructor(deps: ImageServiceDeps) {
+    this.deps = deps;
+    this.platform = deps.platform ?? hostPlatform();
+  }
+
+  async resolveRecord(ctx: Ctx, rec: ImageRecord): Promise<ResolvedImage> {
+    const cached = this.#resolved.get(rec.target.digest);
+    if (cached) return cached;
+    const r = await loadImage(ctx, this.deps.content, rec.target, this.platform);
+    this.#resolved.set(rec.target.digest, r);
+    return r;
+  }
+
+  /** Every record with its resolved image; records whose content is gone are skipped. */
+  async all(ctx: Ctx): Promise<{ rec: ImageRecord; img: ResolvedImage }[]> {
+    const out: { rec: ImageRecord; img: ResolvedImage }[] = [];
+    for (const rec of await this.deps.records.list(ctx)) {
+      try {
+        out.push({ rec, img: await this.resolveRecord(ctx, rec) });
+      } catch (err) {
+        ctx.log.warn('image record points at missing content', { image: rec.name, err });
+      }
+    }
+    return out;
+  }
+
+  async find(ctx: Ctx, input: string): Promise<FoundImage> {
+    const all = await this.all(ctx);
+    const group = (id: Digest): FoundImage => {
+      const recs = all.filter((x) => x.img.id === id);
+      return { ...recs[0].img, records: recs.map((x) => x.rec) };
+    };
+    const byId = (pred: (x: { rec: ImageRecord; img: ResolvedImage }) => boolean) => all.find(pred);
+    if (isDigest(input)) {
+      const hit = byId((x) => x.img.id === input || x.rec.target.digest === input || x.img.manifestDesc.digest === input);
+      if (hit) return group(hit.img.id);
+      throw berthError('NotFound', `no such image: ${input}`);
+    }
+    let normalized: string | undefined;
+    try {
+      normalized = normalizeName(input);
+    } catch (err) {
+      if (!looksLikeIdPrefix(input)) throw err;
+    }
+    if (normalized) {
+      const exact = byId((x) => x.rec.name === normalized);
+      if (exact) return group(exact.img.id);
+      const p = parseName(input);
+      if (p.digest) {
+        const hit = byId((x) => parseName(x.rec.name).repository === p.repository && (x.rec.target.digest === p.digest || x.img.manifestDesc.digest === p.digest));
+        if (hit) return group(hit.img.id);
+      }
+    }
+    if (looksLikeIdPrefix(input)) {
+      const prefix = input.replace(/^sha256:/, '');
+      const ids = [...new Set(all.filter((x) => hexOf(x.img.id).startsWith(prefix)).map((x) => x.img.id))];
+      if (ids.length === 1) return group(ids[0]);
+      if (ids.length > 1) throw berthError('InvalidArgument', `image ID prefix "${input}" is ambiguous: it matches ${ids.length} images`);
+    }
+    throw berthError('NotFound', `no such image: ${input}`);
+  }
+
+  async list(ctx: Ctx, opts: { all?: boolean; filters?: Record<string, string[]> } = {}): Promise<ImageSummary[]> {
+    const all = await this.all(ctx);
+    const inUse = await this.#usage(ctx);
+    const ids = [...new Set(all.map((x) => x.img.id))];
+    let rows = ids.map((id) => {
+      const recs = all.filter((x) => x.img.id === id);
+      return toSummary(recs[0].img, recs.map((x) => x.rec), inUse.filter((u) => u === id).length);
+    });
+    const f = opts.filters ?? {};
+    if (f.dangling?.length) {
+      const want = f.dangling[0] === 'true' || f.dangling[0] === '1';
+      rows = rows.filter((r) => (r.RepoTags.length === 0) === want);
+    }
+    if (f.reference?.length) {
+      const pats = f.reference.map(globToRegExp);
+      rows = rows.filter((r) => r.RepoTags.some((t) => pats.some((p) => p.test(t) || p.test(t.slice(0, t.lastIndexOf(':'))))));
+    }
+    for (const label of f.label ?? []) {
+      const [k, v] = label.split('=');
+      rows = rows.filter((r) => k in r.Labels && (v === undefined || r.Labels[k] === v));
+    }
+    return rows.sort((a, b) => b.Created - a.Created);
+  }
+
+  async inspect(ctx: Ctx, name: string): Promise<ImageInspect> {
+    const img = await this.find(ctx, name);
+    return toInspect(img, img.records, this.deps.snapshotter.name);
+  }
+
+  async history(ctx: Ctx, name: string): Promise<ImageHistoryItem[]> {
+    const img = await this.find(ctx, name);
+    return toHistory(img, img.records);
+  }
+
+  /** Point `target` (a normalized name) at the image `source` names. */
+  async tag(ctx: Ctx, source: string, target: string): Promise<void> {
+    const img = await this.find(ctx, source);
+    const p = parseName(target);
+    if (p.digest) throw berthError('InvalidArgument', `refusing to create a tag with a digest reference: "${target}"`);
+    await this.setName(ctx, `${p.repository}:${p.tag ?? 'latest'}`, img.target, img.id);
+  }
+
+  /**
+   * Create or move the record `name`. When the name moves away from an image
+   * that no other name holds, that image stays as a dangling record, as
+   * docker leaves `<none>:<none>` behind.
+   */
+  async setName(ctx: Ctx, name: string, target: ResolvedImage['target'], id: Digest, labels: Record<string, string> = {}): Promise<void> {
+    const { records } = this.deps;
+    const prev = await records.get(ctx, name).catch((err) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    await records.put(ctx, { name, target, labels: { ...labels, [GcLabels.lastTagTime]: new Date().toISOString() } });
+    const danglingName = id;
+    if (!isDanglingName(name)) await records.delete(ctx, danglingName).catch(() => {});
+    if (prev && prev.target.digest !== target.digest) {
+      const prevImg = await this.resolveRecord(ctx, prev).catch(() => undefined);
+      if (!prevImg) return;
+      const others = (await this.all(ctx)).filter((x) => x.img.id === prevImg.id);
+      if (others.length === 0) await records.put(ctx, { name: prevImg.id, target: prev.target, labels: {} });
+    }
+  }
+
+  pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}, opts: { platform?: Platform } = {}): Promise<string> {
+    return pullImage(this, ctx, ref, onProgress, opts);
+  }
+
+  push(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string> {
+    return pushImage(this, ctx, ref, onProgress);
+  }
+
+  remove(ctx: Ctx, names: string, opts: { force?: boolean } = {}): Promise<RemoveResult[]> {
+    return removeImages(this, ctx, names, opts);
+  }
+
+  prune(ctx: Ctx, opts: { all?: boolean } = {}): Promise<PruneResult> {
+    return pruneImages(this, ctx, opts);
+  }
+
+  save(ctx: Ctx, names: string[], format: 'docker' | 'oci'): Promise<Readable> {
+    return saveImages(this, ctx, names, format);
+  }
+
+  load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
+    return loadArchive(this, ctx, stream, onProgress);
+  }
+
+  import(ctx: Ctx, stream: Readable, opts: ImportOptions = {}): Promise<string> {
+    return importRootfs(this, ctx, stream, opts);
+  }
+
+  async login(ctx: Ctx, host: string, username: string, password: string): Promise<void> {
+    if (!username || !password) throw berthError('InvalidArgument', 'login: username and password are required');
+    await this.deps.registry.login(ctx, host, username, password);
+    await this.deps.credentials.store(host, username, password);
+  }
+
+  async logout(_ctx: Ctx, host: string): Promise<boolean> {
+    return this.deps.credentials.erase(host);
+  }
+
+  /** Image IDs (and names) that containers use, one entry per container. */
+  async #usage(ctx: Ctx): Promise<string[]> {
+    if (!this.deps.containers) return [];
+    return (await this.deps.containers.imagesInUse(ctx)).map((u) => u.imageId);
+  }
+
+  async usage(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]> {
+    return this.deps.containers ? this.deps.containers.imagesInUse(ctx) : [];
+  }
+
+  /** Run a function under a fresh lease, deleted afterwards whatever happens. */
+  async withLease<T>(ctx: Ctx, fn: (leased: Ctx) => Promise<T>): Promise<T> {
+    const lease = await this.deps.leases.create(ctx, { ttlMs: this.deps.config.leaseTtlMs });
+    try {
+      return await fn({ ...ctx, lease });
+    } finally {
+      await this.deps.leases.delete({ ...ctx, signal: AbortSignal.timeout(30_000) }, lease).catch((err) => ctx.log.warn('cannot delete lease', { lease, err }));
+    }
+  }
+}
+
+export { familiarName };
+
+function globToRegExp(p: string): RegExp {
+  const esc = p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.');
+  return new RegExp(`^${esc}$`);
+}

@@ -1,0 +1,167 @@
+import type { Readable } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import type { Digest } from '../core/digest.ts';
+
+/**
+ * What the image service needs from the parts below it, each as the
+ * narrowest role it uses. daemon/wire.ts adapts the metadata stores, the
+ * distribution client and the layer applier to these roles.
+ */
+
+/** An OCI content descriptor. */
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  urls?: string[];
+}
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+}
+
+/**
+ * An image record: a name pointing at a manifest or index (containerd's
+ * model). `name` is the normalized reference (`docker.io/library/busybox:latest`);
+ * an image without a name (import without a tag, a load of an untagged
+ * archive, an image whose tag moved) is kept under `sha256:<config hex>`, which
+ * is how docker's dangling `<none>:<none>` images appear.
+ */
+export interface ImageRecord {
+  name: string;
+  target: Descriptor;
+  labels: Record<string, string>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Image records of one namespace (ctx.namespace). NotFound, AlreadyExists. */
+export interface ImageRecordStore {
+  get(ctx: Ctx, name: string): Promise<ImageRecord>;
+  list(ctx: Ctx): Promise<ImageRecord[]>;
+  /** Create or replace the record of `rec.name`. */
+  put(ctx: Ctx, rec: { name: string; target: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord>;
+  delete(ctx: Ctx, name: string): Promise<void>;
+}
+
+/** Leases protect content and snapshots made during an operation from GC. */
+export interface LeaseRole {
+  /** A new lease that expires after `ttlMs` should its holder die. */
+  create(ctx: Ctx, opts: { ttlMs: number }): Promise<string>;
+  delete(ctx: Ctx, id: string): Promise<void>;
+}
+
+/** Garbage collection of unreferenced content and snapshots. */
+export interface GcRole {
+  collect(ctx: Ctx): Promise<{ contentBytes: number; removed: number }>;
+}
+
+/** The names of the images that containers of ctx.namespace use (by image ID or name). */
+export interface ContainerUsageRole {
+  imagesInUse(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]>;
+}
+
+/** A resolved reference: the normalized name and the descriptor the registry answers. */
+export interface Resolved {
+  name: string;
+  descriptor: Descriptor;
+}
+
+/**
+ * The registry, through the distribution client. `fetch` streams a manifest
+ * or blob (retrying and resuming inside); `push` uploads one blob or
+ * manifest unless the registry already has it (answers false then).
+ */
+export interface RegistryRole {
+  resolve(ctx: Ctx, ref: string): Promise<Resolved>;
+  fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
+  push(ctx: Ctx, ref: string, desc: Descriptor, body: () => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean>;
+  /** Check credentials against the registry; Unauthenticated when refused. */
+  login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
+}
+
+/** Credentials written by `berth login`, in docker's config.json format. */
+export interface CredentialRole {
+  store(host: string, username: string, password: string): Promise<void>;
+  erase(host: string): Promise<boolean>;
+}
+
+/**
+ * Unpack a layer (an uncompressed tar stream) into `dir`; `format: 'overlay'`
+ * records whiteouts as overlay upper entries. Resolves to the diff ID
+ * (sha256 of the uncompressed tar) and its size.
+ */
+export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'naive' }) => Promise<{ diffId: Digest; size: number }>;
+
+/** Mount `mounts` on a temp dir for the duration of `fn` (a bind of one dir is used in place). */
+export type WithMounted = <T>(ctx: Ctx, mounts: { type: string; source: string; options: string[] }[], fn: (dir: string) => Promise<T>) => Promise<T>;
+
+/** OCI media types the image service speaks. */
+export const MediaTypes = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+} as const;
+
+export const isIndex = (mt: string) => mt === MediaTypes.ociIndex || mt === MediaTypes.dockerManifestList;
+
+/** The labels containerd's GC follows from one blob to what it references. */
+export const GcLabels = {
+  contentRef: (kind: string) => `containerd.io/gc.ref.content.${kind}`,
+  snapshotRef: (snapshotter: string) => `containerd.io/gc.ref.snapshot.${snapshotter}`,
+  /** The image's uncompressed layer digest, on a layer blob (containerd's `containerd.io/uncompressed`). */
+  uncompressed: 'containerd.io/uncompressed',
+  /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
+  lastTagTime: 'io.berth.image.last-tag-time',
+} as const;
+
+export interface Manifest {
+  schemaVersion: number;
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface Index {
+  schemaVersion: number;
+  mediaType?: string;
+  manifests: Descriptor[];
+}
+
+/** The OCI image config (docker's is the same shape). */
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: {
+    User?: string;
+    ExposedPorts?: Record<string, object>;
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    Volumes?: Record<string, object>;
+    WorkingDir?: string;
+    Labels?: Record<string, string>;
+    StopSignal?: string;
+    OnBuild?: string[] | null;
+  };
+  rootfs: { type: string; diff_ids: Digest[] };
+  history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
+  comment?: string;
+  docker_version?: string;
+}

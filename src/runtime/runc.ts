@@ -1,0 +1,171 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import type { ErrorKind } from '../core/errors.ts';
+import { berthError } from '../core/errors.ts';
+
+/**
+ * An OCI runtime (runc, crun) driven through its command line. Every call
+ * passes `--root <stateDir>/runtime/<name>/<namespace>`, so berth never
+ * touches the host's default runtime state and two namespaces may reuse an
+ * id. `create` and `exec` are not here: the monitor runs those so that the
+ * container process becomes the monitor's child (see monitor.ts).
+ *
+ * Errors: a missing container is NotFound; an operation the container's
+ * state forbids (start a running one, delete a running one without force,
+ * resume one that is not paused) is Conflict; anything else is Unknown.
+ * Messages name the container: `container "web": container not running`.
+ */
+export interface OciRuntimeOptions {
+  /** Name in the configuration, e.g. "runc" or "crun". */
+  name: string;
+  /** The binary; defaults to the name (looked up in PATH). */
+  path?: string;
+  /** berth's state directory (`/run/berth`). */
+  stateDir: string;
+}
+
+/** `runc state` output. */
+export interface RuntimeState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  bundle: string;
+  rootfs?: string;
+  created: string;
+  annotations?: Record<string, string>;
+}
+
+/** `runc events --stats` data (cgroup v1 or v2, normalised by the runtime). */
+export interface RuntimeStats {
+  cpu?: {
+    usage?: { total?: number; percpu?: number[]; kernel?: number; user?: number };
+    throttling?: { periods?: number; throttled_periods?: number; throttled_time?: number };
+  };
+  memory?: {
+    cache?: number;
+    usage?: { limit?: number; usage?: number; max?: number; failcnt?: number };
+    swap?: { limit?: number; usage?: number };
+    raw?: Record<string, number>;
+  };
+  pids?: { current?: number; limit?: number };
+  blkio?: { ioServiceBytesRecursive?: Array<{ major: number; minor: number; op: string; value: number }> };
+  network_interfaces?: unknown[];
+}
+
+/** OCI `linux.resources` as accepted by `runc update -r`. */
+export type LinuxResources = Record<string, unknown>;
+
+export class OciRuntime {
+  readonly name: string;
+  readonly path: string;
+  readonly stateDir: string;
+
+  constructor(opts: OciRuntimeOptions) {
+    this.name = opts.name;
+    this.path = opts.path || opts.name;
+    this.stateDir = opts.stateDir;
+  }
+
+  /** The `--root` for a namespace. */
+  root(namespace: string): string {
+    return path.join(this.stateDir, 'runtime', this.name, namespace);
+  }
+
+  async state(ctx: Ctx, id: string): Promise<RuntimeState> {
+    return JSON.parse(await this.run(ctx, id, ['state', id])) as RuntimeState;
+  }
+
+  /** All containers under this runtime's root for ctx.namespace. */
+  async list(ctx: Ctx): Promise<RuntimeState[]> {
+    const out = await this.run(ctx, '', ['list', '--format', 'json']);
+    return (JSON.parse(out.trim() || 'null') as RuntimeState[] | null) ?? [];
+  }
+
+  async start(ctx: Ctx, id: string): Promise<void> {
+    await this.run(ctx, id, ['start', id]);
+  }
+
+  /** Send `signal` (name or number) to the init process, or to every process with `all`. */
+  async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {
+    await this.run(ctx, id, ['kill', ...(opts.all ? ['--all'] : []), id, String(signal)]);
+  }
+
+  /** Remove the runtime's state (and with `force`, kill the container first). */
+  async delete(ctx: Ctx, id: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.run(ctx, id, ['delete', ...(opts.force ? ['--force'] : []), id]);
+  }
+
+  async pause(ctx: Ctx, id: string): Promise<void> {
+    await this.run(ctx, id, ['pause', id]);
+  }
+
+  async resume(ctx: Ctx, id: string): Promise<void> {
+    await this.run(ctx, id, ['resume', id]);
+  }
+
+  /** Change cgroup limits of a running container; `resources` is OCI linux.resources. */
+  async update(ctx: Ctx, id: string, resources: LinuxResources): Promise<void> {
+    await this.run(ctx, id, ['update', '--resources', '-', id], JSON.stringify(resources));
+  }
+
+  /** Host pids of every process in the container. */
+  async ps(ctx: Ctx, id: string): Promise<number[]> {
+    return JSON.parse((await this.run(ctx, id, ['ps', '--format', 'json', id])).trim() || '[]') as number[];
+  }
+
+  /** One sample of the container's cgroup statistics. */
+  async stats(ctx: Ctx, id: string): Promise<RuntimeStats> {
+    const out = await this.run(ctx, id, ['events', '--stats', id]);
+    const ev = JSON.parse(out) as { data?: RuntimeStats };
+    return ev.data ?? {};
+  }
+
+  private run(ctx: Ctx, id: string, args: string[], input?: string): Promise<string> {
+    const argv = ['--root', this.root(ctx.namespace), ...args];
+    return new Promise((resolve, reject) => {
+      const child = execFile(this.path, argv, { signal: ctx.signal, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        if ((err as { name?: string }).name === 'AbortError') return reject(err);
+        if ((err as { code?: unknown }).code === 'ENOENT') {
+          return reject(berthError('FailedPrecondition', `OCI runtime "${this.name}": ${this.path} not found`, err));
+        }
+        reject(runtimeError(this.name, id, args[0], stderr, err));
+      });
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  }
+}
+
+/** The last error message of runc's log output (logrus text or JSON lines). */
+export function lastRuntimeMessage(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i];
+    if (l.startsWith('{')) {
+      try {
+        const rec = JSON.parse(l) as { level?: string; msg?: string };
+        if (rec.msg && (rec.level === 'error' || rec.level === 'fatal')) return rec.msg;
+      } catch {
+        // Not a JSON line; fall through to the text forms.
+      }
+    }
+    const m = /level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/.exec(l);
+    if (m) return m[1].replace(/\\(.)/g, '$1');
+  }
+  return lines.at(-1)?.trim() ?? '';
+}
+
+const conflictPatterns = [/not running/, /not paused/, /not stopped/, /already running/, /already paused/, /cannot start/, /is paused/, /that is not stopped/];
+
+/** Map a runtime failure to a berth error kind, naming the container. */
+export function runtimeError(runtime: string, id: string, op: string, stderr: string, cause?: unknown): Error {
+  const msg = lastRuntimeMessage(stderr) || `${runtime} ${op} failed`;
+  let kind: ErrorKind = 'Unknown';
+  if (/does not exist|not found|no such container/i.test(msg)) kind = 'NotFound';
+  else if (/already exists/.test(msg)) kind = 'AlreadyExists';
+  else if (conflictPatterns.some((p) => p.test(msg))) kind = 'Conflict';
+  const subject = id ? `container "${id}"` : `OCI runtime "${runtime}"`;
+  return berthError(kind, `${subject}: ${runtime} ${op}: ${msg}`, cause);
+}

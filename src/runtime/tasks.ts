@@ -1,0 +1,438 @@
+import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import { cleanupCtx, withCtx } from '../core/context.ts';
+import { berthError, hasErrno, isNotFound, kindOf } from '../core/errors.ts';
+import type { ExitStatus, MonitorStatus } from './monitor.ts';
+import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
+import type { LinuxResources, RuntimeStats } from './runc.ts';
+import { OciRuntime } from './runc.ts';
+import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
+
+export type * from './task-types.ts';
+
+export interface MonitorTaskServiceOptions {
+  /** berth's state directory (`/run/berth`): tasks/ and runtime/ go below it. */
+  stateDir: string;
+  /** Runtime name -> binary; e.g. { runc: 'runc', crun: 'crun' }. */
+  runtimes?: Record<string, string>;
+  defaultRuntime?: string;
+  monitorPath?: string;
+}
+
+/** What berthd records about a task before its monitor starts (task.json). */
+interface TaskRecord {
+  id: string;
+  namespace: string;
+  bundle: string;
+  runtime: string;
+  stdio: TaskStdio;
+  log?: CreateTaskRequest['log'];
+  createdAt: string;
+}
+
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** InvalidArgument with docker's exit code for a process that could not start. */
+function startFailure(subject: string, st: MonitorStatus): Error {
+  const err = berthError('InvalidArgument', `${subject}: ${st.error ?? 'the runtime failed'}`);
+  return Object.assign(err, { exitCode: st.exitCode ?? 128 });
+}
+
+/** 127 (not found) or 126 (not executable) for a start failure, else undefined. */
+export function startFailureCode(err: unknown): number | undefined {
+  for (let e: unknown = err, d = 0; e && d < 16; e = (e as { cause?: unknown }).cause, d++) {
+    const code = (e as { exitCode?: unknown }).exitCode;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
+}
+
+/**
+ * TaskService on berth-monitor and an OCI runtime CLI. Holds no state of its
+ * own beyond the directory tree, so a fresh instance after a daemon restart
+ * sees every task (see `recover`).
+ */
+export class MonitorTaskService implements TaskService {
+  private readonly stateDir: string;
+  private readonly runtimes: Map<string, OciRuntime>;
+  private readonly defaultRuntime: string;
+  private readonly monitorPath: string;
+
+  constructor(opts: MonitorTaskServiceOptions) {
+    this.stateDir = opts.stateDir;
+    this.monitorPath = opts.monitorPath ?? defaultMonitorPath;
+    this.defaultRuntime = opts.defaultRuntime ?? 'runc';
+    const bins = opts.runtimes ?? { runc: 'runc', crun: 'crun' };
+    this.runtimes = new Map(Object.entries(bins).map(([name, bin]) => [name, new OciRuntime({ name, path: bin, stateDir: opts.stateDir })]));
+  }
+
+  private runtime(name: string): OciRuntime {
+    const rt = this.runtimes.get(name);
+    if (!rt) throw berthError('InvalidArgument', `unknown OCI runtime "${name}" (configured: ${[...this.runtimes.keys()].join(', ')})`);
+    return rt;
+  }
+
+  private taskDir(ns: string, id: string): string {
+    return path.join(this.stateDir, 'tasks', ns, id);
+  }
+
+  private execDir(ns: string, id: string, execId: string): string {
+    return path.join(this.taskDir(ns, id), 'exec', execId);
+  }
+
+  private async record(ctx: Ctx, id: string): Promise<TaskRecord> {
+    try {
+      return JSON.parse(await readFile(path.join(this.taskDir(ctx.namespace, id), 'task.json'), 'utf8')) as TaskRecord;
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) throw berthError('NotFound', `task "${id}" not found`);
+      throw err;
+    }
+  }
+
+  async create(ctx: Ctx, req: CreateTaskRequest): Promise<TaskInfo> {
+    if (!idPattern.test(req.id)) throw berthError('InvalidArgument', `invalid task id "${req.id}"`);
+    const rt = this.runtime(req.runtime ?? this.defaultRuntime);
+    const dir = this.taskDir(ctx.namespace, req.id);
+    await mkdir(path.dirname(dir), { recursive: true });
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (hasErrno(err, 'EEXIST')) throw berthError('AlreadyExists', `task "${req.id}" already exists`);
+      throw err;
+    }
+    const rec: TaskRecord = {
+      id: req.id,
+      namespace: ctx.namespace,
+      bundle: req.bundle,
+      runtime: rt.name,
+      stdio: req.stdio ?? {},
+      log: req.log,
+      createdAt: new Date().toISOString(),
+    };
+    try {
+      await mkdir(rt.root(ctx.namespace), { recursive: true });
+      if (req.log) await mkdir(path.dirname(req.log.path), { recursive: true });
+      await writeFile(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
+      await rename(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
+      const st = await launchMonitor(ctx, {
+        monitorPath: this.monitorPath,
+        dir,
+        runtimePath: rt.path,
+        runtimeRoot: rt.root(ctx.namespace),
+        id: req.id,
+        bundle: req.bundle,
+        ...rec.stdio,
+        log: req.log,
+      });
+      if (!st.ok) throw startFailure(`container "${req.id}"`, st);
+      return { ...rec, status: 'created', pid: st.pid ?? 0 };
+    } catch (err) {
+      await this.remove(cleanupCtx(ctx), rt, req.id, dir);
+      throw err;
+    }
+  }
+
+  /** Undo a create: the runtime's state, a monitor still waiting, the directory. */
+  private async remove(ctx: Ctx, rt: OciRuntime, id: string, dir: string): Promise<void> {
+    await rt.delete(ctx, id, { force: true }).catch(() => {});
+    const pid = await monitorPid(dir);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async start(ctx: Ctx, id: string): Promise<TaskInfo> {
+    const rec = await this.record(ctx, id);
+    await this.runtime(rec.runtime).start(ctx, id);
+    return this.state(ctx, id);
+  }
+
+  async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean; execId?: string } = {}): Promise<void> {
+    const rec = await this.record(ctx, id);
+    if (opts.execId) {
+      const info = await this.execState(ctx, id, opts.execId);
+      if (info.status !== 'running') throw berthError('Conflict', `exec "${opts.execId}" in container "${id}" is not running`);
+      process.kill(info.pid, signal);
+      return;
+    }
+    if (await readExit(this.taskDir(ctx.namespace, id))) throw berthError('Conflict', `container "${id}" is not running`);
+    await this.runtime(rec.runtime).kill(ctx, id, signal, { all: opts.all });
+  }
+
+  async wait(ctx: Ctx, id: string, execId?: string): Promise<ExitStatus> {
+    const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
+    return waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
+  }
+
+  async state(ctx: Ctx, id: string): Promise<TaskInfo> {
+    const rec = await this.record(ctx, id);
+    return this.describe(withCtx(ctx, { namespace: rec.namespace }), rec);
+  }
+
+  private async describe(ctx: Ctx, rec: TaskRecord): Promise<TaskInfo> {
+    const dir = this.taskDir(rec.namespace, rec.id);
+    const base = { ...rec, pid: 0 };
+    const exit = await readExit(dir);
+    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit };
+    const status = await readStatus(dir);
+    const mon = await monitorPid(dir);
+    if (!status || !status.ok) return { ...base, status: mon ? 'created' : 'unknown', pid: status?.pid ?? 0 };
+    try {
+      const st = await this.runtime(rec.runtime).state(ctx, rec.id);
+      const s = st.status === 'creating' ? 'created' : st.status;
+      // "stopped" without an exit file: the monitor is still draining output.
+      if (s === 'stopped' && mon) return { ...base, status: 'running', pid: status.pid ?? 0 };
+      return { ...base, status: mon || s !== 'running' ? s : 'unknown', pid: st.pid || (status.pid ?? 0) };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return { ...base, status: 'unknown', pid: status.pid ?? 0 };
+    }
+  }
+
+  async list(ctx: Ctx): Promise<TaskInfo[]> {
+    const root = path.join(this.stateDir, 'tasks', ctx.namespace);
+    const ids = await readdir(root).catch((err) => (hasErrno(err, 'ENOENT') ? [] : Promise.reject(err)));
+    const out: TaskInfo[] = [];
+    for (const id of ids) {
+      try {
+        out.push(await this.state(ctx, id));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return out;
+  }
+
+  async exec(ctx: Ctx, id: string, execId: string, proc: OciProcess, stdio: TaskStdio = {}): Promise<void> {
+    if (!idPattern.test(execId)) throw berthError('InvalidArgument', `invalid exec id "${execId}"`);
+    const rec = await this.record(ctx, id);
+    const info = await this.describe(ctx, rec);
+    if (info.status !== 'running') throw berthError('Conflict', `container "${id}" is not running`);
+    const rt = this.runtime(rec.runtime);
+    const dir = this.execDir(ctx.namespace, id, execId);
+    await mkdir(path.dirname(dir), { recursive: true });
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (hasErrno(err, 'EEXIST')) throw berthError('AlreadyExists', `exec "${execId}" already exists in container "${id}"`);
+      throw err;
+    }
+    try {
+      const processFile = path.join(dir, 'process.json');
+      await writeFile(processFile, JSON.stringify({ ...proc, terminal: !!stdio.tty }));
+      const st = await launchMonitor(ctx, {
+        monitorPath: this.monitorPath,
+        dir,
+        runtimePath: rt.path,
+        runtimeRoot: rt.root(ctx.namespace),
+        id,
+        processFile,
+        ...stdio,
+      });
+      if (!st.ok) throw startFailure(`exec "${execId}" in container "${id}"`, st);
+    } catch (err) {
+      await this.removeExec(dir);
+      throw err;
+    }
+  }
+
+  async startExec(ctx: Ctx, id: string, execId: string): Promise<{ pid: number }> {
+    const dir = this.execDir(ctx.namespace, id, execId);
+    const status = await readStatus(dir);
+    if (!status) throw berthError('NotFound', `exec "${execId}" in container "${id}" not found`);
+    if (status.pid) throw berthError('Conflict', `exec "${execId}" in container "${id}" already started`);
+    const st = await control(ctx, dir, 'start');
+    if (!st.ok) throw startFailure(`exec "${execId}" in container "${id}"`, st);
+    return { pid: st.pid ?? 0 };
+  }
+
+  async execState(ctx: Ctx, id: string, execId: string): Promise<ExecInfo> {
+    const dir = this.execDir(ctx.namespace, id, execId);
+    const status = await readStatus(dir);
+    if (!status) throw berthError('NotFound', `exec "${execId}" in container "${id}" not found`);
+    const exit = await readExit(dir);
+    if (exit) return { id, execId, status: 'stopped', pid: exit.pid, exit };
+    const mon = await monitorPid(dir);
+    if (!mon) return { id, execId, status: 'unknown', pid: status.pid ?? 0 };
+    return { id, execId, status: status.pid ? 'running' : 'created', pid: status.pid ?? 0 };
+  }
+
+  async deleteExec(ctx: Ctx, id: string, execId: string): Promise<void> {
+    const dir = this.execDir(ctx.namespace, id, execId);
+    const info = await this.execState(ctx, id, execId);
+    if (info.status === 'running') {
+      try {
+        process.kill(info.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      await waitExit(cleanupCtx(ctx, 10_000), dir, execId).catch(() => {});
+    }
+    await this.removeExec(dir);
+  }
+
+  private async removeExec(dir: string): Promise<void> {
+    const pid = await monitorPid(dir);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex> {
+    const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
+    if (!execId) await this.record(ctx, id);
+    try {
+      return await connectUnix(ctx, path.join(dir, monitorFiles.attach));
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ECONNREFUSED')) {
+        throw berthError('Conflict', `${execId ? `exec "${execId}" in ` : ''}container "${id}" is not running`, err);
+      }
+      throw err;
+    }
+  }
+
+  private async ctl(ctx: Ctx, id: string, execId: string | undefined, command: string): Promise<void> {
+    const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
+    if (!execId) await this.record(ctx, id);
+    let st: MonitorStatus;
+    try {
+      st = await control(ctx, dir, command);
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ECONNREFUSED')) throw berthError('Conflict', `container "${id}" is not running`, err);
+      throw err;
+    }
+    if (!st.ok) throw berthError('FailedPrecondition', `container "${id}": ${command}: ${st.error}`);
+  }
+
+  resize(ctx: Ctx, id: string, size: { rows: number; cols: number }, execId?: string): Promise<void> {
+    if (!(size.rows > 0 && size.cols > 0 && size.rows < 65536 && size.cols < 65536)) {
+      return Promise.reject(berthError('InvalidArgument', `invalid terminal size ${size.rows}x${size.cols}`));
+    }
+    return this.ctl(ctx, id, execId, `resize ${size.rows} ${size.cols}`);
+  }
+
+  closeStdin(ctx: Ctx, id: string, execId?: string): Promise<void> {
+    return this.ctl(ctx, id, execId, 'close-stdin');
+  }
+
+  async pause(ctx: Ctx, id: string): Promise<void> {
+    await this.runtime((await this.record(ctx, id)).runtime).pause(ctx, id);
+  }
+
+  async resume(ctx: Ctx, id: string): Promise<void> {
+    await this.runtime((await this.record(ctx, id)).runtime).resume(ctx, id);
+  }
+
+  async update(ctx: Ctx, id: string, resources: LinuxResources): Promise<void> {
+    await this.runtime((await this.record(ctx, id)).runtime).update(ctx, id, resources);
+  }
+
+  async pids(ctx: Ctx, id: string): Promise<number[]> {
+    return this.runtime((await this.record(ctx, id)).runtime).ps(ctx, id);
+  }
+
+  async stats(ctx: Ctx, id: string): Promise<TaskStats> {
+    const raw = await this.runtime((await this.record(ctx, id)).runtime).stats(ctx, id);
+    return normaliseStats(raw);
+  }
+
+  async delete(ctx: Ctx, id: string, opts: { force?: boolean } = {}): Promise<ExitStatus | undefined> {
+    const rec = await this.record(ctx, id);
+    const rt = this.runtime(rec.runtime);
+    const dir = this.taskDir(ctx.namespace, id);
+    const info = await this.describe(ctx, rec);
+    if ((info.status === 'running' || info.status === 'paused') && !opts.force) {
+      throw berthError('Conflict', `container "${id}" is ${info.status}: stop it first or force the removal`);
+    }
+    let exit = info.exit;
+    if (!exit && info.status !== 'unknown') {
+      // Kill through the runtime, then let the monitor drain the output and write the exit file.
+      if (info.status === 'paused') await rt.resume(ctx, id).catch(() => {});
+      await rt.kill(ctx, id, 'SIGKILL', { all: true }).catch(() => {});
+      exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
+    }
+    try {
+      await rt.delete(ctx, id, { force: true });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
+    for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
+    await this.remove(ctx, rt, id, dir);
+    return exit;
+  }
+
+  async recover(ctx: Ctx): Promise<TaskInfo[]> {
+    const tasksRoot = path.join(this.stateDir, 'tasks');
+    const namespaces = await readdir(tasksRoot).catch(() => [] as string[]);
+    const out: TaskInfo[] = [];
+    for (const ns of namespaces) {
+      const nctx = withCtx(ctx, { namespace: ns, log: ctx.log.child({ namespace: ns }) });
+      for (const id of await readdir(path.join(tasksRoot, ns)).catch(() => [] as string[])) {
+        const dir = this.taskDir(ns, id);
+        const rec = await this.record(nctx, id).catch(() => undefined);
+        const status = await readStatus(dir);
+        if (!rec || !status || !status.ok) {
+          // Half-created (berthd died during create, or create failed and was not cleaned up).
+          nctx.log.info('removing half-created task', { id });
+          const rt = this.runtimes.get(rec?.runtime ?? this.defaultRuntime) ?? this.runtime(this.defaultRuntime);
+          await this.remove(cleanupCtx(nctx), rt, id, dir);
+          continue;
+        }
+        for (const e of await readdir(path.join(dir, 'exec')).catch(() => [] as string[])) {
+          const edir = path.join(dir, 'exec', e);
+          if (!(await monitorPid(edir)) && !(await readExit(edir))) await this.removeExec(edir);
+        }
+        try {
+          out.push(await this.describe(nctx, rec));
+        } catch (err) {
+          nctx.log.warn('cannot read task state', { id, err, kind: kindOf(err) });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */
+export function normaliseStats(raw: RuntimeStats): TaskStats {
+  const mem = raw.memory ?? {};
+  const memRaw = mem.raw ?? {};
+  const io = raw.blkio?.ioServiceBytesRecursive ?? [];
+  const sumOp = (op: string) => io.filter((e) => e.op.toLowerCase() === op).reduce((a, e) => a + e.value, 0);
+  // cgroup v1 reports "no limit" as a huge page-rounded number; docker shows 0 for none.
+  const limit = mem.usage?.limit ?? 0;
+  return {
+    read: new Date().toISOString(),
+    cpu: {
+      totalNs: raw.cpu?.usage?.total ?? 0,
+      perCpuNs: raw.cpu?.usage?.percpu ?? [],
+      userNs: raw.cpu?.usage?.user ?? 0,
+      kernelNs: raw.cpu?.usage?.kernel ?? 0,
+      throttledPeriods: raw.cpu?.throttling?.throttled_periods ?? 0,
+      throttledNs: raw.cpu?.throttling?.throttled_time ?? 0,
+    },
+    memory: {
+      usage: mem.usage?.usage ?? 0,
+      limit: limit >= 2 ** 62 ? 0 : limit,
+      maxUsage: mem.usage?.max ?? 0,
+      cache: mem.cache ?? memRaw.cache ?? memRaw.file ?? 0,
+      rss: memRaw.total_rss ?? memRaw.rss ?? memRaw.anon ?? 0,
+      failcnt: mem.usage?.failcnt ?? 0,
+    },
+    pids: { current: raw.pids?.current ?? 0, limit: raw.pids?.limit ?? 0 },
+    blkio: { readBytes: sumOp('read'), writeBytes: sumOp('write') },
+  };
+}
