@@ -50,15 +50,3 @@ export function restartDelay(previousDelayMs: number, ranForMs: number): number 
   if (ranForMs >= RESET_AFTER_MS || previousDelayMs <= 0) return MIN_DELAY_MS;
   return Math.min(previousDelayMs * 2, MAX_DELAY_MS);
 }
-
-/** Parse `no`, `always`, `unless-stopped`, `on-failure[:N]`. */
-export function parseRestartPolicy(s: string): RestartPolicy | undefined {
-  const [name, count] = s.split(':');
-  if (name === 'no' || name === 'always' || name === 'unless-stopped') return count === undefined ? { name } : undefined;
-  if (name === 'on-failure') {
-    if (count === undefined) return { name };
-    if (!/^\d+$/.test(count)) return undefined;
-    return { name, maximumRetryCount: Number(count) };
-  }
-  return undefined;
-}
