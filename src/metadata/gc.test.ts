@@ -8,8 +8,8 @@ import { rootCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { digestOf } from '../core/digest.ts';
 import { berthError } from '../core/errors.ts';
-import type { Descriptor } from '../core/oci.ts';
-import { MediaTypes } from '../core/oci.ts';
+import type { Descriptor } from '../core/media-types.ts';
+import { MediaTypes } from '../core/media-types.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import { MetadataContainerStore } from './containers.ts';
 import type { GcSnapshotInfo, GcSnapshotter } from './gc.ts';
@@ -215,6 +215,27 @@ test('gc: a leased index is walked, so its children survive without their own le
     const r = await s.gc().collect(s.ctx);
     assert.equal(r.content.count, 0);
     assert.equal(r.snapshots.count, 0);
+  } finally {
+    await s.t.cleanup();
+  }
+});
+
+test('gc: containerd gc.ref labels are followed to content and snapshots', async () => {
+  const s = await setup();
+  try {
+    const child = await s.put(s.ctx, randomBytes(50), 'application/octet-stream');
+    s.overlay.add('labelled-snap', 'committed');
+    s.overlay.add('other-snap', 'committed');
+    const root = await s.put(s.ctx, 'root', 'application/x-custom');
+    await s.content.updateLabels(s.ctx, root.digest, {
+      'containerd.io/gc.ref.content.l.0': child.digest,
+      'containerd.io/gc.ref.snapshot.overlayfs': 'labelled-snap',
+      'containerd.io/gc.ref.snapshot.native': 'other-snap',
+    });
+    await s.images.create(s.ctx, { name: 'labelled', target: root });
+    const r = await s.gc().collect(s.ctx);
+    assert.equal(r.content.count, 0);
+    assert.deepEqual(r.snapshots.removed.map((x) => x.key), ['other-snap'], 'a label for another snapshotter keeps nothing here');
   } finally {
     await s.t.cleanup();
   }
