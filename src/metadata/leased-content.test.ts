@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { rootCtx, withCtx } from '../core/context.ts';
 import { digestOf } from '../core/digest.ts';
+import { FetchOnce } from '../content/fetch-once.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import { contentStoreSuite } from '../content/store-suite.ts';
 import { MetadataDb } from './db.ts';
@@ -80,6 +81,31 @@ test('leased writes: ingest and content join ctx.lease, also when the blob alrea
     await leases.delete(ctx, lease2.id);
     const r2 = await gc.collect(ctx);
     assert.deepEqual(r2.content.removed.sort(), [digest, digestOf(free)].sort());
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('fetch-once with protect: every pull sharing a download gets the blob under its own lease', async () => {
+  const t = await tempDb();
+  try {
+    const ctx = rootCtx();
+    const leases = new MetadataLeaseManager(t.db);
+    const store = new LeasedContentStore(await LocalContentStore.open(ctx, path.join(t.dir, 'content')), leases);
+    const once = new FetchOnce(store, { protect: (c, d) => leases.attach(c, { kind: 'content', id: d }) });
+    const data = Buffer.from('shared layer');
+    const digest = digestOf(data);
+    const [l1, l2] = [await leases.create(ctx), await leases.create(ctx)];
+    const fetch = async (c: typeof ctx) => {
+      const w = await store.writer(c, { ref: `layer-${digest}`, expected: { digest, size: data.length } });
+      await w.write(data);
+      await w.commit(c);
+    };
+    const results = await Promise.all([l1, l2].map((l) => once.ensure(withCtx(ctx, { lease: l.id }), digest, fetch)));
+    assert.deepEqual(results.map((r) => r.outcome).sort(), ['fetched', 'shared']);
+    for (const l of [l1, l2]) {
+      assert.ok((await leases.listResources(ctx, l.id)).some((r) => r.kind === 'content' && r.id === digest), `lease ${l.id}`);
+    }
   } finally {
     await t.cleanup();
   }
