@@ -94,3 +94,30 @@ test('a full disk is ResourceExhausted and leaves no partial data', async (t) =>
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('open reconciles leftovers of a crash: orphan labels, temp files, ref-less ingests', async () => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-content-'));
+  try {
+    const ctx = rootCtx();
+    const store = await LocalContentStore.open(ctx, root);
+    const data = Buffer.from('kept');
+    const w = await store.writer(ctx, { ref: 'k' });
+    await w.write(data);
+    const kept = (await w.commit(ctx, { labels: { a: 'b' } })).digest;
+    const labels = path.join(root, 'labels', 'sha256');
+    await fsp.writeFile(path.join(labels, `${'e'.repeat(64)}.json`), '{"x":"y"}');
+    await fsp.writeFile(path.join(labels, `${kept.slice(7)}.json.123.abc.tmp`), '{}');
+    await fsp.mkdir(path.join(root, 'ingest', 'f'.repeat(64)));
+    const partial = await store.writer(ctx, { ref: 'partial' });
+    await partial.write(Buffer.from('half'));
+    await partial.close();
+
+    const again = await LocalContentStore.open(ctx, root);
+    assert.deepEqual(await fsp.readdir(labels), [`${kept.slice(7)}.json`]);
+    assert.deepEqual((await again.info(ctx, kept)).labels, { a: 'b' });
+    assert.deepEqual((await again.listStatuses(ctx)).map((s) => s.ref), ['partial']);
+    assert.equal((await fsp.readdir(path.join(root, 'ingest'))).length, 1);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+});
