@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { rootCtx } from '../core/context.ts';
 import { digestOf } from '../core/digest.ts';
 import { kindOf } from '../core/errors.ts';
@@ -84,6 +86,10 @@ test('a full disk is ResourceExhausted and leaves no partial data', async (t) =>
     await assert.rejects(store.status(ctx, 'big'), (e) => kindOf(e) === 'NotFound');
     assert.deepEqual(await fsp.readdir(path.join(dir, 'ingest')), []);
     assert.deepEqual(await fsp.readdir(path.join(dir, 'blobs', 'sha256')), []);
+    // Through stream() and pipeline the kind is the same.
+    const w1 = await store.writer(ctx, { ref: 'big-stream', expected: { digest: digestOf(data), size: data.length } });
+    await assert.rejects(pipeline(Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20, 2 << 20), data.subarray(2 << 20)]), w1.stream()), (e) => kindOf(e) === 'ResourceExhausted');
+    assert.deepEqual(await fsp.readdir(path.join(dir, 'ingest')), []);
     // The ref is usable again once there is room.
     const small = Buffer.from('fits');
     const w2 = await store.writer(ctx, { ref: 'big' });
