@@ -15,6 +15,7 @@ import { MetadataContainerStore } from './containers.ts';
 import type { GcSnapshotInfo, GcSnapshotter } from './gc.ts';
 import { GarbageCollector } from './gc.ts';
 import { MetadataImageStore } from './images.ts';
+import { LeasedContentStore } from './leased-content.ts';
 import { MetadataLeaseManager, withLease } from './leases.ts';
 import { tempDb } from './test-helpers.ts';
 
@@ -293,6 +294,32 @@ test('gc: unknown media types are leaves, oversized and broken manifests too', a
     const r = await s.gc().collect(s.ctx);
     assert.equal(r.content.count, 0);
     assert.ok(await s.has(odd.digest));
+  } finally {
+    await s.t.cleanup();
+  }
+});
+
+test('gc: a root added while the mark walks is honoured', async () => {
+  const s = await setup();
+  try {
+    const img = await s.makeImage(s.ctx, [randomBytes(100)]);
+    await s.images.create(s.ctx, { name: 'a', target: img.index });
+    const late = await s.makeImage(s.ctx, [randomBytes(100)]);
+    // The first read of a manifest during the mark is the moment another pull finishes.
+    let fired = false;
+    const content = new LeasedContentStore(s.content, { attach: async () => {} });
+    content.readAll = async (c, d, max) => {
+      if (!fired) {
+        fired = true;
+        await s.images.create(s.ctx, { name: 'late', target: late.index });
+      }
+      return s.content.readAll(c, d, max);
+    };
+    const gc = new GarbageCollector({ images: s.images, containers: s.containers, leases: s.leases, content, snapshotters: [s.overlay], now: () => new Date(Date.now() + 1000) });
+    const r = await gc.collect(s.ctx);
+    assert.ok(fired);
+    assert.equal(r.content.count, 0);
+    assert.equal(r.snapshots.count, 0);
   } finally {
     await s.t.cleanup();
   }
