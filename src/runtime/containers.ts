@@ -72,6 +72,8 @@ export interface ContainerServiceDeps {
 
 export interface RuntimeState extends ContainerState {
   manuallyStopped?: boolean;
+  /** A task exists (created by `attach` before `start`) but has not been started. */
+  taskCreated?: boolean;
   /** Host ports and addresses of the last start, for inspect. */
   network?: SetupResult;
   /** Exec sessions: id -> what inspect needs. */
@@ -215,15 +217,42 @@ export class ContainerService {
   }
 
   async #start(ctx: Ctx, rec: ContainerRecord, opts: { manual: boolean }): Promise<void> {
-    const st = await this.#state(ctx, rec.id);
+    let st = await this.#state(ctx, rec.id);
     if (st.status === 'running') throw berthError('NotModified', `container ${rec.id} is already running`);
     if (st.status === 'paused') throw berthError('Conflict', `cannot start a paused container, try unpause instead`);
     if (st.status === 'removing') throw berthError('Conflict', `container ${rec.id} is marked for removal and cannot be started`);
-    const timer = this.#restartTimers.get(rec.id);
-    if (timer) {
-      clearTimeout(timer);
-      this.#restartTimers.delete(rec.id);
+    this.#cancelRestart(rec.id);
+    if (!st.taskCreated) {
+      await this.#prepare(ctx, rec);
+      st = await this.#state(ctx, rec.id);
     }
+    try {
+      await this.#d.tasks.start(ctx, rec.id);
+    } catch (err) {
+      await this.#failStart(ctx, rec, st, err);
+    }
+    const next: RuntimeState = {
+      ...st,
+      status: 'running',
+      taskCreated: false,
+      exitCode: 0,
+      error: undefined,
+      startedAt: new Date().toISOString(),
+      manuallyStopped: opts.manual ? false : st.manuallyStopped,
+    };
+    await this.#d.store.setState(ctx, rec.id, next);
+    this.#event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
+    this.#watch(ctx, rec);
+  }
+
+  /**
+   * Everything of a start but running the process: rootfs mounted, network
+   * set up, spec written, the monitor holding a created task. `attach` does
+   * this for a created container so no output is missed, as docker's
+   * attach-then-start does.
+   */
+  async #prepare(ctx: Ctx, rec: ContainerRecord): Promise<void> {
+    const st = await this.#state(ctx, rec.id);
     const cfg = rec.config;
     const bundle = this.bundleDir(rec);
     const rootfs = path.join(bundle, 'rootfs');
@@ -275,30 +304,22 @@ export class ContainerService {
         stdio,
         log: { path: logPath, format: cfg.logDriver === 'cri' ? 'cri' : 'json-file', maxSize: cfg.logOpts?.maxSize ?? this.#d.logDefaults.maxSize, maxFiles: cfg.logOpts?.maxFiles ?? this.#d.logDefaults.maxFiles },
       });
-      undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
-      await this.#d.tasks.start(ctx, rec.id);
-      const next: RuntimeState = {
-        ...st,
-        status: 'running',
-        pid,
-        exitCode: 0,
-        error: undefined,
-        startedAt: new Date().toISOString(),
-        finishedAt: st.finishedAt,
-        manuallyStopped: opts.manual ? false : st.manuallyStopped,
-        network: net,
-      };
-      await this.#d.store.setState(ctx, rec.id, next);
-      this.#event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
-      this.#watch(ctx, rec);
+      await this.#d.store.setState(ctx, rec.id, { ...st, taskCreated: true, pid, network: net } satisfies RuntimeState);
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
-      const exitCode = exitCodeOfStartError(err);
-      await this.#d.store
-        .setState(cctx, rec.id, { ...st, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message } satisfies RuntimeState)
-        .catch(() => {});
-      throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
+      await this.#failStart(ctx, rec, st, err);
     }
+  }
+
+  /** Record a failed start (exit code 126/127/125 as docker) and give back what the start took. */
+  async #failStart(ctx: Ctx, rec: ContainerRecord, st: RuntimeState, err: unknown): Promise<never> {
+    const cctx = cleanupCtx(ctx);
+    if (st.taskCreated) await this.#release(cctx, rec);
+    const exitCode = exitCodeOfStartError(err);
+    await this.#d.store
+      .setState(cctx, rec.id, { ...st, taskCreated: false, network: undefined, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message } satisfies RuntimeState)
+      .catch(() => {});
+    throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
   }
 
   async #setupNetwork(ctx: Ctx, rec: ContainerRecord, image: ImageConfig): Promise<SetupResult | undefined> {
@@ -595,6 +616,12 @@ export class ContainerService {
     if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'created') {
       throw berthError('Conflict', `You cannot attach to a stopped container, start it first`);
     }
+    if (st.status === 'created' && !st.taskCreated) {
+      await this.#locked(rec.id, async () => {
+        const now = await this.#state(ctx, rec.id);
+        if (now.status === 'created' && !now.taskCreated) await this.#prepare(ctx, rec);
+      });
+    }
     return { stream: await this.#d.tasks.attach(ctx, rec.id), tty: !!rec.config.tty, record: rec };
   }
 
@@ -759,6 +786,14 @@ export class ContainerService {
           if (st.status !== status) await this.#d.store.setState(nctx, rec.id, { ...st, status, pid: task.pid } satisfies RuntimeState);
           running.push(rec.id);
           this.#watch(nctx, rec);
+          continue;
+        }
+        if (st.status === 'created') {
+          // Prepared by an attach that never saw its start: give the task back, keep the container.
+          if (task || st.taskCreated) {
+            await this.#release(nctx, rec);
+            await this.#d.store.setState(nctx, rec.id, { ...st, taskCreated: false, network: undefined } satisfies RuntimeState);
+          }
           continue;
         }
         const wasRunning = st.status === 'running' || st.status === 'paused' || st.status === 'restarting';
