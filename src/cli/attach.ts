@@ -102,6 +102,7 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
 
     if (opts.tty) {
       sock.on('data', (d: Buffer) => env.stdout.write(d));
+      sock.resume();
       sock.once('end', finish);
       sock.once('close', finish);
     } else {

@@ -53,7 +53,19 @@ export async function startFailureExit(client: ApiClient, id: string): Promise<n
 /** Attach, start, wait: the foreground half of `run` and of `start -a`. */
 export async function runAttached(env: CommandEnv, id: string, cfg: Pick<ContainerConfig, 'tty' | 'openStdin' | 'autoRemove'>, opts: { start: boolean; sigProxy: boolean; detachKeys?: number[] }): Promise<number> {
   const client = env.client();
-  const sock = await client.upgrade('POST', `/containers/${id}/attach`, { query: { stdin: !!cfg.openStdin, stdout: true, stderr: true } });
+  const failed = async (err: unknown) => {
+    env.stderr.write(`berth: Error response from daemon: ${(err as Error).message}\n`);
+    const code = await startFailureExit(client, id);
+    if (cfg.autoRemove) await client.call('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
+    return code;
+  };
+  let sock;
+  try {
+    // Attaching to a created container makes the daemon create its task, so a bad command fails here.
+    sock = await client.upgrade('POST', `/containers/${id}/attach`, { query: { stdin: !!cfg.openStdin, stdout: true, stderr: true } });
+  } catch (err) {
+    return failed(err);
+  }
   // Ask for the exit before starting, so a container that exits at once is not missed.
   const exit = client.call<{ exitCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: cfg.autoRemove ? 'removed' : 'next-exit' } });
   exit.catch(() => {});
@@ -63,10 +75,7 @@ export async function runAttached(env: CommandEnv, id: string, cfg: Pick<Contain
       await client.call('POST', `/containers/${id}/start`);
     } catch (err) {
       sock.destroy();
-      env.stderr.write(`berth: Error response from daemon: ${(err as Error).message}\n`);
-      const code = await startFailureExit(client, id);
-      if (cfg.autoRemove) await client.call('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
-      return code;
+      return failed(err);
     }
   }
   attached.resize();

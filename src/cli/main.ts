@@ -88,7 +88,6 @@ const aliases: Record<string, string> = {
   'image load': 'load',
   'image import': 'import',
   history: 'image history',
-  inspect: 'image inspect',
   'network list': 'network ls',
   'network remove': 'network rm',
 };

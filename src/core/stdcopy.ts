@@ -27,5 +27,6 @@ export function demux(stream: Readable, onFrame: (streamNo: number, data: Buffer
     stream.once('end', resolve);
     stream.once('close', resolve);
     stream.once('error', reject);
+    stream.resume();
   });
 }

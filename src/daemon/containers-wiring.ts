@@ -19,7 +19,8 @@ import type { ImageConfig } from '../runtime/oci-types.ts';
 import { MonitorTaskService } from '../runtime/tasks.ts';
 import { VolumeService } from '../runtime/volumes.ts';
 import type { SectionValues } from '../core/config.ts';
-import { hardRlimits } from './host-facts.ts';
+import { capabilityMask, hardRlimits } from './host-facts.ts';
+import { capabilitiesFromMask } from '../runtime/caps.ts';
 
 /**
  * Builds the container service on the image side (image lookup, the
@@ -67,7 +68,7 @@ export async function wireContainers(opts: {
     log: opts.log.child({ component: 'containers' }),
     stateDir,
     rootDir,
-    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath ?? defaultInitPath },
+    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath ?? defaultInitPath, capabilities: capabilitiesFromMask(await capabilityMask()) },
     defaultRuntime: settings.defaultRuntime,
     cgroupParent: settings.cgroupParent,
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },

@@ -36,3 +36,9 @@ export async function hardRlimits(): Promise<Record<string, number>> {
   }
   return out;
 }
+
+/** The capability mask berthd runs with (CapEff): what "all capabilities" can mean for a container. */
+export async function capabilityMask(): Promise<string> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  return /^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0';
+}

@@ -8,6 +8,7 @@ import type { TarItem } from '../core/tar-write.ts';
 import { tarStream } from '../core/tar-write.ts';
 import { applyLayer } from '../snapshots/apply.ts';
 import { resolveInRoot } from './rootfs-files.ts';
+import type { ResolvedMount } from './spec-mounts.ts';
 
 /**
  * `cp` both ways, docker's semantics: reading `PATH` from a container gives a
@@ -16,6 +17,23 @@ import { resolveInRoot } from './rootfs-files.ts';
  * symlink can never lead out), and extraction goes through the layer
  * applier, which refuses any entry that would land outside the target.
  */
+/**
+ * The host path of container path `p`: inside a bind or volume mount it is
+ * under the mount's source (the container sees the volume there, not the
+ * directory of the rootfs beneath it), otherwise under the rootfs.
+ */
+export async function hostPath(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
+  const clean = path.posix.normalize('/' + p);
+  let best: ResolvedMount | undefined;
+  for (const m of mounts) {
+    if (m.type !== 'bind' || !m.source) continue;
+    const t = path.posix.normalize('/' + m.target).replace(/\/$/, '') || '/';
+    if ((clean === t || clean.startsWith(t + '/')) && (!best || t.length > best.target.length)) best = { ...m, target: t };
+  }
+  if (!best) return resolveInRoot(rootfs, clean);
+  return resolveInRoot(best.source!, clean.slice(best.target.length) || '/');
+}
+
 export interface PathStat {
   name: string;
   size: number;
@@ -24,8 +42,8 @@ export interface PathStat {
   linkTarget: string;
 }
 
-export async function statInRoot(rootfs: string, p: string): Promise<PathStat> {
-  const real = await resolveInRoot(rootfs, p);
+export async function statInRoot(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<PathStat> {
+  const real = await hostPath(rootfs, mounts, p);
   try {
     const st = await lstat(real);
     return { name: path.basename(p), size: st.size, mode: st.mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? await readlink(real) : '' };
@@ -36,9 +54,9 @@ export async function statInRoot(rootfs: string, p: string): Promise<PathStat> {
 }
 
 /** A tar of `p` (file or directory tree) inside `rootfs`. */
-export async function packFromRoot(rootfs: string, p: string): Promise<Readable> {
-  const real = await resolveInRoot(rootfs, p);
-  await statInRoot(rootfs, p);
+export async function packFromRoot(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
+  const real = await hostPath(rootfs, mounts, p);
+  await statInRoot(rootfs, mounts, p);
   const base = path.basename(path.posix.normalize('/' + p)) || '.';
   const seen = new Map<string, string>();
   async function* walk(abs: string, name: string): AsyncGenerator<TarItem> {
@@ -68,8 +86,8 @@ export async function packFromRoot(rootfs: string, p: string): Promise<Readable>
 }
 
 /** Extract a tar into directory `p` of `rootfs`; the directory must exist. */
-export async function extractIntoRoot(ctx: Ctx, rootfs: string, p: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
-  const real = await resolveInRoot(rootfs, p);
+export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
+  const real = await hostPath(rootfs, mounts, p);
   let st;
   try {
     st = await stat(real);

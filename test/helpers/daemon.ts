@@ -50,13 +50,15 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
   }
   let log = '';
   const launch = async (): Promise<ChildProcess> => {
+    // Only this launch's output counts: after a restart the old socket file and log lines remain.
+    const from = log.length;
     const p = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', path.join(projectRoot, 'src/daemon/main.ts'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     p.stdout!.on('data', (d) => (log += d));
     p.stderr!.on('data', (d) => (log += d));
     const deadline = Date.now() + 20_000;
-    while (!existsSync(socket) || !log.includes('berthd ready')) {
+    while (!existsSync(socket) || !log.slice(from).includes('berthd ready')) {
       if (p.exitCode !== null) throw new Error(`berthd exited with ${p.exitCode}:\n${log}`);
       if (Date.now() > deadline) throw new Error(`berthd did not start:\n${log}`);
       await new Promise((r) => setTimeout(r, 25));

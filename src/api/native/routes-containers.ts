@@ -208,27 +208,27 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('HEAD', '/containers/:id/archive', async (req) => {
-    const { rootfs, release } = await containers.rootfsOf(req.ctx, req.params.id);
+    const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      return await statInRoot(rootfs, requirePath(req));
+      return await statInRoot(rootfs, mounts, requirePath(req));
     } finally {
       await release();
     }
   });
 
   router.add('GET', '/containers/:id/archive/stat', async (req) => {
-    const { rootfs, release } = await containers.rootfsOf(req.ctx, req.params.id);
+    const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      return await statInRoot(rootfs, requirePath(req));
+      return await statInRoot(rootfs, mounts, requirePath(req));
     } finally {
       await release();
     }
   });
 
   router.add('GET', '/containers/:id/archive', async (req) => {
-    const { rootfs, release } = await containers.rootfsOf(req.ctx, req.params.id);
+    const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      const tar = await packFromRoot(rootfs, requirePath(req));
+      const tar = await packFromRoot(rootfs, mounts, requirePath(req));
       const res = req.response();
       res.writeHead(200, { 'content-type': 'application/x-tar' });
       await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => res.destroy(err));
@@ -239,9 +239,9 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('PUT', '/containers/:id/archive', async (req) => {
-    const { rootfs, release } = await containers.rootfsOf(req.ctx, req.params.id);
+    const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      await extractIntoRoot(req.ctx, rootfs, requirePath(req), req.body);
+      await extractIntoRoot(req.ctx, rootfs, mounts, requirePath(req), req.body);
     } finally {
       await release();
     }

@@ -10,7 +10,7 @@ const specs = {
 
 const paths: Record<string, (name: string) => string> = {
   container: (n) => `/containers/${encodeURIComponent(n)}/json`,
-  image: (n) => `/images/${n.split('/').map(encodeURIComponent).join('/')}/json`,
+  image: (n) => `/images/inspect/${n.split('/').map(encodeURIComponent).join('/')}`,
   network: (n) => `/networks/${encodeURIComponent(n)}`,
   volume: (n) => `/volumes/${encodeURIComponent(n)}`,
 };
