@@ -50,7 +50,7 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
       emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
       return name;
     }
-    emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${familiarName(p.repository)}` });
+    emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
     const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
       const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);

@@ -1,0 +1,18 @@
+import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { TestDaemon } from './daemon.ts';
+
+const execFileP = promisify(execFile);
+
+/** Unmount whatever is still mounted under the daemon's temp dir (deepest first), should the daemon have left any. */
+export async function cleanupDaemonMounts(d: TestDaemon | undefined): Promise<void> {
+  if (!d) return;
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const targets = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((t): t is string => !!t && t.startsWith(d.dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const t of targets) await execFileP('umount', ['-l', t]).catch(() => {});
+}
