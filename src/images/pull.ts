@@ -52,12 +52,17 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
     }
     emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
-    const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
-      const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
-      const got = digestOf(body);
-      if (got !== desc.digest) throw berthError('DataLoss', `${what} of ${familiarName(name)}: digest mismatch: expected ${desc.digest}, got ${got}`);
-      return body;
-    };
+    // Shared by digest, so concurrent pulls of one image fetch each document once.
+    const fetchJson = (desc: Descriptor, what: string): Promise<Buffer> =>
+      shared(svc, `json:${desc.digest}`, async () => {
+        await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+        if (await hasBlob(lctx, deps.content, desc.digest)) return deps.content.readAll(lctx, desc.digest, MAX_JSON_BLOB);
+        const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
+        const got = digestOf(body);
+        if (got !== desc.digest) throw berthError('DataLoss', `${what} of ${familiarName(name)}: digest mismatch: expected ${desc.digest}, got ${got}`);
+        await putBlob(lctx, deps.content, body, {}, desc.digest, deps.leases);
+        return body;
+      });
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
@@ -308,7 +313,10 @@ async function fetchLayer(
       await writer.close().catch(() => {});
       await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
     }
-    if (kindOf(err) === 'DataLoss') throw err;
+    if (kindOf(err) === 'DataLoss') {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw /digest mismatch|diff ID/.test(msg) ? err : berthError('DataLoss', `layer ${layer.digest}: digest mismatch: ${msg}`, err);
+    }
     throw wrap(err, `layer ${layer.digest}`);
   }
 }
