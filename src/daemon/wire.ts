@@ -12,6 +12,10 @@ import { networkConfig, networkSection } from '../network/config.ts';
 import { CniNetworkService } from '../network/service.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { imagesSection } from '../images/config.ts';
+import { registrySection } from '../distribution/index.ts';
+import { registerImageRoutes } from '../api/native/routes-images.ts';
+import { wireImages } from './images-wiring.ts';
 
 /**
  * The composition root: every service is constructed here, in one readable
@@ -22,7 +26,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection];
+  return [daemonSection, networkSection, imagesSection, registrySection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -42,8 +46,11 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   // Until a container service exists no container is running: everything left over is reclaimed.
   await network.reconcile(startCtx, []);
   registerNetworkRoutes(router, network);
+  const images = await wireImages({ db, root: d.root as string, state: d.state as string, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
+  registerImageRoutes(router, images.images);
   return {
     async close() {
+      await images.close();
       db.close();
     },
   };
