@@ -201,7 +201,8 @@ export class ImageService {
       const prevImg = await this.resolveRecord(ctx, prev).catch(() => undefined);
       if (!prevImg) return;
       const others = (await this.all(ctx)).filter((x) => x.img.id === prevImg.id);
-      if (others.length === 0) await records.put(ctx, { name: prevImg.id, target: prev.target, labels: {} });
+      const repoDigest = `${parseName(name).repository}@${prev.target.digest}`;
+      if (others.length === 0) await records.put(ctx, { name: prevImg.id, target: prev.target, labels: { [GcLabels.repoDigest]: repoDigest } });
     }
   }
 

@@ -127,6 +127,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
+  repoDigest: 'io.berth.image.repo-digest',
 } as const;
 
 export interface Manifest {
