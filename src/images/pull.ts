@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
@@ -228,6 +229,16 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   }
 }
 
+async function waitForBlob(ctx: Ctx, svc: ImageService, digest: Digest): Promise<boolean> {
+  for (let i = 0; i < 6000; i++) {
+    if (await hasBlob(ctx, svc.deps.content, digest)) return true;
+    const status = await svc.deps.content.status(ctx, `layer-${digest}`).catch(() => undefined);
+    if (!status && i > 0) return hasBlob(ctx, svc.deps.content, digest);
+    await sleep(50, undefined, { signal: ctx.signal });
+  }
+  return false;
+}
+
 /**
  * Download one layer blob into the content store (or read it from there
  * when present), handing the bytes to `apply` as they arrive. The download
@@ -244,16 +255,27 @@ async function fetchLayer(
   apply: ((stream: Readable) => Promise<{ diffId: Digest }>) | undefined,
 ): Promise<Digest | undefined> {
   const { deps } = svc;
-  const present = await hasBlob(ctx, deps.content, layer.digest);
+  let present = await hasBlob(ctx, deps.content, layer.digest);
   let writer: ContentWriter | undefined;
   let src: Readable;
+  const ref = `layer-${layer.digest}`;
+  if (!present) {
+    await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
+    await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
+    try {
+      writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    } catch (err) {
+      // The same blob twice in one image (empty layers often are), or another
+      // pull writing it: wait for that download and read the blob from the store.
+      if (kindOf(err) !== 'Unavailable') throw err;
+      present = await waitForBlob(ctx, svc, layer.digest);
+      if (!present) throw wrap(err, `layer ${layer.digest}`);
+    }
+  }
   if (present) {
     src = await deps.content.reader(ctx, layer.digest);
   } else {
-    const ref = `layer-${layer.digest}`;
-    await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
-    await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
-    writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    writer = writer!;
     if (writer.offset > 0) {
       // The registry role streams whole blobs, so a partial write starts over.
       await writer.close();
