@@ -5,7 +5,10 @@ import type { TestDaemon } from './daemon.ts';
 
 const execFileP = promisify(execFile);
 
-/** Unmount whatever is still mounted under the daemon's temp dir (deepest first), should the daemon have left any. */
+/**
+ * Unmount (lazily, deepest first) whatever is mounted under the daemon's temp
+ * dir, so a test never leaves a mount behind even if the daemon did.
+ */
 export async function cleanupDaemonMounts(d: TestDaemon | undefined): Promise<void> {
   if (!d) return;
   const info = await readFile('/proc/self/mountinfo', 'utf8');

@@ -36,8 +36,9 @@ describe('images: save, load, push, import', { skip }, () => {
     }
   });
   after(async () => {
-    await d?.stop().catch(() => {});
+    // Unmount first, so removing the daemon's temp dir never descends into a mount.
     await cleanupDaemonMounts(d);
+    await d?.stop().catch(() => {});
     await reg?.stop();
     await rm(work, { recursive: true, force: true });
   });

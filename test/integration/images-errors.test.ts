@@ -50,8 +50,9 @@ describe('images: bad input', { skip }, () => {
     await buildImage(layout, busyboxImage([{ files: [{ path: 'etc/x', size: 300_000, fill: 'random' }] }]), { tag: '1' });
   });
   after(async () => {
-    await d?.stop().catch(() => {});
+    // Unmount first, so removing the daemon's temp dir never descends into a mount.
     await cleanupDaemonMounts(d);
+    await d?.stop().catch(() => {});
     await reg?.stop();
     await rm(work, { recursive: true, force: true });
   });

@@ -65,8 +65,9 @@ describe('images: an overlayfs unpack equals umoci unpack', { skip }, () => {
   });
   after(async () => {
     await execFileP('umount', [path.join(work, 'merged')]).catch(() => {});
-    await d?.stop().catch(() => {});
+    // Unmount first, so removing the daemon's temp dir never descends into a mount.
     await cleanupDaemonMounts(d);
+    await d?.stop().catch(() => {});
     await reg?.stop();
     await rm(work, { recursive: true, force: true });
   });

@@ -24,8 +24,9 @@ describe('images: pull, list, tag, inspect, history, rmi', { skip }, () => {
     await pushToRegistry(path.join(work, 'layout'), ref);
   });
   after(async () => {
-    await d?.stop().catch(() => {});
+    // Unmount first, so removing the daemon's temp dir never descends into a mount.
     await cleanupDaemonMounts(d);
+    await d?.stop().catch(() => {});
     await reg?.stop();
     await rm(work, { recursive: true, force: true });
   });
