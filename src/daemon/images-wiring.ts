@@ -139,7 +139,8 @@ export async function wireImages(opts: {
         }
       },
     },
-    config: { maxConcurrentDownloads: settings.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs },
+    // One knob for both: layers in flight per pull are the registry client's downloads.
+    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs },
   });
 
   return {
