@@ -39,18 +39,19 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
   const p = parseName(name);
   const platform = opts.platform ?? svc.platform;
   const { deps } = svc;
+  // A present image costs one resolve: no lease, no writes.
+  const resolved = await deps.registry.resolve(ctx, name);
+  const target = resolved.descriptor;
+  const existing = await deps.records.get(ctx, name).catch((err) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (existing && existing.target.digest === target.digest && (await isComplete(svc, ctx, existing.target))) {
+    emit({ status: `Digest: ${target.digest}` });
+    emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
+    return name;
+  }
   return svc.withLease(ctx, async (lctx) => {
-    const resolved = await deps.registry.resolve(lctx, name);
-    const target = resolved.descriptor;
-    const existing = await deps.records.get(ctx, name).catch((err) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-    if (existing && existing.target.digest === target.digest && (await isComplete(svc, ctx, existing.target))) {
-      emit({ status: `Digest: ${target.digest}` });
-      emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
-      return name;
-    }
     emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
     // Shared by digest, so concurrent pulls of one image fetch each document once.
