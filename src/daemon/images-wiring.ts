@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import { rootCtx } from '../core/context.ts';
-import { isNotFound } from '../core/errors.ts';
+import { isAlreadyExists, isNotFound } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { isIndexType, isManifestType } from '../core/media-types.ts';
 import { formatReference, parseNormalized, parseReference } from '../core/reference.ts';
@@ -70,11 +70,18 @@ export async function wireImages(opts: {
     get: (c, name) => imageStore.get(c, name),
     list: (c) => imageStore.list(c),
     async put(c, rec) {
-      try {
-        return await imageStore.update(c, rec.name, { target: rec.target, labels: rec.labels ?? {} });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        return imageStore.create(c, rec);
+      // Two operations may name the same image at once: whichever loses the create updates.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await imageStore.update(c, rec.name, { target: rec.target, labels: rec.labels ?? {} });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        try {
+          return await imageStore.create(c, rec);
+        } catch (err) {
+          if (!isAlreadyExists(err) || attempt > 2) throw err;
+        }
       }
     },
     delete: (c, name) => imageStore.delete(c, name),

@@ -80,6 +80,16 @@ describe('images: save, load, push, import', { skip }, () => {
     assert.match(r.stdout, new RegExp(ref.replace(/\./g, '\\.')));
   });
 
+  it("load reads skopeo's docker-archive (the legacy layout with <id>.json and layer tars)", async () => {
+    const tar = path.join(work, 'legacy.tar');
+    await skopeo('copy', `oci:${path.join(work, 'a')}:1`, `docker-archive:${tar}:legacy/img:3`);
+    const r = await d.cli(['load', '-i', tar]);
+    assert.equal(r.code, 0, r.stderr + d.logs());
+    assert.match(r.stdout, /Loaded image: legacy\/img:3/);
+    const info = JSON.parse((await d.cli(['image', 'inspect', 'legacy/img:3'])).stdout)[0];
+    assert.equal(info.RootFS.Layers.length, 2);
+  });
+
   it('load refuses what is not an image archive', async () => {
     await writeFile(path.join(work, 'junk.tar'), 'not a tar at all');
     const r = await d.cli(['load', '-i', path.join(work, 'junk.tar')]);
