@@ -156,7 +156,9 @@ export class ImageService {
     }
     if (f.reference?.length) {
       const pats = f.reference.map(globToRegExp);
-      rows = rows.filter((r) => r.RepoTags.some((t) => pats.some((p) => p.test(t) || p.test(t.slice(0, t.lastIndexOf(':'))))));
+      // As docker: only the matching names of an image are listed.
+      const match = (t: string) => pats.some((p) => p.test(t) || p.test(t.slice(0, t.lastIndexOf(':'))));
+      rows = rows.map((r) => ({ ...r, RepoTags: r.RepoTags.filter(match) })).filter((r) => r.RepoTags.length > 0);
     }
     for (const label of f.label ?? []) {
       const [k, v] = label.split('=');

@@ -57,6 +57,10 @@ describe('images: pull, list, tag, inspect, history, rmi', { skip }, () => {
     assert.deepEqual(r.stdout.trim().split('\n').sort(), [`${reg.host}/demo/busybox:v1`, 'mine:latest'].sort());
     r = await d.cli(['images', '-q']);
     assert.equal(r.stdout.trim().split('\n').length, 1);
+    r = await d.cli(['images', '--filter', 'reference=mi*', '--format', '{{.Repository}}']);
+    assert.equal(r.stdout.trim(), 'mine');
+    r = await d.cli(['images', 'mine', '--no-trunc', '--format', '{{.ID}}']);
+    assert.match(r.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
     r = await d.cli(['images', '--digests', '--format', 'json']);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(rows.some((x) => x.Digest.startsWith('sha256:')));
