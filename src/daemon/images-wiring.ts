@@ -98,15 +98,15 @@ export async function wireImages(opts: {
       if (isManifestLike(desc)) return Readable.from([await client.fetchManifestBytes(c, r, desc)]);
       return client.fetchBlob(c, r, desc);
     },
-    async push(c, ref, desc, body, onProgress) {
+    async push(c, ref, desc, body, onProgress, mountFrom) {
       const r = parseReference(ref);
       if (isManifestLike(desc)) {
         const chunks: Buffer[] = [];
         for await (const chunk of await body(0)) chunks.push(chunk as Buffer);
         await client.pushManifest(c, r, desc.mediaType, Buffer.concat(chunks));
-        return true;
+        return 'uploaded';
       }
-      return (await client.pushBlob(c, r, desc, (offset) => body(offset), { onProgress })) === 'uploaded';
+      return client.pushBlob(c, r, desc, (offset) => body(offset), { onProgress, mountFrom });
     },
     login: (c, host, username, password) => client.login(c, authKeyDomain(host), { username, password }),
   };

@@ -105,6 +105,7 @@ describe('images: save, load, push, import', { skip }, () => {
     assert.equal(r.code, 0, r.stderr + d.logs());
     assert.match(r.stdout, /The push refers to repository/);
     assert.match(r.stdout, /2: digest: sha256:[0-9a-f]{64} size: \d+/);
+    assert.match(r.stdout, /Mounted from arch\/a/);
     const out = path.join(work, 'copied');
     await skopeo('copy', '--src-tls-verify=false', `docker://${target}`, `oci:${out}:x`);
     const idx = JSON.parse(await readFile(path.join(out, 'index.json'), 'utf8'));
