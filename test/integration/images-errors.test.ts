@@ -6,11 +6,33 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.ts';
-import { buildImage, busyboxImage, pushToRegistry } from '../helpers/image-builder.ts';
+import { buildImage, busyboxImage, pushToRegistry, writeBlob } from '../helpers/image-builder.ts';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { tarStream, type TarItem } from '../../src/core/tar-write.ts';
+import { MediaTypes } from '../../src/core/media-types.ts';
 import { freePort, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { cleanupDaemonMounts } from '../helpers/images.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (overlayfs, chown, xattrs)' : undefined;
+
+/** An OCI layout whose one layer is the tar of `items`, tagged `tag`. */
+async function craftedImage(layout: string, items: TarItem[], tag: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of tarStream(items)) chunks.push(c as Buffer);
+  const tar = Buffer.concat(chunks);
+  const layer = await writeBlob(layout, MediaTypes.ociLayerGzip, gzipSync(tar));
+  const config = await writeBlob(
+    layout,
+    MediaTypes.ociConfig,
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`] } }),
+  );
+  const manifest = await writeBlob(layout, MediaTypes.ociManifest, JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config, layers: [layer] }));
+  await writeFile(
+    path.join(layout, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
+  );
+}
 
 async function blobsIn(root: string): Promise<string[]> {
   return readdir(path.join(root, 'content/blobs/sha256')).catch(() => []);
@@ -95,6 +117,27 @@ describe('images: bad input', { skip }, () => {
     r = await d.cli(['image', 'prune', '-a', '-f']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await blobsIn(d.root), []);
+  });
+
+  it('layers crafted to escape the snapshot are refused, leaving no image and nothing outside', async () => {
+    const cases: [string, TarItem[]][] = [
+      ['dotdot', [{ entry: { name: '../../escaped-dotdot', type: 'file', size: 3 }, body: 'bad' }]],
+      ['symlink', [{ entry: { name: 'out', type: 'symlink', linkname: '/tmp' } }, { entry: { name: 'out/escaped-symlink', type: 'file', size: 3 }, body: 'bad' }]],
+      ['hardlink', [{ entry: { name: 'passwd', type: 'hardlink', linkname: '../../../../../../etc/passwd' } }]],
+    ];
+    for (const [tag, items] of cases) {
+      const layout = path.join(work, `evil-${tag}`);
+      await craftedImage(layout, items, tag);
+      const ref = `${reg.host}/evil/img:${tag}`;
+      await pushToRegistry(layout, ref);
+      const r = await d.cli(['pull', ref]);
+      assert.equal(r.code, 1, `${tag}: ${r.stdout}`);
+      assert.match(r.stderr, /escape|outside|refus|invalid/i, tag);
+    }
+    const r = await d.cli(['images', '-a', '-q']);
+    assert.equal(r.stdout.trim(), '');
+    await assert.rejects(stat('/tmp/escaped-symlink'));
+    await assert.rejects(stat(path.join(d.root, 'escaped-dotdot')));
   });
 
   it('login checks credentials, writes auth.json, and logout removes them', async () => {
