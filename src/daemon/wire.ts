@@ -3,6 +3,7 @@ import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
+import { registrySection } from '../distribution/config.ts';
 import { registerSystemRoutes } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { rootCtx } from '../core/context.ts';
@@ -22,7 +23,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection];
+  return [daemonSection, networkSection, registrySection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { rootCtx } from '../../src/core/context.ts';
 import { isIndexType, MediaTypes } from '../../src/core/media-types.ts';
@@ -15,6 +16,9 @@ import { parseNormalized, parseReference } from '../../src/core/reference.ts';
 import { RegistryClient } from '../../src/distribution/client.ts';
 import { StaticCredentialStore } from '../../src/distribution/credentials.ts';
 import { selectPlatform } from '../../src/distribution/platform.ts';
+import { RegistryByName, credentialsByHost } from '../../src/distribution/by-name.ts';
+import { DockerConfigCredentialStore } from '../../src/distribution/credentials.ts';
+import type { CredentialRole, RegistryRole } from '../../src/images/types.ts';
 import { freePort, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { buildImage, buildMultiPlatform, busyboxImage, pushToRegistry, type BuiltImage } from '../helpers/image-builder.ts';
 
@@ -262,4 +266,29 @@ test('content that does not match its digest is DataLoss', async (t) => {
   await assert.rejects(client.fetchManifestBytes(ctx, ref, claimed), { kind: 'DataLoss' });
   await assert.rejects(client.fetchBlobBytes(ctx, ref, claimed), { kind: 'DataLoss' });
   await assert.rejects(client.fetchBlobBytes(ctx, ref, { ...claimed, size: 10 }), { kind: 'DataLoss' });
+});
+
+test('the by-name adapter fits the image service roles and round-trips an image', async (t) => {
+  const client = new RegistryClient({ config: quick });
+  t.after(() => client.close());
+  const role: RegistryRole = new RegistryByName(client);
+  const credFile = path.join(dir, 'creds', 'auth.json');
+  const creds: CredentialRole = credentialsByHost(new DockerConfigCredentialStore([credFile]), ctx);
+  await creds.store(reg.host, 'a', 'b');
+  assert.equal(await creds.erase(reg.host), true);
+  assert.equal(await creds.erase(reg.host), false);
+
+  const { name, descriptor } = await role.resolve(ctx, `${reg.host}/test/busybox:v1`);
+  assert.equal(name, `${reg.host}/test/busybox:v1`);
+  const manifestBytes = await readAll(await role.fetch(ctx, name, descriptor));
+  const manifest = JSON.parse(manifestBytes.toString()) as { config: typeof descriptor; layers: (typeof descriptor)[] };
+  const target = `${reg.host}/copy/busybox:c1`;
+  for (const d of [...manifest.layers, manifest.config]) {
+    const bytes = await readAll(await role.fetch(ctx, name, d));
+    assert.equal(await role.push(ctx, target, d, async () => Readable.from([bytes])), true);
+    assert.equal(await role.push(ctx, target, d, async () => Readable.from([bytes])), false);
+  }
+  await role.push(ctx, target, descriptor, async () => Readable.from([manifestBytes]));
+  const { stdout } = await execFileP('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]);
+  assert.equal((JSON.parse(stdout) as { Digest: string }).Digest, descriptor.digest);
 });
