@@ -292,3 +292,43 @@ test('the by-name adapter fits the image service roles and round-trips an image'
   const { stdout } = await execFileP('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]);
   assert.equal((JSON.parse(stdout) as { Digest: string }).Digest, descriptor.digest);
 });
+
+test('bearer tokens: anonymous pull, authenticated push, one token per scope set', async (t) => {
+  const tok = await startRegistry({ auth: 'token' });
+  t.after(() => tok.stop());
+  const creds = `${tok.user}:${tok.password}`;
+  await pushToRegistry(img.layout, `${tok.host}/t/bb:v1`, { tag: 'v1', creds });
+  const ref = parseNormalized(`${tok.host}/t/bb:v1`);
+
+  const anon = new RegistryClient({ config: quick });
+  t.after(() => anon.close());
+  tok.tokenRequests!.length = 0;
+  const desc = await anon.resolve(ctx, ref);
+  assert.equal(desc.digest, img.manifest.digest);
+  const { manifest } = await anon.fetchManifest(ctx, ref, desc);
+  for (const l of manifest.layers) assert.equal(sha256(await readAll(await anon.fetchBlob(ctx, ref, l))), l.digest);
+  assert.deepEqual(tok.tokenRequests, ['anonymous repository:t/bb:pull']);
+  const pushRef = parseNormalized(`${tok.host}/t/new:1`);
+  const cfgBytes = await readFile(path.join(img.layout, 'blobs', 'sha256', img.config.digest.slice(7)));
+  await assert.rejects(anon.pushBlob(ctx, pushRef, img.config, () => Readable.from([cfgBytes])), (e: { kind?: string }) =>
+    e.kind === 'Unauthenticated' || e.kind === 'PermissionDenied');
+
+  const wrong = new RegistryClient({ config: quick, credentials: new StaticCredentialStore({ [tok.host]: { username: tok.user!, password: 'nope' } }) });
+  t.after(() => wrong.close());
+  await assert.rejects(wrong.resolve(ctx, ref), (e: { kind?: string; message?: string }) =>
+    e.kind === 'Unauthenticated' && /incorrect username or password/.test(e.message ?? ''));
+  await assert.rejects(anon.login(ctx, tok.host, { username: tok.user!, password: 'nope' }), { kind: 'Unauthenticated' });
+  await anon.login(ctx, tok.host, { username: tok.user!, password: tok.password! });
+
+  const user = new RegistryClient({ config: quick, credentials: new StaticCredentialStore({ [tok.host]: { username: tok.user!, password: tok.password! } }) });
+  t.after(() => user.close());
+  assert.equal(await user.pushBlob(ctx, pushRef, img.config, () => Readable.from([cfgBytes]), { mountFrom: ['t/bb'] }), 'mounted');
+  for (const l of img.layers) {
+    const bytes = await readFile(path.join(img.layout, 'blobs', 'sha256', l.digest.slice(7)));
+    assert.equal(await user.pushBlob(ctx, pushRef, l, () => Readable.from([bytes])), 'uploaded');
+  }
+  const mbytes = await readFile(path.join(img.layout, 'blobs', 'sha256', img.manifest.digest.slice(7)));
+  await user.pushManifest(ctx, pushRef, MediaTypes.ociManifest, mbytes);
+  const { stdout } = await execFileP('skopeo', ['inspect', '--tls-verify=false', '--creds', creds, `docker://${tok.host}/t/new:1`]);
+  assert.equal((JSON.parse(stdout) as { Digest: string }).Digest, img.manifest.digest);
+});
