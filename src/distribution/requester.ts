@@ -157,7 +157,10 @@ export async function responseError(res: HttpResponse, what: string): Promise<Er
   }
   if (s === 403 || codes.includes('DENIED')) return berthError('PermissionDenied', `${what}: access denied${suffix}`);
   if (s === 429) return berthError('ResourceExhausted', `${what}: too many requests${suffix}`);
-  if (s >= 500) return berthError('Unavailable', `${what}: registry ${hostOfUrl(res.url)} answered ${s}${suffix}`);
+  if (s >= 500) {
+    const host = hostOfUrl(res.url);
+    return berthError('Unavailable', `${what}: ${what.includes(host) ? '' : `registry ${host} `}answered ${s}${suffix}`);
+  }
   if (s === 405 || codes.includes('UNSUPPORTED')) return berthError('Unimplemented', `${what}: operation not supported by the registry${suffix}`);
   if (s === 400 || s === 413 || s === 416) return berthError('InvalidArgument', `${what}: rejected by the registry (${s})${suffix}`);
   return berthError('Unknown', `${what}: unexpected status ${s} from registry ${hostOfUrl(res.url)}${suffix}`);

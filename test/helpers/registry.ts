@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, sign } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -122,10 +123,23 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
   proc.stderr!.on('data', (d: Buffer) => (logs = (logs + d.toString()).slice(-64_000)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
 
+  // If the test process dies without calling stop(), the registry must not outlive it.
+  const onExit = () => {
+    if (proc.pid !== undefined && proc.exitCode === null) {
+      try {
+        process.kill(proc.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    process.removeListener('exit', onExit);
     if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) {
       process.kill(proc.pid, 'SIGTERM');
       const t = setTimeout(() => proc.pid !== undefined && proc.exitCode === null && process.kill(proc.pid, 'SIGKILL'), 5000);

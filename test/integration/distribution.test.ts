@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -176,12 +176,17 @@ async function breakingProxy(upstream: number, mode: 'cut' | 'stall') {
       let sent = 0;
       ur.on('data', (c: Buffer) => {
         if (sent >= 50_000) return;
-        res.write(c.subarray(0, 50_000 - sent));
+        const part = c.subarray(0, 50_000 - sent);
         sent += c.length;
-        if (sent >= 50_000) {
-          ur.destroy();
-          if (mode === 'cut') res.socket?.destroy();
+        if (sent < 50_000) {
+          res.write(part);
+          return;
         }
+        ur.destroy();
+        // Cut only once the bytes are on the wire, so the client has something to resume from.
+        res.write(part, () => {
+          if (mode === 'cut') setTimeout(() => res.socket?.destroy(), 20);
+        });
       });
     });
     req.pipe(up);
@@ -331,4 +336,71 @@ test('bearer tokens: anonymous pull, authenticated push, one token per scope set
   await user.pushManifest(ctx, pushRef, MediaTypes.ociManifest, mbytes);
   const { stdout } = await execFileP('skopeo', ['inspect', '--tls-verify=false', '--creds', creds, `docker://${tok.host}/t/new:1`]);
   assert.equal((JSON.parse(stdout) as { Digest: string }).Digest, img.manifest.digest);
+});
+
+test('5xx answers are retried a bounded number of times, then Unavailable', async (t) => {
+  // The real registry does not fail on demand; a loopback server that always answers 503 does.
+  let hits = 0;
+  const failing = http.createServer((req, res) => {
+    hits++;
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'maintenance' }] }));
+  });
+  await new Promise<void>((r) => failing.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { failing.closeAllConnections(); failing.close(() => r()); }));
+  const client = new RegistryClient({ config: quick });
+  t.after(() => client.close());
+  const host = `127.0.0.1:${(failing.address() as net.AddressInfo).port}`;
+  await assert.rejects(client.resolve(ctx, parseNormalized(`${host}/x:y`)), (e: { kind?: string; message?: string }) =>
+    e.kind === 'Unavailable' && (e.message ?? '').includes(host));
+  assert.equal(hits, 1 + quick.retries);
+  hits = 0;
+  const ref = parseNormalized(`${host}/x:y`);
+  await assert.rejects(client.fetchManifestBytes(ctx, ref, { mediaType: MediaTypes.ociManifest, digest: `sha256:${'2'.repeat(64)}`, size: 10 }),
+    (e: { kind?: string; message?: string }) => e.kind === 'Unavailable' && /maintenance/.test(e.message ?? ''));
+  assert.equal(hits, 1 + quick.retries);
+});
+
+test('blob downloads respect max_concurrent_downloads', async (t) => {
+  const client = new RegistryClient({ config: { ...quick, maxConcurrentDownloads: 1 } });
+  t.after(() => client.close());
+  const ref = parseNormalized(`${reg.host}/test/busybox:v1`);
+  const first = await client.fetchBlob(ctx, ref, img.layers[0]);
+  let second: NodeJS.ReadableStream | undefined;
+  const pending = client.fetchBlob(ctx, ref, img.layers[1]).then((s) => (second = s));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(second, undefined);
+  assert.equal(sha256(await readAll(first)), img.layers[0].digest);
+  await pending;
+  assert.equal(sha256(await readAll(second!)), img.layers[1].digest);
+});
+
+test('hosts.toml mirrors: served by the mirror when it has the image, else by the server; push goes to the server', async (t) => {
+  const mirror = await startRegistry();
+  t.after(() => mirror.stop());
+  const other = await buildImage(path.join(dir, 'mirror-img'), { layers: [{ files: [{ path: 'm', content: 'from mirror' }] }] }, { tag: 'm1' });
+  await pushToRegistry(other.layout, `${mirror.host}/test/busybox:m1`);
+  const hostsDir = path.join(dir, 'certs.d');
+  await mkdir(path.join(hostsDir, reg.host), { recursive: true });
+  await writeFile(path.join(hostsDir, reg.host, 'hosts.toml'), [
+    `server = "http://${reg.host}"`,
+    `[host."http://${mirror.host}"]`,
+    '  capabilities = ["pull", "resolve"]',
+  ].join('\n'));
+  const client = new RegistryClient({ config: { ...quick, configPath: hostsDir } });
+  t.after(() => client.close());
+  const fromMirror = parseNormalized(`${reg.host}/test/busybox:m1`);
+  const d1 = await client.resolve(ctx, fromMirror);
+  assert.equal(d1.digest, other.manifest.digest);
+  const { manifest } = await client.fetchManifest(ctx, fromMirror, d1);
+  assert.equal(sha256(await client.fetchBlobBytes(ctx, fromMirror, manifest.config)), manifest.config.digest);
+  const d2 = await client.resolve(ctx, parseNormalized(`${reg.host}/test/busybox:v1`));
+  assert.equal(d2.digest, img.manifest.digest);
+  const pushRef = parseNormalized(`${reg.host}/mirrored/push:1`);
+  const cfg = await readFile(path.join(img.layout, 'blobs', 'sha256', img.config.digest.slice(7)));
+  assert.equal(await client.pushBlob(ctx, pushRef, img.config, () => Readable.from([cfg])), 'uploaded');
+  const direct = new RegistryClient({ config: quick });
+  t.after(() => direct.close());
+  assert.equal(await direct.blobExists(ctx, pushRef, img.config), true);
+  assert.equal(await direct.blobExists(ctx, parseNormalized(`${mirror.host}/mirrored/push:1`), img.config), false);
 });
