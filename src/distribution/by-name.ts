@@ -11,7 +11,7 @@ import type { CredentialStore } from './credentials.ts';
  * it in directly.
  *
  *   resolve(ctx, 'busybox')           -> { name: 'docker.io/library/busybox:latest', descriptor }
- *   fetch(ctx, name, desc)            -> manifests and indexes as verified bytes, blobs as a resuming stream
+ *   fetch(ctx, name, desc, offset?)   -> manifests and indexes as verified bytes, blobs as a resuming stream
  *   push(ctx, name, desc, body, onProgress) -> false when the registry already had the blob;
  *                                         manifests go to the name's tag (or their digest)
  *   login(ctx, host, user, password)  -> Unauthenticated when refused
@@ -32,12 +32,13 @@ export class RegistryByName {
     return { name: formatReference(r), descriptor: await this.client.resolve(ctx, r) };
   }
 
-  async fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable> {
+  /** `offset` resumes a blob (a partial content write); manifests always come whole. */
+  async fetch(ctx: Ctx, ref: string, desc: Descriptor, offset = 0): Promise<Readable> {
     const r = parseNormalized(ref);
     if (isManifestType(desc.mediaType) || isIndexType(desc.mediaType)) {
       return Readable.from([await this.client.fetchManifestBytes(ctx, r, desc)]);
     }
-    return this.client.fetchBlob(ctx, r, desc);
+    return this.client.fetchBlob(ctx, r, desc, offset);
   }
 
   async push(ctx: Ctx, ref: string, desc: Descriptor, body: () => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean> {
