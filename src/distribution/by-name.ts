@@ -41,17 +41,17 @@ export class RegistryByName {
     return this.client.fetchBlob(ctx, r, desc, offset);
   }
 
-  async push(ctx: Ctx, ref: string, desc: Descriptor, body: () => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean> {
+  async push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean> {
     const r: Reference = parseNormalized(ref);
     if (isManifestType(desc.mediaType) || isIndexType(desc.mediaType)) {
       const chunks: Buffer[] = [];
-      for await (const c of await body()) chunks.push(c as Buffer);
+      for await (const c of await body(0)) chunks.push(c as Buffer);
       const target = r.tag !== undefined ? { domain: r.domain, path: r.path, tag: r.tag } : withDigest(r, desc.digest);
       await this.client.pushManifest(ctx, target, desc.mediaType, Buffer.concat(chunks));
       onProgress?.(desc.size);
       return true;
     }
-    const result = await this.client.pushBlob(ctx, r, desc, () => body(), { onProgress });
+    const result = await this.client.pushBlob(ctx, r, desc, (offset) => body(offset), { onProgress });
     return result !== 'exists';
   }
 
