@@ -3,6 +3,7 @@ import { randomBytes, sign } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,8 @@ export interface TestRegistry {
   user?: string;
   password?: string;
   proc: ChildProcess;
+  /** With `tls`: the certificate to trust (self-signed, so also its CA). */
+  caFile?: string;
   /** With `auth: 'token'`: the token requests seen, as `user scope scope...`. */
   tokenRequests?: string[];
   logs(): string;
@@ -45,6 +48,8 @@ export interface RegistryOptions {
    * pull and push, a wrong password gets 401).
    */
   auth?: 'basic' | 'token';
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (see `caFile`). */
+  tls?: boolean;
   user?: string;
   password?: string;
 }
@@ -99,6 +104,17 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
     await writeFile(htpasswd, `${user}:${bcrypt.hashSync(password, 5)}\n`);
     authYaml = `auth:\n  htpasswd:\n    realm: berth-test\n    path: ${htpasswd}\n`;
   }
+  let tlsYaml = '';
+  let caFile: string | undefined;
+  if (opts.tls) {
+    caFile = path.join(dir, 'tls.crt');
+    const keyFile = path.join(dir, 'tls.key');
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', caFile, '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ]);
+    tlsYaml = `  tls:\n    certificate: ${caFile}\n    key: ${keyFile}`;
+  }
   const config = [
     'version: 0.1',
     'log:',
@@ -112,6 +128,7 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    tlsYaml,
     authYaml,
   ].join('\n');
   const configPath = path.join(dir, 'config.yml');
@@ -151,7 +168,7 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
   };
 
   try {
-    await waitReady(port, proc, () => logs);
+    await waitReady(port, proc, () => logs, opts.tls === true);
   } catch (err) {
     await stop();
     throw err;
@@ -163,18 +180,20 @@ async function startOnce(opts: RegistryOptions): Promise<TestRegistry> {
     user: opts.auth ? user : undefined,
     password: opts.auth ? password : undefined,
     proc,
+    caFile,
     tokenRequests: tokenServer?.requests,
     logs: () => logs,
     stop,
   };
 }
 
-async function waitReady(port: number, proc: ChildProcess, logs: () => string): Promise<void> {
+async function waitReady(port: number, proc: ChildProcess, logs: () => string, tls: boolean): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`docker-registry exited with ${proc.exitCode}: ${logs()}`);
     const status = await new Promise<number>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/v2/', agent: false }, (res) => {
+      const get = tls ? https.get : http.get;
+      const req = get({ host: '127.0.0.1', port, path: '/v2/', agent: false, rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });

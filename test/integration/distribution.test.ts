@@ -404,3 +404,28 @@ test('hosts.toml mirrors: served by the mirror when it has the image, else by th
   assert.equal(await direct.blobExists(ctx, pushRef, img.config), true);
   assert.equal(await direct.blobExists(ctx, parseNormalized(`${mirror.host}/mirrored/push:1`), img.config), false);
 });
+
+test('TLS: a custom CA or skip_verify from hosts.toml; unverified by default on loopback', async (t) => {
+  const secure = await startRegistry({ tls: true });
+  t.after(() => secure.stop());
+  await pushToRegistry(img.layout, `${secure.host}/tls/bb:v1`, { tag: 'v1' });
+  const ref = parseNormalized(`${secure.host}/tls/bb:v1`);
+  const hostsDir = path.join(dir, 'tls-certs.d');
+  await mkdir(path.join(hostsDir, secure.host), { recursive: true });
+  const hostsFile = path.join(hostsDir, secure.host, 'hosts.toml');
+  const resolveWith = async (toml: string | undefined) => {
+    if (toml === undefined) await rm(hostsFile, { force: true });
+    else await writeFile(hostsFile, toml);
+    const client = new RegistryClient({ config: { ...quick, configPath: hostsDir } });
+    try {
+      return await client.resolve(ctx, ref);
+    } finally {
+      client.close();
+    }
+  };
+  await assert.rejects(resolveWith(`server = "https://${secure.host}"\n`), (e: { kind?: string; message?: string }) =>
+    e.kind === 'Unavailable' && /TLS handshake failed/.test(e.message ?? ''));
+  assert.equal((await resolveWith(`server = "https://${secure.host}"\nca = "${secure.caFile}"\n`)).digest, img.manifest.digest);
+  assert.equal((await resolveWith(`server = "https://${secure.host}"\nskip_verify = true\n`)).digest, img.manifest.digest);
+  assert.equal((await resolveWith(undefined)).digest, img.manifest.digest);
+});
