@@ -57,8 +57,9 @@ export class Requester {
   }
 
   /**
-   * Try the endpoints of `domain` with `cap` in order: a 404 or an
-   * Unavailable error moves on to the next; the last one's answer stands.
+   * Try the endpoints of `domain` with `cap` in order: a 404 or any error
+   * but cancellation moves on to the next (a broken mirror must not block
+   * pulls, as in containerd); the last one's answer stands.
    */
   async first(ctx: Ctx, domain: string, cap: Capability, scopes: string[], spec: RequestSpec): Promise<{ res: HttpResponse; ep: RegistryEndpoint }> {
     const eps = await this.endpoints(ctx, domain, cap);
@@ -73,7 +74,7 @@ export class Requester {
         }
         return { res, ep };
       } catch (err) {
-        if (last || kindOf(err) !== 'Unavailable') throw err;
+        if (last || kindOf(err) === 'Canceled') throw err;
         ctx.log.debug('registry endpoint failed, trying the next', { url: ep.url, err });
       }
     }

@@ -375,15 +375,18 @@ test('blob downloads respect max_concurrent_downloads', async (t) => {
   assert.equal(sha256(await readAll(second!)), img.layers[1].digest);
 });
 
-test('hosts.toml mirrors: served by the mirror when it has the image, else by the server; push goes to the server', async (t) => {
+test('hosts.toml mirrors: a dead mirror is skipped, a mirror with the image serves it, else the server does; push goes to the server', async (t) => {
   const mirror = await startRegistry();
   t.after(() => mirror.stop());
   const other = await buildImage(path.join(dir, 'mirror-img'), { layers: [{ files: [{ path: 'm', content: 'from mirror' }] }] }, { tag: 'm1' });
   await pushToRegistry(other.layout, `${mirror.host}/test/busybox:m1`);
   const hostsDir = path.join(dir, 'certs.d');
   await mkdir(path.join(hostsDir, reg.host), { recursive: true });
+  const dead = await freePort();
   await writeFile(path.join(hostsDir, reg.host, 'hosts.toml'), [
     `server = "http://${reg.host}"`,
+    `[host."http://127.0.0.1:${dead}"]`,
+    '  capabilities = ["pull", "resolve"]',
     `[host."http://${mirror.host}"]`,
     '  capabilities = ["pull", "resolve"]',
   ].join('\n'));
