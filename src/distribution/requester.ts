@@ -32,6 +32,8 @@ export interface RequestSpec {
 export interface RequestOptions {
   /** Credentials to use instead of the store's (login). */
   credentials?: Credentials;
+  /** Override `cfg.retries`. */
+  retries?: number;
 }
 
 const MAX_REDIRECTS = 5;
@@ -67,7 +69,8 @@ export class Requester {
       const ep = eps[i];
       const last = i === eps.length - 1;
       try {
-        const res = await this.on(ctx, ep, scopes, spec);
+        // Mirrors get one attempt each: retrying them only delays the fall-through.
+        const res = await this.on(ctx, ep, scopes, spec, last ? {} : { retries: 0 });
         if (res.status === 404 && !last) {
           discard(res);
           continue;
@@ -117,7 +120,7 @@ export class Requester {
         }
         return res;
       } catch (err) {
-        if (!retryable(err) || !replayable || attempt >= this.cfg.retries || ctx.signal.aborted) throw err;
+        if (!retryable(err) || !replayable || attempt >= (opts.retries ?? this.cfg.retries) || ctx.signal.aborted) throw err;
         const delay = this.cfg.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() / 2);
         ctx.log.debug('registry request failed, retrying', { url: ep.url, attempt: attempt + 1, delayMs: Math.round(delay), err });
         await sleep(delay, undefined, { signal: ctx.signal });
