@@ -60,7 +60,7 @@ test('resolve, fetch manifest, config and layers of an image skopeo pushed', asy
   const config = await client.fetchBlobBytes(ctx, ref, manifest.config);
   assert.deepEqual(JSON.parse(config.toString()).rootfs.diff_ids, img.configJson.rootfs.diff_ids);
   for (const layer of manifest.layers) {
-    const data = await readAll(await client.fetchBlob(ctx, ref, layer));
+    const data = await readAll(await client.fetchBlob(ctx, ref, layer, 0, { verify: true }));
     assert.equal(sha256(data), layer.digest);
     const tail = await readAll(await client.fetchBlob(ctx, ref, layer, 1000));
     assert.deepEqual(tail, data.subarray(1000));
