@@ -12,7 +12,7 @@ import { discard, hostOfUrl, markRetryable, readCapped, retryable } from './tran
  * Requests to a registry with everything around a single HTTP attempt:
  * endpoint order (mirrors first), authorization (answering 401 challenges
  * once), bounded retries with exponential backoff on connection errors,
- * 5xx and 429, and redirects for GET/HEAD (blob storage often redirects;
+ * 5xx and 429 (honouring Retry-After up to 10s), and redirects for GET/HEAD (blob storage often redirects;
  * credentials are not sent to another host).
  *
  * A response comes back for any status below 500 other than 401 and 429;
@@ -37,6 +37,8 @@ export interface RequestOptions {
 }
 
 const MAX_REDIRECTS = 5;
+/** A registry asking for a longer pause than this gets it capped; the retries stay bounded in time. */
+const MAX_RETRY_AFTER_S = 10;
 
 export class Requester {
   readonly transport: Transport;
@@ -116,12 +118,15 @@ export class Requester {
         }
         if (res.status >= 500 || res.status === 429) {
           const err = await responseError(res, `registry ${ep.registry}`);
+          const after = Number(res.headers['retry-after']);
+          if (after > 0) (err as { retryAfterMs?: number }).retryAfterMs = Math.min(after, MAX_RETRY_AFTER_S) * 1000;
           throw markRetryable(err);
         }
         return res;
       } catch (err) {
         if (!retryable(err) || !replayable || attempt >= (opts.retries ?? this.cfg.retries) || ctx.signal.aborted) throw err;
-        const delay = this.cfg.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() / 2);
+        const backoff = this.cfg.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() / 2);
+        const delay = Math.max(backoff, (err as { retryAfterMs?: number }).retryAfterMs ?? 0);
         ctx.log.debug('registry request failed, retrying', { url: ep.url, attempt: attempt + 1, delayMs: Math.round(delay), err });
         await sleep(delay, undefined, { signal: ctx.signal });
       }
