@@ -3,6 +3,7 @@ import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
+import { registrySection } from '../distribution/config.ts';
 import { registerSystemRoutes } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { rootCtx } from '../core/context.ts';
