@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { ContainerConfig, NetworkAttachment, Resources } from '../core/containers.ts';
 import { berthError, isBerthError } from '../core/errors.ts';
+import { parsePublish } from '../core/ports.ts';
 import type { FlagSpec, Parsed } from './flags.ts';
 import {
-  flagError, isIp, parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parsePublish, parseRestart,
+  flagError, isIp, parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parseRestart,
   parseSize, parseUlimit, parseVolume,
 } from './run-options-parse.ts';
 
