@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type { ContainerConfig } from '../../src/core/containers.ts';
 import { DEFAULT_CAPABILITIES, capabilitiesFromMask, capabilityMask } from '../../src/runtime/caps.ts';
 import { buildSpec } from '../../src/runtime/spec.ts';
-import { resolveUser } from '../../src/runtime/user.ts';
+import { rootCtx } from '../../src/core/context.ts';
+import { resolveUserInRootfs } from '../../src/runtime/rootfs-files.ts';
 
 /**
  * The spec builder against the real runtime: a busybox rootfs, config.json
@@ -40,7 +41,7 @@ describe('OCI spec run by runc', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function bundle(id: string, config: Partial<ContainerConfig>, script: string): string {
+  async function bundle(id: string, config: Partial<ContainerConfig>, script: string): Promise<string> {
     const b = path.join(dir, id);
     const rootfs = path.join(b, 'rootfs');
     for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'work']) mkdirSync(path.join(rootfs, d), { recursive: true });
@@ -55,7 +56,7 @@ describe('OCI spec run by runc', { skip }, () => {
     const spec = buildSpec({
       image: { Env: ['PATH=/bin', 'FROM_IMAGE=1'], Cmd: ['/bin/sh', '-c', script] },
       config: { image: 'busybox', ...config },
-      user: resolveUser({ user: config.user, groupAdd: config.groupAdd, passwd, group }),
+      user: await resolveUserInRootfs(rootCtx(), rootfs, config.user, config.groupAdd),
       rootfs,
       host: {
         hostname: id.slice(0, 12),
@@ -111,7 +112,7 @@ describe('OCI spec run by runc', { skip }, () => {
       'echo READY',
       'sleep 60',
     ].join('\n');
-    const b = bundle(id, { resources: { memory: 64 * 1024 * 1024, pidsLimit: 42 } }, script);
+    const b = await bundle(id, { resources: { memory: 64 * 1024 * 1024, pidsLimit: 42 } }, script);
     let hostMem = '';
     let hostPids = '';
     const r = await run(id, b, () => {
@@ -150,7 +151,7 @@ describe('OCI spec run by runc', { skip }, () => {
       'echo nofile=$(ulimit -n):$(ulimit -Hn)',
       'echo READY',
     ].join('\n');
-    const b = bundle(id, {
+    const b = await bundle(id, {
       user: 'app',
       groupAdd: ['4242'],
       workingDir: '/work',
