@@ -17,7 +17,7 @@ import { resolveUserInRootfs } from '../../src/runtime/rootfs-files.ts';
  */
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/bin/busybox') ? 'needs /bin/busybox' : spawnSync('runc', ['--version']).status !== 0 ? 'needs runc' : false;
 
-const APPLETS = ['sh', 'cat', 'grep', 'awk', 'id', 'wc', 'sleep', 'env', 'pwd', 'echo', 'hostname', 'unshare', 'true', 'head'];
+const APPLETS = ['sh', 'touch', 'chroot', 'cat', 'grep', 'awk', 'id', 'wc', 'sleep', 'env', 'pwd', 'echo', 'hostname', 'unshare', 'true', 'head'];
 const CGROUP_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd'];
 
 describe('OCI spec run by runc', { skip }, () => {
@@ -171,6 +171,41 @@ describe('OCI spec run by runc', { skip }, () => {
     assert.equal(field(out, 'cwd'), '/work');
     assert.equal(field(out, 'env'), '1:bar:svc');
     assert.equal(field(out, 'nofile'), '1024:2048');
+  });
+
+  it('privileged: every capability berthd holds, no seccomp, nothing masked', async () => {
+    const id = `spec-priv-${randomBytes(4).toString('hex')}`;
+    const script = [
+      'grep -E "^(CapEff|Seccomp):" /proc/self/status | awk \'{print $1 "=" $2}\'',
+      'echo masked=$(cat /proc/interrupts | wc -c)',
+      'echo sys=$(awk \'$2=="/sys"{print $4}\' /proc/mounts | head -n1)',
+      'echo READY',
+    ].join('\n');
+    const r = await run(id, await bundle(id, { privileged: true }, script));
+    const out = r.out.replace(/^(\w+):=/gm, '$1=');
+    assert.ok(out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    const hostBnd = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    assert.equal(field(out, 'CapEff'), hostBnd);
+    assert.equal(field(out, 'Seccomp'), '0');
+    assert.notEqual(field(out, 'masked'), '0');
+    assert.match(field(out, 'sys') ?? '', /^rw\b/);
+  });
+
+  it('cap-drop ALL with one cap added, and a read-only root', async () => {
+    const id = `spec-caps-${randomBytes(4).toString('hex')}`;
+    const script = [
+      'grep -E "^CapEff:" /proc/self/status | awk \'{print $1 "=" $2}\'',
+      'if touch /written 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi',
+      'if chroot / true 2>/dev/null; then echo chroot=ok; else echo chroot=denied; fi',
+      'echo READY',
+    ].join('\n');
+    const r = await run(id, await bundle(id, { capDrop: ['ALL'], capAdd: ['chown'], readOnlyRootfs: true }, script));
+    const out = r.out.replace(/^(\w+):=/gm, '$1=');
+    assert.ok(out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    assert.equal(field(out, 'CapEff'), capabilityMask(['CAP_CHOWN']));
+    assert.equal(field(out, 'rootfs'), 'ro');
+    // no CAP_SYS_CHROOT: the capability check and the seccomp rule both refuse chroot
+    assert.equal(field(out, 'chroot'), 'denied');
   });
 
   it('leaves no cgroup behind after delete', () => {
