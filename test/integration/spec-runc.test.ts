@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerConfig } from '../../src/core/containers.ts';
 import { DEFAULT_CAPABILITIES, capabilitiesFromMask, capabilityMask } from '../../src/runtime/caps.ts';
+import type { HostFacts } from '../../src/runtime/spec.ts';
 import { buildSpec } from '../../src/runtime/spec.ts';
 import { rootCtx } from '../../src/core/context.ts';
 import { resolveUserInRootfs } from '../../src/runtime/rootfs-files.ts';
@@ -41,7 +42,7 @@ describe('OCI spec run by runc', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function bundle(id: string, config: Partial<ContainerConfig>, script: string): Promise<string> {
+  async function bundle(id: string, config: Partial<ContainerConfig>, script: string, extraHost: Partial<HostFacts> = {}): Promise<string> {
     const b = path.join(dir, id);
     const rootfs = path.join(b, 'rootfs');
     for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'work']) mkdirSync(path.join(rootfs, d), { recursive: true });
@@ -64,6 +65,7 @@ describe('OCI spec run by runc', { skip }, () => {
         rlimitHard: { nofile: 20000 },
         capabilities: capabilitiesFromMask(capBnd),
         kernel: [maj, min],
+        ...extraHost,
       },
     });
     writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
@@ -206,6 +208,15 @@ describe('OCI spec run by runc', { skip }, () => {
     assert.equal(field(out, 'rootfs'), 'ro');
     // no CAP_SYS_CHROOT: the capability check and the seccomp rule both refuse chroot
     assert.equal(field(out, 'chroot'), 'denied');
+  });
+
+  it('--init runs the command under the init as pid 1', { skip: existsSync('/usr/bin/catatonit') ? false : 'needs catatonit' }, async () => {
+    const id = `spec-init-${randomBytes(4).toString('hex')}`;
+    const script = 'echo pid=$$; echo init=$(cat /proc/1/cmdline | head -c 17); echo READY';
+    const r = await run(id, await bundle(id, { init: true }, script, { initPath: '/usr/bin/catatonit' }));
+    assert.ok(r.out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    assert.notEqual(field(r.out, 'pid'), '1');
+    assert.equal(field(r.out, 'init'), '/sbin/docker-init');
   });
 
   it('leaves no cgroup behind after delete', () => {
