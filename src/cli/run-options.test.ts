@@ -195,7 +195,7 @@ describe('network', () => {
   });
   it('refuses bad values', () => {
     fails(/invalid published port "80:x"/, '-p', '80:x', 'img');
-    fails(/not an ip address/, '--dns', 'dns.example', 'img');
+    fails(/^invalid argument "dns.example" for "--dns" flag: dns.example is not an ip address$/, '--dns', 'dns.example', 'img');
     fails(/for "--add-host" flag: bad format for add-host/, '--add-host', 'nohost', 'img');
     fails(/port publishing and the host network mode/, '--network', 'host', '-p', '80:80', 'img');
     fails(/no container given/, '--network', 'container:', 'img');

@@ -40,6 +40,23 @@ export interface ResourceOptions {
   privileged?: boolean;
   /** memory.memsw.* exists (swap accounting on); without it a swap limit cannot be set. */
   swapAccounting?: boolean;
+  /** Online CPUs of the host, to refuse --cpus and --cpuset-cpus it cannot give. */
+  cpuCount?: number;
+}
+
+function checkCpus(r: ConfigResources, cpuCount: number | undefined): void {
+  if (!cpuCount) return;
+  if (r.nanoCpus && r.nanoCpus > cpuCount * 1e9) {
+    throw berthError('InvalidArgument', `range of CPUs is from 0.01 to ${cpuCount}.00, as there are only ${cpuCount} CPUs available`);
+  }
+  if (r.cpusetCpus) {
+    for (const part of r.cpusetCpus.split(',')) {
+      const [lo, hi = lo] = part.split('-').map(Number);
+      if (!(lo <= hi) || hi >= cpuCount) {
+        throw berthError('InvalidArgument', `Requested CPUs are not available - requested ${r.cpusetCpus}, available: 0-${cpuCount - 1}`);
+      }
+    }
+  }
 }
 
 /**
@@ -49,6 +66,7 @@ export interface ResourceOptions {
  * explicit quota or period.
  */
 export function buildResources(r: ConfigResources = {}, opts: ResourceOptions = {}): Resources {
+  checkCpus(r, opts.cpuCount);
   const out: Resources = { devices: opts.privileged ? [{ allow: true, access: 'rwm' }] : defaultDeviceRules() };
   if (r.memory !== undefined && r.memory > 0) {
     if (r.memory < 6 * 1024 * 1024) throw berthError('InvalidArgument', 'Minimum memory limit allowed is 6MB');
