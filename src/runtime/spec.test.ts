@@ -92,6 +92,8 @@ describe('buildSpec process', () => {
     ]);
     assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 1024, hard: 30000 }] }), (e) => isInvalidArgument(e) && /20000/.test((e as Error).message));
     assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 3000, hard: 2000 }] }), isInvalidArgument);
+    assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 1024, hard: -1 }] }), (e) => isInvalidArgument(e) && /unlimited exceeds/.test((e as Error).message));
+    assert.deepEqual(build({ ulimits: [{ name: 'core', soft: -1, hard: -1 }] }).process.rlimits, [{ type: 'RLIMIT_CORE', soft: Number.MAX_SAFE_INTEGER, hard: Number.MAX_SAFE_INTEGER }]);
     assert.throws(() => build({ ulimits: [{ name: 'bogus', soft: 1, hard: 1 }] }), isInvalidArgument);
   });
   it('wraps the command in the init when asked', () => {
