@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { ExitStatus } from './monitor.ts';
 import type { LinuxResources } from './runc.ts';
+import type { Process } from './oci-types.ts';
 
 export type { ExitStatus } from './monitor.ts';
 
@@ -148,17 +149,8 @@ export interface ExecInfo {
   exit?: ExitStatus;
 }
 
-/** The OCI runtime spec's `process` (the parts berth sets; the rest pass through). */
-export interface OciProcess {
-  args: string[];
-  env?: string[];
-  cwd: string;
-  terminal?: boolean;
-  user?: { uid: number; gid: number; additionalGids?: number[]; umask?: number };
-  capabilities?: Record<string, string[]>;
-  noNewPrivileges?: boolean;
-  [key: string]: unknown;
-}
+/** The OCI runtime spec's `process`; for exec, `terminal` is set from the stdio's tty. */
+export type OciProcess = Process;
 
 /** Container statistics, normalised from the runtime's cgroup data. */
 export interface TaskStats {

@@ -170,7 +170,7 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
   test('exec with its own stdio and exit code; a signal gives 128+N', async () => {
     const { svc, ctx } = env;
     await env.run('host', ['sleep', '1000']);
-    const proc = { args: ['sh', '-c', 'echo out; echo err >&2; read x; echo got $x; exit 4'], cwd: '/', env: ['PATH=/bin'] };
+    const proc = { args: ['sh', '-c', 'echo out; echo err >&2; read x; echo got $x; exit 4'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } };
     await svc.exec(ctx, 'host', 'e1', proc, { stdin: true, stdinOnce: true });
     assert.equal((await svc.execState(ctx, 'host', 'e1')).status, 'created');
     const conn = await svc.attach(ctx, 'host', 'e1');
@@ -182,12 +182,12 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal((await svc.wait(ctx, 'host', 'e1')).exitCode, 4);
     assert.equal((await svc.execState(ctx, 'host', 'e1')).exit?.exitCode, 4);
 
-    await svc.exec(ctx, 'host', 'e2', { args: ['sleep', '1000'], cwd: '/', env: ['PATH=/bin'] });
+    await svc.exec(ctx, 'host', 'e2', { args: ['sleep', '1000'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
     await svc.startExec(ctx, 'host', 'e2');
     await svc.kill(ctx, 'host', 'SIGTERM', { execId: 'e2' });
     assert.equal((await svc.wait(ctx, 'host', 'e2')).exitCode, 143);
 
-    await svc.exec(ctx, 'host', 'e3', { args: ['nope'], cwd: '/', env: ['PATH=/bin'] });
+    await svc.exec(ctx, 'host', 'e3', { args: ['nope'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
     await assert.rejects(svc.startExec(ctx, 'host', 'e3'), (err: unknown) => {
       assert.equal(kindOf(err), 'InvalidArgument');
       assert.equal(startFailureCode(err), 127);
