@@ -17,7 +17,9 @@
  *                 {"ok":false,"exitCode":127,"error":"..."} when the runtime failed
  *   exit          {"exitCode":N,"signal":S,"pid":P,"finishedAt":"..."} (atomic rename)
  *   attach.sock   attach: output to every client (non-tty: docker's 8-byte
- *                 stream header per chunk), input from any client to stdin
+ *                 stream header per chunk), input from any client to stdin;
+ *                 with --stdin-once, a client that sent input and then shuts
+ *                 down its side closes stdin (output-only clients never do)
  *   ctl.sock      control, one command per line, one JSON reply per line:
  *                 "resize ROWS COLS", "close-stdin", "start" (exec sessions)
  *   runtime.log   the runtime's own log (JSON lines), read for error messages
@@ -64,6 +66,7 @@ struct client {
 	char *buf;
 	size_t len, cap;
 	int rd_closed;
+	int sent_input; /* only a client that gave input ends it (docker's StdinOnce) */
 };
 
 struct ctl {
@@ -471,13 +474,14 @@ static void client_read(struct client *c)
 		return;
 	if (r <= 0) {
 		c->rd_closed = 1;
-		if (o.stdin_once && in_fd >= 0)
+		if (o.stdin_once && c->sent_input && in_fd >= 0)
 			stdin_close_pending = 1;
 		if (r < 0)
 			drop_client(c);
 		stdin_flush();
 		return;
 	}
+	c->sent_input = 1;
 	if (in_fd >= 0 && !stdin_close_pending)
 		in_len += (size_t)r;
 	stdin_flush();

@@ -63,8 +63,10 @@ export interface TaskService {
   /**
    * A stream on the monitor's attach socket: writes go to the process's stdin
    * (if it has one); reads carry its output, raw for a tty, otherwise framed
-   * with docker's 8-byte stream header (see `demux`). Ending the write side
-   * closes stdin when the task was created with stdinOnce.
+   * with docker's 8-byte stream header (see `demux`). With stdinOnce, ending
+   * the write side after sending input closes stdin; a client that has no
+   * input to send calls `closeStdin` instead. Output-only clients simply
+   * never write.
    */
   attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex>;
   /** Set the terminal size (tty tasks). */

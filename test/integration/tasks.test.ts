@@ -121,7 +121,11 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     const { logPath } = await env.run('cat', ['sh', '-c', 'cat; echo done >&2'], { start: false, stdio: { stdin: true, stdinOnce: true } });
     const conn = await svc.attach(ctx, 'cat');
     const got = collect(conn);
+    // An output-only client hanging up must not close stdin.
+    const observer = await svc.attach(ctx, 'cat');
+    observer.destroy();
     await svc.start(ctx, 'cat');
+    await new Promise((r) => setTimeout(r, 100));
     conn.write('hello\nworld\n');
     conn.end();
     const { stdout, stderr } = await got;
