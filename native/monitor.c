@@ -110,7 +110,8 @@ static void write_file_atomic(const char *name, const char *data)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die("open state file");
-	if (write_all(fd, data, strlen(data)) < 0 || fsync(fd) < 0)
+	/* No fsync: the state directory is on tmpfs (/run) and does not outlive a reboot anyway. */
+	if (write_all(fd, data, strlen(data)) < 0)
 		die("write state file");
 	close(fd);
 	if (rename(tmp, name) < 0)

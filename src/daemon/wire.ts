@@ -9,6 +9,7 @@ import { rootCtx } from '../core/context.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
 import { networkConfig, networkSection } from '../network/config.ts';
+import { runtimeSection } from '../runtime/task-config.ts';
 import { CniNetworkService } from '../network/service.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,7 +23,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection];
+  return [daemonSection, networkSection, runtimeSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {

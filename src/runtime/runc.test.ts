@@ -60,3 +60,15 @@ test('startFailureCode finds the exit code along the cause chain', () => {
   assert.equal(startFailureCode(new Error('outer', { cause: inner })), 127);
   assert.equal(startFailureCode(new Error('none')), undefined);
 });
+
+test('runtime config: runtimes by name, the default must be one of them', async () => {
+  const { resolveSection } = await import('../core/config.ts');
+  const { runtimeConfig, runtimeSection } = await import('./task-config.ts');
+  const cfg = runtimeConfig(resolveSection(runtimeSection, {}));
+  assert.equal(cfg.defaultRuntime, 'runc');
+  assert.deepEqual(cfg.runtimes, { runc: 'runc', crun: 'crun' });
+  assert.match(cfg.monitorPath, /native\/build\/berth-monitor$/);
+  const custom = runtimeConfig(resolveSection(runtimeSection, { runtimes: ['runc=/usr/sbin/runc', 'youki'], default_runtime: 'youki' }));
+  assert.deepEqual(custom.runtimes, { runc: '/usr/sbin/runc', youki: 'youki' });
+  assert.throws(() => runtimeConfig(resolveSection(runtimeSection, { default_runtime: 'kata' })), (err: unknown) => kindOf(err) === 'InvalidArgument');
+});

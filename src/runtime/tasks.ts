@@ -151,7 +151,9 @@ export class MonitorTaskService implements TaskService {
   async start(ctx: Ctx, id: string): Promise<TaskInfo> {
     const rec = await this.record(ctx, id);
     await this.runtime(rec.runtime).start(ctx, id);
-    return this.state(ctx, id);
+    // The pid is the one create reported; asking the runtime again would cost a process spawn.
+    const status = await readStatus(this.taskDir(ctx.namespace, id));
+    return { ...rec, status: 'running', pid: status?.pid ?? 0 };
   }
 
   async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean; execId?: string } = {}): Promise<void> {
