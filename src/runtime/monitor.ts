@@ -38,6 +38,8 @@ export interface ExitStatus {
   finishedAt: string;
   /** Set when the process never ran (the runtime's error). */
   error?: string;
+  /** The kernel's OOM killer struck in the container's cgroup (added by the TaskService while the cgroup exists). */
+  oomKilled?: boolean;
 }
 
 export interface MonitorLaunch {

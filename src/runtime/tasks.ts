@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -170,7 +171,9 @@ export class MonitorTaskService implements TaskService {
 
   async wait(ctx: Ctx, id: string, execId?: string): Promise<ExitStatus> {
     const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
-    return waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
+    const exit = await waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
+    if (execId) return exit;
+    return { ...exit, oomKilled: await oomKilled(await this.record(ctx, id)) };
   }
 
   async state(ctx: Ctx, id: string): Promise<TaskInfo> {
@@ -182,7 +185,7 @@ export class MonitorTaskService implements TaskService {
     const dir = this.taskDir(rec.namespace, rec.id);
     const base = { ...rec, pid: 0 };
     const exit = await readExit(dir);
-    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit };
+    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec) } };
     const status = await readStatus(dir);
     const mon = await monitorPid(dir);
     if (!status || !status.ok) return { ...base, status: mon ? 'created' : 'unknown', pid: status?.pid ?? 0 };
@@ -406,6 +409,25 @@ export class MonitorTaskService implements TaskService {
     }
     return out;
   }
+}
+
+/**
+ * Whether the OOM killer acted in the task's cgroup (cgroupfs paths only;
+ * the cgroup exists until the runtime's delete, so ask before that).
+ */
+async function oomKilled(rec: TaskRecord): Promise<boolean> {
+  let cgroupsPath: string | undefined;
+  try {
+    const spec = JSON.parse(await readFile(path.join(rec.bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+    cgroupsPath = spec.linux?.cgroupsPath;
+  } catch {
+    return false;
+  }
+  if (!cgroupsPath?.startsWith('/')) return false;
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const file = v2 ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
 }
 
 /** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */

@@ -65,12 +65,14 @@ export function minimalConfig(args: string[], opts: { tty?: boolean; cgroup: str
 }
 
 /** A bundle under a fresh temp dir; `args` is the container's command. */
-export async function makeBundle(args: string[], opts: { tty?: boolean } = {}): Promise<TestBundle> {
+export async function makeBundle(args: string[], opts: { tty?: boolean; resources?: Record<string, unknown> } = {}): Promise<TestBundle> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-bundle-'));
   const bundle = path.join(dir, 'bundle');
   const cgroup = `/berth-test-${randomBytes(6).toString('hex')}`;
   await makeRootfs(path.join(bundle, 'rootfs'));
-  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(minimalConfig(args, { ...opts, cgroup })));
+  const config = minimalConfig(args, { ...opts, cgroup });
+  if (opts.resources) (config.linux as Record<string, unknown>).resources = opts.resources;
+  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
   return {
     dir,
     bundle,

@@ -23,7 +23,7 @@ export interface TaskEnv {
   svc: MonitorTaskService;
   ctx: ReturnType<typeof rootCtx>;
   /** A bundle running `args`; removed at cleanup. */
-  bundle(args: string[], opts?: { tty?: boolean }): Promise<TestBundle>;
+  bundle(args: string[], opts?: { tty?: boolean; resources?: Record<string, unknown> }): Promise<TestBundle>;
   /** create + (optionally) start, with a json-file log in the state dir. */
   run(id: string, args: string[], opts?: { stdio?: TaskStdio; start?: boolean; log?: 'json-file' | 'cri' | 'none'; maxSize?: number; maxFiles?: number }): Promise<{ b: TestBundle; logPath: string }>;
   cleanup(): Promise<void>;

@@ -243,6 +243,23 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await assert.rejects(readdir(path.join('/sys/fs/cgroup/pids', b.cgroup)), /ENOENT/);
   });
 
+  test('an OOM kill is reported', async () => {
+    const { svc, ctx } = env;
+    const mem = 16 * 1024 * 1024;
+    const b = await env.bundle(['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { resources: { memory: { limit: mem, swap: mem } } });
+    await svc.create(ctx, { id: 'oom', bundle: b.bundle });
+    await svc.start(ctx, 'oom');
+    const ex = await svc.wait(ctx, 'oom');
+    assert.equal(ex.oomKilled, true);
+    assert.notEqual(ex.exitCode, 0);
+    assert.equal((await svc.state(ctx, 'oom')).exit?.oomKilled, true);
+    await svc.delete(ctx, 'oom');
+
+    await env.run('no-oom', ['true']);
+    assert.equal((await svc.wait(ctx, 'no-oom')).oomKilled, false);
+    await svc.delete(ctx, 'no-oom');
+  });
+
   test('the monitor stays small: VmRSS', async () => {
     const { svc, ctx } = env;
     await env.run('rss', ['sh', '-c', 'while true; do echo tick; sleep 0.05; done']);
