@@ -21,7 +21,8 @@
  *                 with --stdin-once, a client that sent input and then shuts
  *                 down its side closes stdin (output-only clients never do)
  *   ctl.sock      control, one command per line, one JSON reply per line:
- *                 "resize ROWS COLS", "close-stdin", "start" (exec sessions)
+ *                 "resize ROWS COLS", "close-stdin", "reopen-log",
+ *                 "start" (exec sessions)
  *   runtime.log   the runtime's own log (JSON lines), read for error messages
  * The status JSON is also written to --sync-fd, which is then closed, so the
  * caller learns the result of create without polling.
@@ -505,6 +506,8 @@ static void ctl_command(struct ctl *c, char *line)
 			stdin_close_pending = 1;
 		stdin_flush();
 		ctl_reply(c, "{\"ok\":true}\n");
+	} else if (strcmp(line, "reopen-log") == 0) {
+		ctl_reply(c, log_reopen() == 0 ? "{\"ok\":true}\n" : "{\"ok\":false,\"error\":\"cannot open the log file\"}\n");
 	} else if (strcmp(line, "start") == 0 && o.exec && !started) {
 		if (launch(status, sizeof(status)) < 0) {
 			write_file_atomic("status", status);

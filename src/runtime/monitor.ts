@@ -132,7 +132,7 @@ export async function monitorPid(dir: string): Promise<number | undefined> {
   const pid = Number.parseInt(text, 10);
   if (!pid) return undefined;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.includes('berth-monitor') || !cmdline.includes(dir)) return undefined;
+  if (!cmdline.includes('berth-monitor') || !cmdline.includes(`\0--dir\0${dir}\0`)) return undefined;
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // A zombie monitor has finished its work.
   if (/\) Z /.test(stat)) return undefined;

@@ -73,6 +73,8 @@ export interface TaskService {
   resize(ctx: Ctx, id: string, size: { rows: number; cols: number }, execId?: string): Promise<void>;
   /** Close the process's stdin (EOF for the reader). */
   closeStdin(ctx: Ctx, id: string, execId?: string): Promise<void>;
+  /** Open the log path afresh after the caller moved the file away (the CRI's ReopenContainerLog). */
+  reopenLog(ctx: Ctx, id: string): Promise<void>;
   pause(ctx: Ctx, id: string): Promise<void>;
   resume(ctx: Ctx, id: string): Promise<void>;
   /** Change cgroup limits (OCI linux.resources). */

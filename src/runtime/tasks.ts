@@ -231,7 +231,9 @@ export class MonitorTaskService implements TaskService {
     }
     try {
       const processFile = path.join(dir, 'process.json');
-      await writeFile(processFile, JSON.stringify({ ...proc, terminal: !!stdio.tty }));
+      // An exec'd process runs at once: its terminal size must be set by the runtime, not resized after.
+      const consoleSize = stdio.tty && stdio.rows && stdio.cols ? { height: stdio.rows, width: stdio.cols } : proc.consoleSize;
+      await writeFile(processFile, JSON.stringify({ ...proc, terminal: !!stdio.tty, consoleSize }));
       const st = await launchMonitor(ctx, {
         monitorPath: this.monitorPath,
         dir,
@@ -330,6 +332,10 @@ export class MonitorTaskService implements TaskService {
 
   closeStdin(ctx: Ctx, id: string, execId?: string): Promise<void> {
     return this.ctl(ctx, id, execId, 'close-stdin');
+  }
+
+  reopenLog(ctx: Ctx, id: string): Promise<void> {
+    return this.ctl(ctx, id, undefined, 'reopen-log');
   }
 
   async pause(ctx: Ctx, id: string): Promise<void> {

@@ -10,7 +10,7 @@ import path from 'node:path';
  * purpose (namespaces, /proc, /dev, default capabilities, rlimits under the
  * host's hard limits, no oomScoreAdj).
  */
-const applets = ['sh', 'cat', 'echo', 'sleep', 'stty', 'ls', 'true', 'false', 'kill', 'ps', 'head', 'yes', 'printf', 'id', 'tr', 'dd', 'seq'];
+const applets = ['sh', 'cat', 'echo', 'sleep', 'stty', 'ls', 'true', 'false', 'kill', 'ps', 'head', 'yes', 'printf', 'id', 'tr', 'dd', 'seq', 'touch'];
 
 export const defaultCaps = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
@@ -95,6 +95,20 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     ]);
     assert.deepEqual(parsed.filter((p) => p?.[0] === 'stderr'), [['stderr', 'F', 'two']]);
     await svc.delete(ctx, 'crilog');
+  });
+
+  test('reopenLog: the CRI moves the log away and the monitor starts a new file', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('reopen', ['sh', '-c', 'echo first; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second'], { log: 'cri' });
+    await until(() => readFile(logPath, 'utf8'), (t) => t.includes('first'), 'the first line');
+    await rename(logPath, logPath + '.old');
+    await svc.reopenLog(ctx, 'reopen');
+    await svc.exec(ctx, 'reopen', 'go', { args: ['touch', '/tmp/go'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
+    await svc.startExec(ctx, 'reopen', 'go');
+    await svc.wait(ctx, 'reopen');
+    assert.match(await readFile(logPath + '.old', 'utf8'), /stdout F first\n$/);
+    assert.match(await readFile(logPath, 'utf8'), /^\S+ stdout F second\n$/);
+    await svc.delete(ctx, 'reopen');
   });
 
   test('log rotation by size and count', async () => {
@@ -199,7 +213,16 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
       return true;
     });
     assert.equal((await svc.wait(ctx, 'host', 'e3')).exitCode, 127);
-    for (const e of ['e1', 'e2', 'e3']) await svc.deleteExec(ctx, 'host', e);
+    await svc.exec(ctx, 'host', 'e4', { args: ['stty', 'size'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }, { tty: true, rows: 33, cols: 77 });
+    const tty = await svc.attach(ctx, 'host', 'e4');
+    let ttyOut = '';
+    tty.on('data', (d: Buffer) => (ttyOut += d.toString()));
+    const ttyEnd = new Promise((r) => tty.once('close', r));
+    await svc.startExec(ctx, 'host', 'e4');
+    assert.equal((await svc.wait(ctx, 'host', 'e4')).exitCode, 0);
+    await ttyEnd;
+    assert.equal(ttyOut, '33 77\r\n');
+    for (const e of ['e1', 'e2', 'e3', 'e4']) await svc.deleteExec(ctx, 'host', e);
     assert.equal((await svc.state(ctx, 'host')).status, 'running');
     await svc.delete(ctx, 'host', { force: true });
   });
