@@ -266,6 +266,25 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await assert.rejects(readdir(path.join('/sys/fs/cgroup/pids', b.cgroup)), /ENOENT/);
   });
 
+  test('namespaces keep tasks apart; an unknown runtime or a duplicate id is refused', async () => {
+    const { svc, ctx } = env;
+    const k8s = { ...ctx, namespace: 'k8s.io' };
+    const b = await env.bundle(['sh', '-c', 'exit 1']);
+    const b2 = await env.bundle(['sh', '-c', 'exit 2']);
+    await svc.create(ctx, { id: 'same', bundle: b.bundle });
+    await svc.create(k8s, { id: 'same', bundle: b2.bundle });
+    await assert.rejects(svc.create(ctx, { id: 'same', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'AlreadyExists');
+    await assert.rejects(svc.create(ctx, { id: 'other', bundle: b.bundle, runtime: 'kata' }), (err: unknown) => kindOf(err) === 'InvalidArgument');
+    await svc.start(ctx, 'same');
+    await svc.start(k8s, 'same');
+    assert.equal((await svc.wait(ctx, 'same')).exitCode, 1);
+    assert.equal((await svc.wait(k8s, 'same')).exitCode, 2);
+    assert.deepEqual((await svc.list(k8s)).map((t) => t.namespace), ['k8s.io']);
+    await svc.delete(ctx, 'same');
+    await svc.delete(k8s, 'same');
+    await assert.rejects(svc.wait(ctx, 'same'), (err: unknown) => kindOf(err) === 'NotFound');
+  });
+
   test('an OOM kill is reported', async () => {
     const { svc, ctx } = env;
     const mem = 16 * 1024 * 1024;
