@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, openSync, watch } from 'node:fs';
+import { closeSync, existsSync, constants as fsConstants, openSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -164,6 +164,7 @@ export async function waitExit(ctx: Ctx, dir: string, id: string): Promise<ExitS
       if (round % 4 === 3 && !(await monitorPid(dir))) {
         const again = await readExit(dir);
         if (again) return again;
+        if (!existsSync(dir)) throw berthError('NotFound', `task "${id}" not found (removed while waiting)`);
         throw berthError('Unavailable', `task "${id}": its monitor is gone and left no exit status`);
       }
       ctx.signal.throwIfAborted();
