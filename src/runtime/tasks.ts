@@ -413,7 +413,24 @@ export class MonitorTaskService implements TaskService {
         }
       }
     }
+    await this.removeGhosts(ctx);
     return out;
+  }
+
+  /** Runtime state with no task directory (a removal that failed half-way): delete it. */
+  private async removeGhosts(ctx: Ctx): Promise<void> {
+    for (const rt of this.runtimes.values()) {
+      const base = path.join(this.stateDir, 'runtime', rt.name);
+      for (const ns of await readdir(base).catch(() => [] as string[])) {
+        const nctx = withCtx(ctx, { namespace: ns });
+        const found = await rt.list(nctx).catch(() => []);
+        for (const c of found) {
+          if (existsSync(this.taskDir(ns, c.id))) continue;
+          nctx.log.info('removing runtime state without a task', { id: c.id, runtime: rt.name });
+          await rt.delete(cleanupCtx(nctx), c.id, { force: true }).catch(() => {});
+        }
+      }
+    }
   }
 }
 

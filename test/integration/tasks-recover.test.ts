@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +27,18 @@ void svc.wait(ctx, 'quick');
 process.stdout.write('ready\\n');
 setInterval(() => {}, 1000);
 `;
+
+/** runc for queries; `create` gets no pipes, since the container would hold them open. */
+function runc(args: string[]): Promise<string> {
+  if (args.includes('create')) {
+    return new Promise((resolve, reject) =>
+      spawn('runc', args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve('') : reject(new Error(`runc create: ${code}`)))),
+    );
+  }
+  return new Promise((resolve, reject) =>
+    execFile('runc', args, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))),
+  );
+}
 
 function ppid(pid: number): Promise<number> {
   return readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/PPid:\s+(\d+)/.exec(s)?.[1]));
@@ -70,8 +82,14 @@ describe('tasks survive the death of the process that created them', { skip }, (
     // "quick" exits while nobody watches.
     await until(() => existsSync(path.join(state, 'tasks', 'default', 'quick', 'exit')), Boolean, 'quick to exit');
 
+    // A ghost: runtime state whose task directory is gone.
+    const ghost = await env.bundle(['sleep', '1000']);
+    const root = path.join(state, 'runtime', 'runc', 'default');
+    await runc(['--root', root, 'create', '--bundle', ghost.bundle, 'ghost']);
+
     const svc = new MonitorTaskService({ stateDir: state });
     const tasks = await svc.recover(ctx);
+    await assert.rejects(runc(['--root', root, 'state', 'ghost']), /does not exist/);
     const byId = new Map(tasks.map((t) => [t.id, t]));
     assert.deepEqual([...byId.keys()].sort(), ['quick', 'ticker']);
     assert.equal(byId.get('ticker')!.status, 'running');
