@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kindOf } from '../core/errors.ts';
 import { lastRuntimeMessage, OciRuntime, runtimeError } from './runc.ts';
-import { normaliseStats, startFailureCode } from './tasks.ts';
+import { normaliseStats, processSignal, startFailureCode } from './tasks.ts';
 import { rootCtx } from '../core/context.ts';
 
 test('lastRuntimeMessage reads logrus text and JSON lines', () => {
@@ -71,4 +71,12 @@ test('runtime config: runtimes by name, the default must be one of them', async 
   const custom = runtimeConfig(resolveSection(runtimeSection, { runtimes: ['runc=/usr/sbin/runc', 'youki'], default_runtime: 'youki' }));
   assert.deepEqual(custom.runtimes, { runc: '/usr/sbin/runc', youki: 'youki' });
   assert.throws(() => runtimeConfig(resolveSection(runtimeSection, { default_runtime: 'kata' })), (err: unknown) => kindOf(err) === 'InvalidArgument');
+});
+
+test('processSignal accepts numbers, bare and SIG-prefixed names', () => {
+  assert.equal(processSignal(9), 9);
+  assert.equal(processSignal('15'), 15);
+  assert.equal(processSignal('hup'), 'SIGHUP');
+  assert.equal(processSignal('SIGTERM'), 'SIGTERM');
+  assert.throws(() => processSignal('NOPE'), (err: unknown) => kindOf(err) === 'InvalidArgument');
 });

@@ -58,6 +58,8 @@ export interface TaskService {
   startExec(ctx: Ctx, id: string, execId: string): Promise<{ pid: number }>;
   /** The exec session's state. */
   execState(ctx: Ctx, id: string, execId: string): Promise<ExecInfo>;
+  /** The task's exec sessions (kept until deleteExec or the task's delete). */
+  listExecs(ctx: Ctx, id: string): Promise<ExecInfo[]>;
   /** Remove an exec session's files (killing its process if it still runs). */
   deleteExec(ctx: Ctx, id: string, execId: string): Promise<void>;
   /**
@@ -142,6 +144,8 @@ export interface TaskInfo {
   stdio: TaskStdio;
   log?: TaskLog;
   createdAt: string;
+  /** When `start` ran (ISO time); absent until then. */
+  startedAt?: string;
   exit?: ExitStatus;
 }
 

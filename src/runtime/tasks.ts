@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -39,6 +40,15 @@ const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 function startFailure(subject: string, st: MonitorStatus): Error {
   const err = berthError('InvalidArgument', `${subject}: ${st.error ?? 'the runtime failed'}`);
   return Object.assign(err, { exitCode: st.exitCode ?? 128 });
+}
+
+/** A signal for process.kill: numbers and "9" as numbers, "HUP" as "SIGHUP" (runc takes all three forms). */
+export function processSignal(signal: string | number): string | number {
+  if (typeof signal === 'number' || /^\d+$/.test(signal)) return Number(signal);
+  const name = signal.toUpperCase();
+  const full = name.startsWith('SIG') ? name : `SIG${name}`;
+  if (!(full in osConstants.signals)) throw berthError('InvalidArgument', `invalid signal "${signal}"`);
+  return full;
 }
 
 /** 127 (not found) or 126 (not executable) for a start failure, else undefined. */
@@ -151,10 +161,14 @@ export class MonitorTaskService implements TaskService {
 
   async start(ctx: Ctx, id: string): Promise<TaskInfo> {
     const rec = await this.record(ctx, id);
+    const dir = this.taskDir(ctx.namespace, id);
+    // Taken before the runtime call so it never follows a quick process's finishedAt.
+    const startedAt = new Date().toISOString();
     await this.runtime(rec.runtime).start(ctx, id);
+    await writeFile(path.join(dir, 'started'), startedAt);
     // The pid is the one create reported; asking the runtime again would cost a process spawn.
-    const status = await readStatus(this.taskDir(ctx.namespace, id));
-    return { ...rec, status: 'running', pid: status?.pid ?? 0 };
+    const status = await readStatus(dir);
+    return { ...rec, status: 'running', pid: status?.pid ?? 0, startedAt };
   }
 
   async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean; execId?: string } = {}): Promise<void> {
@@ -162,7 +176,7 @@ export class MonitorTaskService implements TaskService {
     if (opts.execId) {
       const info = await this.execState(ctx, id, opts.execId);
       if (info.status !== 'running') throw berthError('Conflict', `exec "${opts.execId}" in container "${id}" is not running`);
-      process.kill(info.pid, signal);
+      process.kill(info.pid, processSignal(signal));
       return;
     }
     if (await readExit(this.taskDir(ctx.namespace, id))) throw berthError('Conflict', `container "${id}" is not running`);
@@ -183,7 +197,8 @@ export class MonitorTaskService implements TaskService {
 
   private async describe(ctx: Ctx, rec: TaskRecord): Promise<TaskInfo> {
     const dir = this.taskDir(rec.namespace, rec.id);
-    const base = { ...rec, pid: 0 };
+    const startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
+    const base = { ...rec, pid: 0, startedAt };
     const exit = await readExit(dir);
     if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec) } };
     const status = await readStatus(dir);
@@ -269,6 +284,14 @@ export class MonitorTaskService implements TaskService {
     const mon = await monitorPid(dir);
     if (!mon) return { id, execId, status: 'unknown', pid: status.pid ?? 0 };
     return { id, execId, status: status.pid ? 'running' : 'created', pid: status.pid ?? 0 };
+  }
+
+  async listExecs(ctx: Ctx, id: string): Promise<ExecInfo[]> {
+    await this.record(ctx, id);
+    const ids = await readdir(path.join(this.taskDir(ctx.namespace, id), 'exec')).catch(() => [] as string[]);
+    const out: ExecInfo[] = [];
+    for (const e of ids) out.push(await this.execState(ctx, id, e).catch(() => ({ id, execId: e, status: 'unknown' as const, pid: 0 })));
+    return out;
   }
 
   async deleteExec(ctx: Ctx, id: string, execId: string): Promise<void> {

@@ -44,6 +44,7 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal((await svc.wait(ctx, 'exit3')).exitCode, 3);
     const st = await svc.state(ctx, 'exit3');
     assert.equal(st.status, 'stopped');
+    assert.ok(st.startedAt && st.startedAt <= st.exit!.finishedAt);
     assert.equal(st.exit?.exitCode, 3);
     assert.match(st.exit!.finishedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
 
@@ -202,7 +203,7 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
 
     await svc.exec(ctx, 'host', 'e2', { args: ['sleep', '1000'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
     await svc.startExec(ctx, 'host', 'e2');
-    await svc.kill(ctx, 'host', 'SIGTERM', { execId: 'e2' });
+    await svc.kill(ctx, 'host', 'TERM', { execId: 'e2' });
     assert.equal((await svc.wait(ctx, 'host', 'e2')).exitCode, 143);
 
     await svc.exec(ctx, 'host', 'e3', { args: ['nope'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
@@ -222,6 +223,12 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal((await svc.wait(ctx, 'host', 'e4')).exitCode, 0);
     await ttyEnd;
     assert.equal(ttyOut, '33 77\r\n');
+    assert.deepEqual((await svc.listExecs(ctx, 'host')).map((e) => [e.execId, e.status, e.exit?.exitCode]), [
+      ['e1', 'stopped', 4],
+      ['e2', 'stopped', 143],
+      ['e3', 'stopped', 127],
+      ['e4', 'stopped', 0],
+    ]);
     for (const e of ['e1', 'e2', 'e3', 'e4']) await svc.deleteExec(ctx, 'host', e);
     assert.equal((await svc.state(ctx, 'host')).status, 'running');
     await svc.delete(ctx, 'host', { force: true });
