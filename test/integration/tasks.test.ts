@@ -292,6 +292,26 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await assert.rejects(svc.wait(ctx, 'same'), (err: unknown) => kindOf(err) === 'NotFound');
   });
 
+  test('a pod: containers join the sandbox task\'s namespaces, each with its own log', async () => {
+    const { svc, ctx } = env;
+    const sandbox = await env.bundle(['sleep', '1000']);
+    await svc.create(ctx, { id: 'pod-sandbox', bundle: sandbox.bundle });
+    const { pid } = await svc.start(ctx, 'pod-sandbox');
+    const ns = (t: string) => `/proc/${pid}/ns/${t}`;
+    const app = await env.bundle(['sh', '-c', 'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; hostname'], {
+      joinNamespaces: { network: ns('net'), ipc: ns('ipc'), uts: ns('uts') },
+    });
+    const logPath = path.join(env.state, 'logs', 'pod-app.log');
+    await svc.create(ctx, { id: 'pod-app', bundle: app.bundle, log: { path: logPath, format: 'cri' } });
+    await svc.start(ctx, 'pod-app');
+    assert.equal((await svc.wait(ctx, 'pod-app')).exitCode, 0);
+    const lines = (await readFile(logPath, 'utf8')).trim().split('\n').map((l) => l.split(' ').slice(3).join(' '));
+    const { readlink } = await import('node:fs/promises');
+    assert.deepEqual(lines, [await readlink(ns('net')), await readlink(ns('ipc')), 'task']);
+    await svc.delete(ctx, 'pod-app');
+    await svc.delete(ctx, 'pod-sandbox', { force: true });
+  });
+
   test('an OOM kill is reported', async () => {
     const { svc, ctx } = env;
     const mem = 16 * 1024 * 1024;
