@@ -8,11 +8,13 @@ import { cleanupCtx, withCtx } from '../core/context.ts';
 import { berthError, hasErrno, isNotFound, kindOf } from '../core/errors.ts';
 import type { ExitStatus, MonitorStatus } from './monitor.ts';
 import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
-import type { LinuxResources, RuntimeStats } from './runc.ts';
+import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
+import { normaliseStats, oomKilled } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 
 export type * from './task-types.ts';
+export { normaliseStats } from './task-stats.ts';
 
 export interface MonitorTaskServiceOptions {
   /** berth's state directory (`/run/berth`): tasks/ and runtime/ go below it. */
@@ -187,7 +189,7 @@ export class MonitorTaskService implements TaskService {
     const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
     const exit = await waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
     if (execId) return exit;
-    return { ...exit, oomKilled: await oomKilled(await this.record(ctx, id)) };
+    return { ...exit, oomKilled: await oomKilled((await this.record(ctx, id)).bundle) };
   }
 
   async state(ctx: Ctx, id: string): Promise<TaskInfo> {
@@ -200,7 +202,7 @@ export class MonitorTaskService implements TaskService {
     const startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
     const base = { ...rec, pid: 0, startedAt };
     const exit = await readExit(dir);
-    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec) } };
+    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec.bundle) } };
     const status = await readStatus(dir);
     const mon = await monitorPid(dir);
     if (!status || !status.ok) return { ...base, status: mon ? 'created' : 'unknown', pid: status?.pid ?? 0 };
@@ -455,54 +457,4 @@ export class MonitorTaskService implements TaskService {
       }
     }
   }
-}
-
-/**
- * Whether the OOM killer acted in the task's cgroup (cgroupfs paths only;
- * the cgroup exists until the runtime's delete, so ask before that).
- */
-async function oomKilled(rec: TaskRecord): Promise<boolean> {
-  let cgroupsPath: string | undefined;
-  try {
-    const spec = JSON.parse(await readFile(path.join(rec.bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
-    cgroupsPath = spec.linux?.cgroupsPath;
-  } catch {
-    return false;
-  }
-  if (!cgroupsPath?.startsWith('/')) return false;
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const file = v2 ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
-}
-
-/** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */
-export function normaliseStats(raw: RuntimeStats): TaskStats {
-  const mem = raw.memory ?? {};
-  const memRaw = mem.raw ?? {};
-  const io = raw.blkio?.ioServiceBytesRecursive ?? [];
-  const sumOp = (op: string) => io.filter((e) => e.op.toLowerCase() === op).reduce((a, e) => a + e.value, 0);
-  // cgroup v1 reports "no limit" as a huge page-rounded number; docker shows 0 for none.
-  const limit = mem.usage?.limit ?? 0;
-  return {
-    read: new Date().toISOString(),
-    cpu: {
-      totalNs: raw.cpu?.usage?.total ?? 0,
-      perCpuNs: raw.cpu?.usage?.percpu ?? [],
-      userNs: raw.cpu?.usage?.user ?? 0,
-      kernelNs: raw.cpu?.usage?.kernel ?? 0,
-      throttledPeriods: raw.cpu?.throttling?.throttled_periods ?? 0,
-      throttledNs: raw.cpu?.throttling?.throttled_time ?? 0,
-    },
-    memory: {
-      usage: mem.usage?.usage ?? 0,
-      limit: limit >= 2 ** 62 ? 0 : limit,
-      maxUsage: mem.usage?.max ?? 0,
-      cache: mem.cache ?? memRaw.cache ?? memRaw.file ?? 0,
-      rss: memRaw.total_rss ?? memRaw.rss ?? memRaw.anon ?? 0,
-      failcnt: mem.usage?.failcnt ?? 0,
-    },
-    pids: { current: raw.pids?.current ?? 0, limit: raw.pids?.limit ?? 0 },
-    blkio: { readBytes: sumOp('read'), writeBytes: sumOp('write') },
-  };
 }
