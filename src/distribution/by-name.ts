@@ -3,7 +3,7 @@ import type { Ctx } from '../core/context.ts';
 import { isIndexType, isManifestType, type Descriptor } from '../core/media-types.ts';
 import { formatReference, parseNormalized, withDigest, type Reference } from '../core/reference.ts';
 import type { RegistryClient } from './client.ts';
-import type { CredentialStore } from './credentials.ts';
+import { authKeyDomain, type CredentialStore } from './credentials.ts';
 
 /**
  * The registry client addressed by reference strings, the shape the image
@@ -12,7 +12,7 @@ import type { CredentialStore } from './credentials.ts';
  *
  *   resolve(ctx, 'busybox')           -> { name: 'docker.io/library/busybox:latest', descriptor }
  *   fetch(ctx, name, desc, offset?)   -> manifests and indexes as verified bytes, blobs as a resuming stream
- *   push(ctx, name, desc, body, onProgress) -> false when the registry already had the blob;
+ *   push(ctx, name, desc, body, onProgress, mountFrom) -> 'exists' when the registry already had the blob;
  *                                         manifests go to the name's tag (or their digest)
  *   login(ctx, host, user, password)  -> Unauthenticated when refused
  *
@@ -41,7 +41,14 @@ export class RegistryByName {
     return this.client.fetchBlob(ctx, r, desc, offset);
   }
 
-  async push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean> {
+  async push(
+    ctx: Ctx,
+    ref: string,
+    desc: Descriptor,
+    body: (offset: number) => Promise<Readable>,
+    onProgress?: (bytes: number) => void,
+    mountFrom?: string[],
+  ): Promise<'exists' | 'mounted' | 'uploaded'> {
     const r: Reference = parseNormalized(ref);
     if (isManifestType(desc.mediaType) || isIndexType(desc.mediaType)) {
       const chunks: Buffer[] = [];
@@ -49,14 +56,13 @@ export class RegistryByName {
       const target = r.tag !== undefined ? { domain: r.domain, path: r.path, tag: r.tag } : withDigest(r, desc.digest);
       await this.client.pushManifest(ctx, target, desc.mediaType, Buffer.concat(chunks));
       onProgress?.(desc.size);
-      return true;
+      return 'uploaded';
     }
-    const result = await this.client.pushBlob(ctx, r, desc, (offset) => body(offset), { onProgress });
-    return result !== 'exists';
+    return this.client.pushBlob(ctx, r, desc, (offset) => body(offset), { onProgress, mountFrom });
   }
 
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void> {
-    return this.client.login(ctx, host, { username, password });
+    return this.client.login(ctx, authKeyDomain(host), { username, password });
   }
 }
 
