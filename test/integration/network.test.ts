@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { rootCtx } from '../../src/core/context.ts';
+import { kindOf } from '../../src/core/errors.ts';
+import { newId } from '../../src/core/ids.ts';
+import { cniNameOf } from '../../src/network/conflist.ts';
+import { isMounted } from '../../src/network/netns.ts';
+import type { SetupRequest } from '../../src/network/types.ts';
+import type { TestNet } from '../helpers/network.ts';
+import { openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead } from '../helpers/network.ts';
+
+/**
+ * The network service with the real CNI plugins, real netns files, bridges
+ * and iptables. Every test network has a random bridge name and subnet;
+ * "containers" are bare netns files, and processes inside them are started
+ * with nsenter. Name resolution is checked by bind-mounting the generated
+ * hosts file over /etc/hosts in a private mount namespace.
+ */
+const ctx = rootCtx();
+let t: TestNet;
+const root = process.getuid?.() === 0;
+
+before(async () => {
+  if (root) t = await openTestNet();
+});
+after(async () => {
+  if (!t) return;
+  const names = t.svc.store.listNetworks().map((n) => cniNameOf(n.id));
+  await t.close();
+  const save = (await sh('iptables-save', [])).stdout;
+  for (const n of names) assert.ok(!save.includes(n), `iptables rules of ${n} left behind`);
+});
+
+const req = (name: string, mode: string, extra: Partial<SetupRequest['attachment']> = {}): SetupRequest => ({
+  containerId: newId(),
+  namespace: 'default',
+  name,
+  attachment: { mode, ...extra },
+});
+
+/** Nothing of `networkIds` is left: netns files, mounts, iptables rules, allocations, veths on the bridges. */
+async function assertClean(networkIds: string[]): Promise<void> {
+  const nsFiles = await readdir(path.join(t.dir, 'netns')).catch(() => []);
+  assert.deepEqual(nsFiles, [], 'netns files left');
+  assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(t.dir), 'mounts left');
+  const save = (await sh('iptables-save', [])).stdout;
+  for (const id of networkIds) {
+    assert.ok(!save.includes(cniNameOf(id)), `iptables rules of ${cniNameOf(id)} left`);
+    const alloc = await readdir(path.join(t.dir, 'data/ipam', cniNameOf(id))).catch(() => []);
+    assert.deepEqual(
+      alloc.filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')),
+      [],
+      'IP allocations left',
+    );
+    const n = t.svc.store.findNetwork(id);
+    if (n) {
+      const links = JSON.parse((await sh('ip', ['-j', 'link', 'show', 'master', n.bridge])).stdout || '[]') as unknown[];
+      assert.equal(links.length, 0, `veths left on ${n.bridge}`);
+    }
+  }
+  assert.deepEqual(await t.svc.cni.listCache(), [], 'CNI cache entries left');
+}
+
+describe('network service with CNI plugins', { skip: !root && 'needs root (netns, bridges, iptables)' }, () => {
+  it('two containers on a user network reach each other by IP, name and alias; hosts files follow them', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'users1', subnet: randomSubnet(), labels: { team: 'a' } });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const a = req('alpha', 'users1', { aliases: ['web'], extraHosts: ['gw.test:10.1.2.3'], dns: ['192.0.2.10'], dnsSearch: ['example.test'] });
+    const b = req('beta', 'users1');
+    const ra = await t.svc.setupContainer(ctx, { ...a, hostname: 'alpha-host' });
+    const rb = await t.svc.setupContainer(ctx, b);
+    const ipA = ra.interfaces[0].ip;
+    const ipB = rb.interfaces[0].ip;
+    assert.notEqual(ipA, ipB);
+    assert.ok(ipA.startsWith(n.IPAM.Config[0].Subnet.split('.').slice(0, 3).join('.')));
+
+    assert.ok(await pingFrom(rb.netnsPath!, ipA), 'beta pings alpha by IP');
+    assert.ok(await pingFrom(ra.netnsPath!, ipB), 'alpha pings beta by IP');
+    assert.ok(await pingFrom(rb.netnsPath!, 'alpha', rb.hostsPath), 'beta resolves alpha by name');
+    assert.ok(await pingFrom(rb.netnsPath!, 'web', rb.hostsPath), 'beta resolves alpha by alias');
+    assert.ok(await pingFrom(ra.netnsPath!, 'beta', ra.hostsPath), 'alpha resolves beta (added after it) by name');
+
+    const hostsA = await readFile(ra.hostsPath, 'utf8');
+    assert.match(hostsA, new RegExp(`^${ipA.replace(/\./g, '\\.')}\\talpha-host alpha web$`, 'm'));
+    assert.match(hostsA, /^10\.1\.2\.3\tgw\.test$/m);
+    assert.match(hostsA, new RegExp(`^${ipB.replace(/\./g, '\\.')}\\tbeta ${b.containerId.slice(0, 12)}$`, 'm'));
+    assert.equal(await readFile(ra.resolvConfPath, 'utf8'), 'search example.test\nnameserver 192.0.2.10\n');
+    assert.equal(await readFile(ra.hostnamePath, 'utf8'), 'alpha-host\n');
+
+    const info = await t.svc.inspectNetwork(ctx, 'users1');
+    assert.equal(Object.keys(info.Containers).length, 2);
+    assert.equal(info.Containers[a.containerId].IPv4Address, `${ipA}/24`);
+    assert.deepEqual(info.Labels, { team: 'a' });
+    await assert.rejects(t.svc.removeNetwork(ctx, 'users1'), (e) => kindOf(e) === 'Conflict' && /active endpoints/.test((e as Error).message));
+
+    await t.svc.teardownContainer(ctx, b.containerId);
+    assert.ok(!(await readFile(ra.hostsPath, 'utf8')).includes('beta'), 'beta left alpha\'s hosts file');
+    await t.svc.teardownContainer(ctx, a.containerId);
+    await t.svc.teardownContainer(ctx, a.containerId);
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, n.Id);
+    assert.equal((await sh('ip', ['link', 'show', n.Options['com.docker.network.bridge.name']])).code !== 0, true, 'bridge removed with its network');
+  });
+
+  it('publishes ports on loopback and the bridge address, picks free ports for -P and refuses taken ones', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'ports1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const a = req('srv', 'ports1', {
+      ports: [
+        { hostPort: 0, containerPort: 8080, protocol: 'tcp' },
+        { hostIp: '127.0.0.1', hostPort: 0, containerPort: 9090, protocol: 'tcp' },
+      ],
+      publishAll: true,
+    });
+    const ra = await t.svc.setupContainer(ctx, { ...a, exposedPorts: ['7070/tcp', '8080/tcp', '5353/udp'] });
+    assert.deepEqual(
+      ra.ports.map((p) => `${p.containerPort}/${p.protocol}`),
+      ['8080/tcp', '9090/tcp', '7070/tcp', '5353/udp'],
+    );
+    assert.ok(ra.ports.every((p) => p.hostPort > 0));
+    const [p8080, p9090, p7070] = ra.ports;
+    const servers = [await serveIn(ra.netnsPath!, 8080, 'a8080'), await serveIn(ra.netnsPath!, 9090, 'a9090'), await serveIn(ra.netnsPath!, 7070, 'a7070')];
+    try {
+      assert.equal(await tcpRead('127.0.0.1', p8080.hostPort), 'hello from a8080');
+      assert.equal(await tcpRead(n.IPAM.Config[0].Gateway, p8080.hostPort), 'hello from a8080');
+      assert.equal(await tcpRead('127.0.0.1', p9090.hostPort), 'hello from a9090');
+      assert.equal(await tcpRead('127.0.0.1', p7070.hostPort), 'hello from a7070');
+      assert.deepEqual(await t.svc.ports(ctx, 'srv', '9090/tcp'), [p9090]);
+      await assert.rejects(t.svc.ports(ctx, 'srv', '1234'), (e) => kindOf(e) === 'NotFound');
+
+      // the same host port again: refused, and nothing of the second container is left
+      const b = req('clash', 'ports1', { ports: [{ hostPort: p8080.hostPort, containerPort: 80, protocol: 'tcp' }] });
+      await assert.rejects(t.svc.setupContainer(ctx, b), (e) => kindOf(e) === 'Conflict' && new RegExp(`0\\.0\\.0\\.0:${p8080.hostPort} failed: port is already allocated`).test((e as Error).message));
+      assert.equal(t.svc.store.getEndpoint(b.containerId), undefined);
+      assert.ok(!(await readdir(path.join(t.dir, 'netns'))).includes(b.containerId));
+      // a host process listening on the port
+      const busy = net.createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+      const port = (busy.address() as net.AddressInfo).port;
+      try {
+        const c = req('busy', 'ports1', { ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }] });
+        await assert.rejects(t.svc.setupContainer(ctx, c), (e) => kindOf(e) === 'Conflict');
+      } finally {
+        busy.close();
+      }
+    } finally {
+      for (const s of servers) await s.stop();
+    }
+    await t.svc.teardownContainer(ctx, a.containerId);
+    await assertClean([n.Id]);
+    await assert.rejects(tcpRead('127.0.0.1', p8080.hostPort));
+    await t.svc.removeNetwork(ctx, 'ports1');
+  });
+
+  it('disconnect cuts connectivity and connect restores it', async () => {
+    const n1 = await t.svc.createNetwork(ctx, { name: 'conn1', subnet: randomSubnet() });
+    const n2 = await t.svc.createNetwork(ctx, { name: 'conn2', subnet: randomSubnet() });
+    t.bridges.add(n1.Options['com.docker.network.bridge.name']).add(n2.Options['com.docker.network.bridge.name']);
+    const a = req('ca', 'conn1');
+    const b = req('cb', 'conn2');
+    const ra = await t.svc.setupContainer(ctx, a);
+    const rb = await t.svc.setupContainer(ctx, b);
+    const att = await t.svc.connect(ctx, { container: 'ca', network: 'conn2', aliases: ['second'] });
+    assert.equal(att.ifName, 'eth1');
+    await assert.rejects(t.svc.connect(ctx, { container: 'ca', network: 'conn2' }), (e) => kindOf(e) === 'Conflict');
+    assert.ok(await pingFrom(rb.netnsPath!, 'second', rb.hostsPath), 'cb reaches ca on conn2 by alias');
+    assert.ok((await readFile(ra.hostsPath, 'utf8')).includes('\tcb '), 'ca sees cb after connect');
+
+    await t.svc.disconnect(ctx, { container: a.containerId, network: 'conn2' });
+    assert.ok(!(await pingFrom(rb.netnsPath!, att.ip)), 'disconnected address unreachable');
+    assert.ok(!(await readFile(rb.hostsPath, 'utf8')).includes('second'), 'alias gone from cb\'s hosts');
+    await assert.rejects(t.svc.disconnect(ctx, { container: 'ca', network: 'conn2' }), (e) => kindOf(e) === 'NotFound');
+    // A different address than before: cb's neighbour cache still holds the old MAC for the old one.
+    const wanted = n2.IPAM.Config[0].Subnet.replace(/0\/24$/, '200');
+    const again = await t.svc.connect(ctx, { container: 'ca', network: 'conn2', ipAddress: wanted });
+    assert.equal(again.ip, wanted, 'a requested address is honoured');
+    assert.ok(await pingFrom(rb.netnsPath!, wanted), 'connect restores connectivity');
+    for (const c of [a, b]) await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([n1.Id, n2.Id]);
+    assert.deepEqual((await t.svc.pruneNetworks(ctx)).sort(), ['conn1', 'conn2']);
+  });
+
+  it('none, host and container: modes', async () => {
+    const none = req('nonet', 'none');
+    const rn = await t.svc.setupContainer(ctx, none);
+    assert.ok(isMounted(rn.netnsPath!));
+    const links = JSON.parse((await sh('nsenter', [`--net=${rn.netnsPath}`, 'ip', '-j', 'link'])).stdout) as Array<{ ifname: string; operstate: string; flags: string[] }>;
+    assert.deepEqual(links.map((l) => l.ifname), ['lo']);
+    assert.ok(links[0].flags.includes('UP'));
+    const shared = req('joiner', `container:nonet`);
+    const rs = await t.svc.setupContainer(ctx, shared);
+    assert.equal(rs.netnsPath, rn.netnsPath);
+    assert.equal(rs.hostsPath, rn.hostsPath);
+    await assert.rejects(t.svc.setupContainer(ctx, req('x', 'container:nosuch')), (e) => kindOf(e) === 'NotFound');
+    const host = req('hostnet', 'host', { extraHosts: ['extra.test:10.0.0.9'] });
+    const rh = await t.svc.setupContainer(ctx, host);
+    assert.equal(rh.netnsPath, undefined);
+    assert.match(await readFile(rh.hostsPath, 'utf8'), /10\.0\.0\.9\textra\.test/);
+    for (const c of [shared, none, host]) await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([]);
+  });
+
+  it('bad input gives clear errors and leaves nothing half-wired', async () => {
+    const sub = randomSubnet();
+    const n = await t.svc.createNetwork(ctx, { name: 'bad1', subnet: sub });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad2', subnet: sub.replace('/24', '/25') }), (e) => kindOf(e) === 'Conflict' && /overlaps network bad1/.test((e as Error).message));
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad1', subnet: randomSubnet() }), (e) => kindOf(e) === 'AlreadyExists');
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad3', subnet: '10.0.0.1/24' }), (e) => kindOf(e) === 'InvalidArgument');
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad4', subnet: randomSubnet(), gateway: '192.0.2.1' }), (e) => kindOf(e) === 'InvalidArgument');
+    await assert.rejects(t.svc.removeNetwork(ctx, 'bridge'), (e) => kindOf(e) === 'FailedPrecondition');
+    await assert.rejects(t.svc.setupContainer(ctx, req('u', 'nosuchnet')), (e) => kindOf(e) === 'NotFound' && /network nosuchnet not found/.test((e as Error).message));
+    await assert.rejects(t.svc.setupContainer(ctx, req('al', 'bridge', { aliases: ['x'] })), (e) => kindOf(e) === 'InvalidArgument');
+    await assert.rejects(t.svc.setupContainer(ctx, req('ip', 'bad1', { ipAddress: '192.0.2.7' })), (e) => kindOf(e) === 'InvalidArgument');
+    await assertClean([n.Id]);
+
+    // A plugin directory without portmap: the bridge plugin has already run when portmap is
+    // found missing, so the rollback must undo it.
+    const partial = path.join(t.dir, 'partial-plugins');
+    await mkdir(partial, { recursive: true });
+    for (const p of ['bridge', 'host-local', 'loopback']) await symlink(`/usr/lib/cni/${p}`, path.join(partial, p));
+    const broken = await t.reopen({ pluginDirs: [partial] });
+    const c = req('half', 'bad1');
+    await assert.rejects(broken.setupContainer(ctx, c), (e) => kindOf(e) === 'FailedPrecondition' && /plugin "portmap" not found/.test((e as Error).message));
+    // A plugin that fails with a CNI error document: its message reaches the caller.
+    await writeFile(path.join(partial, 'portmap'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"portmap is broken on purpose"}'\nexit 1\n`);
+    await chmod(path.join(partial, 'portmap'), 0o755);
+    await assert.rejects(broken.setupContainer(ctx, c), /portmap is broken on purpose/);
+    await t.reopen();
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'bad1');
+    await rm(partial, { recursive: true });
+  });
+
+  it('after a crash, teardown works from the cache and reconcile reclaims what no live container owns', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'crash1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const live = req('live', 'crash1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const dead = req('dead', 'crash1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const lost = req('lost', 'crash1', { ports: [{ hostPort: 0, containerPort: 81, protocol: 'tcp' }] });
+    const rl = await t.svc.setupContainer(ctx, live);
+    await t.svc.setupContainer(ctx, dead);
+    await t.svc.setupContainer(ctx, lost);
+    // "lost" loses its records and its CNI cache (as if the daemon died mid-way): only the sweeps can find its rules and address.
+    t.svc.store.deleteEndpoint(lost.containerId);
+    await rm(path.join(t.dir, 'data/cni/results', `${cniNameOf(n.Id)}-${lost.containerId}-eth0`));
+    assert.ok((await sh('iptables-save', [])).stdout.includes(lost.containerId));
+
+    const svc = await t.reopen();
+    const report = await svc.reconcile(ctx, [live.containerId]);
+    assert.equal(report.endpoints, 1);
+    assert.ok(report.netns >= 1, 'the lost netns file is removed');
+    assert.ok(report.allocations >= 1, 'the lost address is freed');
+    assert.ok(report.iptablesRules >= 1, 'the lost rules are removed');
+    const save = (await sh('iptables-save', [])).stdout;
+    assert.ok(!save.includes(dead.containerId) && !save.includes(lost.containerId));
+    assert.ok(save.includes(live.containerId), 'the live container keeps its rules');
+    assert.ok(await pingFrom(rl.netnsPath!, n.IPAM.Config[0].Gateway), 'the live container still works');
+    assert.deepEqual(await readdir(path.join(t.dir, 'netns')), [live.containerId]);
+
+    await svc.teardownContainer(ctx, live.containerId);
+    await assertClean([n.Id]);
+    await svc.removeNetwork(ctx, 'crash1');
+  });
+});
