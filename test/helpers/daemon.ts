@@ -56,7 +56,9 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
     p.stdout!.on('data', (d) => (log += d));
     p.stderr!.on('data', (d) => (log += d));
     const deadline = Date.now() + 20_000;
-    while (!existsSync(socket) || !log.includes('berthd ready')) {
+    // Only this launch's log counts: after kill() the old socket file and "ready" line remain.
+    const from = log.length;
+    while (!existsSync(socket) || !log.slice(from).includes('berthd ready')) {
       if (p.exitCode !== null) throw new Error(`berthd exited with ${p.exitCode}:\n${log}`);
       if (Date.now() > deadline) throw new Error(`berthd did not start:\n${log}`);
       await new Promise((r) => setTimeout(r, 25));
