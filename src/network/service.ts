@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -138,21 +139,40 @@ export class CniNetworkService implements NetworkService {
   }
 
   async inspectNetwork(_ctx: Ctx, ref: string): Promise<NetworkInfo> {
-    return this.#info(this.#network(ref));
+    const pseudo = this.#pseudoNetworks().find((p) => p.name === ref || p.id === ref || (ref.length >= 3 && p.id.startsWith(ref)));
+    return this.#info(pseudo ?? this.#network(ref));
   }
 
   async listNetworks(_ctx: Ctx, filters: NetworkFilters = {}): Promise<NetworkInfo[]> {
-    return this.store
-      .listNetworks()
-      .filter((n) => matchesFilters(n, filters))
-      .map((n) => this.#info(n));
+    return [...this.store.listNetworks(), ...this.#pseudoNetworks()].filter((n) => matchesFilters(n, filters)).map((n) => this.#info(n));
+  }
+
+  /**
+   * `host` and `none` as docker lists them. They are modes, not records;
+   * their ids derive from the default network's so they are stable per root.
+   */
+  #pseudoNetworks(): NetworkRecord[] {
+    const base = this.store.findNetwork(DEFAULT_NETWORK);
+    if (!base) return [];
+    return (['host', 'none'] as const).map((name) => ({
+      id: createHash('sha256').update(`${base.id}/${name}`).digest('hex'),
+      name,
+      driver: name === 'host' ? 'host' : 'null',
+      bridge: '',
+      subnet: '',
+      gateway: '',
+      internal: false,
+      labels: {},
+      options: {},
+      createdAt: base.createdAt,
+    }));
   }
 
   removeNetwork(ctx: Ctx, ref: string): Promise<void> {
     return this.#serial(async () => {
-      const n = this.#network(ref);
+      const n = PREDEFINED.has(ref) ? { name: ref } : this.#network(ref);
       if (PREDEFINED.has(n.name)) throw berthError('FailedPrecondition', `${n.name} is a pre-defined network and cannot be removed`);
-      await this.#removeUnused(ctx, n);
+      await this.#removeUnused(ctx, n as NetworkRecord);
     });
   }
 
@@ -187,7 +207,7 @@ export class CniNetworkService implements NetworkService {
 
   async #setup(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
     const a = req.attachment;
-    const mode = a.mode || DEFAULT_NETWORK;
+    const mode = !a.mode || a.mode === 'default' ? DEFAULT_NETWORK : a.mode;
     if (this.store.getEndpoint(req.containerId)) throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
     const dnsOf = (): EndpointRecord['dns'] => ({
       servers: a.dns ?? [],
@@ -366,6 +386,7 @@ export class CniNetworkService implements NetworkService {
   connect(ctx: Ctx, req: ConnectRequest): Promise<AttachmentInfo> {
     return this.#serial(async () => {
       const ep = this.#endpoint(ctx, req.container);
+      if (req.network === 'host' || req.network === 'none') throw berthError('FailedPrecondition', `container cannot be connected to the ${req.network} network`);
       const net = this.#network(req.network);
       if (ep.mode === 'host' || ep.mode.startsWith('container:') || !ep.netnsPath) {
         throw berthError('FailedPrecondition', `container ${ep.name} shares the network stack of ${ep.mode === 'host' ? 'the host' : 'another container'} and cannot be connected to another network`);
@@ -552,6 +573,11 @@ export class CniNetworkService implements NetworkService {
 
   #info(n: NetworkRecord): NetworkInfo {
     const containers: NetworkInfo['Containers'] = {};
+    if (!n.bridge) {
+      for (const ep of this.store.listEndpoints().filter((e) => e.mode === n.name)) {
+        containers[ep.containerId] = { Name: ep.name, EndpointID: `${ep.containerId.slice(0, 32)}${n.id.slice(0, 32)}`, MacAddress: '', IPv4Address: '', IPv6Address: '' };
+      }
+    }
     for (const att of this.store.listAttachments({ networkId: n.id })) {
       const ep = this.store.getEndpoint(att.containerId);
       containers[att.containerId] = {
@@ -569,7 +595,7 @@ export class CniNetworkService implements NetworkService {
       Scope: 'local',
       Driver: n.driver,
       EnableIPv6: false,
-      IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+      IPAM: { Driver: 'default', Options: {}, Config: n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway }] : [] },
       Internal: n.internal,
       Attachable: false,
       Ingress: false,

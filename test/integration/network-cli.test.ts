@@ -24,7 +24,11 @@ describe('berth network', { skip: !root && 'needs root' }, () => {
   it('creates, lists, inspects and removes networks with docker\'s output and exit codes', async () => {
     const ls = await d.cli(['network', 'ls']);
     assert.equal(ls.code, 0);
-    assert.match(ls.stdout, /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n[0-9a-f]{12}\s+bridge\s+bridge\s+local\n$/);
+    assert.match(ls.stdout, /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n[0-9a-f]{12}\s+bridge\s+bridge\s+local\n[0-9a-f]{12}\s+host\s+host\s+local\n[0-9a-f]{12}\s+none\s+null\s+local\n$/);
+    const host = JSON.parse((await d.cli(['network', 'inspect', 'host'])).stdout)[0];
+    assert.equal(host.Driver, 'host');
+    assert.deepEqual(host.IPAM.Config, []);
+    assert.match((await d.cli(['network', 'rm', 'none'])).stderr, /none is a pre-defined network and cannot be removed/);
 
     const subnet = randomSubnet();
     const created = await d.cli(['network', 'create', '--subnet', subnet, '--gateway', subnet.replace('0/24', '254'), '--label', 'env=test', '-o', 'com.docker.network.bridge.name=' + randomBridge(), 'front']);
