@@ -53,6 +53,8 @@ export class CniNetworkService implements NetworkService {
   readonly ipamDir: string;
   readonly containersDir: string;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Containers between the phases of setup or teardown, with the host ports they reserve. */
+  #inflight = new Map<string, { networkId?: string; ports: PortMapping[] }>();
 
   constructor(opts: CniNetworkServiceOptions) {
     this.store = opts.store;
@@ -181,7 +183,7 @@ export class CniNetworkService implements NetworkService {
       const removed: string[] = [];
       for (const n of this.store.listNetworks()) {
         if (PREDEFINED.has(n.name) || !matchesFilters(n, filters)) continue;
-        if (this.store.listAttachments({ networkId: n.id }).length) continue;
+        if (this.store.listAttachments({ networkId: n.id }).length || [...this.#inflight.values()].some((f) => f.networkId === n.id)) continue;
         await this.#removeUnused(ctx, n);
         removed.push(n.name);
       }
@@ -191,6 +193,7 @@ export class CniNetworkService implements NetworkService {
 
   async #removeUnused(ctx: Ctx, n: NetworkRecord): Promise<void> {
     const users = this.store.listAttachments({ networkId: n.id });
+    for (const [containerId, f] of this.#inflight) if (f.networkId === n.id) users.push({ containerId } as AttachmentRecord);
     if (users.length) {
       throw berthError('Conflict', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
     }
@@ -201,21 +204,69 @@ export class CniNetworkService implements NetworkService {
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
 
-  setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
-    return this.#serial(() => this.#setup(ctx, req));
+  /**
+   * Three phases so that CNI plugins of different containers run in
+   * parallel: (1) under the lock, validate, pick host ports and reserve
+   * them in `#inflight`; (2) unlocked, create the netns and run the
+   * plugins; (3) under the lock, record the endpoint and write the files.
+   */
+  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    const plan = await this.#serial(() => this.#plan(ctx, req));
+    if ('done' in plan) return plan.done;
+    const { ep, net, ports } = plan;
+    const a = req.attachment;
+    const undo: Array<() => Promise<unknown>> = [];
+    try {
+      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
+      undo.push(() => rm(ep.dir, { recursive: true, force: true }));
+      if (!ep.netnsPath) {
+        ep.netnsPath = await this.netns.create(ctx, req.containerId);
+        ep.ownsNetns = true;
+        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
+      }
+      const lo = loopbackConflist();
+      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+      await this.cni.add(ctx, lo, loRt);
+      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+      let att: AttachmentRecord | undefined;
+      if (net) {
+        att = await this.#cniAttach(ctx, ep, net, 'eth0', { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports });
+        const added = att;
+        undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
+      }
+      return await this.#serial(async () => {
+        this.store.db.transaction(() => {
+          this.store.putEndpoint(ep);
+          if (att) this.store.putAttachment(att);
+        });
+        this.#inflight.delete(req.containerId);
+        try {
+          await this.#writeFiles(ep);
+          if (net) await this.#refreshPeers(ep.containerId, [net.id]);
+        } catch (err) {
+          this.store.deleteEndpoint(req.containerId);
+          throw err;
+        }
+        ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
+        return this.#result(ep);
+      });
+    } catch (err) {
+      const c = cleanupCtx(ctx);
+      for (const u of undo.reverse()) {
+        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
+      }
+      this.#inflight.delete(req.containerId);
+      throw err;
+    }
   }
 
-  async #setup(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+  /** Phase 1 of setup, under the lock. Modes without plugins (host, container:) finish here. */
+  async #plan(ctx: Ctx, req: SetupRequest): Promise<{ done: SetupResult } | { ep: EndpointRecord; net?: NetworkRecord; ports: PortMapping[] }> {
     const a = req.attachment;
     const mode = !a.mode || a.mode === 'default' ? DEFAULT_NETWORK : a.mode;
-    if (this.store.getEndpoint(req.containerId)) throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
-    const dnsOf = (): EndpointRecord['dns'] => ({
-      servers: a.dns ?? [],
-      search: a.dnsSearch ?? [],
-      options: a.dnsOptions ?? [],
-      extraHosts: a.extraHosts ?? [],
-      domainname: req.domainname ?? '',
-    });
+    if (this.store.getEndpoint(req.containerId) || this.#inflight.has(req.containerId)) {
+      throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
+    }
     for (const h of a.extraHosts ?? []) {
       try {
         parseExtraHost(h);
@@ -232,80 +283,62 @@ export class CniNetworkService implements NetworkService {
       if ((a.ports?.length ?? 0) > 0 || a.publishAll) throw berthError('InvalidArgument', 'conflicting options: port publishing and the container type network mode');
       const target = other.mode.startsWith('container:') ? (this.store.getEndpoint(other.mode.slice(10)) ?? other) : other;
       this.store.putEndpoint({ ...target, containerId: req.containerId, namespace: req.namespace, name: req.name, mode: `container:${target.containerId}`, ownsNetns: false, createdAt: new Date().toISOString() });
-      return this.#result(this.store.getEndpoint(req.containerId)!);
+      return { done: this.#result(this.store.getEndpoint(req.containerId)!) };
     }
-
-    const undo: Array<() => Promise<void>> = [];
-    const rollback = async (err: unknown) => {
-      const c = cleanupCtx(ctx);
-      for (const u of undo.reverse()) {
-        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
-      }
-      throw err;
+    const ep: EndpointRecord = {
+      containerId: req.containerId,
+      namespace: req.namespace,
+      name: req.name.replace(/^\//, ''),
+      hostname: req.hostname || (mode === 'host' ? os.hostname() : req.containerId.slice(0, 12)),
+      mode,
+      netnsPath: mode === 'host' ? '' : (req.netnsPath ?? ''),
+      ownsNetns: false,
+      dir: path.join(this.containersDir, req.containerId),
+      dns: { servers: a.dns ?? [], search: a.dnsSearch ?? [], options: a.dnsOptions ?? [], extraHosts: a.extraHosts ?? [], domainname: req.domainname ?? '' },
+      createdAt: new Date().toISOString(),
     };
-    try {
-      const dir = path.join(this.containersDir, req.containerId);
-      await mkdir(dir, { recursive: true, mode: 0o711 });
-      undo.push(() => rm(dir, { recursive: true, force: true }));
-      const hostname = req.hostname || (mode === 'host' ? os.hostname() : req.containerId.slice(0, 12));
-      const ep: EndpointRecord = {
-        containerId: req.containerId,
-        namespace: req.namespace,
-        name: req.name.replace(/^\//, ''),
-        hostname,
-        mode,
-        netnsPath: '',
-        ownsNetns: false,
-        dir,
-        dns: dnsOf(),
-        createdAt: new Date().toISOString(),
-      };
-      if (mode === 'host') {
-        if ((a.ports?.length ?? 0) > 0) ctx.log.warn('published ports are discarded when using host network mode', { containerId: req.containerId });
-        this.store.putEndpoint(ep);
-        undo.push(async () => this.store.deleteEndpoint(req.containerId));
-        await this.#writeFiles(ep);
-        return this.#result(ep);
-      }
-      const net = mode === 'none' ? undefined : this.#network(mode);
-      if (net && (a.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
-        throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
-      }
-      if (req.netnsPath) ep.netnsPath = req.netnsPath;
-      else {
-        ep.netnsPath = await this.netns.create(ctx, req.containerId);
-        ep.ownsNetns = true;
-        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
-      }
-      const lo = loopbackConflist();
-      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
-      await this.cni.add(ctx, lo, loRt);
-      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+    if (mode === 'host') {
+      if ((a.ports?.length ?? 0) > 0) ctx.log.warn('published ports are discarded when using host network mode', { containerId: req.containerId });
+      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
       this.store.putEndpoint(ep);
-      undo.push(async () => this.store.deleteEndpoint(req.containerId));
-      if (net) {
-        let wanted = [...(a.ports ?? [])];
-        if (a.publishAll) {
-          for (const key of req.exposedPorts ?? []) {
-            const m = exposedToMapping(key);
-            if (!wanted.some((w) => w.containerPort === m.containerPort && w.protocol === m.protocol)) wanted.push(m);
-          }
-        }
-        const taken = this.store.listAttachments().flatMap((x) => x.ports);
-        wanted = await assignHostPorts(wanted, taken);
-        const att = await this.#attach(ctx, ep, net, 'eth0', { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports: wanted });
-        undo.push(() => this.#detach(cleanupCtx(ctx), ep, att));
+      try {
+        await this.#writeFiles(ep);
+      } catch (err) {
+        this.store.deleteEndpoint(ep.containerId);
+        await rm(ep.dir, { recursive: true, force: true });
+        throw err;
       }
-      await this.#writeFiles(ep);
-      if (net) await this.#refreshPeers(ep.containerId, [net.id]);
-      ctx.log.debug('container network set up', { containerId: req.containerId, mode });
-      return this.#result(ep);
-    } catch (err) {
-      return rollback(err);
+      return { done: this.#result(ep) };
     }
+    const net = mode === 'none' ? undefined : this.#network(mode);
+    if (net && (a.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
+      throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+    }
+    let ports: PortMapping[] = [];
+    if (net) {
+      const wanted = [...(a.ports ?? [])];
+      if (a.publishAll) {
+        for (const key of req.exposedPorts ?? []) {
+          const m = exposedToMapping(key);
+          if (!wanted.some((w) => w.containerPort === m.containerPort && w.protocol === m.protocol)) wanted.push(m);
+        }
+      }
+      if (a.ipAddress) {
+        const ip = parseIPv4(a.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(net.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${a.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
+      }
+      ports = await assignHostPorts(wanted, this.#takenPorts());
+    }
+    this.#inflight.set(req.containerId, { networkId: net?.id, ports });
+    return { ep, net, ports };
   }
 
-  async #attach(
+  #takenPorts(): PortMapping[] {
+    return [...this.store.listAttachments().flatMap((x) => x.ports), ...[...this.#inflight.values()].flatMap((x) => x.ports)];
+  }
+
+  /** CNI ADD of one interface; the caller records the returned attachment. */
+  async #cniAttach(
     ctx: Ctx,
     ep: EndpointRecord,
     net: NetworkRecord,
@@ -346,46 +379,63 @@ export class CniNetworkService implements NetworkService {
       aliases: o.aliases,
       ports: o.ports,
     };
-    this.store.putAttachment(rec);
     return rec;
   }
 
-  async #detach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+  /** CNI DEL of one interface (from the cache when the network record is gone). */
+  async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
     const net = this.store.findNetwork(att.networkId);
     const rt = { containerId: ep.containerId, netns: ep.netnsPath, ifName: att.ifName };
     if (net) await this.cni.del(ctx, bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu }), rt);
     else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName);
-    this.store.deleteAttachment(ep.containerId, att.networkId);
   }
 
-  teardownContainer(ctx: Ctx, containerId: string): Promise<void> {
-    return this.#serial(() => this.#teardown(ctx, containerId));
-  }
-
-  async #teardown(ctx: Ctx, containerId: string): Promise<void> {
-    const ep = this.store.getEndpoint(containerId);
+  /** Like setup: plugins run outside the lock, records change under it. */
+  async teardownContainer(ctx: Ctx, containerId: string): Promise<void> {
+    const ep = await this.#serial(async () => {
+      if (this.#inflight.has(containerId)) throw berthError('Conflict', `network of container ${containerId.slice(0, 12)} is being set up or torn down`);
+      const found = this.store.getEndpoint(containerId);
+      if (found) this.#inflight.set(containerId, { ports: [] });
+      return found;
+    });
     if (!ep) return;
+    try {
+      const errors = await this.#release(ctx, ep);
+      await this.#serial(() => this.#forget(ctx, ep, errors));
+    } finally {
+      this.#inflight.delete(containerId);
+    }
+  }
+
+  /** Undo everything plugins and setup did on the host; returns the errors instead of stopping at one. */
+  async #release(ctx: Ctx, ep: EndpointRecord): Promise<unknown[]> {
     const errors: unknown[] = [];
-    const atts = this.store.listAttachments({ containerId });
-    for (const att of atts.reverse()) {
-      await this.#detach(ctx, ep, att).catch((err) => errors.push(err));
+    for (const att of this.store.listAttachments({ containerId: ep.containerId }).reverse()) {
+      await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
-      await this.cni.delCached(ctx, 'berth-loopback', containerId, 'lo').catch((err) => errors.push(err));
-      if (ep.ownsNetns) await this.netns.remove(ctx, containerId).catch((err) => errors.push(err));
+      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo').catch((err) => errors.push(err));
+      if (ep.ownsNetns) await this.netns.remove(ctx, ep.containerId).catch((err) => errors.push(err));
     }
-    this.store.deleteEndpoint(containerId);
-    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true });
-    await this.#refreshPeers(containerId, atts.map((x) => x.networkId)).catch((err) => errors.push(err));
+    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
+    return errors;
+  }
+
+  /** Drop the records and tell the peers. Leftovers of failed steps are swept by the next reconcile. */
+  async #forget(ctx: Ctx, ep: EndpointRecord, errors: unknown[]): Promise<void> {
+    const networkIds = this.store.listAttachments({ containerId: ep.containerId }).map((x) => x.networkId);
+    this.store.deleteEndpoint(ep.containerId);
+    await this.#refreshPeers(ep.containerId, networkIds).catch((err) => errors.push(err));
     if (errors.length) {
-      ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId, errors: errors.map(String) });
-      throw wrap(errors[0], `tear down network of container ${containerId.slice(0, 12)}`);
+      ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId: ep.containerId, errors: errors.map(String) });
+      throw wrap(errors[0], `tear down network of container ${ep.containerId.slice(0, 12)}`);
     }
   }
 
   connect(ctx: Ctx, req: ConnectRequest): Promise<AttachmentInfo> {
     return this.#serial(async () => {
       const ep = this.#endpoint(ctx, req.container);
+      if (this.#inflight.has(ep.containerId)) throw berthError('Conflict', `network of container ${ep.name} is being set up or torn down`);
       if (req.network === 'host' || req.network === 'none') throw berthError('FailedPrecondition', `container cannot be connected to the ${req.network} network`);
       const net = this.#network(req.network);
       if (ep.mode === 'host' || ep.mode.startsWith('container:') || !ep.netnsPath) {
@@ -399,8 +449,13 @@ export class CniNetworkService implements NetworkService {
       const used = new Set(atts.map((x) => x.ifName));
       let n = 0;
       while (used.has(`eth${n}`)) n++;
-      const att = await this.#attach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
-      await this.#writeFiles(ep).catch(() => {});
+      if (req.ipAddress) {
+        const ip = parseIPv4(req.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(net.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${req.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
+      }
+      const att = await this.#cniAttach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
+      this.store.putAttachment(att);
+      await this.#writeFiles(ep);
       await this.#refreshPeers(ep.containerId, [net.id]);
       return this.#attachmentInfo(att);
     });
@@ -418,7 +473,8 @@ export class CniNetworkService implements NetworkService {
       }
       const att = this.store.listAttachments({ containerId: ep.containerId }).find((x) => x.networkId === net.id);
       if (!att) throw berthError('NotFound', `container ${ep.name} is not connected to network ${net.name}`);
-      await this.#detach(ctx, ep, att);
+      await this.#cniDetach(ctx, ep, att);
+      this.store.deleteAttachment(ep.containerId, att.networkId);
       await this.#writeFiles(ep);
       await this.#refreshPeers(ep.containerId, [net.id]);
     });
@@ -448,7 +504,7 @@ export class CniNetworkService implements NetworkService {
       const report: ReconcileReport = { endpoints: 0, cniAttachments: 0, allocations: 0, iptablesRules: 0, netns: 0 };
       for (const ep of this.store.listEndpoints()) {
         if (live.has(ep.containerId)) continue;
-        await this.#teardown(ctx, ep.containerId).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
+        await this.#forget(ctx, ep, await this.#release(ctx, ep)).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
         report.endpoints++;
       }
       for (const entry of await this.cni.listCache()) {
@@ -542,7 +598,8 @@ export class CniNetworkService implements NetworkService {
     const seen = new Set<string>([changed]);
     for (const id of networkIds) {
       for (const att of this.store.listAttachments({ networkId: id })) {
-        if (seen.has(att.containerId)) continue;
+        // A container between teardown phases may have lost its dir already.
+        if (seen.has(att.containerId) || this.#inflight.has(att.containerId)) continue;
         seen.add(att.containerId);
         const ep = this.store.getEndpoint(att.containerId);
         if (ep) await writeFile(filePaths(ep.dir).hosts, this.#hostsFor(ep));

@@ -183,6 +183,21 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     assert.deepEqual((await t.svc.pruneNetworks(ctx)).sort(), ['conn1', 'conn2']);
   });
 
+  it('sets up and tears down containers in parallel with distinct addresses and ports', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'par1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const reqs = Array.from({ length: 6 }, (_, i) => req(`p${i}`, 'par1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] }));
+    const results = await Promise.all(reqs.map((r) => t.svc.setupContainer(ctx, r)));
+    assert.equal(new Set(results.map((r) => r.interfaces[0].ip)).size, 6);
+    assert.equal(new Set(results.map((r) => r.ports[0].hostPort)).size, 6);
+    const hosts = await readFile(results[0].hostsPath, 'utf8');
+    for (let i = 1; i < 6; i++) assert.ok(hosts.includes(`\tp${i} `), `p0 sees p${i}`);
+    await assert.rejects(t.svc.setupContainer(ctx, reqs[0]), (e) => kindOf(e) === 'AlreadyExists');
+    await Promise.all(reqs.map((r) => t.svc.teardownContainer(ctx, r.containerId)));
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'par1');
+  });
+
   it('none, host and container: modes', async () => {
     const none = req('nonet', 'none');
     const rn = await t.svc.setupContainer(ctx, none);
