@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { PortMapping } from '../core/containers.ts';
@@ -14,7 +13,9 @@ import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
 import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
 import { run } from './exec.ts';
-import { hostModeHosts, hostsContent, parseExtraHost, resolvConfContent } from './files.ts';
+import { DEFAULT_NETWORK, EndpointFiles, filePaths } from './endpoint-files.ts';
+import { parseExtraHost } from './files.ts';
+import { hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
 import { assignHostPorts } from './host-ports.ts';
 import { firstHost, formatSubnet, overlaps, parseIPv4, parseSubnet, contains, pickSubnet, validateGateway } from './ipnet.ts';
 import { removeStaleAllocations, removeStaleRules } from './leaks.ts';
@@ -40,8 +41,6 @@ export interface CniNetworkServiceOptions {
   netnsDir: string;
 }
 
-const DEFAULT_NETWORK = 'bridge';
-const PREDEFINED = new Set(['bridge', 'host', 'none']);
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 
 /** NetworkService over CNI plugins; see types.ts for the contract. */
@@ -55,6 +54,9 @@ export class CniNetworkService implements NetworkService {
   #lock: Promise<unknown> = Promise.resolve();
   /** Containers between the phases of setup or teardown, with the host ports they reserve. */
   #inflight = new Map<string, { networkId?: string; ports: PortMapping[] }>();
+  // A container between teardown phases may have lost its files already.
+  #busy = (containerId: string) => this.#inflight.has(containerId);
+  readonly files: EndpointFiles;
 
   constructor(opts: CniNetworkServiceOptions) {
     this.store = opts.store;
@@ -63,6 +65,7 @@ export class CniNetworkService implements NetworkService {
     this.netns = new NetnsStore(opts.netnsDir);
     this.ipamDir = path.join(opts.dataDir, 'ipam');
     this.containersDir = path.join(opts.dataDir, 'containers');
+    this.files = new EndpointFiles(this.store, this.config);
   }
 
   /** Create or update the default `bridge` network from config. Touches no host state. */
@@ -136,38 +139,17 @@ export class CniNetworkService implements NetworkService {
         this.store.createNetwork(rec);
       });
       ctx.log.info('network created', { network: rec.name, id, subnet: rec.subnet, bridge });
-      return this.#info(rec);
+      return networkInfo(this.store, rec);
     });
   }
 
   async inspectNetwork(_ctx: Ctx, ref: string): Promise<NetworkInfo> {
-    const pseudo = this.#pseudoNetworks().find((p) => p.name === ref || p.id === ref || (ref.length >= 3 && p.id.startsWith(ref)));
-    return this.#info(pseudo ?? this.#network(ref));
+    const pseudo = pseudoNetworks(this.store).find((p) => p.name === ref || p.id === ref || (ref.length >= 3 && p.id.startsWith(ref)));
+    return networkInfo(this.store, pseudo ?? this.#network(ref));
   }
 
   async listNetworks(_ctx: Ctx, filters: NetworkFilters = {}): Promise<NetworkInfo[]> {
-    return [...this.store.listNetworks(), ...this.#pseudoNetworks()].filter((n) => matchesFilters(n, filters)).map((n) => this.#info(n));
-  }
-
-  /**
-   * `host` and `none` as docker lists them. They are modes, not records;
-   * their ids derive from the default network's so they are stable per root.
-   */
-  #pseudoNetworks(): NetworkRecord[] {
-    const base = this.store.findNetwork(DEFAULT_NETWORK);
-    if (!base) return [];
-    return (['host', 'none'] as const).map((name) => ({
-      id: createHash('sha256').update(`${base.id}/${name}`).digest('hex'),
-      name,
-      driver: name === 'host' ? 'host' : 'null',
-      bridge: '',
-      subnet: '',
-      gateway: '',
-      internal: false,
-      labels: {},
-      options: {},
-      createdAt: base.createdAt,
-    }));
+    return [...this.store.listNetworks(), ...pseudoNetworks(this.store)].filter((n) => matchesFilters(n, filters)).map((n) => networkInfo(this.store, n));
   }
 
   removeNetwork(ctx: Ctx, ref: string): Promise<void> {
@@ -241,8 +223,8 @@ export class CniNetworkService implements NetworkService {
         });
         this.#inflight.delete(req.containerId);
         try {
-          await this.#writeFiles(ep);
-          if (net) await this.#refreshPeers(ep.containerId, [net.id]);
+          await this.files.write(ep);
+          if (net) await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
         } catch (err) {
           this.store.deleteEndpoint(req.containerId);
           throw err;
@@ -302,7 +284,7 @@ export class CniNetworkService implements NetworkService {
       await mkdir(ep.dir, { recursive: true, mode: 0o711 });
       this.store.putEndpoint(ep);
       try {
-        await this.#writeFiles(ep);
+        await this.files.write(ep);
       } catch (err) {
         this.store.deleteEndpoint(ep.containerId);
         await rm(ep.dir, { recursive: true, force: true });
@@ -425,7 +407,7 @@ export class CniNetworkService implements NetworkService {
   async #forget(ctx: Ctx, ep: EndpointRecord, errors: unknown[]): Promise<void> {
     const networkIds = this.store.listAttachments({ containerId: ep.containerId }).map((x) => x.networkId);
     this.store.deleteEndpoint(ep.containerId);
-    await this.#refreshPeers(ep.containerId, networkIds).catch((err) => errors.push(err));
+    await this.files.refreshPeers(ep.containerId, networkIds, this.#busy).catch((err) => errors.push(err));
     if (errors.length) {
       ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId: ep.containerId, errors: errors.map(String) });
       throw wrap(errors[0], `tear down network of container ${ep.containerId.slice(0, 12)}`);
@@ -455,8 +437,8 @@ export class CniNetworkService implements NetworkService {
       }
       const att = await this.#cniAttach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
       this.store.putAttachment(att);
-      await this.#writeFiles(ep);
-      await this.#refreshPeers(ep.containerId, [net.id]);
+      await this.files.write(ep);
+      await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
       return this.#attachmentInfo(att);
     });
   }
@@ -475,8 +457,8 @@ export class CniNetworkService implements NetworkService {
       if (!att) throw berthError('NotFound', `container ${ep.name} is not connected to network ${net.name}`);
       await this.#cniDetach(ctx, ep, att);
       this.store.deleteAttachment(ep.containerId, att.networkId);
-      await this.#writeFiles(ep);
-      await this.#refreshPeers(ep.containerId, [net.id]);
+      await this.files.write(ep);
+      await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
     });
   }
 
@@ -549,64 +531,6 @@ export class CniNetworkService implements NetworkService {
     }
   }
 
-  async #writeFiles(ep: EndpointRecord): Promise<void> {
-    if (ep.mode.startsWith('container:')) return;
-    const p = filePaths(ep.dir);
-    const readHost = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-    const hostResolv = (await readHost(this.config.resolvConf)) ?? '';
-    const resolv = resolvConfContent({
-      host: hostResolv,
-      stubUpstream: await readHost(this.config.stubResolvConf),
-      dns: ep.dns.servers,
-      dnsSearch: ep.dns.search,
-      dnsOptions: ep.dns.options,
-      fallback: this.config.fallbackDns,
-      hostNetwork: ep.mode === 'host',
-    });
-    const hosts = ep.mode === 'host' ? hostModeHosts((await readHost('/etc/hosts')) ?? '', ep.dns.extraHosts) : this.#hostsFor(ep);
-    // Written in place (O_TRUNC, same inode) so a bind mount in a running container sees the change.
-    await writeFile(p.hosts, hosts, { mode: 0o644 });
-    await writeFile(p.resolvConf, resolv, { mode: 0o644 });
-    await writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 });
-  }
-
-  #hostsFor(ep: EndpointRecord): string {
-    const atts = this.store.listAttachments({ containerId: ep.containerId });
-    const peers: Array<{ ip: string; names: string[] }> = [];
-    for (const att of atts) {
-      const net = this.store.findNetwork(att.networkId);
-      if (!net || net.name === DEFAULT_NETWORK) continue;
-      for (const other of this.store.listAttachments({ networkId: net.id })) {
-        if (other.containerId === ep.containerId) continue;
-        const oep = this.store.getEndpoint(other.containerId);
-        if (!oep) continue;
-        peers.push({ ip: other.ip, names: [oep.name, ...other.aliases, oep.containerId.slice(0, 12)] });
-      }
-    }
-    return hostsContent({
-      hostname: ep.hostname,
-      domainname: ep.dns.domainname,
-      ips: atts.map((x) => x.ip),
-      ownNames: [ep.name, ...atts.flatMap((x) => x.aliases)],
-      peers,
-      extraHosts: ep.dns.extraHosts,
-    });
-  }
-
-  /** Rewrite the hosts files of every other container on `networkIds`. */
-  async #refreshPeers(changed: string, networkIds: string[]): Promise<void> {
-    const seen = new Set<string>([changed]);
-    for (const id of networkIds) {
-      for (const att of this.store.listAttachments({ networkId: id })) {
-        // A container between teardown phases may have lost its dir already.
-        if (seen.has(att.containerId) || this.#inflight.has(att.containerId)) continue;
-        seen.add(att.containerId);
-        const ep = this.store.getEndpoint(att.containerId);
-        if (ep) await writeFile(filePaths(ep.dir).hosts, this.#hostsFor(ep));
-      }
-    }
-  }
-
   #result(ep: EndpointRecord): SetupResult {
     const owner = ep.mode.startsWith('container:') ? (this.store.getEndpoint(ep.mode.slice(10)) ?? ep) : ep;
     const p = filePaths(owner.dir);
@@ -628,83 +552,10 @@ export class CniNetworkService implements NetworkService {
     return { network: net?.name ?? x.networkId, networkId: x.networkId, ifName: x.ifName, ip: x.ip, prefixLen: x.prefixLen, gateway: x.gateway, mac: x.mac, aliases: x.aliases };
   }
 
-  #info(n: NetworkRecord): NetworkInfo {
-    const containers: NetworkInfo['Containers'] = {};
-    if (!n.bridge) {
-      for (const ep of this.store.listEndpoints().filter((e) => e.mode === n.name)) {
-        containers[ep.containerId] = { Name: ep.name, EndpointID: `${ep.containerId.slice(0, 32)}${n.id.slice(0, 32)}`, MacAddress: '', IPv4Address: '', IPv6Address: '' };
-      }
-    }
-    for (const att of this.store.listAttachments({ networkId: n.id })) {
-      const ep = this.store.getEndpoint(att.containerId);
-      containers[att.containerId] = {
-        Name: ep?.name ?? '',
-        EndpointID: `${att.containerId.slice(0, 32)}${n.id.slice(0, 32)}`,
-        MacAddress: att.mac,
-        IPv4Address: `${att.ip}/${att.prefixLen}`,
-        IPv6Address: '',
-      };
-    }
-    return {
-      Name: n.name,
-      Id: n.id,
-      Created: n.createdAt,
-      Scope: 'local',
-      Driver: n.driver,
-      EnableIPv6: false,
-      IPAM: { Driver: 'default', Options: {}, Config: n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway }] : [] },
-      Internal: n.internal,
-      Attachable: false,
-      Ingress: false,
-      ConfigFrom: { Network: '' },
-      ConfigOnly: false,
-      Containers: containers,
-      Options: n.options,
-      Labels: n.labels,
-    };
-  }
-
   /** Mutations run one at a time: port and address checks must see each other's results. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#lock.then(fn, fn);
     this.#lock = next.catch(() => {});
     return next;
   }
-}
-
-export function filePaths(dir: string): { hosts: string; resolvConf: string; hostname: string } {
-  return { hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf'), hostname: path.join(dir, 'hostname') };
-}
-
-function matchesFilters(n: NetworkRecord, f: NetworkFilters): boolean {
-  if (f.name?.length && !f.name.some((x) => n.name.includes(x))) return false;
-  if (f.id?.length && !f.id.some((x) => n.id.startsWith(x))) return false;
-  if (f.driver?.length && !f.driver.includes(n.driver)) return false;
-  if (f.type?.length && !f.type.includes(PREDEFINED.has(n.name) ? 'builtin' : 'custom')) return false;
-  for (const l of f.label ?? []) {
-    const eq = l.indexOf('=');
-    if (eq < 0 ? !(l in n.labels) : n.labels[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
-  }
-  return true;
-}
-
-/** IPv4 routes of the host, so an automatically picked subnet avoids networks already in use. */
-async function hostRoutes(ctx: Ctx): Promise<Array<ReturnType<typeof parseSubnet>>> {
-  const r = await run(ctx, 'ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { allowFail: true });
-  if (r.code !== 0) return [];
-  const out: Array<ReturnType<typeof parseSubnet>> = [];
-  try {
-    for (const route of JSON.parse(r.stdout) as Array<{ dst?: string }>) {
-      if (!route.dst || route.dst === 'default') continue;
-      const [addr, len = '32'] = route.dst.split('/');
-      const ip = parseIPv4(addr);
-      const prefix = Number(len);
-      if (ip === undefined || prefix < 8) continue;
-      const mask = prefix === 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
-      out.push({ base: (ip & mask) >>> 0, prefix });
-    }
-  } catch {
-    // unparsable route list: pick from the pool without it
-  }
-  return out;
 }
