@@ -19,7 +19,7 @@ import { hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } f
 import { assignHostPorts } from './host-ports.ts';
 import { firstHost, formatSubnet, overlaps, parseIPv4, parseSubnet, contains, pickSubnet, validateGateway } from './ipnet.ts';
 import { removeStaleAllocations, removeStaleRules } from './leaks.ts';
-import { NetnsStore, removeNetnsFile } from './netns.ts';
+import { isMounted, NetnsStore, removeNetnsFile } from './netns.ts';
 import type {
   AttachmentInfo,
   ConnectRequest,
@@ -367,9 +367,9 @@ export class CniNetworkService implements NetworkService {
   /** CNI DEL of one interface (from the cache when the network record is gone). */
   async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
     const net = this.store.findNetwork(att.networkId);
-    const rt = { containerId: ep.containerId, netns: ep.netnsPath, ifName: att.ifName };
+    const rt = { containerId: ep.containerId, netns: liveNetns(ep.netnsPath), ifName: att.ifName };
     if (net) await this.cni.del(ctx, bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu }), rt);
-    else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName);
+    else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, rt.netns);
   }
 
   /** Like setup: plugins run outside the lock, records change under it. */
@@ -396,7 +396,7 @@ export class CniNetworkService implements NetworkService {
       await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
-      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo').catch((err) => errors.push(err));
+      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
       if (ep.ownsNetns) await this.netns.remove(ctx, ep.containerId).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
@@ -492,7 +492,7 @@ export class CniNetworkService implements NetworkService {
       for (const entry of await this.cni.listCache()) {
         if (live.has(entry.containerId)) continue;
         try {
-          await this.cni.delCached(ctx, entry.networkName, entry.containerId, entry.ifName);
+          await this.cni.delCached(ctx, entry.networkName, entry.containerId, entry.ifName, liveNetns(entry.netns));
           report.cniAttachments++;
         } catch (err) {
           ctx.log.warn('reconcile: cached CNI DEL failed', { containerId: entry.containerId, network: entry.networkName, err });
@@ -558,4 +558,13 @@ export class CniNetworkService implements NetworkService {
     this.#lock = next.catch(() => {});
     return next;
   }
+}
+
+/**
+ * The netns path to hand a plugin on DEL: '' once the namespace is gone
+ * (after a reboot, or a file whose mount never happened), so plugins skip
+ * the in-namespace part instead of failing on a path that is no namespace.
+ */
+function liveNetns(p: string): string {
+  return p && (p.startsWith('/proc/') || isMounted(p)) ? p : '';
 }

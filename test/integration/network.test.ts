@@ -280,4 +280,21 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await assertClean([n.Id]);
     await svc.removeNetwork(ctx, 'crash1');
   });
+
+  it('after a reboot (netns and bridge gone, records and allocations kept) reconcile frees everything', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'reboot1', subnet: randomSubnet() });
+    const bridge = n.Options['com.docker.network.bridge.name'];
+    t.bridges.add(bridge);
+    const c = req('survivor', 'reboot1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const r = await t.svc.setupContainer(ctx, c);
+    // what a reboot takes away: the netns mount (on tmpfs /run) and the bridge with its veths
+    await sh('umount', [r.netnsPath!]);
+    await rm(r.netnsPath!);
+    await sh('ip', ['link', 'del', bridge]);
+    const svc = await t.reopen();
+    const report = await svc.reconcile(ctx, []);
+    assert.equal(report.endpoints, 1);
+    await assertClean([n.Id]);
+    await svc.removeNetwork(ctx, 'reboot1');
+  });
 });
