@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -96,8 +96,10 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     assert.deepEqual(info.Labels, { team: 'a' });
     await assert.rejects(t.svc.removeNetwork(ctx, 'users1'), (e) => kindOf(e) === 'Conflict' && /active endpoints/.test((e as Error).message));
 
+    const inode = (await stat(ra.hostsPath)).ino;
     await t.svc.teardownContainer(ctx, b.containerId);
     assert.ok(!(await readFile(ra.hostsPath, 'utf8')).includes('beta'), 'beta left alpha\'s hosts file');
+    assert.equal((await stat(ra.hostsPath)).ino, inode, 'rewritten in place, so a bind mount sees it');
     await t.svc.teardownContainer(ctx, a.containerId);
     await t.svc.teardownContainer(ctx, a.containerId);
     await assertClean([n.Id]);
