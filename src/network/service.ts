@@ -109,6 +109,9 @@ export class CniNetworkService implements NetworkService {
       const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
       if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw berthError('InvalidArgument', `invalid bridge name "${bridge}": at most 15 characters of [A-Za-z0-9_.-]`);
       options[BRIDGE_NAME_OPTION] = bridge;
+      // The bridge plugin would only fail at the first container; say it now.
+      const link = await run(ctx, 'ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
+      if (link.code === 0 && !/"info_kind":"bridge"/.test(link.stdout)) throw berthError('Conflict', `bridge name ${bridge}: a host interface of that name exists and is not a bridge`);
       let subnet;
       if (req.subnet) {
         subnet = parseSubnet(req.subnet);

@@ -10,7 +10,8 @@ import { cniNameOf } from '../../src/network/conflist.ts';
 import { isMounted } from '../../src/network/netns.ts';
 import type { SetupRequest } from '../../src/network/types.ts';
 import type { TestNet } from '../helpers/network.ts';
-import { openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead } from '../helpers/network.ts';
+import { openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
+import { parsePublish } from '../../src/core/ports.ts';
 
 /**
  * The network service with the real CNI plugins, real netns files, bridges
@@ -40,6 +41,23 @@ const req = (name: string, mode: string, extra: Partial<SetupRequest['attachment
   name,
   attachment: { mode, ...extra },
 });
+
+/** A port p on 127.0.0.1 such that p and p+1 are both free now. */
+async function freePortPair(): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+  for (;;) {
+    const p = await bindable(0);
+    if (p < 65535 && (await bindable(p + 1).then(() => true, () => false))) return p;
+  }
+}
 
 /** Nothing of `networkIds` is left: netns files, mounts, iptables rules, allocations, veths on the bridges. */
 async function assertClean(networkIds: string[]): Promise<void> {
@@ -157,6 +175,32 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.removeNetwork(ctx, 'ports1');
   });
 
+  it('publishes UDP ports and port ranges', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'udp1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const free = await freePortPair();
+    const c = req('dns', 'udp1', {
+      ports: [
+        { hostIp: '127.0.0.1', hostPort: 0, containerPort: 5353, protocol: 'udp' },
+        ...parsePublish(`127.0.0.1:${free}-${free + 1}:7000-7001`),
+      ],
+    });
+    const r = await t.svc.setupContainer(ctx, c);
+    assert.deepEqual(r.ports.slice(1).map((p) => [p.hostPort, p.containerPort]), [[free, 7000], [free + 1, 7001]]);
+    const echo = await udpEchoIn(r.netnsPath!, 5353);
+    const srv = await serveIn(r.netnsPath!, 7001, 'range');
+    try {
+      assert.equal(await udpAsk('127.0.0.1', r.ports[0].hostPort, 'ping'), 'echo:ping');
+      assert.equal(await tcpRead('127.0.0.1', free + 1), 'hello from range');
+    } finally {
+      await echo.stop();
+      await srv.stop();
+    }
+    await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'udp1');
+  });
+
   it('disconnect cuts connectivity and connect restores it', async () => {
     const n1 = await t.svc.createNetwork(ctx, { name: 'conn1', subnet: randomSubnet() });
     const n2 = await t.svc.createNetwork(ctx, { name: 'conn2', subnet: randomSubnet() });
@@ -229,6 +273,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad3', subnet: '10.0.0.1/24' }), (e) => kindOf(e) === 'InvalidArgument');
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad4', subnet: randomSubnet(), gateway: '192.0.2.1' }), (e) => kindOf(e) === 'InvalidArgument');
     await assert.rejects(t.svc.removeNetwork(ctx, 'bridge'), (e) => kindOf(e) === 'FailedPrecondition');
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'lo-net', subnet: randomSubnet(), options: { 'com.docker.network.bridge.name': 'lo' } }), (e) => kindOf(e) === 'Conflict' && /not a bridge/.test((e as Error).message));
     await assert.rejects(t.svc.setupContainer(ctx, req('u', 'nosuchnet')), (e) => kindOf(e) === 'NotFound' && /network nosuchnet not found/.test((e as Error).message));
     await assert.rejects(t.svc.setupContainer(ctx, req('al', 'bridge', { aliases: ['x'] })), (e) => kindOf(e) === 'InvalidArgument');
     await assert.rejects(t.svc.setupContainer(ctx, req('ip', 'bad1', { ipAddress: '192.0.2.7' })), (e) => kindOf(e) === 'InvalidArgument');
