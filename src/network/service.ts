@@ -53,7 +53,7 @@ export class CniNetworkService implements NetworkService {
   readonly containersDir: string;
   #lock: Promise<unknown> = Promise.resolve();
   /** Containers between the phases of setup or teardown, with the host ports they reserve. */
-  #inflight = new Map<string, { networkId?: string; ports: PortMapping[] }>();
+  #inflight = new Map<string, { networkIds: string[]; ports: PortMapping[] }>();
   // A container between teardown phases may have lost its files already.
   #busy = (containerId: string) => this.#inflight.has(containerId);
   readonly files: EndpointFiles;
@@ -168,7 +168,7 @@ export class CniNetworkService implements NetworkService {
       const removed: string[] = [];
       for (const n of this.store.listNetworks()) {
         if (PREDEFINED.has(n.name) || !matchesFilters(n, filters)) continue;
-        if (this.store.listAttachments({ networkId: n.id }).length || [...this.#inflight.values()].some((f) => f.networkId === n.id)) continue;
+        if (this.store.listAttachments({ networkId: n.id }).length || [...this.#inflight.values()].some((f) => f.networkIds.includes(n.id))) continue;
         await this.#removeUnused(ctx, n);
         removed.push(n.name);
       }
@@ -178,7 +178,7 @@ export class CniNetworkService implements NetworkService {
 
   async #removeUnused(ctx: Ctx, n: NetworkRecord): Promise<void> {
     const users = this.store.listAttachments({ networkId: n.id });
-    for (const [containerId, f] of this.#inflight) if (f.networkId === n.id) users.push({ containerId } as AttachmentRecord);
+    for (const [containerId, f] of this.#inflight) if (f.networkIds.includes(n.id)) users.push({ containerId } as AttachmentRecord);
     if (users.length) {
       throw berthError('Conflict', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
     }
@@ -198,7 +198,7 @@ export class CniNetworkService implements NetworkService {
   async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
     const plan = await this.#serial(() => this.#plan(ctx, req));
     if ('done' in plan) return plan.done;
-    const { ep, net, ports } = plan;
+    const { ep, net, ports, more } = plan;
     const a = req.attachment;
     const undo: Array<() => Promise<unknown>> = [];
     try {
@@ -213,21 +213,23 @@ export class CniNetworkService implements NetworkService {
       const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
       await this.cni.add(ctx, lo, loRt);
       undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
-      let att: AttachmentRecord | undefined;
-      if (net) {
-        att = await this.#cniAttach(ctx, ep, net, 'eth0', { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports });
-        const added = att;
+      const atts: AttachmentRecord[] = [];
+      const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
+      more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
+      for (const j of joins) {
+        const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
+        atts.push(added);
         undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
       }
       return await this.#serial(async () => {
         this.store.db.transaction(() => {
           this.store.putEndpoint(ep);
-          if (att) this.store.putAttachment(att);
+          for (const att of atts) this.store.putAttachment(att);
         });
         this.#inflight.delete(req.containerId);
         try {
           await this.files.write(ep);
-          if (net) await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
+          await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
         } catch (err) {
           this.store.deleteEndpoint(req.containerId);
           throw err;
@@ -246,7 +248,10 @@ export class CniNetworkService implements NetworkService {
   }
 
   /** Phase 1 of setup, under the lock. Modes without plugins (host, container:) finish here. */
-  async #plan(ctx: Ctx, req: SetupRequest): Promise<{ done: SetupResult } | { ep: EndpointRecord; net?: NetworkRecord; ports: PortMapping[] }> {
+  async #plan(
+    ctx: Ctx,
+    req: SetupRequest,
+  ): Promise<{ done: SetupResult } | { ep: EndpointRecord; net?: NetworkRecord; ports: PortMapping[]; more: Array<{ net: NetworkRecord; aliases: string[]; ipAddress?: string }> }> {
     const a = req.attachment;
     const mode = !a.mode || a.mode === 'default' ? DEFAULT_NETWORK : a.mode;
     if (this.store.getEndpoint(req.containerId) || this.#inflight.has(req.containerId)) {
@@ -261,6 +266,10 @@ export class CniNetworkService implements NetworkService {
     }
     for (const s of a.dns ?? []) if (parseIPv4(s) === undefined && !s.includes(':')) throw berthError('InvalidArgument', `invalid --dns "${s}": not an IP address`);
 
+    const extra = req.moreNetworks ?? [];
+    if (extra.length && (mode === 'none' || mode === 'host' || mode.startsWith('container:'))) {
+      throw berthError('InvalidArgument', `container cannot join other networks in network mode ${mode}`);
+    }
     if (mode.startsWith('container:')) {
       const ref = mode.slice('container:'.length);
       const other = this.store.getEndpoint(ref) ?? this.store.findEndpoint(req.namespace, ref);
@@ -314,8 +323,21 @@ export class CniNetworkService implements NetworkService {
       }
       ports = await assignHostPorts(wanted, this.#takenPorts());
     }
-    this.#inflight.set(req.containerId, { networkId: net?.id, ports });
-    return { ep, net, ports };
+    const more: Array<{ net: NetworkRecord; aliases: string[]; ipAddress?: string }> = [];
+    const seen = new Set(net ? [net.id] : []);
+    for (const x of extra) {
+      const n = this.#network(x.network);
+      if (seen.has(n.id)) throw berthError('InvalidArgument', `container ${ep.name} names network ${n.name} twice`);
+      seen.add(n.id);
+      if ((x.aliases?.length ?? 0) > 0 && n.name === DEFAULT_NETWORK) throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+      if (x.ipAddress) {
+        const ip = parseIPv4(x.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(n.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${x.ipAddress}: it does not belong to any of network ${n.name}'s subnets`);
+      }
+      more.push({ net: n, aliases: x.aliases ?? [], ipAddress: x.ipAddress });
+    }
+    this.#inflight.set(req.containerId, { networkIds: [...seen], ports });
+    return { ep, net, ports, more };
   }
 
   #takenPorts(): PortMapping[] {
@@ -380,7 +402,7 @@ export class CniNetworkService implements NetworkService {
     const ep = await this.#serial(async () => {
       if (this.#inflight.has(containerId)) throw berthError('Conflict', `network of container ${containerId.slice(0, 12)} is being set up or torn down`);
       const found = this.store.getEndpoint(containerId);
-      if (found) this.#inflight.set(containerId, { ports: [] });
+      if (found) this.#inflight.set(containerId, { networkIds: [], ports: [] });
       return found;
     });
     if (!ep) return;

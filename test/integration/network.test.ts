@@ -229,6 +229,26 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     assert.deepEqual((await t.svc.pruneNetworks(ctx)).sort(), ['conn1', 'conn2']);
   });
 
+  it('joins several networks at setup (eth0, eth1) and is reachable on each', async () => {
+    const n1 = await t.svc.createNetwork(ctx, { name: 'multi1', subnet: randomSubnet() });
+    const n2 = await t.svc.createNetwork(ctx, { name: 'multi2', subnet: randomSubnet() });
+    t.bridges.add(n1.Options['com.docker.network.bridge.name']).add(n2.Options['com.docker.network.bridge.name']);
+    const peer = req('peer2', 'multi2');
+    const rp = await t.svc.setupContainer(ctx, peer);
+    const hub = { ...req('hub', 'multi1'), moreNetworks: [{ network: 'multi2', aliases: ['hub-two'] }] };
+    const rh = await t.svc.setupContainer(ctx, hub);
+    assert.deepEqual(
+      rh.interfaces.map((i) => [i.network, i.ifName]),
+      [['multi1', 'eth0'], ['multi2', 'eth1']],
+    );
+    assert.ok(await pingFrom(rp.netnsPath!, 'hub-two', rp.hostsPath), 'peer on multi2 reaches hub by its multi2 alias');
+    await assert.rejects(t.svc.setupContainer(ctx, { ...req('twice', 'multi1'), moreNetworks: [{ network: 'multi1' }] }), (e) => kindOf(e) === 'InvalidArgument');
+    await assert.rejects(t.svc.setupContainer(ctx, { ...req('nn', 'none'), moreNetworks: [{ network: 'multi1' }] }), (e) => kindOf(e) === 'InvalidArgument');
+    for (const c of [hub, peer]) await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([n1.Id, n2.Id]);
+    assert.deepEqual((await t.svc.pruneNetworks(ctx)).sort(), ['multi1', 'multi2']);
+  });
+
   it('sets up and tears down containers in parallel with distinct addresses and ports', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'par1', subnet: randomSubnet() });
     t.bridges.add(n.Options['com.docker.network.bridge.name']);
