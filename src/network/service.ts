@@ -8,7 +8,7 @@ import { berthError, wrap } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { exposedToMapping } from '../core/ports.ts';
 import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } from '../metadata/networks.ts';
-import type { CniResult } from './cni.ts';
+import type { CniConfigList, CniResult } from './cni.ts';
 import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
 import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
@@ -53,6 +53,7 @@ export class CniNetworkService implements NetworkService {
   readonly containersDir: string;
   #lock: Promise<unknown> = Promise.resolve();
   /** Containers between the phases of setup or teardown, with the host ports they reserve. */
+  #firewall = false;
   #inflight = new Map<string, { networkIds: string[]; ports: PortMapping[] }>();
   // A container between teardown phases may have lost its files already.
   #busy = (containerId: string) => this.#inflight.has(containerId);
@@ -68,8 +69,14 @@ export class CniNetworkService implements NetworkService {
     this.files = new EndpointFiles(this.store, this.config);
   }
 
-  /** Create or update the default `bridge` network from config. Touches no host state. */
-  async init(_ctx: Ctx): Promise<void> {
+  /** Create or update the default `bridge` network from config, and decide on the firewall plugin. */
+  async init(ctx: Ctx): Promise<void> {
+    const fw = this.config.firewall;
+    if (fw !== 'auto' && fw !== 'true' && fw !== 'false') throw berthError('InvalidArgument', `config: network.firewall must be "auto", "true" or "false", not "${fw}"`);
+    if (fw === 'auto') {
+      const r = await run(ctx, 'iptables', ['-S', 'FORWARD'], { allowFail: true });
+      this.#firewall = /^-P FORWARD DROP/m.test(r.stdout);
+    } else this.#firewall = fw === 'true';
     const subnet = parseSubnet(this.config.subnet);
     const gateway = this.config.gateway || firstHost(subnet);
     validateGateway(subnet, gateway);
@@ -361,7 +368,7 @@ export class CniNetworkService implements NetworkService {
       cap.ips = [`${o.ipAddress}/${subnet.prefix}`];
     }
     if (o.macAddress) cap.mac = o.macAddress;
-    const list = bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu });
+    const list = this.#conflist(net);
     let result: CniResult;
     try {
       result = await this.cni.add(ctx, list, { containerId: ep.containerId, netns: ep.netnsPath, ifName, capabilityArgs: cap });
@@ -391,10 +398,15 @@ export class CniNetworkService implements NetworkService {
 
   /** CNI DEL of one interface (from the cache when the network record is gone). */
   async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
+    const netns = liveNetns(ep.netnsPath);
+    if (await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, netns)) return;
     const net = this.store.findNetwork(att.networkId);
-    const rt = { containerId: ep.containerId, netns: liveNetns(ep.netnsPath), ifName: att.ifName };
-    if (net) await this.cni.del(ctx, bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu }), rt);
-    else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, rt.netns);
+    if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
+  }
+
+  #conflist(net: NetworkRecord): CniConfigList {
+    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall });
   }
 
   /** Like setup: plugins run outside the lock, records change under it. */

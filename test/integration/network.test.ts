@@ -348,6 +348,23 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await svc.removeNetwork(ctx, 'crash1');
   });
 
+  it('with the firewall plugin, FORWARD accept rules come and go with the container', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'fw1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const svc = await t.reopen({ firewall: 'true' });
+    const c = req('guarded', 'fw1');
+    const r = await svc.setupContainer(ctx, c);
+    const ip = r.interfaces[0].ip;
+    assert.match((await sh('iptables', ['-S', 'CNI-FORWARD'])).stdout, new RegExp(`-s ${ip.replace(/\./g, '\\.')}/32 -j ACCEPT`));
+    // a daemon restarted without the firewall setting still removes the rules: DEL uses the cached config
+    const plain = await t.reopen({ firewall: 'false' });
+    await plain.teardownContainer(ctx, c.containerId);
+    assert.ok(!(await sh('iptables', ['-S', 'CNI-FORWARD'])).stdout.includes(`${ip}/32`));
+    await assertClean([n.Id]);
+    await t.reopen();
+    await t.svc.removeNetwork(ctx, 'fw1');
+  });
+
   it('after a reboot (netns and bridge gone, records and allocations kept) reconcile frees everything', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'reboot1', subnet: randomSubnet() });
     const bridge = n.Options['com.docker.network.bridge.name'];
