@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,7 +12,7 @@ import { cniNameOf } from '../../src/network/conflist.ts';
 import { isMounted } from '../../src/network/netns.ts';
 import type { SetupRequest } from '../../src/network/types.ts';
 import type { TestNet } from '../helpers/network.ts';
-import { openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
+import { nodeBin, openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
 import { parsePublish } from '../../src/core/ports.ts';
 
 /**
@@ -199,6 +201,42 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.teardownContainer(ctx, c.containerId);
     await assertClean([n.Id]);
     await t.svc.removeNetwork(ctx, 'udp1');
+  });
+
+  it('masquerades outbound traffic: a server outside sees the host\'s address, not the container\'s', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'nat1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    // "outside": a namespace of this test behind a veth with its own subnet
+    const outside = randomSubnet().replace(/0\/24$/, '');
+    const ext = path.join(t.dir, 'ext-ns');
+    const veth = `vx${randomBytes(3).toString('hex')}`;
+    await writeFile(ext, '');
+    await sh('unshare', [`--net=${ext}`, 'true']);
+    const code = `require('net').createServer((s)=>s.end('from '+s.remoteAddress.replace(/^::ffff:/,''))).listen(7777,'0.0.0.0',()=>console.log('listening'))`;
+    const server = spawn('nsenter', [`--net=${ext}`, nodeBin, '-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve) => server.stdout!.on('data', (d) => String(d).includes('listening') && resolve()));
+      const ip = async (...args: string[]) => assert.equal((await sh('ip', args)).code, 0, `ip ${args.join(' ')}`);
+      await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}p`);
+      await ip('link', 'set', `${veth}p`, 'netns', String(server.pid));
+      await ip('addr', 'add', `${outside}1/24`, 'dev', veth);
+      await ip('link', 'set', veth, 'up');
+      for (const args of [['addr', 'add', `${outside}2/24`, 'dev', `${veth}p`], ['link', 'set', `${veth}p`, 'up']]) {
+        assert.equal((await sh('nsenter', [`--net=${ext}`, 'ip', ...args])).code, 0);
+      }
+      const c = req('natted', 'nat1');
+      const r = await t.svc.setupContainer(ctx, c);
+      const got = await sh('nsenter', [`--net=${r.netnsPath}`, '/bin/busybox', 'nc', '-w', '5', `${outside}2`, '7777']);
+      assert.equal(got.stdout, `from ${outside}1`, got.stderr);
+      await t.svc.teardownContainer(ctx, c.containerId);
+    } finally {
+      server.kill('SIGKILL');
+      await sh('ip', ['link', 'del', veth]);
+      await sh('umount', [ext]);
+      await rm(ext, { force: true });
+    }
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'nat1');
   });
 
   it('disconnect cuts connectivity and connect restores it', async () => {
