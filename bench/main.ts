@@ -73,6 +73,8 @@ async function main(): Promise<number> {
     process.stdout.write(`(results: ${path.relative(projectRoot, file)})\n`);
   };
   try {
+    // The filesystem first, so its sweep and unmount are undone after every daemon.
+    await env.fs();
     const want = (b: string) => what === 'all' || what === b;
     if (want('pull')) emit(await pullBench(env, rounds(3)));
     if (want('images')) emit(await imagesBench(env, rounds(15)));

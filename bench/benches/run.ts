@@ -100,7 +100,10 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   const get = (k: string) => timing.find((s) => s.key === k)!;
   for (let r = 0; r < rounds; r++) {
     for (const f of fleets) {
-      if (get(`${f.key}-start`).skip) continue;
+      if (get(`${f.key}-start`).skip) {
+        if (opts.memory && r === 0) memory.push({ key: `${f.key}-per-container-pss`, label: `${f.key}: added per container`, unit: 'MiB', samples: [], skip: f.skip });
+        continue;
+      }
       let started = 0;
       let t = { start: 0, rm: 0 };
       try {

@@ -194,6 +194,9 @@ export class BenchEnv {
       ].join('\n'),
     );
     const ctr = new Tool('ctr', ['-a', sock, '-n', this.ns]);
+    // containerd 1.6 puts shim sockets and ctr's FIFOs under /run/containerd
+    // whatever its config says; remove those dirs afterwards if they are ours and empty.
+    if (!existsSync('/run/containerd')) this.journal.add({ kind: 'rmdir-empty', paths: ['/run/containerd/fifo', '/run/containerd/s', '/run/containerd'] });
     const daemon = await this.spawnDaemon('containerd', 'containerd', ['--config', cfg], async () => existsSync(sock) && (await ctr.run(['version'], { timeoutMs: 5000 })).code === 0);
     this.journal.add({ kind: 'ctr', address: sock, namespace: this.ns });
     return { ctr, daemon, runcRoot: path.join(dir, 'runc') };
