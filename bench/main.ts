@@ -4,7 +4,7 @@ import { imagesBench, pullBench } from './benches/pull.ts';
 import { networkBench } from './benches/network.ts';
 import { run50Bench, runBench } from './benches/run.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
-import { run } from './lib/proc.ts';
+import { interrupted, run } from './lib/proc.ts';
 import { printResult, writeResult, type BenchResult } from './lib/report.ts';
 
 /**
@@ -58,6 +58,7 @@ async function main(): Promise<number> {
   const onSignal = (sig: string) => {
     if (stopping) return;
     stopping = true;
+    interrupted.value = true;
     env.log(`${sig}: cleaning up`);
     void env.journal.release().finally(() => process.exit(130));
   };
@@ -68,6 +69,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   let failed = false;
   const emit = (r: BenchResult) => {
+    if (stopping) return;
     printResult(r);
     const file = writeResult(resultsDir, r, context);
     process.stdout.write(`(results: ${path.relative(projectRoot, file)})\n`);
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
     if (want('network')) emit(await networkBench(env, rounds(5)));
   } catch (err) {
     failed = true;
-    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    if (!stopping) process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
   } finally {
     if (!stopping) {
       env.log('cleaning up');

@@ -32,12 +32,14 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
   let n = 0;
   const httpd = ['httpd', '-f', '-p', '80', '-h', '/www'];
   const rm = async (tool: Tool, name: string, args: string[]) => void (await tool.run(['rm', '-f', ...args, name]));
-  const bridged = (tool: Tool, network: string, rmArgs: string[]) => async () => {
+  const returned: Record<string, number[]> = { berth: [], podman: [] };
+  const bridged = (tool: Tool, network: string, rmArgs: string[], key: string) => async () => {
     const name = `net-${env.tag}-${n++}`;
     const port = await freePort();
     const t0 = process.hrtime.bigint();
-    await tool.must(['run', '-d', '--name', name, '--network', network, '-p', `127.0.0.1:${port}:80`, ref, ...httpd]);
+    const r = await tool.must(['run', '-d', '--name', name, '--network', network, '-p', `127.0.0.1:${port}:80`, ref, ...httpd]);
     try {
+      returned[key].push(r.ms);
       return await waitForHttp(port, t0);
     } finally {
       await rm(tool, name, rmArgs);
@@ -52,9 +54,9 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
     }
   };
   const cases: Case[] = [
-    { key: 'berth-bridge', label: 'berth: bridge + port, until it answers', skip: berthSkip, note: berthNote, measure: bridged(b?.cli as Tool, berthNet, []) },
+    { key: 'berth-bridge', label: 'berth: bridge + port, until it answers', skip: berthSkip, note: berthNote, measure: bridged(b?.cli as Tool, berthNet, [], 'berth') },
     { key: 'berth-none', label: 'berth: run -d --network none', skip: berthSkip, measure: none(b?.cli as Tool, []) },
-    { key: 'podman-bridge', label: 'podman: bridge + port, until it answers', note: `netavark network ${net.name} on ${net.iface} (${net.subnet})`, measure: bridged(podman, net.name, ['-t', '0']) },
+    { key: 'podman-bridge', label: 'podman: bridge + port, until it answers', note: `netavark network ${net.name} on ${net.iface} (${net.subnet})`, measure: bridged(podman, net.name, ['-t', '0'], 'podman') },
     { key: 'podman-none', label: 'podman: run -d --network none', measure: none(podman, ['-t', '0']) },
   ];
   const series = await interleave(cases, rounds, (s) => env.log(s));
@@ -70,6 +72,11 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
       skip: br.skip ?? no.skip,
     };
   };
+  for (const e of ['berth', 'podman']) {
+    const br = series.find((s) => s.key === `${e}-bridge`)!;
+    const i = series.indexOf(br);
+    series.splice(i + 1, 0, { key: `${e}-bridge-return`, label: `${e}: bridge + port, run -d returns`, unit: 'ms', samples: returned[e], skip: br.skip });
+  }
   series.push(cost('berth'), cost('podman'));
   return {
     bench: 'network',

@@ -1,5 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { run, sleep } from './proc.ts';
+import { run as runCmd, sleep, type RunOptions } from './proc.ts';
+
+const run = (cmd: string, args: string[], opts: RunOptions = {}) => runCmd(cmd, args, { ...opts, duringCleanup: true });
 
 /**
  * Everything the bench starts or creates is written to a journal before (or
