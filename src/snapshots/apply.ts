@@ -23,7 +23,11 @@ import { Extractor } from './extract.ts';
  *   removes NAME, `.wh..wh..opq` removes whatever the directory held that
  *   this layer did not write.
  *
- * Compression (gzip, zstd or none) is detected from the magic bytes.
+ * 'naive' is accepted as another name for 'plain' (containerd calls the copy
+ * snapshotter "native" and its diff format "naive").
+ *
+ * Compression (gzip, zstd or none) is detected from the magic bytes, so an
+ * already decompressed stream is fine too.
  *
  * Safety: nothing is written outside `dir`. An entry whose path escapes with
  * `..`, goes through a symlink that leads outside (absolute or climbing
@@ -37,7 +41,7 @@ import { Extractor } from './extract.ts';
  *   const { diffId } = await applyLayer(ctx, upperDir, blobStream, { format: 'overlay' });
  */
 export interface ApplyOptions {
-  format: 'overlay' | 'plain';
+  format: 'overlay' | 'plain' | 'naive';
 }
 
 export interface ApplyResult {
@@ -116,7 +120,7 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
     [Symbol.asyncIterator]: () => ({ next: () => hashed.next(), return: async () => ({ done: true, value: undefined }) }),
   };
 
-  const ex = new Extractor(dir, opts.format);
+  const ex = new Extractor(dir, opts.format === 'overlay' ? 'overlay' : 'plain');
   try {
     for await (const entry of readTar(tarSource)) {
       ctx.signal.throwIfAborted();

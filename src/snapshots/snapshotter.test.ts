@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCtx } from '../core/context.ts';
+import { kindOf } from '../core/errors.ts';
+import { MetadataDb } from '../metadata/db.ts';
+import { applyLayer } from './apply.ts';
+import { mountAll, planMount, unmountAll, withMounts, writableDir } from './mount.ts';
+import { NativeSnapshotter } from './native.ts';
+import { OverlaySnapshotter } from './overlay.ts';
+import { makeTar } from './testdata/tar.ts';
+import type { Snapshotter } from './types.ts';
+
+const isRoot = process.getuid?.() === 0;
+const ctx = rootCtx();
+
+async function mountsUnder(dir: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').map((l) => l.split(' ')[4]).filter((p) => p !== undefined && (p === dir || p.startsWith(`${dir}/`)));
+}
+
+type Open = (root: string, db: MetadataDb) => Promise<Snapshotter>;
+const impls: Array<[string, Open]> = [
+  ['overlayfs', (root, db) => OverlaySnapshotter.open(ctx, { root, db })],
+  ['native', (root, db) => NativeSnapshotter.open(ctx, { root, db })],
+];
+
+/** A temp root with a database and a snapshotter; checks that no mount is left at the end. */
+async function withSnapshotter(open: Open, fn: (sn: Snapshotter, tmp: string, db: MetadataDb) => Promise<void>): Promise<void> {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-sn-'));
+  const db = new MetadataDb(join(tmp, 'meta.db'));
+  try {
+    const sn = await open(join(tmp, 'sn'), db);
+    await fn(sn, tmp, db);
+    await sn.close();
+    assert.deepEqual(await mountsUnder(tmp), []);
+  } finally {
+    for (const m of (await mountsUnder(tmp)).reverse()) await unmountAll(ctx, m).catch(() => {});
+    db.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function withMountDir<T>(tmp: string, mounts: Parameters<typeof mountAll>[1], fn: (dir: string) => Promise<T>): Promise<T> {
+  const target = await mkdtemp(join(tmp, 'mnt-'));
+  await mountAll(ctx, mounts, target);
+  try {
+    return await fn(target);
+  } finally {
+    await unmountAll(ctx, target);
+    await rm(target, { recursive: true });
+  }
+}
+
+test('planMount splits options into flags and data', () => {
+  assert.deepEqual(planMount({ type: 'bind', source: '/a', options: ['rbind', 'ro'] }), { flags: 0x1000 | 0x4000 | 0x1, data: '', propagation: 0, remountFlags: 0x1000 | 0x1 | 0x20 });
+  assert.deepEqual(planMount({ type: 'bind', source: '/a', options: ['rbind', 'rw'] }).remountFlags, 0);
+  const o = planMount({ type: 'overlay', source: 'overlay', options: ['index=off', 'lowerdir=/a:/b', 'nosuid', 'rprivate'] });
+  assert.deepEqual(o, { flags: 0x2, data: 'index=off,lowerdir=/a:/b', propagation: 0x40000 | 0x4000, remountFlags: 0 });
+  assert.equal(writableDir([{ type: 'bind', source: '/x', options: ['rbind', 'rw'] }]), '/x');
+  assert.equal(writableDir([{ type: 'bind', source: '/x', options: ['rbind', 'ro'] }]), undefined);
+  assert.equal(writableDir([{ type: 'overlay', source: 'overlay', options: [] }]), undefined);
+});
+
+for (const [name, open] of impls) {
+  test(`${name}: prepare, write, commit, stack, view, remove`, { skip: !isRoot && 'needs root to mount' }, async () => {
+    await withSnapshotter(open, async (sn, tmp) => {
+      const m1 = await sn.prepare(ctx, 'a1', undefined, { labels: { x: '1' } });
+      const dir1 = writableDir(m1);
+      assert.ok(dir1, 'a snapshot without parent is a plain directory');
+      await writeFile(join(dir1, 'base'), 'lower');
+      await writeFile(join(dir1, 'gone'), 'x');
+      await sn.commit(ctx, 'l1', 'a1', { labels: { y: '2' } });
+      const info = await sn.stat(ctx, 'l1');
+      assert.deepEqual([info.kind, info.parent, info.labels], ['committed', undefined, { x: '1', y: '2' }]);
+      await assert.rejects(sn.stat(ctx, 'a1'), (e) => kindOf(e) === 'NotFound');
+
+      const m2 = await sn.prepare(ctx, 'a2', 'l1');
+      await withMountDir(tmp, m2, async (root) => {
+        assert.equal(await readFile(join(root, 'base'), 'utf8'), 'lower');
+        await writeFile(join(root, 'upper'), 'new');
+        await unlink(join(root, 'gone'));
+      });
+      await sn.commit(ctx, 'l2', 'a2');
+      assert.equal((await sn.stat(ctx, 'l2')).parent, 'l1');
+
+      await sn.view(ctx, 'v', 'l2');
+      await withMountDir(tmp, await sn.mounts(ctx, 'v'), async (root) => {
+        assert.deepEqual((await readdir(root)).sort(), ['base', 'upper']);
+        await assert.rejects(writeFile(join(root, 'x'), 'y'), (e: NodeJS.ErrnoException) => e.code === 'EROFS');
+      });
+      await sn.view(ctx, 'v1', 'l1');
+      await withMountDir(tmp, await sn.mounts(ctx, 'v1'), async (root) => {
+        assert.deepEqual((await readdir(root)).sort(), ['base', 'gone']);
+      });
+      // A committed snapshot mounts as a read-only view of itself.
+      await withMounts(ctx, await sn.mounts(ctx, 'l2'), tmp, async (root) => {
+        assert.deepEqual((await readdir(root)).sort(), ['base', 'upper']);
+      });
+
+      const names: string[] = [];
+      await sn.walk(ctx, (i) => {
+        names.push(`${i.name}:${i.kind}:${i.parent ?? ''}`);
+      });
+      assert.deepEqual(names.sort(), ['l1:committed:', 'l2:committed:l1', 'v1:view:l1', 'v:view:l2']);
+
+      await assert.rejects(sn.remove(ctx, 'l1'), (e) => kindOf(e) === 'Conflict');
+      await assert.rejects(sn.commit(ctx, 'c', 'v'), (e) => kindOf(e) === 'Conflict');
+      for (const k of ['v', 'v1', 'l2', 'l1']) await sn.remove(ctx, k);
+      assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+    });
+  });
+
+  test(`${name}: errors name the snapshot and carry their kind`, { skip: !isRoot && 'needs root' }, async () => {
+    await withSnapshotter(open, async (sn) => {
+      await sn.prepare(ctx, 'a', undefined);
+      await assert.rejects(sn.prepare(ctx, 'a', undefined), (e) => kindOf(e) === 'AlreadyExists');
+      await assert.rejects(sn.prepare(ctx, 'b', 'missing'), (e) => kindOf(e) === 'NotFound' && /"missing"/.test((e as Error).message));
+      await assert.rejects(sn.prepare(ctx, 'b', 'a'), (e) => kindOf(e) === 'InvalidArgument');
+      await assert.rejects(sn.prepare(ctx, '', undefined), (e) => kindOf(e) === 'InvalidArgument');
+      await assert.rejects(sn.stat(ctx, 'nope'), (e) => kindOf(e) === 'NotFound');
+      await assert.rejects(sn.mounts(ctx, 'nope'), (e) => kindOf(e) === 'NotFound');
+      await assert.rejects(sn.remove(ctx, 'nope'), (e) => kindOf(e) === 'NotFound');
+      await sn.prepare(ctx, 'c', undefined);
+      await sn.commit(ctx, 'committed', 'c');
+      await assert.rejects(sn.commit(ctx, 'committed', 'a'), (e) => kindOf(e) === 'AlreadyExists');
+      await assert.rejects(sn.commit(ctx, 'x', 'committed'), (e) => kindOf(e) === 'InvalidArgument');
+      await assert.rejects(sn.commit(ctx, 'x', 'a', { parent: 'missing' }), (e) => kindOf(e) === 'NotFound');
+      await sn.prepare(ctx, 'd', 'committed');
+      await sn.prepare(ctx, 'e', undefined);
+      await sn.commit(ctx, 'other', 'e');
+      await assert.rejects(sn.commit(ctx, 'x', 'd', { parent: 'other' }), (e) => kindOf(e) === 'InvalidArgument');
+      // The failed commits left everything as it was.
+      assert.equal((await sn.stat(ctx, 'a')).kind, 'active');
+      assert.equal((await sn.stat(ctx, 'd')).kind, 'active');
+    });
+  });
+
+  test(`${name}: usage counts blocks and inodes once per inode`, { skip: !isRoot && 'needs root' }, async () => {
+    await withSnapshotter(open, async (sn) => {
+      const dir = writableDir(await sn.prepare(ctx, 'a', undefined))!;
+      const empty = await sn.usage(ctx, 'a');
+      await writeFile(join(dir, 'f'), Buffer.alloc(100_000, 1));
+      await mkdir(join(dir, 'd'));
+      const { link } = await import('node:fs/promises');
+      await link(join(dir, 'f'), join(dir, 'd', 'h'));
+      const u = await sn.usage(ctx, 'a');
+      assert.equal(u.inodes, empty.inodes + 2);
+      assert.ok(u.size - empty.size >= 100_000 && u.size - empty.size < 300_000, `size ${u.size}`);
+    });
+  });
+
+  test(`${name}: opening removes what a crash left behind`, { skip: !isRoot && 'needs root' }, async () => {
+    await withSnapshotter(open, async (sn, tmp, db) => {
+      await sn.prepare(ctx, 'keep', undefined);
+      await mkdir(join(tmp, 'sn', 'snapshots', '999', 'fs'), { recursive: true });
+      await mkdir(join(tmp, 'sn', 'snapshots', 'rm-3'));
+      const again = await open(join(tmp, 'sn'), db);
+      const left = await readdir(join(tmp, 'sn', 'snapshots'));
+      assert.equal(left.length, 1);
+      assert.equal((await again.stat(ctx, 'keep')).kind, 'active');
+    });
+  });
+}
+
+test('overlayfs: parallel unpack, layers extracted apart and attached to their parents at commit', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[0][1], async (sn, tmp) => {
+    const layers = [
+      makeTar([
+        { name: 'etc/', type: 'dir' }, { name: 'etc/old.conf', data: 'old' }, { name: 'etc/keep', data: 'k' },
+        { name: 'var/', type: 'dir' }, { name: 'var/cache/', type: 'dir' }, { name: 'var/cache/x', data: 'x' },
+      ]),
+      makeTar([{ name: 'etc/', type: 'dir' }, { name: 'etc/.wh.old.conf' }, { name: 'var/', type: 'dir' }, { name: 'var/.wh..wh..opq' }, { name: 'var/new', data: 'n' }]),
+      makeTar([{ name: 'etc/added', data: 'a' }]),
+    ];
+    // Every layer extracts at once into its own parentless snapshot.
+    await Promise.all(layers.map(async (tar, i) => {
+      const dir = writableDir(await sn.prepare(ctx, `extract-${i}`, undefined))!;
+      await applyLayer(ctx, dir, (async function* () { yield tar; })(), { format: 'overlay' });
+    }));
+    await sn.commit(ctx, 'c0', 'extract-0');
+    await sn.commit(ctx, 'c1', 'extract-1', { parent: 'c0' });
+    await sn.commit(ctx, 'c2', 'extract-2', { parent: 'c1' });
+    await sn.prepare(ctx, 'container', 'c2');
+    await withMountDir(tmp, await sn.mounts(ctx, 'container'), async (root) => {
+      assert.deepEqual((await readdir(join(root, 'etc'))).sort(), ['added', 'keep']);
+      assert.deepEqual((await readdir(join(root, 'var'))).sort(), ['new']);
+    });
+    await assert.rejects(sn.remove(ctx, 'c0'), (e) => kindOf(e) === 'Conflict');
+    for (const k of ['container', 'c2', 'c1', 'c0']) await sn.remove(ctx, k);
+  });
+});
+
+test('native: a parentless snapshot cannot be attached to a parent at commit', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[1][1], async (sn) => {
+    await sn.prepare(ctx, 'p', undefined);
+    await sn.commit(ctx, 'base', 'p');
+    await sn.prepare(ctx, 'x', undefined);
+    await assert.rejects(sn.commit(ctx, 'l', 'x', { parent: 'base' }), (e) => kindOf(e) === 'InvalidArgument');
+    assert.equal(sn.capabilities.parallelUnpack, false);
+  });
+});
