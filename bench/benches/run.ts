@@ -1,5 +1,5 @@
 import type { BenchEnv, Berth } from '../lib/env.ts';
-import { commOf, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
+import { commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
 import { sleep } from '../lib/proc.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 
@@ -120,7 +120,7 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
         get(`${f.key}-rm`).samples.push(t.rm);
         get(`${f.key}-total`).samples.push(t.start + t.rm);
       } catch (err) {
-        const msg = `failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`;
+        const msg = failure(err);
         for (const s of ['start', 'rm', 'total']) get(`${f.key}-${s}`).skip = msg;
         env.log(`${f.label}: ${msg}`);
         for (let i = count - started; i < count; i++) await f.remove(i).catch(() => 0);

@@ -275,7 +275,10 @@ export class BenchEnv {
     const state = path.join(mnt, 'berth/state');
     const sock = path.join(state, 'berth.sock');
     const cfg = path.join(this.work, 'berth.toml');
-    writeFileSync(cfg, `version = 1\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
+    // Our own default bridge and subnet, so the bench never meets a host's berth0.
+    const bridge = `bbb${this.tag}`;
+    this.journal.add({ kind: 'link', name: bridge });
+    writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
     const cli = new Tool(cliBin, ['-H', `unix://${sock}`]);
     const start = () =>
       this.spawnDaemon('berthd', nodeBin, ['--disable-warning=ExperimentalWarning', daemonMain, '--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
