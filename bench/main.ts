@@ -78,14 +78,23 @@ async function main(): Promise<number> {
     // The filesystem first, so its sweep and unmount are undone after every daemon.
     await env.fs();
     const want = (b: string) => what === 'all' || what === b;
-    if (want('pull')) emit(await pullBench(env, rounds(3)));
-    if (want('images')) emit(await imagesBench(env, rounds(15)));
-    if (want('run')) emit(await runBench(env, rounds(10)));
+    // One benchmark failing does not stop the others.
+    const bench = async (name: string, f: () => Promise<BenchResult[]>) => {
+      try {
+        (await f()).forEach(emit);
+      } catch (err) {
+        if (stopping) throw err;
+        failed = true;
+        process.stderr.write(`bench ${name}: ${(err as Error).stack ?? err}\n`);
+      }
+    };
+    if (want('pull')) await bench('pull', async () => [await pullBench(env, rounds(3))]);
+    if (want('images')) await bench('images', async () => [await imagesBench(env, rounds(15))]);
+    if (want('run')) await bench('run', async () => [await runBench(env, rounds(10))]);
     if (want('run50') || want('memory')) {
-      const results = await run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') });
-      results.forEach(emit);
+      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') }));
     }
-    if (want('network')) emit(await networkBench(env, rounds(5)));
+    if (want('network')) await bench('network', async () => [await networkBench(env, rounds(5))]);
   } catch (err) {
     failed = true;
     if (!stopping) process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);

@@ -1,5 +1,5 @@
 import { freePort, randomSubnet, type BenchEnv } from '../lib/env.ts';
-import { interleave, skipUnless, waitForHttp, type Case } from '../lib/measure.ts';
+import { berthSetup, interleave, skipUnless, waitForHttp, type Case } from '../lib/measure.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 import type { Tool } from '../lib/env.ts';
 
@@ -16,10 +16,10 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
   await podman.must(['pull', '-q', '--tls-verify=false', ref]);
   const berth = await env.berth();
   const b = typeof berth === 'string' ? undefined : berth;
-  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
+  let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
   let berthNet = 'bridge';
   let berthNote = "berth's default bridge network";
-  if (!berthSkip) {
+  berthSkip = await berthSetup(berthSkip, async () => {
     await b!.cli.must(['pull', ref]);
     if (await b!.has('network create')) {
       berthNet = `berthbench${env.tag}`;
@@ -28,7 +28,7 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
       await b!.cli.must(['network', 'create', '--subnet', subnet, berthNet]);
       berthNote = `user bridge network ${berthNet} (${subnet})`;
     }
-  }
+  });
   let n = 0;
   const httpd = ['httpd', '-f', '-p', '80', '-h', '/www'];
   const rm = async (tool: Tool, name: string, args: string[]) => void (await tool.run(['rm', '-f', ...args, name]));

@@ -1,5 +1,5 @@
 import type { BenchEnv, Berth } from '../lib/env.ts';
-import { commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
+import { berthSetup, commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
 import { sleep } from '../lib/proc.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 
@@ -10,10 +10,10 @@ async function prepare(env: BenchEnv) {
   const { podman } = await env.podman();
   const berth = await env.berth();
   const b = typeof berth === 'string' ? undefined : berth;
-  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
+  let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
   await cd.ctr.must(['images', 'pull', '--plain-http', ref]);
   await podman.must(['pull', '-q', '--tls-verify=false', ref]);
-  if (!berthSkip) await b!.cli.must(['pull', ref]);
+  berthSkip = await berthSetup(berthSkip, () => b!.cli.must(['pull', ref]));
   return { ref, ctr: cd.ctr, runcRoot: cd.runcRoot, containerd: cd.daemon, podman, b, berthSkip };
 }
 

@@ -49,6 +49,17 @@ export function failure(err: unknown): string {
   return `failed: ${msg.split('\n').slice(0, 3).join(' | ')}`;
 }
 
+/** Runs berth's untimed set-up (a pull); a failure becomes the skip reason of its cases. */
+export async function berthSetup(skip: string | undefined, f: () => Promise<unknown>): Promise<string | undefined> {
+  if (skip) return skip;
+  try {
+    await f();
+    return undefined;
+  } catch (err) {
+    return failure(err);
+  }
+}
+
 /** Skips a case with a clear message when berth or one of its commands is not there yet. */
 export function skipUnless(cond: boolean | string, what: string): string | undefined {
   if (typeof cond === 'string') return cond;
