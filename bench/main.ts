@@ -5,7 +5,7 @@ import { networkBench } from './benches/network.ts';
 import { run50Bench, runBench } from './benches/run.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
 import { interrupted, run } from './lib/proc.ts';
-import { printResult, writeResult, type BenchResult } from './lib/report.ts';
+import { printResult, printSummary, writeResult, type BenchResult } from './lib/report.ts';
 
 /**
  * The bench harness: berth beside containerd, podman and runc, in one run on
@@ -68,8 +68,10 @@ async function main(): Promise<number> {
   const context = { versions: await versions(), loadNote: 'other work may share this machine; figures are noisy' };
   const t0 = Date.now();
   let failed = false;
+  const all: BenchResult[] = [];
   const emit = (r: BenchResult) => {
     if (stopping) return;
+    all.push(r);
     printResult(r);
     const file = writeResult(resultsDir, r, context);
     process.stdout.write(`(results: ${path.relative(projectRoot, file)})\n`);
@@ -104,6 +106,7 @@ async function main(): Promise<number> {
       await env.journal.release();
     }
   }
+  if (all.length > 1) printSummary(all);
   env.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return failed ? 1 : 0;
 }
