@@ -35,6 +35,7 @@ async function versions(): Promise<Record<string, string>> {
     runc: await v('runc', ['--version']),
     conmon: await v('conmon', ['--version']),
     node: process.version,
+    berth: await v('git', ['-C', process.env.BERTH_BENCH_CHECKOUT || projectRoot, 'describe', '--always', '--dirty']),
   };
 }
 
