@@ -64,6 +64,37 @@ test('planMount splits options into flags and data', () => {
   assert.equal(writableDir([{ type: 'overlay', source: 'overlay', options: [] }]), undefined);
 });
 
+test('an overlay whose options exceed a page mounts through the new mount API', { skip: !isRoot && 'needs root to mount' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-long-'));
+  const target = join(tmp, 'merged');
+  try {
+    const lowers: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const d = join(tmp, `layer-with-a-rather-long-directory-name-${String(i).padStart(4, '0')}`);
+      await mkdir(d);
+      await writeFile(join(d, `f${i}`), String(i));
+      lowers.push(d);
+    }
+    await writeFile(join(lowers[0], 'shadowed'), 'top');
+    await writeFile(join(lowers[119], 'shadowed'), 'bottom');
+    await mkdir(target);
+    const mounts = [{ type: 'overlay', source: 'overlay', options: ['index=off', `lowerdir=${lowers.join(':')}`, 'nodev'] }];
+    assert.ok(planMount(mounts[0]).data.length > 4096);
+    await mountAll(ctx, mounts, target);
+    try {
+      assert.equal(await readFile(join(target, 'f0'), 'utf8'), '0');
+      assert.equal(await readFile(join(target, 'f119'), 'utf8'), '119');
+      assert.equal(await readFile(join(target, 'shadowed'), 'utf8'), 'top');
+      assert.equal((await readdir(target)).length, 121);
+    } finally {
+      await unmountAll(ctx, target);
+    }
+    assert.deepEqual(await mountsUnder(tmp), []);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
 for (const [name, open] of impls) {
   test(`${name}: prepare, write, commit, stack, view, remove`, { skip: !isRoot && 'needs root to mount' }, async () => {
     await withSnapshotter(open, async (sn, tmp) => {
