@@ -8,6 +8,19 @@ import type { Command, CommandEnv } from './command.ts';
  */
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   version: () => import('./commands/version.ts'),
+  pull: () => import('./commands/pull.ts'),
+  push: () => import('./commands/push.ts'),
+  images: () => import('./commands/images.ts'),
+  tag: () => import('./commands/tag.ts'),
+  rmi: () => import('./commands/rmi.ts'),
+  'image inspect': () => import('./commands/image-inspect.ts'),
+  'image history': () => import('./commands/image-history.ts'),
+  'image prune': () => import('./commands/image-prune.ts'),
+  save: () => import('./commands/save.ts'),
+  load: () => import('./commands/load.ts'),
+  import: () => import('./commands/import.ts'),
+  login: () => import('./commands/login.ts'),
+  logout: () => import('./commands/logout.ts'),
   network: () => import('./commands/network.ts'),
   'network create': () => import('./commands/network-create.ts'),
   'network ls': () => import('./commands/network-ls.ts'),
@@ -20,6 +33,18 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
 };
 
 const aliases: Record<string, string> = {
+  'image ls': 'images',
+  'image list': 'images',
+  'image pull': 'pull',
+  'image push': 'push',
+  'image tag': 'tag',
+  'image rm': 'rmi',
+  'image remove': 'rmi',
+  'image save': 'save',
+  'image load': 'load',
+  'image import': 'import',
+  history: 'image history',
+  inspect: 'image inspect',
   'network list': 'network ls',
   'network remove': 'network rm',
 };

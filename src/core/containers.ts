@@ -70,7 +70,7 @@ export interface MountSpec {
 export interface Resources {
   memory?: number;
   memorySwap?: number;
-  /** CPUs as a decimal (docker --cpus). */
+  /** CPUs in billionths of a CPU, as docker's NanoCpus (`--cpus 1.5` is 1500000000). */
   nanoCpus?: number;
   cpuShares?: number;
   cpuQuota?: number;

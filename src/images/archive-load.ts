@@ -60,7 +60,7 @@ export async function loadArchive(svc: ImageService, ctx: Ctx, stream: Readable,
         let configSize: number;
         const inline = small.get(entry.Config);
         if (inline) {
-          configDigest = await putBlob(lctx, deps.content, inline);
+          configDigest = await putBlob(lctx, deps.content, inline, {}, undefined, deps.leases);
           configSize = inline.length;
         } else ({ digest: configDigest, size: configSize } = blobOf(entry.Config));
         const layers: Descriptor[] = entry.Layers.map((p) => {
@@ -113,7 +113,9 @@ function parseJson<T>(buf: Buffer, what: string): T {
 async function ingest(ctx: Ctx, svc: ImageService, body: Readable, path: string): Promise<Stored> {
   const content = svc.deps.content;
   const expected = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/.exec(path);
-  const w = await content.writer(ctx, { ref: `load-${randomBytes(8).toString('hex')}` });
+  const ref = `load-${randomBytes(8).toString('hex')}`;
+  await svc.deps.leases.attach(ctx, { kind: 'ingest', id: ref });
+  const w = await content.writer(ctx, { ref });
   const hash = createHash('sha256');
   let size = 0;
   let head = Buffer.alloc(0);
@@ -129,6 +131,7 @@ async function ingest(ctx: Ctx, svc: ImageService, body: Readable, path: string)
     if (expected && expected[1] === 'sha256' && `sha256:${expected[2]}` !== digest) {
       throw berthError('DataLoss', `archive: ${path}: digest mismatch (content hashes to ${digest})`);
     }
+    await svc.deps.leases.attach(ctx, { kind: 'content', id: digest });
     try {
       await w.commit(ctx, { size, digest });
     } catch (err) {
@@ -156,7 +159,7 @@ async function storeManifest(svc: ImageService, ctx: Ctx, manifest: Manifest, em
     return given;
   }
   const bytes = Buffer.from(JSON.stringify(manifest));
-  const digest = await putBlob(ctx, deps.content, bytes, labels);
+  const digest = await putBlob(ctx, deps.content, bytes, labels, undefined, deps.leases);
   return { mediaType: manifest.mediaType ?? MediaTypes.ociManifest, digest, size: bytes.length };
 }
 

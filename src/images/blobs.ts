@@ -3,7 +3,7 @@ import type { Digest } from '../core/digest.ts';
 import { digestOf } from '../core/digest.ts';
 import { berthError, isAlreadyExists, isNotFound } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
-import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
+import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform } from './types.ts';
 import { isIndex } from './types.ts';
 
 /** Manifests, indexes and configs are small; anything larger is refused. */
@@ -19,8 +19,9 @@ export async function readJsonBlob<T>(ctx: Ctx, content: ContentStore, digest: D
 }
 
 /** Store `data` as a blob (present already counts as success) and set `labels` on it. */
-export async function putBlob(ctx: Ctx, content: ContentStore, data: Buffer, labels: Record<string, string> = {}, expected?: Digest): Promise<Digest> {
+export async function putBlob(ctx: Ctx, content: ContentStore, data: Buffer, labels: Record<string, string> = {}, expected?: Digest, lease?: LeaseRole): Promise<Digest> {
   const digest = digestOf(data);
+  await lease?.attach(ctx, { kind: 'content', id: digest });
   if (expected && expected !== digest) throw berthError('DataLoss', `content digest mismatch: expected ${expected}, got ${digest}`);
   const present = await content.info(ctx, digest).then(
     () => true,

@@ -4,20 +4,20 @@ import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import { berthError, isAlreadyExists } from '../core/errors.ts';
+import { berthError, isAlreadyExists, kindOf } from '../core/errors.ts';
 import type { ImportOptions } from '../core/images.ts';
 import { parsePlatform, putBlob } from './blobs.ts';
 import { applyChanges } from './changes.ts';
 import { normalizeName } from './names.ts';
 import type { ImageService } from './service.ts';
-import { decompressed, waitDrain } from './streams.ts';
+import { detectCompression, waitDrain } from './streams.ts';
 import type { ImageConfig, Manifest } from './types.ts';
 import { GcLabels, MediaTypes } from './types.ts';
 
 /**
  * `import`: a rootfs tar (plain, gzip or zstd) becomes a one-layer image.
- * The uncompressed tar is stored as the layer (so its digest is the diff ID)
- * while it is unpacked into the layer's snapshot. `changes` are
+ * The input is stored as given as the layer blob while it is unpacked into
+ * the layer's snapshot (the applier reports the diff ID). `changes` are
  * Dockerfile-style instructions for the config (CMD, ENV, ...). Resolves
  * to the image ID.
  */
@@ -38,58 +38,67 @@ export async function importRootfs(svc: ImageService, ctx: Ctx, stream: Readable
   return svc.withLease(ctx, async (lctx) => {
     const sn = deps.snapshotter;
     const key = `import-${randomBytes(6).toString('hex')}`;
+    await deps.leases.attach(lctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
     const mounts = await sn.prepare(lctx, key, undefined);
     let committed = false;
     try {
-      const writer = await deps.content.writer(lctx, { ref: key });
-      const tar = decompressed(stream);
+      const ref = `${key}-layer`;
+      await deps.leases.attach(lctx, { kind: 'ingest', id: ref });
+      const writer = await deps.content.writer(lctx, { ref });
       const toApply = new PassThrough({ highWaterMark: 1 << 20 });
       const hash = createHash('sha256');
       let size = 0;
-      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'naive' }));
-      applied.catch(() => {});
+      let head = Buffer.alloc(0);
+      let applyDone = false;
+      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'plain' }));
+      applied.then(() => (applyDone = true), () => (applyDone = true));
       let diffId: Digest;
+      let layerDigest: Digest;
       try {
-        for await (const c of tar) {
+        for await (const c of stream) {
           const chunk = c as Buffer;
+          if (head.length < 8) head = Buffer.concat([head, chunk.subarray(0, 8)]);
           hash.update(chunk);
           size += chunk.length;
           await writer.write(chunk);
-          if (!toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied.catch(() => {})]);
+          if (!applyDone && !toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied.catch(() => {})]);
         }
         toApply.end();
-        diffId = `sha256:${hash.digest('hex')}`;
         if (size === 0) throw berthError('InvalidArgument', 'import: the input is empty');
+        layerDigest = `sha256:${hash.digest('hex')}`;
+        diffId = (await applied).diffId;
+        await deps.leases.attach(lctx, { kind: 'content', id: layerDigest });
         try {
-          await writer.commit(lctx, { size, digest: diffId });
+          await writer.commit(lctx, { size, digest: layerDigest });
         } catch (err) {
           if (!isAlreadyExists(err)) throw err;
         }
-        const got = await applied;
-        if (got.diffId !== diffId) throw berthError('Internal', `import: applier read ${got.diffId}, stored ${diffId}`);
       } catch (err) {
         toApply.destroy();
         await writer.close().catch(() => {});
         await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
-        throw err;
+        throw kindOf(err) === 'Unknown' ? berthError('InvalidArgument', `import: not a valid (compressed) tar archive: ${(err as Error).message}`, err) : err;
       }
       try {
+        await deps.leases.attach(lctx, { kind: 'snapshot', id: diffId, snapshotter: sn.name });
         await sn.commit(lctx, diffId, key);
         committed = true;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }
+      const compression = detectCompression(head);
+      const layerType = compression === 'gzip' ? MediaTypes.ociLayerGzip : compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.ociLayer;
       config.rootfs.diff_ids = [diffId];
       const configBytes = Buffer.from(JSON.stringify(config));
-      const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(sn.name)]: diffId });
+      const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(sn.name)]: diffId }, undefined, deps.leases);
       const manifest: Manifest = {
         schemaVersion: 2,
         mediaType: MediaTypes.ociManifest,
         config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: configBytes.length },
-        layers: [{ mediaType: MediaTypes.ociLayer, digest: diffId, size }],
+        layers: [{ mediaType: layerType, digest: layerDigest, size }],
       };
       const manifestBytes = Buffer.from(JSON.stringify(manifest));
-      const manifestDigest = await putBlob(lctx, deps.content, manifestBytes, { [GcLabels.contentRef('config')]: configDigest, [GcLabels.contentRef('l.0')]: diffId });
+      const manifestDigest = await putBlob(lctx, deps.content, manifestBytes, { [GcLabels.contentRef('config')]: configDigest, [GcLabels.contentRef('l.0')]: layerDigest }, undefined, deps.leases);
       const target = { mediaType: MediaTypes.ociManifest, digest: manifestDigest, size: manifestBytes.length };
       if (name) await svc.setName(ctx, name, target, configDigest);
       else await deps.records.put(ctx, { name: configDigest, target, labels: {} });

@@ -12,7 +12,7 @@ import { hasBlob, putBlob, selectFromIndex } from './blobs.ts';
 import { chainIds } from '../core/chain-id.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
 import type { ImageService } from './service.ts';
-import { decompressed, limiter, readAllStream, waitDrain } from './streams.ts';
+import { limiter, readAllStream, waitDrain } from './streams.ts';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
 import { GcLabels, isIndex } from './types.ts';
 import { MAX_JSON_BLOB } from './blobs.ts';
@@ -78,11 +78,11 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
     const chain = await unpackLayers(svc, lctx, name, manifest.layers, diffIds, emit);
 
     const sn = deps.snapshotter.name;
-    await putBlob(lctx, deps.content, configBytes, chain.length ? { [GcLabels.snapshotRef(sn)]: chain.at(-1)! } : {});
+    await putBlob(lctx, deps.content, configBytes, chain.length ? { [GcLabels.snapshotRef(sn)]: chain.at(-1)! } : {}, undefined, deps.leases);
     const mlabels: Record<string, string> = { [GcLabels.contentRef('config')]: manifest.config.digest };
     manifest.layers.forEach((l, i) => (mlabels[GcLabels.contentRef(`l.${i}`)] = l.digest));
-    await putBlob(lctx, deps.content, manifestBytes, mlabels);
-    if (indexBytes) await putBlob(lctx, deps.content, indexBytes, { [GcLabels.contentRef('m.0')]: manifestDesc.digest });
+    await putBlob(lctx, deps.content, manifestBytes, mlabels, undefined, deps.leases);
+    if (indexBytes) await putBlob(lctx, deps.content, indexBytes, { [GcLabels.contentRef('m.0')]: manifestDesc.digest }, undefined, deps.leases);
 
     await svc.setName(ctx, name, target, manifest.config.digest);
     emit({ status: `Digest: ${target.digest}` });
@@ -148,6 +148,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
   const jobs = layers.map((layer, i) =>
     (async (): Promise<Extracted | undefined> => {
       const id = shortId(layer.digest);
+      await deps.leases.attach(ctx, { kind: 'snapshot', id: chain[i], snapshotter: sn.name });
       if (await snapshotExists(svc, ctx, chain[i])) {
         emit({ id, status: 'Already exists' });
         return undefined;
@@ -162,6 +163,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
           const key = `extract-${randomBytes(6).toString('hex')}-${chain[i]}`;
           const mounts = await sn.prepare(ctx, key, undefined, { labels: { 'containerd.io/snapshot.ref': chain[i] } });
           created.push(key);
+          await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
           const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay' })));
           if (diffId !== diffIds[i]) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
           return { key };
@@ -208,10 +210,11 @@ async function commitSnapshot(svc: ImageService, ctx: Ctx, name: string, key: st
 async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, chainId: Digest, parent: Digest | undefined, diffId: Digest, id: string, emit: Emit): Promise<void> {
   const { deps } = svc;
   const key = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
+  await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: deps.snapshotter.name });
   const mounts = await deps.snapshotter.prepare(ctx, key, parent);
   try {
     emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
-    const got = await deps.withMounted(ctx, mounts, async (dir) => (await deps.applyLayer(ctx, dir, decompressed(await deps.content.reader(ctx, layer.digest)), { format: 'naive' })).diffId);
+    const got = await deps.withMounted(ctx, mounts, async (dir) => (await deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' })).diffId);
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
     await commitSnapshot(svc, ctx, chainId, key, parent);
   } catch (err) {
@@ -243,6 +246,8 @@ async function fetchLayer(
     src = await deps.content.reader(ctx, layer.digest);
   } else {
     const ref = `layer-${layer.digest}`;
+    await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
+    await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
     writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
     if (writer.offset > 0) {
       // The registry role streams whole blobs, so a partial write starts over.
@@ -259,7 +264,7 @@ async function fetchLayer(
   }
   const toApply = apply ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
   let applyDone = false;
-  const applied = apply && toApply ? apply(decompressed(toApply)).finally(() => (applyDone = true)) : undefined;
+  const applied = apply && toApply ? apply(toApply).finally(() => (applyDone = true)) : undefined;
   applied?.catch(() => {});
   const hash = createHash('sha256');
   let n = 0;

@@ -35,7 +35,7 @@ export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit
         emit({ id, status: 'Pushing', progressDetail: { current: 0, total: l.size } });
         let last = 0;
         try {
-          const uploaded = await deps.registry.push(ctx, name, l, () => deps.content.reader(ctx, l.digest), (n) => {
+          const uploaded = await deps.registry.push(ctx, name, l, (offset) => deps.content.reader(ctx, l.digest, { offset }), (n) => {
             if (n - last >= 512 * 1024 || n === l.size) {
               last = n;
               emit({ id, status: 'Pushing', progressDetail: { current: n, total: l.size } });
@@ -48,8 +48,8 @@ export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit
       }),
     ),
   );
-  await deps.registry.push(ctx, name, img.manifest.config, () => deps.content.reader(ctx, img.manifest.config.digest));
-  await deps.registry.push(ctx, name, img.manifestDesc, () => deps.content.reader(ctx, img.manifestDesc.digest));
+  await deps.registry.push(ctx, name, img.manifest.config, (offset) => deps.content.reader(ctx, img.manifest.config.digest, { offset }));
+  await deps.registry.push(ctx, name, img.manifestDesc, (offset) => deps.content.reader(ctx, img.manifestDesc.digest, { offset }));
   emit({ status: `${p.tag ?? 'latest'}: digest: ${img.manifestDesc.digest} size: ${img.manifestDesc.size}` });
   return img.manifestDesc.digest;
 }

@@ -1,5 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { berthError } from '../core/errors.ts';
 
 /** Read a whole (small) stream, refusing more than `max` bytes. */
@@ -23,52 +22,6 @@ export function detectCompression(head: Buffer): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   return 'none';
-}
-
-/**
- * The uncompressed bytes of a layer stream, whatever its compression
- * (detected from the magic bytes rather than trusted from the media type,
- * as containerd does).
- */
-export function decompressed(src: Readable): Readable {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  void (async () => {
-    const it = src[Symbol.asyncIterator]();
-    let head = Buffer.alloc(0);
-    let done = false;
-    while (head.length < 4) {
-      const r = await it.next();
-      if (r.done) {
-        done = true;
-        break;
-      }
-      head = Buffer.concat([head, r.value as Buffer]);
-    }
-    const kind = detectCompression(head);
-    const target: NodeJS.WritableStream = kind === 'gzip' ? zlib.createGunzip() : kind === 'zstd' ? zlib.createZstdDecompress() : out;
-    if (target !== out) {
-      const z = target as unknown as Readable;
-      z.on('error', (err) => out.destroy(berthError('DataLoss', `layer is not valid ${kind}: ${err.message}`, err)));
-      z.pipe(out);
-    }
-    const w = target as unknown as PassThrough;
-    out.once('close', () => {
-      if (w !== out) w.destroy();
-      src.destroy();
-    });
-    const write = async (b: Buffer) => {
-      if (w.destroyed || out.destroyed) throw berthError('Canceled', 'layer consumer went away');
-      if (!w.write(b)) await waitDrain(w);
-    };
-    if (head.length) await write(head);
-    while (!done) {
-      const r = await it.next();
-      if (r.done) break;
-      await write(r.value as Buffer);
-    }
-    w.end();
-  })().catch((err) => out.destroy(err));
-  return out;
 }
 
 /** Resolves when `w` drains or closes; rejects when it fails. */
@@ -105,4 +58,3 @@ export function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
-export { Readable };

@@ -53,6 +53,8 @@ export interface LeaseRole {
   /** A new lease that expires after `ttlMs` should its holder die. */
   create(ctx: Ctx, opts: { ttlMs: number }): Promise<string>;
   delete(ctx: Ctx, id: string): Promise<void>;
+  /** Add a resource to ctx.lease (no-op without one). */
+  attach(ctx: Ctx, res: { kind: 'content' | 'snapshot' | 'ingest'; id: string; snapshotter?: string }): Promise<void>;
 }
 
 /** Garbage collection of unreferenced content and snapshots. */
@@ -79,7 +81,7 @@ export interface Resolved {
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
   fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
-  push(ctx: Ctx, ref: string, desc: Descriptor, body: () => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean>;
+  push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
 }
@@ -95,7 +97,7 @@ export interface CredentialRole {
  * records whiteouts as overlay upper entries. Resolves to the diff ID
  * (sha256 of the uncompressed tar) and its size.
  */
-export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'naive' }) => Promise<{ diffId: Digest; size: number }>;
+export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'plain' }) => Promise<{ diffId: Digest; size: number }>;
 
 /** Mount `mounts` on a temp dir for the duration of `fn` (a bind of one dir is used in place). */
 export type WithMounted = <T>(ctx: Ctx, mounts: { type: string; source: string; options: string[] }[], fn: (dir: string) => Promise<T>) => Promise<T>;

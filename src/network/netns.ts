@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
+import { MNT, umount2 } from '../core/sys.ts';
 import { run } from './exec.ts';
 
 /**
@@ -13,8 +14,8 @@ import { run } from './exec.ts';
  * namespaces. Removal is umount + unlink; the kernel frees the namespace
  * (and the container end of every veth in it) once nothing else holds it.
  *
- * There is no sys module with umount(2) yet, so this uses the `umount` tool;
- * switch to core/sys.ts when it exists.
+ * Unmounting uses umount2(2) from core/sys.ts; creation needs a child
+ * process anyway (unshare(2) would move berthd itself).
  */
 export class NetnsStore {
   readonly dir: string;
@@ -59,12 +60,15 @@ export class NetnsStore {
   }
 }
 
-export async function removeNetnsFile(ctx: Ctx, file: string): Promise<void> {
+export async function removeNetnsFile(_ctx: Ctx, file: string): Promise<void> {
   // A file can be mounted more than once (a racing create); unmount until it is not.
   for (let i = 0; i < 8 && isMounted(file); i++) {
-    await run(ctx, 'umount', [file], { allowFail: true });
+    try {
+      umount2(file, i < 4 ? 0 : MNT.DETACH);
+    } catch (err) {
+      if (!hasErrno(err, 'EINVAL') && !hasErrno(err, 'ENOENT') && !hasErrno(err, 'EBUSY')) throw err;
+    }
   }
-  if (isMounted(file)) await run(ctx, 'umount', ['-l', file], { allowFail: true });
   await rm(file, { force: true });
 }
 

@@ -1,0 +1,185 @@
+import type { BenchEnv, Berth } from '../lib/env.ts';
+import { commOf, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
+import { sleep } from '../lib/proc.ts';
+import type { BenchResult, Series } from '../lib/report.ts';
+
+/** Pulls the tiny image into every store (untimed) and returns what the run benchmarks need. */
+async function prepare(env: BenchEnv) {
+  const ref = await env.image('tiny');
+  const cd = await env.containerd();
+  const { podman } = await env.podman();
+  const berth = await env.berth();
+  const b = typeof berth === 'string' ? undefined : berth;
+  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
+  await cd.ctr.must(['images', 'pull', '--plain-http', ref]);
+  await podman.must(['pull', '-q', '--tls-verify=false', ref]);
+  if (!berthSkip) await b!.cli.must(['pull', ref]);
+  return { ref, ctr: cd.ctr, runcRoot: cd.runcRoot, containerd: cd.daemon, podman, b, berthSkip };
+}
+
+/** `run --rm IMAGE true`: berth, ctr, podman, and raw runc on a prepared bundle as the floor. */
+export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResult> {
+  const p = await prepare(env);
+  const { runc, bundle } = await env.runcBundle();
+  let n = 0;
+  const id = (what: string) => `${what}-${env.tag}-${n++}`;
+  const cases: Case[] = [
+    { key: 'berth', label: 'berth run --rm', skip: p.berthSkip, note: 'default network (bridge)', measure: async () => (await p.b!.cli.must(['run', '--rm', p.ref, 'true'])).ms },
+    { key: 'berth-none', label: 'berth run --rm --network none', skip: p.berthSkip, measure: async () => (await p.b!.cli.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
+    { key: 'ctr', label: 'ctr run --rm', note: 'own empty netns', measure: async () => (await p.ctr.must(['run', '--rm', '--runc-root', p.runcRoot, p.ref, id('c'), 'true'])).ms },
+    { key: 'podman', label: 'podman run --rm --network none', measure: async () => (await p.podman.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
+    { key: 'runc', label: 'runc run (prepared bundle)', note: 'floor', measure: async () => (await runc.must(['run', '--bundle', bundle, id('r')])).ms },
+  ];
+  return {
+    bench: 'run',
+    series: await interleave(cases, rounds, (s) => env.log(s)),
+    ratios: [
+      { num: 'berth-none', den: 'ctr', target: 0.75 },
+      { num: 'berth', den: 'ctr' },
+      { num: 'berth-none', den: 'podman' },
+      { num: 'berth-none', den: 'runc' },
+      { num: 'ctr', den: 'runc' },
+      { num: 'podman', den: 'runc' },
+    ],
+    notes: ['ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none'],
+  };
+}
+
+interface Fleet {
+  key: string;
+  label: string;
+  skip?: string;
+  start(i: number): Promise<number>;
+  remove(i: number): Promise<number>;
+  /** The daemon whose growth counts toward each container's cost, if the engine has one. */
+  daemonPid?: () => number;
+}
+
+/**
+ * 50 containers started detached one after another, then removed one after
+ * another; with `memory`, the memory each running container adds is taken
+ * in the first round while all 50 sleep.
+ */
+export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean } = {}): Promise<BenchResult[]> {
+  const count = opts.count ?? 50;
+  const p = await prepare(env);
+  // A sleep duration unique to this run tags our container processes, so the
+  // monitors are found as their parents whatever the engine calls them.
+  const secs = String(86_400 + Math.floor(Math.random() * 10_000));
+  const name = (e: string, i: number) => `${e}-${env.tag}-${i}`;
+  const fleets: Fleet[] = [
+    {
+      key: 'berth',
+      label: 'berth run -d / rm -f',
+      skip: p.berthSkip,
+      start: async (i) => (await p.b!.cli.must(['run', '-d', '--network', 'none', '--name', name('b', i), p.ref, 'sleep', secs])).ms,
+      remove: async (i) => (await p.b!.cli.must(['rm', '-f', name('b', i)])).ms,
+      daemonPid: () => (p.b as Berth).daemon.pid,
+    },
+    {
+      key: 'ctr',
+      label: 'ctr run -d / task rm -f + rm',
+      start: async (i) => (await p.ctr.must(['run', '-d', '--runc-root', p.runcRoot, p.ref, name('c', i), 'sleep', secs])).ms,
+      remove: async (i) => (await p.ctr.must(['tasks', 'rm', '-f', name('c', i)])).ms + (await p.ctr.must(['containers', 'rm', name('c', i)])).ms,
+      daemonPid: () => p.containerd.pid,
+    },
+    {
+      key: 'podman',
+      label: 'podman run -d / rm -f -t 0',
+      start: async (i) => (await p.podman.must(['run', '-d', '--network', 'none', '--name', name('p', i), p.ref, 'sleep', secs])).ms,
+      remove: async (i) => (await p.podman.must(['rm', '-f', '-t', '0', name('p', i)])).ms,
+    },
+  ];
+  const timing: Series[] = fleets.flatMap((f) => [
+    { key: `${f.key}-start`, label: `${f.label}: start ${count}`, unit: 'ms', samples: [], skip: f.skip },
+    { key: `${f.key}-rm`, label: `${f.label}: remove ${count}`, unit: 'ms', samples: [], skip: f.skip },
+    { key: `${f.key}-total`, label: `${f.label}: total`, unit: 'ms', samples: [], skip: f.skip },
+  ]);
+  const memory: Series[] = [];
+  const memNotes: string[] = [];
+  const get = (k: string) => timing.find((s) => s.key === k)!;
+  for (let r = 0; r < rounds; r++) {
+    for (const f of fleets) {
+      if (get(`${f.key}-start`).skip) continue;
+      let started = 0;
+      let t = { start: 0, rm: 0 };
+      try {
+        const idle = f.daemonPid ? memOf(f.daemonPid()) : undefined;
+        for (let i = 0; i < count; i++, started++) t.start += await f.start(i);
+        env.log(`round ${r + 1}/${rounds} ${f.label}: started ${count} in ${t.start.toFixed(0)} ms`);
+        if (opts.memory && r === 0) {
+          await sleep(1500);
+          memory.push(...memorySeries(f, count, secs, idle, memNotes));
+        }
+        for (let i = 0; i < count; i++, started--) t.rm += await f.remove(i);
+        env.log(`round ${r + 1}/${rounds} ${f.label}: removed ${count} in ${t.rm.toFixed(0)} ms`);
+        get(`${f.key}-start`).samples.push(t.start);
+        get(`${f.key}-rm`).samples.push(t.rm);
+        get(`${f.key}-total`).samples.push(t.start + t.rm);
+      } catch (err) {
+        const msg = `failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`;
+        for (const s of ['start', 'rm', 'total']) get(`${f.key}-${s}`).skip = msg;
+        env.log(`${f.label}: ${msg}`);
+        for (let i = count - started; i < count; i++) await f.remove(i).catch(() => 0);
+      }
+      t = { start: 0, rm: 0 };
+    }
+  }
+  const results: BenchResult[] = [];
+  if (opts.timing !== false) {
+    results.push({
+      bench: 'run50',
+      series: timing,
+      ratios: [
+        { num: 'berth-total', den: 'ctr-total', target: 1 },
+        { num: 'berth-total', den: 'podman-total', target: 1 },
+        { num: 'berth-start', den: 'ctr-start' },
+        { num: 'berth-start', den: 'podman-start' },
+      ],
+      notes: [`${count} containers of \`sleep\`, started one after another, then removed one after another; every engine with no network (ctr's default, --network none for berth and podman)`],
+    });
+  }
+  if (opts.memory) {
+    results.push({
+      bench: 'memory',
+      series: memory,
+      ratios: [
+        { num: 'berth-per-container-pss', den: 'podman-per-container-pss', target: 1 },
+        { num: 'berth-per-container-pss', den: 'ctr-per-container-pss' },
+        { num: 'berth-monitor-rss', den: 'podman-monitor-rss' },
+      ],
+      notes: [
+        `with ${count} sleeping containers per engine; monitor = parent process of each container's init (found by the run's unique sleep argument), summed over its PIDs and divided by ${count}`,
+        'per-container = monitors\' PSS + the daemon\'s PSS growth over idle, divided by the count; PSS splits shared pages (one Go binary shared by 50 shims) fairly, RSS counts them in each process',
+        ...memNotes,
+      ],
+    });
+  }
+  return results;
+}
+
+function memorySeries(f: Fleet, count: number, secs: string, idle: ReturnType<typeof memOf> | undefined, notes: string[]): Series[] {
+  const procs = findProcesses(['sleep', secs]);
+  const monitors = [...new Set(procs.map((x) => x.ppid))];
+  const mon = sumMem(monitors);
+  const comms = [...new Set(monitors.map(commOf))].join(', ');
+  notes.push(`${f.key}: ${procs.length} container processes, ${monitors.length} monitor processes (${comms})`);
+  const MiB = (kib: number) => kib / 1024;
+  const out: Series[] = [
+    { key: `${f.key}-monitor-rss`, label: `${f.key}: monitor RSS per container`, unit: 'MiB', samples: [MiB(mon.rssKiB / count)] },
+    { key: `${f.key}-monitor-pss`, label: `${f.key}: monitor PSS per container`, unit: 'MiB', samples: [MiB(mon.pssKiB / count)] },
+  ];
+  let daemonGrowth = 0;
+  if (f.daemonPid && idle) {
+    const now = memOf(f.daemonPid());
+    daemonGrowth = now.pssKiB - idle.pssKiB;
+    out.unshift(
+      { key: `${f.key}-daemon-idle-rss`, label: `${f.key}: daemon RSS idle`, unit: 'MiB', samples: [MiB(idle.rssKiB)] },
+      { key: `${f.key}-daemon-idle-pss`, label: `${f.key}: daemon PSS idle`, unit: 'MiB', samples: [MiB(idle.pssKiB)] },
+      { key: `${f.key}-daemon-busy-rss`, label: `${f.key}: daemon RSS with ${count}`, unit: 'MiB', samples: [MiB(now.rssKiB)] },
+    );
+  }
+  out.push({ key: `${f.key}-per-container-pss`, label: `${f.key}: added per container (PSS, monitor + daemon growth)`, unit: 'MiB', samples: [MiB((mon.pssKiB + daemonGrowth) / count)] });
+  return out;
+}
+

