@@ -224,6 +224,25 @@ test('overlayfs: parallel unpack, layers extracted apart and attached to their p
   });
 });
 
+test('overlayfs: a refused layer leaves its snapshot removable, and removal never follows its symlinks', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[0][1], async (sn, tmp) => {
+    const outside = join(tmp, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'precious'), 'keep');
+    const dir = writableDir(await sn.prepare(ctx, 'evil', undefined))!;
+    const tar = makeTar([
+      { name: 'locked/', type: 'dir', mode: 0 },
+      { name: 'locked/f', data: 'x', mode: 0 },
+      { name: 'out', type: 'symlink', linkname: outside },
+      { name: 'out/precious', data: 'overwritten' },
+    ]);
+    await assert.rejects(applyLayer(ctx, dir, (async function* () { yield tar; })(), { format: 'overlay' }), (e) => kindOf(e) === 'InvalidArgument' && /"out\/precious"/.test((e as Error).message));
+    await sn.remove(ctx, 'evil');
+    assert.equal(await readFile(join(outside, 'precious'), 'utf8'), 'keep');
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+  });
+});
+
 test('native: a parentless snapshot cannot be attached to a parent at commit', { skip: !isRoot && 'needs root' }, async () => {
   await withSnapshotter(impls[1][1], async (sn) => {
     await sn.prepare(ctx, 'p', undefined);
