@@ -252,3 +252,30 @@ test('native: a parentless snapshot cannot be attached to a parent at commit', {
     assert.equal(sn.capabilities.parallelUnpack, false);
   });
 });
+
+test('openSnapshots opens the configured snapshotter and clears temp mounts a crash left', { skip: !isRoot && 'needs root' }, async () => {
+  const { openSnapshots } = await import('./open.ts');
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-open-'));
+  const db = new MetadataDb(join(tmp, 'meta.db'));
+  try {
+    const left = join(tmp, 'snapshots', 'mounts', 'mount-crashed');
+    await mkdir(left, { recursive: true });
+    await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], left);
+    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db });
+    assert.equal(snaps.snapshotter.name, 'overlayfs');
+    assert.deepEqual(await mountsUnder(tmp), []);
+    assert.deepEqual(await readdir(join(tmp, 'snapshots', 'mounts')), []);
+    const base = await snaps.snapshotter.prepare(ctx, 'b', undefined);
+    await snaps.withMounted(ctx, base, async (dir) => writeFile(join(dir, 'f'), 'x'));
+    await snaps.snapshotter.commit(ctx, 'base', 'b');
+    const seen = await snaps.withMounted(ctx, await snaps.snapshotter.view(ctx, 'v', 'base'), (dir) => readFile(join(dir, 'f'), 'utf8'));
+    assert.equal(seen, 'x');
+    assert.deepEqual(await mountsUnder(tmp), []);
+    const native = await openSnapshots(ctx, 'native', { root: tmp, db });
+    assert.equal(native.snapshotter.capabilities.parallelUnpack, false);
+  } finally {
+    for (const m of (await mountsUnder(tmp)).reverse()) await unmountAll(ctx, m).catch(() => {});
+    db.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
