@@ -161,6 +161,8 @@ const escapes: Array<[string, TarSpec[]]> = [
   ['hardlink through symlink', [{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'pw', type: 'hardlink', linkname: 'etc/passwd' }]],
   ['whiteout of dot-dot', [{ name: 'a/', type: 'dir' }, { name: 'a/.wh...' }]],
   ['whiteout through symlink', [{ name: 'evil', type: 'symlink', linkname: '/tmp' }, { name: 'evil/.wh.x' }]],
+  ['dir replaced by escaping symlink', [{ name: 'a/', type: 'dir' }, { name: 'a/f', data: 'x' }, { name: 'a', type: 'symlink', linkname: '../..' }, { name: 'a/f', data: 'x' }]],
+  ['symlink one level up via a subdir', [{ name: 'd/', type: 'dir' }, { name: 'd/up', type: 'symlink', linkname: '../..' }, { name: 'd/up/x', data: 'x' }]],
 ];
 
 for (const format of ['overlay', 'plain'] as const) {
