@@ -216,3 +216,15 @@ test('an aborted apply rejects with the abort reason', { skip: !isRoot && 'needs
     await assert.rejects(applyLayer(rootCtx({ signal: ac.signal }), dir, slow(), { format: 'overlay' }), /stop/);
   });
 });
+
+test('cleanPath resolves dots lexically and refuses names that climb out', async () => {
+  const { cleanPath } = await import('./extract.ts');
+  assert.deepEqual(cleanPath('./a//b/./c/'), ['a', 'b', 'c']);
+  assert.deepEqual(cleanPath('a/b/../c'), ['a', 'c']);
+  assert.deepEqual(cleanPath('/etc/passwd'), ['etc', 'passwd']);
+  assert.deepEqual(cleanPath('/../../x'), ['x']);
+  assert.deepEqual(cleanPath('.'), []);
+  assert.equal(cleanPath('../x'), undefined);
+  assert.equal(cleanPath('a/../../x'), undefined);
+  assert.equal(cleanPath('a/b/../../..'), undefined);
+});
