@@ -12,9 +12,8 @@ import type { NetworkService } from '../network/types.ts';
 import { mountAll, unmountAll } from '../snapshots/mount.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import type { ImageService } from '../images/service.ts';
-import { runtimeSettings } from '../runtime/config.ts';
+import { runtimeConfig } from '../runtime/task-config.ts';
 import { ContainerService, type ImageLookup } from '../runtime/containers.ts';
-import { defaultInitPath } from '../runtime/monitor.ts';
 import type { ImageConfig } from '../runtime/oci-types.ts';
 import { MonitorTaskService } from '../runtime/tasks.ts';
 import { VolumeService } from '../runtime/volumes.ts';
@@ -39,12 +38,12 @@ export async function wireContainers(opts: {
   runtime?: SectionValues;
   startCtx: Ctx;
 }): Promise<{ containers: ContainerService; volumes: VolumeService; tasks: MonitorTaskService; close(): void }> {
-  const settings = runtimeSettings(opts.runtime);
+  const settings = runtimeConfig(opts.runtime ?? {});
   const stateDir = path.join(opts.state, 'containers');
   const rootDir = path.join(opts.root, 'containers');
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
   await mkdir(rootDir, { recursive: true, mode: 0o700 });
-  const tasks = new MonitorTaskService({ stateDir: opts.state, runtimes: settings.runtimes, defaultRuntime: settings.defaultRuntime });
+  const tasks = new MonitorTaskService({ stateDir: opts.state, runtimes: settings.runtimes, defaultRuntime: settings.defaultRuntime, monitorPath: settings.monitorPath });
   const volumes = new VolumeService(opts.db, path.join(opts.root, 'volumes'));
   const lookup: ImageLookup = {
     async find(ctx, ref) {
@@ -68,7 +67,7 @@ export async function wireContainers(opts: {
     log: opts.log.child({ component: 'containers' }),
     stateDir,
     rootDir,
-    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath ?? defaultInitPath, capabilities: capabilitiesFromMask(await capabilityMask()) },
+    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()) },
     defaultRuntime: settings.defaultRuntime,
     cgroupParent: settings.cgroupParent,
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },

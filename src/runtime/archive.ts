@@ -22,7 +22,7 @@ import type { ResolvedMount } from './spec-mounts.ts';
  * under the mount's source (the container sees the volume there, not the
  * directory of the rootfs beneath it), otherwise under the rootfs.
  */
-export async function hostPath(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
+export async function hostPath(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
   const clean = path.posix.normalize('/' + p);
   let best: ResolvedMount | undefined;
   for (const m of mounts) {
@@ -30,8 +30,8 @@ export async function hostPath(rootfs: string, mounts: readonly ResolvedMount[],
     const t = path.posix.normalize('/' + m.target).replace(/\/$/, '') || '/';
     if ((clean === t || clean.startsWith(t + '/')) && (!best || t.length > best.target.length)) best = { ...m, target: t };
   }
-  if (!best) return resolveInRoot(rootfs, clean);
-  return resolveInRoot(best.source!, clean.slice(best.target.length) || '/');
+  if (!best) return resolveInRoot(ctx, rootfs, clean);
+  return resolveInRoot(ctx, best.source!, clean.slice(best.target.length) || '/');
 }
 
 export interface PathStat {
@@ -42,8 +42,8 @@ export interface PathStat {
   linkTarget: string;
 }
 
-export async function statInRoot(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<PathStat> {
-  const real = await hostPath(rootfs, mounts, p);
+export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<PathStat> {
+  const real = await hostPath(ctx, rootfs, mounts, p);
   try {
     const st = await lstat(real);
     return { name: path.basename(p), size: st.size, mode: st.mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? await readlink(real) : '' };
@@ -54,9 +54,9 @@ export async function statInRoot(rootfs: string, mounts: readonly ResolvedMount[
 }
 
 /** A tar of `p` (file or directory tree) inside `rootfs`. */
-export async function packFromRoot(rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
-  const real = await hostPath(rootfs, mounts, p);
-  await statInRoot(rootfs, mounts, p);
+export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
+  const real = await hostPath(ctx, rootfs, mounts, p);
+  await statInRoot(ctx, rootfs, mounts, p);
   const base = path.basename(path.posix.normalize('/' + p)) || '.';
   const seen = new Map<string, string>();
   async function* walk(abs: string, name: string): AsyncGenerator<TarItem> {
@@ -87,7 +87,7 @@ export async function packFromRoot(rootfs: string, mounts: readonly ResolvedMoun
 
 /** Extract a tar into directory `p` of `rootfs`; the directory must exist. */
 export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
-  const real = await hostPath(rootfs, mounts, p);
+  const real = await hostPath(ctx, rootfs, mounts, p);
   let st;
   try {
     st = await stat(real);

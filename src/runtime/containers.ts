@@ -270,8 +270,8 @@ export class ContainerService {
       const user = resolveUser({
         user: cfg.user ?? imageConfig.User,
         groupAdd: cfg.groupAdd,
-        passwd: await readRootfsFile(rootfs, '/etc/passwd'),
-        group: await readRootfsFile(rootfs, '/etc/group'),
+        passwd: await readRootfsFile(ctx, rootfs, '/etc/passwd'),
+        group: await readRootfsFile(ctx, rootfs, '/etc/group'),
       });
 
       const net = await this.#setupNetwork(ctx, rec, imageConfig);
@@ -645,8 +645,8 @@ export class ContainerService {
     const imageConfig = image?.config.config ?? {};
     const user = resolveUser({
       user: exec.user ?? rec.config.user ?? imageConfig.User,
-      passwd: await readRootfsFile(rootfs, '/etc/passwd'),
-      group: await readRootfsFile(rootfs, '/etc/group'),
+      passwd: await readRootfsFile(ctx, rootfs, '/etc/passwd'),
+      group: await readRootfsFile(ctx, rootfs, '/etc/group'),
     });
     const { readFile } = await import('node:fs/promises');
     const spec = JSON.parse(await readFile(path.join(this.bundleDir(rec), 'config.json'), 'utf8')) as { process: OciProcess };

@@ -1,55 +1,80 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, open, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
+import { resolveUser } from './user.ts';
+import type { ResolvedUser } from './user.ts';
 
 /**
- * Resolve `p` inside `root` as the container would see it: symlinks are
- * followed but evaluated relative to `root`, so a link to /etc/shadow or to
- * ../../x can never leave the rootfs (runc's securejoin, in spirit).
+ * Reading files of a container's rootfs from the host without leaving it:
+ * an image may ship /etc/passwd as a symlink to /../../etc/shadow of the
+ * host. Paths are resolved component by component with every symlink taken
+ * relative to the rootfs (the semantics of securejoin / openat2
+ * RESOLVE_IN_ROOT), so ".." and absolute targets stop at the rootfs.
  */
-export async function resolveInRoot(root: string, p: string): Promise<string> {
-  const parts = p.split('/').filter((s) => s && s !== '.');
-  const out: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const seg = parts.shift()!;
-    if (seg === '..') {
-      out.pop();
+
+const MAX_LINKS = 255;
+
+/** The host path of `inner` inside `rootfs`, symlinks resolved within it. */
+export async function resolveInRoot(ctx: Ctx, rootfs: string, inner: string): Promise<string> {
+  const root = path.resolve(rootfs);
+  let done: string[] = [];
+  let todo = inner.split('/').filter(Boolean);
+  let links = 0;
+  while (todo.length) {
+    ctx.signal.throwIfAborted();
+    const part = todo.shift() as string;
+    if (part === '.') continue;
+    if (part === '..') {
+      done.pop();
       continue;
     }
-    const candidate = path.join(root, ...out, seg);
+    const host = path.join(root, ...done, part);
     let st;
     try {
-      st = await lstat(candidate);
-    } catch (err) {
-      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) {
-        out.push(seg, ...parts.filter((x) => x !== '.'));
+      st = await lstat(host);
+    } catch (e) {
+      if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) {
+        done.push(part, ...todo.filter((p) => p !== '.'));
+        todo = [];
         break;
       }
-      throw err;
+      throw e;
     }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) throw berthError('InvalidArgument', `too many levels of symbolic links resolving ${p}`);
-      const target = await readlink(candidate);
-      if (target.startsWith('/')) out.length = 0;
-      parts.unshift(...target.split('/').filter((s) => s && s !== '.'));
+    if (!st.isSymbolicLink()) {
+      done.push(part);
       continue;
     }
-    out.push(seg);
+    if (++links > MAX_LINKS) throw berthError('InvalidArgument', `${inner}: too many levels of symbolic links in the image`);
+    const target = await readlink(host);
+    if (target.startsWith('/')) done = [];
+    todo = [...target.split('/').filter(Boolean), ...todo];
   }
-  return path.join(root, ...out);
+  return path.join(root, ...done);
 }
 
-/** Read a small file of the rootfs (e.g. /etc/passwd); undefined when it does not exist. */
-export async function readRootfsFile(root: string, p: string, maxBytes = 4 << 20): Promise<string | undefined> {
-  const real = await resolveInRoot(root, p);
+/** A regular file of the rootfs, or undefined when it is missing; at most `maxBytes`. */
+export async function readRootfsFile(ctx: Ctx, rootfs: string, inner: string, maxBytes = 4 << 20): Promise<string | undefined> {
+  const host = await resolveInRoot(ctx, rootfs, inner);
+  let fh;
   try {
-    const st = await lstat(real);
-    if (!st.isFile()) return undefined;
-    if (st.size > maxBytes) throw berthError('InvalidArgument', `${p} in the image is larger than ${maxBytes} bytes`);
-    return await readFile(real, 'utf8');
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
-    throw err;
+    fh = await open(host, 'r');
+  } catch (e) {
+    if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) return undefined;
+    throw e;
   }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    if (st.size > maxBytes) throw berthError('InvalidArgument', `${inner} in the image is larger than ${maxBytes} bytes`);
+    return await fh.readFile({ encoding: 'utf8', signal: ctx.signal });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** resolveUser against the rootfs's own /etc/passwd and /etc/group. */
+export async function resolveUserInRootfs(ctx: Ctx, rootfs: string, user: string | undefined, groupAdd?: readonly string[]): Promise<ResolvedUser> {
+  const [passwd, group] = await Promise.all([readRootfsFile(ctx, rootfs, '/etc/passwd'), readRootfsFile(ctx, rootfs, '/etc/group')]);
+  return resolveUser({ user, groupAdd, passwd, group });
 }

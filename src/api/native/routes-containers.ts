@@ -210,7 +210,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('HEAD', '/containers/:id/archive', async (req) => {
     const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      return await statInRoot(rootfs, mounts, requirePath(req));
+      return await statInRoot(req.ctx, rootfs, mounts, requirePath(req));
     } finally {
       await release();
     }
@@ -219,7 +219,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('GET', '/containers/:id/archive/stat', async (req) => {
     const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      return await statInRoot(rootfs, mounts, requirePath(req));
+      return await statInRoot(req.ctx, rootfs, mounts, requirePath(req));
     } finally {
       await release();
     }
@@ -228,7 +228,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('GET', '/containers/:id/archive', async (req) => {
     const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      const tar = await packFromRoot(rootfs, mounts, requirePath(req));
+      const tar = await packFromRoot(req.ctx, rootfs, mounts, requirePath(req));
       const res = req.response();
       res.writeHead(200, { 'content-type': 'application/x-tar' });
       await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => res.destroy(err));
