@@ -216,7 +216,7 @@ export class ContainerService {
     await this.#locked(rec.id, () => this.#start(ctx, rec, { manual: true }));
   }
 
-  async #start(ctx: Ctx, rec: ContainerRecord, opts: { manual: boolean }): Promise<void> {
+  async #start(ctx: Ctx, rec: ContainerRecord, opts: { manual: boolean; restart?: boolean }): Promise<void> {
     let st = await this.#state(ctx, rec.id);
     if (st.status === 'running') throw berthError('NotModified', `container ${rec.id} is already running`);
     if (st.status === 'paused') throw berthError('Conflict', `cannot start a paused container, try unpause instead`);
@@ -239,6 +239,7 @@ export class ContainerService {
       error: undefined,
       startedAt: new Date().toISOString(),
       manuallyStopped: opts.manual ? false : st.manuallyStopped,
+      restartCount: opts.restart ? (st.restartCount ?? 0) + 1 : st.restartCount,
     };
     await this.#d.store.setState(ctx, rec.id, next);
     this.#event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
@@ -411,8 +412,7 @@ export class ContainerService {
       void this.#locked(id, async () => {
         const now = await this.#state(ctx, id).catch(() => undefined);
         if (!now || now.status !== 'restarting' || this.#closed) return;
-        await this.#d.store.setState(ctx, id, { ...now, status: 'exited', restartCount: (now.restartCount ?? 0) + 1 } satisfies RuntimeState);
-        await this.#start(ctx, rec, { manual: false });
+        await this.#start(ctx, rec, { manual: false, restart: true });
       }).catch((err) => this.#d.log.warn('restart failed', { container: id, err }));
     }, delay);
     t.unref();

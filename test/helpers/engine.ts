@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildImage, busyboxImage, pushToRegistry } from './image-builder.ts';
@@ -62,8 +63,11 @@ export async function startEngine(opts: { imageSpec?: ImageSpec; extraConfig?: s
         d.proc.kill('SIGTERM');
         await exited;
       }
+      // Whatever a failed test left running: its containers, mounts and bridge.
+      await reapTasks(d.state);
       // Unmount before the temp dirs are removed, so removal never reaches into a mount.
       await unmountUnder(d.dir);
+      await new Promise((r) => execFile('ip', ['link', 'del', bridge], () => r(undefined)));
       await d.stop().catch(() => {});
       await registry.stop();
       await rm(layoutDir, { recursive: true, force: true });
@@ -71,9 +75,26 @@ export async function startEngine(opts: { imageSpec?: ImageSpec; extraConfig?: s
   };
 }
 
+/** Kill and delete every task (container and its monitor) left under a daemon's state dir. */
+export async function reapTasks(state: string): Promise<void> {
+  const tasksDir = path.join(state, 'tasks');
+  for (const ns of await readdir(tasksDir).catch(() => [] as string[])) {
+    for (const id of await readdir(path.join(tasksDir, ns)).catch(() => [] as string[])) {
+      await new Promise((r) => execFile('runc', ['--root', path.join(state, 'runtime', 'runc', ns), 'delete', '-f', id], () => r(undefined)));
+      const pid = Number(await readFile(path.join(tasksDir, ns, id, 'monitor.pid'), 'utf8').catch(() => '0'));
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  }
+}
+
 /** Unmount whatever a crashed test left mounted under `dir`, deepest first. */
 export async function unmountUnder(dir: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8'))
     .split('\n')
     .map((l) => l.split(' ')[4])

@@ -128,7 +128,8 @@ describe('containers', { timeout: 600_000 }, () => {
       const s = (await cli('inspect', '-f', '{{.RestartCount}} {{.State.Status}}', 'flaky')).stdout.trim();
       return s === '2 exited';
     }, 'two restarts then exited', 30_000);
-    await cli('rm', 'flaky');
+    const rm = await cli('rm', 'flaky');
+    assert.equal(rm.code, 0, rm.stderr);
   });
 
   it('copies files both ways and keeps named volumes', async () => {
