@@ -192,12 +192,12 @@ export class ContainerService {
 
   async get(ctx: Ctx, idOrName: string): Promise<ContainerSummary> {
     const record = await this.resolve(ctx, idOrName);
-    return { record, state: await this.#state(ctx, record.id) };
+    return { record, state: await this.#viewState(ctx, record.id) };
   }
 
   async list(ctx: Ctx): Promise<ContainerSummary[]> {
     const out: ContainerSummary[] = [];
-    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#state(ctx, record.id) });
+    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#viewState(ctx, record.id) });
     return out.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
   }
 
@@ -841,6 +841,14 @@ export class ContainerService {
   async #state(ctx: Ctx, id: string): Promise<RuntimeState> {
     const s = (await this.#d.store.getState(ctx, id)) as RuntimeState | undefined;
     return s ?? { status: 'created', restartCount: 0 };
+  }
+
+  /** The state as shown: `network connect`/`disconnect` change a running container's network after its start. */
+  async #viewState(ctx: Ctx, id: string): Promise<RuntimeState> {
+    const st = await this.#state(ctx, id);
+    if (!st.network || (st.status !== 'running' && st.status !== 'paused')) return st;
+    const live = await this.#d.network.containerNetwork(ctx, id).catch(() => undefined);
+    return live ? { ...st, network: live } : st;
   }
 
   #cancelRestart(id: string): void {
