@@ -129,6 +129,11 @@ export class ContainerService {
       if (isNotFound(err)) throw berthError('NotFound', `No such image: ${config.image}`, err);
       throw err;
     });
+    if (config.network?.mode.startsWith('container:')) {
+      // By id, as docker records it: the other container may be renamed later.
+      const other = await this.resolve(ctx, config.network.mode.slice('container:'.length));
+      config = { ...config, network: { ...config.network, mode: `container:${other.id}` } };
+    }
     const id = newId();
     const snapshotKey = id;
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
@@ -327,6 +332,12 @@ export class ContainerService {
     const cfg = rec.config;
     const attachment = cfg.network ?? { mode: 'bridge' };
     const shared = cfg.sharedNamespaces?.network;
+    if (attachment.mode.startsWith('container:')) {
+      const other = await this.get(ctx, attachment.mode.slice('container:'.length));
+      if (other.state.status !== 'running' && other.state.status !== 'paused') {
+        throw berthError('Conflict', `cannot join the network of container ${other.record.name}: it is not running`);
+      }
+    }
     return this.#d.network.setupContainer(ctx, {
       containerId: rec.id,
       namespace: rec.namespace,

@@ -165,6 +165,14 @@ describe('networking end to end', { timeout: 900_000 }, () => {
     const shared = await cli('run', '--rm', '--network', 'container:c1', e.image, 'ip', '-4', '-o', 'addr', 'show');
     assert.equal(shared.code, 0, shared.stderr);
     assert.equal(addrs(shared.stdout), addrs(c1Ip), 'same interfaces as c1');
+    const noOther = await cli('run', '--rm', '--network', 'container:no-such-container', e.image, 'true');
+    assert.equal(noOther.code, 125);
+    assert.match(noOther.stderr, /No such container: no-such-container/);
+    await ok('create', '--name', 'idle', e.image, 'true');
+    const idleOther = await cli('run', '--rm', '--network', 'container:idle', e.image, 'true');
+    assert.notEqual(idleOther.code, 0);
+    assert.match(idleOther.stderr, /container idle: it is not running/);
+    await ok('rm', 'idle');
   });
 
   it('writes --dns, --dns-search, --add-host and --hostname into /etc', async () => {
