@@ -11,10 +11,19 @@ export async function resolveInRoot(root: string, p: string): Promise<string> {
   const parts = p.split('/').filter((s) => s && s !== '.');
   const out: string[] = [];
   let hops = 0;
+  // Past a missing component nothing can be a symlink: the rest is joined
+  // lexically, still clamping `..` at the root.
+  let missingAt = -1;
   while (parts.length) {
     const seg = parts.shift()!;
     if (seg === '..') {
       out.pop();
+      // Climbing back above the missing component: the path exists again.
+      if (out.length <= missingAt) missingAt = -1;
+      continue;
+    }
+    if (missingAt >= 0) {
+      out.push(seg);
       continue;
     }
     const candidate = path.join(root, ...out, seg);
@@ -23,8 +32,9 @@ export async function resolveInRoot(root: string, p: string): Promise<string> {
       st = await lstat(candidate);
     } catch (err) {
       if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) {
-        out.push(seg, ...parts.filter((x) => x !== '.'));
-        break;
+        missingAt = out.length;
+        out.push(seg);
+        continue;
       }
       throw err;
     }
