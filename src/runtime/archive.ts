@@ -24,8 +24,21 @@ export interface PathStat {
   linkTarget: string;
 }
 
+/**
+ * Where `p` is in `rootfs`, docker cp's way: the parent directories are
+ * resolved in the root but a final symlink is the link itself, so it is
+ * copied as a link; a trailing `/` or `/.` asks for what it points to.
+ */
+async function resolveEntry(rootfs: string, p: string): Promise<string> {
+  if (/\/\.?$/.test(p)) return resolveInRoot(rootfs, p);
+  const parts = p.split('/');
+  const last = parts.pop()!;
+  if (last === '' || last === '.' || last === '..') return resolveInRoot(rootfs, p);
+  return path.join(await resolveInRoot(rootfs, parts.join('/')), last);
+}
+
 export async function statInRoot(rootfs: string, p: string): Promise<PathStat> {
-  const real = await resolveInRoot(rootfs, p);
+  const real = await resolveEntry(rootfs, p);
   try {
     const st = await lstat(real);
     return { name: path.basename(p), size: st.size, mode: st.mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? await readlink(real) : '' };
@@ -37,7 +50,7 @@ export async function statInRoot(rootfs: string, p: string): Promise<PathStat> {
 
 /** A tar of `p` (file or directory tree) inside `rootfs`. */
 export async function packFromRoot(rootfs: string, p: string): Promise<Readable> {
-  const real = await resolveInRoot(rootfs, p);
+  const real = await resolveEntry(rootfs, p);
   await statInRoot(rootfs, p);
   const base = path.basename(path.posix.normalize('/' + p)) || '.';
   const seen = new Map<string, string>();
