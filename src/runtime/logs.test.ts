@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -140,6 +140,24 @@ describe('readLogs', () => {
     } finally {
       await it.return(undefined);
       ac.abort();
+    }
+  });
+
+  it('follows a file truncated in place, as rotation with one file does', async () => {
+    const f = path.join(dir, 'trunc.log');
+    await writeFile(f, json('stdout', 'a long first line\n', ts(1)));
+    let done = false;
+    const it = readLogs(rootCtx(), f, { format: 'json-file', follow: true, stopWhen: () => done });
+    try {
+      assert.equal((await it.next()).value?.log, 'a long first line\n');
+      const pending = it.next();
+      await truncate(f, 0);
+      await appendFile(f, json('stdout', 'b\n', ts(2)));
+      assert.equal((await pending).value?.log, 'b\n');
+      done = true;
+      assert.equal((await it.next()).done, true);
+    } finally {
+      await it.return(undefined);
     }
   });
 

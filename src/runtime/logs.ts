@@ -159,6 +159,10 @@ export async function* readLogs(ctx: Ctx, file: string, opts: ReadLogsOptions): 
         liveIno = st.ino;
         liveOffset = 0;
         pending = Buffer.alloc(0);
+      } else if (st && st.size < liveOffset) {
+        // Truncated in place (the monitor's rotation with max-file 1): start over.
+        liveOffset = 0;
+        pending = Buffer.alloc(0);
       }
       if (st && st.size > liveOffset) {
         const fh = await open(file, 'r');
