@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -88,6 +88,27 @@ describe('archive', () => {
     assert.equal(st.linkTarget, '/etc/hostname');
     assert.equal(st.name, 'abs');
     assert.deepEqual(await gnuList(await packFromRoot(root, '/srv/data/abs')), ['l abs -> /etc/hostname']);
+  });
+
+  it('packs device nodes with their major and minor numbers', async () => {
+    const dev = path.join(root, 'dev');
+    await mkdir(dev);
+    execFileSync('mknod', [path.join(dev, 'null'), 'c', '1', '3']);
+    execFileSync('mknod', [path.join(dev, 'big'), 'b', '259', '1000']);
+    execFileSync('mkfifo', [path.join(dev, 'fifo')]);
+    const listing = await new Promise<string>((resolve, reject) => {
+      void packFromRoot(root, '/dev').then((tar) => {
+        const child = spawn('tar', ['-tvf', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+        tar.pipe(child.stdin);
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.on('close', () => resolve(out));
+      }, reject);
+    });
+    await rm(dev, { recursive: true });
+    assert.match(listing, /^b\S+ \S+\s+259,1000 .* dev\/big$/m);
+    assert.match(listing, /^c\S+ \S+\s+1,3 .* dev\/null$/m);
+    assert.match(listing, /^p\S+ .* dev\/fifo$/m);
   });
 
   it('stats inside the root and reports a missing path as NotFound', async () => {

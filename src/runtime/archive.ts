@@ -74,7 +74,7 @@ export async function packFromRoot(rootfs: string, p: string): Promise<Readable>
     } else if (st.isFIFO()) {
       yield { entry: { name, type: 'fifo', ...common } };
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: Math.floor(st.rdev / 256), devminor: st.rdev % 256, ...common } };
+      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
     }
   }
   return tarStream(walk(real, base));
@@ -91,4 +91,13 @@ export async function extractIntoRoot(ctx: Ctx, rootfs: string, p: string, tar: 
   }
   if (!st.isDirectory()) throw berthError('InvalidArgument', `extraction point is not a directory: ${p}`);
   await applyLayer(ctx, real, tar, { format: 'plain' });
+}
+
+// Linux's dev_t: the minor's low 8 bits, then 12 bits of major, then the minor's upper bits.
+function devMajor(rdev: number): number {
+  return (rdev >>> 8) & 0xfff;
+}
+
+function devMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
 }
