@@ -43,7 +43,7 @@ describe('ContainerService orderings', () => {
       return exits.get(id)!;
     };
     // Hooks a test sets to hold a step.
-    const hooks: { beforeDelete?: () => Promise<void> } = {};
+    const hooks: { beforeDelete?: () => Promise<void>; onExec?: () => Promise<void>; imageVolumes?: Record<string, object> } = {};
     const tasks = {
       async create() {
         return { pid: 4242 };
@@ -64,10 +64,13 @@ describe('ContainerService orderings', () => {
       async list() {
         return [];
       },
+      async exec() {
+        await hooks.onExec?.();
+      },
     };
     const deps = {
       store: new MetadataContainerStore(db),
-      images: { find: async () => ({ id: 'sha256:' + 'f'.repeat(64), name: 'img', config: { config: {}, rootfs: { diff_ids: [] } } }) },
+      images: { find: async () => ({ id: 'sha256:' + 'f'.repeat(64), name: 'img', config: { config: { Volumes: hooks.imageVolumes }, rootfs: { diff_ids: [] } } }) },
       snapshotter: { name: 'fake', prepare: async () => [], mounts: async () => [], remove: async () => {} },
       mounter: { mountAll: async () => {}, unmountAll: async () => {} },
       tasks,
@@ -147,6 +150,98 @@ describe('ContainerService orderings', () => {
       );
       if (err) t.todo(`known race: the exit watcher's auto-remove deletes the record under the forced remove: ${(err as Error).message}`);
       assert.equal(err, undefined);
+    } finally {
+      svc.close();
+    }
+  });
+
+  /** Let the exit watcher run to the end of its work. */
+  const settle = async () => {
+    for (let i = 0; i < 100; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('an exec created while the container exits does not bring it back to running', async (t) => {
+    const { svc, deps, exitOf, hooks } = service();
+    const ctx = rootCtx();
+    try {
+      const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'] });
+      await svc.start(ctx, id);
+      hooks.onExec = async () => {
+        exitOf(id).resolve({ exitCode: 0, signal: 0, pid: 4242, finishedAt: new Date().toISOString() });
+        await settle();
+      };
+      await svc.execCreate(ctx, id, { cmd: ['ls'] });
+      const st = await stateOf(deps, id);
+      if (st.status !== 'exited') t.todo('known race: execCreate writes back the state it read before its awaits');
+      assert.equal(st.status, 'exited');
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('a volume is in use only in its own namespace', async (t) => {
+    const { svc, deps } = service();
+    try {
+      await svc.create(rootCtx(), { image: 'img', cmd: ['true'], mounts: [{ type: 'volume', source: 'shared-name', target: '/d' }] });
+      const other = rootCtx({ namespace: 'elsewhere' });
+      await deps.volumes.create(other, { name: 'shared-name' });
+      const err = await deps.volumes.remove(other, 'shared-name').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (err) t.todo('known gap: ContainerService.usedBy ignores the namespace');
+      assert.equal(err, undefined);
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('a create that fails on its name leaves no anonymous volume behind', async (t) => {
+    const { svc, deps, hooks } = service();
+    const ctx = rootCtx({ namespace: 'anon-leak' });
+    hooks.imageVolumes = { '/var/lib/data': {} };
+    try {
+      await svc.create(ctx, { image: 'img', cmd: ['true'], name: 'taken' });
+      const before = (await deps.volumes.list(ctx)).length;
+      await assert.rejects(svc.create(ctx, { image: 'img', cmd: ['true'], name: 'taken' }), (e) => (e as { kind?: string }).kind === 'AlreadyExists');
+      const afterCount = (await deps.volumes.list(ctx)).length;
+      if (afterCount !== before) t.todo('known gap: create removes only the snapshot when the record cannot be written');
+      assert.equal(afterCount, before);
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('recovery keeps the exit code of a container that was waiting to restart', async (t) => {
+    const { svc, deps } = service();
+    const ctx = rootCtx({ namespace: 'recover-code' });
+    try {
+      const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'], restartPolicy: { name: 'no' } });
+      const finishedAt = new Date().toISOString();
+      await deps.store.setState(ctx, id, { ...(await deps.store.getState(ctx, id) as RuntimeState), status: 'restarting', exitCode: 3, finishedAt } satisfies RuntimeState);
+      await svc.recover(rootCtx(), ['recover-code']);
+      const st = (await deps.store.getState(ctx, id)) as RuntimeState;
+      assert.equal(st.status, 'exited');
+      if (st.exitCode !== 3) t.todo('known gap: recover() records 255 for a restarting container');
+      assert.equal(st.exitCode, 3);
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('restart of a --rm container keeps it', async (t) => {
+    const { svc, deps } = service();
+    const ctx = rootCtx();
+    try {
+      const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'], autoRemove: true });
+      await svc.start(ctx, id);
+      const err = await svc.restart(ctx, id, { timeoutSec: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const st = (await deps.store.getState(ctx, id).catch(() => undefined)) as RuntimeState | undefined;
+      if (err || st?.status !== 'running') t.todo(`known gap: the exit of a restart auto-removes the container (${(err as Error | undefined)?.message ?? st?.status})`);
+      assert.equal(st?.status, 'running');
     } finally {
       svc.close();
     }
