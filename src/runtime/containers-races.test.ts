@@ -43,9 +43,13 @@ describe('ContainerService orderings', () => {
       return exits.get(id)!;
     };
     // Hooks a test sets to hold a step.
-    const hooks: { beforeDelete?: () => Promise<void>; onExec?: () => Promise<void>; imageVolumes?: Record<string, object> } = {};
+    const hooks: { beforeDelete?: () => Promise<void>; onExec?: () => Promise<void>; onCreate?: () => Promise<void>; imageVolumes?: Record<string, object> } = {};
+    /** Tasks created and not yet deleted. */
+    const live = new Set<string>();
     const tasks = {
-      async create() {
+      async create(_ctx: unknown, req: { id: string }) {
+        await hooks.onCreate?.();
+        live.add(req.id);
         return { pid: 4242 };
       },
       async start() {
@@ -60,6 +64,7 @@ describe('ContainerService orderings', () => {
       async delete(_ctx: unknown, id: string) {
         await hooks.beforeDelete?.();
         exits.delete(id);
+        live.delete(id);
       },
       async list() {
         return [];
@@ -85,7 +90,7 @@ describe('ContainerService orderings', () => {
       cgroupParent: '/berth-test',
       logDefaults: {},
     } as unknown as ContainerServiceDeps;
-    return { svc: new ContainerService(deps), deps, exitOf, hooks };
+    return { svc: new ContainerService(deps), deps, exitOf, hooks, live };
   }
 
   const stateOf = async (deps: ContainerServiceDeps, id: string) => (await deps.store.getState(rootCtx(), id)) as RuntimeState;
@@ -242,6 +247,41 @@ describe('ContainerService orderings', () => {
       const st = (await deps.store.getState(ctx, id).catch(() => undefined)) as RuntimeState | undefined;
       if (err || st?.status !== 'running') t.todo(`known gap: the exit of a restart auto-removes the container (${(err as Error | undefined)?.message ?? st?.status})`);
       assert.equal(st?.status, 'running');
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('a remove during a policy restart leaves no task behind', async (t) => {
+    const { svc, deps, exitOf, hooks, live } = service();
+    const ctx = rootCtx({ namespace: 'restart-rm' });
+    try {
+      const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'], restartPolicy: { name: 'always' } });
+      await svc.start(ctx, id);
+      // The restart after the back-off is held while it creates the new task.
+      const creating = deferred<void>();
+      const letGo = deferred<void>();
+      hooks.onCreate = async () => {
+        hooks.onCreate = undefined;
+        creating.resolve();
+        await letGo.promise;
+      };
+      exitOf(id).resolve({ exitCode: 1, signal: 0, pid: 4242, finishedAt: new Date().toISOString() });
+      await creating.promise;
+      // Meanwhile `rm` without -f: the container looks exited, so the remove goes ahead.
+      const removed = await svc.remove(ctx, id).then(
+        () => true,
+        () => false,
+      );
+      letGo.resolve();
+      await settle();
+      const recordGone = await deps.store.get(ctx, id).then(
+        () => false,
+        () => true,
+      );
+      const leaked = removed && recordGone && live.has(id);
+      if (leaked) t.todo('known race: remove is not serialized with a policy restart; the new task outlives its record');
+      assert.equal(leaked, false);
     } finally {
       svc.close();
     }
