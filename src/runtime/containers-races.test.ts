@@ -95,7 +95,7 @@ describe('ContainerService orderings', () => {
 
   const stateOf = async (deps: ContainerServiceDeps, id: string) => (await deps.store.getState(rootCtx(), id)) as RuntimeState;
 
-  it('a stop that lands while an exit is being recorded keeps the container stopped', { todo: 'known race: #onExit writes back the manuallyStopped it read before #release' }, async () => {
+  it('a stop that lands while an exit is being recorded keeps the container stopped', async (t) => {
     const { svc, deps, exitOf, hooks } = service();
     const ctx = rootCtx();
     try {
@@ -122,6 +122,7 @@ describe('ContainerService orderings', () => {
       for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
 
       const st = await stateOf(deps, id);
+      if (!st.manuallyStopped || st.status !== 'exited') t.todo('known race: #onExit writes back the manuallyStopped it read before #release');
       assert.equal(st.manuallyStopped, true, 'the stop was forgotten');
       assert.equal(st.status, 'exited', 'a stopped "always" container was scheduled for a restart');
     } finally {
@@ -129,14 +130,16 @@ describe('ContainerService orderings', () => {
     }
   });
 
-  it('a manual start resets the restart count, as docker does', { todo: 'known gap: #start keeps restartCount and restartDelayMs' }, async () => {
+  it('a manual start resets the restart count, as docker does', async (t) => {
     const { svc, deps, exitOf } = service();
     const ctx = rootCtx();
     try {
       const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'], restartPolicy: { name: 'on-failure', maximumRetryCount: 1 } });
       await deps.store.setState(ctx, id, { ...(await stateOf(deps, id)), restartCount: 1 } satisfies RuntimeState);
       await svc.start(ctx, id);
-      assert.equal((await stateOf(deps, id)).restartCount, 0);
+      const count = (await stateOf(deps, id)).restartCount;
+      if (count !== 0) t.todo('known gap: #start keeps restartCount and restartDelayMs');
+      assert.equal(count, 0);
       exitOf(id).resolve({ exitCode: 1, signal: 0, pid: 4242, finishedAt: new Date().toISOString() });
     } finally {
       svc.close();
