@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import type { Ctx } from '../core/context.ts';
 import type { MetadataDb } from '../metadata/db.ts';
-import { applyLayer } from './apply.ts';
+import { availableParallelism } from 'node:os';
+import { ApplierPool } from './apply-pool.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
 import { unmountAll, withMounts } from './mount.ts';
 import { NativeSnapshotter } from './native.ts';
@@ -13,10 +14,12 @@ export type SnapshotterName = 'overlayfs' | 'native';
 
 export interface SnapshotsService {
   snapshotter: Snapshotter;
-  /** The layer applier (see apply.ts). */
+  /** The layer applier (see apply.ts), run in worker threads (apply-pool.ts). */
   applyLayer(ctx: Ctx, dir: string, stream: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult>;
   /** `mounts` as a directory for the duration of `fn`: used in place for a read-write bind, else mounted on a temp dir. */
   withMounted<T>(ctx: Ctx, mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Stop the applier workers and close the snapshotter. */
+  close(): Promise<void>;
 }
 
 /**
@@ -27,6 +30,8 @@ export interface SnapshotsService {
  *
  *   const snaps = await openSnapshots(ctx, 'overlayfs', { root: cfg.root, db });
  *   new ImageService({ snapshotter: snaps.snapshotter, applyLayer: snaps.applyLayer, withMounted: snaps.withMounted, ... });
+ *   ...
+ *   await snaps.close();
  */
 export async function openSnapshots(ctx: Ctx, name: SnapshotterName, opts: { root: string; db: MetadataDb }): Promise<SnapshotsService> {
   const root = join(opts.root, 'snapshots', name);
@@ -38,9 +43,14 @@ export async function openSnapshots(ctx: Ctx, name: SnapshotterName, opts: { roo
     await rmdir(join(mounts, d));
   }
   const snapshotter = name === 'native' ? await NativeSnapshotter.open(ctx, { root, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root, db: opts.db });
+  const pool = new ApplierPool({ size: Math.min(4, Math.max(2, availableParallelism())) });
   return {
     snapshotter,
-    applyLayer,
+    applyLayer: (ctx, dir, stream, o) => pool.apply(ctx, dir, stream, o),
     withMounted: (ctx, m, fn) => withMounts(ctx, m, mounts, fn),
+    async close() {
+      await pool.close();
+      await snapshotter.close();
+    },
   };
 }
