@@ -3,15 +3,20 @@ import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
+import { registrySection } from '../distribution/config.ts';
 import { registerSystemRoutes } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { rootCtx } from '../core/context.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
 import { networkConfig, networkSection } from '../network/config.ts';
+import { runtimeSection } from '../runtime/task-config.ts';
 import { CniNetworkService } from '../network/service.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { imagesSection } from '../images/config.ts';
+import { registerImageRoutes } from '../api/native/routes-images.ts';
+import { wireImages } from './images-wiring.ts';
 
 /**
  * The composition root: every service is constructed here, in one readable
@@ -22,7 +27,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -42,8 +47,11 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   // Until a container service exists no container is running: everything left over is reclaimed.
   await network.reconcile(startCtx, []);
   registerNetworkRoutes(router, network);
+  const images = await wireImages({ db, root: d.root as string, state: d.state as string, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
+  registerImageRoutes(router, images.images);
   return {
     async close() {
+      await images.close();
       db.close();
     },
   };

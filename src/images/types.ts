@@ -76,12 +76,13 @@ export interface Resolved {
 /**
  * The registry, through the distribution client. `fetch` streams a manifest
  * or blob (retrying and resuming inside); `push` uploads one blob or
- * manifest unless the registry already has it (answers false then).
+ * manifest unless the registry already has it or can mount it from one of
+ * `mountFrom` (repository paths of the same registry), and says which.
  */
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
   fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
-  push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean>;
+  push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void, mountFrom?: string[]): Promise<'exists' | 'mounted' | 'uploaded'>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
 }
@@ -127,6 +128,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
+  repoDigest: 'io.berth.image.repo-digest',
 } as const;
 
 export interface Manifest {
