@@ -261,7 +261,7 @@ test('openSnapshots opens the configured snapshotter and clears temp mounts a cr
     const left = join(tmp, 'snapshots', 'mounts', 'mount-crashed');
     await mkdir(left, { recursive: true });
     await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], left);
-    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db });
+    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db, applierWorkers: 1 });
     assert.equal(snaps.snapshotter.name, 'overlayfs');
     assert.deepEqual(await mountsUnder(tmp), []);
     assert.deepEqual(await readdir(join(tmp, 'snapshots', 'mounts')), []);
