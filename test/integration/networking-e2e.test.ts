@@ -56,18 +56,22 @@ describe('networking end to end', { timeout: 900_000 }, () => {
     assert.equal((await ok('port', 'web')).trim(), `80/tcp -> 127.0.0.1:${hostPort}`);
     assert.equal((await ok('port', 'web', '80')).trim(), `127.0.0.1:${hostPort}`);
 
-    // The same host port again: refused, and the loser holds nothing.
+    // The same host port again, on its address and on all addresses: refused, and the loser holds nothing.
     const rulesBefore = iptablesSave();
-    const dup = await cli('run', '-d', '--name', 'web2', '-p', `127.0.0.1:${hostPort}:80`, e.image, 'httpd', '-f', '-p', '80', '-h', '/www');
-    assert.notEqual(dup.code, 0);
-    assert.match(dup.stderr, new RegExp(`${hostPort}.*(already allocated|in use)|(already allocated|in use).*${hostPort}`, 'i'));
-    const web2 = (await cli('inspect', '-f', '{{.Id}}', 'web2')).stdout.trim();
-    if (web2) {
-      ids.add(web2);
-      assert.doesNotMatch(iptablesSave(), new RegExp(web2.slice(0, 12)), 'no rule of the refused container');
-      assert.equal(existsSync(path.join(e.d.state, 'netns', web2)), false, 'no netns of the refused container');
-      await ok('rm', '-f', 'web2');
+    const vethsBefore = vethsOn(e.bridge);
+    for (const spec of [`127.0.0.1:${hostPort}:80`, `${hostPort}:80`]) {
+      const dup = await cli('run', '-d', '--name', 'web2', '-p', spec, e.image, 'httpd', '-f', '-p', '80', '-h', '/www');
+      assert.notEqual(dup.code, 0, spec);
+      assert.match(dup.stderr, new RegExp(`${hostPort}.*(already allocated|in use)|(already allocated|in use).*${hostPort}`, 'i'));
+      const web2 = (await cli('inspect', '-f', '{{.Id}}', 'web2')).stdout.trim();
+      if (web2) {
+        ids.add(web2);
+        assert.doesNotMatch(iptablesSave(), new RegExp(web2.slice(0, 12)), 'no rule of the refused container');
+        assert.equal(existsSync(path.join(e.d.state, 'netns', web2)), false, 'no netns of the refused container');
+        await ok('rm', '-f', 'web2');
+      }
     }
+    assert.equal(vethsOn(e.bridge), vethsBefore, 'no veth of the refused container');
     // Other engines on this host change iptables too: compare only the rules of this host port.
     const ofPort = (rules: string) => rules.split('\n').filter((l) => l.includes(`${hostPort}`)).sort();
     assert.deepEqual(ofPort(iptablesSave()), ofPort(rulesBefore), 'no rule added for the port by the refused run');
@@ -228,9 +232,13 @@ describe('networking end to end', { timeout: 900_000 }, () => {
 
   it('deletes the default bridge when the engine stops', async () => {
     const bridge = e.bridge;
+    const subnet = JSON.parse(await ok('network', 'inspect', 'bridge'))[0].IPAM.Config[0].Subnet as string;
     await e.stop();
     e = undefined as unknown as Engine;
     assert.equal(linkExists(bridge), false);
+    const rules = iptablesSave();
+    assert.doesNotMatch(rules, new RegExp(subnet.replace(/\./g, '\\.')), `no rule of the default network ${subnet}`);
+    assert.doesNotMatch(rules, new RegExp(`\\b${bridge}\\b`), `no rule of ${bridge}`);
   });
 });
 
@@ -239,6 +247,10 @@ function iptablesSave(): string {
     .split('\n')
     .filter((l) => !l.startsWith('#') && !/^:.*\[\d+:\d+\]$/.test(l))
     .join('\n');
+}
+
+function vethsOn(bridge: string): number {
+  return execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
 }
 
 function linkExists(name: string): boolean {
