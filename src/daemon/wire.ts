@@ -70,12 +70,17 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     runtime: cfg.sections.runtime,
     startCtx,
   });
-  // connect, disconnect and port name containers as every other container route does.
+  // port names containers as every other container route does; connect and
+  // disconnect are recorded by the container service.
   registerNetworkRoutes(router, network, {
     async resolveContainer(req, ref) {
       const c = await containers.containers.get(req.ctx, ref);
       if (c.state.status !== 'running' && c.state.status !== 'paused') throw berthError('Conflict', `container ${c.record.name} is not running`);
       return c.record.id;
+    },
+    containers: {
+      connect: (req, ref, r) => containers.containers.connectNetwork(req.ctx, ref, r),
+      disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
     },
   });
   registerContainerRoutes(router, {

@@ -20,6 +20,7 @@ import type { ResolvedMount } from './spec-mounts.ts';
 import { buildSpec, type HostFacts } from './spec.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
+import { withConnected, withDisconnected } from './container-networks.ts';
 import { resolveUser } from './user.ts';
 import type { VolumeService } from './volumes.ts';
 
@@ -349,6 +350,7 @@ export class ContainerService {
       domainname: cfg.domainname,
       attachment,
       exposedPorts: Object.keys(image.ExposedPorts ?? {}),
+      moreNetworks: attachment.extraNetworks,
       netnsPath: shared,
     });
   }
@@ -643,6 +645,33 @@ export class ContainerService {
     }
     await this.#d.store.update(ctx, rec.id, { config });
     this.#event(ctx, 'update', rec.id, { name: rec.name });
+  }
+
+  // ---------------------------------------------------------------- network connect, disconnect
+
+  /** `network connect`: joins now when running, and at every later start (recorded in the config). */
+  async connectNetwork(ctx: Ctx, idOrName: string, req: { network: string; aliases?: string[]; ipAddress?: string }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const entry = { aliases: req.aliases?.length ? req.aliases : undefined, ipAddress: req.ipAddress };
+      const network = withConnected(rec.config.network ?? { mode: 'bridge' }, net.Name, entry, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.connect(ctx, { container: id, network: net.Id, ...entry });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
+  }
+
+  /** `network disconnect`: leaves now when running, and is no longer joined at later starts. */
+  async disconnectNetwork(ctx: Ctx, idOrName: string, req: { network: string; force?: boolean }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const network = withDisconnected(rec.config.network ?? { mode: 'bridge' }, net.Name, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.disconnect(ctx, { container: id, network: net.Id, force: req.force });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
   }
 
   // ---------------------------------------------------------------- attach, exec, stats
@@ -993,4 +1022,13 @@ export async function strayBundles(stateDir: string, namespace: string, known: S
     if (hasErrno(err, 'ENOENT')) return [];
     throw err;
   }
+}
+
+function isActive(st: RuntimeState): boolean {
+  return st.status === 'running' || st.status === 'paused';
+}
+
+/** A recorded network reference (name, id or id prefix) names this network. */
+function isNetwork(net: { Id: string; Name: string }): (ref: string) => boolean {
+  return (ref) => ref === net.Name || (ref.length > 0 && net.Id.startsWith(ref));
 }

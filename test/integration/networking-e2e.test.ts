@@ -148,11 +148,28 @@ describe('networking end to end', { timeout: 900_000 }, () => {
     const noContainer = await cli('network', 'disconnect', 'n1', 'no-such-container');
     assert.notEqual(noContainer.code, 0);
     assert.match(noContainer.stderr, /No such container: no-such-container/);
-    await ok('create', '--name', 'idle', '--network', 'n1', e.image, 'true');
-    const idle = await cli('network', 'disconnect', 'n1', 'idle');
-    assert.notEqual(idle.code, 0);
-    assert.match(idle.stderr, /container idle is not running/);
-    await ok('rm', 'idle');
+    // A stopped container's networks change for its next start.
+    await ok('create', '--name', 'idle', '--network', 'n1', e.image, 'sleep', '1000');
+    await ok('network', 'disconnect', 'n1', 'idle');
+    await ok('start', 'idle');
+    assert.deepEqual((await exec('idle', 'ls /sys/class/net')).stdout.trim().split(/\s+/), ['lo'], 'idle started on no network');
+    await ok('network', 'connect', '--alias', 'sleeper', 'n1', 'idle');
+    assert.equal((await exec('c1', 'ping -c1 -W2 sleeper')).code, 0, 'c1 reaches idle by its connect alias');
+    await ok('rm', '-f', 'idle');
+
+    // A connect holds across a restart, as in docker.
+    const subnet2 = randomSubnet();
+    await ok('network', 'create', '--subnet', subnet2, 'n2');
+    const n2 = JSON.parse(await ok('network', 'inspect', 'n2'))[0];
+    networks.set('n2', { subnet: subnet2, bridge: `br-${n2.Id.slice(0, 12)}`, id: n2.Id });
+    await ok('network', 'connect', 'n2', 'c1');
+    await ok('restart', '-t', '1', 'c1');
+    const nets = Object.keys(JSON.parse(await ok('inspect', 'c1'))[0].NetworkSettings.Networks).sort();
+    assert.deepEqual(nets, ['n1', 'n2'], 'c1 is on both networks after its restart');
+    assert.equal((await exec('c1', 'ping -c1 -W2 c2')).code, 0, 'c1 reaches c2 on n1 after its restart');
+    await ok('network', 'disconnect', 'n2', 'c1');
+    await ok('network', 'rm', 'n2');
+    assert.equal(linkExists(networks.get('n2')!.bridge), false, "n2's bridge is deleted by network rm");
     const unknown = await cli('network', 'connect', 'no-such-net', 'c1');
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /no-such-net.*not found|not found.*no-such-net/i);
@@ -221,10 +238,13 @@ describe('networking end to end', { timeout: 900_000 }, () => {
     for (const id of ids) {
       assert.doesNotMatch(rules, new RegExp(id.slice(0, 12)), `no iptables rule of ${id.slice(0, 12)}`);
     }
-    assert.doesNotMatch(rules, new RegExp(n1.subnet.replace(/\./g, '\\.')), 'no rule of n1');
-    assert.doesNotMatch(rules, new RegExp(n1.id.slice(0, 12)), 'no rule of n1');
+    for (const [name, n] of networks) {
+      assert.doesNotMatch(rules, new RegExp(n.subnet.replace(/\./g, '\\.')), `no rule of ${name}`);
+      assert.doesNotMatch(rules, new RegExp(n.id.slice(0, 12)), `no rule of ${name}`);
+      assert.equal(linkExists(n.bridge), false, `${name}'s bridge is gone`);
+    }
     // Every veth of ours hangs off our bridges; none remain attached.
-    for (const b of [e.bridge, n1.bridge]) assert.doesNotMatch(links, new RegExp(`master ${b}\\b`), `no veth on ${b}`);
+    assert.doesNotMatch(links, new RegExp(`master ${e.bridge}\\b`), `no veth on ${e.bridge}`);
     assert.deepEqual(readdirSync(path.join(e.d.state, 'netns')).filter((f) => !f.startsWith('.')), [], 'no netns files');
     const allocations = hostLocalAllocations(e.d.root);
     assert.deepEqual(allocations, [], 'no host-local allocation');
