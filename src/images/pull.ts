@@ -55,9 +55,10 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
     emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
     // Shared by digest, so concurrent pulls of one image fetch each document once.
-    const fetchJson = (desc: Descriptor, what: string): Promise<Buffer> =>
-      shared(svc, `json:${desc.digest}`, async () => {
-        await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+    const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
+      // Each pull's own lease holds what it uses, even when another pull fetched it.
+      await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+      return shared(svc, `json:${desc.digest}`, async () => {
         if (await hasBlob(lctx, deps.content, desc.digest)) return deps.content.readAll(lctx, desc.digest, MAX_JSON_BLOB);
         const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
         const got = digestOf(body);
@@ -65,6 +66,7 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
         await putBlob(lctx, deps.content, body, {}, desc.digest, deps.leases);
         return body;
       });
+    };
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
@@ -156,6 +158,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
     (async (): Promise<Extracted | undefined> => {
       const id = shortId(layer.digest);
       await deps.leases.attach(ctx, { kind: 'snapshot', id: chain[i], snapshotter: sn.name });
+      await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
       if (await snapshotExists(svc, ctx, chain[i])) {
         emit({ id, status: 'Already exists' });
         return undefined;
