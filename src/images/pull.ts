@@ -224,7 +224,9 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   const mounts = await deps.snapshotter.prepare(ctx, key, parent);
   try {
     emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
-    const got = await deps.withMounted(ctx, mounts, async (dir) => (await deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' })).diffId);
+    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' }));
+    const got = res.diffId;
+    await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(res.size) }).catch(() => {});
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
     await commitSnapshot(svc, ctx, chainId, key, parent);
   } catch (err) {
@@ -256,7 +258,7 @@ async function fetchLayer(
   layer: Descriptor,
   id: string,
   emit: Emit,
-  apply: ((stream: Readable) => Promise<{ diffId: Digest }>) | undefined,
+  apply: ((stream: Readable) => Promise<{ diffId: Digest; size: number }>) | undefined,
 ): Promise<Digest | undefined> {
   const { deps } = svc;
   let present = await hasBlob(ctx, deps.content, layer.digest);
@@ -331,7 +333,9 @@ async function fetchLayer(
     }
     if (!applied) return undefined;
     emit({ id, status: 'Extracting', progressDetail: { current: layer.size, total: layer.size } });
-    return (await applied).diffId;
+    const result = await applied;
+    await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).catch(() => {});
+    return result.diffId;
   } catch (err) {
     toApply?.destroy();
     src.destroy();

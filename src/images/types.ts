@@ -128,6 +128,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a layer blob: the size of its uncompressed tar, for docker's image SIZE. */
+  layerSize: 'io.berth.layer.uncompressed-size',
   /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
   repoDigest: 'io.berth.image.repo-digest',
 } as const;

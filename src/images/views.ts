@@ -31,7 +31,7 @@ function familiarRepoDigest(s: string): string {
 }
 
 export function imageSize(img: ResolvedImage): number {
-  return img.manifest.layers.reduce((n, l) => n + (l.size ?? 0), 0);
+  return img.size;
 }
 
 function createdSeconds(img: ResolvedImage): number {
