@@ -278,6 +278,21 @@ void log_flush(void)
 	}
 }
 
+int log_reopen(void)
+{
+	struct stat st;
+	if (lo.path == NULL)
+		return 0;
+	out_flush();
+	if (logfd >= 0)
+		close(logfd);
+	logfd = open(lo.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (logfd < 0)
+		return -1;
+	logsize = fstat(logfd, &st) == 0 ? (long long)st.st_size : 0;
+	return 0;
+}
+
 void log_close(void)
 {
 	out_flush();

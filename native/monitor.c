@@ -17,9 +17,12 @@
  *                 {"ok":false,"exitCode":127,"error":"..."} when the runtime failed
  *   exit          {"exitCode":N,"signal":S,"pid":P,"finishedAt":"..."} (atomic rename)
  *   attach.sock   attach: output to every client (non-tty: docker's 8-byte
- *                 stream header per chunk), input from any client to stdin
+ *                 stream header per chunk), input from any client to stdin;
+ *                 with --stdin-once, a client that sent input and then shuts
+ *                 down its side closes stdin (output-only clients never do)
  *   ctl.sock      control, one command per line, one JSON reply per line:
- *                 "resize ROWS COLS", "close-stdin", "start" (exec sessions)
+ *                 "resize ROWS COLS", "close-stdin", "reopen-log",
+ *                 "start" (exec sessions)
  *   runtime.log   the runtime's own log (JSON lines), read for error messages
  * The status JSON is also written to --sync-fd, which is then closed, so the
  * caller learns the result of create without polling.
@@ -64,6 +67,7 @@ struct client {
 	char *buf;
 	size_t len, cap;
 	int rd_closed;
+	int sent_input; /* only a client that gave input ends it (docker's StdinOnce) */
 };
 
 struct ctl {
@@ -107,7 +111,8 @@ static void write_file_atomic(const char *name, const char *data)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die("open state file");
-	if (write_all(fd, data, strlen(data)) < 0 || fsync(fd) < 0)
+	/* No fsync: the state directory is on tmpfs (/run) and does not outlive a reboot anyway. */
+	if (write_all(fd, data, strlen(data)) < 0)
 		die("write state file");
 	close(fd);
 	if (rename(tmp, name) < 0)
@@ -471,13 +476,14 @@ static void client_read(struct client *c)
 		return;
 	if (r <= 0) {
 		c->rd_closed = 1;
-		if (o.stdin_once && in_fd >= 0)
+		if (o.stdin_once && c->sent_input && in_fd >= 0)
 			stdin_close_pending = 1;
 		if (r < 0)
 			drop_client(c);
 		stdin_flush();
 		return;
 	}
+	c->sent_input = 1;
 	if (in_fd >= 0 && !stdin_close_pending)
 		in_len += (size_t)r;
 	stdin_flush();
@@ -500,6 +506,8 @@ static void ctl_command(struct ctl *c, char *line)
 			stdin_close_pending = 1;
 		stdin_flush();
 		ctl_reply(c, "{\"ok\":true}\n");
+	} else if (strcmp(line, "reopen-log") == 0) {
+		ctl_reply(c, log_reopen() == 0 ? "{\"ok\":true}\n" : "{\"ok\":false,\"error\":\"cannot open the log file\"}\n");
 	} else if (strcmp(line, "start") == 0 && o.exec && !started) {
 		if (launch(status, sizeof(status)) < 0) {
 			write_file_atomic("status", status);

@@ -23,6 +23,8 @@ void log_feed(int stream, const char *data, size_t n);
 /* Write out any incomplete lines as partial records (at container exit). */
 void log_flush(void);
 void log_close(void);
+/* Open the log path again (after someone else rotated the file away: the CRI's ReopenContainerLog). */
+int log_reopen(void);
 
 /* The current time as RFC 3339 with nanoseconds, UTC ("2016-10-06T00:17:09.669794202Z"). */
 void now_rfc3339(char *out, size_t n);

@@ -1,20 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import { rootCtx } from '../core/context.ts';
 import { isAlreadyExists, isNotFound } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { isIndexType, isManifestType } from '../core/media-types.ts';
-import { formatReference, parseNormalized, parseReference } from '../core/reference.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import { MetadataContainerStore } from '../metadata/containers.ts';
 import { GarbageCollector } from '../metadata/gc.ts';
 import { MetadataImageStore } from '../metadata/images.ts';
 import { MetadataLeaseManager } from '../metadata/leases.ts';
-import { DockerConfigCredentialStore, RegistryClient, distributionConfig } from '../distribution/index.ts';
-import { authKeyDomain } from '../distribution/credentials.ts';
+import { DockerConfigCredentialStore, RegistryByName, RegistryClient, distributionConfig } from '../distribution/index.ts';
 import { applyLayer } from '../snapshots/apply.ts';
 import { withMounts } from '../snapshots/mount.ts';
 import { NativeSnapshotter } from '../snapshots/native.ts';
@@ -22,7 +18,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import { imagesSettings } from '../images/config.ts';
 import { ImageService } from '../images/service.ts';
-import type { Descriptor, ImageRecordStore, RegistryRole } from '../images/types.ts';
+import type { ImageRecordStore, RegistryRole } from '../images/types.ts';
 import type { SectionValues } from '../core/config.ts';
 
 /**
@@ -87,29 +83,7 @@ export async function wireImages(opts: {
     delete: (c, name) => imageStore.delete(c, name),
   };
 
-  const isManifestLike = (d: Descriptor) => isManifestType(d.mediaType) || isIndexType(d.mediaType);
-  const registry: RegistryRole = {
-    async resolve(c, ref) {
-      const r = parseNormalized(ref);
-      return { name: formatReference(r), descriptor: (await client.resolve(c, r)) as Descriptor };
-    },
-    async fetch(c, ref, desc) {
-      const r = parseReference(ref);
-      if (isManifestLike(desc)) return Readable.from([await client.fetchManifestBytes(c, r, desc)]);
-      return client.fetchBlob(c, r, desc);
-    },
-    async push(c, ref, desc, body, onProgress, mountFrom) {
-      const r = parseReference(ref);
-      if (isManifestLike(desc)) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of await body(0)) chunks.push(chunk as Buffer);
-        await client.pushManifest(c, r, desc.mediaType, Buffer.concat(chunks));
-        return 'uploaded';
-      }
-      return client.pushBlob(c, r, desc, (offset) => body(offset), { onProgress, mountFrom });
-    },
-    login: (c, host, username, password) => client.login(c, authKeyDomain(host), { username, password }),
-  };
+  const registry: RegistryRole = new RegistryByName(client);
 
   const images = new ImageService({
     content,

@@ -3,17 +3,18 @@ import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
+import { registrySection } from '../distribution/config.ts';
 import { registerSystemRoutes } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { rootCtx } from '../core/context.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
 import { networkConfig, networkSection } from '../network/config.ts';
+import { runtimeSection } from '../runtime/task-config.ts';
 import { CniNetworkService } from '../network/service.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { imagesSection } from '../images/config.ts';
-import { registrySection } from '../distribution/index.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { wireImages } from './images-wiring.ts';
 
@@ -26,7 +27,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {

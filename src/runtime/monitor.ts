@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, openSync, watch } from 'node:fs';
+import { closeSync, existsSync, constants as fsConstants, openSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -38,6 +38,8 @@ export interface ExitStatus {
   finishedAt: string;
   /** Set when the process never ran (the runtime's error). */
   error?: string;
+  /** The kernel's OOM killer struck in the container's cgroup (added by the TaskService while the cgroup exists). */
+  oomKilled?: boolean;
 }
 
 export interface MonitorLaunch {
@@ -130,7 +132,7 @@ export async function monitorPid(dir: string): Promise<number | undefined> {
   const pid = Number.parseInt(text, 10);
   if (!pid) return undefined;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.includes('berth-monitor') || !cmdline.includes(dir)) return undefined;
+  if (!cmdline.includes('berth-monitor') || !cmdline.includes(`\0--dir\0${dir}\0`)) return undefined;
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // A zombie monitor has finished its work.
   if (/\) Z /.test(stat)) return undefined;
@@ -162,6 +164,7 @@ export async function waitExit(ctx: Ctx, dir: string, id: string): Promise<ExitS
       if (round % 4 === 3 && !(await monitorPid(dir))) {
         const again = await readExit(dir);
         if (again) return again;
+        if (!existsSync(dir)) throw berthError('NotFound', `task "${id}" not found (removed while waiting)`);
         throw berthError('Unavailable', `task "${id}": its monitor is gone and left no exit status`);
       }
       ctx.signal.throwIfAborted();

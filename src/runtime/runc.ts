@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import type { ErrorKind } from '../core/errors.ts';
 import { berthError } from '../core/errors.ts';
+import type { Resources } from './oci-types.ts';
 
 /**
  * An OCI runtime (runc, crun) driven through its command line. Every call
@@ -54,8 +55,8 @@ export interface RuntimeStats {
   network_interfaces?: unknown[];
 }
 
-/** OCI `linux.resources` as accepted by `runc update -r`. */
-export type LinuxResources = Record<string, unknown>;
+/** OCI `linux.resources` as accepted by `runc update --resources`. */
+export type LinuxResources = Resources;
 
 export class OciRuntime {
   readonly name: string;

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { ExitStatus } from './monitor.ts';
 import type { LinuxResources } from './runc.ts';
+import type { Process } from './oci-types.ts';
 
 export type { ExitStatus } from './monitor.ts';
 
@@ -57,19 +58,25 @@ export interface TaskService {
   startExec(ctx: Ctx, id: string, execId: string): Promise<{ pid: number }>;
   /** The exec session's state. */
   execState(ctx: Ctx, id: string, execId: string): Promise<ExecInfo>;
+  /** The task's exec sessions (kept until deleteExec or the task's delete). */
+  listExecs(ctx: Ctx, id: string): Promise<ExecInfo[]>;
   /** Remove an exec session's files (killing its process if it still runs). */
   deleteExec(ctx: Ctx, id: string, execId: string): Promise<void>;
   /**
    * A stream on the monitor's attach socket: writes go to the process's stdin
    * (if it has one); reads carry its output, raw for a tty, otherwise framed
-   * with docker's 8-byte stream header (see `demux`). Ending the write side
-   * closes stdin when the task was created with stdinOnce.
+   * with docker's 8-byte stream header (see `demux`). With stdinOnce, ending
+   * the write side after sending input closes stdin; a client that has no
+   * input to send calls `closeStdin` instead. Output-only clients simply
+   * never write.
    */
   attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex>;
   /** Set the terminal size (tty tasks). */
   resize(ctx: Ctx, id: string, size: { rows: number; cols: number }, execId?: string): Promise<void>;
   /** Close the process's stdin (EOF for the reader). */
   closeStdin(ctx: Ctx, id: string, execId?: string): Promise<void>;
+  /** Open the log path afresh after the caller moved the file away (the CRI's ReopenContainerLog). */
+  reopenLog(ctx: Ctx, id: string): Promise<void>;
   pause(ctx: Ctx, id: string): Promise<void>;
   resume(ctx: Ctx, id: string): Promise<void>;
   /** Change cgroup limits (OCI linux.resources). */
@@ -137,6 +144,8 @@ export interface TaskInfo {
   stdio: TaskStdio;
   log?: TaskLog;
   createdAt: string;
+  /** When `start` ran (ISO time); absent until then. */
+  startedAt?: string;
   exit?: ExitStatus;
 }
 
@@ -148,17 +157,8 @@ export interface ExecInfo {
   exit?: ExitStatus;
 }
 
-/** The OCI runtime spec's `process` (the parts berth sets; the rest pass through). */
-export interface OciProcess {
-  args: string[];
-  env?: string[];
-  cwd: string;
-  terminal?: boolean;
-  user?: { uid: number; gid: number; additionalGids?: number[]; umask?: number };
-  capabilities?: Record<string, string[]>;
-  noNewPrivileges?: boolean;
-  [key: string]: unknown;
-}
+/** The OCI runtime spec's `process`; for exec, `terminal` is set from the stdio's tty. */
+export type OciProcess = Process;
 
 /** Container statistics, normalised from the runtime's cgroup data. */
 export interface TaskStats {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -6,11 +8,13 @@ import { cleanupCtx, withCtx } from '../core/context.ts';
 import { berthError, hasErrno, isNotFound, kindOf } from '../core/errors.ts';
 import type { ExitStatus, MonitorStatus } from './monitor.ts';
 import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
-import type { LinuxResources, RuntimeStats } from './runc.ts';
+import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
+import { normaliseStats, oomKilled } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 
 export type * from './task-types.ts';
+export { normaliseStats } from './task-stats.ts';
 
 export interface MonitorTaskServiceOptions {
   /** berth's state directory (`/run/berth`): tasks/ and runtime/ go below it. */
@@ -38,6 +42,15 @@ const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 function startFailure(subject: string, st: MonitorStatus): Error {
   const err = berthError('InvalidArgument', `${subject}: ${st.error ?? 'the runtime failed'}`);
   return Object.assign(err, { exitCode: st.exitCode ?? 128 });
+}
+
+/** A signal for process.kill: numbers and "9" as numbers, "HUP" as "SIGHUP" (runc takes all three forms). */
+export function processSignal(signal: string | number): string | number {
+  if (typeof signal === 'number' || /^\d+$/.test(signal)) return Number(signal);
+  const name = signal.toUpperCase();
+  const full = name.startsWith('SIG') ? name : `SIG${name}`;
+  if (!(full in osConstants.signals)) throw berthError('InvalidArgument', `invalid signal "${signal}"`);
+  return full;
 }
 
 /** 127 (not found) or 126 (not executable) for a start failure, else undefined. */
@@ -150,8 +163,14 @@ export class MonitorTaskService implements TaskService {
 
   async start(ctx: Ctx, id: string): Promise<TaskInfo> {
     const rec = await this.record(ctx, id);
+    const dir = this.taskDir(ctx.namespace, id);
+    // Taken before the runtime call so it never follows a quick process's finishedAt.
+    const startedAt = new Date().toISOString();
     await this.runtime(rec.runtime).start(ctx, id);
-    return this.state(ctx, id);
+    await writeFile(path.join(dir, 'started'), startedAt);
+    // The pid is the one create reported; asking the runtime again would cost a process spawn.
+    const status = await readStatus(dir);
+    return { ...rec, status: 'running', pid: status?.pid ?? 0, startedAt };
   }
 
   async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean; execId?: string } = {}): Promise<void> {
@@ -159,7 +178,7 @@ export class MonitorTaskService implements TaskService {
     if (opts.execId) {
       const info = await this.execState(ctx, id, opts.execId);
       if (info.status !== 'running') throw berthError('Conflict', `exec "${opts.execId}" in container "${id}" is not running`);
-      process.kill(info.pid, signal);
+      process.kill(info.pid, processSignal(signal));
       return;
     }
     if (await readExit(this.taskDir(ctx.namespace, id))) throw berthError('Conflict', `container "${id}" is not running`);
@@ -168,7 +187,9 @@ export class MonitorTaskService implements TaskService {
 
   async wait(ctx: Ctx, id: string, execId?: string): Promise<ExitStatus> {
     const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
-    return waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
+    const exit = await waitExit(ctx, dir, execId ? `${id}/exec/${execId}` : id);
+    if (execId) return exit;
+    return { ...exit, oomKilled: await oomKilled((await this.record(ctx, id)).bundle) };
   }
 
   async state(ctx: Ctx, id: string): Promise<TaskInfo> {
@@ -178,9 +199,10 @@ export class MonitorTaskService implements TaskService {
 
   private async describe(ctx: Ctx, rec: TaskRecord): Promise<TaskInfo> {
     const dir = this.taskDir(rec.namespace, rec.id);
-    const base = { ...rec, pid: 0 };
+    const startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
+    const base = { ...rec, pid: 0, startedAt };
     const exit = await readExit(dir);
-    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit };
+    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec.bundle) } };
     const status = await readStatus(dir);
     const mon = await monitorPid(dir);
     if (!status || !status.ok) return { ...base, status: mon ? 'created' : 'unknown', pid: status?.pid ?? 0 };
@@ -226,7 +248,9 @@ export class MonitorTaskService implements TaskService {
     }
     try {
       const processFile = path.join(dir, 'process.json');
-      await writeFile(processFile, JSON.stringify({ ...proc, terminal: !!stdio.tty }));
+      // An exec'd process runs at once: its terminal size must be set by the runtime, not resized after.
+      const consoleSize = stdio.tty && stdio.rows && stdio.cols ? { height: stdio.rows, width: stdio.cols } : proc.consoleSize;
+      await writeFile(processFile, JSON.stringify({ ...proc, terminal: !!stdio.tty, consoleSize }));
       const st = await launchMonitor(ctx, {
         monitorPath: this.monitorPath,
         dir,
@@ -262,6 +286,14 @@ export class MonitorTaskService implements TaskService {
     const mon = await monitorPid(dir);
     if (!mon) return { id, execId, status: 'unknown', pid: status.pid ?? 0 };
     return { id, execId, status: status.pid ? 'running' : 'created', pid: status.pid ?? 0 };
+  }
+
+  async listExecs(ctx: Ctx, id: string): Promise<ExecInfo[]> {
+    await this.record(ctx, id);
+    const ids = await readdir(path.join(this.taskDir(ctx.namespace, id), 'exec')).catch(() => [] as string[]);
+    const out: ExecInfo[] = [];
+    for (const e of ids) out.push(await this.execState(ctx, id, e).catch(() => ({ id, execId: e, status: 'unknown' as const, pid: 0 })));
+    return out;
   }
 
   async deleteExec(ctx: Ctx, id: string, execId: string): Promise<void> {
@@ -325,6 +357,10 @@ export class MonitorTaskService implements TaskService {
 
   closeStdin(ctx: Ctx, id: string, execId?: string): Promise<void> {
     return this.ctl(ctx, id, execId, 'close-stdin');
+  }
+
+  reopenLog(ctx: Ctx, id: string): Promise<void> {
+    return this.ctl(ctx, id, undefined, 'reopen-log');
   }
 
   async pause(ctx: Ctx, id: string): Promise<void> {
@@ -402,37 +438,23 @@ export class MonitorTaskService implements TaskService {
         }
       }
     }
+    await this.removeGhosts(ctx);
     return out;
   }
-}
 
-/** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */
-export function normaliseStats(raw: RuntimeStats): TaskStats {
-  const mem = raw.memory ?? {};
-  const memRaw = mem.raw ?? {};
-  const io = raw.blkio?.ioServiceBytesRecursive ?? [];
-  const sumOp = (op: string) => io.filter((e) => e.op.toLowerCase() === op).reduce((a, e) => a + e.value, 0);
-  // cgroup v1 reports "no limit" as a huge page-rounded number; docker shows 0 for none.
-  const limit = mem.usage?.limit ?? 0;
-  return {
-    read: new Date().toISOString(),
-    cpu: {
-      totalNs: raw.cpu?.usage?.total ?? 0,
-      perCpuNs: raw.cpu?.usage?.percpu ?? [],
-      userNs: raw.cpu?.usage?.user ?? 0,
-      kernelNs: raw.cpu?.usage?.kernel ?? 0,
-      throttledPeriods: raw.cpu?.throttling?.throttled_periods ?? 0,
-      throttledNs: raw.cpu?.throttling?.throttled_time ?? 0,
-    },
-    memory: {
-      usage: mem.usage?.usage ?? 0,
-      limit: limit >= 2 ** 62 ? 0 : limit,
-      maxUsage: mem.usage?.max ?? 0,
-      cache: mem.cache ?? memRaw.cache ?? memRaw.file ?? 0,
-      rss: memRaw.total_rss ?? memRaw.rss ?? memRaw.anon ?? 0,
-      failcnt: mem.usage?.failcnt ?? 0,
-    },
-    pids: { current: raw.pids?.current ?? 0, limit: raw.pids?.limit ?? 0 },
-    blkio: { readBytes: sumOp('read'), writeBytes: sumOp('write') },
-  };
+  /** Runtime state with no task directory (a removal that failed half-way): delete it. */
+  private async removeGhosts(ctx: Ctx): Promise<void> {
+    for (const rt of this.runtimes.values()) {
+      const base = path.join(this.stateDir, 'runtime', rt.name);
+      for (const ns of await readdir(base).catch(() => [] as string[])) {
+        const nctx = withCtx(ctx, { namespace: ns });
+        const found = await rt.list(nctx).catch(() => []);
+        for (const c of found) {
+          if (existsSync(this.taskDir(ns, c.id))) continue;
+          nctx.log.info('removing runtime state without a task', { id: c.id, runtime: rt.name });
+          await rt.delete(cleanupCtx(nctx), c.id, { force: true }).catch(() => {});
+        }
+      }
+    }
+  }
 }

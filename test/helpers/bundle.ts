@@ -10,7 +10,7 @@ import path from 'node:path';
  * purpose (namespaces, /proc, /dev, default capabilities, rlimits under the
  * host's hard limits, no oomScoreAdj).
  */
-const applets = ['sh', 'cat', 'echo', 'sleep', 'stty', 'ls', 'true', 'false', 'kill', 'ps', 'head', 'yes', 'printf', 'id', 'tr', 'dd', 'seq'];
+const applets = ['sh', 'cat', 'echo', 'sleep', 'stty', 'ls', 'true', 'false', 'kill', 'ps', 'head', 'yes', 'printf', 'id', 'tr', 'dd', 'seq', 'touch', 'readlink', 'hostname'];
 
 export const defaultCaps = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
@@ -65,12 +65,25 @@ export function minimalConfig(args: string[], opts: { tty?: boolean; cgroup: str
 }
 
 /** A bundle under a fresh temp dir; `args` is the container's command. */
-export async function makeBundle(args: string[], opts: { tty?: boolean } = {}): Promise<TestBundle> {
+export interface BundleOptions {
+  tty?: boolean;
+  resources?: Record<string, unknown>;
+  /** Join existing namespaces: type -> path (e.g. a pod sandbox's /proc/PID/ns/net). */
+  joinNamespaces?: Record<string, string>;
+}
+
+export async function makeBundle(args: string[], opts: BundleOptions = {}): Promise<TestBundle> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-bundle-'));
   const bundle = path.join(dir, 'bundle');
   const cgroup = `/berth-test-${randomBytes(6).toString('hex')}`;
   await makeRootfs(path.join(bundle, 'rootfs'));
-  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(minimalConfig(args, { ...opts, cgroup })));
+  const config = minimalConfig(args, { ...opts, cgroup });
+  const linux = config.linux as { resources?: unknown; namespaces: Array<{ type: string; path?: string }> };
+  if (opts.resources) linux.resources = opts.resources;
+  for (const ns of linux.namespaces) {
+    if (opts.joinNamespaces?.[ns.type]) ns.path = opts.joinNamespaces[ns.type];
+  }
+  await writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
   return {
     dir,
     bundle,

@@ -7,7 +7,7 @@ import { rootCtx } from '../../src/core/context.ts';
 import { defaultMonitorPath, demux } from '../../src/runtime/monitor.ts';
 import { MonitorTaskService } from '../../src/runtime/tasks.ts';
 import type { TaskStdio } from '../../src/runtime/tasks.ts';
-import type { TestBundle } from './bundle.ts';
+import type { BundleOptions, TestBundle } from './bundle.ts';
 import { makeBundle } from './bundle.ts';
 
 /** Why runtime tests cannot run here, or undefined when they can. */
@@ -23,7 +23,7 @@ export interface TaskEnv {
   svc: MonitorTaskService;
   ctx: ReturnType<typeof rootCtx>;
   /** A bundle running `args`; removed at cleanup. */
-  bundle(args: string[], opts?: { tty?: boolean }): Promise<TestBundle>;
+  bundle(args: string[], opts?: BundleOptions): Promise<TestBundle>;
   /** create + (optionally) start, with a json-file log in the state dir. */
   run(id: string, args: string[], opts?: { stdio?: TaskStdio; start?: boolean; log?: 'json-file' | 'cri' | 'none'; maxSize?: number; maxFiles?: number }): Promise<{ b: TestBundle; logPath: string }>;
   cleanup(): Promise<void>;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
@@ -44,6 +44,7 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal((await svc.wait(ctx, 'exit3')).exitCode, 3);
     const st = await svc.state(ctx, 'exit3');
     assert.equal(st.status, 'stopped');
+    assert.ok(st.startedAt && st.startedAt <= st.exit!.finishedAt);
     assert.equal(st.exit?.exitCode, 3);
     assert.match(st.exit!.finishedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
 
@@ -97,6 +98,20 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await svc.delete(ctx, 'crilog');
   });
 
+  test('reopenLog: the CRI moves the log away and the monitor starts a new file', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('reopen', ['sh', '-c', 'echo first; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second'], { log: 'cri' });
+    await until(() => readFile(logPath, 'utf8'), (t) => t.includes('first'), 'the first line');
+    await rename(logPath, logPath + '.old');
+    await svc.reopenLog(ctx, 'reopen');
+    await svc.exec(ctx, 'reopen', 'go', { args: ['touch', '/tmp/go'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
+    await svc.startExec(ctx, 'reopen', 'go');
+    await svc.wait(ctx, 'reopen');
+    assert.match(await readFile(logPath + '.old', 'utf8'), /stdout F first\n$/);
+    assert.match(await readFile(logPath, 'utf8'), /^\S+ stdout F second\n$/);
+    await svc.delete(ctx, 'reopen');
+  });
+
   test('log rotation by size and count', async () => {
     const { svc, ctx } = env;
     const { logPath } = await env.run('rot', ['sh', '-c', 'seq 1 400'], { maxSize: 2000, maxFiles: 3 });
@@ -121,7 +136,11 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     const { logPath } = await env.run('cat', ['sh', '-c', 'cat; echo done >&2'], { start: false, stdio: { stdin: true, stdinOnce: true } });
     const conn = await svc.attach(ctx, 'cat');
     const got = collect(conn);
+    // An output-only client hanging up must not close stdin.
+    const observer = await svc.attach(ctx, 'cat');
+    observer.destroy();
     await svc.start(ctx, 'cat');
+    await new Promise((r) => setTimeout(r, 100));
     conn.write('hello\nworld\n');
     conn.end();
     const { stdout, stderr } = await got;
@@ -170,7 +189,7 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
   test('exec with its own stdio and exit code; a signal gives 128+N', async () => {
     const { svc, ctx } = env;
     await env.run('host', ['sleep', '1000']);
-    const proc = { args: ['sh', '-c', 'echo out; echo err >&2; read x; echo got $x; exit 4'], cwd: '/', env: ['PATH=/bin'] };
+    const proc = { args: ['sh', '-c', 'echo out; echo err >&2; read x; echo got $x; exit 4'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } };
     await svc.exec(ctx, 'host', 'e1', proc, { stdin: true, stdinOnce: true });
     assert.equal((await svc.execState(ctx, 'host', 'e1')).status, 'created');
     const conn = await svc.attach(ctx, 'host', 'e1');
@@ -182,12 +201,12 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal((await svc.wait(ctx, 'host', 'e1')).exitCode, 4);
     assert.equal((await svc.execState(ctx, 'host', 'e1')).exit?.exitCode, 4);
 
-    await svc.exec(ctx, 'host', 'e2', { args: ['sleep', '1000'], cwd: '/', env: ['PATH=/bin'] });
+    await svc.exec(ctx, 'host', 'e2', { args: ['sleep', '1000'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
     await svc.startExec(ctx, 'host', 'e2');
-    await svc.kill(ctx, 'host', 'SIGTERM', { execId: 'e2' });
+    await svc.kill(ctx, 'host', 'TERM', { execId: 'e2' });
     assert.equal((await svc.wait(ctx, 'host', 'e2')).exitCode, 143);
 
-    await svc.exec(ctx, 'host', 'e3', { args: ['nope'], cwd: '/', env: ['PATH=/bin'] });
+    await svc.exec(ctx, 'host', 'e3', { args: ['nope'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } });
     await assert.rejects(svc.startExec(ctx, 'host', 'e3'), (err: unknown) => {
       assert.equal(kindOf(err), 'InvalidArgument');
       assert.equal(startFailureCode(err), 127);
@@ -195,7 +214,22 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
       return true;
     });
     assert.equal((await svc.wait(ctx, 'host', 'e3')).exitCode, 127);
-    for (const e of ['e1', 'e2', 'e3']) await svc.deleteExec(ctx, 'host', e);
+    await svc.exec(ctx, 'host', 'e4', { args: ['stty', 'size'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }, { tty: true, rows: 33, cols: 77 });
+    const tty = await svc.attach(ctx, 'host', 'e4');
+    let ttyOut = '';
+    tty.on('data', (d: Buffer) => (ttyOut += d.toString()));
+    const ttyEnd = new Promise((r) => tty.once('close', r));
+    await svc.startExec(ctx, 'host', 'e4');
+    assert.equal((await svc.wait(ctx, 'host', 'e4')).exitCode, 0);
+    await ttyEnd;
+    assert.equal(ttyOut, '33 77\r\n');
+    assert.deepEqual((await svc.listExecs(ctx, 'host')).map((e) => [e.execId, e.status, e.exit?.exitCode]), [
+      ['e1', 'stopped', 4],
+      ['e2', 'stopped', 143],
+      ['e3', 'stopped', 127],
+      ['e4', 'stopped', 0],
+    ]);
+    for (const e of ['e1', 'e2', 'e3', 'e4']) await svc.deleteExec(ctx, 'host', e);
     assert.equal((await svc.state(ctx, 'host')).status, 'running');
     await svc.delete(ctx, 'host', { force: true });
   });
@@ -237,6 +271,62 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.equal(ex?.exitCode, 137);
     await assert.rejects(svc.state(ctx, 'busy'), (err: unknown) => kindOf(err) === 'NotFound');
     await assert.rejects(readdir(path.join('/sys/fs/cgroup/pids', b.cgroup)), /ENOENT/);
+  });
+
+  test('namespaces keep tasks apart; an unknown runtime or a duplicate id is refused', async () => {
+    const { svc, ctx } = env;
+    const k8s = { ...ctx, namespace: 'k8s.io' };
+    const b = await env.bundle(['sh', '-c', 'exit 1']);
+    const b2 = await env.bundle(['sh', '-c', 'exit 2']);
+    await svc.create(ctx, { id: 'same', bundle: b.bundle });
+    await svc.create(k8s, { id: 'same', bundle: b2.bundle });
+    await assert.rejects(svc.create(ctx, { id: 'same', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'AlreadyExists');
+    await assert.rejects(svc.create(ctx, { id: 'other', bundle: b.bundle, runtime: 'kata' }), (err: unknown) => kindOf(err) === 'InvalidArgument');
+    await svc.start(ctx, 'same');
+    await svc.start(k8s, 'same');
+    assert.equal((await svc.wait(ctx, 'same')).exitCode, 1);
+    assert.equal((await svc.wait(k8s, 'same')).exitCode, 2);
+    assert.deepEqual((await svc.list(k8s)).map((t) => t.namespace), ['k8s.io']);
+    await svc.delete(ctx, 'same');
+    await svc.delete(k8s, 'same');
+    await assert.rejects(svc.wait(ctx, 'same'), (err: unknown) => kindOf(err) === 'NotFound');
+  });
+
+  test('a pod: containers join the sandbox task\'s namespaces, each with its own log', async () => {
+    const { svc, ctx } = env;
+    const sandbox = await env.bundle(['sleep', '1000']);
+    await svc.create(ctx, { id: 'pod-sandbox', bundle: sandbox.bundle });
+    const { pid } = await svc.start(ctx, 'pod-sandbox');
+    const ns = (t: string) => `/proc/${pid}/ns/${t}`;
+    const app = await env.bundle(['sh', '-c', 'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; hostname'], {
+      joinNamespaces: { network: ns('net'), ipc: ns('ipc'), uts: ns('uts') },
+    });
+    const logPath = path.join(env.state, 'logs', 'pod-app.log');
+    await svc.create(ctx, { id: 'pod-app', bundle: app.bundle, log: { path: logPath, format: 'cri' } });
+    await svc.start(ctx, 'pod-app');
+    assert.equal((await svc.wait(ctx, 'pod-app')).exitCode, 0);
+    const lines = (await readFile(logPath, 'utf8')).trim().split('\n').map((l) => l.split(' ').slice(3).join(' '));
+    const { readlink } = await import('node:fs/promises');
+    assert.deepEqual(lines, [await readlink(ns('net')), await readlink(ns('ipc')), 'task']);
+    await svc.delete(ctx, 'pod-app');
+    await svc.delete(ctx, 'pod-sandbox', { force: true });
+  });
+
+  test('an OOM kill is reported', async () => {
+    const { svc, ctx } = env;
+    const mem = 16 * 1024 * 1024;
+    const b = await env.bundle(['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { resources: { memory: { limit: mem, swap: mem } } });
+    await svc.create(ctx, { id: 'oom', bundle: b.bundle });
+    await svc.start(ctx, 'oom');
+    const ex = await svc.wait(ctx, 'oom');
+    assert.equal(ex.oomKilled, true);
+    assert.notEqual(ex.exitCode, 0);
+    assert.equal((await svc.state(ctx, 'oom')).exit?.oomKilled, true);
+    await svc.delete(ctx, 'oom');
+
+    await env.run('no-oom', ['true']);
+    assert.equal((await svc.wait(ctx, 'no-oom')).oomKilled, false);
+    await svc.delete(ctx, 'no-oom');
   });
 
   test('the monitor stays small: VmRSS', async () => {

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { defaultInitPath, defaultMonitorPath } from '../../src/runtime/monitor.ts';
+import type { TaskEnv } from '../helpers/tasks.ts';
+import { runtimeSkipReason, taskEnv, until } from '../helpers/tasks.ts';
+import { connectUnix } from '../../src/runtime/monitor.ts';
+
+const skip = runtimeSkipReason();
+
+function runInit(args: string[], onSpawn?: (pid: number) => void): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(defaultInitPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.once('error', reject);
+    p.once('spawn', () => onSpawn?.(p.pid!));
+    p.once('exit', (code) => resolve({ code, out }));
+  });
+}
+
+describe('berth-init', { skip }, () => {
+  test('is statically linked', async () => {
+    const elf = await readFile(defaultInitPath);
+    // No PT_INTERP program header: nothing to load, so it runs in any image.
+    assert.equal(elf.includes(Buffer.from('/lib64/ld-linux')), false);
+  });
+
+  test('exits with the child status, 128+N for a signal, 127 for a missing command', async () => {
+    assert.equal((await runInit(['/bin/busybox', 'sh', '-c', 'exit 3'])).code, 3);
+    assert.equal((await runInit(['/bin/busybox', 'sh', '-c', 'kill -TERM $$'])).code, 143);
+    const missing = await runInit(['/no/such/command']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.out, /berth-init: exec \/no\/such\/command/);
+  });
+
+  test('forwards signals to the child', async () => {
+    let initPid = 0;
+    const done = runInit(['/bin/busybox', 'sh', '-c', 'trap "echo got-usr1; exit 9" USR1; while true; do sleep 0.05; done'], (pid) => (initPid = pid));
+    await until(() => initPid, Boolean, 'init to start');
+    // Give the shell time to install its trap before signalling.
+    await until(() => readFile(`/proc/${initPid}/task/${initPid}/children`, 'utf8').catch(() => ''), (c) => c.trim() !== '', 'the child');
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(initPid, 'SIGUSR1');
+    const r = await done;
+    assert.equal(r.code, 9);
+    assert.match(r.out, /got-usr1/);
+  });
+});
+
+describe('berth-monitor', { skip }, () => {
+  let env: TaskEnv;
+  before(async () => {
+    env = await taskEnv();
+  });
+  after(async () => {
+    await env.cleanup();
+  });
+
+  test('usage error without the required flags', async () => {
+    const code = await new Promise((resolve) => spawn(defaultMonitorPath, ['--dir', '/nonexistent'], { stdio: 'ignore' }).once('exit', resolve));
+    assert.equal(code, 2);
+  });
+
+  test('berth-init as pid 1 of a container reaps and passes the exit code', async () => {
+    const { svc, ctx } = env;
+    const b = await env.bundle(['/berth-init', 'sh', '-c', 'sleep 0 & sleep 0 & wait; exit 5']);
+    await copyFile(defaultInitPath, path.join(b.bundle, 'rootfs/berth-init'));
+    await svc.create(ctx, { id: 'init', bundle: b.bundle });
+    await svc.start(ctx, 'init');
+    assert.equal((await svc.wait(ctx, 'init')).exitCode, 5);
+    await svc.delete(ctx, 'init');
+  });
+
+  test('a client that never reads does not block the container; the log is complete', async () => {
+    const { svc, ctx } = env;
+    // About 8 MiB of output, far beyond any socket and client buffer.
+    const { logPath } = await env.run('flood', ['sh', '-c', 'seq 1 1000000; echo end'], { start: false });
+    const stuck = await svc.attach(ctx, 'flood');
+    stuck.pause();
+    const dir = path.join(env.state, 'tasks', 'default', 'flood');
+    const raw = await connectUnix(ctx, path.join(dir, 'attach.sock'));
+    raw.pause();
+    await svc.start(ctx, 'flood');
+    assert.equal((await svc.wait(ctx, 'flood')).exitCode, 0);
+    const log = await readFile(logPath, 'utf8');
+    const lines = log.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1_000_001);
+    assert.equal((JSON.parse(lines.at(-1)!) as { log: string }).log, 'end\n');
+    stuck.destroy();
+    raw.destroy();
+    await svc.delete(ctx, 'flood');
+  });
+});
