@@ -81,7 +81,8 @@ export interface Resolved {
  */
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
-  fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
+  /** From byte `offset` of a blob (0 for manifests). */
+  fetch(ctx: Ctx, ref: string, desc: Descriptor, offset?: number): Promise<Readable>;
   push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void, mountFrom?: string[]): Promise<'exists' | 'mounted' | 'uploaded'>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
