@@ -33,7 +33,7 @@ after(async () => {
 async function runIn(net: SetupResult, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const b = await makeBundle(args);
   bundles.push(b);
-  for (const applet of ['ping', 'hostname']) await symlink('busybox', path.join(b.bundle, 'rootfs/bin', applet));
+  for (const applet of ['ping', 'hostname']) await symlink('busybox', path.join(b.bundle, 'rootfs/bin', applet)).catch((e) => { if (e.code !== 'EEXIST') throw e; });
   const cfgPath = path.join(b.bundle, 'config.json');
   const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
   cfg.hostname = net.hostname;
