@@ -54,15 +54,16 @@ async function stallingProxy(target: number, stallAfter: number) {
   };
 }
 
-/** The largest partial download in the daemon's content store. */
-async function ingestedBytes(root: string): Promise<number> {
+/** Bytes of the partial download of a blob of `size` bytes in the daemon's content store. */
+async function ingestedBytes(root: string, size: number): Promise<number> {
   const dir = path.join(root, 'content/ingest');
-  let most = 0;
   for (const ref of await readdir(dir).catch(() => [] as string[])) {
+    const total = await readFile(path.join(dir, ref, 'total'), 'utf8').catch(() => '');
+    if (Number(total) !== size) continue;
     const st = await stat(path.join(dir, ref, 'data')).catch(() => undefined);
-    if (st && st.size > most) most = st.size;
+    return st?.size ?? 0;
   }
-  return most;
+  return 0;
 }
 
 describe('images: an interrupted pull resumes', { skip }, () => {
@@ -88,6 +89,7 @@ describe('images: an interrupted pull resumes', { skip }, () => {
     const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8'));
     const manifest = JSON.parse(await readFile(path.join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
     const big = manifest.layers[1].digest as string;
+    const bigSize = manifest.layers[1].size as number;
     const proxy = await stallingProxy(reg.port, 2_000_000);
     try {
       proxy.state.stall = big;
@@ -97,7 +99,7 @@ describe('images: an interrupted pull resumes', { skip }, () => {
       const deadline = Date.now() + 60_000;
       while (proxy.state.sent < 2_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       // Let the daemon write what it received before it dies.
-      while (Date.now() < deadline && (await ingestedBytes(d.root)) < 1_000_000) await new Promise((r) => setTimeout(r, 50));
+      while (Date.now() < deadline && (await ingestedBytes(d.root, bigSize)) < 1_000_000) await new Promise((r) => setTimeout(r, 50));
       await d.kill();
       await first;
       await cleanupDaemonMounts(d);
