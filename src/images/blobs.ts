@@ -107,6 +107,8 @@ export interface ResolvedImage {
   id: Digest;
   /** Unpacked size: the layers' uncompressed sizes where recorded, else their blob sizes. */
   size: number;
+  /** The same, per layer. */
+  layerSizes: number[];
 }
 
 /** Walk a stored target down to the platform's manifest and config. */
@@ -128,11 +130,12 @@ export async function loadImage(ctx: Ctx, content: ContentStore, target: Descrip
   const manifest = await readJsonBlob<Manifest>(ctx, content, manifestDesc.digest, 'manifest');
   if (!manifest.config || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
   const config = await readJsonBlob<ImageConfig>(ctx, content, manifest.config.digest, 'image config');
-  let size = 0;
+  const layerSizes: number[] = [];
   for (const l of manifest.layers) {
     const info = await content.info(ctx, l.digest).catch(() => undefined);
     const recorded = Number(info?.labels[GcLabels.layerSize]);
-    size += Number.isFinite(recorded) && recorded > 0 ? recorded : l.size;
+    layerSizes.push(Number.isFinite(recorded) && recorded > 0 ? recorded : l.size);
   }
-  return { target, manifestDesc, manifest, config, id: manifest.config.digest, size };
+  const size = layerSizes.reduce((a, b) => a + b, 0);
+  return { target, manifestDesc, manifest, config, id: manifest.config.digest, size, layerSizes };
 }
