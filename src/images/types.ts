@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
+import type { ImageConfigFields } from '../core/images.ts';
 
 /**
  * What the image service needs from the parts below it, each as the
@@ -153,18 +154,7 @@ export interface ImageConfig {
   architecture: string;
   os: string;
   variant?: string;
-  config?: {
-    User?: string;
-    ExposedPorts?: Record<string, object>;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Volumes?: Record<string, object>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    OnBuild?: string[] | null;
-  };
+  config?: ImageConfigFields;
   rootfs: { type: string; diff_ids: Digest[] };
   history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
   comment?: string;
