@@ -82,7 +82,8 @@ export interface Resolved {
  */
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
-  fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
+  /** From byte `offset` of a blob (0 for manifests). */
+  fetch(ctx: Ctx, ref: string, desc: Descriptor, offset?: number): Promise<Readable>;
   push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void, mountFrom?: string[]): Promise<'exists' | 'mounted' | 'uploaded'>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
@@ -129,6 +130,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a layer blob: the size of its uncompressed tar, for docker's image SIZE. */
+  layerSize: 'io.berth.layer.uncompressed-size',
   /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
   repoDigest: 'io.berth.image.repo-digest',
 } as const;
