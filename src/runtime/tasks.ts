@@ -148,8 +148,8 @@ export class MonitorTaskService implements TaskService {
   }
 
   /** Undo a create: the runtime's state, a monitor still waiting, the directory. */
-  private async remove(ctx: Ctx, rt: OciRuntime, id: string, dir: string): Promise<void> {
-    await rt.delete(ctx, id, { force: true }).catch(() => {});
+  private async remove(ctx: Ctx, rt: OciRuntime | undefined, id: string, dir: string): Promise<void> {
+    await rt?.delete(ctx, id, { force: true }).catch(() => {});
     const pid = await monitorPid(dir);
     if (pid) {
       try {
@@ -406,7 +406,7 @@ export class MonitorTaskService implements TaskService {
     }
     const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
     for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
-    await this.remove(ctx, rt, id, dir);
+    await this.remove(ctx, undefined, id, dir);
     return exit;
   }
 
