@@ -83,6 +83,16 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await svc.delete(ctx, 'jlog');
   });
 
+  test('json-file escapes as Go does: invalid UTF-8, CR, U+2028', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('utf8', ['printf', '\\xff\\xc3\\xa9\\r\\xe2\\x80\\xa8\\x01\\n']);
+    await svc.wait(ctx, 'utf8');
+    const raw = await readFile(logPath, 'utf8');
+    assert.ok(raw.startsWith('{"log":"\\ufffd\u00e9\\r\\u2028\\u0001\\n","stream":"stdout"'), raw);
+    assert.equal((JSON.parse(raw) as JsonLogLine).log, '\ufffd\u00e9\r\u2028\u0001\n');
+    await svc.delete(ctx, 'utf8');
+  });
+
   test('CRI log format', async () => {
     const { svc, ctx } = env;
     const { logPath } = await env.run('crilog', ['sh', '-c', 'echo one; echo two >&2; printf three'], { log: 'cri' });
