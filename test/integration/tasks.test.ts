@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
 import { monitorPid } from '../../src/runtime/monitor.ts';
-import { startFailureCode } from '../../src/runtime/tasks.ts';
+import { MonitorTaskService, startFailureCode } from '../../src/runtime/tasks.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { collect, runtimeSkipReason, taskEnv, until, vmRssKb } from '../helpers/tasks.ts';
 
@@ -292,6 +292,8 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await svc.create(k8s, { id: 'same', bundle: b2.bundle });
     await assert.rejects(svc.create(ctx, { id: 'same', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'AlreadyExists');
     await assert.rejects(svc.create(ctx, { id: 'other', bundle: b.bundle, runtime: 'kata' }), (err: unknown) => kindOf(err) === 'InvalidArgument');
+    const noMonitor = new MonitorTaskService({ stateDir: env.state, monitorPath: '/nonexistent/berth-monitor' });
+    await assert.rejects(noMonitor.create(ctx, { id: 'other', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'FailedPrecondition');
     await svc.start(ctx, 'same');
     await svc.start(k8s, 'same');
     assert.equal((await svc.wait(ctx, 'same')).exitCode, 1);
