@@ -3,6 +3,7 @@ import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
+import { readLog } from '../../src/runtime/log-reader.ts';
 import { monitorPid } from '../../src/runtime/monitor.ts';
 import { MonitorTaskService, startFailureCode } from '../../src/runtime/tasks.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
@@ -120,6 +121,24 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.match(await readFile(logPath + '.old', 'utf8'), /stdout F first\n$/);
     assert.match(await readFile(logPath, 'utf8'), /^\S+ stdout F second\n$/);
     await svc.delete(ctx, 'reopen');
+  });
+
+  test('readLog follows a running container across rotations until it exits', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('follow', ['sh', '-c', 'for i in $(seq 1 300); do echo line $i; done; sleep 0.3; echo last; exit 0'], {
+      start: false,
+      maxSize: 1500,
+      maxFiles: 100,
+    });
+    const exited = svc.wait(ctx, 'follow');
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const r of readLog(ctx, { path: logPath, format: 'json-file', maxFiles: 100 }, { follow: true, stop: exited })) lines.push(r.text.trim());
+    })();
+    await svc.start(ctx, 'follow');
+    await reading;
+    assert.deepEqual(lines, [...Array.from({ length: 300 }, (_, i) => `line ${i + 1}`), 'last'], `got ${lines.length}: ${lines.filter((l, i) => l !== `line ${i + 1}`).slice(0, 5)} at ${lines.findIndex((l, i) => l !== `line ${i + 1}`)}`);
+    await svc.delete(ctx, 'follow');
   });
 
   test('log rotation by size and count', async () => {
