@@ -4,8 +4,8 @@ import { imagesBench, pullBench } from './benches/pull.ts';
 import { networkBench } from './benches/network.ts';
 import { run50Bench, runBench } from './benches/run.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
-import { run } from './lib/proc.ts';
-import { printResult, writeResult, type BenchResult } from './lib/report.ts';
+import { interrupted, run } from './lib/proc.ts';
+import { printResult, printSummary, writeResult, type BenchResult } from './lib/report.ts';
 
 /**
  * The bench harness: berth beside containerd, podman and runc, in one run on
@@ -35,6 +35,7 @@ async function versions(): Promise<Record<string, string>> {
     runc: await v('runc', ['--version']),
     conmon: await v('conmon', ['--version']),
     node: process.version,
+    berth: await v('git', ['-C', process.env.BERTH_BENCH_CHECKOUT || projectRoot, 'describe', '--always', '--dirty']),
   };
 }
 
@@ -58,6 +59,7 @@ async function main(): Promise<number> {
   const onSignal = (sig: string) => {
     if (stopping) return;
     stopping = true;
+    interrupted.value = true;
     env.log(`${sig}: cleaning up`);
     void env.journal.release().finally(() => process.exit(130));
   };
@@ -67,30 +69,45 @@ async function main(): Promise<number> {
   const context = { versions: await versions(), loadNote: 'other work may share this machine; figures are noisy' };
   const t0 = Date.now();
   let failed = false;
+  const all: BenchResult[] = [];
   const emit = (r: BenchResult) => {
+    if (stopping) return;
+    all.push(r);
     printResult(r);
     const file = writeResult(resultsDir, r, context);
     process.stdout.write(`(results: ${path.relative(projectRoot, file)})\n`);
   };
   try {
+    // The filesystem first, so its sweep and unmount are undone after every daemon.
+    await env.fs();
     const want = (b: string) => what === 'all' || what === b;
-    if (want('pull')) emit(await pullBench(env, rounds(3)));
-    if (want('images')) emit(await imagesBench(env, rounds(15)));
-    if (want('run')) emit(await runBench(env, rounds(10)));
+    // One benchmark failing does not stop the others.
+    const bench = async (name: string, f: () => Promise<BenchResult[]>) => {
+      try {
+        (await f()).forEach(emit);
+      } catch (err) {
+        if (stopping) throw err;
+        failed = true;
+        process.stderr.write(`bench ${name}: ${(err as Error).stack ?? err}\n`);
+      }
+    };
+    if (want('pull')) await bench('pull', async () => [await pullBench(env, rounds(3))]);
+    if (want('images')) await bench('images', async () => [await imagesBench(env, rounds(15))]);
+    if (want('run')) await bench('run', async () => [await runBench(env, rounds(10))]);
     if (want('run50') || want('memory')) {
-      const results = await run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') });
-      results.forEach(emit);
+      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') }));
     }
-    if (want('network')) emit(await networkBench(env, rounds(5)));
+    if (want('network')) await bench('network', async () => [await networkBench(env, rounds(5))]);
   } catch (err) {
     failed = true;
-    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    if (!stopping) process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
   } finally {
     if (!stopping) {
       env.log('cleaning up');
       await env.journal.release();
     }
   }
+  if (all.length > 1) printSummary(all);
   env.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return failed ? 1 : 0;
 }

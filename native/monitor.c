@@ -477,6 +477,7 @@ static void drain(int *fd, int stream)
 /* After the process exited: take what is left in the pipes, record the exit, flush clients. */
 static void finish(void)
 {
+	attach_accept(attach_lfd); /* anyone already connected gets the remaining output too */
 	drain(&out_fd, STREAM_STDOUT);
 	drain(&err_fd, STREAM_STDERR);
 	log_flush();
@@ -522,6 +523,10 @@ static void loop(void)
 				continue;
 			die("poll");
 		}
+		/* Accept before pumping output: a client that connected before the
+		 * process started (attach, then start) must see its first bytes. */
+		if (p[i_att].revents)
+			attach_accept(attach_lfd);
 		if (p[i_sig].revents)
 			reap();
 		if (i_out >= 0 && p[i_out].revents)
@@ -533,8 +538,6 @@ static void loop(void)
 			if (i_ctls[i] >= 0 && ctls[i].fd >= 0 && p[i_ctls[i]].revents)
 				ctl_read(&ctls[i]);
 		}
-		if (p[i_att].revents)
-			attach_accept(attach_lfd);
 		if (p[i_ctl].revents)
 			accept_ctl();
 	}

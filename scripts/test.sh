@@ -12,4 +12,4 @@ echo "== lint"
 $NODE node_modules/eslint/bin/eslint.js --max-warnings=0 .
 echo "== tests"
 exec $NODE --disable-warning=ExperimentalWarning --test --test-concurrency=2 --test-timeout=600000 "$@" \
-  'src/**/*.test.ts' 'test/**/*.test.ts'
+  'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts'

@@ -1,5 +1,5 @@
 import { freePort, randomSubnet, type BenchEnv } from '../lib/env.ts';
-import { interleave, skipUnless, waitForHttp, type Case } from '../lib/measure.ts';
+import { berthSetup, interleave, skipUnless, waitForHttp, type Case } from '../lib/measure.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 import type { Tool } from '../lib/env.ts';
 
@@ -16,10 +16,10 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
   await podman.must(['pull', '-q', '--tls-verify=false', ref]);
   const berth = await env.berth();
   const b = typeof berth === 'string' ? undefined : berth;
-  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
+  let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
   let berthNet = 'bridge';
   let berthNote = "berth's default bridge network";
-  if (!berthSkip) {
+  berthSkip = await berthSetup(berthSkip, async () => {
     await b!.cli.must(['pull', ref]);
     if (await b!.has('network create')) {
       berthNet = `berthbench${env.tag}`;
@@ -28,16 +28,18 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
       await b!.cli.must(['network', 'create', '--subnet', subnet, berthNet]);
       berthNote = `user bridge network ${berthNet} (${subnet})`;
     }
-  }
+  });
   let n = 0;
   const httpd = ['httpd', '-f', '-p', '80', '-h', '/www'];
   const rm = async (tool: Tool, name: string, args: string[]) => void (await tool.run(['rm', '-f', ...args, name]));
-  const bridged = (tool: Tool, network: string, rmArgs: string[]) => async () => {
+  const returned: Record<string, number[]> = { berth: [], podman: [] };
+  const bridged = (tool: Tool, network: string, rmArgs: string[], key: string) => async () => {
     const name = `net-${env.tag}-${n++}`;
     const port = await freePort();
     const t0 = process.hrtime.bigint();
-    await tool.must(['run', '-d', '--name', name, '--network', network, '-p', `127.0.0.1:${port}:80`, ref, ...httpd]);
+    const r = await tool.must(['run', '-d', '--name', name, '--network', network, '-p', `127.0.0.1:${port}:80`, ref, ...httpd]);
     try {
+      returned[key].push(r.ms);
       return await waitForHttp(port, t0);
     } finally {
       await rm(tool, name, rmArgs);
@@ -52,9 +54,9 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
     }
   };
   const cases: Case[] = [
-    { key: 'berth-bridge', label: 'berth: bridge + port, until it answers', skip: berthSkip, note: berthNote, measure: bridged(b?.cli as Tool, berthNet, []) },
+    { key: 'berth-bridge', label: 'berth: bridge + port, until it answers', skip: berthSkip, note: berthNote, measure: bridged(b?.cli as Tool, berthNet, [], 'berth') },
     { key: 'berth-none', label: 'berth: run -d --network none', skip: berthSkip, measure: none(b?.cli as Tool, []) },
-    { key: 'podman-bridge', label: 'podman: bridge + port, until it answers', note: `netavark network ${net.name} on ${net.iface} (${net.subnet})`, measure: bridged(podman, net.name, ['-t', '0']) },
+    { key: 'podman-bridge', label: 'podman: bridge + port, until it answers', note: `netavark network ${net.name} on ${net.iface} (${net.subnet})`, measure: bridged(podman, net.name, ['-t', '0'], 'podman') },
     { key: 'podman-none', label: 'podman: run -d --network none', measure: none(podman, ['-t', '0']) },
   ];
   const series = await interleave(cases, rounds, (s) => env.log(s));
@@ -70,6 +72,11 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
       skip: br.skip ?? no.skip,
     };
   };
+  for (const e of ['berth', 'podman']) {
+    const br = series.find((s) => s.key === `${e}-bridge`)!;
+    const i = series.indexOf(br);
+    series.splice(i + 1, 0, { key: `${e}-bridge-return`, label: `${e}: bridge + port, run -d returns`, unit: 'ms', samples: returned[e], skip: br.skip });
+  }
   series.push(cost('berth'), cost('podman'));
   return {
     bench: 'network',

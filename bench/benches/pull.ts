@@ -1,5 +1,5 @@
 import type { BenchEnv, Berth } from '../lib/env.ts';
-import { interleave, skipUnless, type Case } from '../lib/measure.ts';
+import { berthSetup, interleave, skipUnless, type Case } from '../lib/measure.ts';
 import { must, run } from '../lib/proc.ts';
 import type { BenchResult } from '../lib/report.ts';
 import { nodeBin } from '../lib/env.ts';
@@ -97,10 +97,10 @@ export async function imagesBench(env: BenchEnv, rounds: number): Promise<BenchR
   const { podman } = await env.podman();
   const berth = await env.berth();
   const b = typeof berth === 'string' ? undefined : berth;
-  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('images')) && (await berth.has('pull')), 'berth images/pull');
+  let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('images')) && (await berth.has('pull')), 'berth images/pull');
   if ((await ctr.must(['images', 'ls', '-q'])).stdout.trim() === '') await ctr.must(['images', 'pull', '--plain-http', ref]);
   if ((await podman.must(['images', '-q'])).stdout.trim() === '') await podman.must(['pull', '-q', '--tls-verify=false', ref]);
-  if (!berthSkip) await b!.cli.must(['pull', ref]);
+  berthSkip = await berthSetup(berthSkip, () => b!.cli.must(['pull', ref]));
   const cases: Case[] = [
     { key: 'berth', label: 'berth images', skip: berthSkip, measure: async () => (await b!.cli.must(['images'])).ms },
     { key: 'ctr', label: 'ctr images ls', measure: async () => (await ctr.must(['images', 'ls'])).ms },

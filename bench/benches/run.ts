@@ -1,5 +1,5 @@
 import type { BenchEnv, Berth } from '../lib/env.ts';
-import { commOf, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
+import { berthSetup, commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
 import { sleep } from '../lib/proc.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 
@@ -10,10 +10,10 @@ async function prepare(env: BenchEnv) {
   const { podman } = await env.podman();
   const berth = await env.berth();
   const b = typeof berth === 'string' ? undefined : berth;
-  const berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
+  let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('pull')) && (await berth.has('run')) && (await berth.has('rm')), 'berth run/rm');
   await cd.ctr.must(['images', 'pull', '--plain-http', ref]);
   await podman.must(['pull', '-q', '--tls-verify=false', ref]);
-  if (!berthSkip) await b!.cli.must(['pull', ref]);
+  berthSkip = await berthSetup(berthSkip, () => b!.cli.must(['pull', ref]));
   return { ref, ctr: cd.ctr, runcRoot: cd.runcRoot, containerd: cd.daemon, podman, b, berthSkip };
 }
 
@@ -100,7 +100,10 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   const get = (k: string) => timing.find((s) => s.key === k)!;
   for (let r = 0; r < rounds; r++) {
     for (const f of fleets) {
-      if (get(`${f.key}-start`).skip) continue;
+      if (get(`${f.key}-start`).skip) {
+        if (opts.memory && r === 0) memory.push({ key: `${f.key}-per-container-pss`, label: `${f.key}: added per container`, unit: 'MiB', samples: [], skip: f.skip });
+        continue;
+      }
       let started = 0;
       let t = { start: 0, rm: 0 };
       try {
@@ -117,7 +120,7 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
         get(`${f.key}-rm`).samples.push(t.rm);
         get(`${f.key}-total`).samples.push(t.start + t.rm);
       } catch (err) {
-        const msg = `failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`;
+        const msg = failure(err);
         for (const s of ['start', 'rm', 'total']) get(`${f.key}-${s}`).skip = msg;
         env.log(`${f.label}: ${msg}`);
         for (let i = count - started; i < count; i++) await f.remove(i).catch(() => 0);

@@ -1,5 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { run, sleep } from './proc.ts';
+import { run as runCmd, sleep, type RunOptions } from './proc.ts';
+
+const run = (cmd: string, args: string[], opts: RunOptions = {}) => runCmd(cmd, args, { ...opts, duringCleanup: true });
 
 /**
  * Everything the bench starts or creates is written to a journal before (or
@@ -20,7 +22,8 @@ export type Entry =
   | { kind: 'runc'; root: string }
   | { kind: 'link'; name: string }
   | { kind: 'netavark-chains' }
-  | { kind: 'cmd'; argv: string[] };
+  | { kind: 'cmd'; argv: string[] }
+  | { kind: 'rmdir-empty'; paths: string[] };
 
 export class Journal {
   readonly file: string;
@@ -118,6 +121,11 @@ async function release(e: Entry, log: (s: string) => void): Promise<void> {
     }
     case 'netavark-chains':
       return removeNetavarkChains();
+    case 'rmdir-empty':
+      // Directories a peer creates outside our roots (containerd's shim
+      // sockets and FIFOs under /run/containerd), removed only when empty.
+      for (const p of e.paths) await run('rmdir', [p]);
+      return;
     case 'cmd':
       await run(e.argv[0], e.argv.slice(1), quiet);
       return;
@@ -194,7 +202,14 @@ async function sweep(path: string, log: (s: string) => void): Promise<void> {
     if (!mine.has(pid) && !order.includes(pid)) order.push(pid);
   };
   roots.forEach(visit);
-  if (order.length) log(`cleanup: killing ${order.length} leftover process(es) under ${path}: ${order.join(' ')}`);
+  const describe = (pid: number) => {
+    try {
+      return `${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120)})`;
+    } catch {
+      return String(pid);
+    }
+  };
+  if (order.length) log(`cleanup: killing ${order.length} leftover process(es) under ${path}: ${order.map(describe).join(', ')}`);
   for (const pid of order) {
     try {
       process.kill(pid, 'SIGKILL');

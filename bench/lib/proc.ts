@@ -13,7 +13,12 @@ export interface RunOptions {
   input?: string;
   timeoutMs?: number;
   cwd?: string;
+  /** Cleanup commands still run after an interrupt. */
+  duringCleanup?: boolean;
 }
+
+/** Set on SIGINT/SIGTERM: measurement commands refuse to start, cleanup ones still run. */
+export const interrupted = { value: false };
 
 /**
  * Runs a command and times it from just before spawn to the process's exit.
@@ -23,6 +28,7 @@ export interface RunOptions {
  */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
+    if (interrupted.value && !opts.duringCleanup) return reject(new Error('interrupted'));
     const env = opts.env ? { ...process.env, ...opts.env } : process.env;
     const t0 = process.hrtime.bigint();
     const p = spawn(cmd, args, { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });

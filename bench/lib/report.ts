@@ -80,3 +80,17 @@ export function writeResult(dir: string, r: BenchResult, context: Record<string,
   writeFileSync(file, JSON.stringify({ bench: r.bench, date: new Date().toISOString(), host, ...context, series, ratios, notes: r.notes }, null, 2) + '\n');
   return file;
 }
+
+/** The targets of every benchmark in one table, for the end of `all`. */
+export function printSummary(results: BenchResult[]): void {
+  const out = ['', '== summary: berth against the targets (medians) =='];
+  for (const r of results) {
+    for (const q of r.ratios.filter((x) => x.target !== undefined)) {
+      const label = (k: string) => r.series.find((s) => s.key === k)?.label ?? k;
+      const v = seriesMedian(r, q.num) / seriesMedian(r, q.den);
+      const verdict = Number.isFinite(v) ? `${v.toFixed(2)} (target <= ${q.target}: ${v <= q.target! ? 'met' : 'NOT met'})` : `n/a (${r.series.find((s) => s.key === q.num)?.skip ?? 'no figure'})`;
+      out.push(`  ${r.bench}: ${label(q.num)} / ${label(q.den)} = ${verdict}`);
+    }
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isInvalidArgument } from '../core/errors.ts';
 import {
-  parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parsePublish, parseRestart, parseSize, parseUlimit, parseVolume,
+  parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parseRestart, parseSize, parseUlimit, parseVolume,
 } from './run-options-parse.ts';
 
 const throwsMsg = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e) => re.test((e as Error).message));
@@ -119,33 +119,6 @@ describe('parseMount', () => {
     throwsMsg(() => parseMount('type=volume,target=/b,tmpfs-size=1m'), /cannot mix 'tmpfs-\*' options/);
     throwsMsg(() => parseMount('type=bind,source=/a,target=/b,bind-propagation=weird'), /invalid propagation/);
     throwsMsg(() => parseMount('type=tmpfs,target=/b,tmpfs-mode=999'), /invalid value/);
-  });
-});
-
-describe('parsePublish', () => {
-  it('reads docker port specs', () => {
-    assert.deepEqual(parsePublish('80'), [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
-    assert.deepEqual(parsePublish('8080:80'), [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
-    assert.deepEqual(parsePublish('127.0.0.1:8080:80/udp'), [{ hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
-    assert.deepEqual(parsePublish('127.0.0.1::80'), [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
-    assert.deepEqual(parsePublish('[::1]:8080:80'), [{ hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
-    assert.deepEqual(parsePublish(':80'), [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }]);
-  });
-  it('expands ranges of equal length', () => {
-    const r = parsePublish('8000-8002:80-82');
-    assert.deepEqual(r.map((p) => [p.hostPort, p.containerPort]), [[8000, 80], [8001, 81], [8002, 82]]);
-    assert.deepEqual(parsePublish('80-81').map((p) => [p.hostPort, p.containerPort]), [[0, 80], [0, 81]]);
-  });
-  it('refuses bad specs', () => {
-    assert.equal(parsePublish('8000-8010:80-90').length, 11);
-    throwsMsg(() => parsePublish('8000-8005:80-90'), /invalid ranges specified/);
-    throwsMsg(() => parsePublish('8000-8010:80'), /invalid ranges specified/);
-    throwsMsg(() => parsePublish('x:80'), /invalid hostPort: x/);
-    throwsMsg(() => parsePublish('80:y'), /invalid containerPort: y/);
-    throwsMsg(() => parsePublish('80/sctp'), /invalid proto: sctp/);
-    throwsMsg(() => parsePublish('70000'), /invalid containerPort/);
-    throwsMsg(() => parsePublish('1.2.3:80:80'), /invalid IP address/);
-    throwsMsg(() => parsePublish('a:b:c:d'), /invalid port specification/);
   });
 });
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { MountSpec, PortMapping, RestartPolicy, Ulimit } from '../core/containers.ts';
+import type { MountSpec, RestartPolicy, Ulimit } from '../core/containers.ts';
 import { berthError } from '../core/errors.ts';
 
 /**
@@ -227,59 +227,6 @@ export function parseMount(raw: string): MountSpec {
   if (readOnly) m.readOnly = true;
   if (options.length) m.options = options;
   return m;
-}
-
-function parsePort(s: string, what: string): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(s);
-  if (!m) throw new Error(`invalid ${what}: ${s}`);
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  if (lo < 1 || hi > 65535 || hi < lo) throw new Error(`invalid ${what}: ${s}`);
-  return [lo, hi];
-}
-
-/**
- * -p [[IP:][HOST]:]CONTAINER[/PROTO], ranges "8000-8010:80-90" of equal
- * length; an empty host port asks for a random one (hostPort 0).
- */
-export function parsePublish(raw: string): PortMapping[] {
-  let rest = raw;
-  let protocol = 'tcp';
-  const slash = rest.lastIndexOf('/');
-  if (slash >= 0) {
-    protocol = rest.slice(slash + 1).toLowerCase();
-    rest = rest.slice(0, slash);
-  }
-  if (protocol !== 'tcp' && protocol !== 'udp') throw new Error(`invalid proto: ${protocol}`);
-  let hostIp: string | undefined;
-  const v6 = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(rest);
-  if (v6) {
-    hostIp = v6[1];
-    rest = v6[2];
-  }
-  const parts = rest.split(':');
-  let hostPart = '';
-  let ctrPart: string;
-  if (parts.length === 1) ctrPart = parts[0];
-  else if (parts.length === 2) [hostPart, ctrPart] = parts;
-  else if (parts.length === 3 && !hostIp) [hostIp, hostPart, ctrPart] = parts;
-  else throw new Error(`invalid port specification: "${raw}"`);
-  if (hostIp !== undefined && hostIp !== '' && !/^(\d{1,3}\.){3}\d{1,3}$/.test(hostIp) && !hostIp.includes(':')) {
-    throw new Error(`invalid IP address: ${hostIp}`);
-  }
-  if (!ctrPart) throw new Error(`no port specified: ${raw}<empty>`);
-  const [cLo, cHi] = parsePort(ctrPart, 'containerPort');
-  const [hLo, hHi] = hostPart ? parsePort(hostPart, 'hostPort') : [0, 0];
-  if (hostPart && hHi - hLo !== cHi - cLo) {
-    throw new Error(`invalid ranges specified for container and host Ports: ${ctrPart} and ${hostPart}`);
-  }
-  const out: PortMapping[] = [];
-  for (let i = 0; i <= cHi - cLo; i++) {
-    const p: PortMapping = { hostPort: hostPart ? hLo + i : 0, containerPort: cLo + i, protocol: protocol as 'tcp' | 'udp' };
-    if (hostIp) p.hostIp = hostIp;
-    out.push(p);
-  }
-  return out;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;

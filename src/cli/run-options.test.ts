@@ -182,20 +182,20 @@ describe('network', () => {
     assert.deepEqual(c.network, {
       mode: 'front',
       aliases: ['web'],
-      ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostIp: '127.0.0.1', hostPort: 0, containerPort: 53, protocol: 'udp' }],
+      ports: [{ hostIp: undefined, hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostIp: '127.0.0.1', hostPort: 0, containerPort: 53, protocol: 'udp' }],
       publishAll: true,
       dns: ['10.0.0.53'],
       dnsSearch: ['corp'],
       dnsOptions: ['ndots:2'],
       extraHosts: ['db:10.0.0.2'],
     });
-    assert.deepEqual(cfg('-p', '80', 'img').network, { mode: 'bridge', ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    assert.deepEqual(cfg('-p', '80', 'img').network, { mode: 'bridge', ports: [{ hostIp: undefined, hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     assert.deepEqual(cfg('--net', 'host', 'img').network, { mode: 'host' });
     assert.deepEqual(cfg('--network', 'container:db', 'img').network, { mode: 'container:db' });
   });
   it('refuses bad values', () => {
-    fails(/for "-p, --publish" flag: invalid containerPort/, '-p', '80:x', 'img');
-    fails(/not an ip address/, '--dns', 'dns.example', 'img');
+    fails(/invalid published port "80:x"/, '-p', '80:x', 'img');
+    fails(/^invalid argument "dns.example" for "--dns" flag: dns.example is not an ip address$/, '--dns', 'dns.example', 'img');
     fails(/for "--add-host" flag: bad format for add-host/, '--add-host', 'nohost', 'img');
     fails(/port publishing and the host network mode/, '--network', 'host', '-p', '80:80', 'img');
     fails(/no container given/, '--network', 'container:', 'img');

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { ContainerConfig, NetworkAttachment, Resources } from '../core/containers.ts';
 import { berthError, isBerthError } from '../core/errors.ts';
+import { parsePublish } from '../core/ports.ts';
 import type { FlagSpec, Parsed } from './flags.ts';
 import {
-  flagError, isIp, parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parsePublish, parseRestart,
+  flagError, isIp, parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parseRestart,
   parseSize, parseUlimit, parseVolume,
 } from './run-options-parse.ts';
 
@@ -340,7 +341,7 @@ function parseNetwork(str: (k: string) => string | undefined, list: (k: string) 
   const ports = list('publish').flatMap((p) => flag('publish', p, parsePublish));
   if (ports.length) n.ports = ports;
   if (bool('publish-all')) n.publishAll = true;
-  for (const d of list('dns')) if (!isIp(d)) throw berthError('InvalidArgument', `${d} is not an ip address`);
+  for (const d of list('dns')) if (!isIp(d)) throw flagError('--dns', d, `${d} is not an ip address`);
   if (list('dns').length) n.dns = list('dns');
   if (list('dns-search').length) n.dnsSearch = list('dns-search');
   if (list('dns-option').length) n.dnsOptions = list('dns-option');

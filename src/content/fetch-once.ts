@@ -24,13 +24,21 @@ export type FetchOutcome = 'present' | 'fetched' | 'shared';
  *
  * `fetch` may throw AlreadyExists (the blob got there some other way); that
  * counts as success.
+ *
+ * Leases: a waiter never opens a writer, so a lease-aware wrapper cannot put
+ * the blob under the waiter's lease. Pass `protect` (the daemon passes
+ * "attach this digest to ctx.lease"): every caller runs it before anything
+ * else, so the blob stays protected for each pull that wants it, even if the
+ * pull that downloaded it fails and drops its own lease.
  */
 export class FetchOnce {
   readonly #store: Pick<ContentProvider, 'info'>;
   readonly #inflight = new Map<Digest, Promise<void>>();
+  readonly #protect?: (ctx: Ctx, digest: Digest) => Promise<void>;
 
-  constructor(store: Pick<ContentProvider, 'info'>) {
+  constructor(store: Pick<ContentProvider, 'info'>, opts: { protect?: (ctx: Ctx, digest: Digest) => Promise<void> } = {}) {
     this.#store = store;
+    this.#protect = opts.protect;
   }
 
   /** Number of fetches in flight (for diagnostics and tests). */
@@ -40,6 +48,7 @@ export class FetchOnce {
 
   async ensure(ctx: Ctx, digest: Digest, fetch: (ctx: Ctx) => Promise<void>): Promise<{ outcome: FetchOutcome; info: ContentInfo }> {
     let waited = false;
+    await this.#protect?.(ctx, digest);
     for (;;) {
       ctx.signal.throwIfAborted();
       const present = await this.#present(ctx, digest);

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { rootCtx } from '../core/context.ts';
 import { digestOf } from '../core/digest.ts';
 import { kindOf } from '../core/errors.ts';
@@ -84,6 +86,10 @@ test('a full disk is ResourceExhausted and leaves no partial data', async (t) =>
     await assert.rejects(store.status(ctx, 'big'), (e) => kindOf(e) === 'NotFound');
     assert.deepEqual(await fsp.readdir(path.join(dir, 'ingest')), []);
     assert.deepEqual(await fsp.readdir(path.join(dir, 'blobs', 'sha256')), []);
+    // Through stream() and pipeline the kind is the same.
+    const w1 = await store.writer(ctx, { ref: 'big-stream', expected: { digest: digestOf(data), size: data.length } });
+    await assert.rejects(pipeline(Readable.from([data.subarray(0, 1 << 20), data.subarray(1 << 20, 2 << 20), data.subarray(2 << 20)]), w1.stream()), (e) => kindOf(e) === 'ResourceExhausted');
+    assert.deepEqual(await fsp.readdir(path.join(dir, 'ingest')), []);
     // The ref is usable again once there is room.
     const small = Buffer.from('fits');
     const w2 = await store.writer(ctx, { ref: 'big' });
@@ -92,5 +98,32 @@ test('a full disk is ResourceExhausted and leaves no partial data', async (t) =>
   } finally {
     execFileSync('umount', [dir]);
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('open reconciles leftovers of a crash: orphan labels, temp files, ref-less ingests', async () => {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-content-'));
+  try {
+    const ctx = rootCtx();
+    const store = await LocalContentStore.open(ctx, root);
+    const data = Buffer.from('kept');
+    const w = await store.writer(ctx, { ref: 'k' });
+    await w.write(data);
+    const kept = (await w.commit(ctx, { labels: { a: 'b' } })).digest;
+    const labels = path.join(root, 'labels', 'sha256');
+    await fsp.writeFile(path.join(labels, `${'e'.repeat(64)}.json`), '{"x":"y"}');
+    await fsp.writeFile(path.join(labels, `${kept.slice(7)}.json.123.abc.tmp`), '{}');
+    await fsp.mkdir(path.join(root, 'ingest', 'f'.repeat(64)));
+    const partial = await store.writer(ctx, { ref: 'partial' });
+    await partial.write(Buffer.from('half'));
+    await partial.close();
+
+    const again = await LocalContentStore.open(ctx, root);
+    assert.deepEqual(await fsp.readdir(labels), [`${kept.slice(7)}.json`]);
+    assert.deepEqual((await again.info(ctx, kept)).labels, { a: 'b' });
+    assert.deepEqual((await again.listStatuses(ctx)).map((s) => s.ref), ['partial']);
+    assert.equal((await fsp.readdir(path.join(root, 'ingest'))).length, 1);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
   }
 });

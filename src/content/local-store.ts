@@ -33,12 +33,29 @@ export class LocalContentStore implements ContentStore {
     this.root = root;
   }
 
-  /** Create the layout under `root` (idempotent). */
+  /**
+   * Create the layout under `root` (idempotent) and reconcile what a crash
+   * may have left: label files of blobs that are gone, temp label files, and
+   * ingest directories that never got their `ref` file.
+   */
   static async open(_ctx: Ctx, root: string): Promise<LocalContentStore> {
     for (const dir of ['blobs/sha256', 'labels/sha256', 'ingest']) {
       await fsp.mkdir(path.join(root, dir), { recursive: true });
     }
-    return new LocalContentStore(root);
+    const store = new LocalContentStore(root);
+    for (const alg of ['sha256', 'sha512']) {
+      const dir = path.join(root, 'labels', alg);
+      for (const name of await readdirOrEmpty(dir)) {
+        const hex = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
+        const orphan = !hex || !(await exists(path.join(root, 'blobs', alg, hex)));
+        if (orphan) await fsp.rm(path.join(dir, name), { force: true });
+      }
+    }
+    for (const name of await readdirOrEmpty(path.join(root, 'ingest'))) {
+      const dir = path.join(root, 'ingest', name);
+      if (!(await exists(path.join(dir, 'ref')))) await fsp.rm(dir, { recursive: true, force: true });
+    }
+    return store;
   }
 
   blobPath(digest: Digest): string {

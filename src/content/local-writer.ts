@@ -76,6 +76,7 @@ export class LocalWriter implements ContentWriter {
   static async open(ctx: Ctx, o: OpenOpts): Promise<LocalWriter> {
     const { dir, ref, expected } = o;
     const file = (f: string) => path.join(dir, f);
+    const fresh = !(await exists(file('ref')));
     try {
       await fsp.mkdir(dir, { recursive: true });
       const prevExpected = await readOptional(file('expected'));
@@ -90,6 +91,8 @@ export class LocalWriter implements ContentWriter {
       if (expected) await fsp.writeFile(file('expected'), expected.digest);
       if (expected?.size !== undefined) await fsp.writeFile(file('total'), String(expected.size));
     } catch (err) {
+      // A full disk must not leave a half-made ingest directory behind.
+      if (fresh) await fsp.rm(dir, { recursive: true, force: true });
       throw mapWriteError(err, `content ingest "${ref}"`);
     }
     const fh = await fsp.open(file('data'), fsc.O_RDWR | fsc.O_CREAT, 0o644);
@@ -247,9 +250,17 @@ export class LocalWriter implements ContentWriter {
       await fsp.mkdir(path.dirname(target), { recursive: true });
       await fsp.rename(path.join(this.#dir, 'data'), target);
       await syncDir(path.dirname(target));
-      if (opts.labels && Object.keys(opts.labels).length > 0) await this.#store.writeLabels(actual, opts.labels);
     } catch (err) {
       await this.#fail(err);
+    }
+    if (opts.labels && Object.keys(opts.labels).length > 0) {
+      try {
+        await this.#store.writeLabels(actual, opts.labels);
+      } catch (err) {
+        // A blob without the labels its writer asked for would be half-committed.
+        await fsp.rm(target, { force: true });
+        await this.#fail(err);
+      }
     }
     await this.#discard();
     return this.#store.info(ctx, actual);

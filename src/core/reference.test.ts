@@ -26,6 +26,13 @@ test('normalizes like docker', () => {
     ['example.com:443/a-b_c.d__e/f---g:T_a.g-1', 'example.com:443/a-b_c.d__e/f---g:T_a.g-1'],
     ['[::1]:5000/name', '[::1]:5000/name:latest'],
     ['[fe80::1]/name:t', '[fe80::1]/name:t'],
+    ['localhost', 'docker.io/library/localhost:latest'],
+    ['localhost:5000', 'docker.io/library/localhost:5000'],
+    ['foo.com:8080/bar', 'foo.com:8080/bar:latest'],
+    ['127.0.0.1/a', '127.0.0.1/a:latest'],
+    ['a.b/c/d/e:1.0-rc_1', 'a.b/c/d/e:1.0-rc_1'],
+    ['xn--bcher-kva.example/app', 'xn--bcher-kva.example/app:latest'],
+    ['sub-domain.example.com/x__y', 'sub-domain.example.com/x__y:latest'],
     ['Registry.Example/app', 'Registry.Example/app:latest'],
     ['a'.repeat(10) + ':' + 'b'.repeat(128), 'docker.io/library/' + 'a'.repeat(10) + ':' + 'b'.repeat(128)],
   ];
@@ -63,6 +70,13 @@ test('rejects bad references with a message naming the problem', () => {
     ['example.com/' + 'a'.repeat(250), /more than 255 characters/],
     [':tag', /at least one component/],
     ['@' + D, /at least one component/],
+    ['x___y', /invalid reference format/],
+    ['x..y', /invalid reference format/],
+    ['.x', /invalid reference format/],
+    ['x/', /at least one component/],
+    ['-host.example/x', /invalid registry host/],
+    ['[::1/x', /invalid/],
+    ['busybox:tag:other', /invalid/],
   ];
   for (const [input, msg] of cases) {
     assert.throws(() => parseReference(input), (e: { kind?: string; message?: string }) => {

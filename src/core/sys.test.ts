@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile, stat, mkdir, symlink, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errnoError, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mknod, mount, MS, S_IF, umount2 } from './sys.ts';
+import { closeSync } from 'node:fs';
+import { errnoError, FSCONFIG, fsconfig, fsmount, fsopen, lgetxattr, llistxattr, lremovexattr, lsetxattr, makedev, mknod, mount, MOUNT_ATTR, moveMount, MS, S_IF, umount2 } from './sys.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -106,5 +107,31 @@ test('mount a tmpfs, remount it read-only, unmount it', { skip: !isRoot && 'need
     assert.equal(await mounted(target), false);
     assert.throws(() => umount2(target), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.syscall === 'umount2');
     assert.throws(() => mount('tmpfs', join(dir, 'missing'), 'tmpfs', 0, null), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+  });
+});
+
+test('the new mount API: fsopen, fsconfig, fsmount, move_mount a read-only tmpfs', { skip: !isRoot && 'needs root to mount' }, async () => {
+  assert.throws(() => fsopen('no-such-fs-berth'), (e: NodeJS.ErrnoException) => e.code === 'ENODEV' && e.syscall === 'fsopen');
+  await withTmp(async (dir) => {
+    const fd = fsopen('tmpfs');
+    try {
+      assert.throws(() => fsconfig(fd, FSCONFIG.SET_STRING, 'no-such-option', 'x'), (e: NodeJS.ErrnoException) => e.syscall === 'fsconfig' && e.path === 'no-such-option');
+      fsconfig(fd, FSCONFIG.SET_STRING, 'size', '1m');
+      fsconfig(fd, FSCONFIG.CMD_CREATE);
+      const mfd = fsmount(fd, undefined, MOUNT_ATTR.RDONLY);
+      try {
+        moveMount(mfd, dir);
+      } finally {
+        closeSync(mfd);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      assert.ok(await mounted(dir));
+      await assert.rejects(writeFile(join(dir, 'z'), 'y'), (e: NodeJS.ErrnoException) => e.code === 'EROFS');
+    } finally {
+      umount2(dir);
+    }
   });
 });

@@ -44,6 +44,14 @@ export const MS = {
 /** umount2(2) flags. */
 export const MNT = { FORCE: 0x1, DETACH: 0x2, EXPIRE: 0x4, NOFOLLOW: 0x8 } as const;
 
+/** The new mount API (fsopen, fsconfig, fsmount, move_mount; linux/mount.h). */
+export const FSOPEN_CLOEXEC = 0x1;
+export const FSMOUNT_CLOEXEC = 0x1;
+export const FSCONFIG = { SET_FLAG: 0, SET_STRING: 1, CMD_CREATE: 6 } as const;
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, NOATIME: 0x10, STRICTATIME: 0x20, NODIRATIME: 0x80 } as const;
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+const AT_FDCWD = -100;
+
 /** File type bits of st_mode, for mknod. */
 export const S_IF = { MT: 0o170000, SOCK: 0o140000, LNK: 0o120000, REG: 0o100000, BLK: 0o060000, DIR: 0o040000, CHR: 0o020000, FIFO: 0o010000 } as const;
 
@@ -58,6 +66,10 @@ interface Libc {
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
   llistxattr: (path: string, list: Buffer | null, size: number) => number;
   lremovexattr: (path: string, name: string) => number;
+  fsopen: (fsname: string, flags: number) => number;
+  fsconfig: (fd: number, cmd: number, key: string | null, value: string | null, aux: number) => number;
+  fsmount: (fd: number, flags: number, attrs: number) => number;
+  move_mount: (fromDfd: number, fromPath: string, toDfd: number, toPath: string, flags: number) => number;
   errno: () => number;
 }
 
@@ -75,6 +87,10 @@ function load(): Libc {
     lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
     lremovexattr: lib.func('int lremovexattr(const char *path, const char *name)'),
+    fsopen: lib.func('int fsopen(const char *fsname, unsigned int flags)'),
+    fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)'),
+    fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attrs)'),
+    move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -203,4 +219,47 @@ export function lremovexattr(path: string, name: string): void {
   checkXattrName(name);
   const c = load();
   if (c.lremovexattr(path, name) !== 0) throw errnoError(c.errno(), 'lremovexattr', path);
+}
+
+/** fsopen(2): a file-system context fd for `fsname`; close it with fs.closeSync. */
+export function fsopen(fsname: string, flags = FSOPEN_CLOEXEC): number {
+  checkPath('fsname', fsname);
+  checkInt('flags', flags);
+  const c = load();
+  const fd = c.fsopen(fsname, flags);
+  if (fd < 0) throw errnoError(c.errno(), 'fsopen', fsname);
+  return fd;
+}
+
+/**
+ * fsconfig(2) for the commands that take no fd or binary value:
+ * SET_FLAG (key only), SET_STRING (key and value) and CMD_CREATE (neither).
+ * Unlike mount(2)'s one-page data string, each value may be a full path.
+ */
+export function fsconfig(fd: number, cmd: number, key: string | null = null, value: string | null = null): void {
+  checkInt('fd', fd, 0x7fffffff);
+  checkInt('cmd', cmd);
+  if (key !== null) checkPath('key', key);
+  if (value !== null && (typeof value !== 'string' || value.includes('\0'))) throw new TypeError('value must be a string without NUL bytes');
+  const c = load();
+  if (c.fsconfig(fd, cmd, key, value, 0) !== 0) throw errnoError(c.errno(), 'fsconfig', key ?? undefined);
+}
+
+/** fsmount(2): a detached mount fd for a created context; `attrs` are MOUNT_ATTR flags. */
+export function fsmount(fd: number, flags = FSMOUNT_CLOEXEC, attrs = 0): number {
+  checkInt('fd', fd, 0x7fffffff);
+  checkInt('flags', flags);
+  checkInt('attrs', attrs);
+  const c = load();
+  const mfd = c.fsmount(fd, flags, attrs);
+  if (mfd < 0) throw errnoError(c.errno(), 'fsmount');
+  return mfd;
+}
+
+/** move_mount(2) of the detached mount `fd` onto `target` (MOVE_MOUNT_F_EMPTY_PATH). */
+export function moveMount(fd: number, target: string): void {
+  checkInt('fd', fd, 0x7fffffff);
+  checkPath('target', target);
+  const c = load();
+  if (c.move_mount(fd, '', AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) !== 0) throw errnoError(c.errno(), 'move_mount', target);
 }

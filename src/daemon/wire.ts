@@ -5,12 +5,20 @@ import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
 import { registerSystemRoutes } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
+import { registerImageRoutes } from '../api/native/routes-images.ts';
+import { registerContainerRoutes } from '../api/native/routes-containers.ts';
 import { rootCtx } from '../core/context.ts';
+import { EventBus } from '../core/events.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
+import { registrySection } from '../distribution/config.ts';
+import { imagesSection } from '../images/config.ts';
 import { networkConfig, networkSection } from '../network/config.ts';
-import { runtimeSection } from '../runtime/task-config.ts';
 import { CniNetworkService } from '../network/service.ts';
+import { runtimeSection } from '../runtime/task-config.ts';
+import type { ImageConfig } from '../runtime/oci-types.ts';
+import { wireImages } from './images-wiring.ts';
+import { wireContainers } from './containers-wiring.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -23,28 +31,59 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, runtimeSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
   const { cfg, router } = opts;
   const d = cfg.sections.daemon;
-  registerSystemRoutes(router, { root: d.root as string, state: d.state as string });
-  await mkdir(d.root as string, { recursive: true });
-  const db = new MetadataDb(path.join(d.root as string, 'metadata.db'));
+  const root = d.root as string;
+  const state = d.state as string;
+  registerSystemRoutes(router, { root, state });
+  await mkdir(root, { recursive: true });
+  const db = new MetadataDb(path.join(root, 'metadata.db'));
   const startCtx = rootCtx({ log: opts.log, signal: opts.shutdown });
+  const events = new EventBus();
+
   const network = new CniNetworkService({
     store: new NetworkStore(db),
     config: networkConfig(cfg.sections.network),
-    dataDir: path.join(d.root as string, 'network'),
-    netnsDir: path.join(d.state as string, 'netns'),
+    dataDir: path.join(root, 'network'),
+    netnsDir: path.join(state, 'netns'),
   });
   await network.init(startCtx);
-  // Until a container service exists no container is running: everything left over is reclaimed.
-  await network.reconcile(startCtx, []);
   registerNetworkRoutes(router, network);
+
+  const images = await wireImages({ db, root, state, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
+  registerImageRoutes(router, images.images);
+
+  // Recovery of running containers also reconciles the network with them.
+  const containers = await wireContainers({
+    db,
+    root,
+    state,
+    log: opts.log,
+    events,
+    images: images.images,
+    snapshotter: images.snapshotter,
+    network,
+    runtime: cfg.sections.runtime,
+    startCtx,
+  });
+  registerContainerRoutes(router, {
+    containers: containers.containers,
+    volumes: containers.volumes,
+    events,
+    async imageConfig(req, imageId) {
+      const img = await images.images.find(req.ctx, imageId).catch(() => undefined);
+      return (img?.config as { config?: ImageConfig } | undefined)?.config;
+    },
+  });
+
   return {
     async close() {
+      containers.close();
+      await images.close();
       db.close();
     },
   };

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ctx } from '../core/context.ts';
@@ -24,7 +23,7 @@ import * as push from './push.ts';
  *   resolve(ref)                  -> the descriptor a tag or digest names (HEAD, falling back to GET)
  *   fetchManifest / fetchIndex    -> parsed JSON plus the exact bytes, digest-verified, 4 MiB cap
  *   fetchBlob(ref, desc, offset)  -> a stream of a blob from `offset`; interrupted or stalled
- *                                    transfers resume with Range; verified when read from 0
+ *                                    transfers resume with Range; digest checked on request
  *   blobExists / pushBlob / pushManifest -> push (see push.ts)
  *   login(domain, creds)          -> checks credentials against GET /v2/
  *
@@ -162,7 +161,7 @@ export class RegistryClient {
   async fetchBlobBytes(ctx: Ctx, ref: Reference, desc: Descriptor, maxBytes = MAX_MANIFEST_BYTES): Promise<Buffer> {
     if (desc.size > maxBytes) throw berthError('ResourceExhausted', `${nameOf(ref)}@${desc.digest}: ${desc.size} bytes is above the ${maxBytes}-byte limit`);
     const chunks: Buffer[] = [];
-    for await (const c of await this.fetchBlob(ctx, ref, desc)) chunks.push(c as Buffer);
+    for await (const c of await this.fetchBlob(ctx, ref, desc, 0, { verify: true })) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
   }
 
@@ -171,10 +170,12 @@ export class RegistryClient {
    * download slots until it ends, fails or is destroyed. Connection drops
    * and stalls (no bytes for `progressTimeoutMs`) resume with a Range
    * request, as long as each attempt makes progress and at most `retries`
-   * attempts in a row fail. Read from offset 0, the digest is checked at the
-   * end (DataLoss on mismatch); from another offset the caller verifies.
+   * attempts in a row fail. More bytes than `desc.size` is DataLoss. The
+   * digest is left to the consumer (the content store checks it on commit),
+   * unless `opts.verify` asks for it (from offset 0 only; DataLoss at the end
+   * on a mismatch).
    */
-  async fetchBlob(ctx: Ctx, ref: Reference, desc: Descriptor, offset = 0): Promise<Readable> {
+  async fetchBlob(ctx: Ctx, ref: Reference, desc: Descriptor, offset = 0, opts: { verify?: boolean } = {}): Promise<Readable> {
     const release = await this.downloads.acquire(ctx.signal);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     const stop = new AbortController();
@@ -188,7 +189,7 @@ export class RegistryClient {
       release();
       throw err;
     }
-    void this.pumpBlob({ ...ctx, signal }, ref, desc, offset, what, first, out)
+    void this.pumpBlob({ ...ctx, signal }, ref, desc, offset, what, first, out, opts.verify === true)
       .catch((err) => out.destroy(err as Error))
       .finally(release);
     return out;
@@ -209,9 +210,9 @@ export class RegistryClient {
 
   private async pumpBlob(
     ctx: Ctx, ref: Reference, desc: Descriptor, start: number, what: string,
-    first: { res: Awaited<ReturnType<Requester['first']>>['res']; ep: RegistryEndpoint }, out: PassThrough,
+    first: { res: Awaited<ReturnType<Requester['first']>>['res']; ep: RegistryEndpoint }, out: PassThrough, verify: boolean,
   ): Promise<void> {
-    const hash = start === 0 ? createHash(desc.digest.startsWith('sha512:') ? 'sha512' : 'sha256') : undefined;
+    const hash = verify && start === 0 ? createHash(desc.digest.startsWith('sha512:') ? 'sha512' : 'sha256') : undefined;
     let pos = start;
     let failures = 0;
     let current: typeof first | undefined = first;
@@ -242,20 +243,20 @@ export class RegistryClient {
       }
       let progressed = false;
       try {
-        for await (const chunk of watchProgress(res.body, this.cfg.progressTimeoutMs, what)) {
-          let c = chunk as Buffer;
+        await this.copyBody(ctx, res.body, out, what, (chunk) => {
+          let c = chunk;
           if (skip > 0) {
             const n = Math.min(skip, c.length);
             skip -= n;
             c = c.subarray(n);
-            if (c.length === 0) continue;
+            if (c.length === 0) return undefined;
           }
           pos += c.length;
           if (size !== undefined && pos > size) throw berthError('DataLoss', `${what}: registry sent more than the ${size} bytes the descriptor says`);
           hash?.update(c);
           progressed = true;
-          if (!out.write(c)) await once(out, 'drain', { signal: ctx.signal });
-        }
+          return c;
+        });
         if (size === undefined || pos >= size) break;
         throw markRetryable(berthError('Unavailable', `${what}: connection closed after ${pos} of ${size} bytes`));
       } catch (raw) {
@@ -272,6 +273,74 @@ export class RegistryClient {
       if (got !== desc.digest) throw berthError('DataLoss', `${what}: content has digest ${got}`);
     }
     out.end();
+  }
+
+  /**
+   * Copy `body` into `out` through `each` (which may trim or refuse a
+   * chunk), with backpressure, failing with a retryable error when no byte
+   * arrives for `progressTimeoutMs`. Event-based rather than `for await`:
+   * this is the hot path of every pull.
+   */
+  private copyBody(ctx: Ctx, body: Readable, out: PassThrough, what: string, each: (c: Buffer) => Buffer | undefined): Promise<void> {
+    const ms = this.cfg.progressTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let lastData = Date.now();
+      const cleanup = () => {
+        clearInterval(timer);
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        body.off('close', onClose);
+        out.off('drain', onDrain);
+        out.off('close', onOutClose);
+        ctx.signal.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: unknown) => {
+        cleanup();
+        reject(err);
+      };
+      const onData = (chunk: Buffer) => {
+        lastData = Date.now();
+        let c: Buffer | undefined;
+        try {
+          c = each(chunk);
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (c && !out.write(c)) body.pause();
+      };
+      const onDrain = () => {
+        lastData = Date.now();
+        body.resume();
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error) => fail(err);
+      const onClose = () => {
+        if (!body.readableEnded) fail(markRetryable(berthError('Unavailable', `${what}: connection closed early`)));
+      };
+      const onOutClose = () => fail(berthError('Canceled', `${what}: reader went away`));
+      const onAbort = () => fail(ctx.signal.reason);
+      body.on('data', onData);
+      body.once('end', onEnd);
+      body.once('error', onError);
+      body.once('close', onClose);
+      out.on('drain', onDrain);
+      out.once('close', onOutClose);
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      if (ms > 0) {
+        // A coarse interval instead of re-arming a timer per chunk.
+        timer = setInterval(() => {
+          if (!body.isPaused() && Date.now() - lastData >= ms) {
+            fail(markRetryable(berthError('Unavailable', `${what}: no data for ${Math.round(ms / 1000)}s, transfer stalled`)));
+          }
+        }, Math.min(ms, 1000));
+      }
+    });
   }
 
   /** Is `desc` already in `ref`'s repository? */
@@ -311,30 +380,6 @@ function isRetry(err: unknown): boolean {
 
 async function backoff(base: number, n: number, signal: AbortSignal): Promise<void> {
   await sleep(base * 2 ** (n - 1), undefined, { signal });
-}
-
-/** Yield the chunks of `body`, failing with a retryable error when none arrives for `ms`. */
-async function* watchProgress(body: Readable, ms: number, what: string): AsyncGenerator<Buffer> {
-  if (ms <= 0) {
-    yield* body as AsyncIterable<Buffer>;
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      body.destroy(markRetryable(berthError('Unavailable', `${what}: no data for ${Math.round(ms / 1000)}s, transfer stalled`)));
-    }, ms);
-  };
-  try {
-    arm();
-    for await (const c of body as AsyncIterable<Buffer>) {
-      arm();
-      yield c;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function contentType(h: string | string[] | undefined): string {

@@ -11,10 +11,12 @@ test('defaults: https to the host, docker.io to its API host, loopback may fall 
   assert.equal(hub.url, 'https://registry-1.docker.io/v2');
   assert.deepEqual(hub.capabilities, ['pull', 'resolve', 'push']);
   assert.equal(hub.plainHttpFallback, false);
+  assert.equal(hub.skipVerify, false);
   assert.equal(defaultEndpoints('example.com:5000')[0].url, 'https://example.com:5000/v2');
   for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.1.2.3', '[::1]:5000', '[::1]']) {
     assert.equal(isLoopbackRegistry(h), true, h);
     assert.equal(defaultEndpoints(h)[0].plainHttpFallback, true, h);
+    assert.equal(defaultEndpoints(h)[0].skipVerify, true, h);
   }
   for (const h of ['example.com', '10.0.0.1:5000', 'localhost.example.com', '[fe80::1]']) assert.equal(isLoopbackRegistry(h), false, h);
 });

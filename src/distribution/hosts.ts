@@ -21,9 +21,10 @@ import { DEFAULT_DOMAIN, hostnameOf } from '../core/reference.ts';
  *   [host."http://plain.example:5000"]           # http:// means plain HTTP
  *
  * Without a file, a registry is served by `https://HOST` (docker.io by its
- * API host). Loopback registries (localhost, 127.0.0.0/8, ::1) may also
- * speak plain HTTP without configuration, as Docker allows: their endpoint
- * has `plainHttpFallback` and the client drops to HTTP when TLS fails.
+ * API host). Loopback registries (localhost, 127.0.0.0/8, ::1) are
+ * insecure by default, as in Docker: TLS is not verified, and their
+ * endpoint has `plainHttpFallback` so the client drops to HTTP when TLS
+ * fails.
  *
  * Errors: InvalidArgument naming the file for bad TOML or bad values.
  *
@@ -49,7 +50,7 @@ export interface RegistryEndpoint {
   ca: string[];
   /** Extra request headers. */
   header: Record<string, string>;
-  /** A loopback registry with no configuration: try HTTPS, drop to HTTP if TLS fails. */
+  /** A loopback registry with no configuration: try HTTPS (unverified), drop to HTTP if TLS fails. */
   plainHttpFallback: boolean;
 }
 
@@ -131,7 +132,11 @@ export function parseHostsToml(domain: string, text: string, hostDir = '.'): Reg
   const server = (doc.server as string | undefined) ?? defaultServer(domain);
   // The top-level keys configure the server itself, as in containerd.
   out.push(endpointOf(domain, server, { ...doc, host: undefined, server: undefined, capabilities: doc.capabilities ?? [...ALL_CAPABILITIES] }, where, hostDir));
-  if (doc.server === undefined && isLoopbackRegistry(domain)) out[out.length - 1].plainHttpFallback = true;
+  if (doc.server === undefined && isLoopbackRegistry(domain)) {
+    const ep = out[out.length - 1];
+    ep.plainHttpFallback = true;
+    ep.skipVerify = true;
+  }
   return out;
 }
 
@@ -141,7 +146,8 @@ export function defaultEndpoints(domain: string): RegistryEndpoint[] {
     registry: domain,
     url: `${defaultServer(domain)}/v2`,
     capabilities: [...ALL_CAPABILITIES],
-    skipVerify: false,
+    // Docker treats loopback registries as insecure: TLS without verification, or plain HTTP.
+    skipVerify: isLoopbackRegistry(domain),
     ca: [],
     header: {},
     plainHttpFallback: isLoopbackRegistry(domain),

@@ -9,3 +9,4 @@ export { DockerConfigCredentialStore, StaticCredentialStore, type CredentialStor
 export { resolveHosts, parseHostsToml, isLoopbackRegistry, type RegistryEndpoint, type Capability } from './hosts.ts';
 export { selectPlatform, parsePlatform, formatPlatform, platformScore, DEFAULT_PLATFORM } from './platform.ts';
 export type { BlobSource, PushBlobOptions, PushBlobResult } from './push.ts';
+export { RegistryByName, credentialsByHost } from './by-name.ts';

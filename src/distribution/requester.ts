@@ -12,7 +12,7 @@ import { discard, hostOfUrl, markRetryable, readCapped, retryable } from './tran
  * Requests to a registry with everything around a single HTTP attempt:
  * endpoint order (mirrors first), authorization (answering 401 challenges
  * once), bounded retries with exponential backoff on connection errors,
- * 5xx and 429, and redirects for GET/HEAD (blob storage often redirects;
+ * 5xx and 429 (honouring Retry-After up to 10s), and redirects for GET/HEAD (blob storage often redirects;
  * credentials are not sent to another host).
  *
  * A response comes back for any status below 500 other than 401 and 429;
@@ -32,9 +32,13 @@ export interface RequestSpec {
 export interface RequestOptions {
   /** Credentials to use instead of the store's (login). */
   credentials?: Credentials;
+  /** Override `cfg.retries`. */
+  retries?: number;
 }
 
 const MAX_REDIRECTS = 5;
+/** A registry asking for a longer pause than this gets it capped; the retries stay bounded in time. */
+const MAX_RETRY_AFTER_S = 10;
 
 export class Requester {
   readonly transport: Transport;
@@ -57,8 +61,9 @@ export class Requester {
   }
 
   /**
-   * Try the endpoints of `domain` with `cap` in order: a 404 or an
-   * Unavailable error moves on to the next; the last one's answer stands.
+   * Try the endpoints of `domain` with `cap` in order: a 404 or any error
+   * but cancellation moves on to the next (a broken mirror must not block
+   * pulls, as in containerd); the last one's answer stands.
    */
   async first(ctx: Ctx, domain: string, cap: Capability, scopes: string[], spec: RequestSpec): Promise<{ res: HttpResponse; ep: RegistryEndpoint }> {
     const eps = await this.endpoints(ctx, domain, cap);
@@ -66,14 +71,15 @@ export class Requester {
       const ep = eps[i];
       const last = i === eps.length - 1;
       try {
-        const res = await this.on(ctx, ep, scopes, spec);
+        // Mirrors get one attempt each: retrying them only delays the fall-through.
+        const res = await this.on(ctx, ep, scopes, spec, last ? {} : { retries: 0 });
         if (res.status === 404 && !last) {
           discard(res);
           continue;
         }
         return { res, ep };
       } catch (err) {
-        if (last || kindOf(err) !== 'Unavailable') throw err;
+        if (last || kindOf(err) === 'Canceled') throw err;
         ctx.log.debug('registry endpoint failed, trying the next', { url: ep.url, err });
       }
     }
@@ -112,12 +118,15 @@ export class Requester {
         }
         if (res.status >= 500 || res.status === 429) {
           const err = await responseError(res, `registry ${ep.registry}`);
+          const after = Number(res.headers['retry-after']);
+          if (after > 0) (err as { retryAfterMs?: number }).retryAfterMs = Math.min(after, MAX_RETRY_AFTER_S) * 1000;
           throw markRetryable(err);
         }
         return res;
       } catch (err) {
-        if (!retryable(err) || !replayable || attempt >= this.cfg.retries || ctx.signal.aborted) throw err;
-        const delay = this.cfg.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() / 2);
+        if (!retryable(err) || !replayable || attempt >= (opts.retries ?? this.cfg.retries) || ctx.signal.aborted) throw err;
+        const backoff = this.cfg.retryBackoffMs * 2 ** attempt * (0.75 + Math.random() / 2);
+        const delay = Math.max(backoff, (err as { retryAfterMs?: number }).retryAfterMs ?? 0);
         ctx.log.debug('registry request failed, retrying', { url: ep.url, attempt: attempt + 1, delayMs: Math.round(delay), err });
         await sleep(delay, undefined, { signal: ctx.signal });
       }
@@ -157,7 +166,10 @@ export async function responseError(res: HttpResponse, what: string): Promise<Er
   }
   if (s === 403 || codes.includes('DENIED')) return berthError('PermissionDenied', `${what}: access denied${suffix}`);
   if (s === 429) return berthError('ResourceExhausted', `${what}: too many requests${suffix}`);
-  if (s >= 500) return berthError('Unavailable', `${what}: registry ${hostOfUrl(res.url)} answered ${s}${suffix}`);
+  if (s >= 500) {
+    const host = hostOfUrl(res.url);
+    return berthError('Unavailable', `${what}: ${what.includes(host) ? '' : `registry ${host} `}answered ${s}${suffix}`);
+  }
   if (s === 405 || codes.includes('UNSUPPORTED')) return berthError('Unimplemented', `${what}: operation not supported by the registry${suffix}`);
   if (s === 400 || s === 413 || s === 416) return berthError('InvalidArgument', `${what}: rejected by the registry (${s})${suffix}`);
   return berthError('Unknown', `${what}: unexpected status ${s} from registry ${hostOfUrl(res.url)}${suffix}`);

@@ -115,7 +115,12 @@ export class Transport {
       const canFallBack = ep?.plainHttpFallback && url.startsWith('https:') && new URL(url).host === new URL(ep.url).host;
       if (canFallBack && !ctx.signal.aborted && (TLS_MISMATCH_CODES.has(code) || code.startsWith('ERR_SSL') || code === 'ECONNRESET')) {
         this.plainHosts.add(new URL(url).host);
-        return await this.sendOnce(ctx, { ...req, url: this.effectiveUrl(url) }, ep);
+        const plain = this.effectiveUrl(url);
+        try {
+          return await this.sendOnce(ctx, { ...req, url: plain }, ep);
+        } catch (err2) {
+          throw networkError(err2, plain, ctx.signal);
+        }
       }
       throw networkError(err, url, ctx.signal);
     }

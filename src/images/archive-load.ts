@@ -40,8 +40,9 @@ export async function loadArchive(svc: ImageService, ctx: Ctx, stream: Readable,
     for await (const e of readTar(stream)) {
       const path = e.path.replace(/^\.\//, '').replace(/\/+$/, '');
       if (e.type !== 'file') continue;
-      const top = !path.startsWith('blobs/') && !path.includes('/');
-      if (top && e.size <= MAX_JSON_BLOB) {
+      // Metadata files stay in memory; everything else (layers, OCI blobs) goes to the store.
+      const meta = !path.includes('/') && (path.endsWith('.json') || path === 'repositories' || path === 'oci-layout');
+      if (meta && e.size <= MAX_JSON_BLOB) {
         small.set(path, await e.bytes());
         continue;
       }

@@ -1,7 +1,8 @@
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { digestOf } from '../core/digest.ts';
-import { berthError, isAlreadyExists, isNotFound } from '../core/errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { berthError, isAlreadyExists, isNotFound, kindOf } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
 import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform } from './types.ts';
 import { isIndex } from './types.ts';
@@ -31,7 +32,17 @@ export async function putBlob(ctx: Ctx, content: ContentStore, data: Buffer, lab
     },
   );
   if (!present) {
-    const w = await content.writer(ctx, { ref: `put-${digest}`, expected: { digest, size: data.length } });
+    let w;
+    try {
+      w = await content.writer(ctx, { ref: `put-${digest}`, expected: { digest, size: data.length } });
+    } catch (err) {
+      // Another operation is writing these very bytes: wait for it rather than fail.
+      if (kindOf(err) !== 'Unavailable') throw err;
+      for (let i = 0; i < 500 && !(await hasBlob(ctx, content, digest)); i++) await sleep(20, undefined, { signal: ctx.signal });
+      if (!(await hasBlob(ctx, content, digest))) throw err;
+      if (Object.keys(labels).length) await content.updateLabels(ctx, digest, labels);
+      return digest;
+    }
     try {
       // A resumed ref holds a prefix of these same bytes (the ref is named by digest).
       await w.write(data.subarray(w.offset));

@@ -11,11 +11,6 @@ export const imagesSection: ConfigSection = {
       default: 'overlayfs',
       doc: 'overlayfs (layers shared, parallel unpack) or native (copies every layer; for file systems overlayfs cannot sit on)',
     },
-    max_concurrent_downloads: {
-      type: 'number',
-      default: 4,
-      doc: 'layers fetched and unpacked at once per pull; more overlaps more decompression and file writes, at the cost of CPU and memory',
-    },
     lease_ttl_s: {
       type: 'number',
       default: 3600,
@@ -26,7 +21,6 @@ export const imagesSection: ConfigSection = {
 
 export interface ImagesSettings {
   snapshotter: 'overlayfs' | 'native';
-  maxConcurrentDownloads: number;
   leaseTtlMs: number;
 }
 
@@ -35,7 +29,6 @@ export function imagesSettings(v: SectionValues = {}): ImagesSettings {
   if (sn !== 'overlayfs' && sn !== 'native') throw berthError('InvalidArgument', `config: images.snapshotter must be overlayfs or native, not "${sn}"`);
   return {
     snapshotter: sn,
-    maxConcurrentDownloads: Math.max(1, Number(v.max_concurrent_downloads ?? 4)),
     leaseTtlMs: Math.max(60, Number(v.lease_ttl_s ?? 3600)) * 1000,
   };
 }

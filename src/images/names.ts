@@ -11,13 +11,15 @@ import { familiar, nameOf, parseNormalized, parseReference, formatReference } fr
 export interface ParsedName {
   /** Host and repository, no tag: `docker.io/library/busybox`. */
   repository: string;
+  /** The repository path within its registry: `library/busybox`. */
+  path: string;
   tag?: string;
   digest?: Digest;
 }
 
 export function parseName(input: string): ParsedName {
   const r = parseReference(input);
-  return { repository: nameOf(r), tag: r.tag, digest: r.digest };
+  return { repository: nameOf(r), path: r.path, tag: r.tag, digest: r.digest };
 }
 
 /** The full name to store: repository with tag (`latest` when neither tag nor digest is given) and/or digest. */

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
@@ -38,26 +39,32 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
   const p = parseName(name);
   const platform = opts.platform ?? svc.platform;
   const { deps } = svc;
+  // A present image costs one resolve: no lease, no writes.
+  const resolved = await deps.registry.resolve(ctx, name);
+  const target = resolved.descriptor;
+  const existing = await deps.records.get(ctx, name).catch((err) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (existing && existing.target.digest === target.digest && (await isComplete(svc, ctx, existing.target))) {
+    emit({ status: `Digest: ${target.digest}` });
+    emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
+    return name;
+  }
   return svc.withLease(ctx, async (lctx) => {
-    const resolved = await deps.registry.resolve(lctx, name);
-    const target = resolved.descriptor;
-    const existing = await deps.records.get(ctx, name).catch((err) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-    if (existing && existing.target.digest === target.digest && (await isComplete(svc, ctx, existing.target))) {
-      emit({ status: `Digest: ${target.digest}` });
-      emit({ status: `Status: Image is up to date for ${familiarName(name)}` });
-      return name;
-    }
-    emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${familiarName(p.repository)}` });
+    emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
-    const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
-      const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
-      const got = digestOf(body);
-      if (got !== desc.digest) throw berthError('DataLoss', `${what} of ${familiarName(name)}: digest mismatch: expected ${desc.digest}, got ${got}`);
-      return body;
-    };
+    // Shared by digest, so concurrent pulls of one image fetch each document once.
+    const fetchJson = (desc: Descriptor, what: string): Promise<Buffer> =>
+      shared(svc, `json:${desc.digest}`, async () => {
+        await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+        if (await hasBlob(lctx, deps.content, desc.digest)) return deps.content.readAll(lctx, desc.digest, MAX_JSON_BLOB);
+        const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
+        const got = digestOf(body);
+        if (got !== desc.digest) throw berthError('DataLoss', `${what} of ${familiarName(name)}: digest mismatch: expected ${desc.digest}, got ${got}`);
+        await putBlob(lctx, deps.content, body, {}, desc.digest, deps.leases);
+        return body;
+      });
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
@@ -223,6 +230,16 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   }
 }
 
+async function waitForBlob(ctx: Ctx, svc: ImageService, digest: Digest): Promise<boolean> {
+  for (let i = 0; i < 6000; i++) {
+    if (await hasBlob(ctx, svc.deps.content, digest)) return true;
+    const status = await svc.deps.content.status(ctx, `layer-${digest}`).catch(() => undefined);
+    if (!status && i > 0) return hasBlob(ctx, svc.deps.content, digest);
+    await sleep(50, undefined, { signal: ctx.signal });
+  }
+  return false;
+}
+
 /**
  * Download one layer blob into the content store (or read it from there
  * when present), handing the bytes to `apply` as they arrive. The download
@@ -239,16 +256,27 @@ async function fetchLayer(
   apply: ((stream: Readable) => Promise<{ diffId: Digest }>) | undefined,
 ): Promise<Digest | undefined> {
   const { deps } = svc;
-  const present = await hasBlob(ctx, deps.content, layer.digest);
+  let present = await hasBlob(ctx, deps.content, layer.digest);
   let writer: ContentWriter | undefined;
   let src: Readable;
+  const ref = `layer-${layer.digest}`;
+  if (!present) {
+    await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
+    await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
+    try {
+      writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    } catch (err) {
+      // The same blob twice in one image (empty layers often are), or another
+      // pull writing it: wait for that download and read the blob from the store.
+      if (kindOf(err) !== 'Unavailable') throw err;
+      present = await waitForBlob(ctx, svc, layer.digest);
+      if (!present) throw wrap(err, `layer ${layer.digest}`);
+    }
+  }
   if (present) {
     src = await deps.content.reader(ctx, layer.digest);
   } else {
-    const ref = `layer-${layer.digest}`;
-    await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
-    await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
-    writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
+    writer = writer!;
     if (writer.offset > 0) {
       // The registry role streams whole blobs, so a partial write starts over.
       await writer.close();
@@ -308,7 +336,10 @@ async function fetchLayer(
       await writer.close().catch(() => {});
       await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
     }
-    if (kindOf(err) === 'DataLoss') throw err;
+    if (kindOf(err) === 'DataLoss') {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw /digest mismatch|diff ID/.test(msg) ? err : berthError('DataLoss', `layer ${layer.digest}: digest mismatch: ${msg}`, err);
+    }
     throw wrap(err, `layer ${layer.digest}`);
   }
 }

@@ -1,5 +1,5 @@
 import type { Ctx } from '../core/context.ts';
-import { shortId } from '../core/digest.ts';
+import { isDigest, shortId } from '../core/digest.ts';
 import { berthError, wrap } from '../core/errors.ts';
 import type { ProgressEvent } from '../core/images.ts';
 import { hasBlob } from './blobs.ts';
@@ -25,6 +25,9 @@ export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit
       throw berthError('FailedPrecondition', `cannot push ${familiarName(name)}: layer ${l.digest} is not in the content store`);
     }
   }
+  // Repositories of the same registry this image came from can lend their blobs (cross-repository mount).
+  const domain = p.repository.slice(0, p.repository.length - p.path.length - 1);
+  const mountFrom = [...new Set(img.records.map((r) => r.name).filter((n) => !isDigest(n)).map(parseName).filter((o) => o.repository !== p.repository && o.repository.startsWith(`${domain}/`)).map((o) => o.path))];
   const limit = limiter(Math.max(1, deps.config.maxConcurrentDownloads));
   const layers = [...img.manifest.layers].reverse();
   for (const l of layers) emit({ id: shortId(l.digest), status: 'Preparing' });
@@ -35,13 +38,13 @@ export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit
         emit({ id, status: 'Pushing', progressDetail: { current: 0, total: l.size } });
         let last = 0;
         try {
-          const uploaded = await deps.registry.push(ctx, name, l, (offset) => deps.content.reader(ctx, l.digest, { offset }), (n) => {
+          const how = await deps.registry.push(ctx, name, l, (offset) => deps.content.reader(ctx, l.digest, { offset }), (n) => {
             if (n - last >= 512 * 1024 || n === l.size) {
               last = n;
               emit({ id, status: 'Pushing', progressDetail: { current: n, total: l.size } });
             }
-          });
-          emit({ id, status: uploaded ? 'Pushed' : 'Layer already exists' });
+          }, mountFrom);
+          emit({ id, status: how === 'uploaded' ? 'Pushed' : how === 'mounted' ? `Mounted from ${mountFrom[0]}` : 'Layer already exists' });
         } catch (err) {
           throw wrap(err, `push layer ${l.digest}`);
         }

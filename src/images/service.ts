@@ -156,7 +156,9 @@ export class ImageService {
     }
     if (f.reference?.length) {
       const pats = f.reference.map(globToRegExp);
-      rows = rows.filter((r) => r.RepoTags.some((t) => pats.some((p) => p.test(t) || p.test(t.slice(0, t.lastIndexOf(':'))))));
+      // As docker: only the matching names of an image are listed.
+      const match = (t: string) => pats.some((p) => p.test(t) || p.test(t.slice(0, t.lastIndexOf(':'))));
+      rows = rows.map((r) => ({ ...r, RepoTags: r.RepoTags.filter(match) })).filter((r) => r.RepoTags.length > 0);
     }
     for (const label of f.label ?? []) {
       const [k, v] = label.split('=');
@@ -201,7 +203,8 @@ export class ImageService {
       const prevImg = await this.resolveRecord(ctx, prev).catch(() => undefined);
       if (!prevImg) return;
       const others = (await this.all(ctx)).filter((x) => x.img.id === prevImg.id);
-      if (others.length === 0) await records.put(ctx, { name: prevImg.id, target: prev.target, labels: {} });
+      const repoDigest = `${parseName(name).repository}@${prev.target.digest}`;
+      if (others.length === 0) await records.put(ctx, { name: prevImg.id, target: prev.target, labels: { [GcLabels.repoDigest]: repoDigest } });
     }
   }
 

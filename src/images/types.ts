@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
+import type { ImageConfigFields } from '../core/images.ts';
 
 /**
  * What the image service needs from the parts below it, each as the
@@ -76,12 +77,13 @@ export interface Resolved {
 /**
  * The registry, through the distribution client. `fetch` streams a manifest
  * or blob (retrying and resuming inside); `push` uploads one blob or
- * manifest unless the registry already has it (answers false then).
+ * manifest unless the registry already has it or can mount it from one of
+ * `mountFrom` (repository paths of the same registry), and says which.
  */
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
   fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
-  push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void): Promise<boolean>;
+  push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void, mountFrom?: string[]): Promise<'exists' | 'mounted' | 'uploaded'>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
 }
@@ -127,6 +129,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
+  repoDigest: 'io.berth.image.repo-digest',
 } as const;
 
 export interface Manifest {
@@ -150,18 +154,7 @@ export interface ImageConfig {
   architecture: string;
   os: string;
   variant?: string;
-  config?: {
-    User?: string;
-    ExposedPorts?: Record<string, object>;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Volumes?: Record<string, object>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    OnBuild?: string[] | null;
-  };
+  config?: ImageConfigFields;
   rootfs: { type: string; diff_ids: Digest[] };
   history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
   comment?: string;

@@ -17,10 +17,17 @@ export function repoTags(records: ImageRecord[]): string[] {
 export function repoDigests(records: ImageRecord[]): string[] {
   const out = new Set<string>();
   for (const r of records) {
+    const kept = r.labels[GcLabels.repoDigest];
+    if (kept) out.add(familiarRepoDigest(kept));
     if (isDanglingName(r.name)) continue;
     out.add(`${familiarName(parseName(r.name).repository)}@${r.target.digest}`);
   }
   return [...out].sort();
+}
+
+function familiarRepoDigest(s: string): string {
+  const at = s.lastIndexOf('@');
+  return `${familiarName(s.slice(0, at))}${s.slice(at)}`;
 }
 
 export function imageSize(img: ResolvedImage): number {

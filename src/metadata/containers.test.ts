@@ -102,6 +102,8 @@ test('containers: runtime state lives in its own column', async () => {
     await cs.update(ctx, id1, { labels: { a: 'b' } });
     assert.deepEqual(await cs.getState(ctx, id1), { status: 'running', pid: 42 }, 'record updates keep the state');
     await rejectsKind(cs.setState(ctx, id2, {}), 'NotFound');
+    await cs.create(ctx, rec(id2, 'y'));
+    assert.deepEqual((await cs.listWithState(ctx)).map((e) => [e.record.id, e.state]), [[id1, { status: 'running', pid: 42 }], [id2, undefined]]);
   } finally {
     await t.cleanup();
   }

@@ -45,6 +45,8 @@ export interface ContainerStore {
   rename(ctx: Ctx, id: string, newName: string): Promise<ContainerRecord>;
   delete(ctx: Ctx, id: string): Promise<void>;
   getState(ctx: Ctx, id: string): Promise<unknown>;
+  /** Records with their state in one read (for `ps`). */
+  listWithState(ctx: Ctx, filter?: ContainerFilter): Promise<{ record: ContainerRecord; state: unknown }[]>;
   setState(ctx: Ctx, id: string, state: unknown): Promise<void>;
 }
 
@@ -216,6 +218,13 @@ export class MetadataContainerStore implements ContainerStore {
     const row = this.#row(nsOf(ctx), id);
     if (!row) throw noSuch(id);
     return row.state === null ? undefined : JSON.parse(row.state);
+  }
+
+  async listWithState(ctx: Ctx, filter: ContainerFilter = {}): Promise<{ record: ContainerRecord; state: unknown }[]> {
+    const rows = this.#db.sql.prepare(`SELECT * FROM containers WHERE namespace = ? ORDER BY created_at, id`).all(nsOf(ctx)) as unknown as Row[];
+    return rows
+      .map((r) => ({ record: toRecord(r), state: r.state === null ? undefined : (JSON.parse(r.state) as unknown) }))
+      .filter(({ record: r }) => (filter.imageId === undefined || r.imageId === filter.imageId) && labelsMatch(r.labels, filter.labels));
   }
 
   async setState(ctx: Ctx, id: string, state: unknown): Promise<void> {

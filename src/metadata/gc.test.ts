@@ -8,13 +8,14 @@ import { rootCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { digestOf } from '../core/digest.ts';
 import { berthError } from '../core/errors.ts';
-import type { Descriptor } from '../core/oci.ts';
-import { MediaTypes } from '../core/oci.ts';
+import type { Descriptor } from '../core/media-types.ts';
+import { MediaTypes } from '../core/media-types.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import { MetadataContainerStore } from './containers.ts';
 import type { GcSnapshotInfo, GcSnapshotter } from './gc.ts';
 import { GarbageCollector } from './gc.ts';
 import { MetadataImageStore } from './images.ts';
+import { LeasedContentStore } from './leased-content.ts';
 import { MetadataLeaseManager, withLease } from './leases.ts';
 import { tempDb } from './test-helpers.ts';
 
@@ -220,6 +221,27 @@ test('gc: a leased index is walked, so its children survive without their own le
   }
 });
 
+test('gc: containerd gc.ref labels are followed to content and snapshots', async () => {
+  const s = await setup();
+  try {
+    const child = await s.put(s.ctx, randomBytes(50), 'application/octet-stream');
+    s.overlay.add('labelled-snap', 'committed');
+    s.overlay.add('other-snap', 'committed');
+    const root = await s.put(s.ctx, 'root', 'application/x-custom');
+    await s.content.updateLabels(s.ctx, root.digest, {
+      'containerd.io/gc.ref.content.l.0': child.digest,
+      'containerd.io/gc.ref.snapshot.overlayfs': 'labelled-snap',
+      'containerd.io/gc.ref.snapshot.native': 'other-snap',
+    });
+    await s.images.create(s.ctx, { name: 'labelled', target: root });
+    const r = await s.gc().collect(s.ctx);
+    assert.equal(r.content.count, 0);
+    assert.deepEqual(r.snapshots.removed.map((x) => x.key), ['other-snap'], 'a label for another snapshotter keeps nothing here');
+  } finally {
+    await s.t.cleanup();
+  }
+});
+
 test('gc: in-progress ingests are spared; abandoned ones go', async () => {
   const s = await setup();
   try {
@@ -272,6 +294,32 @@ test('gc: unknown media types are leaves, oversized and broken manifests too', a
     const r = await s.gc().collect(s.ctx);
     assert.equal(r.content.count, 0);
     assert.ok(await s.has(odd.digest));
+  } finally {
+    await s.t.cleanup();
+  }
+});
+
+test('gc: a root added while the mark walks is honoured', async () => {
+  const s = await setup();
+  try {
+    const img = await s.makeImage(s.ctx, [randomBytes(100)]);
+    await s.images.create(s.ctx, { name: 'a', target: img.index });
+    const late = await s.makeImage(s.ctx, [randomBytes(100)]);
+    // The first read of a manifest during the mark is the moment another pull finishes.
+    let fired = false;
+    const content = new LeasedContentStore(s.content, { attach: async () => {} });
+    content.readAll = async (c, d, max) => {
+      if (!fired) {
+        fired = true;
+        await s.images.create(s.ctx, { name: 'late', target: late.index });
+      }
+      return s.content.readAll(c, d, max);
+    };
+    const gc = new GarbageCollector({ images: s.images, containers: s.containers, leases: s.leases, content, snapshotters: [s.overlay], now: () => new Date(Date.now() + 1000) });
+    const r = await gc.collect(s.ctx);
+    assert.ok(fired);
+    assert.equal(r.content.count, 0);
+    assert.equal(r.snapshots.count, 0);
   } finally {
     await s.t.cleanup();
   }

@@ -3,7 +3,7 @@ import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { isDigest } from '../core/digest.ts';
 import { kindOf } from '../core/errors.ts';
-import { MediaTypes, isConfigType, isIndexType, isManifestType } from '../core/oci.ts';
+import { MediaTypes, isConfigType, isIndexType, isManifestType } from '../core/media-types.ts';
 import type { ContentStore } from '../content/types.ts';
 import type { MetadataContainerStore } from './containers.ts';
 import type { MetadataImageStore } from './images.ts';
@@ -54,6 +54,17 @@ export interface GcDeps {
   now?: () => Date;
 }
 
+const GC_REF_CONTENT = 'containerd.io/gc.ref.content.';
+const GC_REF_SNAPSHOT = 'containerd.io/gc.ref.snapshot.';
+
+interface Marks {
+  content: Set<string>;
+  /** Chain IDs from image configs: committed snapshot names in any snapshotter. */
+  chainIds: Set<string>;
+  /** Snapshots named by GC labels. */
+  snapshots: { snapshotter?: string; key: string }[];
+}
+
 interface Node {
   digest: Digest;
   /** Unknown for lease roots: the blob is sniffed. */
@@ -68,8 +79,9 @@ interface Node {
  * leases; every container's snapshot (with its snapshotter). From a content
  * root the walk follows index -> manifests (those present locally) ->
  * config + layers; a config's rootfs.diff_ids give chain IDs, the names of
- * the image's committed snapshots in any snapshotter. A kept snapshot keeps
- * its parent chain. Unknown media types are leaves; manifests are read with
+ * the image's committed snapshots in any snapshotter. containerd's
+ * `containerd.io/gc.ref.*` labels on a blob are followed too. A kept snapshot
+ * keeps its parent chain. Unknown media types are leaves; manifests are read with
  * a 4 MiB cap.
  *
  * Sweep: unmarked blobs, then abandoned ingests (unleased and untouched for
@@ -114,7 +126,7 @@ export class GarbageCollector {
       snapshots: { count: 0, bytes: 0, removed: [] },
       leases: dryRun ? 0 : this.#d.leases.deleteExpired(markStart),
     };
-    const marked = { content: new Set<string>(), chainIds: new Set<string>() };
+    const marked: Marks = { content: new Set<string>(), chainIds: new Set<string>(), snapshots: [] };
     let roots = this.#roots(markStart);
     await this.#markContent(ctx, roots.content, marked);
     // Roots added while we walked (a pull that just finished) are marked too.
@@ -125,7 +137,7 @@ export class GarbageCollector {
     await this.#sweepContent(ctx, marked.content, markStart, dryRun, result);
     await this.#sweepIngests(ctx, roots.ingests, dryRun, result);
     for (const sn of this.#d.snapshotters) {
-      await this.#sweepSnapshots(ctx, sn, marked.chainIds, roots.snapshots, markStart, dryRun, result);
+      await this.#sweepSnapshots(ctx, sn, marked.chainIds, [...roots.snapshots, ...marked.snapshots], markStart, dryRun, result);
     }
     ctx.log.info('garbage collection done', {
       content: result.content.count,
@@ -154,12 +166,13 @@ export class GarbageCollector {
     return { content, ingests, snapshots };
   }
 
-  async #markContent(ctx: Ctx, roots: Node[], marked: { content: Set<string>; chainIds: Set<string> }): Promise<void> {
+  async #markContent(ctx: Ctx, roots: Node[], marked: Marks): Promise<void> {
     const queue = [...roots];
     for (let node = queue.shift(); node; node = queue.shift()) {
       ctx.signal.throwIfAborted();
       if (marked.content.has(node.digest)) continue;
       marked.content.add(node.digest);
+      await this.#followLabels(ctx, node.digest, queue, marked);
       const doc = await this.#readJson(ctx, node);
       if (!doc) continue;
       const type = node.mediaType ?? sniff(doc);
@@ -173,6 +186,26 @@ export class GarbageCollector {
         const diffIds = arrayOf(rootfs?.diff_ids).filter((d): d is Digest => typeof d === 'string' && isDigest(d));
         for (const id of chainIds(diffIds)) marked.chainIds.add(id);
       }
+    }
+  }
+
+  /**
+   * containerd's GC labels on a blob name what it references
+   * (`containerd.io/gc.ref.content.<x>` = digest,
+   * `containerd.io/gc.ref.snapshot.<snapshotter>` = key); they are followed as
+   * well, so content stays alive however its writer chose to link it.
+   */
+  async #followLabels(ctx: Ctx, digest: Digest, queue: Node[], marked: Marks): Promise<void> {
+    let labels: Record<string, string>;
+    try {
+      labels = (await this.#d.content.info(ctx, digest)).labels;
+    } catch (err) {
+      if (kindOf(err) === 'NotFound') return;
+      throw err;
+    }
+    for (const [k, v] of Object.entries(labels)) {
+      if (k.startsWith(GC_REF_CONTENT) && isDigest(v)) queue.push({ digest: v });
+      else if (k.startsWith(GC_REF_SNAPSHOT) && v) marked.snapshots.push({ snapshotter: k.slice(GC_REF_SNAPSHOT.length), key: v });
     }
   }
 

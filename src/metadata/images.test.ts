@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rootCtx } from '../core/context.ts';
 import { digestOf } from '../core/digest.ts';
-import { MediaTypes } from '../core/oci.ts';
-import type { Descriptor } from '../core/oci.ts';
+import { MediaTypes } from '../core/media-types.ts';
+import type { Descriptor } from '../core/media-types.ts';
 import { MetadataDb } from './db.ts';
 import { MetadataImageStore } from './images.ts';
 import { rejectsKind, tempDb } from './test-helpers.ts';
@@ -44,6 +44,23 @@ test('images: create, get, list with filters, update, delete', async () => {
     await images.delete(ctx, 'docker.io/library/busybox:1.36');
     await rejectsKind(images.get(ctx, 'docker.io/library/busybox:1.36'), 'NotFound');
     await rejectsKind(images.delete(ctx, 'docker.io/library/busybox:1.36'), 'NotFound');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('images: put creates or replaces, keeping createdAt', async () => {
+  const t = await tempDb();
+  try {
+    const images = new MetadataImageStore(t.db);
+    const ctx = rootCtx();
+    const a = await images.put(ctx, { name: 'x', target: desc('a'), labels: { l: '1' } });
+    const b = await images.put(ctx, { name: 'x', target: desc('b') });
+    assert.equal(b.target.digest, digestOf('b'));
+    assert.deepEqual(b.labels, {});
+    assert.equal(b.createdAt.getTime(), a.createdAt.getTime());
+    assert.equal((await images.list(ctx)).length, 1);
+    await rejectsKind(images.put(ctx, { name: '', target: desc('a') }), 'InvalidArgument');
   } finally {
     await t.cleanup();
   }

@@ -1,7 +1,7 @@
 import type { Ctx } from '../core/context.ts';
 import { isDigest } from '../core/digest.ts';
 import { berthError } from '../core/errors.ts';
-import type { Descriptor } from '../core/oci.ts';
+import type { Descriptor } from '../core/media-types.ts';
 import type { MetadataDb } from './db.ts';
 import { checkLabels, labelsMatch, nowIso, nsOf, parseLabels } from './common.ts';
 
@@ -45,6 +45,8 @@ export interface ImageStore {
   get(ctx: Ctx, name: string): Promise<ImageRecord>;
   list(ctx: Ctx, filter?: ImageFilter): Promise<ImageRecord[]>;
   create(ctx: Ctx, image: { name: string; target: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord>;
+  /** Create `image.name`, or replace its target and labels if it exists (keeping createdAt). */
+  put(ctx: Ctx, image: { name: string; target: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord>;
   /** Replace the target and/or the labels; the name is the key and stays. */
   update(ctx: Ctx, name: string, patch: { target?: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord>;
   delete(ctx: Ctx, name: string): Promise<void>;
@@ -119,34 +121,50 @@ export class MetadataImageStore implements ImageStore {
 
   async create(ctx: Ctx, image: { name: string; target: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord> {
     const ns = nsOf(ctx);
-    if (!image.name) throw berthError('InvalidArgument', 'image: empty name');
-    checkTarget(image.name, image.target);
-    checkLabels(`image "${image.name}"`, image.labels);
-    const now = nowIso();
     return this.#db.transaction(() => {
-      const taken = this.#db.sql.prepare(`SELECT 1 FROM images WHERE namespace = ? AND name = ?`).get(ns, image.name);
-      if (taken) throw berthError('AlreadyExists', `image "${image.name}": already exists`);
-      this.#db.sql
-        .prepare(`INSERT INTO images (namespace, name, digest, target, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(ns, image.name, image.target.digest, JSON.stringify(image.target), JSON.stringify(image.labels ?? {}), now, now);
-      return { name: image.name, target: image.target, labels: { ...(image.labels ?? {}) }, createdAt: new Date(now), updatedAt: new Date(now) };
+      if (this.#exists(ns, image.name)) throw berthError('AlreadyExists', `image "${image.name}": already exists`);
+      return this.#createSync(ns, image);
     });
+  }
+
+  async put(ctx: Ctx, image: { name: string; target: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord> {
+    const ns = nsOf(ctx);
+    return this.#db.transaction(() =>
+      this.#exists(ns, image.name) ? this.#updateSync(ns, image.name, { target: image.target, labels: image.labels ?? {} }) : this.#createSync(ns, image),
+    );
   }
 
   async update(ctx: Ctx, name: string, patch: { target?: Descriptor; labels?: Record<string, string> }): Promise<ImageRecord> {
     const ns = nsOf(ctx);
+    return this.#db.transaction(() => this.#updateSync(ns, name, patch));
+  }
+
+  #exists(ns: string, name: string): boolean {
+    return this.#db.sql.prepare(`SELECT 1 FROM images WHERE namespace = ? AND name = ?`).get(ns, name) !== undefined;
+  }
+
+  #createSync(ns: string, image: { name: string; target: Descriptor; labels?: Record<string, string> }): ImageRecord {
+    if (!image.name) throw berthError('InvalidArgument', 'image: empty name');
+    checkTarget(image.name, image.target);
+    checkLabels(`image "${image.name}"`, image.labels);
+    const now = nowIso();
+    this.#db.sql
+      .prepare(`INSERT INTO images (namespace, name, digest, target, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(ns, image.name, image.target.digest, JSON.stringify(image.target), JSON.stringify(image.labels ?? {}), now, now);
+    return { name: image.name, target: image.target, labels: { ...(image.labels ?? {}) }, createdAt: new Date(now), updatedAt: new Date(now) };
+  }
+
+  #updateSync(ns: string, name: string, patch: { target?: Descriptor; labels?: Record<string, string> }): ImageRecord {
     if (patch.target) checkTarget(name, patch.target);
     checkLabels(`image "${name}"`, patch.labels);
-    return this.#db.transaction(() => {
-      const row = this.#db.sql.prepare(`SELECT * FROM images WHERE namespace = ? AND name = ?`).get(ns, name) as Row | undefined;
-      if (!row) throw berthError('NotFound', `image "${name}": not found`);
-      const cur = toRecord(row);
-      const next: ImageRecord = { ...cur, target: patch.target ?? cur.target, labels: patch.labels ?? cur.labels, updatedAt: new Date() };
-      this.#db.sql
-        .prepare(`UPDATE images SET digest = ?, target = ?, labels = ?, updated_at = ? WHERE namespace = ? AND name = ?`)
-        .run(next.target.digest, JSON.stringify(next.target), JSON.stringify(next.labels), next.updatedAt.toISOString(), ns, name);
-      return next;
-    });
+    const row = this.#db.sql.prepare(`SELECT * FROM images WHERE namespace = ? AND name = ?`).get(ns, name) as Row | undefined;
+    if (!row) throw berthError('NotFound', `image "${name}": not found`);
+    const cur = toRecord(row);
+    const next: ImageRecord = { ...cur, target: patch.target ?? cur.target, labels: patch.labels ?? cur.labels, updatedAt: new Date() };
+    this.#db.sql
+      .prepare(`UPDATE images SET digest = ?, target = ?, labels = ?, updated_at = ? WHERE namespace = ? AND name = ?`)
+      .run(next.target.digest, JSON.stringify(next.target), JSON.stringify(next.labels), next.updatedAt.toISOString(), ns, name);
+    return next;
   }
 
   async delete(ctx: Ctx, name: string): Promise<void> {

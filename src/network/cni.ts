@@ -153,11 +153,15 @@ export class Cni {
     await rm(this.#cachePath(list.name, rt.containerId, rt.ifName), { force: true });
   }
 
-  /** DEL using only what the cache holds (config, args and result); no-op without a cache entry. */
-  async delCached(ctx: Ctx, networkName: string, containerId: string, ifName: string): Promise<boolean> {
+  /**
+   * DEL using only what the cache holds (config, args and result); no-op
+   * without a cache entry. `netns` overrides the cached path ('' when the
+   * namespace is gone, which plugins accept for DEL).
+   */
+  async delCached(ctx: Ctx, networkName: string, containerId: string, ifName: string, netns?: string): Promise<boolean> {
     const cached = await this.readCache(networkName, containerId, ifName);
     if (!cached) return false;
-    await this.del(ctx, cached.config, { containerId, ifName, netns: cached.netns, args: cached.cniArgs, capabilityArgs: cached.capabilityArgs });
+    await this.del(ctx, cached.config, { containerId, ifName, netns: netns ?? cached.netns, args: cached.cniArgs, capabilityArgs: cached.capabilityArgs });
     return true;
   }
 

@@ -22,6 +22,11 @@ export const networkSection: ConfigSection = {
       default: '/run/systemd/resolve/resolv.conf',
       doc: 'where the upstream servers of a local stub resolver (127.0.0.53) are listed; used when resolv_conf names only loopback servers',
     },
+    firewall: {
+      type: 'string',
+      default: 'auto',
+      doc: 'chain the CNI firewall plugin (per-container FORWARD accept rules): "auto" only when the host\'s FORWARD policy is DROP (as docker sets it), "true", or "false"; costs one plugin run per container',
+    },
     fallback_dns: { type: 'string[]', default: ['8.8.8.8', '8.8.4.4'], doc: 'nameservers used when the host has none a container can reach (docker\'s default)' },
   },
 };
@@ -38,6 +43,7 @@ export interface NetworkConfig {
   resolvConf: string;
   stubResolvConf: string;
   fallbackDns: string[];
+  firewall: string;
 }
 
 export function networkConfig(v: SectionValues): NetworkConfig {
@@ -53,6 +59,7 @@ export function networkConfig(v: SectionValues): NetworkConfig {
     resolvConf: v.resolv_conf as string,
     stubResolvConf: v.stub_resolv_conf as string,
     fallbackDns: v.fallback_dns as string[],
+    firewall: v.firewall as string,
   };
 }
 

@@ -33,6 +33,12 @@ describe('conflist', () => {
     assert.equal(b.ipam.dataDir, '/r/network/ipam');
     assert.deepEqual(b.ipam.ranges, [[{ subnet: '10.7.0.0/24', gateway: '10.7.0.1' }]]);
   });
+  it('chains the firewall plugin when asked', () => {
+    assert.deepEqual(
+      bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, firewall: true }).plugins.map((p) => p.type),
+      ['bridge', 'portmap', 'firewall'],
+    );
+  });
   it('internal networks get no NAT and no default route', () => {
     const b = bridgeConflist({ ...net, internal: true }, { ipamDataDir: '/d', mtu: 0 }).plugins[0] as Record<string, any>;
     assert.equal(b.ipMasq, false);

@@ -15,6 +15,8 @@ export const CNI_VERSION = '1.0.0';
 export interface ConflistOptions {
   ipamDataDir: string;
   mtu: number;
+  /** Chain the firewall plugin: FORWARD accept rules for hosts whose policy is DROP. */
+  firewall?: boolean;
 }
 
 export function cniNameOf(networkId: string): string {
@@ -37,11 +39,9 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     },
   };
   if (opts.mtu > 0) bridge.mtu = opts.mtu;
-  return {
-    cniVersion: CNI_VERSION,
-    name: cniNameOf(n.id),
-    plugins: [bridge as CniConfigList['plugins'][number], { type: 'portmap', capabilities: { portMappings: true }, snat: true }],
-  };
+  const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number], { type: 'portmap', capabilities: { portMappings: true }, snat: true }];
+  if (opts.firewall) plugins.push({ type: 'firewall', backend: 'iptables' });
+  return { cniVersion: CNI_VERSION, name: cniNameOf(n.id), plugins };
 }
 
 /** Brings `lo` up in every namespace (containerd runs the same plugin). */

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { PortMapping } from '../core/containers.ts';
@@ -8,16 +8,18 @@ import { berthError, wrap } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { exposedToMapping } from '../core/ports.ts';
 import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } from '../metadata/networks.ts';
-import type { CniResult } from './cni.ts';
+import type { CniConfigList, CniResult } from './cni.ts';
 import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
 import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
 import { run } from './exec.ts';
-import { hostModeHosts, hostsContent, parseExtraHost, resolvConfContent } from './files.ts';
+import { DEFAULT_NETWORK, EndpointFiles, filePaths } from './endpoint-files.ts';
+import { parseExtraHost } from './files.ts';
+import { hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
 import { assignHostPorts } from './host-ports.ts';
 import { firstHost, formatSubnet, overlaps, parseIPv4, parseSubnet, contains, pickSubnet, validateGateway } from './ipnet.ts';
 import { removeStaleAllocations, removeStaleRules } from './leaks.ts';
-import { NetnsStore, removeNetnsFile } from './netns.ts';
+import { isMounted, NetnsStore, removeNetnsFile } from './netns.ts';
 import type {
   AttachmentInfo,
   ConnectRequest,
@@ -39,8 +41,6 @@ export interface CniNetworkServiceOptions {
   netnsDir: string;
 }
 
-const DEFAULT_NETWORK = 'bridge';
-const PREDEFINED = new Set(['bridge', 'host', 'none']);
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 
 /** NetworkService over CNI plugins; see types.ts for the contract. */
@@ -52,6 +52,12 @@ export class CniNetworkService implements NetworkService {
   readonly ipamDir: string;
   readonly containersDir: string;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Containers between the phases of setup or teardown, with the host ports they reserve. */
+  #firewall = false;
+  #inflight = new Map<string, { networkIds: string[]; ports: PortMapping[] }>();
+  // A container between teardown phases may have lost its files already.
+  #busy = (containerId: string) => this.#inflight.has(containerId);
+  readonly files: EndpointFiles;
 
   constructor(opts: CniNetworkServiceOptions) {
     this.store = opts.store;
@@ -60,10 +66,17 @@ export class CniNetworkService implements NetworkService {
     this.netns = new NetnsStore(opts.netnsDir);
     this.ipamDir = path.join(opts.dataDir, 'ipam');
     this.containersDir = path.join(opts.dataDir, 'containers');
+    this.files = new EndpointFiles(this.store, this.config);
   }
 
-  /** Create or update the default `bridge` network from config. Touches no host state. */
-  async init(_ctx: Ctx): Promise<void> {
+  /** Create or update the default `bridge` network from config, and decide on the firewall plugin. */
+  async init(ctx: Ctx): Promise<void> {
+    const fw = this.config.firewall;
+    if (fw !== 'auto' && fw !== 'true' && fw !== 'false') throw berthError('InvalidArgument', `config: network.firewall must be "auto", "true" or "false", not "${fw}"`);
+    if (fw === 'auto') {
+      const r = await run(ctx, 'iptables', ['-S', 'FORWARD'], { allowFail: true });
+      this.#firewall = /^-P FORWARD DROP/m.test(r.stdout);
+    } else this.#firewall = fw === 'true';
     const subnet = parseSubnet(this.config.subnet);
     const gateway = this.config.gateway || firstHost(subnet);
     validateGateway(subnet, gateway);
@@ -103,6 +116,9 @@ export class CniNetworkService implements NetworkService {
       const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
       if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw berthError('InvalidArgument', `invalid bridge name "${bridge}": at most 15 characters of [A-Za-z0-9_.-]`);
       options[BRIDGE_NAME_OPTION] = bridge;
+      // The bridge plugin would only fail at the first container; say it now.
+      const link = await run(ctx, 'ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
+      if (link.code === 0 && !/"info_kind":"bridge"/.test(link.stdout)) throw berthError('Conflict', `bridge name ${bridge}: a host interface of that name exists and is not a bridge`);
       let subnet;
       if (req.subnet) {
         subnet = parseSubnet(req.subnet);
@@ -133,26 +149,24 @@ export class CniNetworkService implements NetworkService {
         this.store.createNetwork(rec);
       });
       ctx.log.info('network created', { network: rec.name, id, subnet: rec.subnet, bridge });
-      return this.#info(rec);
+      return networkInfo(this.store, rec);
     });
   }
 
   async inspectNetwork(_ctx: Ctx, ref: string): Promise<NetworkInfo> {
-    return this.#info(this.#network(ref));
+    const pseudo = pseudoNetworks(this.store).find((p) => p.name === ref || p.id === ref || (ref.length >= 3 && p.id.startsWith(ref)));
+    return networkInfo(this.store, pseudo ?? this.#network(ref));
   }
 
   async listNetworks(_ctx: Ctx, filters: NetworkFilters = {}): Promise<NetworkInfo[]> {
-    return this.store
-      .listNetworks()
-      .filter((n) => matchesFilters(n, filters))
-      .map((n) => this.#info(n));
+    return [...this.store.listNetworks(), ...pseudoNetworks(this.store)].filter((n) => matchesFilters(n, filters)).map((n) => networkInfo(this.store, n));
   }
 
   removeNetwork(ctx: Ctx, ref: string): Promise<void> {
     return this.#serial(async () => {
-      const n = this.#network(ref);
+      const n = PREDEFINED.has(ref) ? { name: ref } : this.#network(ref);
       if (PREDEFINED.has(n.name)) throw berthError('FailedPrecondition', `${n.name} is a pre-defined network and cannot be removed`);
-      await this.#removeUnused(ctx, n);
+      await this.#removeUnused(ctx, n as NetworkRecord);
     });
   }
 
@@ -161,7 +175,7 @@ export class CniNetworkService implements NetworkService {
       const removed: string[] = [];
       for (const n of this.store.listNetworks()) {
         if (PREDEFINED.has(n.name) || !matchesFilters(n, filters)) continue;
-        if (this.store.listAttachments({ networkId: n.id }).length) continue;
+        if (this.store.listAttachments({ networkId: n.id }).length || [...this.#inflight.values()].some((f) => f.networkIds.includes(n.id))) continue;
         await this.#removeUnused(ctx, n);
         removed.push(n.name);
       }
@@ -171,6 +185,7 @@ export class CniNetworkService implements NetworkService {
 
   async #removeUnused(ctx: Ctx, n: NetworkRecord): Promise<void> {
     const users = this.store.listAttachments({ networkId: n.id });
+    for (const [containerId, f] of this.#inflight) if (f.networkIds.includes(n.id)) users.push({ containerId } as AttachmentRecord);
     if (users.length) {
       throw berthError('Conflict', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
     }
@@ -181,21 +196,74 @@ export class CniNetworkService implements NetworkService {
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
 
-  setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
-    return this.#serial(() => this.#setup(ctx, req));
+  /**
+   * Three phases so that CNI plugins of different containers run in
+   * parallel: (1) under the lock, validate, pick host ports and reserve
+   * them in `#inflight`; (2) unlocked, create the netns and run the
+   * plugins; (3) under the lock, record the endpoint and write the files.
+   */
+  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    const plan = await this.#serial(() => this.#plan(ctx, req));
+    if ('done' in plan) return plan.done;
+    const { ep, net, ports, more } = plan;
+    const a = req.attachment;
+    const undo: Array<() => Promise<unknown>> = [];
+    try {
+      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
+      undo.push(() => rm(ep.dir, { recursive: true, force: true }));
+      if (!ep.netnsPath) {
+        ep.netnsPath = await this.netns.create(ctx, req.containerId);
+        ep.ownsNetns = true;
+        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
+      }
+      const lo = loopbackConflist();
+      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+      await this.cni.add(ctx, lo, loRt);
+      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+      const atts: AttachmentRecord[] = [];
+      const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
+      more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
+      for (const j of joins) {
+        const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
+        atts.push(added);
+        undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
+      }
+      return await this.#serial(async () => {
+        this.store.db.transaction(() => {
+          this.store.putEndpoint(ep);
+          for (const att of atts) this.store.putAttachment(att);
+        });
+        this.#inflight.delete(req.containerId);
+        try {
+          await this.files.write(ep);
+          await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
+        } catch (err) {
+          this.store.deleteEndpoint(req.containerId);
+          throw err;
+        }
+        ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
+        return this.#result(ep);
+      });
+    } catch (err) {
+      const c = cleanupCtx(ctx);
+      for (const u of undo.reverse()) {
+        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
+      }
+      this.#inflight.delete(req.containerId);
+      throw err;
+    }
   }
 
-  async #setup(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+  /** Phase 1 of setup, under the lock. Modes without plugins (host, container:) finish here. */
+  async #plan(
+    ctx: Ctx,
+    req: SetupRequest,
+  ): Promise<{ done: SetupResult } | { ep: EndpointRecord; net?: NetworkRecord; ports: PortMapping[]; more: Array<{ net: NetworkRecord; aliases: string[]; ipAddress?: string }> }> {
     const a = req.attachment;
-    const mode = a.mode || DEFAULT_NETWORK;
-    if (this.store.getEndpoint(req.containerId)) throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
-    const dnsOf = (): EndpointRecord['dns'] => ({
-      servers: a.dns ?? [],
-      search: a.dnsSearch ?? [],
-      options: a.dnsOptions ?? [],
-      extraHosts: a.extraHosts ?? [],
-      domainname: req.domainname ?? '',
-    });
+    const mode = !a.mode || a.mode === 'default' ? DEFAULT_NETWORK : a.mode;
+    if (this.store.getEndpoint(req.containerId) || this.#inflight.has(req.containerId)) {
+      throw berthError('AlreadyExists', `container ${req.containerId.slice(0, 12)} already has network state`);
+    }
     for (const h of a.extraHosts ?? []) {
       try {
         parseExtraHost(h);
@@ -205,6 +273,10 @@ export class CniNetworkService implements NetworkService {
     }
     for (const s of a.dns ?? []) if (parseIPv4(s) === undefined && !s.includes(':')) throw berthError('InvalidArgument', `invalid --dns "${s}": not an IP address`);
 
+    const extra = req.moreNetworks ?? [];
+    if (extra.length && (mode === 'none' || mode === 'host' || mode.startsWith('container:'))) {
+      throw berthError('InvalidArgument', `container cannot join other networks in network mode ${mode}`);
+    }
     if (mode.startsWith('container:')) {
       const ref = mode.slice('container:'.length);
       const other = this.store.getEndpoint(ref) ?? this.store.findEndpoint(req.namespace, ref);
@@ -212,80 +284,75 @@ export class CniNetworkService implements NetworkService {
       if ((a.ports?.length ?? 0) > 0 || a.publishAll) throw berthError('InvalidArgument', 'conflicting options: port publishing and the container type network mode');
       const target = other.mode.startsWith('container:') ? (this.store.getEndpoint(other.mode.slice(10)) ?? other) : other;
       this.store.putEndpoint({ ...target, containerId: req.containerId, namespace: req.namespace, name: req.name, mode: `container:${target.containerId}`, ownsNetns: false, createdAt: new Date().toISOString() });
-      return this.#result(this.store.getEndpoint(req.containerId)!);
+      return { done: this.#result(this.store.getEndpoint(req.containerId)!) };
     }
-
-    const undo: Array<() => Promise<void>> = [];
-    const rollback = async (err: unknown) => {
-      const c = cleanupCtx(ctx);
-      for (const u of undo.reverse()) {
-        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
-      }
-      throw err;
+    const ep: EndpointRecord = {
+      containerId: req.containerId,
+      namespace: req.namespace,
+      name: req.name.replace(/^\//, ''),
+      hostname: req.hostname || (mode === 'host' ? os.hostname() : req.containerId.slice(0, 12)),
+      mode,
+      netnsPath: mode === 'host' ? '' : (req.netnsPath ?? ''),
+      ownsNetns: false,
+      dir: path.join(this.containersDir, req.containerId),
+      dns: { servers: a.dns ?? [], search: a.dnsSearch ?? [], options: a.dnsOptions ?? [], extraHosts: a.extraHosts ?? [], domainname: req.domainname ?? '' },
+      createdAt: new Date().toISOString(),
     };
-    try {
-      const dir = path.join(this.containersDir, req.containerId);
-      await mkdir(dir, { recursive: true, mode: 0o711 });
-      undo.push(() => rm(dir, { recursive: true, force: true }));
-      const hostname = req.hostname || (mode === 'host' ? os.hostname() : req.containerId.slice(0, 12));
-      const ep: EndpointRecord = {
-        containerId: req.containerId,
-        namespace: req.namespace,
-        name: req.name.replace(/^\//, ''),
-        hostname,
-        mode,
-        netnsPath: '',
-        ownsNetns: false,
-        dir,
-        dns: dnsOf(),
-        createdAt: new Date().toISOString(),
-      };
-      if (mode === 'host') {
-        if ((a.ports?.length ?? 0) > 0) ctx.log.warn('published ports are discarded when using host network mode', { containerId: req.containerId });
-        this.store.putEndpoint(ep);
-        undo.push(async () => this.store.deleteEndpoint(req.containerId));
-        await this.#writeFiles(ep);
-        return this.#result(ep);
-      }
-      const net = mode === 'none' ? undefined : this.#network(mode);
-      if (net && (a.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
-        throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
-      }
-      if (req.netnsPath) ep.netnsPath = req.netnsPath;
-      else {
-        ep.netnsPath = await this.netns.create(ctx, req.containerId);
-        ep.ownsNetns = true;
-        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
-      }
-      const lo = loopbackConflist();
-      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
-      await this.cni.add(ctx, lo, loRt);
-      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+    if (mode === 'host') {
+      if ((a.ports?.length ?? 0) > 0) ctx.log.warn('published ports are discarded when using host network mode', { containerId: req.containerId });
+      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
       this.store.putEndpoint(ep);
-      undo.push(async () => this.store.deleteEndpoint(req.containerId));
-      if (net) {
-        let wanted = [...(a.ports ?? [])];
-        if (a.publishAll) {
-          for (const key of req.exposedPorts ?? []) {
-            const m = exposedToMapping(key);
-            if (!wanted.some((w) => w.containerPort === m.containerPort && w.protocol === m.protocol)) wanted.push(m);
-          }
-        }
-        const taken = this.store.listAttachments().flatMap((x) => x.ports);
-        wanted = await assignHostPorts(wanted, taken);
-        const att = await this.#attach(ctx, ep, net, 'eth0', { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports: wanted });
-        undo.push(() => this.#detach(cleanupCtx(ctx), ep, att));
+      try {
+        await this.files.write(ep);
+      } catch (err) {
+        this.store.deleteEndpoint(ep.containerId);
+        await rm(ep.dir, { recursive: true, force: true });
+        throw err;
       }
-      await this.#writeFiles(ep);
-      if (net) await this.#refreshPeers(ep.containerId, [net.id]);
-      ctx.log.debug('container network set up', { containerId: req.containerId, mode });
-      return this.#result(ep);
-    } catch (err) {
-      return rollback(err);
+      return { done: this.#result(ep) };
     }
+    const net = mode === 'none' ? undefined : this.#network(mode);
+    if (net && (a.aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) {
+      throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+    }
+    let ports: PortMapping[] = [];
+    if (net) {
+      const wanted = [...(a.ports ?? [])];
+      if (a.publishAll) {
+        for (const key of req.exposedPorts ?? []) {
+          const m = exposedToMapping(key);
+          if (!wanted.some((w) => w.containerPort === m.containerPort && w.protocol === m.protocol)) wanted.push(m);
+        }
+      }
+      if (a.ipAddress) {
+        const ip = parseIPv4(a.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(net.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${a.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
+      }
+      ports = await assignHostPorts(wanted, this.#takenPorts());
+    }
+    const more: Array<{ net: NetworkRecord; aliases: string[]; ipAddress?: string }> = [];
+    const seen = new Set(net ? [net.id] : []);
+    for (const x of extra) {
+      const n = this.#network(x.network);
+      if (seen.has(n.id)) throw berthError('InvalidArgument', `container ${ep.name} names network ${n.name} twice`);
+      seen.add(n.id);
+      if ((x.aliases?.length ?? 0) > 0 && n.name === DEFAULT_NETWORK) throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+      if (x.ipAddress) {
+        const ip = parseIPv4(x.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(n.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${x.ipAddress}: it does not belong to any of network ${n.name}'s subnets`);
+      }
+      more.push({ net: n, aliases: x.aliases ?? [], ipAddress: x.ipAddress });
+    }
+    this.#inflight.set(req.containerId, { networkIds: [...seen], ports });
+    return { ep, net, ports, more };
   }
 
-  async #attach(
+  #takenPorts(): PortMapping[] {
+    return [...this.store.listAttachments().flatMap((x) => x.ports), ...[...this.#inflight.values()].flatMap((x) => x.ports)];
+  }
+
+  /** CNI ADD of one interface; the caller records the returned attachment. */
+  async #cniAttach(
     ctx: Ctx,
     ep: EndpointRecord,
     net: NetworkRecord,
@@ -301,7 +368,7 @@ export class CniNetworkService implements NetworkService {
       cap.ips = [`${o.ipAddress}/${subnet.prefix}`];
     }
     if (o.macAddress) cap.mac = o.macAddress;
-    const list = bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu });
+    const list = this.#conflist(net);
     let result: CniResult;
     try {
       result = await this.cni.add(ctx, list, { containerId: ep.containerId, netns: ep.netnsPath, ifName, capabilityArgs: cap });
@@ -326,46 +393,69 @@ export class CniNetworkService implements NetworkService {
       aliases: o.aliases,
       ports: o.ports,
     };
-    this.store.putAttachment(rec);
     return rec;
   }
 
-  async #detach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+  /** CNI DEL of one interface (from the cache when the network record is gone). */
+  async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
+    const netns = liveNetns(ep.netnsPath);
+    if (await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, netns)) return;
     const net = this.store.findNetwork(att.networkId);
-    const rt = { containerId: ep.containerId, netns: ep.netnsPath, ifName: att.ifName };
-    if (net) await this.cni.del(ctx, bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu }), rt);
-    else await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName);
-    this.store.deleteAttachment(ep.containerId, att.networkId);
+    if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
   }
 
-  teardownContainer(ctx: Ctx, containerId: string): Promise<void> {
-    return this.#serial(() => this.#teardown(ctx, containerId));
+  #conflist(net: NetworkRecord): CniConfigList {
+    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall });
   }
 
-  async #teardown(ctx: Ctx, containerId: string): Promise<void> {
-    const ep = this.store.getEndpoint(containerId);
+  /** Like setup: plugins run outside the lock, records change under it. */
+  async teardownContainer(ctx: Ctx, containerId: string): Promise<void> {
+    const ep = await this.#serial(async () => {
+      if (this.#inflight.has(containerId)) throw berthError('Conflict', `network of container ${containerId.slice(0, 12)} is being set up or torn down`);
+      const found = this.store.getEndpoint(containerId);
+      if (found) this.#inflight.set(containerId, { networkIds: [], ports: [] });
+      return found;
+    });
     if (!ep) return;
+    try {
+      const errors = await this.#release(ctx, ep);
+      await this.#serial(() => this.#forget(ctx, ep, errors));
+    } finally {
+      this.#inflight.delete(containerId);
+    }
+  }
+
+  /** Undo everything plugins and setup did on the host; returns the errors instead of stopping at one. */
+  async #release(ctx: Ctx, ep: EndpointRecord): Promise<unknown[]> {
     const errors: unknown[] = [];
-    const atts = this.store.listAttachments({ containerId });
-    for (const att of atts.reverse()) {
-      await this.#detach(ctx, ep, att).catch((err) => errors.push(err));
+    for (const att of this.store.listAttachments({ containerId: ep.containerId }).reverse()) {
+      await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
-      await this.cni.delCached(ctx, 'berth-loopback', containerId, 'lo').catch((err) => errors.push(err));
-      if (ep.ownsNetns) await this.netns.remove(ctx, containerId).catch((err) => errors.push(err));
+      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
+      if (ep.ownsNetns) await this.netns.remove(ctx, ep.containerId).catch((err) => errors.push(err));
     }
-    this.store.deleteEndpoint(containerId);
-    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true });
-    await this.#refreshPeers(containerId, atts.map((x) => x.networkId)).catch((err) => errors.push(err));
+    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
+    return errors;
+  }
+
+  /** Drop the records and tell the peers. Leftovers of failed steps are swept by the next reconcile. */
+  async #forget(ctx: Ctx, ep: EndpointRecord, errors: unknown[]): Promise<void> {
+    const networkIds = this.store.listAttachments({ containerId: ep.containerId }).map((x) => x.networkId);
+    this.store.deleteEndpoint(ep.containerId);
+    await this.files.refreshPeers(ep.containerId, networkIds, this.#busy).catch((err) => errors.push(err));
     if (errors.length) {
-      ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId, errors: errors.map(String) });
-      throw wrap(errors[0], `tear down network of container ${containerId.slice(0, 12)}`);
+      ctx.log.warn('container network teardown incomplete; leftovers are swept at the next start', { containerId: ep.containerId, errors: errors.map(String) });
+      throw wrap(errors[0], `tear down network of container ${ep.containerId.slice(0, 12)}`);
     }
   }
 
   connect(ctx: Ctx, req: ConnectRequest): Promise<AttachmentInfo> {
     return this.#serial(async () => {
       const ep = this.#endpoint(ctx, req.container);
+      if (this.#inflight.has(ep.containerId)) throw berthError('Conflict', `network of container ${ep.name} is being set up or torn down`);
+      if (req.network === 'host' || req.network === 'none') throw berthError('FailedPrecondition', `container cannot be connected to the ${req.network} network`);
       const net = this.#network(req.network);
       if (ep.mode === 'host' || ep.mode.startsWith('container:') || !ep.netnsPath) {
         throw berthError('FailedPrecondition', `container ${ep.name} shares the network stack of ${ep.mode === 'host' ? 'the host' : 'another container'} and cannot be connected to another network`);
@@ -378,9 +468,14 @@ export class CniNetworkService implements NetworkService {
       const used = new Set(atts.map((x) => x.ifName));
       let n = 0;
       while (used.has(`eth${n}`)) n++;
-      const att = await this.#attach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
-      await this.#writeFiles(ep).catch(() => {});
-      await this.#refreshPeers(ep.containerId, [net.id]);
+      if (req.ipAddress) {
+        const ip = parseIPv4(req.ipAddress);
+        if (ip === undefined || !contains(parseSubnet(net.subnet), ip)) throw berthError('InvalidArgument', `invalid address ${req.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
+      }
+      const att = await this.#cniAttach(ctx, ep, net, `eth${n}`, { aliases: req.aliases ?? [], ipAddress: req.ipAddress, ports: [] });
+      this.store.putAttachment(att);
+      await this.files.write(ep);
+      await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
       return this.#attachmentInfo(att);
     });
   }
@@ -397,9 +492,10 @@ export class CniNetworkService implements NetworkService {
       }
       const att = this.store.listAttachments({ containerId: ep.containerId }).find((x) => x.networkId === net.id);
       if (!att) throw berthError('NotFound', `container ${ep.name} is not connected to network ${net.name}`);
-      await this.#detach(ctx, ep, att);
-      await this.#writeFiles(ep);
-      await this.#refreshPeers(ep.containerId, [net.id]);
+      await this.#cniDetach(ctx, ep, att);
+      this.store.deleteAttachment(ep.containerId, att.networkId);
+      await this.files.write(ep);
+      await this.files.refreshPeers(ep.containerId, [net.id], this.#busy);
     });
   }
 
@@ -427,13 +523,13 @@ export class CniNetworkService implements NetworkService {
       const report: ReconcileReport = { endpoints: 0, cniAttachments: 0, allocations: 0, iptablesRules: 0, netns: 0 };
       for (const ep of this.store.listEndpoints()) {
         if (live.has(ep.containerId)) continue;
-        await this.#teardown(ctx, ep.containerId).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
+        await this.#forget(ctx, ep, await this.#release(ctx, ep)).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
         report.endpoints++;
       }
       for (const entry of await this.cni.listCache()) {
         if (live.has(entry.containerId)) continue;
         try {
-          await this.cni.delCached(ctx, entry.networkName, entry.containerId, entry.ifName);
+          await this.cni.delCached(ctx, entry.networkName, entry.containerId, entry.ifName, liveNetns(entry.netns));
           report.cniAttachments++;
         } catch (err) {
           ctx.log.warn('reconcile: cached CNI DEL failed', { containerId: entry.containerId, network: entry.networkName, err });
@@ -472,63 +568,6 @@ export class CniNetworkService implements NetworkService {
     }
   }
 
-  async #writeFiles(ep: EndpointRecord): Promise<void> {
-    if (ep.mode.startsWith('container:')) return;
-    const p = filePaths(ep.dir);
-    const readHost = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-    const hostResolv = (await readHost(this.config.resolvConf)) ?? '';
-    const resolv = resolvConfContent({
-      host: hostResolv,
-      stubUpstream: await readHost(this.config.stubResolvConf),
-      dns: ep.dns.servers,
-      dnsSearch: ep.dns.search,
-      dnsOptions: ep.dns.options,
-      fallback: this.config.fallbackDns,
-      hostNetwork: ep.mode === 'host',
-    });
-    const hosts = ep.mode === 'host' ? hostModeHosts((await readHost('/etc/hosts')) ?? '', ep.dns.extraHosts) : this.#hostsFor(ep);
-    // Written in place (O_TRUNC, same inode) so a bind mount in a running container sees the change.
-    await writeFile(p.hosts, hosts, { mode: 0o644 });
-    await writeFile(p.resolvConf, resolv, { mode: 0o644 });
-    await writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 });
-  }
-
-  #hostsFor(ep: EndpointRecord): string {
-    const atts = this.store.listAttachments({ containerId: ep.containerId });
-    const peers: Array<{ ip: string; names: string[] }> = [];
-    for (const att of atts) {
-      const net = this.store.findNetwork(att.networkId);
-      if (!net || net.name === DEFAULT_NETWORK) continue;
-      for (const other of this.store.listAttachments({ networkId: net.id })) {
-        if (other.containerId === ep.containerId) continue;
-        const oep = this.store.getEndpoint(other.containerId);
-        if (!oep) continue;
-        peers.push({ ip: other.ip, names: [oep.name, ...other.aliases, oep.containerId.slice(0, 12)] });
-      }
-    }
-    return hostsContent({
-      hostname: ep.hostname,
-      domainname: ep.dns.domainname,
-      ips: atts.map((x) => x.ip),
-      ownNames: [ep.name, ...atts.flatMap((x) => x.aliases)],
-      peers,
-      extraHosts: ep.dns.extraHosts,
-    });
-  }
-
-  /** Rewrite the hosts files of every other container on `networkIds`. */
-  async #refreshPeers(changed: string, networkIds: string[]): Promise<void> {
-    const seen = new Set<string>([changed]);
-    for (const id of networkIds) {
-      for (const att of this.store.listAttachments({ networkId: id })) {
-        if (seen.has(att.containerId)) continue;
-        seen.add(att.containerId);
-        const ep = this.store.getEndpoint(att.containerId);
-        if (ep) await writeFile(filePaths(ep.dir).hosts, this.#hostsFor(ep));
-      }
-    }
-  }
-
   #result(ep: EndpointRecord): SetupResult {
     const owner = ep.mode.startsWith('container:') ? (this.store.getEndpoint(ep.mode.slice(10)) ?? ep) : ep;
     const p = filePaths(owner.dir);
@@ -550,37 +589,6 @@ export class CniNetworkService implements NetworkService {
     return { network: net?.name ?? x.networkId, networkId: x.networkId, ifName: x.ifName, ip: x.ip, prefixLen: x.prefixLen, gateway: x.gateway, mac: x.mac, aliases: x.aliases };
   }
 
-  #info(n: NetworkRecord): NetworkInfo {
-    const containers: NetworkInfo['Containers'] = {};
-    for (const att of this.store.listAttachments({ networkId: n.id })) {
-      const ep = this.store.getEndpoint(att.containerId);
-      containers[att.containerId] = {
-        Name: ep?.name ?? '',
-        EndpointID: `${att.containerId.slice(0, 32)}${n.id.slice(0, 32)}`,
-        MacAddress: att.mac,
-        IPv4Address: `${att.ip}/${att.prefixLen}`,
-        IPv6Address: '',
-      };
-    }
-    return {
-      Name: n.name,
-      Id: n.id,
-      Created: n.createdAt,
-      Scope: 'local',
-      Driver: n.driver,
-      EnableIPv6: false,
-      IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
-      Internal: n.internal,
-      Attachable: false,
-      Ingress: false,
-      ConfigFrom: { Network: '' },
-      ConfigOnly: false,
-      Containers: containers,
-      Options: n.options,
-      Labels: n.labels,
-    };
-  }
-
   /** Mutations run one at a time: port and address checks must see each other's results. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#lock.then(fn, fn);
@@ -589,39 +597,11 @@ export class CniNetworkService implements NetworkService {
   }
 }
 
-export function filePaths(dir: string): { hosts: string; resolvConf: string; hostname: string } {
-  return { hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf'), hostname: path.join(dir, 'hostname') };
-}
-
-function matchesFilters(n: NetworkRecord, f: NetworkFilters): boolean {
-  if (f.name?.length && !f.name.some((x) => n.name.includes(x))) return false;
-  if (f.id?.length && !f.id.some((x) => n.id.startsWith(x))) return false;
-  if (f.driver?.length && !f.driver.includes(n.driver)) return false;
-  if (f.type?.length && !f.type.includes(PREDEFINED.has(n.name) ? 'builtin' : 'custom')) return false;
-  for (const l of f.label ?? []) {
-    const eq = l.indexOf('=');
-    if (eq < 0 ? !(l in n.labels) : n.labels[l.slice(0, eq)] !== l.slice(eq + 1)) return false;
-  }
-  return true;
-}
-
-/** IPv4 routes of the host, so an automatically picked subnet avoids networks already in use. */
-async function hostRoutes(ctx: Ctx): Promise<Array<ReturnType<typeof parseSubnet>>> {
-  const r = await run(ctx, 'ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { allowFail: true });
-  if (r.code !== 0) return [];
-  const out: Array<ReturnType<typeof parseSubnet>> = [];
-  try {
-    for (const route of JSON.parse(r.stdout) as Array<{ dst?: string }>) {
-      if (!route.dst || route.dst === 'default') continue;
-      const [addr, len = '32'] = route.dst.split('/');
-      const ip = parseIPv4(addr);
-      const prefix = Number(len);
-      if (ip === undefined || prefix < 8) continue;
-      const mask = prefix === 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
-      out.push({ base: (ip & mask) >>> 0, prefix });
-    }
-  } catch {
-    // unparsable route list: pick from the pool without it
-  }
-  return out;
+/**
+ * The netns path to hand a plugin on DEL: '' once the namespace is gone
+ * (after a reboot, or a file whose mount never happened), so plugins skip
+ * the in-namespace part instead of failing on a path that is no namespace.
+ */
+function liveNetns(p: string): string {
+  return p && (p.startsWith('/proc/') || isMounted(p)) ? p : '';
 }

@@ -121,6 +121,12 @@ export interface SetupRequest {
   attachment: NetworkAttachment;
   /** The image's ExposedPorts keys ("80/tcp"), published on free host ports when `attachment.publishAll`. */
   exposedPorts?: string[];
+  /**
+   * Further networks to join as eth1, eth2, ... (docker's `network connect`
+   * on a stopped container takes effect here at the next start; compose's
+   * several networks). Only with a bridge or user network mode.
+   */
+  moreNetworks?: Array<{ network: string; aliases?: string[]; ipAddress?: string }>;
   /** Use this netns (e.g. a CRI pod's) instead of creating one; it is not removed at teardown. */
   netnsPath?: string;
 }

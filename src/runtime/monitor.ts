@@ -238,27 +238,4 @@ export async function control(ctx: Ctx, dir: string, command: string): Promise<M
   }
 }
 
-/** Stream numbers of the attach framing (docker's stdcopy). */
-export const Streams = { stdin: 0, stdout: 1, stderr: 2 } as const;
-
-/**
- * Split a non-tty attach stream (docker's 8-byte header: stream, 3 zero
- * bytes, big-endian length) into frames. Calls `onFrame` per chunk.
- */
-export function demux(stream: Readable, onFrame: (streamNo: number, data: Buffer) => void): Promise<void> {
-  let pending: Buffer = Buffer.alloc(0);
-  return new Promise((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 8) {
-        const size = pending.readUInt32BE(4);
-        if (pending.length < 8 + size) break;
-        onFrame(pending[0], pending.subarray(8, 8 + size));
-        pending = pending.subarray(8 + size);
-      }
-    });
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', reject);
-  });
-}
+export { Streams, demux } from '../core/stdcopy.ts';

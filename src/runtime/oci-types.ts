@@ -1,3 +1,5 @@
+import type { ImageConfigFields } from '../core/images.ts';
+
 /**
  * The subset of the OCI runtime spec (config.json, runtime-spec v1.0.2 as
  * runc 1.1 reads it) and of the OCI image config that berth writes and reads.
@@ -143,14 +145,4 @@ export interface Seccomp {
 }
 
 /** The `config` object of an OCI image config (application/vnd.oci.image.config.v1+json). */
-export interface ImageConfig {
-  User?: string;
-  ExposedPorts?: Record<string, object>;
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Volumes?: Record<string, object>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-}
+export type ImageConfig = ImageConfigFields;

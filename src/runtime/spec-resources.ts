@@ -40,6 +40,23 @@ export interface ResourceOptions {
   privileged?: boolean;
   /** memory.memsw.* exists (swap accounting on); without it a swap limit cannot be set. */
   swapAccounting?: boolean;
+  /** Online CPUs of the host, to refuse --cpus and --cpuset-cpus it cannot give. */
+  cpuCount?: number;
+}
+
+function checkCpus(r: ConfigResources, cpuCount: number | undefined): void {
+  if (!cpuCount) return;
+  if (r.nanoCpus && r.nanoCpus > cpuCount * 1e9) {
+    throw berthError('InvalidArgument', `range of CPUs is from 0.01 to ${cpuCount}.00, as there are only ${cpuCount} CPUs available`);
+  }
+  if (r.cpusetCpus) {
+    for (const part of r.cpusetCpus.split(',')) {
+      const [lo, hi = lo] = part.split('-').map(Number);
+      if (!(lo <= hi) || hi >= cpuCount) {
+        throw berthError('InvalidArgument', `Requested CPUs are not available - requested ${r.cpusetCpus}, available: 0-${cpuCount - 1}`);
+      }
+    }
+  }
 }
 
 /**
@@ -49,6 +66,7 @@ export interface ResourceOptions {
  * explicit quota or period.
  */
 export function buildResources(r: ConfigResources = {}, opts: ResourceOptions = {}): Resources {
+  checkCpus(r, opts.cpuCount);
   const out: Resources = { devices: opts.privileged ? [{ allow: true, access: 'rwm' }] : defaultDeviceRules() };
   if (r.memory !== undefined && r.memory > 0) {
     if (r.memory < 6 * 1024 * 1024) throw berthError('InvalidArgument', 'Minimum memory limit allowed is 6MB');
@@ -88,21 +106,29 @@ export const ULIMIT_NAMES = [
 ];
 
 /**
+ * docker's -1 is RLIM_INFINITY (2^64-1), which a JSON number from JS cannot
+ * carry exactly; 2^53-1 is beyond every real limit, and a finite host hard
+ * limit refuses it anyway.
+ */
+const unlimitedAsNumber = (v: number): number => (v < 0 ? Number.MAX_SAFE_INTEGER : v);
+
+/**
  * OCI rlimits for the user's ulimits. A hard limit above the host's (given
  * by the caller from getrlimit) is refused here with a clear message rather
  * than failing inside runc, since raising it needs CAP_SYS_RESOURCE.
  */
 export function buildRlimits(ulimits: readonly Ulimit[] = [], hostHard: Record<string, number> = {}): Rlimit[] {
   const out: Rlimit[] = [];
-  for (const u of ulimits) {
-    const name = u.name.toLowerCase();
-    if (!ULIMIT_NAMES.includes(name)) throw berthError('InvalidArgument', `invalid ulimit type: ${u.name}`);
+  for (const given of ulimits) {
+    const name = given.name.toLowerCase();
+    if (!ULIMIT_NAMES.includes(name)) throw berthError('InvalidArgument', `invalid ulimit type: ${given.name}`);
+    const u = { soft: unlimitedAsNumber(given.soft), hard: unlimitedAsNumber(given.hard) };
     if (u.soft > u.hard) {
       throw berthError('InvalidArgument', `invalid ulimit argument: ${name}=${u.soft}:${u.hard}: soft limit must be less than or equal to hard limit`);
     }
     const limit = hostHard[name];
     if (limit !== undefined && limit >= 0 && u.hard > limit) {
-      throw berthError('InvalidArgument', `ulimit ${name}: hard limit ${u.hard} exceeds the host's hard limit ${limit}`);
+      throw berthError('InvalidArgument', `ulimit ${name}: hard limit ${given.hard === -1 ? 'unlimited' : given.hard} exceeds the host's hard limit ${limit}`);
     }
     const rl = { type: `RLIMIT_${name.toUpperCase()}`, soft: u.soft, hard: u.hard };
     const i = out.findIndex((r) => r.type === rl.type);

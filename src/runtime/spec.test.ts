@@ -92,6 +92,8 @@ describe('buildSpec process', () => {
     ]);
     assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 1024, hard: 30000 }] }), (e) => isInvalidArgument(e) && /20000/.test((e as Error).message));
     assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 3000, hard: 2000 }] }), isInvalidArgument);
+    assert.throws(() => build({ ulimits: [{ name: 'nofile', soft: 1024, hard: -1 }] }), (e) => isInvalidArgument(e) && /unlimited exceeds/.test((e as Error).message));
+    assert.deepEqual(build({ ulimits: [{ name: 'core', soft: -1, hard: -1 }] }).process.rlimits, [{ type: 'RLIMIT_CORE', soft: Number.MAX_SAFE_INTEGER, hard: Number.MAX_SAFE_INTEGER }]);
     assert.throws(() => build({ ulimits: [{ name: 'bogus', soft: 1, hard: 1 }] }), isInvalidArgument);
   });
   it('wraps the command in the init when asked', () => {
@@ -222,6 +224,13 @@ describe('buildSpec linux', () => {
     assert.throws(() => build({ resources: { nanoCpus: 1e9, cpuQuota: 1000 } }), isInvalidArgument);
     assert.deepEqual(build({ resources: { cpuQuota: 50000, cpuPeriod: 200000 } }).linux.resources?.cpu, { period: 200000, quota: 50000 });
     assert.equal(build({ resources: { pidsLimit: -1 } }).linux.resources?.pids, undefined);
+  });
+  it('refuses CPUs the host does not have', () => {
+    const two = { host: { ...host, cpuCount: 2 } };
+    assert.deepEqual(build({ resources: { nanoCpus: 2e9, cpusetCpus: '0-1' } }, two).linux.resources?.cpu, { period: 100000, quota: 200000, cpus: '0-1' });
+    assert.throws(() => build({ resources: { nanoCpus: 3e9 } }, two), (e) => isInvalidArgument(e) && /only 2 CPUs available/.test((e as Error).message));
+    assert.throws(() => build({ resources: { cpusetCpus: '0,2' } }, two), (e) => isInvalidArgument(e) && /requested 0,2, available: 0-1/.test((e as Error).message));
+    assert.throws(() => build({ resources: { cpusetCpus: '1-0' } }, two), isInvalidArgument);
   });
   it('carries annotations', () => {
     assert.deepEqual(build({ annotations: { a: 'b' } }).annotations, { a: 'b' });

@@ -51,6 +51,8 @@ export interface HostFacts {
   /** Capabilities berthd holds: what "all" means (privileged, --cap-add ALL). */
   capabilities?: readonly string[];
   swapAccounting?: boolean;
+  /** Online CPUs, to refuse --cpus and --cpuset-cpus beyond them. */
+  cpuCount?: number;
   /** Host devices to create in a privileged container. */
   devices?: Device[];
   /** Host path of the init binary (tini or catatonit) for --init. */
@@ -156,7 +158,7 @@ export function buildSpec(input: SpecInput): Spec {
 
   const caps = containerCapabilities({ capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, available: host.capabilities });
   const rlimits = buildRlimits(config.ulimits, host.rlimitHard);
-  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting });
+  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount });
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,

@@ -19,6 +19,9 @@ export const runtimeSection: ConfigSection = {
     },
     monitor_path: { type: 'string', default: '', doc: 'berth-monitor binary; empty = native/build/berth-monitor of this installation' },
     init_path: { type: 'string', default: '', doc: 'init binary bind-mounted for --init; empty = native/build/berth-init of this installation' },
+    cgroup_parent: { type: 'string', default: '/berth', doc: 'cgroup under which every container gets its own (cgroupfs driver)' },
+    log_max_size: { type: 'number', default: 0, doc: 'default json-file log size in bytes before rotation; 0 never rotates (docker\'s default)' },
+    log_max_files: { type: 'number', default: 1, doc: 'default number of json-file log files kept, the live one included' },
   },
 };
 
@@ -28,6 +31,9 @@ export interface RuntimeConfig {
   runtimes: Record<string, string>;
   monitorPath: string;
   initPath: string;
+  cgroupParent: string;
+  logMaxSize: number;
+  logMaxFiles: number;
 }
 
 export function runtimeConfig(v: SectionValues): RuntimeConfig {
@@ -48,5 +54,8 @@ export function runtimeConfig(v: SectionValues): RuntimeConfig {
     runtimes,
     monitorPath: (v.monitor_path as string) || defaultMonitorPath,
     initPath: (v.init_path as string) || defaultInitPath,
+    cgroupParent: (v.cgroup_parent as string) || '/berth',
+    logMaxSize: (v.log_max_size as number) ?? 0,
+    logMaxFiles: (v.log_max_files as number) || 1,
   };
 }

@@ -161,6 +161,9 @@ const escapes: Array<[string, TarSpec[]]> = [
   ['hardlink through symlink', [{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'pw', type: 'hardlink', linkname: 'etc/passwd' }]],
   ['whiteout of dot-dot', [{ name: 'a/', type: 'dir' }, { name: 'a/.wh...' }]],
   ['whiteout through symlink', [{ name: 'evil', type: 'symlink', linkname: '/tmp' }, { name: 'evil/.wh.x' }]],
+  ['dir replaced by escaping symlink', [{ name: 'a/', type: 'dir' }, { name: 'a/f', data: 'x' }, { name: 'a', type: 'symlink', linkname: '../..' }, { name: 'a/f', data: 'x' }]],
+  ['symlink loop', [{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }, { name: 'a/x', data: 'x' }]],
+  ['symlink one level up via a subdir', [{ name: 'd/', type: 'dir' }, { name: 'd/up', type: 'symlink', linkname: '../..' }, { name: 'd/up/x', data: 'x' }]],
 ];
 
 for (const format of ['overlay', 'plain'] as const) {
@@ -191,10 +194,11 @@ for (const format of ['overlay', 'plain'] as const) {
 test('a truncated or corrupt layer fails without hanging', { skip: !isRoot && 'needs root' }, async () => {
   const tar = makeTar([{ name: 'big', data: randomBytes(100_000).toString('hex') }]);
   await withTmp(async (dir) => {
-    await assert.rejects(applyLayer(ctx, dir, chunks(gzipSync(tar).subarray(0, 500)), { format: 'overlay' }));
+    await assert.rejects(applyLayer(ctx, dir, chunks(gzipSync(tar).subarray(0, 500)), { format: 'overlay' }), (e) => kindOf(e) === 'DataLoss');
+    await assert.rejects(applyLayer(ctx, dir, chunks(zstdCompressSync(tar).subarray(0, 500)), { format: 'overlay' }), (e) => kindOf(e) === 'DataLoss');
     const bad = Buffer.from(gzipSync(tar));
-    bad[bad.length - 20] ^= 0xff;
-    await assert.rejects(applyLayer(ctx, dir, chunks(bad), { format: 'overlay' }));
+    bad[bad.length - 6] ^= 0xff;
+    await assert.rejects(applyLayer(ctx, dir, chunks(bad), { format: 'overlay' }), (e) => kindOf(e) === 'InvalidArgument');
     await assert.rejects(applyLayer(ctx, dir, chunks(tar.subarray(0, 5000)), { format: 'overlay' }), (e) => kindOf(e) === 'DataLoss');
   });
 });
@@ -212,4 +216,16 @@ test('an aborted apply rejects with the abort reason', { skip: !isRoot && 'needs
   await withTmp(async (dir) => {
     await assert.rejects(applyLayer(rootCtx({ signal: ac.signal }), dir, slow(), { format: 'overlay' }), /stop/);
   });
+});
+
+test('cleanPath resolves dots lexically and refuses names that climb out', async () => {
+  const { cleanPath } = await import('./extract.ts');
+  assert.deepEqual(cleanPath('./a//b/./c/'), ['a', 'b', 'c']);
+  assert.deepEqual(cleanPath('a/b/../c'), ['a', 'c']);
+  assert.deepEqual(cleanPath('/etc/passwd'), ['etc', 'passwd']);
+  assert.deepEqual(cleanPath('/../../x'), ['x']);
+  assert.deepEqual(cleanPath('.'), []);
+  assert.equal(cleanPath('../x'), undefined);
+  assert.equal(cleanPath('a/../../x'), undefined);
+  assert.equal(cleanPath('a/b/../../..'), undefined);
 });

@@ -85,6 +85,15 @@ async function sniff(source: AsyncIterable<Uint8Array>): Promise<{ compression: 
   return { compression, stream: all() };
 }
 
+/** The decompressor's error in a cause chain (it may surface inside an entry's data). */
+function zlibError(err: unknown): { code: string; message: string } | undefined {
+  for (let e = err, i = 0; e && i < 8; e = (e as { cause?: unknown }).cause, i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) return { code, message: (e as Error).message };
+  }
+  return undefined;
+}
+
 /** Decompress (when needed) and apply the layer in `source` to `dir`. */
 export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult> {
   ctx.signal.throwIfAborted();
@@ -136,9 +145,9 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
     await tarStream.return?.();
     if (decompressing) await decompressing.catch(() => {});
     if (ctx.signal.aborted) throw ctx.signal.reason;
-    if ((err as { code?: string }).code === 'Z_DATA_ERROR' || (err as { code?: string }).code === 'Z_BUF_ERROR') {
-      throw berthError('InvalidArgument', `layer: corrupt ${compression} stream: ${(err as Error).message}`, err);
-    }
+    const z = zlibError(err);
+    if (z?.code === 'Z_BUF_ERROR') throw berthError('DataLoss', `layer: truncated ${compression} stream: ${z.message}`, err);
+    if (z) throw berthError('InvalidArgument', `layer: corrupt ${compression} stream: ${z.message}`, err);
     throw err;
   }
   return { diffId: `sha256:${hash.digest('hex')}`, size };

@@ -12,6 +12,13 @@ const OVERLAY_XATTR = 'trusted.overlay.';
 const MAX_SYMLINKS = 40;
 const CREATE = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 
+/** Files up to this size are read whole (usually a slice of one decompressed chunk) and written with one call. */
+const SMALL_FILE = 512 * 1024;
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+}
+
 /** Split a tar name into components, `.`/`..` resolved lexically; undefined if it climbs out. */
 export function cleanPath(name: string): string[] | undefined {
   const absolute = name.startsWith('/');
@@ -106,6 +113,8 @@ export class Extractor {
   }
 
   #forget(rel: string): void {
+    // A known directory's descendants are known only through it (a symlink's are under its target).
+    if (!this.#dirs.has(rel)) return;
     const prefix = `${rel}/`;
     for (const d of this.#dirs) if (d === rel || d.startsWith(prefix)) this.#dirs.delete(d);
   }
@@ -170,9 +179,8 @@ export class Extractor {
       case 'file': {
         const fd = this.#replace(rel, () => openSync(abs, CREATE, 0o600));
         try {
-          for await (const chunk of e.chunks()) {
-            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
-          }
+          if (e.size <= SMALL_FILE) writeAll(fd, await e.bytes());
+          else for await (const chunk of e.chunks()) writeAll(fd, chunk);
           fchownSync(fd, e.uid, e.gid);
           fchmodSync(fd, e.mode);
           this.#xattrs(abs, e);

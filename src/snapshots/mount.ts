@@ -1,10 +1,11 @@
+import { closeSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
-import { MNT, MS, mount, umount2 } from '../core/sys.ts';
+import { FSCONFIG, MNT, MOUNT_ATTR, MS, fsconfig, fsmount, fsopen, mount, moveMount, umount2 } from '../core/sys.ts';
 import type { Mount } from './types.ts';
 
 /** How mount(2) is called for one Mount: flags, file-system data, and what must follow it. */
@@ -54,6 +55,44 @@ export function planMount(m: Mount): MountPlan {
 
 const PAGE = 4096;
 
+const attrOfFlag: Array<[number, number]> = [
+  [MS.RDONLY, MOUNT_ATTR.RDONLY], [MS.NOSUID, MOUNT_ATTR.NOSUID], [MS.NODEV, MOUNT_ATTR.NODEV], [MS.NOEXEC, MOUNT_ATTR.NOEXEC],
+  [MS.NOATIME, MOUNT_ATTR.NOATIME], [MS.STRICTATIME, MOUNT_ATTR.STRICTATIME], [MS.NODIRATIME, MOUNT_ATTR.NODIRATIME],
+];
+
+/**
+ * Mount through the new mount API, for data that does not fit in the one
+ * page mount(2) takes (an overlay with many long lowerdirs). Each option is
+ * its own fsconfig call and each lower directory is appended with
+ * "lowerdir+" (Linux 6.8+), so there is no length limit short of overlay's
+ * own layer limit. containerd solves the same limit by mounting from a
+ * child process that chdirs to the snapshots directory; this needs neither.
+ */
+function mountLong(m: Mount, p: MountPlan, target: string): void {
+  const fd = fsopen(m.type);
+  try {
+    fsconfig(fd, FSCONFIG.SET_STRING, 'source', m.source);
+    for (const o of m.options) {
+      if (flagOptions[o] || propagationOptions[o] !== undefined) continue;
+      const eq = o.indexOf('=');
+      if (eq < 0) fsconfig(fd, FSCONFIG.SET_FLAG, o);
+      else if (o.startsWith('lowerdir=')) for (const d of o.slice(eq + 1).split(':')) fsconfig(fd, FSCONFIG.SET_STRING, 'lowerdir+', d);
+      else fsconfig(fd, FSCONFIG.SET_STRING, o.slice(0, eq), o.slice(eq + 1));
+    }
+    fsconfig(fd, FSCONFIG.CMD_CREATE);
+    let attrs = 0;
+    for (const [flag, attr] of attrOfFlag) if (p.flags & flag) attrs |= attr;
+    const mfd = fsmount(fd, undefined, attrs);
+    try {
+      moveMount(mfd, target);
+    } finally {
+      closeSync(mfd);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Mount `mounts` on `target`, in order (stacked, as containerd does). For a
  * bind the read-only and other flags take a remount. If one fails, the ones
@@ -65,11 +104,9 @@ export async function mountAll(ctx: Ctx, mounts: Mount[], target: string): Promi
     for (const m of mounts) {
       ctx.signal.throwIfAborted();
       const p = planMount(m);
-      if (p.data.length >= PAGE) {
-        throw berthError('InvalidArgument', `mount of ${m.type} on "${target}": options are ${p.data.length} bytes, more than the ${PAGE - 1} mount(2) accepts`);
-      }
       const bind = (p.flags & MS.BIND) !== 0;
-      mount(m.source, target, bind ? null : m.type, bind ? p.flags & (MS.BIND | MS.REC) : p.flags, p.data || null);
+      if (!bind && p.data.length >= PAGE) mountLong(m, p, target);
+      else mount(m.source, target, bind ? null : m.type, bind ? p.flags & (MS.BIND | MS.REC) : p.flags, p.data || null);
       done++;
       if (p.remountFlags) mount(null, target, null, p.remountFlags, null);
       if (p.propagation) mount(null, target, null, p.propagation, null);

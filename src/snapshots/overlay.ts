@@ -1,5 +1,9 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Ctx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import type { MetadataDb } from '../metadata/db.ts';
+import { mountAll, unmountAll } from './mount.ts';
 import { SnapshotStoreBase } from './store.ts';
 import type { SnapshotRow } from './store.ts';
 import type { Mount } from './types.ts';
@@ -26,8 +30,10 @@ export interface OverlayOptions {
  *   layer, otherwise an overlay of lowerdirs only.
  * - committed: a read-only view of the snapshot itself.
  *
- * Create it with `OverlaySnapshotter.open`, which also removes what a crash
- * left behind.
+ * Create it with `OverlaySnapshotter.open`, which checks that overlayfs
+ * works on the root's file system (FailedPrecondition if not, e.g. a root
+ * that is itself on overlayfs; the copy snapshotter works anywhere) and
+ * removes what a crash left behind.
  */
 export class OverlaySnapshotter extends SnapshotStoreBase {
   readonly name = 'overlayfs';
@@ -35,6 +41,7 @@ export class OverlaySnapshotter extends SnapshotStoreBase {
 
   static async open(ctx: Ctx, opts: OverlayOptions): Promise<OverlaySnapshotter> {
     const sn = new OverlaySnapshotter(opts);
+    await checkOverlay(ctx, opts.root);
     await sn.cleanup(ctx);
     return sn;
   }
@@ -56,5 +63,26 @@ export class OverlaySnapshotter extends SnapshotStoreBase {
     const layers = row.kind === 'view' ? chain : [row, ...chain];
     if (layers.length === 1) return [{ type: 'bind', source: fs(layers[0]), options: ['rbind', 'ro'] }];
     return [{ type: 'overlay', source: 'overlay', options: ['index=off', `lowerdir=${layers.map(fs).join(':')}`] }];
+  }
+}
+
+/** Mount a two-lower overlay with an upper dir under `root` and write through it, as containerd's supportsMultipleLowerDir does. */
+async function checkOverlay(ctx: Ctx, root: string): Promise<void> {
+  const dir = await mkdtemp(join(root, 'snapshots', 'check-'));
+  const merged = join(dir, 'merged');
+  try {
+    for (const d of ['lower1', 'lower2', 'upper', 'work', 'merged']) await mkdir(join(dir, d));
+    await writeFile(join(dir, 'lower2', 'f'), 'ok');
+    await mountAll(ctx, [{ type: 'overlay', source: 'overlay', options: ['index=off', `workdir=${dir}/work`, `upperdir=${dir}/upper`, `lowerdir=${dir}/lower1:${dir}/lower2`] }], merged);
+    try {
+      await writeFile(join(merged, 'g'), 'ok');
+      if ((await readFile(join(merged, 'f'), 'utf8')) !== 'ok') throw new Error('lower file not visible');
+    } finally {
+      await unmountAll(ctx, merged);
+    }
+  } catch (err) {
+    throw berthError('FailedPrecondition', `overlayfs snapshotter: overlayfs does not work on "${root}" (${(err as Error).message}); use the native snapshotter`, err);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

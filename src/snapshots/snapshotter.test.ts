@@ -64,6 +64,37 @@ test('planMount splits options into flags and data', () => {
   assert.equal(writableDir([{ type: 'overlay', source: 'overlay', options: [] }]), undefined);
 });
 
+test('an overlay whose options exceed a page mounts through the new mount API', { skip: !isRoot && 'needs root to mount' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-long-'));
+  const target = join(tmp, 'merged');
+  try {
+    const lowers: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const d = join(tmp, `layer-with-a-rather-long-directory-name-${String(i).padStart(4, '0')}`);
+      await mkdir(d);
+      await writeFile(join(d, `f${i}`), String(i));
+      lowers.push(d);
+    }
+    await writeFile(join(lowers[0], 'shadowed'), 'top');
+    await writeFile(join(lowers[119], 'shadowed'), 'bottom');
+    await mkdir(target);
+    const mounts = [{ type: 'overlay', source: 'overlay', options: ['index=off', `lowerdir=${lowers.join(':')}`, 'nodev'] }];
+    assert.ok(planMount(mounts[0]).data.length > 4096);
+    await mountAll(ctx, mounts, target);
+    try {
+      assert.equal(await readFile(join(target, 'f0'), 'utf8'), '0');
+      assert.equal(await readFile(join(target, 'f119'), 'utf8'), '119');
+      assert.equal(await readFile(join(target, 'shadowed'), 'utf8'), 'top');
+      assert.equal((await readdir(target)).length, 121);
+    } finally {
+      await unmountAll(ctx, target);
+    }
+    assert.deepEqual(await mountsUnder(tmp), []);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
 for (const [name, open] of impls) {
   test(`${name}: prepare, write, commit, stack, view, remove`, { skip: !isRoot && 'needs root to mount' }, async () => {
     await withSnapshotter(open, async (sn, tmp) => {
@@ -193,6 +224,25 @@ test('overlayfs: parallel unpack, layers extracted apart and attached to their p
   });
 });
 
+test('overlayfs: a refused layer leaves its snapshot removable, and removal never follows its symlinks', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[0][1], async (sn, tmp) => {
+    const outside = join(tmp, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'precious'), 'keep');
+    const dir = writableDir(await sn.prepare(ctx, 'evil', undefined))!;
+    const tar = makeTar([
+      { name: 'locked/', type: 'dir', mode: 0 },
+      { name: 'locked/f', data: 'x', mode: 0 },
+      { name: 'out', type: 'symlink', linkname: outside },
+      { name: 'out/precious', data: 'overwritten' },
+    ]);
+    await assert.rejects(applyLayer(ctx, dir, (async function* () { yield tar; })(), { format: 'overlay' }), (e) => kindOf(e) === 'InvalidArgument' && /"out\/precious"/.test((e as Error).message));
+    await sn.remove(ctx, 'evil');
+    assert.equal(await readFile(join(outside, 'precious'), 'utf8'), 'keep');
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+  });
+});
+
 test('native: a parentless snapshot cannot be attached to a parent at commit', { skip: !isRoot && 'needs root' }, async () => {
   await withSnapshotter(impls[1][1], async (sn) => {
     await sn.prepare(ctx, 'p', undefined);
@@ -201,4 +251,36 @@ test('native: a parentless snapshot cannot be attached to a parent at commit', {
     await assert.rejects(sn.commit(ctx, 'l', 'x', { parent: 'base' }), (e) => kindOf(e) === 'InvalidArgument');
     assert.equal(sn.capabilities.parallelUnpack, false);
   });
+});
+
+test('openSnapshots opens the configured snapshotter and clears temp mounts a crash left', { skip: !isRoot && 'needs root' }, async () => {
+  const { openSnapshots } = await import('./open.ts');
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-open-'));
+  const db = new MetadataDb(join(tmp, 'meta.db'));
+  try {
+    const left = join(tmp, 'snapshots', 'mounts', 'mount-crashed');
+    await mkdir(left, { recursive: true });
+    await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], left);
+    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db, applierWorkers: 1 });
+    assert.equal(snaps.snapshotter.name, 'overlayfs');
+    assert.deepEqual(await mountsUnder(tmp), []);
+    assert.deepEqual(await readdir(join(tmp, 'snapshots', 'mounts')), []);
+    const base = await snaps.snapshotter.prepare(ctx, 'b', undefined);
+    await snaps.withMounted(ctx, base, async (dir) => writeFile(join(dir, 'f'), 'x'));
+    await snaps.snapshotter.commit(ctx, 'base', 'b');
+    const seen = await snaps.withMounted(ctx, await snaps.snapshotter.view(ctx, 'v', 'base'), (dir) => readFile(join(dir, 'f'), 'utf8'));
+    assert.equal(seen, 'x');
+    assert.deepEqual(await mountsUnder(tmp), []);
+    const layer = await snaps.snapshotter.prepare(ctx, 'layer', undefined);
+    const res = await snaps.withMounted(ctx, layer, (dir) => snaps.applyLayer(ctx, dir, (async function* () { yield makeTar([{ name: 'a', data: 'b' }]); })(), { format: 'overlay' }));
+    assert.match(res.diffId, /^sha256:/);
+    await snaps.close();
+    const native = await openSnapshots(ctx, 'native', { root: tmp, db });
+    assert.equal(native.snapshotter.capabilities.parallelUnpack, false);
+    await native.close();
+  } finally {
+    for (const m of (await mountsUnder(tmp)).reverse()) await unmountAll(ctx, m).catch(() => {});
+    db.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
 });

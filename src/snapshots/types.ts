@@ -11,7 +11,13 @@ import type { Ctx } from '../core/context.ts';
  * children (Conflict).
  *
  * Mounts are returned, not performed: the caller (the layer applier, the
- * runtime when it builds a container's rootfs) mounts them.
+ * runtime when it builds a container's rootfs) mounts them, with
+ * `mountAll`/`unmountAll` or `withMounts` from snapshots/mount.ts.
+ * `mounts(key)` of a committed snapshot gives a read-only view of it.
+ *
+ * Keys are global to a snapshotter (no namespaces); the layer above
+ * prefixes them. `remove` of an active snapshot whose mounts are still
+ * mounted is the caller's error: unmount first.
  *
  * Parallel unpack: when `capabilities.parallelUnpack` is true, an active
  * snapshot prepared with no parent holds a *diff* in overlay upper format
@@ -24,9 +30,10 @@ import type { Ctx } from '../core/context.ts';
  *
  * Example:
  *   const mounts = await sn.prepare(ctx, 'extract-1', undefined);
- *   await applier.apply(ctx, mounts, layerStream);
+ *   const { diffId } = await withMounts(ctx, mounts, tmpDir, (dir) => applyLayer(ctx, dir, blob, { format: 'overlay' }));
  *   await sn.commit(ctx, chainId, 'extract-1', { parent: parentChainId });
  *   const rootfs = await sn.prepare(ctx, containerId, chainId);
+ *   await mountAll(ctx, rootfs, bundleRootfsDir);
  */
 export type SnapshotKind = 'active' | 'view' | 'committed';
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -42,11 +43,11 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
   const args = ['--root', root, '--state', state, '--log-level', 'debug', ...(opts.extraArgs ?? [])];
   if (opts.config !== undefined) {
     const cfgPath = path.join(dir, 'berth.toml');
-    await writeFile(cfgPath, opts.config);
+    await writeFile(cfgPath, opts.config.includes('[network]') ? opts.config : opts.config + testNetworkSection());
     args.push('--config', cfgPath);
   } else {
     args.push('--config', path.join(dir, 'none.toml'));
-    await writeFile(path.join(dir, 'none.toml'), 'version = 1\n');
+    await writeFile(path.join(dir, 'none.toml'), 'version = 1\n' + testNetworkSection());
   }
   let log = '';
   const launch = async (): Promise<ChildProcess> => {
@@ -56,7 +57,9 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
     p.stdout!.on('data', (d) => (log += d));
     p.stderr!.on('data', (d) => (log += d));
     const deadline = Date.now() + 20_000;
-    while (!existsSync(socket) || !log.includes('berthd ready')) {
+    // Only this launch's log counts: after kill() the old socket file and "ready" line remain.
+    const from = log.length;
+    while (!existsSync(socket) || !log.slice(from).includes('berthd ready')) {
       if (p.exitCode !== null) throw new Error(`berthd exited with ${p.exitCode}:\n${log}`);
       if (Date.now() > deadline) throw new Error(`berthd did not start:\n${log}`);
       await new Promise((r) => setTimeout(r, 25));
@@ -91,6 +94,17 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
     },
   };
   return d;
+}
+
+/**
+ * Test daemons never use the host's default bridge (berth0) or subnet: each
+ * gets a random bridge name and a random /24 in 10.200-250.x (a config
+ * with its own [network] section keeps it).
+ */
+function testNetworkSection(): string {
+  const bridge = `bt${randomBytes(3).toString('hex')}`;
+  const subnet = `10.${200 + randomInt(51)}.${randomInt(256)}.0/24`;
+  return `\n[network]\nbridge = "${bridge}"\nsubnet = "${subnet}"\n`;
 }
 
 export function runCli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {

@@ -124,3 +124,46 @@ export async function tcpRead(host: string, port: number): Promise<string> {
     s.on('error', reject);
   });
 }
+
+/** A UDP echo server in a netns, answering "echo:<payload>". */
+export async function udpEchoIn(netns: string, port: number): Promise<{ stop(): Promise<void> }> {
+  const code = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('echo:'+m,r.port,r.address));s.bind(${port},'0.0.0.0',()=>console.log('listening'))`;
+  const proc = spawn('nsenter', [`--net=${netns}`, nodeBin, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => String(d).includes('listening') && resolve());
+    proc.once('exit', (c) => reject(new Error(`udp server exited ${c}`)));
+  });
+  return {
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Send one datagram and wait for one answer (retrying a few times: UDP may drop the first while conntrack settles). */
+export async function udpAsk(host: string, port: number, payload: string): Promise<string> {
+  const dgram = await import('node:dgram');
+  const s = dgram.createSocket('udp4');
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let tries = 0;
+      const send = () => {
+        if (tries++ >= 5) return reject(new Error('no UDP answer'));
+        s.send(payload, port, host);
+        timer = setTimeout(send, 1000);
+      };
+      let timer: NodeJS.Timeout;
+      s.on('message', (m) => {
+        clearTimeout(timer);
+        resolve(String(m));
+      });
+      s.on('error', reject);
+      send();
+    });
+  } finally {
+    s.close();
+  }
+}

@@ -71,3 +71,18 @@ test('basic auth registry refuses anonymous pushes and accepts credentials', asy
   await assert.rejects(pushToRegistry(layout, `${authed.host}/t/a:a`));
   await pushToRegistry(layout, `${authed.host}/t/a:a`, { creds: `${authed.user}:${authed.password}` });
 });
+
+test('a layer from a host directory keeps modes, symlinks and hardlinks', async (t) => {
+  const src = path.join(dir, 'srcdir');
+  await execFileP('sh', ['-c', `mkdir -p ${src}/a/b && printf hi > ${src}/a/f && chmod 0640 ${src}/a/f && ln -s f ${src}/a/l && ln ${src}/a/f ${src}/a/b/h && mkfifo ${src}/p`]);
+  const layout = path.join(dir, 'fromdir');
+  const built = await buildImage(layout, { layers: [{ dir: src, compression: 'none' }] }, { tag: 'd' });
+  const blob = path.join(layout, 'blobs', 'sha256', built.layers[0].digest.slice(7));
+  const { stdout } = await execFileP('tar', ['-tvf', blob]);
+  assert.match(stdout, /rw-r----- .* a\/(f|b\/h)\b/);
+  assert.match(stdout, /a\/l -> f/);
+  assert.match(stdout, /a\/b\/h link to a\/f|a\/f link to a\/b\/h/);
+  assert.match(stdout, /^p.* p$/m);
+  assert.equal(built.layers[0].digest, built.layers[0].diffId);
+  t.diagnostic(`layer ${built.layers[0].size} bytes`);
+});

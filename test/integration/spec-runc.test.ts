@@ -7,8 +7,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerConfig } from '../../src/core/containers.ts';
 import { DEFAULT_CAPABILITIES, capabilitiesFromMask, capabilityMask } from '../../src/runtime/caps.ts';
+import type { HostFacts } from '../../src/runtime/spec.ts';
 import { buildSpec } from '../../src/runtime/spec.ts';
-import { resolveUser } from '../../src/runtime/user.ts';
+import { rootCtx } from '../../src/core/context.ts';
+import { resolveUserInRootfs } from '../../src/runtime/rootfs-files.ts';
 
 /**
  * The spec builder against the real runtime: a busybox rootfs, config.json
@@ -16,7 +18,7 @@ import { resolveUser } from '../../src/runtime/user.ts';
  */
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/bin/busybox') ? 'needs /bin/busybox' : spawnSync('runc', ['--version']).status !== 0 ? 'needs runc' : false;
 
-const APPLETS = ['sh', 'cat', 'grep', 'awk', 'id', 'wc', 'sleep', 'env', 'pwd', 'echo', 'hostname', 'unshare', 'true', 'head'];
+const APPLETS = ['sh', 'touch', 'chroot', 'cat', 'grep', 'awk', 'id', 'wc', 'sleep', 'env', 'pwd', 'echo', 'hostname', 'unshare', 'true', 'head'];
 const CGROUP_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd'];
 
 describe('OCI spec run by runc', { skip }, () => {
@@ -40,7 +42,7 @@ describe('OCI spec run by runc', { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function bundle(id: string, config: Partial<ContainerConfig>, script: string): string {
+  async function bundle(id: string, config: Partial<ContainerConfig>, script: string, extraHost: Partial<HostFacts> = {}): Promise<string> {
     const b = path.join(dir, id);
     const rootfs = path.join(b, 'rootfs');
     for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'work']) mkdirSync(path.join(rootfs, d), { recursive: true });
@@ -55,7 +57,7 @@ describe('OCI spec run by runc', { skip }, () => {
     const spec = buildSpec({
       image: { Env: ['PATH=/bin', 'FROM_IMAGE=1'], Cmd: ['/bin/sh', '-c', script] },
       config: { image: 'busybox', ...config },
-      user: resolveUser({ user: config.user, groupAdd: config.groupAdd, passwd, group }),
+      user: await resolveUserInRootfs(rootCtx(), rootfs, config.user, config.groupAdd),
       rootfs,
       host: {
         hostname: id.slice(0, 12),
@@ -63,6 +65,7 @@ describe('OCI spec run by runc', { skip }, () => {
         rlimitHard: { nofile: 20000 },
         capabilities: capabilitiesFromMask(capBnd),
         kernel: [maj, min],
+        ...extraHost,
       },
     });
     writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec, null, 2));
@@ -111,7 +114,7 @@ describe('OCI spec run by runc', { skip }, () => {
       'echo READY',
       'sleep 60',
     ].join('\n');
-    const b = bundle(id, { resources: { memory: 64 * 1024 * 1024, pidsLimit: 42 } }, script);
+    const b = await bundle(id, { resources: { memory: 64 * 1024 * 1024, pidsLimit: 42 } }, script);
     let hostMem = '';
     let hostPids = '';
     const r = await run(id, b, () => {
@@ -150,7 +153,7 @@ describe('OCI spec run by runc', { skip }, () => {
       'echo nofile=$(ulimit -n):$(ulimit -Hn)',
       'echo READY',
     ].join('\n');
-    const b = bundle(id, {
+    const b = await bundle(id, {
       user: 'app',
       groupAdd: ['4242'],
       workingDir: '/work',
@@ -170,6 +173,50 @@ describe('OCI spec run by runc', { skip }, () => {
     assert.equal(field(out, 'cwd'), '/work');
     assert.equal(field(out, 'env'), '1:bar:svc');
     assert.equal(field(out, 'nofile'), '1024:2048');
+  });
+
+  it('privileged: every capability berthd holds, no seccomp, nothing masked', async () => {
+    const id = `spec-priv-${randomBytes(4).toString('hex')}`;
+    const script = [
+      'grep -E "^(CapEff|Seccomp):" /proc/self/status | awk \'{print $1 "=" $2}\'',
+      'echo masked=$(cat /proc/interrupts | wc -c)',
+      'echo sys=$(awk \'$2=="/sys"{print $4}\' /proc/mounts | head -n1)',
+      'echo READY',
+    ].join('\n');
+    const r = await run(id, await bundle(id, { privileged: true }, script));
+    const out = r.out.replace(/^(\w+):=/gm, '$1=');
+    assert.ok(out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    const hostBnd = /CapBnd:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    assert.equal(field(out, 'CapEff'), hostBnd);
+    assert.equal(field(out, 'Seccomp'), '0');
+    assert.notEqual(field(out, 'masked'), '0');
+    assert.match(field(out, 'sys') ?? '', /^rw\b/);
+  });
+
+  it('cap-drop ALL with one cap added, and a read-only root', async () => {
+    const id = `spec-caps-${randomBytes(4).toString('hex')}`;
+    const script = [
+      'grep -E "^CapEff:" /proc/self/status | awk \'{print $1 "=" $2}\'',
+      'if touch /written 2>/dev/null; then echo rootfs=rw; else echo rootfs=ro; fi',
+      'if chroot / true 2>/dev/null; then echo chroot=ok; else echo chroot=denied; fi',
+      'echo READY',
+    ].join('\n');
+    const r = await run(id, await bundle(id, { capDrop: ['ALL'], capAdd: ['chown'], readOnlyRootfs: true }, script));
+    const out = r.out.replace(/^(\w+):=/gm, '$1=');
+    assert.ok(out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    assert.equal(field(out, 'CapEff'), capabilityMask(['CAP_CHOWN']));
+    assert.equal(field(out, 'rootfs'), 'ro');
+    // no CAP_SYS_CHROOT: the capability check and the seccomp rule both refuse chroot
+    assert.equal(field(out, 'chroot'), 'denied');
+  });
+
+  it('--init runs the command under the init as pid 1', { skip: existsSync('/usr/bin/catatonit') ? false : 'needs catatonit' }, async () => {
+    const id = `spec-init-${randomBytes(4).toString('hex')}`;
+    const script = 'echo pid=$$; echo init=$(cat /proc/1/cmdline | head -c 17); echo READY';
+    const r = await run(id, await bundle(id, { init: true }, script, { initPath: '/usr/bin/catatonit' }));
+    assert.ok(r.out.includes('READY'), `container output: ${r.out}\n${r.err}`);
+    assert.notEqual(field(r.out, 'pid'), '1');
+    assert.equal(field(r.out, 'init'), '/sbin/docker-init');
   });
 
   it('leaves no cgroup behind after delete', () => {

@@ -93,6 +93,7 @@ describe('native API client and server', () => {
   it('upgrades a connection to a raw duplex stream', async () => {
     const sock = await client.upgrade('POST', '/echo-upgrade');
     sock.write('ping');
+    sock.resume();
     const [chunk] = (await Promise.race([new Promise((r) => sock.once('data', (d) => r([d]))), new Promise((_, j) => setTimeout(() => j(new Error('no echo')), 5000))])) as Buffer[];
     assert.equal(chunk.toString(), 'ping');
     sock.destroy();

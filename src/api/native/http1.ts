@@ -22,7 +22,7 @@ export interface Http1Request {
 export interface Http1Response {
   statusCode: number;
   headers: Record<string, string>;
-  /** The body, de-chunked. For a 101 it is the raw upgraded socket. */
+  /** The body, de-chunked. For a 101 it is the raw upgraded socket, paused until read. */
   body: Readable;
   socket: Duplex;
 }
@@ -86,6 +86,8 @@ export function http1(req: Http1Request): Promise<Http1Response> {
       settled = true;
       sock.off('error', fail);
       if (statusCode === 101) {
+        // Hold the bytes until the caller reads: a flowing socket with no listener drops them.
+        sock.pause();
         if (rest.length) sock.unshift(rest);
         return resolve({ statusCode, headers, body: sock, socket: sock });
       }

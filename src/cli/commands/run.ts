@@ -1,0 +1,55 @@
+import type { Command } from '../command.ts';
+import { createContainer, parseDetachKeys, runAttached, runOptionsEnv, startFailureExit } from '../container-run.ts';
+import { daemonError } from '../errors.ts';
+import { parseFlags } from '../flags.ts';
+import { RUN_FLAGS, toContainerConfig } from '../run-options.ts';
+
+const specs = {
+  ...RUN_FLAGS,
+  'sig-proxy': { type: 'bool', default: true, doc: 'Proxy received signals to the process' },
+  'detach-keys': { type: 'string', doc: 'Override the key sequence for detaching a container' },
+} as const;
+
+export const command: Command = {
+  usage: 'berth run [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create and run a new container from an image',
+  async run(argv, env) {
+    let opts;
+    try {
+      const parsed = parseFlags(argv, specs, { stopAtPositional: true });
+      if (parsed.args.length < 1) {
+        env.stderr.write(`berth: "run" requires at least 1 argument.\nSee 'berth run --help'.\n\nUsage:  ${this.usage}\n`);
+        return 125;
+      }
+      opts = toContainerConfig(parsed, runOptionsEnv(env), 'run');
+      const detachKeys = parseDetachKeys(parsed.flags['detach-keys'] as string | undefined);
+      let id: string;
+      try {
+        id = await createContainer(env, opts);
+      } catch (err) {
+        env.stderr.write(`berth: ${(err as { kind?: string }).kind === 'Unavailable' ? '' : 'Error response from daemon: '}${(err as Error).message}\n`);
+        return 125;
+      }
+      if (opts.detach) {
+        try {
+          await env.client().call('POST', `/containers/${id}/start`);
+        } catch (err) {
+          env.stderr.write(`berth: Error response from daemon: ${(err as Error).message}\n`);
+          const code = await startFailureExit(env.client(), id);
+          if (opts.config.autoRemove) await env.client().call('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
+          return code;
+        }
+        env.stdout.write(`${id}\n`);
+        return 0;
+      }
+      return await runAttached(env, id, opts.config, { start: true, sigProxy: parsed.flags['sig-proxy'] !== false, detachKeys });
+    } catch (err) {
+      if ((err as { kind?: string }).kind === 'InvalidArgument' || (err as { exit?: number }).exit) {
+        env.stderr.write(`berth: ${(err as Error).message}\nSee 'berth run --help'.\n`);
+        return 125;
+      }
+      daemonError(env.stderr, err);
+      return 125;
+    }
+  },
+};

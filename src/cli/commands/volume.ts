@@ -1,0 +1,132 @@
+import type { Command, CommandEnv } from '../command.ts';
+import { daemonCall } from '../errors.ts';
+import { parseFlags } from '../flags.ts';
+import { table } from '../output.ts';
+import { confirm } from '../prompt.ts';
+import { formatRows, renderTemplate } from '../template.ts';
+
+/**
+ * `berth volume create|ls|inspect|rm|prune`, docker's local volumes. One
+ * module for the group: each subcommand is small.
+ */
+interface Volume {
+  name: string;
+  driver: string;
+  mountpoint: string;
+  createdAt: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
+
+const dockerView = (v: Volume) => ({ CreatedAt: v.createdAt, Driver: v.driver, Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: v.options, Scope: 'local' });
+
+function keyValues(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    out[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? '' : kv.slice(eq + 1);
+  }
+  return out;
+}
+
+function filtersOf(list: string[]): string | undefined {
+  const f: Record<string, string[]> = {};
+  for (const x of list) {
+    const eq = x.indexOf('=');
+    if (eq < 0) throw Object.assign(new Error('bad format of filter (expected name=value)'), { exit: 1 });
+    (f[x.slice(0, eq)] ??= []).push(x.slice(eq + 1));
+  }
+  return Object.keys(f).length ? JSON.stringify(f) : undefined;
+}
+
+const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> = {
+  async create(argv, env) {
+    const { flags, args } = parseFlags(argv, {
+      driver: { type: 'string', short: 'd', default: 'local' },
+      label: { type: 'list' },
+      opt: { type: 'list', short: 'o' },
+      name: { type: 'string' },
+    });
+    return daemonCall(env.stderr, async () => {
+      const v = await env.client().call<Volume>('POST', '/volumes/create', {
+        body: { name: (flags.name as string) ?? args[0], driver: flags.driver, labels: keyValues(flags.label as string[]), options: keyValues(flags.opt as string[]) },
+      });
+      env.stdout.write(`${v.name}\n`);
+      return 0;
+    });
+  },
+  async ls(argv, env) {
+    const { flags } = parseFlags(argv, { quiet: { type: 'bool', short: 'q' }, filter: { type: 'list', short: 'f' }, format: { type: 'string' } });
+    return daemonCall(env.stderr, async () => {
+      const vols = await env.client().call<Volume[]>('GET', '/volumes', { query: { filters: filtersOf(flags.filter as string[]) } });
+      if (flags.quiet) env.stdout.write(vols.map((v) => v.name + '\n').join(''));
+      else if (flags.format) env.stdout.write(formatRows(flags.format as string, vols.map((v) => ({ ...dockerView(v), Labels: Object.entries(v.labels).map(([k, x]) => `${k}=${x}`).join(',') })), { Name: 'VOLUME NAME', Driver: 'DRIVER', Mountpoint: 'MOUNTPOINT', Scope: 'SCOPE', Labels: 'LABELS', CreatedAt: 'CREATED' }));
+      else env.stdout.write(table(['DRIVER', 'VOLUME NAME'], vols.map((v) => [v.driver, v.name])));
+      return 0;
+    });
+  },
+  async inspect(argv, env) {
+    const { flags, args } = parseFlags(argv, { format: { type: 'string', short: 'f' } });
+    if (!args.length) {
+      env.stderr.write('berth: "volume inspect" requires at least 1 argument.\n');
+      return 1;
+    }
+    let failed = false;
+    const out: unknown[] = [];
+    for (const name of args) {
+      try {
+        out.push(dockerView(await env.client().call<Volume>('GET', `/volumes/${encodeURIComponent(name)}`)));
+      } catch (err) {
+        env.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+        failed = true;
+      }
+    }
+    if (flags.format) for (const o of out) env.stdout.write(renderTemplate(flags.format as string, o as Record<string, unknown>) + '\n');
+    else env.stdout.write(JSON.stringify(out, null, 4) + '\n');
+    return failed ? 1 : 0;
+  },
+  async rm(argv, env) {
+    const { flags, args } = parseFlags(argv, { force: { type: 'bool', short: 'f' } });
+    if (!args.length) {
+      env.stderr.write('berth: "volume rm" requires at least 1 argument.\n');
+      return 1;
+    }
+    let failed = false;
+    for (const name of args) {
+      try {
+        await env.client().call('DELETE', `/volumes/${encodeURIComponent(name)}`, { query: { force: !!flags.force } });
+        env.stdout.write(`${name}\n`);
+      } catch (err) {
+        env.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+        failed = true;
+      }
+    }
+    return failed ? 1 : 0;
+  },
+  async prune(argv, env) {
+    const { flags } = parseFlags(argv, { force: { type: 'bool', short: 'f' }, all: { type: 'bool', short: 'a' }, filter: { type: 'list' } });
+    if (!flags.force && !(await confirm(env, `WARNING! This will remove ${flags.all ? 'all local volumes not used by at least one container' : 'anonymous local volumes not used by at least one container'}.\nAre you sure you want to continue? [y/N] `))) return 0;
+    return daemonCall(env.stderr, async () => {
+      const f = JSON.parse(filtersOf(flags.filter as string[]) ?? '{}') as Record<string, string[]>;
+      if (flags.all) f.all = ['true'];
+      const r = await env.client().call<{ removed: string[] }>('POST', '/volumes/prune', { query: { filters: JSON.stringify(f) } });
+      if (r.removed.length) env.stdout.write(`Deleted Volumes:\n${r.removed.join('\n')}\n\n`);
+      env.stdout.write('Total reclaimed space: 0B\n');
+      return 0;
+    });
+  },
+};
+
+export const command: Command = {
+  usage: 'berth volume COMMAND',
+  summary: 'Manage volumes (create, ls, inspect, rm, prune)',
+  async run(argv, env) {
+    const name = { list: 'ls', remove: 'rm' }[argv[0]] ?? argv[0];
+    const fn = sub[name];
+    if (!fn) {
+      env.stdout.write(`Usage:  berth volume COMMAND\n\nCommands:\n  create\n  inspect\n  ls\n  prune\n  rm\n`);
+      return argv.length ? 1 : 0;
+    }
+    return fn(argv.slice(1), env);
+  },
+};

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import type { ApiClient } from '../api/native/client.ts';
+import type { ContainerConfig } from '../core/containers.ts';
+import type { ProgressEvent } from '../core/images.ts';
+import { attachStreams } from './attach.ts';
+import type { CommandEnv } from './command.ts';
+import { progressPrinter } from './progress.ts';
+import type { RunOptions } from './run-options.ts';
+
+/**
+ * The shared steps of `run` and `create`: pull the image when it is missing
+ * (or always, with --pull always), create the container, and for `run`
+ * attach, start and wait exactly as docker's CLI orders them, so that no
+ * output is lost and the exit code is the container's.
+ */
+export async function createContainer(env: CommandEnv, opts: RunOptions): Promise<string> {
+  const client = env.client();
+  if (opts.pull === 'always') await pullImage(env, opts.config.image, opts.platform);
+  const create = () => client.call<{ id: string; warnings: string[] }>('POST', '/containers/create', { body: opts.config });
+  let res: { id: string; warnings: string[] };
+  try {
+    res = await create();
+  } catch (err) {
+    const missing = (err as { kind?: string }).kind === 'NotFound' && /No such image/.test((err as Error).message);
+    if (!missing || opts.pull === 'never') throw err;
+    env.stderr.write(`Unable to find image '${opts.config.image}' locally\n`);
+    await pullImage(env, opts.config.image, opts.platform);
+    res = await create();
+  }
+  for (const w of [...opts.warnings, ...res.warnings]) env.stderr.write(`WARNING: ${w}\n`);
+  return res.id;
+}
+
+async function pullImage(env: CommandEnv, ref: string, platform?: string): Promise<void> {
+  const printer = progressPrinter(env.stderr as NodeJS.WriteStream);
+  for await (const ev of env.client().stream<ProgressEvent>('POST', '/images/pull', { query: { ref, platform } })) {
+    if (!ev.id && !ev.status.includes(' ') && !ev.status.startsWith('Digest')) continue;
+    printer.onEvent(ev);
+  }
+  printer.finish();
+}
+
+/** Exit code of a container that failed to start, as the daemon recorded it (126, 127, or 125). */
+export async function startFailureExit(client: ApiClient, id: string): Promise<number> {
+  try {
+    const c = await client.call<{ State: { ExitCode: number } }>('GET', `/containers/${id}/json`);
+    return c.State.ExitCode > 0 ? c.State.ExitCode : 125;
+  } catch {
+    return 125;
+  }
+}
+
+/** Attach, start, wait: the foreground half of `run` and of `start -a`. */
+export async function runAttached(env: CommandEnv, id: string, cfg: Pick<ContainerConfig, 'tty' | 'openStdin' | 'autoRemove'>, opts: { start: boolean; sigProxy: boolean; detachKeys?: number[] }): Promise<number> {
+  const client = env.client();
+  const failed = async (err: unknown) => {
+    env.stderr.write(`berth: Error response from daemon: ${(err as Error).message}\n`);
+    const code = await startFailureExit(client, id);
+    if (cfg.autoRemove) await client.call('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
+    return code;
+  };
+  let sock;
+  try {
+    // Attaching to a created container makes the daemon create its task, so a bad command fails here.
+    sock = await client.upgrade('POST', `/containers/${id}/attach`, { query: { stdin: !!cfg.openStdin, stdout: true, stderr: true } });
+  } catch (err) {
+    return failed(err);
+  }
+  // Ask for the exit before starting, so a container that exits at once is not missed.
+  const exit = client.call<{ exitCode: number }>('POST', `/containers/${id}/wait`, { query: { condition: cfg.autoRemove ? 'removed' : 'next-exit' } });
+  exit.catch(() => {});
+  const attached = attachStreams(env, client, sock, { tty: !!cfg.tty, stdin: !!cfg.openStdin, resizePath: `/containers/${id}/resize`, signalTarget: opts.sigProxy ? id : undefined, detachKeys: opts.detachKeys });
+  if (opts.start) {
+    try {
+      await client.call('POST', `/containers/${id}/start`);
+    } catch (err) {
+      sock.destroy();
+      return failed(err);
+    }
+  }
+  attached.resize();
+  const { detached } = await attached.done;
+  if (detached) {
+    env.stderr.write('\nread escape sequence\n');
+    return 0;
+  }
+  try {
+    return (await exit).exitCode;
+  } catch (err) {
+    env.stderr.write(`berth: ${(err as Error).message}\n`);
+    return 125;
+  }
+}
+
+export function runOptionsEnv(env: CommandEnv) {
+  return { vars: env.env, cwd: process.cwd(), readFile: (f: string) => readFileSync(f, 'utf8') };
+}
+
+/** docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl-a..z, ctrl-@, ctrl-[ \\ ] ^ _) or single characters. */
+export function parseDetachKeys(s: string | undefined): number[] | undefined {
+  if (!s) return undefined;
+  return s.split(',').map((k) => {
+    if (k.length === 1) return k.charCodeAt(0);
+    const m = /^ctrl-([a-z@[\\\]^_])$/i.exec(k);
+    if (m) return m[1].toUpperCase().charCodeAt(0) - 64;
+    throw Object.assign(new Error(`invalid detach keys: ${s}`), { exit: 125 });
+  });
+}

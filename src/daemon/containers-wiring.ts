@@ -1,0 +1,79 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import { chainId } from '../core/chain-id.ts';
+import type { Digest } from '../core/digest.ts';
+import type { EventBus } from '../core/events.ts';
+import type { Logger } from '../core/log.ts';
+import type { MetadataDb } from '../metadata/db.ts';
+import { MetadataContainerStore } from '../metadata/containers.ts';
+import { listNamespaces } from '../metadata/namespaces.ts';
+import type { NetworkService } from '../network/types.ts';
+import { mountAll, unmountAll } from '../snapshots/mount.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
+import type { ImageService } from '../images/service.ts';
+import { runtimeConfig } from '../runtime/task-config.ts';
+import { ContainerService, type ImageLookup } from '../runtime/containers.ts';
+import type { ImageConfig } from '../runtime/oci-types.ts';
+import { MonitorTaskService } from '../runtime/tasks.ts';
+import { VolumeService } from '../runtime/volumes.ts';
+import type { SectionValues } from '../core/config.ts';
+import { capabilityMask, hardRlimits } from './host-facts.ts';
+import { capabilitiesFromMask } from '../runtime/caps.ts';
+
+/**
+ * Builds the container service on the image side (image lookup, the
+ * snapshotter), the network service and the task layer, and brings it back
+ * in step with the monitors that survived a daemon restart.
+ */
+export async function wireContainers(opts: {
+  db: MetadataDb;
+  root: string;
+  state: string;
+  log: Logger;
+  events: EventBus;
+  images: ImageService;
+  snapshotter: Snapshotter;
+  network: NetworkService;
+  runtime?: SectionValues;
+  startCtx: Ctx;
+}): Promise<{ containers: ContainerService; volumes: VolumeService; tasks: MonitorTaskService; close(): void }> {
+  const settings = runtimeConfig(opts.runtime ?? {});
+  const stateDir = path.join(opts.state, 'containers');
+  const rootDir = path.join(opts.root, 'containers');
+  await mkdir(stateDir, { recursive: true, mode: 0o711 });
+  await mkdir(rootDir, { recursive: true, mode: 0o700 });
+  const tasks = new MonitorTaskService({ stateDir: opts.state, runtimes: settings.runtimes, defaultRuntime: settings.defaultRuntime, monitorPath: settings.monitorPath });
+  const volumes = new VolumeService(opts.db, path.join(opts.root, 'volumes'));
+  const lookup: ImageLookup = {
+    async find(ctx, ref) {
+      const img = await opts.images.find(ctx, ref);
+      const config = img.config as unknown as { config?: ImageConfig; rootfs: { diff_ids: string[] } };
+      return { id: img.id, name: ref, config, chainId: chainId(config.rootfs.diff_ids as Digest[]) };
+    },
+  };
+  const containers = new ContainerService({
+    store: new MetadataContainerStore(opts.db),
+    images: lookup,
+    snapshotter: opts.snapshotter,
+    mounter: {
+      mountAll: (mounts, target) => mountAll(opts.startCtx, mounts, target),
+      unmountAll: (target) => unmountAll(opts.startCtx, target),
+    },
+    tasks,
+    network: opts.network,
+    volumes,
+    events: opts.events,
+    log: opts.log.child({ component: 'containers' }),
+    stateDir,
+    rootDir,
+    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()) },
+    defaultRuntime: settings.defaultRuntime,
+    cgroupParent: settings.cgroupParent,
+    logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },
+  });
+  const namespaces = [...new Set(['default', ...(await listNamespaces(opts.startCtx, opts.db))])];
+  await containers.recover(opts.startCtx, namespaces);
+  await opts.network.reconcile(opts.startCtx, await containers.liveIds(opts.startCtx, namespaces));
+  return { containers, volumes, tasks, close: () => containers.close() };
+}

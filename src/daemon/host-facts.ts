@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+
+/** /proc/self/limits row titles by docker's ulimit names. */
+const limitNames: Record<string, string> = {
+  'Max cpu time': 'cpu',
+  'Max file size': 'fsize',
+  'Max data size': 'data',
+  'Max stack size': 'stack',
+  'Max core file size': 'core',
+  'Max resident set': 'rss',
+  'Max processes': 'nproc',
+  'Max open files': 'nofile',
+  'Max locked memory': 'memlock',
+  'Max address space': 'as',
+  'Max file locks': 'locks',
+  'Max pending signals': 'sigpending',
+  'Max msgqueue size': 'msgqueue',
+  'Max nice priority': 'nice',
+  'Max realtime priority': 'rtprio',
+  'Max realtime timeout': 'rttime',
+};
+
+/**
+ * berthd's hard rlimits (finite ones only). A container may not ask for
+ * more: runc would fail to set them (root here may lack CAP_SYS_RESOURCE).
+ */
+export async function hardRlimits(): Promise<Record<string, number>> {
+  const text = await readFile('/proc/self/limits', 'utf8');
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n').slice(1)) {
+    const title = Object.keys(limitNames).find((t) => line.startsWith(t));
+    if (!title) continue;
+    const fields = line.slice(title.length).trim().split(/\s+/);
+    const hard = fields[1];
+    if (hard && /^\d+$/.test(hard)) out[limitNames[title]] = Number(hard);
+  }
+  return out;
+}
+
+/** The capability mask berthd runs with (CapEff): what "all capabilities" can mean for a container. */
+export async function capabilityMask(): Promise<string> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  return /^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0';
+}

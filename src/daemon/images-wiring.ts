@@ -1,0 +1,138 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import { rootCtx } from '../core/context.ts';
+import { isAlreadyExists, isNotFound } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { LocalContentStore } from '../content/local-store.ts';
+import type { MetadataDb } from '../metadata/db.ts';
+import { MetadataContainerStore } from '../metadata/containers.ts';
+import { GarbageCollector } from '../metadata/gc.ts';
+import { MetadataImageStore } from '../metadata/images.ts';
+import { MetadataLeaseManager } from '../metadata/leases.ts';
+import { DockerConfigCredentialStore, RegistryByName, RegistryClient, distributionConfig } from '../distribution/index.ts';
+import { applyLayer } from '../snapshots/apply.ts';
+import { withMounts } from '../snapshots/mount.ts';
+import { NativeSnapshotter } from '../snapshots/native.ts';
+import { OverlaySnapshotter } from '../snapshots/overlay.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
+import { imagesSettings } from '../images/config.ts';
+import { ImageService } from '../images/service.ts';
+import type { ImageRecordStore, RegistryRole } from '../images/types.ts';
+import type { SectionValues } from '../core/config.ts';
+
+/**
+ * Builds the image service and everything under it on the daemon's root:
+ * `<root>/content` (blobs), `<root>/snapshots/<name>`, the metadata
+ * database's image, lease and container stores, GC, and the registry
+ * client with credentials in `<root>/auth.json` (then the configured
+ * docker config files).
+ */
+export interface ImagesWiring {
+  images: ImageService;
+  content: LocalContentStore;
+  snapshotter: Snapshotter;
+  gc: GarbageCollector;
+  registry: RegistryClient;
+  close(): Promise<void>;
+}
+
+export async function wireImages(opts: {
+  db: MetadataDb;
+  root: string;
+  state: string;
+  log: Logger;
+  images?: SectionValues;
+  registry?: SectionValues;
+}): Promise<ImagesWiring> {
+  const ctx = rootCtx({ log: opts.log });
+  const settings = imagesSettings(opts.images);
+  const content = await LocalContentStore.open(ctx, path.join(opts.root, 'content'));
+  const imageStore = new MetadataImageStore(opts.db);
+  const leases = new MetadataLeaseManager(opts.db);
+  const containers = new MetadataContainerStore(opts.db);
+  const snRoot = path.join(opts.root, 'snapshots', settings.snapshotter);
+  await mkdir(snRoot, { recursive: true, mode: 0o711 });
+  const snapshotter: Snapshotter =
+    settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
+  const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
+  const dist = distributionConfig(opts.registry);
+  const credentials = new DockerConfigCredentialStore([path.join(opts.root, 'auth.json'), ...dist.authFiles]);
+  const client = new RegistryClient({ config: dist, credentials });
+  const mountTmp = path.join(opts.state, 'mounts');
+  await mkdir(mountTmp, { recursive: true, mode: 0o700 });
+
+  const records: ImageRecordStore = {
+    get: (c, name) => imageStore.get(c, name),
+    list: (c) => imageStore.list(c),
+    async put(c, rec) {
+      // Two operations may name the same image at once: whichever loses the create updates.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await imageStore.update(c, rec.name, { target: rec.target, labels: rec.labels ?? {} });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        try {
+          return await imageStore.create(c, rec);
+        } catch (err) {
+          if (!isAlreadyExists(err) || attempt > 2) throw err;
+        }
+      }
+    },
+    delete: (c, name) => imageStore.delete(c, name),
+  };
+
+  const registry: RegistryRole = new RegistryByName(client);
+
+  const images = new ImageService({
+    content,
+    records,
+    snapshotter,
+    applyLayer: (c, dir, stream, o) => applyLayer(c, dir, stream, o),
+    withMounted: (c, mounts, fn) => withMounts(c, mounts, mountTmp, fn),
+    leases: {
+      create: async (c, o) => (await leases.create(c, { expiresAt: new Date(Date.now() + o.ttlMs) })).id,
+      delete: (c, id) => leases.delete(c, id),
+      attach: (c, res) => leases.attach(c, res),
+    },
+    gc: {
+      async collect(c: Ctx) {
+        const r = await gc.collect(c);
+        return { contentBytes: r.content.bytes + r.snapshots.bytes, removed: r.content.count + r.snapshots.count };
+      },
+    },
+    containers: {
+      async imagesInUse(c) {
+        return (await containers.list(c)).map((x) => ({ imageId: x.imageId, image: x.imageName, containerId: x.id }));
+      },
+    },
+    registry,
+    credentials: {
+      store: (host, username, password) => credentials.store(ctx, host, { username, password }),
+      async erase(host) {
+        try {
+          await credentials.erase(ctx, host);
+          return true;
+        } catch (err) {
+          if (isNotFound(err)) return false;
+          throw err;
+        }
+      },
+    },
+    // One knob for both: layers in flight per pull are the registry client's downloads.
+    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs },
+  });
+
+  return {
+    images,
+    content,
+    snapshotter,
+    gc,
+    registry: client,
+    async close() {
+      client.close();
+      await snapshotter.close();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Ctx } from '../core/context.ts';
+import { berthError, hasErrno } from '../core/errors.ts';
+import type { TarItem } from '../core/tar-write.ts';
+import { tarStream } from '../core/tar-write.ts';
+import { applyLayer } from '../snapshots/apply.ts';
+import { resolveInRoot } from './rootfs-files.ts';
+import type { ResolvedMount } from './spec-mounts.ts';
+
+/**
+ * `cp` both ways, docker's semantics: reading `PATH` from a container gives a
+ * tar whose entries are named from PATH's base name; writing extracts a tar
+ * into a directory of the container. Paths resolve inside the rootfs (a
+ * symlink can never lead out), and extraction goes through the layer
+ * applier, which refuses any entry that would land outside the target.
+ */
+/**
+ * The host path of container path `p`: inside a bind or volume mount it is
+ * under the mount's source (the container sees the volume there, not the
+ * directory of the rootfs beneath it), otherwise under the rootfs.
+ */
+export async function hostPath(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
+  const clean = path.posix.normalize('/' + p);
+  let best: ResolvedMount | undefined;
+  for (const m of mounts) {
+    if (m.type !== 'bind' || !m.source) continue;
+    const t = path.posix.normalize('/' + m.target).replace(/\/$/, '') || '/';
+    if ((clean === t || clean.startsWith(t + '/')) && (!best || t.length > best.target.length)) best = { ...m, target: t };
+  }
+  if (!best) return resolveInRoot(ctx, rootfs, clean);
+  return resolveInRoot(ctx, best.source!, clean.slice(best.target.length) || '/');
+}
+
+export interface PathStat {
+  name: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/**
+ * Where `p` is, docker cp's way: the parent directories are resolved in the
+ * root (and through the container's mounts) but a final symlink is the link
+ * itself, so it is copied as a link; a trailing `/` or `/.` asks for what it
+ * points to.
+ */
+async function resolveEntry(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
+  const clean = path.posix.normalize('/' + p);
+  if (/\/\.?$/.test(p) || clean === '/' || mounts.some((m) => path.posix.normalize('/' + m.target) === clean)) return hostPath(ctx, rootfs, mounts, p);
+  return path.join(await hostPath(ctx, rootfs, mounts, path.posix.dirname(clean)), path.posix.basename(clean));
+}
+
+export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<PathStat> {
+  const real = await resolveEntry(ctx, rootfs, mounts, p);
+  try {
+    const st = await lstat(real);
+    return { name: path.basename(p), size: st.size, mode: st.mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? await readlink(real) : '' };
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) throw berthError('NotFound', `Could not find the file ${p} in container`);
+    throw err;
+  }
+}
+
+/** A tar of `p` (file or directory tree) inside `rootfs`. */
+export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
+  const real = await resolveEntry(ctx, rootfs, mounts, p);
+  await statInRoot(ctx, rootfs, mounts, p);
+  const base = path.basename(path.posix.normalize('/' + p)) || '.';
+  const seen = new Map<string, string>();
+  async function* walk(abs: string, name: string): AsyncGenerator<TarItem> {
+    const st = await lstat(abs);
+    const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+    if (st.isDirectory()) {
+      yield { entry: { name: name + '/', type: 'dir', ...common } };
+      for (const child of (await readdir(abs)).sort()) yield* walk(path.join(abs, child), `${name}/${child}`);
+    } else if (st.isSymbolicLink()) {
+      yield { entry: { name, type: 'symlink', linkname: await readlink(abs), ...common } };
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? seen.get(key) : undefined;
+      if (first) {
+        yield { entry: { name, type: 'hardlink', linkname: first, ...common } };
+      } else {
+        if (st.nlink > 1) seen.set(key, name);
+        yield { entry: { name, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
+      }
+    } else if (st.isFIFO()) {
+      yield { entry: { name, type: 'fifo', ...common } };
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
+    }
+  }
+  return tarStream(walk(real, base));
+}
+
+/** Extract a tar into directory `p` of `rootfs`; the directory must exist. */
+export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
+  const real = await hostPath(ctx, rootfs, mounts, p);
+  let st;
+  try {
+    st = await stat(real);
+  } catch {
+    throw berthError('NotFound', `Could not find the file ${p} in container`);
+  }
+  if (!st.isDirectory()) throw berthError('InvalidArgument', `extraction point is not a directory: ${p}`);
+  await applyLayer(ctx, real, tar, { format: 'plain' });
+}
+
+// Linux's dev_t: the minor's low 8 bits, then 12 bits of major, then the minor's upper bits.
+function devMajor(rdev: number): number {
+  return (rdev >>> 8) & 0xfff;
+}
+
+function devMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+}

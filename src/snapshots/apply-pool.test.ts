@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { rootCtx } from '../core/context.ts';
+import { kindOf } from '../core/errors.ts';
+import { ApplierPool } from './apply-pool.ts';
+import { makeTar } from './testdata/tar.ts';
+
+const isRoot = process.getuid?.() === 0;
+const ctx = rootCtx();
+
+async function* chunks(b: Buffer, size = 5000): AsyncGenerator<Buffer> {
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+}
+
+test('the worker pool applies layers like applyLayer, several at once, and keeps error kinds', { skip: !isRoot && 'needs root' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-pool-'));
+  const pool = new ApplierPool({ size: 2 });
+  try {
+    const big = 'y'.repeat(3 << 20);
+    const tars = Array.from({ length: 5 }, (_, i) => makeTar([
+      { name: 'd/', type: 'dir', mode: 0o750, uid: i },
+      { name: 'd/f', data: `layer ${i}`, mode: 0o4755 },
+      { name: 'd/big', data: big },
+      { name: 'd/l', type: 'symlink', linkname: '/etc/x' },
+      { name: 'd/.wh.gone' },
+    ]));
+    const { mkdir } = await import('node:fs/promises');
+    const results = await Promise.all(tars.map(async (t, i) => {
+      await mkdir(join(tmp, `${i}`));
+      return { r: await pool.apply(ctx, join(tmp, `${i}`), chunks(gzipSync(t), 70_000), { format: 'overlay' }), i };
+    }));
+    for (const { r, i } of results) {
+      assert.equal(r.diffId, `sha256:${createHash('sha256').update(tars[i]).digest('hex')}`);
+      assert.equal(r.size, tars[i].length);
+      const d = join(tmp, `${i}`, 'd');
+      assert.equal(await readFile(join(d, 'f'), 'utf8'), `layer ${i}`);
+      assert.equal((await stat(join(d, 'f'))).mode & 0o7777, 0o4755);
+      assert.equal((await stat(d)).uid, i);
+      assert.equal((await stat(join(d, 'big'))).size, big.length);
+      assert.equal(await readlink(join(d, 'l')), '/etc/x');
+      assert.ok((await stat(join(d, 'gone'))).isCharacterDevice());
+    }
+    await mkdir(join(tmp, 'evil'));
+    await mkdir(join(tmp, 'aborted'));
+    await assert.rejects(pool.apply(ctx, join(tmp, 'evil'), chunks(makeTar([{ name: '../x', data: 'x' }])), { format: 'plain' }), (e) => kindOf(e) === 'InvalidArgument' && /"\.\.\/x"/.test((e as Error).message));
+    await assert.rejects(pool.apply(ctx, join(tmp, 'missing', 'dir'), chunks(makeTar([{ name: 'x', data: 'x' }])), { format: 'plain' }), (e) => (e as { code?: string }).code === 'ENOENT');
+    const ac = new AbortController();
+    async function* slow(): AsyncGenerator<Buffer> {
+      let n = 0;
+      for await (const c of chunks(gzipSync(tars[0]), 1000)) {
+        if (n++ === 2) ac.abort(new Error('stop'));
+        yield c;
+      }
+    }
+    await assert.rejects(pool.apply(rootCtx({ signal: ac.signal }), join(tmp, 'aborted'), slow(), { format: 'overlay' }), /stop/);
+  } finally {
+    await pool.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+  await assert.rejects(pool.apply(ctx, tmp, chunks(Buffer.alloc(0)), { format: 'plain' }), (e) => kindOf(e) === 'Unavailable');
+});
