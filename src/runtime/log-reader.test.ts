@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -77,4 +77,22 @@ test('readLog follows growth and a rotation until stopped', async () => {
   })();
   await reading;
   assert.deepEqual(got, ['one\n', 'two-part', 'three\n', 'four\n']);
+});
+
+test('readLog follows a file truncated in place (a single log file rotating)', async () => {
+  const d = await tmp();
+  const p = path.join(d, 'c.log');
+  await writeFile(p, j('a\n', 'stdout', '2026-01-01T00:00:01.000000000Z') + j('b\n', 'stdout', '2026-01-01T00:00:02.000000000Z'));
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  const got: string[] = [];
+  for await (const r of readLog(rootCtx(), { path: p, format: 'json-file' }, { follow: true, stop: stopped })) {
+    got.push(r.text);
+    if (got.length === 2) {
+      await truncate(p, 0);
+      await appendFile(p, j('c\n', 'stdout', '2026-01-01T00:00:03.000000000Z'));
+    }
+    if (got.length === 3) stop();
+  }
+  assert.deepEqual(got, ['a\n', 'b\n', 'c\n']);
 });

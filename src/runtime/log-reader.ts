@@ -77,6 +77,11 @@ class LineReader {
   }
 
   async *lines(): AsyncGenerator<string> {
+    // Truncated in place (the monitor's rotation with a single file): start over.
+    if ((await this.fh.stat()).size < this.offset) {
+      this.offset = 0;
+      this.rest = '';
+    }
     for (;;) {
       const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
       if (bytesRead === 0) return;
