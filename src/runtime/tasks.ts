@@ -10,7 +10,7 @@ import type { ExitStatus, MonitorStatus } from './monitor.ts';
 import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
 import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
-import { normaliseStats, oomKilled } from './task-stats.ts';
+import { normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 
 export type * from './task-types.ts';
@@ -441,6 +441,7 @@ export class MonitorTaskService implements TaskService {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    await removeCgroup(rec.bundle);
     const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
     for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
     await this.remove(ctx, undefined, id, dir);
