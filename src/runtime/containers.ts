@@ -14,6 +14,7 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import type { ImageConfig } from './oci-types.ts';
+import { hostDevices } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
 import { readRootfsFile } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
@@ -295,6 +296,7 @@ export class ContainerService {
         etcFiles: net ? { hosts: net.hostsPath, resolvConf: net.resolvConfPath, hostname: net.hostnamePath } : undefined,
         host: {
           ...this.#d.host,
+          ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
           cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
           namespacePaths: net?.netnsPath ? { network: net.netnsPath } : undefined,
@@ -360,9 +362,7 @@ export class ContainerService {
         out.push({ type: 'tmpfs', target: m.target, readOnly: m.readOnly, options: m.options });
       }
     }
-    for (const [target, opts] of Object.entries(rec.config.tmpfs ?? {})) {
-      out.push({ type: 'tmpfs', target, options: opts ? opts.split(',') : [] });
-    }
+    // --tmpfs mounts are added by buildSpec, with docker's noexec,nosuid,nodev defaults.
     return out;
   }
 
