@@ -303,7 +303,8 @@ export class ContainerService {
           hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
         },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      // The spec carries the container's environment, which may hold secrets.
+      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
       const { pid } = await this.#d.tasks.create(ctx, {
         id: rec.id,

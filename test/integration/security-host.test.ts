@@ -158,6 +158,9 @@ describe('security: host side', { timeout: 600_000 }, () => {
     const skip = (p: string) => /\/(fs|rootfs|merged|upper|work|_data)$/.test(p);
     assert.deepEqual([...worldWritable(e.d.state, skip), ...worldWritable(e.d.root, skip)], []);
     for (const d of [e.d.state, e.d.root]) assert.equal(statSync(d).mode & 0o022, 0, `${d} writable by others`);
+    // What holds container configs (their environment) and specs is root's alone.
+    for (const f of ['metadata.db', 'metadata.db-wal']) assert.equal(statSync(path.join(e.d.root, f)).mode & 0o077, 0, f);
+    assert.equal(statSync(path.join(e.d.state, 'containers', 'default', id, 'config.json')).mode & 0o077, 0, 'config.json');
     await cli('rm', '-f', id);
     chmodSync(e.d.dir, 0o700);
   });
