@@ -145,6 +145,7 @@ describe('security: host side', { timeout: 600_000 }, () => {
     const st = statSync(e.d.socket);
     assert.equal(st.mode & 0o777, 0o600);
     assert.equal(st.uid, 0);
+    assert.deepEqual(readdirSync(e.d.state).filter((n) => n.startsWith('.berthd-')), [], 'the private bind dir is gone');
     // The temp dir above the state dir is 0700: open it so only berth's own modes decide.
     chmodSync(e.d.dir, 0o711);
     assert.equal(await connectAsNobody(e.d.socket), 'EACCES');
