@@ -120,6 +120,8 @@ export class ContainerService {
 
   /** Volume name -> ids of containers whose config mounts it (filled by recover/create/remove). */
   readonly #volumeUsers = new Map<string, string[]>();
+  /** Copies in progress per running container this service froze for them (see rootfsOf). */
+  readonly #copyFreezes = new Map<string, { count: number; frozen: Promise<void> }>();
 
   // ---------------------------------------------------------------- create
 
@@ -762,7 +764,30 @@ export class ContainerService {
     const st = await this.#state(ctx, rec.id);
     const rootfs = path.join(this.bundleDir(rec), 'rootfs');
     const mounts = await this.#resolveMounts(ctx, rec).catch(() => []);
-    if (st.status === 'running' || st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'running') {
+      // As moby since CVE-2018-15664: the container is frozen while the copy
+      // resolves and walks its paths, so no process inside can swap a checked
+      // directory for a symlink to the host between the check and the use.
+      let freeze = this.#copyFreezes.get(rec.id);
+      if (!freeze) {
+        freeze = { count: 0, frozen: this.#d.tasks.pause(ctx, rec.id) };
+        this.#copyFreezes.set(rec.id, freeze);
+      }
+      freeze.count++;
+      const release = async () => {
+        if (--freeze.count > 0) return;
+        this.#copyFreezes.delete(rec.id);
+        await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after copy failed', { container: rec.id, err }));
+      };
+      try {
+        await freeze.frozen;
+      } catch (err) {
+        await release();
+        throw err;
+      }
+      return { record: rec, rootfs, mounts, release };
+    }
     // A stopped container's rootfs is mounted for the copy and unmounted after.
     const tmp = path.join(this.bundleDir(rec), `cp-${newId().slice(0, 8)}`);
     await mkdir(tmp, { recursive: true });

@@ -87,6 +87,8 @@ describe('security: host side', { timeout: 600_000 }, () => {
     assert.match(viaHost.stderr, /could not find the file \/hostlink/i);
     assert.equal(existsSync(`/${name}`), false, 'nothing written at the host root');
     assert.equal(existsSync(path.join(hostDir, name)), false, 'nothing written in the host dir a link names');
+    // The container was frozen only for the copies.
+    assert.equal((await cli('inspect', '-f', '{{.State.Status}}', id)).stdout.trim(), 'running');
     const inside = await cli('exec', id, 'cat', `/${name}`);
     assert.equal(inside.stdout, 'payload\n', inside.stderr);
     await cli('rm', '-f', id);
