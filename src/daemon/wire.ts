@@ -20,7 +20,7 @@ import { runtimeSection } from '../runtime/task-config.ts';
 import type { ImageConfig } from '../runtime/oci-types.ts';
 import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -42,7 +42,11 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const state = d.state as string;
   registerSystemRoutes(router, { root, state });
   await mkdir(root, { recursive: true });
-  const db = new MetadataDb(path.join(root, 'metadata.db'));
+  // Container configs (their environment included) live here: root's alone. SQLite gives its WAL files the same mode.
+  const dbPath = path.join(root, 'metadata.db');
+  await (await open(dbPath, 'a', 0o600)).close();
+  await chmod(dbPath, 0o600);
+  const db = new MetadataDb(dbPath);
   const startCtx = rootCtx({ log: opts.log, signal: opts.shutdown });
   const events = new EventBus();
 

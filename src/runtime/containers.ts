@@ -14,6 +14,7 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import type { ImageConfig } from './oci-types.ts';
+import { hostDevices } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
 import { readRootfsFile } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
@@ -120,6 +121,8 @@ export class ContainerService {
 
   /** Volume name -> ids of containers whose config mounts it (filled by recover/create/remove). */
   readonly #volumeUsers = new Map<string, string[]>();
+  /** Copies in progress per running container this service froze for them (see rootfsOf). */
+  readonly #copyFreezes = new Map<string, { count: number; frozen: Promise<void> }>();
 
   // ---------------------------------------------------------------- create
 
@@ -301,13 +304,15 @@ export class ContainerService {
         etcFiles: net ? { hosts: net.hostsPath, resolvConf: net.resolvConfPath, hostname: net.hostnamePath } : undefined,
         host: {
           ...this.#d.host,
+          ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
           cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
           namespacePaths: net?.netnsPath ? { network: net.netnsPath } : undefined,
           hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
         },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      // The spec carries the container's environment, which may hold secrets.
+      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
       const { pid } = await this.#d.tasks.create(ctx, {
         id: rec.id,
@@ -373,9 +378,7 @@ export class ContainerService {
         out.push({ type: 'tmpfs', target: m.target, readOnly: m.readOnly, options: m.options });
       }
     }
-    for (const [target, opts] of Object.entries(rec.config.tmpfs ?? {})) {
-      out.push({ type: 'tmpfs', target, options: opts ? opts.split(',') : [] });
-    }
+    // --tmpfs mounts are added by buildSpec, with docker's noexec,nosuid,nodev defaults.
     return out;
   }
 
@@ -801,7 +804,30 @@ export class ContainerService {
     const st = await this.#state(ctx, rec.id);
     const rootfs = path.join(this.bundleDir(rec), 'rootfs');
     const mounts = await this.#resolveMounts(ctx, rec).catch(() => []);
-    if (st.status === 'running' || st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'running') {
+      // As moby since CVE-2018-15664: the container is frozen while the copy
+      // resolves and walks its paths, so no process inside can swap a checked
+      // directory for a symlink to the host between the check and the use.
+      let freeze = this.#copyFreezes.get(rec.id);
+      if (!freeze) {
+        freeze = { count: 0, frozen: this.#d.tasks.pause(ctx, rec.id) };
+        this.#copyFreezes.set(rec.id, freeze);
+      }
+      freeze.count++;
+      const release = async () => {
+        if (--freeze.count > 0) return;
+        this.#copyFreezes.delete(rec.id);
+        await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after copy failed', { container: rec.id, err }));
+      };
+      try {
+        await freeze.frozen;
+      } catch (err) {
+        await release();
+        throw err;
+      }
+      return { record: rec, rootfs, mounts, release };
+    }
     // A stopped container's rootfs is mounted for the copy and unmounted after.
     const tmp = path.join(this.bundleDir(rec), `cp-${newId().slice(0, 8)}`);
     await mkdir(tmp, { recursive: true });

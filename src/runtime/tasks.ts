@@ -108,7 +108,8 @@ export class MonitorTaskService implements TaskService {
     if (!idPattern.test(req.id)) throw berthError('InvalidArgument', `invalid task id "${req.id}"`);
     const rt = this.runtime(req.runtime ?? this.defaultRuntime);
     const dir = this.taskDir(ctx.namespace, req.id);
-    await mkdir(path.dirname(dir), { recursive: true });
+    // Private: task.json, the monitor's sockets and the runtime's state are root's alone.
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir);
     } catch (err) {
@@ -125,7 +126,7 @@ export class MonitorTaskService implements TaskService {
       createdAt: new Date().toISOString(),
     };
     try {
-      await mkdir(rt.root(ctx.namespace), { recursive: true });
+      await mkdir(rt.root(ctx.namespace), { recursive: true, mode: 0o700 });
       if (req.log) await mkdir(path.dirname(req.log.path), { recursive: true });
       await writeFile(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
       await rename(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
@@ -265,7 +266,7 @@ export class MonitorTaskService implements TaskService {
     if (info.status !== 'running') throw berthError('Conflict', `container "${id}" is not running`);
     const rt = this.runtime(rec.runtime);
     const dir = this.execDir(ctx.namespace, id, execId);
-    await mkdir(path.dirname(dir), { recursive: true });
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir);
     } catch (err) {
