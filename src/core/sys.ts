@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 import type Koffi from 'koffi';
@@ -70,6 +71,11 @@ interface Libc {
   fsconfig: (fd: number, cmd: number, key: string | null, value: string | null, aux: number) => number;
   fsmount: (fd: number, flags: number, attrs: number) => number;
   move_mount: (fromDfd: number, fromPath: string, toDfd: number, toPath: string, flags: number) => number;
+  unshare: (flags: number) => number;
+  setns: (fd: number, nstype: number) => number;
+  socket: (domain: number, type: number, protocol: number) => number;
+  ioctl: (fd: number, req: number, ...args: unknown[]) => number;
+  close: (fd: number) => number;
   errno: () => number;
 }
 
@@ -91,6 +97,11 @@ function load(): Libc {
     fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)'),
     fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attrs)'),
     move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)'),
+    unshare: lib.func('int unshare(int flags)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long req, ...)'),
+    close: lib.func('int close(int fd)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -262,4 +273,53 @@ export function moveMount(fd: number, target: string): void {
   checkPath('target', target);
   const c = load();
   if (c.move_mount(fd, '', AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) !== 0) throw errnoError(c.errno(), 'move_mount', target);
+}
+
+const CLONE_NEWNET = 0x40000000;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const IFF_UP = 0x1;
+
+/**
+ * A new network namespace, its loopback up, kept alive by a bind mount on
+ * `file` (an existing empty file), made without a child process: what
+ * `unshare --net=FILE` plus the CNI loopback plugin do, in a few syscalls.
+ * Namespaces belong to threads, so the calling thread alone enters the new
+ * namespace and returns to its own before this returns; it all runs
+ * synchronously, so no other JavaScript (nor any I/O of this thread) runs
+ * in between.
+ */
+export function createNetnsFile(file: string): void {
+  checkPath('file', file);
+  const c = load();
+  const own = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    if (c.unshare(CLONE_NEWNET) !== 0) throw errnoError(c.errno(), 'unshare', file);
+    try {
+      loopbackUp(c);
+      if (c.mount('/proc/thread-self/ns/net', file, null, MS.BIND, null) !== 0) throw errnoError(c.errno(), 'mount', '/proc/thread-self/ns/net', file);
+    } finally {
+      // Staying in the new namespace would move every later socket of this thread: that must never happen.
+      if (c.setns(own, CLONE_NEWNET) !== 0) {
+        process.stderr.write(`fatal: cannot return to the original network namespace: errno ${c.errno()}\n`);
+        process.abort();
+      }
+    }
+  } finally {
+    closeSync(own);
+  }
+}
+
+function loopbackUp(c: Libc): void {
+  const fd = c.socket(2 /* AF_INET */, 2 | 0o2000000 /* SOCK_DGRAM | SOCK_CLOEXEC */, 0);
+  if (fd < 0) throw errnoError(c.errno(), 'socket');
+  try {
+    const ifr = Buffer.alloc(40);
+    ifr.write('lo', 0, 'latin1');
+    if (c.ioctl(fd, SIOCGIFFLAGS, 'void *', ifr) !== 0) throw errnoError(c.errno(), 'ioctl SIOCGIFFLAGS', 'lo');
+    ifr.writeUInt16LE(ifr.readUInt16LE(16) | IFF_UP, 16);
+    if (c.ioctl(fd, SIOCSIFFLAGS, 'void *', ifr) !== 0) throw errnoError(c.errno(), 'ioctl SIOCSIFFLAGS', 'lo');
+  } finally {
+    c.close(fd);
+  }
 }

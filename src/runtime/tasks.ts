@@ -148,8 +148,9 @@ export class MonitorTaskService implements TaskService {
   }
 
   /** Undo a create: the runtime's state, a monitor still waiting, the directory. */
-  private async remove(ctx: Ctx, rt: OciRuntime, id: string, dir: string): Promise<void> {
-    await rt.delete(ctx, id, { force: true }).catch(() => {});
+  private async remove(ctx: Ctx, rt: OciRuntime, id: string, dir: string, opts: { runtimeDeleted?: boolean } = {}): Promise<void> {
+    // Each runtime call is a process spawn: skip it when the caller has just deleted.
+    if (!opts.runtimeDeleted) await rt.delete(ctx, id, { force: true }).catch(() => {});
     const pid = await monitorPid(dir);
     if (pid) {
       try {
@@ -166,10 +167,10 @@ export class MonitorTaskService implements TaskService {
     const dir = this.taskDir(ctx.namespace, id);
     // Taken before the runtime call so it never follows a quick process's finishedAt.
     const startedAt = new Date().toISOString();
-    await this.runtime(rec.runtime).start(ctx, id);
-    await writeFile(path.join(dir, 'started'), startedAt);
     // The pid is the one create reported; asking the runtime again would cost a process spawn.
     const status = await readStatus(dir);
+    await this.runtime(rec.runtime).start(ctx, id, { pid: status?.pid });
+    await writeFile(path.join(dir, 'started'), startedAt);
     return { ...rec, status: 'running', pid: status?.pid ?? 0, startedAt };
   }
 
@@ -406,7 +407,7 @@ export class MonitorTaskService implements TaskService {
     }
     const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
     for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
-    await this.remove(ctx, rt, id, dir);
+    await this.remove(ctx, rt, id, dir, { runtimeDeleted: true });
     return exit;
   }
 
