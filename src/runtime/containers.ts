@@ -422,11 +422,15 @@ export class ContainerService {
   /** Give back what a running container holds: the task, its network, its rootfs mount. */
   async #release(ctx: Ctx, rec: ContainerRecord): Promise<void> {
     const cctx = cleanupCtx(ctx);
-    await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch((err) => {
-      if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
-    });
-    await this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
-    await this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err }));
+    // The network does not wait for the task; the rootfs does (a process still in it keeps it busy).
+    const task = this.#d.tasks
+      .delete(cctx, rec.id, { force: true })
+      .catch((err) => {
+        if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
+      })
+      .then(() => this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })));
+    const net = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
+    await Promise.all([task, net]);
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
@@ -559,11 +563,13 @@ export class ContainerService {
     const cctx = cleanupCtx(ctx);
     await this.#d.store.setState(cctx, rec.id, { ...(await this.#state(cctx, rec.id)), status: 'removing' } satisfies RuntimeState).catch(() => {});
     await this.#release(cctx, rec);
-    await this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
-      if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
-    });
-    await rm(this.bundleDir(rec), { recursive: true, force: true });
-    if (!rec.config.logPath) await rm(path.dirname(this.logPath(rec)), { recursive: true, force: true });
+    await Promise.all([
+      this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
+        if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
+      }),
+      rm(this.bundleDir(rec), { recursive: true, force: true }),
+      rec.config.logPath ? undefined : rm(path.dirname(this.logPath(rec)), { recursive: true, force: true }),
+    ]);
     await this.#d.store.delete(cctx, rec.id);
     this.#untrackVolumes(rec.id);
     if (opts.volumes) {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants as fsConstants, openSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readFile, rm, rmdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
@@ -103,6 +103,45 @@ export class OciRuntime {
   /** Send `signal` (name or number) to the init process, or to every process with `all`. */
   async kill(ctx: Ctx, id: string, signal: string | number, opts: { all?: boolean } = {}): Promise<void> {
     await this.run(ctx, id, ['kill', ...(opts.all ? ['--all'] : []), id, String(signal)]);
+  }
+
+  /**
+   * Remove a container whose init has exited, as `runc delete` does for a
+   * stopped container (remove its cgroups, then its state directory) but
+   * without spawning runc: that spawn was a quarter of a `run --rm`. Only
+   * for runc, whose state.json lists the cgroup paths; a cgroup that stays
+   * busy (processes outliving init in a shared pid namespace) or anything
+   * unexpected falls back to `runc delete --force`, which kills them.
+   */
+  async deleteStopped(ctx: Ctx, id: string): Promise<void> {
+    if (this.name === 'runc' && (await this.#removeStopped(id, path.join(this.root(ctx.namespace), id)))) return;
+    await this.delete(ctx, id, { force: true });
+  }
+
+  async #removeStopped(id: string, dir: string): Promise<boolean> {
+    let st: { init_process_pid?: number; cgroup_paths?: Record<string, string>; config?: { cgroups?: { Systemd?: boolean } } };
+    try {
+      st = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as typeof st;
+    } catch {
+      return false;
+    }
+    // systemd-managed cgroups are a unit to stop through systemd: runc's business.
+    if (!st.init_process_pid || processExists(st.init_process_pid) || st.config?.cgroups?.Systemd) return false;
+    for (const p of Object.values(st.cgroup_paths ?? {})) {
+      if (!p.startsWith('/sys/fs/cgroup/') || !p.includes(id)) return false;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await rmdir(p);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 4) return false;
+          await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+        }
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   /** Remove the runtime's state (and with `force`, kill the container first). */
@@ -216,4 +255,13 @@ async function releaseFifo(fifo: string, pid: number): Promise<boolean> {
   if (got === 0) return false;
   await unlink(fifo).catch(() => {});
   return true;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -401,7 +401,9 @@ export class MonitorTaskService implements TaskService {
       exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
     }
     try {
-      await rt.delete(ctx, id, { force: true });
+      // With the exit recorded the init is gone: the runtime's state can go without a runtime process.
+      if (exit) await rt.deleteStopped(ctx, id);
+      else await rt.delete(ctx, id, { force: true });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
