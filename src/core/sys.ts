@@ -146,6 +146,30 @@ export function mount(source: string | null, target: string, fstype: string | nu
   if (c.mount(source, target, fstype, flags, data ?? null) !== 0) throw errnoError(c.errno(), 'mount', source ?? undefined, target);
 }
 
+/**
+ * umount2(2) on a libuv worker thread: unmounting an overlay syncs its
+ * upper file system, tens of milliseconds that must not stall the event
+ * loop. A worker's errno is not ours to read, so a failure is repeated here
+ * to learn it (a failing umount2 returns at once).
+ */
+export function umount2Async(target: string, flags = 0): Promise<void> {
+  checkPath('target', target);
+  checkInt('flags', flags);
+  const fn = load().umount2 as unknown as { async: (t: string, f: number, cb: (err: unknown, res: number) => void) => void };
+  return new Promise((resolve, reject) => {
+    fn.async(target, flags, (err, res) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (res === 0) return resolve();
+      try {
+        umount2(target, flags);
+        resolve();
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  });
+}
+
 /** umount2(2). */
 export function umount2(target: string, flags = 0): void {
   checkPath('target', target);
