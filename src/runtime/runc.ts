@@ -127,19 +127,11 @@ export class OciRuntime {
     }
     // systemd-managed cgroups are a unit to stop through systemd: runc's business.
     if (!st.init_process_pid || processExists(st.init_process_pid) || st.config?.cgroups?.Systemd) return false;
-    for (const p of Object.values(st.cgroup_paths ?? {})) {
-      if (!p.startsWith('/sys/fs/cgroup/') || !p.includes(id)) return false;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rmdir(p);
-          break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
-          if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 4) return false;
-          await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
-        }
-      }
-    }
+    const paths = Object.values(st.cgroup_paths ?? {});
+    if (paths.some((p) => !p.startsWith('/sys/fs/cgroup/') || !p.includes(id))) return false;
+    // One cgroup per v1 controller: removed side by side, each a kernel round of its own.
+    const removed = await Promise.all(paths.map((p) => removeCgroup(p)));
+    if (removed.includes(false)) return false;
     await rm(dir, { recursive: true, force: true });
     return true;
   }
@@ -263,5 +255,19 @@ function processExists(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** rmdir a cgroup, waiting briefly for exiting processes to leave it; false if it stays busy. */
+async function removeCgroup(p: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rmdir(p);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 4) return false;
+      await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+    }
   }
 }
