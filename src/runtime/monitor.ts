@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, constants as fsConstants, openSync, watch } from 'node:fs';
+import { closeSync, existsSync, constants as fsConstants, openSync, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -114,9 +114,11 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
   return JSON.parse(line) as MonitorStatus;
 }
 
+// The task files are a few bytes on the state directory's tmpfs: read in place,
+// as a thread-pool round trip costs more than the read and stalls under load.
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -128,12 +130,18 @@ export const readExit = (dir: string) => readJson<ExitStatus>(path.join(dir, mon
 
 /** The monitor's pid if it is still running (checked against /proc so a reused pid does not count). */
 export async function monitorPid(dir: string): Promise<number | undefined> {
-  const text = await readFile(path.join(dir, monitorFiles.monitorPid), 'utf8').catch(() => '');
-  const pid = Number.parseInt(text, 10);
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const pid = Number.parseInt(read(path.join(dir, monitorFiles.monitorPid)), 10);
   if (!pid) return undefined;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const cmdline = read(`/proc/${pid}/cmdline`);
   if (!cmdline.includes('berth-monitor') || !cmdline.includes(`\0--dir\0${dir}\0`)) return undefined;
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const stat = read(`/proc/${pid}/stat`);
   // A zombie monitor has finished its work.
   if (/\) Z /.test(stat)) return undefined;
   return pid;

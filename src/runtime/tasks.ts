@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -97,7 +97,8 @@ export class MonitorTaskService implements TaskService {
 
   private async record(ctx: Ctx, id: string): Promise<TaskRecord> {
     try {
-      return JSON.parse(await readFile(path.join(this.taskDir(ctx.namespace, id), 'task.json'), 'utf8')) as TaskRecord;
+      // A small file on tmpfs, read on every task call: in place, not through the thread pool.
+      return JSON.parse(readFileSync(path.join(this.taskDir(ctx.namespace, id), 'task.json'), 'utf8')) as TaskRecord;
     } catch (err) {
       if (hasErrno(err, 'ENOENT')) throw berthError('NotFound', `task "${id}" not found`);
       throw err;
