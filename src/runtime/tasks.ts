@@ -183,7 +183,9 @@ export class MonitorTaskService implements TaskService {
       process.kill(info.pid, processSignal(signal));
       return;
     }
-    if (await readExit(this.taskDir(ctx.namespace, id))) throw berthError('Conflict', `container "${id}" is not running`);
+    const dir = this.taskDir(ctx.namespace, id);
+    if (await readExit(dir)) throw berthError('Conflict', `container "${id}" is not running`);
+    if (rec.runtime === 'runc' && (await signalInit(dir, signal, !!opts.all))) return;
     await this.runtime(rec.runtime).kill(ctx, id, signal, { all: opts.all });
   }
 
@@ -460,5 +462,35 @@ export class MonitorTaskService implements TaskService {
         }
       }
     }
+  }
+}
+
+/**
+ * What `runc kill` does, without spawning runc, when it is safe to: a signal
+ * for the init alone goes to it directly, and so does SIGKILL for "all" when
+ * the init is pid 1 of its own pid namespace (the kernel then kills every
+ * process in it). The init is known by the pid its monitor reported and must
+ * still be the monitor's child, so a reused pid is never signalled. False
+ * when the runtime has to do it.
+ */
+async function signalInit(dir: string, signal: string | number, all: boolean): Promise<boolean> {
+  const sig = processSignal(signal);
+  if (all && sig !== 9 && sig !== 'SIGKILL') return false;
+  const pid = (await readStatus(dir))?.pid;
+  const monitor = await monitorPid(dir);
+  if (!pid || !monitor) return false;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false;
+  }
+  if (Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]) !== monitor) return false;
+  if (all && /^NSpid:.*\s(\d+)$/m.exec(status)?.[1] !== '1') return false;
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
   }
 }
