@@ -1,4 +1,5 @@
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -260,7 +261,7 @@ export class ContainerService {
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      await mkdir(rootfs, { recursive: true, mode: 0o711 });
+      mkdirSync(rootfs, { recursive: true, mode: 0o711 });
       await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch(() => {});
       await this.#d.mounter.unmountAll(rootfs).catch(() => {});
       await this.#d.mounter.mountAll(await this.#d.snapshotter.mounts(ctx, rec.snapshotKey), rootfs);
@@ -280,7 +281,7 @@ export class ContainerService {
 
       const mounts = await this.#resolveMounts(ctx, rec);
       const logPath = this.logPath(rec);
-      await mkdir(path.dirname(logPath), { recursive: true, mode: 0o700 });
+      mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
       const spec = buildSpec({
         image: imageConfig,
         config: cfg,
@@ -296,7 +297,8 @@ export class ContainerService {
           hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
         },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      // A few KB on the state tmpfs: written in place, not through the thread pool.
+      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
       const { pid } = await this.#d.tasks.create(ctx, {
         id: rec.id,

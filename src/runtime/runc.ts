@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, openSync } from 'node:fs';
-import { readFile, rm, rmdir, unlink } from 'node:fs/promises';
+import { constants as fsConstants, openSync, readFileSync } from 'node:fs';
+import { rm, rmdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
@@ -121,7 +121,7 @@ export class OciRuntime {
   async #removeStopped(id: string, dir: string): Promise<boolean> {
     let st: { init_process_pid?: number; cgroup_paths?: Record<string, string>; config?: { cgroups?: { Systemd?: boolean } } };
     try {
-      st = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as typeof st;
+      st = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as typeof st;
     } catch {
       return false;
     }

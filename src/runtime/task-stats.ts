@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RuntimeStats } from './runc.ts';
 import type { TaskStats } from './task-types.ts';
@@ -11,7 +10,8 @@ import type { TaskStats } from './task-types.ts';
 export async function oomKilled(bundle: string): Promise<boolean> {
   let cgroupsPath: string | undefined;
   try {
-    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+    // Read in place: this runs on every exit, and a thread-pool round trip costs more than the read.
+    const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
     cgroupsPath = spec.linux?.cgroupsPath;
   } catch {
     return false;
@@ -19,7 +19,12 @@ export async function oomKilled(bundle: string): Promise<boolean> {
   if (!cgroupsPath?.startsWith('/')) return false;
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
   const file = v2 ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
-  const text = await readFile(file, 'utf8').catch(() => '');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // No such cgroup: no OOM to report.
+  }
   return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
 }
 

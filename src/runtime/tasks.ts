@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
@@ -109,9 +109,10 @@ export class MonitorTaskService implements TaskService {
     if (!idPattern.test(req.id)) throw berthError('InvalidArgument', `invalid task id "${req.id}"`);
     const rt = this.runtime(req.runtime ?? this.defaultRuntime);
     const dir = this.taskDir(ctx.namespace, req.id);
-    await mkdir(path.dirname(dir), { recursive: true });
+    // Task files are small and live on the state tmpfs: written in place (see readJson in monitor.ts).
+    mkdirSync(path.dirname(dir), { recursive: true });
     try {
-      await mkdir(dir);
+      mkdirSync(dir);
     } catch (err) {
       if (hasErrno(err, 'EEXIST')) throw berthError('AlreadyExists', `task "${req.id}" already exists`);
       throw err;
@@ -126,10 +127,10 @@ export class MonitorTaskService implements TaskService {
       createdAt: new Date().toISOString(),
     };
     try {
-      await mkdir(rt.root(ctx.namespace), { recursive: true });
-      if (req.log) await mkdir(path.dirname(req.log.path), { recursive: true });
-      await writeFile(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
-      await rename(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
+      mkdirSync(rt.root(ctx.namespace), { recursive: true });
+      if (req.log) mkdirSync(path.dirname(req.log.path), { recursive: true });
+      writeFileSync(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
+      renameSync(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
       const st = await launchMonitor(ctx, {
         monitorPath: this.monitorPath,
         dir,
@@ -171,7 +172,7 @@ export class MonitorTaskService implements TaskService {
     // The pid is the one create reported; asking the runtime again would cost a process spawn.
     const status = await readStatus(dir);
     await this.runtime(rec.runtime).start(ctx, id, { pid: status?.pid });
-    await writeFile(path.join(dir, 'started'), startedAt);
+    writeFileSync(path.join(dir, 'started'), startedAt);
     return { ...rec, status: 'running', pid: status?.pid ?? 0, startedAt };
   }
 
@@ -203,7 +204,12 @@ export class MonitorTaskService implements TaskService {
 
   private async describe(ctx: Ctx, rec: TaskRecord): Promise<TaskInfo> {
     const dir = this.taskDir(rec.namespace, rec.id);
-    const startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
+    let startedAt: string | undefined;
+    try {
+      startedAt = readFileSync(path.join(dir, 'started'), 'utf8');
+    } catch {
+      startedAt = undefined;
+    }
     const base = { ...rec, pid: 0, startedAt };
     const exit = await readExit(dir);
     if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec.bundle) } };
