@@ -86,8 +86,9 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
               continue;
             }
             if (matched) out.push(...keys.slice(0, matched));
-            matched = 0;
-            out.push(chunk[i]);
+            // The byte that broke a partial match may start a new one (ctrl-p ctrl-p ctrl-q).
+            matched = chunk[i] === keys[0] ? 1 : 0;
+            if (!matched) out.push(chunk[i]);
           }
           if (out.length) sock.write(Buffer.from(out));
           return;

@@ -97,13 +97,13 @@ export function runOptionsEnv(env: CommandEnv) {
   return { vars: env.env, cwd: process.cwd(), readFile: (f: string) => process.getBuiltinModule('node:fs').readFileSync(f, 'utf8') };
 }
 
-/** docker's --detach-keys: "ctrl-p,ctrl-q" or single characters. */
+/** docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl-a..z, ctrl-@, ctrl-[ \\ ] ^ _) or single characters. */
 export function parseDetachKeys(s: string | undefined): number[] | undefined {
   if (!s) return undefined;
   return s.split(',').map((k) => {
-    const m = /^ctrl-(.)$/.exec(k);
-    if (m) return m[1].toUpperCase().charCodeAt(0) - 64;
     if (k.length === 1) return k.charCodeAt(0);
+    const m = /^ctrl-([a-z@[\\\]^_])$/i.exec(k);
+    if (m) return m[1].toUpperCase().charCodeAt(0) - 64;
     throw Object.assign(new Error(`invalid detach keys: ${s}`), { exit: 125 });
   });
 }

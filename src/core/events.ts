@@ -51,8 +51,18 @@ export class EventBus {
   }
 }
 
+let lastNano = 0n;
+
+/**
+ * Wall-clock nanoseconds, strictly increasing: the sub-millisecond part comes
+ * from a clock that is not aligned with Date.now(), so without the guard two
+ * events in a row could go back in time and a `since` replay would miss one.
+ */
 export function nowNano(): string {
-  return (BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString();
+  let n = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+  if (n <= lastNano) n = lastNano + 1n;
+  lastNano = n;
+  return n.toString();
 }
 
 class SubscriptionImpl implements Subscription {

@@ -170,3 +170,47 @@ test('malformed archives: bad checksum is InvalidArgument, truncation is DataLos
     assert.deepEqual(await list(chunked(Buffer.alloc(0), 1)), []);
   });
 });
+
+test('pax global headers apply to every later entry; LIBARCHIVE xattrs are decoded', async () => {
+  const pax = (records: Record<string, string>) => {
+    let body = '';
+    for (const [k, v] of Object.entries(records)) {
+      const rest = ` ${k}=${v}\n`;
+      // The length counts its own digits.
+      let len = Buffer.byteLength(rest) + 1;
+      while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
+      body += `${len}${rest}`;
+    }
+    return Buffer.from(body);
+  };
+  const header = (name: string, flag: string, size: number) => {
+    const h = Buffer.alloc(512);
+    h.write(name, 0);
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write(flag, 156);
+    h.write('ustar\x0000', 257);
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const c of h) sum += c;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    return h;
+  };
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+  const g = pax({ uname: 'globaluser', comment: 'x' });
+  const x = pax({ 'LIBARCHIVE.xattr.user.a%3Db': Buffer.from([0, 1, 255]).toString('base64') });
+  const tar = Buffer.concat([
+    header('pax_global_header', 'g', g.length), pad(g),
+    header('one', '0', 0),
+    header('PaxHeaders/two', 'x', x.length), pad(x),
+    header('two', '0', 3), pad(Buffer.from('abc')),
+    Buffer.alloc(1024),
+  ]);
+  const entries = await list(chunked(tar, 300));
+  assert.deepEqual(entries.map((e) => [e.path, e.uname, e.sha]), [['one', 'globaluser', sha('')], ['two', 'globaluser', sha('abc')]]);
+  assert.deepEqual(entries[1].xattrs.get('user.a=b'), Buffer.from([0, 1, 255]));
+  assert.equal(entries[0].xattrs.size, 0);
+});

@@ -8,6 +8,7 @@ import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { registerContainerRoutes } from '../api/native/routes-containers.ts';
 import { rootCtx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
@@ -52,7 +53,6 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     netnsDir: path.join(state, 'netns'),
   });
   await network.init(startCtx);
-  registerNetworkRoutes(router, network);
 
   const images = await wireImages({ db, root, state, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
   registerImageRoutes(router, images.images);
@@ -69,6 +69,19 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     network,
     runtime: cfg.sections.runtime,
     startCtx,
+  });
+  // port names containers as every other container route does; connect and
+  // disconnect are recorded by the container service.
+  registerNetworkRoutes(router, network, {
+    async resolveContainer(req, ref) {
+      const c = await containers.containers.get(req.ctx, ref);
+      if (c.state.status !== 'running' && c.state.status !== 'paused') throw berthError('Conflict', `container ${c.record.name} is not running`);
+      return c.record.id;
+    },
+    containers: {
+      connect: (req, ref, r) => containers.containers.connectNetwork(req.ctx, ref, r),
+      disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
+    },
   });
   registerContainerRoutes(router, {
     containers: containers.containers,

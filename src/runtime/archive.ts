@@ -42,8 +42,20 @@ export interface PathStat {
   linkTarget: string;
 }
 
+/**
+ * Where `p` is, docker cp's way: the parent directories are resolved in the
+ * root (and through the container's mounts) but a final symlink is the link
+ * itself, so it is copied as a link; a trailing `/` or `/.` asks for what it
+ * points to.
+ */
+async function resolveEntry(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<string> {
+  const clean = path.posix.normalize('/' + p);
+  if (/\/\.?$/.test(p) || clean === '/' || mounts.some((m) => path.posix.normalize('/' + m.target) === clean)) return hostPath(ctx, rootfs, mounts, p);
+  return path.join(await hostPath(ctx, rootfs, mounts, path.posix.dirname(clean)), path.posix.basename(clean));
+}
+
 export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<PathStat> {
-  const real = await hostPath(ctx, rootfs, mounts, p);
+  const real = await resolveEntry(ctx, rootfs, mounts, p);
   try {
     const st = await lstat(real);
     return { name: path.basename(p), size: st.size, mode: st.mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? await readlink(real) : '' };
@@ -55,7 +67,7 @@ export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly Reso
 
 /** A tar of `p` (file or directory tree) inside `rootfs`. */
 export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
-  const real = await hostPath(ctx, rootfs, mounts, p);
+  const real = await resolveEntry(ctx, rootfs, mounts, p);
   await statInRoot(ctx, rootfs, mounts, p);
   const base = path.basename(path.posix.normalize('/' + p)) || '.';
   const seen = new Map<string, string>();
@@ -79,7 +91,7 @@ export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly Re
     } else if (st.isFIFO()) {
       yield { entry: { name, type: 'fifo', ...common } };
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: Math.floor(st.rdev / 256), devminor: st.rdev % 256, ...common } };
+      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
     }
   }
   return tarStream(walk(real, base));
@@ -96,4 +108,13 @@ export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly
   }
   if (!st.isDirectory()) throw berthError('InvalidArgument', `extraction point is not a directory: ${p}`);
   await applyLayer(ctx, real, tar, { format: 'plain' });
+}
+
+// Linux's dev_t: the minor's low 8 bits, then 12 bits of major, then the minor's upper bits.
+function devMajor(rdev: number): number {
+  return (rdev >>> 8) & 0xfff;
+}
+
+function devMinor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
 }

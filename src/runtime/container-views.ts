@@ -46,22 +46,22 @@ export function statusText(st: RuntimeState, now = Date.now()): string {
   }
 }
 
-/** docker's units.HumanDuration. */
+/** docker's units.HumanDuration: seconds and minutes truncate, hours round. */
 export function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.round(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
-  return `${Math.round(h / 24 / 365)} years`;
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(Math.floor(ms / 3_600_000) / 24 / 365)} years`;
 }
 
 export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]): ContainerListItem {
@@ -102,7 +102,8 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     Args: extra.cmd.slice(1),
     State: {
       Status: st.status,
-      Running: running,
+      // docker reports a restarting container as running (with no pid).
+      Running: running || st.status === 'restarting',
       Paused: st.status === 'paused',
       Restarting: st.status === 'restarting',
       OOMKilled: !!st.oomKilled,

@@ -21,6 +21,7 @@ import type { ResolvedMount } from './spec-mounts.ts';
 import { buildSpec, type HostFacts } from './spec.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
+import { withConnected, withDisconnected } from './container-networks.ts';
 import { resolveUser } from './user.ts';
 import type { VolumeService } from './volumes.ts';
 
@@ -105,6 +106,9 @@ const SIGKILL = 9;
 export class ContainerService {
   readonly #d: ContainerServiceDeps;
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #stateLocks = new Map<string, Promise<unknown>>();
+  /** Containers in a user's `restart`: their exit must not auto-remove them. */
+  readonly #userRestarts = new Set<string>();
   /** Exit watchers of running tasks, by container id. */
   readonly #watching = new Map<string, Promise<void>>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
@@ -112,7 +116,7 @@ export class ContainerService {
 
   constructor(deps: ContainerServiceDeps) {
     this.#d = deps;
-    deps.volumes.usedBy = (_ns, name) => this.#volumeUsers.get(name) ?? [];
+    deps.volumes.usedBy = (ns, name) => this.#volumeUsers.get(`${ns}/${name}`) ?? [];
   }
 
   /** Volume name -> ids of containers whose config mounts it (filled by recover/create/remove). */
@@ -130,11 +134,16 @@ export class ContainerService {
       if (isNotFound(err)) throw berthError('NotFound', `No such image: ${config.image}`, err);
       throw err;
     });
+    if (config.network?.mode.startsWith('container:')) {
+      // By id, as docker records it: the other container may be renamed later.
+      const other = await this.resolve(ctx, config.network.mode.slice('container:'.length));
+      config = { ...config, network: { ...config.network, mode: `container:${other.id}` } };
+    }
     const id = newId();
     const snapshotKey = id;
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
+    const anonymous: string[] = [];
     try {
-      const anonymous: string[] = [];
       const mounts: MountSpec[] = [...(config.mounts ?? [])];
       // An image VOLUME without a mount of the user's becomes an anonymous volume, as docker does.
       for (const target of Object.keys(image.config.config?.Volumes ?? {})) {
@@ -171,11 +180,13 @@ export class ContainerService {
       }
       name = record.name;
       await this.#d.store.setState(ctx, id, { status: 'created', restartCount: 0, anonymousVolumes: anonymous } satisfies RuntimeState);
-      this.#trackVolumes(id, mounts);
+      this.#trackVolumes(ctx.namespace, id, mounts);
       this.#event(ctx, 'create', id, { name, image: config.image });
       return { id, warnings };
     } catch (err) {
-      await this.#d.snapshotter.remove(cleanupCtx(ctx), snapshotKey).catch(() => {});
+      const cctx = cleanupCtx(ctx);
+      await this.#d.snapshotter.remove(cctx, snapshotKey).catch(() => {});
+      for (const v of anonymous) await this.#d.volumes.remove(cctx, v, { force: true }).catch(() => {});
       throw err;
     }
   }
@@ -193,12 +204,12 @@ export class ContainerService {
 
   async get(ctx: Ctx, idOrName: string): Promise<ContainerSummary> {
     const record = await this.resolve(ctx, idOrName);
-    return { record, state: await this.#state(ctx, record.id) };
+    return { record, state: await this.#viewState(ctx, record.id) };
   }
 
   async list(ctx: Ctx): Promise<ContainerSummary[]> {
     const out: ContainerSummary[] = [];
-    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#state(ctx, record.id) });
+    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#viewState(ctx, record.id) });
     return out.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
   }
 
@@ -232,17 +243,17 @@ export class ContainerService {
     } catch (err) {
       await this.#failStart(ctx, rec, st, err);
     }
-    const next: RuntimeState = {
-      ...st,
+    // A user's start resets the restart count and back-off, as docker does.
+    await this.#patch(ctx, rec.id, (cur) => ({
       status: 'running',
       taskCreated: false,
       exitCode: 0,
       error: undefined,
       startedAt: new Date().toISOString(),
-      manuallyStopped: opts.manual ? false : st.manuallyStopped,
-      restartCount: opts.restart ? (st.restartCount ?? 0) + 1 : st.restartCount,
-    };
-    await this.#d.store.setState(ctx, rec.id, next);
+      manuallyStopped: opts.manual ? false : cur.manuallyStopped,
+      restartCount: opts.restart ? (cur.restartCount ?? 0) + 1 : opts.manual ? 0 : cur.restartCount,
+      restartDelayMs: opts.manual ? 0 : cur.restartDelayMs,
+    }));
     this.#event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
     this.#watch(ctx, rec);
   }
@@ -307,7 +318,7 @@ export class ContainerService {
         stdio,
         log: { path: logPath, format: cfg.logDriver === 'cri' ? 'cri' : 'json-file', maxSize: cfg.logOpts?.maxSize ?? this.#d.logDefaults.maxSize, maxFiles: cfg.logOpts?.maxFiles ?? this.#d.logDefaults.maxFiles },
       });
-      await this.#d.store.setState(ctx, rec.id, { ...st, taskCreated: true, pid, network: net } satisfies RuntimeState);
+      await this.#patch(ctx, rec.id, { taskCreated: true, pid, network: net });
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
       await this.#failStart(ctx, rec, st, err);
@@ -319,9 +330,7 @@ export class ContainerService {
     const cctx = cleanupCtx(ctx);
     if (st.taskCreated) await this.#release(cctx, rec);
     const exitCode = exitCodeOfStartError(err);
-    await this.#d.store
-      .setState(cctx, rec.id, { ...st, taskCreated: false, network: undefined, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message } satisfies RuntimeState)
-      .catch(() => {});
+    await this.#patch(cctx, rec.id, { taskCreated: false, network: undefined, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message }).catch(() => {});
     throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
   }
 
@@ -329,6 +338,12 @@ export class ContainerService {
     const cfg = rec.config;
     const attachment = cfg.network ?? { mode: 'bridge' };
     const shared = cfg.sharedNamespaces?.network;
+    if (attachment.mode.startsWith('container:')) {
+      const other = await this.get(ctx, attachment.mode.slice('container:'.length));
+      if (other.state.status !== 'running' && other.state.status !== 'paused') {
+        throw berthError('Conflict', `cannot join the network of container ${other.record.name}: it is not running`);
+      }
+    }
     return this.#d.network.setupContainer(ctx, {
       containerId: rec.id,
       namespace: rec.namespace,
@@ -337,6 +352,7 @@ export class ContainerService {
       domainname: cfg.domainname,
       attachment,
       exposedPorts: Object.keys(image.ExposedPorts ?? {}),
+      moreNetworks: attachment.extraNetworks,
       netnsPath: shared,
     });
   }
@@ -394,21 +410,20 @@ export class ContainerService {
     } catch {
       return;
     }
-    const st = await this.#state(ctx, id);
     await this.#release(ctx, rec);
-    const next: RuntimeState = { ...st, status: 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined };
-    await this.#d.store.setState(ctx, id, next);
+    // Decide on the state as it is now: a stop may have landed while the task was released.
+    const st = await this.#patch(ctx, id, { status: 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
     this.#event(ctx, 'die', id, { name: rec.name, image: rec.imageName, exitCode: String(exit.exitCode) });
 
-    if (rec.config.autoRemove) {
-      await this.#remove(ctx, rec, { force: true, volumes: true }).catch((err) => this.#d.log.warn('auto-remove failed', { container: id, err }));
+    if (rec.config.autoRemove && !this.#userRestarts.has(id)) {
+      await this.#removeNow(ctx, id, { volumes: true }).catch((err) => this.#d.log.warn('auto-remove failed', { container: id, err }));
       return;
     }
     const facts = { exitCode: exit.exitCode, manuallyStopped: !!st.manuallyStopped, restartCount: st.restartCount ?? 0 };
     if (!shouldRestart(rec.config.restartPolicy, facts)) return;
     const ranFor = st.startedAt ? Date.parse(exit.finishedAt) - Date.parse(st.startedAt) : 0;
     const delay = restartDelay(st.restartDelayMs ?? 0, ranFor);
-    await this.#d.store.setState(ctx, id, { ...next, status: 'restarting', restartDelayMs: delay } satisfies RuntimeState);
+    await this.#patch(ctx, id, { status: 'restarting', restartDelayMs: delay });
     const t = setTimeout(() => {
       this.#restartTimers.delete(id);
       void this.#locked(id, async () => {
@@ -446,11 +461,11 @@ export class ContainerService {
     const st = await this.#state(ctx, rec.id);
     this.#cancelRestart(rec.id);
     if (st.status === 'restarting') {
-      await this.#d.store.setState(ctx, rec.id, { ...st, status: 'exited', manuallyStopped: true } satisfies RuntimeState);
+      await this.#patch(ctx, rec.id, { status: 'exited', manuallyStopped: true });
       return;
     }
     if (st.status !== 'running' && st.status !== 'paused') throw berthError('NotModified', `container ${rec.id} is not running`);
-    await this.#d.store.setState(ctx, rec.id, { ...st, manuallyStopped: true } satisfies RuntimeState);
+    await this.#patch(ctx, rec.id, { manuallyStopped: true });
     const signal = parseSignal(opts.signal ?? rec.config.stopSignal ?? 'SIGTERM');
     const timeout = opts.timeoutSec ?? rec.config.stopTimeout ?? 10;
     if (st.status === 'paused') await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
@@ -473,17 +488,25 @@ export class ContainerService {
     const st = await this.#state(ctx, rec.id);
     if (st.status !== 'running' && st.status !== 'paused') throw berthError('Conflict', `Cannot kill container: ${idOrName}: container ${rec.id} is not running`);
     const sig = parseSignal(signal);
-    if (sig === SIGKILL || sig === 15) await this.#d.store.setState(ctx, rec.id, { ...st, manuallyStopped: true } satisfies RuntimeState);
+    const stopSignal = parseSignal(rec.config.stopSignal ?? 'SIGTERM');
+    if (sig === SIGKILL || sig === stopSignal) await this.#patch(ctx, rec.id, { manuallyStopped: true });
+    // A paused container would hold the signal pending: let it run to receive it, as docker does.
+    if (st.status === 'paused' && sig === SIGKILL) await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
     await this.#d.tasks.kill(ctx, rec.id, sig);
     this.#event(ctx, 'kill', rec.id, { name: rec.name, signal: String(sig) });
   }
 
   async restart(ctx: Ctx, idOrName: string, opts: { timeoutSec?: number } = {}): Promise<void> {
     const rec = await this.resolve(ctx, idOrName);
-    await this.#stop(ctx, rec, opts).catch((err) => {
-      if (kindOf(err) !== 'NotModified') throw err;
-    });
-    await this.#locked(rec.id, () => this.#start(ctx, rec, { manual: true }));
+    this.#userRestarts.add(rec.id);
+    try {
+      await this.#stop(ctx, rec, opts).catch((err) => {
+        if (kindOf(err) !== 'NotModified') throw err;
+      });
+      await this.#locked(rec.id, () => this.#start(ctx, rec, { manual: true }));
+    } finally {
+      this.#userRestarts.delete(rec.id);
+    }
     this.#event(ctx, 'restart', rec.id, { name: rec.name });
   }
 
@@ -494,7 +517,7 @@ export class ContainerService {
       if (st.status === 'paused') throw berthError('Conflict', `Container ${rec.id} is already paused`);
       if (st.status !== 'running') throw berthError('Conflict', `Container ${rec.id} is not running`);
       await this.#d.tasks.pause(ctx, rec.id);
-      await this.#d.store.setState(ctx, rec.id, { ...st, status: 'paused' } satisfies RuntimeState);
+      await this.#patch(ctx, rec.id, { status: 'paused' });
     });
     this.#event(ctx, 'pause', rec.id, { name: rec.name });
   }
@@ -505,7 +528,7 @@ export class ContainerService {
       const st = await this.#state(ctx, rec.id);
       if (st.status !== 'paused') throw berthError('Conflict', `Container ${rec.id} is not paused`);
       await this.#d.tasks.resume(ctx, rec.id);
-      await this.#d.store.setState(ctx, rec.id, { ...st, status: 'running' } satisfies RuntimeState);
+      await this.#patch(ctx, rec.id, { status: 'running' });
     });
     this.#event(ctx, 'unpause', rec.id, { name: rec.name });
   }
@@ -554,16 +577,30 @@ export class ContainerService {
         throw berthError('Conflict', `You cannot remove a ${st.status} container ${rec.id}. Stop the container before attempting removal or force remove`);
       }
       this.#cancelRestart(rec.id);
+      await this.#patch(ctx, rec.id, { manuallyStopped: true });
       if (st.status !== 'restarting') {
-        await this.#d.store.setState(ctx, rec.id, { ...st, manuallyStopped: true } satisfies RuntimeState);
+        // The exit is handled by the exit watcher (which may auto-remove); removal then runs after it.
         const exited = this.#waitExit(ctx, rec.id);
         if (st.status === 'paused') await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
         await this.#d.tasks.kill(ctx, rec.id, SIGKILL, { all: true }).catch(() => {});
         await Promise.race([exited, sleep(10_000)]);
       }
     }
+    await this.#locked(rec.id, () => this.#removeNow(ctx, rec.id, opts));
+  }
+
+  /** The removal itself, under the container's lock; a record already gone is success. */
+  async #removeNow(ctx: Ctx, id: string, opts: { volumes?: boolean }): Promise<void> {
     const cctx = cleanupCtx(ctx);
-    await this.#d.store.setState(cctx, rec.id, { ...(await this.#state(cctx, rec.id)), status: 'removing' } satisfies RuntimeState).catch(() => {});
+    let rec: ContainerRecord;
+    try {
+      rec = await this.#d.store.get(ctx, id);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    this.#cancelRestart(id);
+    const st = await this.#patch(cctx, id, { status: 'removing' });
     await this.#release(cctx, rec);
     await Promise.all([
       this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
@@ -572,8 +609,10 @@ export class ContainerService {
       rm(this.bundleDir(rec), { recursive: true, force: true }),
       rec.config.logPath ? undefined : rm(path.dirname(this.logPath(rec)), { recursive: true, force: true }),
     ]);
-    await this.#d.store.delete(cctx, rec.id);
-    this.#untrackVolumes(rec.id);
+    await this.#d.store.delete(cctx, rec.id).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+    this.#untrackVolumes(rec.namespace, rec.id);
     if (opts.volumes) {
       for (const v of st.anonymousVolumes ?? []) await this.#d.volumes.remove(cctx, v, { force: true }).catch(() => {});
     }
@@ -585,7 +624,7 @@ export class ContainerService {
     for (const c of await this.list(ctx)) {
       if (c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting') continue;
       if (opts.labels?.length && !opts.labels.every((l) => labelMatches(c.record.labels, l))) continue;
-      await this.#locked(c.record.id, () => this.#remove(ctx, c.record, {}));
+      await this.#locked(c.record.id, () => this.#removeNow(ctx, c.record.id, {}));
       removed.push(c.record.id);
     }
     return { removed };
@@ -614,6 +653,33 @@ export class ContainerService {
     }
     await this.#d.store.update(ctx, rec.id, { config });
     this.#event(ctx, 'update', rec.id, { name: rec.name });
+  }
+
+  // ---------------------------------------------------------------- network connect, disconnect
+
+  /** `network connect`: joins now when running, and at every later start (recorded in the config). */
+  async connectNetwork(ctx: Ctx, idOrName: string, req: { network: string; aliases?: string[]; ipAddress?: string }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const entry = { aliases: req.aliases?.length ? req.aliases : undefined, ipAddress: req.ipAddress };
+      const network = withConnected(rec.config.network ?? { mode: 'bridge' }, net.Name, entry, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.connect(ctx, { container: id, network: net.Id, ...entry });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
+  }
+
+  /** `network disconnect`: leaves now when running, and is no longer joined at later starts. */
+  async disconnectNetwork(ctx: Ctx, idOrName: string, req: { network: string; force?: boolean }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const network = withDisconnected(rec.config.network ?? { mode: 'bridge' }, net.Name, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.disconnect(ctx, { container: id, network: net.Id, force: req.force });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
   }
 
   // ---------------------------------------------------------------- attach, exec, stats
@@ -671,8 +737,7 @@ export class ContainerService {
     };
     const execId = newId();
     await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin });
-    const execs = { ...(st.execs ?? {}), [execId]: { config: exec, running: false } };
-    await this.#d.store.setState(ctx, rec.id, { ...st, execs } satisfies RuntimeState);
+    await this.#patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
     this.#event(ctx, 'exec_create', rec.id, { name: rec.name, execID: execId });
     return execId;
   }
@@ -721,13 +786,12 @@ export class ContainerService {
   }
 
   async #patchExec(ctx: Ctx, id: string, execId: string, patch: Partial<NonNullable<RuntimeState['execs']>[string]>): Promise<void> {
-    await this.#locked(id, async () => {
-      const st = await this.#state(ctx, id);
-      const cur = st.execs?.[execId];
-      if (!cur) return;
-      await this.#d.store.setState(ctx, id, { ...st, execs: { ...st.execs, [execId]: { ...cur, ...patch } } } satisfies RuntimeState);
+    await this.#patch(ctx, id, (cur) => {
+      const e = cur.execs?.[execId];
+      return e ? { execs: { ...cur.execs, [execId]: { ...e, ...patch } } } : {};
     });
   }
+
 
   async top(ctx: Ctx, idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
     const rec = await this.#running(ctx, idOrName);
@@ -782,7 +846,7 @@ export class ContainerService {
       const nctx = withCtx(ctx, { namespace: ns });
       const tasks = new Map((await this.#d.tasks.list(nctx).catch(() => [])).map((t) => [t.id, t]));
       for (const rec of await this.#d.store.list(nctx)) {
-        this.#trackVolumes(rec.id, rec.config.mounts ?? []);
+        this.#trackVolumes(ns, rec.id, rec.config.mounts ?? []);
         const st = await this.#state(nctx, rec.id);
         const task = tasks.get(rec.id);
         if (st.status === 'removing') {
@@ -791,7 +855,7 @@ export class ContainerService {
         }
         if (task && (task.status === 'running' || task.status === 'paused')) {
           const status = task.status === 'paused' ? 'paused' : 'running';
-          if (st.status !== status) await this.#d.store.setState(nctx, rec.id, { ...st, status, pid: task.pid } satisfies RuntimeState);
+          if (st.status !== status) await this.#patch(nctx, rec.id, { status, pid: task.pid });
           running.push(rec.id);
           this.#watch(nctx, rec);
           continue;
@@ -800,18 +864,20 @@ export class ContainerService {
           // Prepared by an attach that never saw its start: give the task back, keep the container.
           if (task || st.taskCreated) {
             await this.#release(nctx, rec);
-            await this.#d.store.setState(nctx, rec.id, { ...st, taskCreated: false, network: undefined } satisfies RuntimeState);
+            await this.#patch(nctx, rec.id, { taskCreated: false, network: undefined });
           }
           continue;
         }
         const wasRunning = st.status === 'running' || st.status === 'paused' || st.status === 'restarting';
         if (wasRunning || task) {
-          const exit: ExitStatus = task?.exit ?? { exitCode: 255, signal: 0, pid: 0, finishedAt: new Date().toISOString() };
+          // A container waiting for its policy restart keeps the exit it had; one whose task vanished gets 255.
+          const lost = st.status === 'restarting' ? (st.exitCode ?? 255) : 255;
+          const exit: ExitStatus = task?.exit ?? { exitCode: lost, signal: 0, pid: 0, finishedAt: st.finishedAt ?? new Date().toISOString() };
           await this.#onExit(nctx, rec.id, exit).catch((err) => this.#d.log.warn('recording an exit failed', { container: rec.id, err }));
           continue;
         }
-        if (startOnDaemonStart(rec.config.restartPolicy, wasRunning, !!st.manuallyStopped) && rec.config.restartPolicy?.name === 'always' && st.status === 'exited') {
-          // Docker restarts `always` containers at daemon start even if they were not running then.
+        if (st.status === 'exited' && startOnDaemonStart(rec.config.restartPolicy, false, !!st.manuallyStopped)) {
+          // Docker starts `always` containers with the daemon, manually stopped ones too; `unless-stopped` ones unless stopped by hand.
           await this.#locked(rec.id, () => this.#start(nctx, rec, { manual: false })).catch((err) => this.#d.log.warn('restart at start-up failed', { container: rec.id, err }));
         }
       }
@@ -846,9 +912,39 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- helpers
 
+  /**
+   * Change some fields of a container's state, on the latest stored state
+   * (never on a copy read before an await), one change at a time per
+   * container. `patch` may be a function of the current state.
+   */
+  async #patch(ctx: Ctx, id: string, patch: Partial<RuntimeState> | ((st: RuntimeState) => Partial<RuntimeState>)): Promise<RuntimeState> {
+    const prev = this.#stateLocks.get(id) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      const cur = await this.#state(ctx, id);
+      const next = { ...cur, ...(typeof patch === 'function' ? patch(cur) : patch) };
+      await this.#d.store.setState(ctx, id, next);
+      return next;
+    });
+    const tail = run.catch(() => {});
+    this.#stateLocks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#stateLocks.get(id) === tail) this.#stateLocks.delete(id);
+    }
+  }
+
   async #state(ctx: Ctx, id: string): Promise<RuntimeState> {
     const s = (await this.#d.store.getState(ctx, id)) as RuntimeState | undefined;
     return s ?? { status: 'created', restartCount: 0 };
+  }
+
+  /** The state as shown: `network connect`/`disconnect` change a running container's network after its start. */
+  async #viewState(ctx: Ctx, id: string): Promise<RuntimeState> {
+    const st = await this.#state(ctx, id);
+    if (!st.network || (st.status !== 'running' && st.status !== 'paused')) return st;
+    const live = await this.#d.network.containerNetwork(ctx, id).catch(() => undefined);
+    return live ? { ...st, network: live } : st;
   }
 
   #cancelRestart(id: string): void {
@@ -873,20 +969,22 @@ export class ContainerService {
     this.#d.events.publish({ type: 'container', action, namespace: ctx.namespace, id, attributes });
   }
 
-  #trackVolumes(id: string, mounts: MountSpec[]): void {
+  #trackVolumes(ns: string, id: string, mounts: MountSpec[]): void {
     for (const m of mounts) {
       if (m.type !== 'volume' || !m.source) continue;
-      const users = this.#volumeUsers.get(m.source) ?? [];
+      const key = `${ns}/${m.source}`;
+      const users = this.#volumeUsers.get(key) ?? [];
       if (!users.includes(id)) users.push(id);
-      this.#volumeUsers.set(m.source, users);
+      this.#volumeUsers.set(key, users);
     }
   }
 
-  #untrackVolumes(id: string): void {
-    for (const [name, users] of this.#volumeUsers) {
+  #untrackVolumes(ns: string, id: string): void {
+    for (const [key, users] of this.#volumeUsers) {
+      if (!key.startsWith(`${ns}/`)) continue;
       const rest = users.filter((u) => u !== id);
-      if (rest.length) this.#volumeUsers.set(name, rest);
-      else this.#volumeUsers.delete(name);
+      if (rest.length) this.#volumeUsers.set(key, rest);
+      else this.#volumeUsers.delete(key);
     }
   }
 }
@@ -932,4 +1030,13 @@ export async function strayBundles(stateDir: string, namespace: string, known: S
     if (hasErrno(err, 'ENOENT')) return [];
     throw err;
   }
+}
+
+function isActive(st: RuntimeState): boolean {
+  return st.status === 'running' || st.status === 'paused';
+}
+
+/** A recorded network reference (name, id or id prefix) names this network. */
+function isNetwork(net: { Id: string; Name: string }): (ref: string) => boolean {
+  return (ref) => ref === net.Name || (ref.length > 0 && net.Id.startsWith(ref));
 }

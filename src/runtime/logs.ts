@@ -131,53 +131,69 @@ export async function* readLogs(ctx: Ctx, file: string, opts: ReadLogsOptions): 
   if (tail !== 0) yield* backlog;
   if (!opts.follow) return;
 
-  const watcher = watch(path.dirname(file), { signal: ctx.signal });
+  // The watcher gets its own signal so that it is closed however the loop ends
+  // (stopWhen, the consumer breaking off), not only when ctx.signal aborts.
+  const stopWatching = new AbortController();
+  const watcher = watch(path.dirname(file), { signal: AbortSignal.any([ctx.signal, stopWatching.signal]) });
   const it = watcher[Symbol.asyncIterator]();
-  let pending = '';
-  for (;;) {
-    if (ctx.signal.aborted) return;
-    let st;
-    try {
-      st = await stat(file);
-    } catch {
-      st = undefined;
-    }
-    if (st && st.ino !== liveIno) {
-      // Rotated: finish the old file (now PATH.1) from where we were, then start the new one.
-      if (liveIno) yield* drain(path.join(path.dirname(file), path.basename(file) + '.1'), liveOffset, liveIno);
-      liveIno = st.ino;
-      liveOffset = 0;
-      pending = '';
-    }
-    if (st && st.size > liveOffset) {
-      const fh = await open(file, 'r');
+  // Bytes after the last newline, kept undecoded so a character split between reads survives.
+  let pending = Buffer.alloc(0);
+  try {
+    yield* followLive();
+  } finally {
+    stopWatching.abort();
+  }
+
+  async function* followLive(): AsyncGenerator<LogEntry> {
+    for (;;) {
+      if (ctx.signal.aborted) return;
+      let st;
       try {
-        const len = st.size - liveOffset;
-        const buf = Buffer.alloc(len);
-        const { bytesRead } = await fh.read(buf, 0, len, liveOffset);
-        liveOffset += bytesRead;
-        pending += buf.subarray(0, bytesRead).toString('utf8');
-      } finally {
-        await fh.close();
+        st = await stat(file);
+      } catch {
+        st = undefined;
       }
-      const lastNl = pending.lastIndexOf('\n');
-      if (lastNl >= 0) {
-        for (const line of pending.slice(0, lastNl).split('\n')) {
-          const e = parseLogLine(line, opts.format);
-          if (e && keep(e)) yield e;
+      if (st && st.ino !== liveIno) {
+        // Rotated: finish the old file (now PATH.1) from where we were, then start the new one.
+        if (liveIno) yield* drain(path.join(path.dirname(file), path.basename(file) + '.1'), liveOffset, liveIno);
+        liveIno = st.ino;
+        liveOffset = 0;
+        pending = Buffer.alloc(0);
+      } else if (st && st.size < liveOffset) {
+        // Truncated in place (the monitor's rotation with max-file 1): start over.
+        liveOffset = 0;
+        pending = Buffer.alloc(0);
+      }
+      if (st && st.size > liveOffset) {
+        const fh = await open(file, 'r');
+        try {
+          const len = st.size - liveOffset;
+          const buf = Buffer.alloc(len);
+          const { bytesRead } = await fh.read(buf, 0, len, liveOffset);
+          liveOffset += bytesRead;
+          pending = Buffer.concat([pending, buf.subarray(0, bytesRead)]);
+        } finally {
+          await fh.close();
         }
-        pending = pending.slice(lastNl + 1);
+        const lastNl = pending.lastIndexOf(0x0a);
+        if (lastNl >= 0) {
+          for (const line of pending.subarray(0, lastNl).toString('utf8').split('\n')) {
+            const e = parseLogLine(line, opts.format);
+            if (e && keep(e)) yield e;
+          }
+          pending = pending.subarray(lastNl + 1);
+        }
+        continue;
       }
-      continue;
+      if (opts.stopWhen && (await opts.stopWhen())) {
+        // One last look: the writer may have flushed just before it exited.
+        const again = await stat(file).catch(() => undefined);
+        if (!again || again.size <= liveOffset) return;
+        continue;
+      }
+      // Wait for a change in the directory, or poll every 250 ms as a fallback.
+      await Promise.race([it.next(), new Promise((r) => setTimeout(r, 250))]);
     }
-    if (opts.stopWhen && (await opts.stopWhen())) {
-      // One last look: the writer may have flushed just before it exited.
-      const again = await stat(file).catch(() => undefined);
-      if (!again || again.size <= liveOffset) return;
-      continue;
-    }
-    // Wait for a change in the directory, or poll every 250 ms as a fallback.
-    await Promise.race([it.next(), new Promise((r) => setTimeout(r, 250))]);
   }
 
   async function* drain(f: string, offset: number, ino: number): AsyncGenerator<LogEntry> {
@@ -188,7 +204,7 @@ export async function* readLogs(ctx: Ctx, file: string, opts: ReadLogsOptions): 
         if (st.ino !== ino || st.size <= offset) return;
         const buf = Buffer.alloc(st.size - offset);
         await fh.read(buf, 0, buf.length, offset);
-        for (const line of (pending + buf.toString('utf8')).split('\n')) {
+        for (const line of Buffer.concat([pending, buf]).toString('utf8').split('\n')) {
           const e = parseLogLine(line, opts.format);
           if (e && keep(e)) yield e;
         }

@@ -32,10 +32,16 @@ export function shouldRestart(policy: RestartPolicy | undefined, facts: ExitFact
   return false;
 }
 
-/** Whether berthd starts the container when it itself starts. */
+/**
+ * Whether berthd starts the container when it itself starts. `always` does
+ * even after a manual stop (docker: "if it is manually stopped, it is
+ * restarted only when the daemon restarts"); that is what sets it apart
+ * from `unless-stopped`.
+ */
 export function startOnDaemonStart(policy: RestartPolicy | undefined, wasRunning: boolean, manuallyStopped: boolean): boolean {
-  if (!policy || manuallyStopped) return false;
+  if (!policy) return false;
   if (policy.name === 'always') return true;
+  if (manuallyStopped) return false;
   if (policy.name === 'unless-stopped') return true;
   return policy.name === 'on-failure' && wasRunning;
 }

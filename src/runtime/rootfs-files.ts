@@ -18,15 +18,23 @@ const MAX_LINKS = 255;
 /** The host path of `inner` inside `rootfs`, symlinks resolved within it. */
 export async function resolveInRoot(ctx: Ctx, rootfs: string, inner: string): Promise<string> {
   const root = path.resolve(rootfs);
-  let done: string[] = [];
-  let todo = inner.split('/').filter(Boolean);
+  const todo = inner.split('/').filter((s) => s && s !== '.');
+  const done: string[] = [];
   let links = 0;
+  // Past a missing component nothing can be a symlink: the rest is joined
+  // lexically, still clamping `..` at the root.
+  let missingAt = -1;
   while (todo.length) {
     ctx.signal.throwIfAborted();
     const part = todo.shift() as string;
-    if (part === '.') continue;
     if (part === '..') {
       done.pop();
+      // Climbing back above the missing component: the path exists again.
+      if (done.length <= missingAt) missingAt = -1;
+      continue;
+    }
+    if (missingAt >= 0) {
+      done.push(part);
       continue;
     }
     const host = path.join(root, ...done, part);
@@ -35,9 +43,9 @@ export async function resolveInRoot(ctx: Ctx, rootfs: string, inner: string): Pr
       st = await lstat(host);
     } catch (e) {
       if (hasErrno(e, 'ENOENT') || hasErrno(e, 'ENOTDIR')) {
-        done.push(part, ...todo.filter((p) => p !== '.'));
-        todo = [];
-        break;
+        missingAt = done.length;
+        done.push(part);
+        continue;
       }
       throw e;
     }
@@ -47,8 +55,8 @@ export async function resolveInRoot(ctx: Ctx, rootfs: string, inner: string): Pr
     }
     if (++links > MAX_LINKS) throw berthError('InvalidArgument', `${inner}: too many levels of symbolic links in the image`);
     const target = await readlink(host);
-    if (target.startsWith('/')) done = [];
-    todo = [...target.split('/').filter(Boolean), ...todo];
+    if (target.startsWith('/')) done.length = 0;
+    todo.unshift(...target.split('/').filter((s) => s && s !== '.'));
   }
   return path.join(root, ...done);
 }

@@ -9,6 +9,7 @@ const CLK_TCK = 100;
 
 export async function topOf(pids: number[]): Promise<{ titles: string[]; processes: string[][] }> {
   const bootTime = await readBootTime();
+  const users = await readUserNames();
   const uptime = Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0]);
   const rows: string[][] = [];
   for (const pid of pids) {
@@ -21,12 +22,14 @@ export async function topOf(pids: number[]): Promise<{ titles: string[]; process
       const cpuTicks = Number(f[11]) + Number(f[12]);
       const startTicks = Number(f[19]);
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1] ?? '?';
+      // ps -f shows the effective uid, by its name on the host when it has one.
+      const euid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1];
+      const uid = euid === undefined ? '?' : (users.get(euid) ?? euid);
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
       const elapsed = uptime - startTicks / CLK_TCK;
       const c = elapsed > 0 ? Math.floor((cpuTicks / CLK_TCK / elapsed) * 100) : 0;
       const started = new Date((bootTime + startTicks / CLK_TCK) * 1000);
-      rows.push([uid, String(pid), ppid, String(c), hhmm(started), ttyNr ? `pts/${ttyNr & 0xff}` : '?', cpuTime(cpuTicks / CLK_TCK), cmdline || `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`]);
+      rows.push([uid, String(pid), ppid, String(c), hhmm(started), ttyName(ttyNr), cpuTime(cpuTicks / CLK_TCK), cmdline || `[${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}]`]);
     } catch {
       // The process exited between listing and reading: skip it.
     }
@@ -37,6 +40,26 @@ export async function topOf(pids: number[]): Promise<{ titles: string[]; process
 async function readBootTime(): Promise<number> {
   const s = await readFile('/proc/stat', 'utf8');
   return Number(/^btime (\d+)/m.exec(s)?.[1] ?? 0);
+}
+
+async function readUserNames(): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length > 2 && !names.has(f[2])) names.set(f[2], f[0]);
+  }
+  return names;
+}
+
+/** The tty of /proc/PID/stat's tty_nr: pts/N (majors 136-143), ttyN (major 4), or ? as ps prints it. */
+export function ttyName(ttyNr: number): string {
+  if (!ttyNr) return '?';
+  const major = (ttyNr >> 8) & 0xfff;
+  const minor = (ttyNr & 0xff) | ((ttyNr >> 12) & 0xfff00);
+  if (major >= 136 && major <= 143) return `pts/${(major - 136) * 256 + minor}`;
+  if (major === 4 && minor < 64) return `tty${minor}`;
+  return '?';
 }
 
 function hhmm(d: Date): string {

@@ -162,6 +162,7 @@ const escapes: Array<[string, TarSpec[]]> = [
   ['whiteout of dot-dot', [{ name: 'a/', type: 'dir' }, { name: 'a/.wh...' }]],
   ['whiteout through symlink', [{ name: 'evil', type: 'symlink', linkname: '/tmp' }, { name: 'evil/.wh.x' }]],
   ['dir replaced by escaping symlink', [{ name: 'a/', type: 'dir' }, { name: 'a/f', data: 'x' }, { name: 'a', type: 'symlink', linkname: '../..' }, { name: 'a/f', data: 'x' }]],
+  ['symlink loop', [{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }, { name: 'a/x', data: 'x' }]],
   ['symlink one level up via a subdir', [{ name: 'd/', type: 'dir' }, { name: 'd/up', type: 'symlink', linkname: '../..' }, { name: 'd/up/x', data: 'x' }]],
 ];
 

@@ -113,6 +113,8 @@ export class Extractor {
   }
 
   #forget(rel: string): void {
+    // A known directory's descendants are known only through it (a symlink's are under its target).
+    if (!this.#dirs.has(rel)) return;
     const prefix = `${rel}/`;
     for (const d of this.#dirs) if (d === rel || d.startsWith(prefix)) this.#dirs.delete(d);
   }

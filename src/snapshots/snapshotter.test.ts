@@ -261,7 +261,7 @@ test('openSnapshots opens the configured snapshotter and clears temp mounts a cr
     const left = join(tmp, 'snapshots', 'mounts', 'mount-crashed');
     await mkdir(left, { recursive: true });
     await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], left);
-    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db });
+    const snaps = await openSnapshots(ctx, 'overlayfs', { root: tmp, db, applierWorkers: 1 });
     assert.equal(snaps.snapshotter.name, 'overlayfs');
     assert.deepEqual(await mountsUnder(tmp), []);
     assert.deepEqual(await readdir(join(tmp, 'snapshots', 'mounts')), []);
@@ -271,8 +271,13 @@ test('openSnapshots opens the configured snapshotter and clears temp mounts a cr
     const seen = await snaps.withMounted(ctx, await snaps.snapshotter.view(ctx, 'v', 'base'), (dir) => readFile(join(dir, 'f'), 'utf8'));
     assert.equal(seen, 'x');
     assert.deepEqual(await mountsUnder(tmp), []);
+    const layer = await snaps.snapshotter.prepare(ctx, 'layer', undefined);
+    const res = await snaps.withMounted(ctx, layer, (dir) => snaps.applyLayer(ctx, dir, (async function* () { yield makeTar([{ name: 'a', data: 'b' }]); })(), { format: 'overlay' }));
+    assert.match(res.diffId, /^sha256:/);
+    await snaps.close();
     const native = await openSnapshots(ctx, 'native', { root: tmp, db });
     assert.equal(native.snapshotter.capabilities.parallelUnpack, false);
+    await native.close();
   } finally {
     for (const m of (await mountsUnder(tmp)).reverse()) await unmountAll(ctx, m).catch(() => {});
     db.close();

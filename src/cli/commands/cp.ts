@@ -63,13 +63,20 @@ export const command: Command = {
       const container = encodeURIComponent(dst.container!);
       let targetDir = dst.path;
       let renameTo: string | undefined;
-      const st = await client.call<{ mode: number }>('GET', `/containers/${container}/archive/stat`, { query: { path: dst.path } }).catch((err) => {
-        if ((err as { kind?: string }).kind === 'NotFound') return undefined;
-        throw err;
-      });
+      const statPath = (p: string) =>
+        client.call<{ mode: number; linkTarget: string }>('GET', `/containers/${container}/archive/stat`, { query: { path: p } }).catch((err) => {
+          if ((err as { kind?: string }).kind === 'NotFound') return undefined;
+          throw err;
+        });
+      let st = await statPath(dst.path);
+      if (st && (st.mode & 0o170000) === 0o120000) {
+        // The stat names a symlink itself: copy to what it points to, as docker's CLI does.
+        targetDir = path.posix.isAbsolute(st.linkTarget) ? st.linkTarget : path.posix.join(path.posix.dirname(dst.path), st.linkTarget);
+        st = await statPath(targetDir);
+      }
       if (!st || (st.mode & 0o170000) !== 0o040000) {
-        targetDir = path.posix.dirname(dst.path);
-        renameTo = path.posix.basename(dst.path);
+        renameTo = path.posix.basename(targetDir);
+        targetDir = path.posix.dirname(targetDir);
       }
       const upload = src.path === '-' ? env.stdin : tarOf(path.resolve(src.path), renameTo);
       await client.call('PUT', `/containers/${container}/archive`, { query: { path: targetDir }, upload });

@@ -11,13 +11,33 @@ const specs = {
   details: { type: 'bool', doc: 'Show extra details provided to logs (ignored)' },
 } as const;
 
-/** docker's time arguments: RFC 3339 (date or date-time), unix seconds, or a duration ago (10m, 1h30m, 2s). */
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds of a Go duration ("1h30m", "1.5h", "300ms", "-2m"), or undefined when `s` is not one. */
+function goDurationMs(s: string): number | undefined {
+  const m = /^([+-]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(s);
+  if (!m) return undefined;
+  let ms = 0;
+  for (const part of m[2].matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) ms += Number(part[1]) * UNIT_MS[part[2]];
+  return m[1] === '-' ? -ms : ms;
+}
+
+/**
+ * docker's time arguments (GetTimestamp): a Go duration ago (10m, 1h30m,
+ * 1.5h), unix seconds, or an RFC 3339 date or date-time; without a zone a
+ * date is local time, as docker reads it.
+ */
 export function parseTimeArg(s: string, now = Date.now()): number {
+  const invalid = () => Object.assign(new Error(`invalid value for time: "${s}"`), { exit: 1 });
+  const dur = goDurationMs(s);
+  if (dur !== undefined) return Math.floor((now - dur) / 1000);
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const dur = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s);
-  if (dur && s) return (now - ((Number(dur[1] ?? 0) * 3600 + Number(dur[2] ?? 0) * 60 + Number(dur[3] ?? 0)) * 1000)) / 1000;
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw Object.assign(new Error(`invalid value for time: "${s}"`), { exit: 1 });
+  if (!/^\d{4}-\d\d-\d\d(T\d\d(:\d\d(:\d\d(\.\d+)?)?)?)?(Z|z|[+-]\d\d:\d\d)?$/.test(s)) throw invalid();
+  const [, date, time = '', zone = ''] = /^(\d{4}-\d\d-\d\d)(T[\d:.]+)?(.*)$/.exec(s)!;
+  // Fill in the parts docker lets one leave out; with no zone JS reads a date-time as local time.
+  const full = time.length === 3 ? `${time}:00:00` : time.length === 6 ? `${time}:00` : time || 'T00:00:00';
+  const t = Date.parse(date + full + zone.toUpperCase());
+  if (Number.isNaN(t)) throw invalid();
   return t / 1000;
 }
 
