@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { ApiClient } from '../api/native/client.ts';
 import type { ContainerConfig } from '../core/containers.ts';
 import type { ProgressEvent } from '../core/images.ts';
@@ -93,7 +92,9 @@ export async function runAttached(env: CommandEnv, id: string, cfg: Pick<Contain
 }
 
 export function runOptionsEnv(env: CommandEnv) {
-  return { vars: env.env, cwd: process.cwd(), readFile: (f: string) => readFileSync(f, 'utf8') };
+  // node:fs through getBuiltinModule: an ESM import of it builds a facade of every export, loading
+  // fs streams and more on each start of the CLI, for a read only --env-file needs.
+  return { vars: env.env, cwd: process.cwd(), readFile: (f: string) => process.getBuiltinModule('node:fs').readFileSync(f, 'utf8') };
 }
 
 /** docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl-a..z, ctrl-@, ctrl-[ \\ ] ^ _) or single characters. */

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 import type Koffi from 'koffi';
@@ -70,6 +71,25 @@ interface Libc {
   fsconfig: (fd: number, cmd: number, key: string | null, value: string | null, aux: number) => number;
   fsmount: (fd: number, flags: number, attrs: number) => number;
   move_mount: (fromDfd: number, fromPath: string, toDfd: number, toPath: string, flags: number) => number;
+  unshare: (flags: number) => number;
+  setns: (fd: number, nstype: number) => number;
+  socket: (domain: number, type: number, protocol: number) => number;
+  ioctl: (fd: number, req: number, ...args: unknown[]) => number;
+  close: (fd: number) => number;
+  pipe2: (fds: Buffer, flags: number) => number;
+  posix_spawn: (pid: Buffer, path: string, actions: Buffer, attr: Buffer, argv: (string | null)[], envp: (string | null)[]) => number;
+  posix_spawn_file_actions_init: (a: Buffer) => number;
+  posix_spawn_file_actions_destroy: (a: Buffer) => number;
+  posix_spawn_file_actions_adddup2: (a: Buffer, fd: number, newfd: number) => number;
+  posix_spawn_file_actions_addopen: (a: Buffer, fd: number, path: string, oflag: number, mode: number) => number;
+  posix_spawnattr_init: (a: Buffer) => number;
+  posix_spawnattr_destroy: (a: Buffer) => number;
+  posix_spawnattr_setflags: (a: Buffer, flags: number) => number;
+  posix_spawnattr_setsigdefault: (a: Buffer, set: Buffer) => number;
+  posix_spawnattr_setsigmask: (a: Buffer, set: Buffer) => number;
+  sigfillset: (set: Buffer) => number;
+  sigemptyset: (set: Buffer) => number;
+  waitpid: (pid: number, status: Buffer, options: number) => number;
   errno: () => number;
 }
 
@@ -91,6 +111,25 @@ function load(): Libc {
     fsconfig: lib.func('int fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux)'),
     fsmount: lib.func('int fsmount(int fd, unsigned int flags, unsigned int attrs)'),
     move_mount: lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)'),
+    unshare: lib.func('int unshare(int flags)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long req, ...)'),
+    close: lib.func('int close(int fd)'),
+    pipe2: lib.func('int pipe2(void *fds, int flags)'),
+    posix_spawn: lib.func('int posix_spawn(void *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)'),
+    posix_spawn_file_actions_init: lib.func('int posix_spawn_file_actions_init(void *a)'),
+    posix_spawn_file_actions_destroy: lib.func('int posix_spawn_file_actions_destroy(void *a)'),
+    posix_spawn_file_actions_adddup2: lib.func('int posix_spawn_file_actions_adddup2(void *a, int fd, int newfd)'),
+    posix_spawn_file_actions_addopen: lib.func('int posix_spawn_file_actions_addopen(void *a, int fd, const char *path, int oflag, uint32_t mode)'),
+    posix_spawnattr_init: lib.func('int posix_spawnattr_init(void *a)'),
+    posix_spawnattr_destroy: lib.func('int posix_spawnattr_destroy(void *a)'),
+    posix_spawnattr_setflags: lib.func('int posix_spawnattr_setflags(void *a, short flags)'),
+    posix_spawnattr_setsigdefault: lib.func('int posix_spawnattr_setsigdefault(void *a, void *set)'),
+    posix_spawnattr_setsigmask: lib.func('int posix_spawnattr_setsigmask(void *a, void *set)'),
+    sigfillset: lib.func('int sigfillset(void *set)'),
+    sigemptyset: lib.func('int sigemptyset(void *set)'),
+    waitpid: lib.func('int waitpid(int pid, void *status, int options)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -133,6 +172,30 @@ export function mount(source: string | null, target: string, fstype: string | nu
   if (data != null && (typeof data !== 'string' || data.includes('\0'))) throw new TypeError('data must be a string without NUL bytes');
   const c = load();
   if (c.mount(source, target, fstype, flags, data ?? null) !== 0) throw errnoError(c.errno(), 'mount', source ?? undefined, target);
+}
+
+/**
+ * umount2(2) on a libuv worker thread: unmounting an overlay syncs its
+ * upper file system, tens of milliseconds that must not stall the event
+ * loop. A worker's errno is not ours to read, so a failure is repeated here
+ * to learn it (a failing umount2 returns at once).
+ */
+export function umount2Async(target: string, flags = 0): Promise<void> {
+  checkPath('target', target);
+  checkInt('flags', flags);
+  const fn = load().umount2 as unknown as { async: (t: string, f: number, cb: (err: unknown, res: number) => void) => void };
+  return new Promise((resolve, reject) => {
+    fn.async(target, flags, (err, res) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (res === 0) return resolve();
+      try {
+        umount2(target, flags);
+        resolve();
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  });
 }
 
 /** umount2(2). */
@@ -262,4 +325,108 @@ export function moveMount(fd: number, target: string): void {
   checkPath('target', target);
   const c = load();
   if (c.move_mount(fd, '', AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) !== 0) throw errnoError(c.errno(), 'move_mount', target);
+}
+
+const CLONE_NEWNET = 0x40000000;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const IFF_UP = 0x1;
+
+/**
+ * A new network namespace, its loopback up, kept alive by a bind mount on
+ * `file` (an existing empty file), made without a child process: what
+ * `unshare --net=FILE` plus the CNI loopback plugin do, in a few syscalls.
+ * Namespaces belong to threads, so the calling thread alone enters the new
+ * namespace and returns to its own before this returns; it all runs
+ * synchronously, so no other JavaScript (nor any I/O of this thread) runs
+ * in between.
+ */
+export function createNetnsFile(file: string): void {
+  checkPath('file', file);
+  const c = load();
+  const own = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    if (c.unshare(CLONE_NEWNET) !== 0) throw errnoError(c.errno(), 'unshare', file);
+    try {
+      loopbackUp(c);
+      if (c.mount('/proc/thread-self/ns/net', file, null, MS.BIND, null) !== 0) throw errnoError(c.errno(), 'mount', '/proc/thread-self/ns/net', file);
+    } finally {
+      // Staying in the new namespace would move every later socket of this thread: that must never happen.
+      if (c.setns(own, CLONE_NEWNET) !== 0) {
+        process.stderr.write(`fatal: cannot return to the original network namespace: errno ${c.errno()}\n`);
+        process.abort();
+      }
+    }
+  } finally {
+    closeSync(own);
+  }
+}
+
+function loopbackUp(c: Libc): void {
+  const fd = c.socket(2 /* AF_INET */, 2 | 0o2000000 /* SOCK_DGRAM | SOCK_CLOEXEC */, 0);
+  if (fd < 0) throw errnoError(c.errno(), 'socket');
+  try {
+    const ifr = Buffer.alloc(40);
+    ifr.write('lo', 0, 'latin1');
+    if (c.ioctl(fd, SIOCGIFFLAGS, 'void *', ifr) !== 0) throw errnoError(c.errno(), 'ioctl SIOCGIFFLAGS', 'lo');
+    ifr.writeUInt16LE(ifr.readUInt16LE(16) | IFF_UP, 16);
+    if (c.ioctl(fd, SIOCSIFFLAGS, 'void *', ifr) !== 0) throw errnoError(c.errno(), 'ioctl SIOCSIFFLAGS', 'lo');
+  } finally {
+    c.close(fd);
+  }
+}
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Start `file` with stdin, stdout and stderr on /dev/null and fd 3 the write
+ * end of a new pipe, whose read end is returned; signals default, none
+ * blocked. posix_spawn(3) starts the child with vfork semantics, where
+ * Node's spawn forks berthd's whole address space first: tens of
+ * milliseconds on the event loop for every container start. The caller
+ * must reap the child with `reapChild`.
+ */
+export function spawnWithSyncPipe(file: string, args: string[]): { pid: number; syncFd: number } {
+  checkPath('file', file);
+  const c = load();
+  const fds = Buffer.alloc(8);
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw errnoError(c.errno(), 'pipe2');
+  const [rd, wr] = [fds.readInt32LE(0), fds.readInt32LE(4)];
+  // glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare.
+  const actions = Buffer.alloc(256);
+  const attr = Buffer.alloc(512);
+  const all = Buffer.alloc(256);
+  const none = Buffer.alloc(256);
+  c.posix_spawn_file_actions_init(actions);
+  c.posix_spawnattr_init(attr);
+  try {
+    for (const fd of [0, 1, 2]) c.posix_spawn_file_actions_addopen(actions, fd, '/dev/null', 2 /* O_RDWR */, 0);
+    c.posix_spawn_file_actions_adddup2(actions, wr, 3);
+    c.sigfillset(all);
+    c.sigemptyset(none);
+    c.posix_spawnattr_setsigdefault(attr, all);
+    c.posix_spawnattr_setsigmask(attr, none);
+    c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+    const pid = Buffer.alloc(4);
+    const rc = c.posix_spawn(pid, file, actions, attr, [file, ...args, null], [...env, null]);
+    if (rc !== 0) {
+      c.close(rd);
+      throw errnoError(rc, 'posix_spawn', file);
+    }
+    return { pid: pid.readInt32LE(0), syncFd: rd };
+  } finally {
+    c.close(wr);
+    c.posix_spawn_file_actions_destroy(actions);
+    c.posix_spawnattr_destroy(attr);
+  }
+}
+
+/** waitpid(2) without blocking: true once `pid` has been reaped (or is not our child). */
+export function reapChild(pid: number): boolean {
+  const c = load();
+  const r = c.waitpid(pid, Buffer.alloc(4), 1 /* WNOHANG */);
+  return r !== 0;
 }

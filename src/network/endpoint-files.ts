@@ -30,9 +30,11 @@ export class EndpointFiles {
     if (ep.mode.startsWith('container:')) return;
     const p = filePaths(ep.dir);
     const readHost = (f: string) => readFile(f, 'utf8').catch(() => undefined);
+    // Side by side: each file is a few thread-pool round trips, and this is on every container start.
+    const [hostResolv, stubResolv] = await Promise.all([readHost(this.config.resolvConf), readHost(this.config.stubResolvConf)]);
     const resolv = resolvConfContent({
-      host: (await readHost(this.config.resolvConf)) ?? '',
-      stubUpstream: await readHost(this.config.stubResolvConf),
+      host: hostResolv ?? '',
+      stubUpstream: stubResolv,
       dns: ep.dns.servers,
       dnsSearch: ep.dns.search,
       dnsOptions: ep.dns.options,
@@ -40,9 +42,11 @@ export class EndpointFiles {
       hostNetwork: ep.mode === 'host',
     });
     const hosts = ep.mode === 'host' ? hostModeHosts((await readHost('/etc/hosts')) ?? '', ep.dns.extraHosts) : this.hostsFor(ep);
-    await writeFile(p.hosts, hosts, { mode: 0o644 });
-    await writeFile(p.resolvConf, resolv, { mode: 0o644 });
-    await writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 });
+    await Promise.all([
+      writeFile(p.hosts, hosts, { mode: 0o644 }),
+      writeFile(p.resolvConf, resolv, { mode: 0o644 }),
+      writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 }),
+    ]);
   }
 
   hostsFor(ep: EndpointRecord): string {

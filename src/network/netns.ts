@@ -3,19 +3,17 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
-import { MNT, umount2 } from '../core/sys.ts';
-import { run } from './exec.ts';
+import { createNetnsFile, MNT, umount2 } from '../core/sys.ts';
 
 /**
  * Network namespaces kept as files: `<dir>/<id>` is an nsfs bind mount that
  * holds the namespace alive with no process in it (what `ip netns add` and
- * CRI runtimes do). The namespace is made by util-linux `unshare
- * --net=FILE true`, a child process, so berthd never changes its own
- * namespaces. Removal is umount + unlink; the kernel frees the namespace
- * (and the container end of every veth in it) once nothing else holds it.
- *
- * Unmounting uses umount2(2) from core/sys.ts; creation needs a child
- * process anyway (unshare(2) would move berthd itself).
+ * CRI runtimes do). The namespace is made in-process by core/sys.ts
+ * (unshare(2) on the calling thread, loopback up, bind mount, setns(2)
+ * back), which costs microseconds where a child process (`unshare`, then
+ * the CNI loopback plugin) cost tens of milliseconds per container.
+ * Removal is umount + unlink; the kernel frees the namespace (and the
+ * container end of every veth in it) once nothing else holds it.
  */
 export class NetnsStore {
   readonly dir: string;
@@ -36,7 +34,7 @@ export class NetnsStore {
     if (isMounted(file)) throw berthError('AlreadyExists', `network namespace ${file} already exists`);
     await writeFile(file, '', { mode: 0o644 });
     try {
-      await run(ctx, 'unshare', [`--net=${file}`, 'true']);
+      createNetnsFile(file);
     } catch (err) {
       await rm(file, { force: true });
       throw berthError('Unknown', `create network namespace ${file}: ${(err as Error).message}`, err);

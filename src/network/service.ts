@@ -212,14 +212,16 @@ export class CniNetworkService implements NetworkService {
       await mkdir(ep.dir, { recursive: true, mode: 0o711 });
       undo.push(() => rm(ep.dir, { recursive: true, force: true }));
       if (!ep.netnsPath) {
+        // Our own namespace comes with its loopback up: no loopback plugin to run (nor to DEL later).
         ep.netnsPath = await this.netns.create(ctx, req.containerId);
         ep.ownsNetns = true;
         undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
+      } else {
+        const lo = loopbackConflist();
+        const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+        await this.cni.add(ctx, lo, loRt);
+        undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
       }
-      const lo = loopbackConflist();
-      const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
-      await this.cni.add(ctx, lo, loRt);
-      undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
       const atts: AttachmentRecord[] = [];
       const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
       more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));

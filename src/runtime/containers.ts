@@ -1,4 +1,5 @@
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -274,7 +275,7 @@ export class ContainerService {
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      await mkdir(rootfs, { recursive: true, mode: 0o711 });
+      mkdirSync(rootfs, { recursive: true, mode: 0o711 });
       await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch(() => {});
       await this.#d.mounter.unmountAll(rootfs).catch(() => {});
       await this.#d.mounter.mountAll(await this.#d.snapshotter.mounts(ctx, rec.snapshotKey), rootfs);
@@ -294,7 +295,7 @@ export class ContainerService {
 
       const mounts = await this.#resolveMounts(ctx, rec);
       const logPath = this.logPath(rec);
-      await mkdir(path.dirname(logPath), { recursive: true, mode: 0o700 });
+      mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
       const spec = buildSpec({
         image: imageConfig,
         config: cfg,
@@ -311,8 +312,9 @@ export class ContainerService {
           hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
         },
       });
-      // The spec carries the container's environment, which may hold secrets.
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      // The spec carries the container's environment, which may hold secrets. A few KB on the
+      // state tmpfs: written in place, not through the thread pool.
+      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
       const { pid } = await this.#d.tasks.create(ctx, {
         id: rec.id,
@@ -440,11 +442,15 @@ export class ContainerService {
   /** Give back what a running container holds: the task, its network, its rootfs mount. */
   async #release(ctx: Ctx, rec: ContainerRecord): Promise<void> {
     const cctx = cleanupCtx(ctx);
-    await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch((err) => {
-      if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
-    });
-    await this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
-    await this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err }));
+    // The network does not wait for the task; the rootfs does (a process still in it keeps it busy).
+    const task = this.#d.tasks
+      .delete(cctx, rec.id, { force: true })
+      .catch((err) => {
+        if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
+      })
+      .then(() => this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })));
+    const net = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
+    await Promise.all([task, net]);
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
@@ -599,11 +605,13 @@ export class ContainerService {
     this.#cancelRestart(id);
     const st = await this.#patch(cctx, id, { status: 'removing' });
     await this.#release(cctx, rec);
-    await this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
-      if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
-    });
-    await rm(this.bundleDir(rec), { recursive: true, force: true });
-    if (!rec.config.logPath) await rm(path.dirname(this.logPath(rec)), { recursive: true, force: true });
+    await Promise.all([
+      this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
+        if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
+      }),
+      rm(this.bundleDir(rec), { recursive: true, force: true }),
+      rec.config.logPath ? undefined : rm(path.dirname(this.logPath(rec)), { recursive: true, force: true }),
+    ]);
     await this.#d.store.delete(cctx, rec.id).catch((err) => {
       if (!isNotFound(err)) throw err;
     });

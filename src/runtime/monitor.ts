@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, constants as fsConstants, openSync, watch } from 'node:fs';
+import { closeSync, existsSync, constants as fsConstants, openSync, readFileSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
+import { reapChild, spawnWithSyncPipe } from '../core/sys.ts';
 
 /**
  * The Node side of berth-monitor (native/monitor.c): starting a monitor,
@@ -83,17 +84,26 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
     if (l.log.maxSize) args.push('--log-max-size', String(l.log.maxSize));
     if (l.log.maxFiles) args.push('--log-max-files', String(l.log.maxFiles));
   }
-  // detached: the monitor forks again and its child starts a new session, so
-  // neither berthd's process group nor its death reaches the container.
-  const child = spawn(l.monitorPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
-  const sync = child.stdio[3] as Readable;
+  // The monitor forks again and its child starts a new session, so neither
+  // berthd's process group nor its death reaches the container.
+  let child: { once(ev: 'error', fn: (err: Error) => void): void; unref(): void } | undefined;
+  let sync: Readable;
+  try {
+    const { pid, syncFd } = spawnWithSyncPipe(l.monitorPath, args);
+    sync = new net.Socket({ fd: syncFd, readable: true, writable: false });
+    reapLater(pid);
+  } catch {
+    const c = spawn(l.monitorPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+    child = c;
+    sync = c.stdio[3] as Readable;
+  }
   let text = '';
   sync.setEncoding('utf8');
   const onAbort = () => sync.destroy();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     await new Promise<void>((resolve, reject) => {
-      child.once('error', reject);
+      child?.once('error', reject);
       sync.on('data', (d: string) => (text += d));
       sync.once('end', resolve);
       sync.once('close', resolve);
@@ -106,7 +116,7 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
     throw berthError('Internal', `monitor for "${l.id}": ${(err as Error).message}`, err);
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    child.unref();
+    child?.unref();
   }
   ctx.signal.throwIfAborted();
   const line = text.split('\n')[0];
@@ -117,9 +127,18 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
   return JSON.parse(line) as MonitorStatus;
 }
 
+// The task files are a few bytes on the state directory's tmpfs: read in place,
+// as a thread-pool round trip costs more than the read and stalls under load.
+/** Reap a monitor's first process (it exits once it has forked the real monitor). */
+function reapLater(pid: number, delay = 5): void {
+  setTimeout(() => {
+    if (!reapChild(pid)) reapLater(pid, Math.min(delay * 2, 1000));
+  }, delay).unref();
+}
+
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -131,12 +150,18 @@ export const readExit = (dir: string) => readJson<ExitStatus>(path.join(dir, mon
 
 /** The monitor's pid if it is still running (checked against /proc so a reused pid does not count). */
 export async function monitorPid(dir: string): Promise<number | undefined> {
-  const text = await readFile(path.join(dir, monitorFiles.monitorPid), 'utf8').catch(() => '');
-  const pid = Number.parseInt(text, 10);
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const pid = Number.parseInt(read(path.join(dir, monitorFiles.monitorPid)), 10);
   if (!pid) return undefined;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const cmdline = read(`/proc/${pid}/cmdline`);
   if (!cmdline.includes('berth-monitor') || !cmdline.includes(`\0--dir\0${dir}\0`)) return undefined;
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const stat = read(`/proc/${pid}/stat`);
   // A zombie monitor has finished its work.
   if (/\) Z /.test(stat)) return undefined;
   return pid;

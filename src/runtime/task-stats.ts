@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, rmdir } from 'node:fs/promises';
 import { hasErrno } from '../core/errors.ts';
 import path from 'node:path';
 import type { RuntimeStats } from './runc.ts';
 import type { TaskStats } from './task-types.ts';
 
-async function cgroupsPathOf(bundle: string): Promise<string | undefined> {
+function cgroupsPathOf(bundle: string): string | undefined {
   try {
-    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+    // Read in place: this runs on every exit, and a thread-pool round trip costs more than the read.
+    const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
     return spec.linux?.cgroupsPath;
   } catch {
     return undefined;
@@ -21,10 +22,15 @@ const isV2 = () => existsSync('/sys/fs/cgroup/cgroup.controllers');
  * the cgroup exists until the runtime's delete, so ask before that).
  */
 export async function oomKilled(bundle: string): Promise<boolean> {
-  const cgroupsPath = await cgroupsPathOf(bundle);
+  const cgroupsPath = cgroupsPathOf(bundle);
   if (!cgroupsPath?.startsWith('/')) return false;
   const file = isV2() ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
-  const text = await readFile(file, 'utf8').catch(() => '');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // No such cgroup: no OOM to report.
+  }
   return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
 }
 
@@ -34,21 +40,24 @@ export async function oomKilled(bundle: string): Promise<boolean> {
  * still being torn down, which leaks a cgroup per container otherwise.
  */
 export async function removeCgroup(bundle: string): Promise<void> {
-  const cgroupsPath = await cgroupsPathOf(bundle);
+  const cgroupsPath = cgroupsPathOf(bundle);
   if (!cgroupsPath?.startsWith('/') || cgroupsPath === '/') return;
   const roots = isV2() ? ['/sys/fs/cgroup'] : (await readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((c) => path.join('/sys/fs/cgroup', c));
-  for (const root of roots) {
-    const dir = path.join(root, cgroupsPath);
-    for (let attempt = 0; attempt < 40; attempt++) {
-      try {
-        await rmdir(dir);
-        break;
-      } catch (err) {
-        if (!hasErrno(err, 'EBUSY')) break;
-        await new Promise((r) => setTimeout(r, 25));
+  // Usually the runtime's delete removed them all: check in place, and remove what is left side by side.
+  const left = roots.map((root) => path.join(root, cgroupsPath)).filter((dir) => existsSync(dir));
+  await Promise.all(
+    left.map(async (dir) => {
+      for (let attempt = 0; attempt < 40; attempt++) {
+        try {
+          await rmdir(dir);
+          break;
+        } catch (err) {
+          if (!hasErrno(err, 'EBUSY')) break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
       }
-    }
-  }
+    }),
+  );
 }
 
 /** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
@@ -97,7 +97,8 @@ export class MonitorTaskService implements TaskService {
 
   private async record(ctx: Ctx, id: string): Promise<TaskRecord> {
     try {
-      return JSON.parse(await readFile(path.join(this.taskDir(ctx.namespace, id), 'task.json'), 'utf8')) as TaskRecord;
+      // A small file on tmpfs, read on every task call: in place, not through the thread pool.
+      return JSON.parse(readFileSync(path.join(this.taskDir(ctx.namespace, id), 'task.json'), 'utf8')) as TaskRecord;
     } catch (err) {
       if (hasErrno(err, 'ENOENT')) throw berthError('NotFound', `task "${id}" not found`);
       throw err;
@@ -109,9 +110,10 @@ export class MonitorTaskService implements TaskService {
     const rt = this.runtime(req.runtime ?? this.defaultRuntime);
     const dir = this.taskDir(ctx.namespace, req.id);
     // Private: task.json, the monitor's sockets and the runtime's state are root's alone.
-    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+    // Task files are small and live on the state tmpfs: written in place (see readJson in monitor.ts).
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
     try {
-      await mkdir(dir);
+      mkdirSync(dir);
     } catch (err) {
       if (hasErrno(err, 'EEXIST')) throw berthError('AlreadyExists', `task "${req.id}" already exists`);
       throw err;
@@ -126,10 +128,10 @@ export class MonitorTaskService implements TaskService {
       createdAt: new Date().toISOString(),
     };
     try {
-      await mkdir(rt.root(ctx.namespace), { recursive: true, mode: 0o700 });
-      if (req.log) await mkdir(path.dirname(req.log.path), { recursive: true });
-      await writeFile(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
-      await rename(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
+      mkdirSync(rt.root(ctx.namespace), { recursive: true, mode: 0o700 });
+      if (req.log) mkdirSync(path.dirname(req.log.path), { recursive: true });
+      writeFileSync(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
+      renameSync(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
       const st = await launchMonitor(ctx, {
         monitorPath: this.monitorPath,
         dir,
@@ -167,10 +169,10 @@ export class MonitorTaskService implements TaskService {
     const dir = this.taskDir(ctx.namespace, id);
     // Taken before the runtime call so it never follows a quick process's finishedAt.
     const startedAt = new Date().toISOString();
-    await this.runtime(rec.runtime).start(ctx, id);
-    await writeFile(path.join(dir, 'started'), startedAt);
     // The pid is the one create reported; asking the runtime again would cost a process spawn.
     const status = await readStatus(dir);
+    await this.runtime(rec.runtime).start(ctx, id, { pid: status?.pid });
+    writeFileSync(path.join(dir, 'started'), startedAt);
     return { ...rec, status: 'running', pid: status?.pid ?? 0, startedAt };
   }
 
@@ -182,7 +184,9 @@ export class MonitorTaskService implements TaskService {
       process.kill(info.pid, processSignal(signal));
       return;
     }
-    if (await readExit(this.taskDir(ctx.namespace, id))) throw berthError('Conflict', `container "${id}" is not running`);
+    const dir = this.taskDir(ctx.namespace, id);
+    if (await readExit(dir)) throw berthError('Conflict', `container "${id}" is not running`);
+    if (rec.runtime === 'runc' && (await signalInit(dir, signal, !!opts.all))) return;
     await this.runtime(rec.runtime).kill(ctx, id, signal, { all: opts.all });
   }
 
@@ -206,7 +210,13 @@ export class MonitorTaskService implements TaskService {
    */
   private async describe(ctx: Ctx, rec: TaskRecord, precise = false): Promise<TaskInfo> {
     const dir = this.taskDir(rec.namespace, rec.id);
-    let startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
+    let startedAt: string | undefined;
+    try {
+      // Small files on the state tmpfs are read in place (see readJson in monitor.ts).
+      startedAt = readFileSync(path.join(dir, 'started'), 'utf8');
+    } catch {
+      startedAt = undefined;
+    }
     const base = { ...rec, pid: 0 };
     const exited = async (exit: ExitStatus): Promise<TaskInfo> => ({
       ...base,
@@ -438,7 +448,9 @@ export class MonitorTaskService implements TaskService {
       exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
     }
     try {
-      await rt.delete(ctx, id, { force: true });
+      // With the exit recorded the init is gone: the runtime's state can go without a runtime process.
+      if (exit) await rt.deleteStopped(ctx, id);
+      else await rt.delete(ctx, id, { force: true });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -495,5 +507,35 @@ export class MonitorTaskService implements TaskService {
         }
       }
     }
+  }
+}
+
+/**
+ * What `runc kill` does, without spawning runc, when it is safe to: a signal
+ * for the init alone goes to it directly, and so does SIGKILL for "all" when
+ * the init is pid 1 of its own pid namespace (the kernel then kills every
+ * process in it). The init is known by the pid its monitor reported and must
+ * still be the monitor's child, so a reused pid is never signalled. False
+ * when the runtime has to do it.
+ */
+async function signalInit(dir: string, signal: string | number, all: boolean): Promise<boolean> {
+  const sig = processSignal(signal);
+  if (all && sig !== 9 && sig !== 'SIGKILL') return false;
+  const pid = (await readStatus(dir))?.pid;
+  const monitor = await monitorPid(dir);
+  if (!pid || !monitor) return false;
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false;
+  }
+  if (Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]) !== monitor) return false;
+  if (all && /^NSpid:.*\s(\d+)$/m.exec(status)?.[1] !== '1') return false;
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
   }
 }
