@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startEngine, type Engine } from '../helpers/engine.ts';
+import { cgroupConfig, cycle, cycleKinds, fdTargets, formatProbe, growth, probe, removeCgroupParent, uniqueCgroupParent } from '../helpers/leak-probe.ts';
+
+/**
+ * Issue 3: nothing a container had (mounts, cgroups, netns, veths, iptables
+ * rules, files under root and state, monitors, berthd's fds) outlives its
+ * removal. Every kind of container life is repeated N times and the
+ * machine's state compared with what it was before. RSS is printed only.
+ */
+const N = Number(process.env.BERTH_LEAK_CYCLES ?? 30);
+// Node's own lazily opened handles (a worker, an epoll, a pipe) may appear once.
+const fdTolerance = 4;
+
+describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
+  let e: Engine;
+  const parent = uniqueCgroupParent();
+  before(async () => {
+    e = await startEngine({ extraConfig: cgroupConfig(parent) });
+    // One of each first, so what is created once and kept (the bridge, its
+    // first rules, lazily opened handles) is in the baseline.
+    for (const kind of cycleKinds) await cycle(e, kind);
+  });
+
+  it('the probe sees what a running container holds', async () => {
+    const idle = await probe(e, parent);
+    const r = await e.d.cli(['run', '-d', '-p', '127.0.0.1::80', e.image, 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    const busy = await probe(e, parent);
+    assert.equal((await e.d.cli(['rm', '-f', r.stdout.trim()])).code, 0);
+    const grew = growth(idle, busy).map((g) => g.split(' ')[0]);
+    for (const k of ['mounts', 'cgroups', 'netns', 'veths', 'iptables', 'monitors', 'state/tasks', 'state/containers']) {
+      assert.ok(grew.includes(k), `${k} grew with a running container (${grew.join(', ')})`);
+    }
+  });
+  after(async () => {
+    await e?.stop();
+    await removeCgroupParent(parent);
+  });
+
+  for (const kind of cycleKinds) {
+    it(`${kind}: ${N} cycles leave nothing behind`, async () => {
+      const before = await probe(e, parent);
+      const fdsBefore = await fdTargets(e.d.proc.pid!);
+      for (let i = 0; i < N; i++) await cycle(e, kind);
+      const afterP = await probe(e, parent);
+      console.log(`# ${kind} before: ${formatProbe(before)}`);
+      console.log(`# ${kind} after:  ${formatProbe(afterP)}`);
+      assert.deepEqual(growth(before, afterP), [], `state grew after ${N} ${kind} cycles`);
+      if (afterP.fds > before.fds + fdTolerance) {
+        const now = await fdTargets(e.d.proc.pid!);
+        const extra = now.filter((t) => { const i = fdsBefore.indexOf(t); if (i >= 0) { fdsBefore.splice(i, 1); return false; } return true; });
+        assert.fail(`berthd fds ${before.fds} -> ${afterP.fds}: ${extra.join(', ')}`);
+      }
+      assert.equal(afterP.counts.monitors, 0);
+      assert.equal(afterP.counts.cgroups, 0, 'no container cgroup left');
+    });
+  }
+
+  it('containers recovered after a daemon crash leave nothing behind once removed', async () => {
+    const before = await probe(e, parent);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await e.d.cli(['run', '-d', i % 2 ? '--network=none' : '--network=bridge', e.image, 'sleep', '600']);
+      assert.equal(r.code, 0, r.stderr);
+      ids.push(r.stdout.trim());
+    }
+    const quick = await e.d.cli(['run', '-d', e.image, 'sh', '-c', 'sleep 1; exit 3']);
+    assert.equal(quick.code, 0, quick.stderr);
+    ids.push(quick.stdout.trim());
+    await e.d.kill();
+    await new Promise((r) => setTimeout(r, 2000));
+    await e.d.restart();
+    const stopped = await e.d.cli(['stop', '-t', '1', ids[0]]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    const rm = await e.d.cli(['rm', '-f', ...ids]);
+    assert.equal(rm.code, 0, rm.stderr);
+    const afterP = await probe(e, parent);
+    console.log(`# recovered before: ${formatProbe(before)}`);
+    console.log(`# recovered after:  ${formatProbe(afterP)}`);
+    assert.deepEqual(growth(before, afterP), [], 'state grew after removing recovered containers');
+  });
+});
