@@ -58,6 +58,29 @@ describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
     });
   }
 
+  it(`${N} execs in a running container leave nothing behind once they exit`, async () => {
+    const r = await e.d.cli(['run', '-d', '--network', 'none', e.image, 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    try {
+      const ex = await e.d.cli(['exec', id, 'true']);
+      assert.equal(ex.code, 0, ex.stderr);
+      const before = await probe(e, parent);
+      for (let i = 0; i < N; i++) {
+        const x = await e.d.cli(['exec', id, 'sh', '-c', `exit ${i % 3}`]);
+        assert.equal(x.code, i % 3, x.stderr);
+      }
+      const afterP = await probe(e, parent);
+      console.log(`# exec before: ${formatProbe(before)}`);
+      console.log(`# exec after:  ${formatProbe(afterP)}`);
+      assert.deepEqual(growth(before, afterP), [], `state grew after ${N} execs`);
+      const ins = await e.d.cli(['inspect', id]);
+      assert.ok(ins.stdout.length < 20_000, `inspect output stays small (${ins.stdout.length} bytes)`);
+    } finally {
+      await e.d.cli(['rm', '-f', id]);
+    }
+  });
+
   it('containers recovered after a daemon crash leave nothing behind once removed', async () => {
     const before = await probe(e, parent);
     const ids: string[] = [];
