@@ -9,7 +9,7 @@ import { cgroupConfig, cycle, cycleKinds, fdTargets, formatProbe, growth, probe,
  * removal. Every kind of container life is repeated N times and the
  * machine's state compared with what it was before. RSS is printed only.
  */
-const N = Number(process.env.BERTH_LEAK_CYCLES ?? 30);
+const N = Number(process.env.BERTH_LEAK_CYCLES ?? 20);
 // Node's own lazily opened handles (a worker, an epoll, a pipe) may appear once.
 const fdTolerance = 4;
 
@@ -76,6 +76,28 @@ describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
       assert.deepEqual(growth(before, afterP), [], `state grew after ${N} execs`);
       const ins = await e.d.cli(['inspect', id]);
       assert.ok(ins.stdout.length < 20_000, `inspect output stays small (${ins.stdout.length} bytes)`);
+    } finally {
+      await e.d.cli(['rm', '-f', id]);
+    }
+  });
+
+  it('clients that go away mid-stream (logs -f, wait, events, stats) leave no fd or watcher behind', async () => {
+    const r = await e.d.cli(['run', '-d', '--network', 'none', e.image, 'sh', '-c', 'while true; do echo tick; sleep 0.2; done']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    try {
+      const streams = [['logs', '-f', id], ['wait', id], ['events'], ['stats', id]];
+      for (const args of streams) await e.d.cli(args, { timeoutMs: 1500 });
+      const before = await probe(e, parent);
+      const n = Math.max(2, Math.floor(N / 3));
+      for (let i = 0; i < n; i++) await Promise.all(streams.map((args) => e.d.cli(args, { timeoutMs: 1500 })));
+      // The daemon notices a closed connection on its next write or poll.
+      await new Promise((res) => setTimeout(res, 3000));
+      const afterP = await probe(e, parent);
+      console.log(`# streams before: ${formatProbe(before)}`);
+      console.log(`# streams after:  ${formatProbe(afterP)}`);
+      assert.deepEqual(growth(before, afterP), []);
+      assert.ok(afterP.fds <= before.fds + fdTolerance, `berthd fds ${before.fds} -> ${afterP.fds}: ${(await fdTargets(e.d.proc.pid!)).join(', ')}`);
     } finally {
       await e.d.cli(['rm', '-f', id]);
     }
