@@ -1,8 +1,10 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { imagesBench, pullBench } from './benches/pull.ts';
 import { networkBench } from './benches/network.ts';
 import { run50Bench, runBench } from './benches/run.ts';
+import { readJournal, startTimeOf } from './lib/cleanup.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
 import { interrupted, run } from './lib/proc.ts';
 import { printResult, printSummary, writeResult, type BenchResult } from './lib/report.ts';
@@ -39,6 +41,21 @@ async function versions(): Promise<Record<string, string>> {
   };
 }
 
+/** Work dirs of other bench runs whose daemons are still alive: they would distort this run's figures. */
+function otherRuns(mine: string): string[] {
+  const tmp = path.dirname(mine);
+  return readdirSync(tmp)
+    .filter((d) => d.startsWith('berth-bench-') && path.join(tmp, d) !== mine)
+    .map((d) => path.join(tmp, d))
+    .filter((dir) => {
+      try {
+        return readJournal(path.join(dir, 'journal.jsonl')).some((e) => e.kind === 'pid' && startTimeOf(e.pid) === e.start);
+      } catch {
+        return false;
+      }
+    });
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -66,7 +83,9 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const resultsDir = path.join(projectRoot, 'bench/results');
-  const context = { versions: await versions(), loadNote: 'other work may share this machine; figures are noisy' };
+  const others = otherRuns(env.work);
+  if (others.length) env.log(`warning: another bench run is active (${others.join(', ')}); both runs' figures are distorted`);
+  const context = { versions: await versions(), loadNote: 'other work may share this machine; figures are noisy', concurrentBenchRuns: others };
   const t0 = Date.now();
   let failed = false;
   const all: BenchResult[] = [];

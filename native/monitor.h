@@ -31,4 +31,26 @@ void now_rfc3339(char *out, size_t n);
 
 int write_all(int fd, const char *p, size_t n);
 
+/*
+ * Attach clients and the process's stdin (monitor-attach.c). Output goes to
+ * every client through a bounded buffer (a client that falls too far behind
+ * is disconnected); input from clients goes to stdin through one bounded
+ * buffer, and clients are not read while it is full.
+ */
+#define ATTACH_MAX_CLIENTS 32
+struct pollfd;
+void attach_init(int tty, int stdin_once);
+/* The process's stdin: a pipe's write end, or the pty master (is_pty); -1 for none. */
+void attach_set_stdin(int fd, int is_pty);
+/* Close stdin once the buffered input is written ("close-stdin"). */
+void attach_close_stdin(void);
+void attach_accept(int listen_fd);
+void attach_broadcast(int stream, const char *data, size_t n);
+/* Add the attach fds to a poll set at index n; returns the new count. */
+int attach_poll_add(struct pollfd *p, int n);
+/* Handle the events of the fds attach_poll_add added. */
+void attach_poll_handle(const struct pollfd *p);
+/* At exit: give clients up to two seconds to take their output, then disconnect them. */
+void attach_finish(void);
+
 #endif

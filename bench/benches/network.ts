@@ -1,6 +1,6 @@
 import { freePort, randomSubnet, type BenchEnv } from '../lib/env.ts';
 import { berthSetup, interleave, skipUnless, waitForHttp, type Case } from '../lib/measure.ts';
-import type { BenchResult, Series } from '../lib/report.ts';
+import { seriesMedian, type BenchResult, type Series } from '../lib/report.ts';
 import type { Tool } from '../lib/env.ts';
 
 /**
@@ -78,13 +78,18 @@ export async function networkBench(env: BenchEnv, rounds: number): Promise<Bench
     series.splice(i + 1, 0, { key: `${e}-bridge-return`, label: `${e}: bridge + port, run -d returns`, unit: 'ms', samples: returned[e], skip: br.skip });
   }
   series.push(cost('berth'), cost('podman'));
-  return {
+  const result: BenchResult = {
     bench: 'network',
     series,
     ratios: [
       { num: 'berth-cost', den: 'podman-cost', target: 1 },
       { num: 'berth-bridge', den: 'podman-bridge' },
     ],
-    notes: ['added cost = (time until httpd answers through the published port) - (time `run -d --network none` takes), per round; containers removed after each sample, untimed'],
+    notes: [
+      'added cost = (time until httpd answers through the published port) - (time `run -d --network none` takes), per round; containers removed after each sample, untimed',
+    ],
   };
+  const diff = (e: string) => seriesMedian(result, `${e}-bridge`) - seriesMedian(result, `${e}-none`);
+  result.notes.push(`difference of the medians instead: berth ${diff('berth').toFixed(1)} ms, podman ${diff('podman').toFixed(1)} ms`);
+  return result;
 }

@@ -38,6 +38,15 @@ export async function pullBench(env: BenchEnv, rounds: number): Promise<BenchRes
   const b = typeof berth === 'string' ? undefined : berth;
   const berthSkip = skipUnless(typeof berth === 'string' ? berth : await berth.has('pull'), 'berth pull');
   const sync = async () => void (await run('sync', []));
+  // Store size after a cold pull (untimed): shows that each engine really
+  // unpacked (content + snapshots), not just fetched.
+  const sizes: Record<string, number[]> = { berth: [], containerd: [], podman: [] };
+  const sized = async (engine: string, dir: () => string, ms: number) => {
+    const du = await run('du', ['-sm', dir()]);
+    sizes[engine].push(Number(du.stdout.split('\t')[0]));
+    return ms;
+  };
+  const mnt = await env.fs();
   const cold: Case[] = [
     {
       key: 'berth-cold',
@@ -47,7 +56,7 @@ export async function pullBench(env: BenchEnv, rounds: number): Promise<BenchRes
         await wipeBerth(env, b!, ref);
         await sync();
       },
-      measure: async () => (await b!.cli.must(['pull', ref])).ms,
+      measure: async () => sized('berth', () => b!.root, (await b!.cli.must(['pull', ref])).ms),
     },
     {
       key: 'containerd-cold',
@@ -56,7 +65,7 @@ export async function pullBench(env: BenchEnv, rounds: number): Promise<BenchRes
         await wipeContainerd(env, ref);
         await sync();
       },
-      measure: async () => (await ctr.must(['images', 'pull', '--plain-http', ref])).ms,
+      measure: async () => sized('containerd', () => `${mnt}/containerd/root`, (await ctr.must(['images', 'pull', '--plain-http', ref])).ms),
     },
     {
       key: 'podman-cold',
@@ -65,7 +74,7 @@ export async function pullBench(env: BenchEnv, rounds: number): Promise<BenchRes
         await wipePodman(env);
         await sync();
       },
-      measure: async () => (await podman.must(['pull', '--tls-verify=false', ref])).ms,
+      measure: async () => sized('podman', () => `${mnt}/podman/root`, (await podman.must(['pull', '--tls-verify=false', ref])).ms),
     },
   ];
   const warm: Case[] = [
@@ -74,6 +83,9 @@ export async function pullBench(env: BenchEnv, rounds: number): Promise<BenchRes
     { key: 'podman-warm', label: 'podman pull (present)', prepare: sync, measure: async () => (await podman.must(['pull', '--tls-verify=false', ref])).ms },
   ];
   const series = [...(await interleave(cold, rounds, (s) => env.log(s))), ...(await interleave(warm, Math.max(rounds, 5), (s) => env.log(s)))];
+  for (const [engine, mb] of Object.entries(sizes)) {
+    if (mb.length) series.push({ key: `${engine}-store-mb`, label: `${engine}: store size after a cold pull`, unit: 'MB', samples: mb });
+  }
   return {
     bench: 'pull',
     series,

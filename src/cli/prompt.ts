@@ -29,3 +29,39 @@ export async function confirm(env: CommandEnv, question: string): Promise<boolea
   const answer = (await readLine(env)).trim().toLowerCase();
   return answer === 'y' || answer === 'yes';
 }
+
+/** Read a password: on a terminal without echo, otherwise one line. */
+export async function readSecret(env: CommandEnv): Promise<string> {
+  const stdin = env.stdin;
+  if (!stdin.isTTY) return readLine(env);
+  stdin.setRawMode(true);
+  try {
+    return await new Promise((resolve, reject) => {
+      let buf = '';
+      const onData = (d: Buffer) => {
+        for (const ch of d.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return done(buf);
+          if (ch === '\u0003') return fail();
+          if (ch === '\u007f' || ch === '\b') buf = buf.slice(0, -1);
+          else buf += ch;
+        }
+      };
+      const cleanup = () => {
+        stdin.off('data', onData);
+        stdin.pause();
+      };
+      const done = (v: string) => {
+        cleanup();
+        resolve(v);
+      };
+      const fail = () => {
+        cleanup();
+        reject(Object.assign(new Error('interrupted'), { exit: 130 }));
+      };
+      stdin.on('data', onData);
+      stdin.resume();
+    });
+  } finally {
+    stdin.setRawMode(false);
+  }
+}

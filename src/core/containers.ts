@@ -102,6 +102,8 @@ export interface NetworkAttachment {
   extraHosts?: string[];
   macAddress?: string;
   ipAddress?: string;
+  /** Networks joined by `network connect` (eth1, ...), rejoined at every start. */
+  extraNetworks?: Array<{ network: string; aliases?: string[]; ipAddress?: string }>;
 }
 
 export interface PortMapping {

@@ -1,3 +1,4 @@
+import type { ImageConfigFields } from './images.ts';
 /**
  * Media types and annotation keys of the OCI image spec and Docker's
  * schema2, in one place. Manifests and indexes of either family are
@@ -90,17 +91,7 @@ export interface ImageConfig {
   variant?: string;
   created?: string;
   author?: string;
-  config?: {
-    User?: string;
-    ExposedPorts?: Record<string, object>;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Volumes?: Record<string, object>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-  };
+  config?: ImageConfigFields;
   rootfs: { type: 'layers'; diff_ids: string[] };
   history?: { created?: string; created_by?: string; comment?: string; empty_layer?: boolean; author?: string }[];
 }

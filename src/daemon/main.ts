@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { berthError, hasErrno, kindOf } from '../core/errors.ts';
@@ -66,12 +66,21 @@ async function main(): Promise<number> {
   const address = d.address as string;
   await rm(address, { force: true });
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address, () => resolve());
-  });
-  await chmod(address, parseInt(d.socket_mode as string, 8));
-  if (d.socket_group) await chown(address, 0, await groupId(d.socket_group as string));
+  // Bind in a private directory and move the socket into place once its mode
+  // and group are set, so it is never reachable with the umask's mode.
+  const privDir = await mkdtemp(path.join(path.dirname(address), '.berthd-'));
+  const bindAt = Buffer.byteLength(path.join(privDir, 's')) < 108 ? path.join(privDir, 's') : address;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(bindAt, () => resolve());
+    });
+    await chmod(bindAt, parseInt(d.socket_mode as string, 8));
+    if (d.socket_group) await chown(bindAt, 0, await groupId(d.socket_group as string));
+    if (bindAt !== address) await rename(bindAt, address);
+  } finally {
+    await rm(privDir, { recursive: true, force: true });
+  }
   log.info('berthd ready', { root, state, address, pid: process.pid });
 
   await new Promise<void>((resolve) => {

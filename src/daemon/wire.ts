@@ -8,6 +8,7 @@ import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { registerContainerRoutes } from '../api/native/routes-containers.ts';
 import { rootCtx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
 import { MetadataDb } from '../metadata/db.ts';
 import { NetworkStore } from '../metadata/networks.ts';
@@ -19,7 +20,7 @@ import { runtimeSection } from '../runtime/task-config.ts';
 import type { ImageConfig } from '../runtime/oci-types.ts';
 import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -41,7 +42,11 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const state = d.state as string;
   registerSystemRoutes(router, { root, state });
   await mkdir(root, { recursive: true });
-  const db = new MetadataDb(path.join(root, 'metadata.db'));
+  // Container configs (their environment included) live here: root's alone. SQLite gives its WAL files the same mode.
+  const dbPath = path.join(root, 'metadata.db');
+  await (await open(dbPath, 'a', 0o600)).close();
+  await chmod(dbPath, 0o600);
+  const db = new MetadataDb(dbPath);
   const startCtx = rootCtx({ log: opts.log, signal: opts.shutdown });
   const events = new EventBus();
 
@@ -52,7 +57,6 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     netnsDir: path.join(state, 'netns'),
   });
   await network.init(startCtx);
-  registerNetworkRoutes(router, network);
 
   const images = await wireImages({ db, root, state, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
   registerImageRoutes(router, images.images);
@@ -69,6 +73,19 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     network,
     runtime: cfg.sections.runtime,
     startCtx,
+  });
+  // port names containers as every other container route does; connect and
+  // disconnect are recorded by the container service.
+  registerNetworkRoutes(router, network, {
+    async resolveContainer(req, ref) {
+      const c = await containers.containers.get(req.ctx, ref);
+      if (c.state.status !== 'running' && c.state.status !== 'paused') throw berthError('Conflict', `container ${c.record.name} is not running`);
+      return c.record.id;
+    },
+    containers: {
+      connect: (req, ref, r) => containers.containers.connectNetwork(req.ctx, ref, r),
+      disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
+    },
   });
   registerContainerRoutes(router, {
     containers: containers.containers,

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { berthError, isAlreadyExists, isNotFound, kindOf } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
 import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform } from './types.ts';
-import { isIndex } from './types.ts';
+import { GcLabels, isIndex } from './types.ts';
 
 /** Manifests, indexes and configs are small; anything larger is refused. */
 export const MAX_JSON_BLOB = 8 << 20;
@@ -105,6 +105,10 @@ export interface ResolvedImage {
   config: ImageConfig;
   /** The image ID: the config digest. */
   id: Digest;
+  /** Unpacked size: the layers' uncompressed sizes where recorded, else their blob sizes. */
+  size: number;
+  /** The same, per layer. */
+  layerSizes: number[];
 }
 
 /** Walk a stored target down to the platform's manifest and config. */
@@ -126,5 +130,12 @@ export async function loadImage(ctx: Ctx, content: ContentStore, target: Descrip
   const manifest = await readJsonBlob<Manifest>(ctx, content, manifestDesc.digest, 'manifest');
   if (!manifest.config || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
   const config = await readJsonBlob<ImageConfig>(ctx, content, manifest.config.digest, 'image config');
-  return { target, manifestDesc, manifest, config, id: manifest.config.digest };
+  const layerSizes: number[] = [];
+  for (const l of manifest.layers) {
+    const info = await content.info(ctx, l.digest).catch(() => undefined);
+    const recorded = Number(info?.labels[GcLabels.layerSize]);
+    layerSizes.push(Number.isFinite(recorded) && recorded > 0 ? recorded : l.size);
+  }
+  const size = layerSizes.reduce((a, b) => a + b, 0);
+  return { target, manifestDesc, manifest, config, id: manifest.config.digest, size, layerSizes };
 }

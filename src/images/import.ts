@@ -66,10 +66,11 @@ export async function importRootfs(svc: ImageService, ctx: Ctx, stream: Readable
         toApply.end();
         if (size === 0) throw berthError('InvalidArgument', 'import: the input is empty');
         layerDigest = `sha256:${hash.digest('hex')}`;
-        diffId = (await applied).diffId;
+        const got = await applied;
+        diffId = got.diffId;
         await deps.leases.attach(lctx, { kind: 'content', id: layerDigest });
         try {
-          await writer.commit(lctx, { size, digest: layerDigest });
+          await writer.commit(lctx, { size, digest: layerDigest, labels: { [GcLabels.layerSize]: String(got.size) } });
         } catch (err) {
           if (!isAlreadyExists(err)) throw err;
         }

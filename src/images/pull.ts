@@ -55,9 +55,10 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
     emit({ id: p.tag ?? p.digest ?? 'latest', status: `Pulling from ${p.path}` });
 
     // Shared by digest, so concurrent pulls of one image fetch each document once.
-    const fetchJson = (desc: Descriptor, what: string): Promise<Buffer> =>
-      shared(svc, `json:${desc.digest}`, async () => {
-        await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+    const fetchJson = async (desc: Descriptor, what: string): Promise<Buffer> => {
+      // Each pull's own lease holds what it uses, even when another pull fetched it.
+      await deps.leases.attach(lctx, { kind: 'content', id: desc.digest });
+      return shared(svc, `json:${desc.digest}`, async () => {
         if (await hasBlob(lctx, deps.content, desc.digest)) return deps.content.readAll(lctx, desc.digest, MAX_JSON_BLOB);
         const body = await readAllStream(await deps.registry.fetch(lctx, name, desc), MAX_JSON_BLOB, `${what} ${desc.digest}`);
         const got = digestOf(body);
@@ -65,6 +66,7 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
         await putBlob(lctx, deps.content, body, {}, desc.digest, deps.leases);
         return body;
       });
+    };
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
@@ -156,6 +158,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
     (async (): Promise<Extracted | undefined> => {
       const id = shortId(layer.digest);
       await deps.leases.attach(ctx, { kind: 'snapshot', id: chain[i], snapshotter: sn.name });
+      await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
       if (await snapshotExists(svc, ctx, chain[i])) {
         emit({ id, status: 'Already exists' });
         return undefined;
@@ -221,7 +224,9 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   const mounts = await deps.snapshotter.prepare(ctx, key, parent);
   try {
     emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
-    const got = await deps.withMounted(ctx, mounts, async (dir) => (await deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' })).diffId);
+    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' }));
+    const got = res.diffId;
+    await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(res.size) }).catch(() => {});
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
     await commitSnapshot(svc, ctx, chainId, key, parent);
   } catch (err) {
@@ -253,12 +258,13 @@ async function fetchLayer(
   layer: Descriptor,
   id: string,
   emit: Emit,
-  apply: ((stream: Readable) => Promise<{ diffId: Digest }>) | undefined,
+  apply: ((stream: Readable) => Promise<{ diffId: Digest; size: number }>) | undefined,
 ): Promise<Digest | undefined> {
   const { deps } = svc;
   let present = await hasBlob(ctx, deps.content, layer.digest);
   let writer: ContentWriter | undefined;
   let src: Readable;
+  let resumeFrom = 0;
   const ref = `layer-${layer.digest}`;
   if (!present) {
     await deps.leases.attach(ctx, { kind: 'ingest', id: ref });
@@ -277,18 +283,24 @@ async function fetchLayer(
     src = await deps.content.reader(ctx, layer.digest);
   } else {
     writer = writer!;
-    if (writer.offset > 0) {
-      // The registry role streams whole blobs, so a partial write starts over.
+    if (writer.offset >= layer.size) {
+      // A complete but uncommitted download (interrupted at the last step): start over, cheaper than guessing.
       await writer.close();
       await deps.content.abort(ctx, ref);
       writer = await deps.content.writer(ctx, { ref, expected: { digest: layer.digest, size: layer.size } });
     }
+    // A download interrupted earlier (berthd stopped or killed) resumes where it stopped.
+    resumeFrom = writer.offset;
     try {
-      src = await deps.registry.fetch(ctx, name, layer);
+      src = await deps.registry.fetch(ctx, name, layer, resumeFrom);
     } catch (err) {
       await writer.close().catch(() => {});
       throw wrap(err, `layer ${layer.digest}`);
     }
+  }
+  if (resumeFrom > 0) {
+    emit({ id, status: 'Downloading', progressDetail: { current: resumeFrom, total: layer.size } });
+    return resumeLayer(svc, ctx, layer, id, emit, writer!, src, resumeFrom, apply);
   }
   const toApply = apply ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
   let applyDone = false;
@@ -328,18 +340,75 @@ async function fetchLayer(
     }
     if (!applied) return undefined;
     emit({ id, status: 'Extracting', progressDetail: { current: layer.size, total: layer.size } });
-    return (await applied).diffId;
+    const result = await applied;
+    await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).catch(() => {});
+    return result.diffId;
   } catch (err) {
     toApply?.destroy();
     src.destroy();
-    if (writer) {
-      await writer.close().catch(() => {});
-      await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
-    }
-    if (kindOf(err) === 'DataLoss') {
-      const msg = err instanceof Error ? err.message : String(err);
-      throw /digest mismatch|diff ID/.test(msg) ? err : berthError('DataLoss', `layer ${layer.digest}: digest mismatch: ${msg}`, err);
-    }
-    throw wrap(err, `layer ${layer.digest}`);
+    throw await failLayer(svc, ctx, layer, writer, err);
   }
+}
+
+/**
+ * Close the ingest after a failure: wrong bytes are discarded, anything
+ * else (a cancel, the registry going away) keeps what arrived so the next
+ * pull resumes there; GC removes abandoned ingests after a grace period.
+ */
+async function failLayer(svc: ImageService, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown): Promise<Error> {
+  const dataLoss = kindOf(err) === 'DataLoss' || kindOf(err) === 'FailedPrecondition';
+  if (writer) {
+    await writer.close().catch(() => {});
+    if (dataLoss) await svc.deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
+  }
+  if (dataLoss) {
+    const msg = err instanceof Error ? err.message : String(err);
+    return /digest mismatch|diff ID/.test(msg) ? (err as Error) : berthError('DataLoss', `layer ${layer.digest}: digest mismatch: ${msg}`, err);
+  }
+  return wrap(err, `layer ${layer.digest}`);
+}
+
+/** Finish an interrupted download from `offset`, then unpack the whole blob from the store. */
+async function resumeLayer(
+  svc: ImageService,
+  ctx: Ctx,
+  layer: Descriptor,
+  id: string,
+  emit: Emit,
+  writer: ContentWriter,
+  src: Readable,
+  offset: number,
+  apply: ((stream: Readable) => Promise<{ diffId: Digest; size: number }>) | undefined,
+): Promise<Digest | undefined> {
+  const { deps } = svc;
+  let n = offset;
+  let lastEmit = n;
+  let open: ContentWriter | undefined = writer;
+  try {
+    for await (const c of src) {
+      n += (c as Buffer).length;
+      if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
+      await writer.write(c as Buffer);
+      if (n - lastEmit >= 512 * 1024 || n === layer.size) {
+        lastEmit = n;
+        emit({ id, status: 'Downloading', progressDetail: { current: n, total: layer.size } });
+      }
+    }
+    emit({ id, status: 'Verifying Checksum' });
+    try {
+      await writer.commit(ctx, { size: layer.size, digest: layer.digest });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    open = undefined;
+    emit({ id, status: 'Download complete' });
+  } catch (err) {
+    src.destroy();
+    throw await failLayer(svc, ctx, layer, open, err);
+  }
+  if (!apply) return undefined;
+  emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
+  const result = await apply(await deps.content.reader(ctx, layer.digest));
+  await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).catch(() => {});
+  return result.diffId;
 }

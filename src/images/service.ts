@@ -115,7 +115,7 @@ export class ImageService {
     if (isDigest(input)) {
       const hit = byId((x) => x.img.id === input || x.rec.target.digest === input || x.img.manifestDesc.digest === input);
       if (hit) return group(hit.img.id);
-      throw berthError('NotFound', `no such image: ${input}`);
+      throw berthError('NotFound', `No such image: ${input}`);
     }
     let normalized: string | undefined;
     try {
@@ -138,7 +138,7 @@ export class ImageService {
       if (ids.length === 1) return group(ids[0]);
       if (ids.length > 1) throw berthError('InvalidArgument', `image ID prefix "${input}" is ambiguous: it matches ${ids.length} images`);
     }
-    throw berthError('NotFound', `no such image: ${input}`);
+    throw berthError('NotFound', `No such image: ${input}`);
   }
 
   async list(ctx: Ctx, opts: { all?: boolean; filters?: Record<string, string[]> } = {}): Promise<ImageSummary[]> {

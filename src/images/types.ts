@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
+import type { ImageConfigFields } from '../core/images.ts';
 
 /**
  * What the image service needs from the parts below it, each as the
@@ -81,7 +82,8 @@ export interface Resolved {
  */
 export interface RegistryRole {
   resolve(ctx: Ctx, ref: string): Promise<Resolved>;
-  fetch(ctx: Ctx, ref: string, desc: Descriptor): Promise<Readable>;
+  /** From byte `offset` of a blob (0 for manifests). */
+  fetch(ctx: Ctx, ref: string, desc: Descriptor, offset?: number): Promise<Readable>;
   push(ctx: Ctx, ref: string, desc: Descriptor, body: (offset: number) => Promise<Readable>, onProgress?: (bytes: number) => void, mountFrom?: string[]): Promise<'exists' | 'mounted' | 'uploaded'>;
   /** Check credentials against the registry; Unauthenticated when refused. */
   login(ctx: Ctx, host: string, username: string, password: string): Promise<void>;
@@ -128,6 +130,8 @@ export const GcLabels = {
   uncompressed: 'containerd.io/uncompressed',
   /** On an image record: when the name was (re)tagged, for inspect's LastTagTime. */
   lastTagTime: 'io.berth.image.last-tag-time',
+  /** On a layer blob: the size of its uncompressed tar, for docker's image SIZE. */
+  layerSize: 'io.berth.layer.uncompressed-size',
   /** On a dangling record: the `repo@digest` it was pulled as, so it still lists as `repo <none>`. */
   repoDigest: 'io.berth.image.repo-digest',
 } as const;
@@ -153,18 +157,7 @@ export interface ImageConfig {
   architecture: string;
   os: string;
   variant?: string;
-  config?: {
-    User?: string;
-    ExposedPorts?: Record<string, object>;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Volumes?: Record<string, object>;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-    OnBuild?: string[] | null;
-  };
+  config?: ImageConfigFields;
   rootfs: { type: string; diff_ids: Digest[] };
   history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
   comment?: string;

@@ -31,7 +31,7 @@ function familiarRepoDigest(s: string): string {
 }
 
 export function imageSize(img: ResolvedImage): number {
-  return img.manifest.layers.reduce((n, l) => n + (l.size ?? 0), 0);
+  return img.size;
 }
 
 function createdSeconds(img: ResolvedImage): number {
@@ -94,7 +94,8 @@ export function toHistory(img: ResolvedImage, records: ImageRecord[]): ImageHist
   const hist: H[] = img.config.history?.length ? img.config.history : layers.map(() => ({ created_by: '', empty_layer: false }));
   let li = 0;
   const rows: ImageHistoryItem[] = hist.map((h) => {
-    const size = h.empty_layer ? 0 : (layers[li++]?.size ?? 0);
+    const size = h.empty_layer ? 0 : (img.layerSizes[li] ?? layers[li]?.size ?? 0);
+    if (!h.empty_layer) li++;
     const t = h.created ? Date.parse(h.created) : NaN;
     return {
       Id: '<missing>',

@@ -14,12 +14,14 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import type { ImageConfig } from './oci-types.ts';
+import { hostDevices } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
 import { readRootfsFile } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
 import { buildSpec, type HostFacts } from './spec.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
+import { withConnected, withDisconnected } from './container-networks.ts';
 import { resolveUser } from './user.ts';
 import type { VolumeService } from './volumes.ts';
 
@@ -119,6 +121,8 @@ export class ContainerService {
 
   /** Volume name -> ids of containers whose config mounts it (filled by recover/create/remove). */
   readonly #volumeUsers = new Map<string, string[]>();
+  /** Copies in progress per running container this service froze for them (see rootfsOf). */
+  readonly #copyFreezes = new Map<string, { count: number; frozen: Promise<void> }>();
 
   // ---------------------------------------------------------------- create
 
@@ -132,6 +136,11 @@ export class ContainerService {
       if (isNotFound(err)) throw berthError('NotFound', `No such image: ${config.image}`, err);
       throw err;
     });
+    if (config.network?.mode.startsWith('container:')) {
+      // By id, as docker records it: the other container may be renamed later.
+      const other = await this.resolve(ctx, config.network.mode.slice('container:'.length));
+      config = { ...config, network: { ...config.network, mode: `container:${other.id}` } };
+    }
     const id = newId();
     const snapshotKey = id;
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
@@ -197,12 +206,12 @@ export class ContainerService {
 
   async get(ctx: Ctx, idOrName: string): Promise<ContainerSummary> {
     const record = await this.resolve(ctx, idOrName);
-    return { record, state: await this.#state(ctx, record.id) };
+    return { record, state: await this.#viewState(ctx, record.id) };
   }
 
   async list(ctx: Ctx): Promise<ContainerSummary[]> {
     const out: ContainerSummary[] = [];
-    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#state(ctx, record.id) });
+    for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#viewState(ctx, record.id) });
     return out.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
   }
 
@@ -295,13 +304,15 @@ export class ContainerService {
         etcFiles: net ? { hosts: net.hostsPath, resolvConf: net.resolvConfPath, hostname: net.hostnamePath } : undefined,
         host: {
           ...this.#d.host,
+          ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
           cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
           namespacePaths: net?.netnsPath ? { network: net.netnsPath } : undefined,
           hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
         },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      // The spec carries the container's environment, which may hold secrets.
+      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
       const { pid } = await this.#d.tasks.create(ctx, {
         id: rec.id,
@@ -330,6 +341,12 @@ export class ContainerService {
     const cfg = rec.config;
     const attachment = cfg.network ?? { mode: 'bridge' };
     const shared = cfg.sharedNamespaces?.network;
+    if (attachment.mode.startsWith('container:')) {
+      const other = await this.get(ctx, attachment.mode.slice('container:'.length));
+      if (other.state.status !== 'running' && other.state.status !== 'paused') {
+        throw berthError('Conflict', `cannot join the network of container ${other.record.name}: it is not running`);
+      }
+    }
     return this.#d.network.setupContainer(ctx, {
       containerId: rec.id,
       namespace: rec.namespace,
@@ -338,6 +355,7 @@ export class ContainerService {
       domainname: cfg.domainname,
       attachment,
       exposedPorts: Object.keys(image.ExposedPorts ?? {}),
+      moreNetworks: attachment.extraNetworks,
       netnsPath: shared,
     });
   }
@@ -360,9 +378,7 @@ export class ContainerService {
         out.push({ type: 'tmpfs', target: m.target, readOnly: m.readOnly, options: m.options });
       }
     }
-    for (const [target, opts] of Object.entries(rec.config.tmpfs ?? {})) {
-      out.push({ type: 'tmpfs', target, options: opts ? opts.split(',') : [] });
-    }
+    // --tmpfs mounts are added by buildSpec, with docker's noexec,nosuid,nodev defaults.
     return out;
   }
 
@@ -634,6 +650,33 @@ export class ContainerService {
     this.#event(ctx, 'update', rec.id, { name: rec.name });
   }
 
+  // ---------------------------------------------------------------- network connect, disconnect
+
+  /** `network connect`: joins now when running, and at every later start (recorded in the config). */
+  async connectNetwork(ctx: Ctx, idOrName: string, req: { network: string; aliases?: string[]; ipAddress?: string }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const entry = { aliases: req.aliases?.length ? req.aliases : undefined, ipAddress: req.ipAddress };
+      const network = withConnected(rec.config.network ?? { mode: 'bridge' }, net.Name, entry, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.connect(ctx, { container: id, network: net.Id, ...entry });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
+  }
+
+  /** `network disconnect`: leaves now when running, and is no longer joined at later starts. */
+  async disconnectNetwork(ctx: Ctx, idOrName: string, req: { network: string; force?: boolean }): Promise<void> {
+    const { id } = await this.resolve(ctx, idOrName);
+    await this.#locked(id, async () => {
+      const rec = await this.#d.store.get(ctx, id);
+      const net = await this.#d.network.inspectNetwork(ctx, req.network);
+      const network = withDisconnected(rec.config.network ?? { mode: 'bridge' }, net.Name, isNetwork(net), rec.name);
+      if (isActive(await this.#state(ctx, id))) await this.#d.network.disconnect(ctx, { container: id, network: net.Id, force: req.force });
+      await this.#d.store.update(ctx, id, { config: { ...rec.config, network } });
+    });
+  }
+
   // ---------------------------------------------------------------- attach, exec, stats
 
   async attach(ctx: Ctx, idOrName: string): Promise<{ stream: Duplex; tty: boolean; record: ContainerRecord }> {
@@ -776,7 +819,30 @@ export class ContainerService {
     const st = await this.#state(ctx, rec.id);
     const rootfs = path.join(this.bundleDir(rec), 'rootfs');
     const mounts = await this.#resolveMounts(ctx, rec).catch(() => []);
-    if (st.status === 'running' || st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'paused') return { record: rec, rootfs, mounts, release: async () => {} };
+    if (st.status === 'running') {
+      // As moby since CVE-2018-15664: the container is frozen while the copy
+      // resolves and walks its paths, so no process inside can swap a checked
+      // directory for a symlink to the host between the check and the use.
+      let freeze = this.#copyFreezes.get(rec.id);
+      if (!freeze) {
+        freeze = { count: 0, frozen: this.#d.tasks.pause(ctx, rec.id) };
+        this.#copyFreezes.set(rec.id, freeze);
+      }
+      freeze.count++;
+      const release = async () => {
+        if (--freeze.count > 0) return;
+        this.#copyFreezes.delete(rec.id);
+        await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after copy failed', { container: rec.id, err }));
+      };
+      try {
+        await freeze.frozen;
+      } catch (err) {
+        await release();
+        throw err;
+      }
+      return { record: rec, rootfs, mounts, release };
+    }
     // A stopped container's rootfs is mounted for the copy and unmounted after.
     const tmp = path.join(this.bundleDir(rec), `cp-${newId().slice(0, 8)}`);
     await mkdir(tmp, { recursive: true });
@@ -906,6 +972,14 @@ export class ContainerService {
     return s ?? { status: 'created', restartCount: 0 };
   }
 
+  /** The state as shown: `network connect`/`disconnect` change a running container's network after its start. */
+  async #viewState(ctx: Ctx, id: string): Promise<RuntimeState> {
+    const st = await this.#state(ctx, id);
+    if (!st.network || (st.status !== 'running' && st.status !== 'paused')) return st;
+    const live = await this.#d.network.containerNetwork(ctx, id).catch(() => undefined);
+    return live ? { ...st, network: live } : st;
+  }
+
   #cancelRestart(id: string): void {
     const t = this.#restartTimers.get(id);
     if (t) clearTimeout(t);
@@ -989,6 +1063,15 @@ export async function strayBundles(stateDir: string, namespace: string, known: S
     if (hasErrno(err, 'ENOENT')) return [];
     throw err;
   }
+}
+
+function isActive(st: RuntimeState): boolean {
+  return st.status === 'running' || st.status === 'paused';
+}
+
+/** A recorded network reference (name, id or id prefix) names this network. */
+function isNetwork(net: { Id: string; Name: string }): (ref: string) => boolean {
+  return (ref) => ref === net.Name || (ref.length > 0 && net.Id.startsWith(ref));
 }
 
 /**

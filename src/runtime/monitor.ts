@@ -100,6 +100,9 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
       sync.once('error', reject);
     });
   } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'EACCES')) {
+      throw berthError('FailedPrecondition', `monitor binary ${l.monitorPath} cannot run (build it with make -C native): ${(err as Error).message}`, err);
+    }
     throw berthError('Internal', `monitor for "${l.id}": ${(err as Error).message}`, err);
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);

@@ -1,26 +1,54 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { hasErrno } from '../core/errors.ts';
 import path from 'node:path';
 import type { RuntimeStats } from './runc.ts';
 import type { TaskStats } from './task-types.ts';
+
+async function cgroupsPathOf(bundle: string): Promise<string | undefined> {
+  try {
+    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
+    return spec.linux?.cgroupsPath;
+  } catch {
+    return undefined;
+  }
+}
+
+const isV2 = () => existsSync('/sys/fs/cgroup/cgroup.controllers');
 
 /**
  * Whether the OOM killer acted in the task's cgroup (cgroupfs paths only;
  * the cgroup exists until the runtime's delete, so ask before that).
  */
 export async function oomKilled(bundle: string): Promise<boolean> {
-  let cgroupsPath: string | undefined;
-  try {
-    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux?: { cgroupsPath?: string } };
-    cgroupsPath = spec.linux?.cgroupsPath;
-  } catch {
-    return false;
-  }
+  const cgroupsPath = await cgroupsPathOf(bundle);
   if (!cgroupsPath?.startsWith('/')) return false;
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const file = v2 ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
+  const file = isV2() ? path.join('/sys/fs/cgroup', cgroupsPath, 'memory.events') : path.join('/sys/fs/cgroup/memory', cgroupsPath, 'memory.oom_control');
   const text = await readFile(file, 'utf8').catch(() => '');
   return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0) > 0;
+}
+
+/**
+ * Remove the task's own cgroup (the leaf, never a shared parent) where the
+ * runtime's delete left it: runc ignores EBUSY while the last processes are
+ * still being torn down, which leaks a cgroup per container otherwise.
+ */
+export async function removeCgroup(bundle: string): Promise<void> {
+  const cgroupsPath = await cgroupsPathOf(bundle);
+  if (!cgroupsPath?.startsWith('/') || cgroupsPath === '/') return;
+  const roots = isV2() ? ['/sys/fs/cgroup'] : (await readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((c) => path.join('/sys/fs/cgroup', c));
+  for (const root of roots) {
+    const dir = path.join(root, cgroupsPath);
+    for (let attempt = 0; attempt < 40; attempt++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        if (!hasErrno(err, 'EBUSY')) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  }
 }
 
 /** Reduce the runtime's cgroup statistics (v1 or v2) to TaskStats. */

@@ -10,7 +10,7 @@ import type { ExitStatus, MonitorStatus } from './monitor.ts';
 import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
 import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
-import { normaliseStats, oomKilled } from './task-stats.ts';
+import { normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 
 export type * from './task-types.ts';
@@ -108,7 +108,8 @@ export class MonitorTaskService implements TaskService {
     if (!idPattern.test(req.id)) throw berthError('InvalidArgument', `invalid task id "${req.id}"`);
     const rt = this.runtime(req.runtime ?? this.defaultRuntime);
     const dir = this.taskDir(ctx.namespace, req.id);
-    await mkdir(path.dirname(dir), { recursive: true });
+    // Private: task.json, the monitor's sockets and the runtime's state are root's alone.
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir);
     } catch (err) {
@@ -125,7 +126,7 @@ export class MonitorTaskService implements TaskService {
       createdAt: new Date().toISOString(),
     };
     try {
-      await mkdir(rt.root(ctx.namespace), { recursive: true });
+      await mkdir(rt.root(ctx.namespace), { recursive: true, mode: 0o700 });
       if (req.log) await mkdir(path.dirname(req.log.path), { recursive: true });
       await writeFile(path.join(dir, 'task.json.tmp'), JSON.stringify(rec));
       await rename(path.join(dir, 'task.json.tmp'), path.join(dir, 'task.json'));
@@ -148,8 +149,8 @@ export class MonitorTaskService implements TaskService {
   }
 
   /** Undo a create: the runtime's state, a monitor still waiting, the directory. */
-  private async remove(ctx: Ctx, rt: OciRuntime, id: string, dir: string): Promise<void> {
-    await rt.delete(ctx, id, { force: true }).catch(() => {});
+  private async remove(ctx: Ctx, rt: OciRuntime | undefined, id: string, dir: string): Promise<void> {
+    await rt?.delete(ctx, id, { force: true }).catch(() => {});
     const pid = await monitorPid(dir);
     if (pid) {
       try {
@@ -197,24 +198,50 @@ export class MonitorTaskService implements TaskService {
     return this.describe(withCtx(ctx, { namespace: rec.namespace }), rec);
   }
 
-  private async describe(ctx: Ctx, rec: TaskRecord): Promise<TaskInfo> {
+  /**
+   * The task's state from its files: no process is spawned, so listing many
+   * tasks stays cheap. `precise` asks the runtime as well (at recovery, when
+   * berthd may have died between a runtime call and its marker file) and
+   * brings the `started` and `paused` markers in line with it.
+   */
+  private async describe(ctx: Ctx, rec: TaskRecord, precise = false): Promise<TaskInfo> {
     const dir = this.taskDir(rec.namespace, rec.id);
-    const startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
-    const base = { ...rec, pid: 0, startedAt };
+    let startedAt = await readFile(path.join(dir, 'started'), 'utf8').catch(() => undefined);
+    const base = { ...rec, pid: 0 };
+    const exited = async (exit: ExitStatus): Promise<TaskInfo> => ({
+      ...base,
+      startedAt,
+      status: 'stopped',
+      pid: exit.pid,
+      exit: { ...exit, oomKilled: await oomKilled(rec.bundle) },
+    });
     const exit = await readExit(dir);
-    if (exit) return { ...base, status: 'stopped', pid: exit.pid, exit: { ...exit, oomKilled: await oomKilled(rec.bundle) } };
+    if (exit) return exited(exit);
     const status = await readStatus(dir);
     const mon = await monitorPid(dir);
-    if (!status || !status.ok) return { ...base, status: mon ? 'created' : 'unknown', pid: status?.pid ?? 0 };
+    if (!mon) {
+      // The monitor may have written its exit file just now.
+      const late = await readExit(dir);
+      return late ? exited(late) : { ...base, startedAt, status: 'unknown', pid: status?.pid ?? 0 };
+    }
+    if (!status || !status.ok) return { ...base, status: 'created', pid: 0 };
+    const pid = status.pid ?? 0;
+    const paused = existsSync(path.join(dir, 'paused'));
+    if (!precise) return { ...base, startedAt, status: startedAt ? (paused ? 'paused' : 'running') : 'created', pid };
     try {
       const st = await this.runtime(rec.runtime).state(ctx, rec.id);
-      const s = st.status === 'creating' ? 'created' : st.status;
       // "stopped" without an exit file: the monitor is still draining output.
-      if (s === 'stopped' && mon) return { ...base, status: 'running', pid: status.pid ?? 0 };
-      return { ...base, status: mon || s !== 'running' ? s : 'unknown', pid: st.pid || (status.pid ?? 0) };
+      const s = st.status === 'creating' ? 'created' : st.status === 'stopped' ? 'running' : st.status;
+      if (s !== 'created' && !startedAt) {
+        startedAt = st.created;
+        await writeFile(path.join(dir, 'started'), startedAt);
+      }
+      if (s === 'paused' && !paused) await writeFile(path.join(dir, 'paused'), '');
+      if (s !== 'paused' && paused) await rm(path.join(dir, 'paused'), { force: true });
+      return { ...base, startedAt, status: s, pid: st.pid || pid };
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      return { ...base, status: 'unknown', pid: status.pid ?? 0 };
+      return { ...base, startedAt, status: 'unknown', pid };
     }
   }
 
@@ -239,7 +266,7 @@ export class MonitorTaskService implements TaskService {
     if (info.status !== 'running') throw berthError('Conflict', `container "${id}" is not running`);
     const rt = this.runtime(rec.runtime);
     const dir = this.execDir(ctx.namespace, id, execId);
-    await mkdir(path.dirname(dir), { recursive: true });
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
     try {
       await mkdir(dir);
     } catch (err) {
@@ -373,11 +400,22 @@ export class MonitorTaskService implements TaskService {
   }
 
   async pause(ctx: Ctx, id: string): Promise<void> {
-    await this.runtime((await this.record(ctx, id)).runtime).pause(ctx, id);
+    const rec = await this.record(ctx, id);
+    const marker = path.join(this.taskDir(ctx.namespace, id), 'paused');
+    // Marked first: a crash in between leaves "paused" on a task recover() then checks with the runtime.
+    await writeFile(marker, '');
+    try {
+      await this.runtime(rec.runtime).pause(ctx, id);
+    } catch (err) {
+      await rm(marker, { force: true });
+      throw err;
+    }
   }
 
   async resume(ctx: Ctx, id: string): Promise<void> {
-    await this.runtime((await this.record(ctx, id)).runtime).resume(ctx, id);
+    const rec = await this.record(ctx, id);
+    await this.runtime(rec.runtime).resume(ctx, id);
+    await rm(path.join(this.taskDir(ctx.namespace, id), 'paused'), { force: true });
   }
 
   async update(ctx: Ctx, id: string, resources: LinuxResources): Promise<void> {
@@ -413,9 +451,10 @@ export class MonitorTaskService implements TaskService {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    await removeCgroup(rec.bundle);
     const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
     for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
-    await this.remove(ctx, rt, id, dir);
+    await this.remove(ctx, undefined, id, dir);
     return exit;
   }
 
@@ -441,7 +480,7 @@ export class MonitorTaskService implements TaskService {
           if (!(await monitorPid(edir)) && !(await readExit(edir))) await this.removeExec(edir);
         }
         try {
-          out.push(await this.describe(nctx, rec));
+          out.push(await this.describe(nctx, rec, true));
         } catch (err) {
           nctx.log.warn('cannot read task state', { id, err, kind: kindOf(err) });
         }

@@ -91,7 +91,14 @@ export async function makeBundle(args: string[], opts: BundleOptions = {}): Prom
     async cleanup() {
       // runc delete removes the cgroup; this catches one left by a failed test.
       for (const ctrl of ['memory', 'cpu', 'cpuacct', 'pids', 'blkio', 'devices', 'freezer', 'cpuset', 'systemd', 'unified']) {
-        await rmdir(path.join('/sys/fs/cgroup', ctrl, cgroup)).catch(() => {});
+        for (let attempt = 0; attempt < 40; attempt++) {
+          const busy = await rmdir(path.join('/sys/fs/cgroup', ctrl, cgroup)).then(
+            () => false,
+            (err: { code?: string }) => err.code === 'EBUSY',
+          );
+          if (!busy) break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
       }
       await rm(dir, { recursive: true, force: true });
     },

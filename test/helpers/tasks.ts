@@ -62,10 +62,15 @@ export async function taskEnv(): Promise<TaskEnv> {
           await svc.delete({ ...ctx, namespace: ns }, id, { force: true }).catch(() => {});
         }
       }
-      for (const b of bundles) await b.cleanup();
+      const cgroupsLeft: string[] = [];
+      for (const b of bundles) {
+        if (existsSync(path.join('/sys/fs/cgroup/pids', b.cgroup))) cgroupsLeft.push(b.cgroup);
+        await b.cleanup();
+      }
       const left = await processesMentioning(state);
       await rm(state, { recursive: true, force: true });
       if (left.length) throw new Error(`processes left behind: ${left.join(', ')}`);
+      if (cgroupsLeft.length) throw new Error(`cgroups left behind by delete: ${cgroupsLeft.join(', ')}`);
     },
   };
   return env;

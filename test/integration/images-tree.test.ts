@@ -39,13 +39,13 @@ async function describeTree(root: string): Promise<Map<string, string>> {
 }
 
 /** Mount the committed snapshot chain ending at `chainId` read-only on `target` (an overlay of its layers). */
-function snapshotDirs(root: string, chainId: string): string[] {
+function snapshotDirs(root: string, chainId: string, snapshotter = 'overlayfs'): string[] {
   const db = new DatabaseSync(path.join(root, 'metadata.db'), { readOnly: true });
   try {
     const dirs: string[] = [];
-    let row = db.prepare(`SELECT id, parent_id FROM snapshots WHERE key = ? AND kind = 'committed'`).get(chainId) as { id: number; parent_id: number | null } | undefined;
+    let row = db.prepare(`SELECT id, parent_id FROM snapshots WHERE key = ? AND kind = 'committed' AND snapshotter = ?`).get(chainId, snapshotter) as { id: number; parent_id: number | null } | undefined;
     while (row) {
-      dirs.push(path.join(root, 'snapshots/overlayfs/snapshots', String(row.id), 'fs'));
+      dirs.push(path.join(root, 'snapshots', snapshotter, 'snapshots', String(row.id), 'fs'));
       row = row.parent_id === null ? undefined : (db.prepare(`SELECT id, parent_id FROM snapshots WHERE id = ?`).get(row.parent_id) as typeof row);
     }
     return dirs;
@@ -74,35 +74,7 @@ describe('images: an overlayfs unpack equals umoci unpack', { skip }, () => {
 
   it('reproduces paths, types, modes, owners, xattrs, link targets, whiteouts and opaque dirs', async () => {
     const layout = path.join(work, 'layout');
-    const spec = busyboxImage([
-      {
-        files: [
-          { path: 'data', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
-          { path: 'data/a.txt', content: 'alpha\n', mode: 0o640, uid: 1000, gid: 100, xattrs: { 'user.origin': 'layer2' } },
-          { path: 'data/suid', content: '#!/bin/sh\n', mode: 0o4755 },
-          { path: 'data/link', type: 'symlink', target: '../etc/passwd' },
-          { path: 'data/hard', type: 'hardlink', target: 'data/a.txt' },
-          { path: 'gone', type: 'dir' },
-          { path: 'gone/file', content: 'x' },
-          { path: 'opaque', type: 'dir' },
-          { path: 'opaque/old', content: 'old' },
-        ],
-        // umoci reads gzip and plain layers only; zstd pulls are covered elsewhere.
-        compression: 'gzip',
-        createdBy: 'data',
-      },
-      {
-        files: [
-          { path: 'gone', type: 'whiteout' },
-          { path: 'etc/motd', type: 'whiteout' },
-          { path: 'opaque', type: 'opaque' },
-          { path: 'opaque/new', content: 'new', mode: 0o600 },
-          { path: 'tmp/sticky', type: 'dir', mode: 0o1777 },
-        ],
-        compression: 'none',
-        createdBy: 'changes',
-      },
-    ]);
+    const spec = treeSpec();
     const built = await buildImage(layout, spec, { tag: 'tree' });
     const ref = `${reg.host}/tree:1`;
     await pushToRegistry(layout, ref, { tag: 'tree' });
@@ -125,4 +97,55 @@ describe('images: an overlayfs unpack equals umoci unpack', { skip }, () => {
     assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
     for (const [p, v] of theirs) assert.equal(ours.get(p), v, `path ${p}`);
   });
+
+  it('the copy snapshotter (layers applied in order) gives the same tree', async () => {
+    const nd = await startDaemon({ config: 'version = 1\n[images]\nsnapshotter = "native"\n' });
+    try {
+      const ref = `${reg.host}/tree:1`;
+      const r = await nd.cli(['pull', ref]);
+      assert.equal(r.code, 0, r.stderr + nd.logs());
+      const chainId = JSON.parse((await nd.cli(['image', 'inspect', ref])).stdout)[0].GraphDriver.Data.ChainID as string;
+      const [top] = snapshotDirs(nd.root, chainId, 'native');
+      const ours = await describeTree(top);
+      const theirs = await describeTree(path.join(work, 'bundle', 'rootfs'));
+      assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+      for (const [p, v] of theirs) assert.equal(ours.get(p), v, `path ${p}`);
+    } finally {
+      await cleanupDaemonMounts(nd);
+      await nd.stop();
+    }
+  });
 });
+
+/** Two layers over busybox exercising owners, modes, xattrs, links, whiteouts and an opaque dir. */
+function treeSpec() {
+  return busyboxImage([
+    {
+      files: [
+        { path: 'data', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
+        { path: 'data/a.txt', content: 'alpha\n', mode: 0o640, uid: 1000, gid: 100, xattrs: { 'user.origin': 'layer2' } },
+        { path: 'data/suid', content: '#!/bin/sh\n', mode: 0o4755 },
+        { path: 'data/link', type: 'symlink', target: '../etc/passwd' },
+        { path: 'data/hard', type: 'hardlink', target: 'data/a.txt' },
+        { path: 'gone', type: 'dir' },
+        { path: 'gone/file', content: 'x' },
+        { path: 'opaque', type: 'dir' },
+        { path: 'opaque/old', content: 'old' },
+      ],
+      // umoci reads gzip and plain layers only; zstd pulls are covered elsewhere.
+      compression: 'gzip',
+      createdBy: 'data',
+    },
+    {
+      files: [
+        { path: 'gone', type: 'whiteout' },
+        { path: 'etc/motd', type: 'whiteout' },
+        { path: 'opaque', type: 'opaque' },
+        { path: 'opaque/new', content: 'new', mode: 0o600 },
+        { path: 'tmp/sticky', type: 'dir', mode: 0o1777 },
+      ],
+      compression: 'none',
+      createdBy: 'changes',
+    },
+  ]);
+}

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +71,8 @@ describe('images: pull, list, tag, inspect, history, rmi', { skip }, () => {
     assert.deepEqual(info.RepoTags.sort(), [`${reg.host}/demo/busybox:v1`, 'mine:latest'].sort());
     assert.deepEqual(info.Config.Cmd, ['sh']);
     assert.equal(info.RootFS.Layers.length, 2);
+    // SIZE is the unpacked size (uncompressed layers), as docker shows it: busybox alone is bigger than its gzip.
+    assert.ok(info.Size >= (await stat('/bin/busybox')).size, `size ${info.Size}`);
     r = await d.cli(['inspect', '--format', '{{.Os}}/{{.Architecture}}', info.Id.slice(7, 19)]);
     assert.equal(r.stdout.trim(), `linux/${info.Architecture}`);
     r = await d.cli(['image', 'history', 'mine']);

@@ -3,8 +3,9 @@ import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
+import { readLog } from '../../src/runtime/log-reader.ts';
 import { monitorPid } from '../../src/runtime/monitor.ts';
-import { startFailureCode } from '../../src/runtime/tasks.ts';
+import { MonitorTaskService, startFailureCode } from '../../src/runtime/tasks.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { collect, runtimeSkipReason, taskEnv, until, vmRssKb } from '../helpers/tasks.ts';
 
@@ -83,6 +84,16 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await svc.delete(ctx, 'jlog');
   });
 
+  test('json-file escapes as Go does: invalid UTF-8, CR, U+2028', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('utf8', ['printf', '\\xff\\xc3\\xa9\\r\\xe2\\x80\\xa8\\x01\\n']);
+    await svc.wait(ctx, 'utf8');
+    const raw = await readFile(logPath, 'utf8');
+    assert.ok(raw.startsWith('{"log":"\\ufffd\u00e9\\r\\u2028\\u0001\\n","stream":"stdout"'), raw);
+    assert.equal((JSON.parse(raw) as JsonLogLine).log, '\ufffd\u00e9\r\u2028\u0001\n');
+    await svc.delete(ctx, 'utf8');
+  });
+
   test('CRI log format', async () => {
     const { svc, ctx } = env;
     const { logPath } = await env.run('crilog', ['sh', '-c', 'echo one; echo two >&2; printf three'], { log: 'cri' });
@@ -110,6 +121,24 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     assert.match(await readFile(logPath + '.old', 'utf8'), /stdout F first\n$/);
     assert.match(await readFile(logPath, 'utf8'), /^\S+ stdout F second\n$/);
     await svc.delete(ctx, 'reopen');
+  });
+
+  test('readLog follows a running container across rotations until it exits', async () => {
+    const { svc, ctx } = env;
+    const { logPath } = await env.run('follow', ['sh', '-c', 'for i in $(seq 1 300); do echo line $i; done; sleep 0.3; echo last; exit 0'], {
+      start: false,
+      maxSize: 1500,
+      maxFiles: 100,
+    });
+    const exited = svc.wait(ctx, 'follow');
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const r of readLog(ctx, { path: logPath, format: 'json-file', maxFiles: 100 }, { follow: true, stop: exited })) lines.push(r.text.trim());
+    })();
+    await svc.start(ctx, 'follow');
+    await reading;
+    assert.deepEqual(lines, [...Array.from({ length: 300 }, (_, i) => `line ${i + 1}`), 'last'], `got ${lines.length}: ${lines.filter((l, i) => l !== `line ${i + 1}`).slice(0, 5)} at ${lines.findIndex((l, i) => l !== `line ${i + 1}`)}`);
+    await svc.delete(ctx, 'follow');
   });
 
   test('log rotation by size and count', async () => {
@@ -282,6 +311,8 @@ describe('tasks: lifecycle, logs and stdio on runc', { skip }, () => {
     await svc.create(k8s, { id: 'same', bundle: b2.bundle });
     await assert.rejects(svc.create(ctx, { id: 'same', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'AlreadyExists');
     await assert.rejects(svc.create(ctx, { id: 'other', bundle: b.bundle, runtime: 'kata' }), (err: unknown) => kindOf(err) === 'InvalidArgument');
+    const noMonitor = new MonitorTaskService({ stateDir: env.state, monitorPath: '/nonexistent/berth-monitor' });
+    await assert.rejects(noMonitor.create(ctx, { id: 'other', bundle: b.bundle }), (err: unknown) => kindOf(err) === 'FailedPrecondition');
     await svc.start(ctx, 'same');
     await svc.start(k8s, 'same');
     assert.equal((await svc.wait(ctx, 'same')).exitCode, 1);

@@ -20,6 +20,15 @@ import type { ApiRequest, Router } from './server.ts';
  */
 export interface NetworkRouteOptions {
   resolveContainer?: (req: ApiRequest, ref: string) => Promise<string>;
+  /**
+   * Given, connect and disconnect go through the container service, which
+   * records them so they hold across restarts and apply to stopped
+   * containers, as in docker.
+   */
+  containers?: {
+    connect(req: ApiRequest, container: string, r: { network: string; aliases?: string[]; ipAddress?: string }): Promise<void>;
+    disconnect(req: ApiRequest, container: string, r: { network: string; force?: boolean }): Promise<void>;
+  };
 }
 
 interface CreateBody {
@@ -59,6 +68,11 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
   });
   router.add('POST', '/networks/:id/connect', async (req) => {
     const b = (await req.json<{ Container?: string; EndpointConfig?: { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string } } }>()) ?? {};
+    if (opts.containers) {
+      if (!b.Container) throw berthError('InvalidArgument', 'a container is required');
+      const r = { network: req.params.id, aliases: b.EndpointConfig?.Aliases, ipAddress: b.EndpointConfig?.IPAMConfig?.IPv4Address || undefined };
+      return opts.containers.connect(req, b.Container, r);
+    }
     await svc.connect(req.ctx, {
       container: await container(req, b.Container),
       network: req.params.id,
@@ -68,6 +82,10 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
   });
   router.add('POST', '/networks/:id/disconnect', async (req) => {
     const b = (await req.json<{ Container?: string; Force?: boolean }>()) ?? {};
+    if (opts.containers) {
+      if (!b.Container) throw berthError('InvalidArgument', 'a container is required');
+      return opts.containers.disconnect(req, b.Container, { network: req.params.id, force: b.Force });
+    }
     await svc.disconnect(req.ctx, { container: await container(req, b.Container), network: req.params.id, force: b.Force });
   });
   router.add('GET', '/containers/:id/port', async (req) => svc.ports(req.ctx, await container(req, req.params.id), req.query.get('port') ?? undefined));

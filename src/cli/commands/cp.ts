@@ -24,7 +24,7 @@ export const command: Command = {
   usage: 'berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n        berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
   summary: 'Copy files/folders between a container and the local filesystem',
   async run(argv, env) {
-    const { args } = parseFlags(argv, specs);
+    const { args, flags } = parseFlags(argv, specs);
     if (args.length !== 2) {
       env.stderr.write(`berth: "cp" requires exactly 2 arguments.\nSee 'berth cp --help'.\n`);
       return 1;
@@ -38,23 +38,31 @@ export const command: Command = {
     return daemonCall(env.stderr, async () => {
       const client = env.client();
       if (src.container) {
-        const tar = await client.raw('GET', `/containers/${encodeURIComponent(src.container)}/archive`, { query: { path: src.path } });
+        const srcContainer = encodeURIComponent(src.container);
+        const wantBase = path.basename(path.posix.normalize('/' + src.path)) || '.';
+        let srcPath = src.path;
+        if (flags['follow-link']) {
+          // As docker's CLI: a final symlink is replaced by its target, resolved again inside the container.
+          const st = await client.call<{ mode: number; linkTarget: string }>('GET', `/containers/${srcContainer}/archive/stat`, { query: { path: srcPath } });
+          if ((st.mode & 0o170000) === 0o120000) srcPath = path.posix.isAbsolute(st.linkTarget) ? st.linkTarget : path.posix.join(path.posix.dirname(srcPath), st.linkTarget);
+        }
+        const tar = await client.raw('GET', `/containers/${srcContainer}/archive`, { query: { path: srcPath } });
         if (dst.path === '-') {
           await pipeline(tar, env.stdout);
           return 0;
         }
         const dest = path.resolve(dst.path);
         const isDir = await stat(dest).then((s) => s.isDirectory(), () => false);
-        if (isDir) {
+        const gotBase = path.basename(path.posix.normalize('/' + srcPath)) || '.';
+        if (isDir && gotBase === wantBase) {
           await untar(tar, dest);
           return 0;
         }
-        // DEST does not name a directory: extract next to it, then take DEST's name.
-        const tmp = await mkdtemp(path.join(path.dirname(dest), '.berth-cp-'));
+        // DEST does not name a directory (or a followed link names the entry): extract next to it, then rename.
+        const tmp = await mkdtemp(path.join(isDir ? dest : path.dirname(dest), '.berth-cp-'));
         try {
           await untar(tar, tmp);
-          const base = path.basename(path.posix.normalize('/' + src.path)) || '.';
-          await rename(path.join(tmp, base), dest);
+          await rename(path.join(tmp, gotBase), isDir ? path.join(dest, wantBase) : dest);
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }

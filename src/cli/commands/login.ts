@@ -1,7 +1,7 @@
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { readLine } from '../prompt.ts';
+import { readLine, readSecret } from '../prompt.ts';
 
 const specs = {
   username: { type: 'string', short: 'u', doc: 'Username' },
@@ -41,7 +41,7 @@ export const command: Command = {
     }
     if (!password) {
       env.stdout.write('Password: ');
-      password = await readLine(env);
+      password = await readSecret(env);
       env.stdout.write('\n');
     }
     if (!username || !password) {

@@ -19,6 +19,10 @@ export const command: Command = {
       env.stderr.write(`"berth pull" requires exactly 1 argument.\nUsage:  ${this.usage}\n`);
       return 125;
     }
+    if (flags['all-tags']) {
+      env.stderr.write('--all-tags is not supported: pull one tag at a time\n');
+      return 125;
+    }
     return daemonCall(env.stderr, async () => {
       const printer = progressPrinter(env.stdout, { quiet: !!flags.quiet });
       let name = '';
