@@ -763,7 +763,13 @@ export class ContainerService {
     const bg = withCtx(ctx, { signal: new AbortController().signal });
     void this.#d.tasks
       .wait(bg, rec.id, execId)
-      .then((exit) => this.#patchExec(bg, rec.id, execId, { running: false, exitCode: exit.exitCode }).then(() => this.#event(bg, 'exec_die', rec.id, { execID: execId, exitCode: String(exit.exitCode) })))
+      .then(async (exit) => {
+        await this.#patchExec(bg, rec.id, execId, { running: false, exitCode: exit.exitCode });
+        this.#event(bg, 'exec_die', rec.id, { execID: execId, exitCode: String(exit.exitCode) });
+        // The exit code now lives in the container's state: the session's dir
+        // and monitor can go, or a long-running container gathers one per exec.
+        await this.#d.tasks.deleteExec(bg, rec.id, execId, { graceful: true });
+      })
       .catch(() => {});
     return { stream, tty: !!info.config.tty };
   }
@@ -784,14 +790,23 @@ export class ContainerService {
   }
 
   async execWait(ctx: Ctx, execId: string): Promise<number> {
-    const { rec } = await this.#findExec(ctx, execId);
-    return (await this.#d.tasks.wait(ctx, rec.id, execId)).exitCode;
+    const { rec, st } = await this.#findExec(ctx, execId);
+    const known = st.execs![execId].exitCode;
+    if (known !== undefined) return known;
+    try {
+      return (await this.#d.tasks.wait(ctx, rec.id, execId)).exitCode;
+    } catch (err) {
+      // The session was removed once its exit code was recorded.
+      const again = (await this.#findExec(ctx, execId)).st.execs![execId].exitCode;
+      if (again === undefined) throw err;
+      return again;
+    }
   }
 
   async #patchExec(ctx: Ctx, id: string, execId: string, patch: Partial<NonNullable<RuntimeState['execs']>[string]>): Promise<void> {
     await this.#patch(ctx, id, (cur) => {
       const e = cur.execs?.[execId];
-      return e ? { execs: { ...cur.execs, [execId]: { ...e, ...patch } } } : {};
+      return e ? { execs: keepRecentExecs({ ...cur.execs, [execId]: { ...e, ...patch } }) } : {};
     });
   }
 
@@ -1065,4 +1080,17 @@ function isActive(st: RuntimeState): boolean {
 /** A recorded network reference (name, id or id prefix) names this network. */
 function isNetwork(net: { Id: string; Name: string }): (ref: string) => boolean {
   return (ref) => ref === net.Name || (ref.length > 0 && net.Id.startsWith(ref));
+}
+
+/**
+ * Exited execs stay inspectable, but only the most recent ones: the state of
+ * a container that lives for months must not grow with every exec.
+ */
+const keptExitedExecs = 32;
+
+function keepRecentExecs(execs: NonNullable<RuntimeState['execs']>): NonNullable<RuntimeState['execs']> {
+  const exited = Object.keys(execs).filter((k) => execs[k].exitCode !== undefined);
+  if (exited.length <= keptExitedExecs) return execs;
+  const drop = new Set(exited.slice(0, exited.length - keptExitedExecs));
+  return Object.fromEntries(Object.entries(execs).filter(([k]) => !drop.has(k)));
 }

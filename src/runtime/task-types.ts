@@ -60,8 +60,8 @@ export interface TaskService {
   execState(ctx: Ctx, id: string, execId: string): Promise<ExecInfo>;
   /** The task's exec sessions (kept until deleteExec or the task's delete). */
   listExecs(ctx: Ctx, id: string): Promise<ExecInfo[]>;
-  /** Remove an exec session's files (killing its process if it still runs). */
-  deleteExec(ctx: Ctx, id: string, execId: string): Promise<void>;
+  /** Remove an exec session; `graceful` lets the monitor of an exited exec flush its clients and leave first. */
+  deleteExec(ctx: Ctx, id: string, execId: string, opts?: { graceful?: boolean }): Promise<void>;
   /**
    * A stream on the monitor's attach socket: writes go to the process's stdin
    * (if it has one); reads carry its output, raw for a tty, otherwise framed

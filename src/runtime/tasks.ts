@@ -333,9 +333,18 @@ export class MonitorTaskService implements TaskService {
     return out;
   }
 
-  async deleteExec(ctx: Ctx, id: string, execId: string): Promise<void> {
+  /**
+   * Remove an exec session's dir and monitor, killing its process if still
+   * running. `graceful`: for an exec that exited, give its monitor the time it
+   * takes to flush the last output to attached clients and leave by itself.
+   */
+  async deleteExec(ctx: Ctx, id: string, execId: string, opts: { graceful?: boolean } = {}): Promise<void> {
     const dir = this.execDir(ctx.namespace, id, execId);
     const info = await this.execState(ctx, id, execId);
+    if (opts.graceful && info.status === 'stopped') {
+      // The monitor flushes clients for at most 2 s after writing the exit file.
+      for (let i = 0; i < 50 && (await monitorPid(dir)); i++) await new Promise((r) => setTimeout(r, 100));
+    }
     if (info.status === 'running') {
       try {
         process.kill(info.pid, 'SIGKILL');
