@@ -8,7 +8,7 @@ import type { Digest } from '../core/digest.ts';
 import { algorithmOf, hexOf, isDigest } from '../core/digest.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import type { ContentInfo, ContentStore, ContentWriter, IngestStatus } from './types.ts';
-import { IO_CHUNK, LocalWriter, mapWriteError } from './local-writer.ts';
+import { exists, IO_CHUNK, LocalWriter, mapWriteError } from './local-writer.ts';
 
 /**
  * A ContentStore on a local directory:
@@ -251,15 +251,6 @@ async function openBlob(file: string, digest: Digest): Promise<fsp.FileHandle> {
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) throw berthError('NotFound', `content ${digest}: not found`);
     throw err;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fsp.access(file);
-    return true;
-  } catch {
-    return false;
   }
 }
 

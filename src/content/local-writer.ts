@@ -338,7 +338,7 @@ async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+export async function exists(file: string): Promise<boolean> {
   try {
     await fsp.access(file);
     return true;

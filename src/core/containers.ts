@@ -143,3 +143,19 @@ export interface ContainerRecord {
   /** Free-form per-subsystem data (network attachment results, CRI sandbox id, ...). */
   extensions: Record<string, unknown>;
 }
+
+/** One row of a container listing (`ps`), docker's shape; the CLI reads it as the API sends it. */
+export interface ContainerListItem {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  Created: number;
+  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
+  Labels: Record<string, string>;
+  State: string;
+  Status: string;
+  Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
+  Namespace: string;
+}

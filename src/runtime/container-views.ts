@@ -1,4 +1,4 @@
-import type { ContainerRecord } from '../core/containers.ts';
+import type { ContainerListItem, ContainerRecord } from '../core/containers.ts';
 import type { RuntimeState } from './containers.ts';
 
 /**
@@ -6,21 +6,8 @@ import type { RuntimeState } from './containers.ts';
  * native API returns them as they are and the Docker API door adds only
  * what is specific to its wire format.
  */
-export interface ContainerListItem {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
-  Labels: Record<string, string>;
-  State: string;
-  Status: string;
-  Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
-  Namespace: string;
-}
 
+export type { ContainerListItem };
 export function commandLine(rec: ContainerRecord, imageCmd?: { Entrypoint?: string[] | null; Cmd?: string[] | null }): string[] {
   const entry = rec.config.entrypoint ?? imageCmd?.Entrypoint ?? [];
   const cmd = rec.config.cmd ?? (rec.config.entrypoint !== undefined ? [] : (imageCmd?.Cmd ?? []));

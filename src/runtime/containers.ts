@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -14,16 +14,17 @@ import { randomName } from '../core/names.ts';
 import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
-import type { ImageConfig } from './oci-types.ts';
+import { imageDefaults } from './image-defaults.ts';
+import type { ImageConfig, Spec } from './oci-types.ts';
 import { hostDevices } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
-import { readRootfsFile } from './rootfs-files.ts';
+import { resolveUserInRootfs } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
+import { buildExecProcess } from './spec-exec.ts';
 import { buildSpec, type HostFacts } from './spec.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
-import { resolveUser } from './user.ts';
 import type { VolumeService } from './volumes.ts';
 
 /**
@@ -147,11 +148,9 @@ export class ContainerService {
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
     const anonymous: string[] = [];
     try {
-      const mounts: MountSpec[] = [...(config.mounts ?? [])];
+      const defaults = imageDefaults(image.config.config ?? {}, config);
       // An image VOLUME without a mount of the user's becomes an anonymous volume, as docker does.
-      for (const target of Object.keys(image.config.config?.Volumes ?? {})) {
-        if (!mounts.some((m) => cleanTarget(m.target) === cleanTarget(target))) mounts.push({ type: 'volume', target });
-      }
+      const mounts: MountSpec[] = [...(config.mounts ?? []), ...defaults.anonymousVolumes.map((target): MountSpec => ({ type: 'volume', target }))];
       for (const m of mounts) {
         if (m.type !== 'volume') continue;
         const vol = await this.#d.volumes.create(ctx, { name: m.source || undefined, anonymous: !m.source });
@@ -168,7 +167,7 @@ export class ContainerService {
         snapshotter: this.#d.snapshotter.name,
         snapshotKey,
         createdAt: new Date().toISOString(),
-        labels: { ...(image.config.config?.Labels ?? {}), ...(config.labels ?? {}) },
+        labels: defaults.labels,
         extensions: {},
       };
       for (let attempt = 0; ; attempt++) {
@@ -283,12 +282,7 @@ export class ContainerService {
 
       const image = await this.#d.images.find(ctx, rec.imageId).catch(() => undefined);
       const imageConfig: ImageConfig = image?.config.config ?? {};
-      const user = resolveUser({
-        user: cfg.user ?? imageConfig.User,
-        groupAdd: cfg.groupAdd,
-        passwd: await readRootfsFile(ctx, rootfs, '/etc/passwd'),
-        group: await readRootfsFile(ctx, rootfs, '/etc/group'),
-      });
+      const user = await resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
 
       const net = await this.#setupNetwork(ctx, rec, imageConfig);
       undo.push(() => this.#d.network.teardownContainer(cctx, rec.id));
@@ -717,27 +711,19 @@ export class ContainerService {
     if (st.status === 'paused') throw berthError('Conflict', `Container ${rec.id} is paused, unpause the container before exec`);
     if (st.status !== 'running') throw berthError('Conflict', `Container ${rec.id} is not running`);
     if (!exec.cmd?.length) throw berthError('InvalidArgument', 'No exec command specified');
-    const rootfs = path.join(this.bundleDir(rec), 'rootfs');
-    const image = await this.#d.images.find(ctx, rec.imageId).catch(() => undefined);
-    const imageConfig = image?.config.config ?? {};
-    const user = resolveUser({
-      user: exec.user ?? rec.config.user ?? imageConfig.User,
-      passwd: await readRootfsFile(ctx, rootfs, '/etc/passwd'),
-      group: await readRootfsFile(ctx, rootfs, '/etc/group'),
+    const bundle = this.bundleDir(rec);
+    // The exec's process is the container's (as started) with the exec's own args, env, cwd and user.
+    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    const user = exec.user ? await resolveUserInRootfs(ctx, path.join(bundle, 'rootfs'), exec.user) : undefined;
+    const process: OciProcess = buildExecProcess(spec, {
+      cmd: exec.cmd,
+      env: exec.env,
+      tty: exec.tty,
+      workingDir: exec.workingDir,
+      user,
+      privileged: exec.privileged,
+      availableCapabilities: this.#d.host.capabilities,
     });
-    const { readFile } = await import('node:fs/promises');
-    const spec = JSON.parse(await readFile(path.join(this.bundleDir(rec), 'config.json'), 'utf8')) as { process: OciProcess };
-    const { mergeEnv } = await import('./spec.ts');
-    const env = mergeEnv(spec.process.env ?? [], exec.env ?? []);
-    if (exec.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
-    const process: OciProcess = {
-      ...spec.process,
-      args: exec.cmd,
-      env,
-      cwd: exec.workingDir || spec.process.cwd,
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      terminal: !!exec.tty,
-    };
     const execId = newId();
     await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin });
     await this.#patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
@@ -1028,10 +1014,6 @@ export class ContainerService {
       else this.#volumeUsers.delete(key);
     }
   }
-}
-
-function cleanTarget(p: string): string {
-  return path.posix.normalize('/' + p).replace(/\/+$/, '') || '/';
 }
 
 function sleep(ms: number): Promise<void> {

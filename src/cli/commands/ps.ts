@@ -1,3 +1,4 @@
+import type { ContainerListItem } from '../../core/containers.ts';
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
@@ -15,17 +16,7 @@ const specs = {
   size: { type: 'bool', short: 's', doc: 'Display total file sizes (not supported; ignored)' },
 } as const;
 
-interface Item {
-  Id: string;
-  Names: string[];
-  Image: string;
-  Command: string;
-  Created: number;
-  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
-  Labels: Record<string, string>;
-  State: string;
-  Status: string;
-}
+type Item = ContainerListItem;
 
 export const command: Command = {
   usage: 'berth ps [OPTIONS]',

@@ -3,6 +3,7 @@ import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { table } from '../output.ts';
 import { confirm } from '../prompt.ts';
+import { keyValues } from './network-common.ts';
 import { formatRows, renderTemplate } from '../template.ts';
 
 /**
@@ -19,15 +20,6 @@ interface Volume {
 }
 
 const dockerView = (v: Volume) => ({ CreatedAt: v.createdAt, Driver: v.driver, Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: v.options, Scope: 'local' });
-
-function keyValues(list: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list) {
-    const eq = kv.indexOf('=');
-    out[eq < 0 ? kv : kv.slice(0, eq)] = eq < 0 ? '' : kv.slice(eq + 1);
-  }
-  return out;
-}
 
 function filtersOf(list: string[]): string | undefined {
   const f: Record<string, string[]> = {};
