@@ -161,7 +161,8 @@ export class ContainerService {
       const record: Omit<ContainerRecord, 'namespace'> = {
         id,
         name: name || randomName(),
-        config: { ...config, mounts },
+        // The image's StopSignal is recorded as the container's, as docker does: stop and inspect read it there.
+        config: { ...config, mounts, stopSignal: config.stopSignal || image.config.config?.StopSignal || undefined },
         imageId: image.id,
         imageName: config.image,
         snapshotter: this.#d.snapshotter.name,
