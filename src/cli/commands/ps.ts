@@ -2,7 +2,7 @@ import type { ContainerListItem } from '../../core/containers.ts';
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { table } from '../output.ts';
+import { humanAge, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 
 const specs = {
@@ -51,8 +51,8 @@ export const command: Command = {
         Image: c.Image,
         Command: noTrunc ? JSON.stringify(c.Command) : JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command),
         CreatedAt: new Date(c.Created * 1000).toISOString(),
-        RunningFor: c.Status.startsWith('Up') ? '' : '',
-        Created: created(c.Created),
+        RunningFor: humanAge(c.Created * 1000),
+        Created: humanAge(c.Created * 1000),
         Status: c.Status,
         State: c.State,
         Ports: ports(c.Ports),
@@ -69,14 +69,6 @@ export const command: Command = {
     });
   },
 };
-
-function created(sec: number): string {
-  const s = Math.max(0, Math.floor(Date.now() / 1000 - sec));
-  if (s < 60) return `${s} second${s === 1 ? '' : 's'} ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} minute${Math.floor(s / 60) === 1 ? '' : 's'} ago`;
-  if (s < 172800) return `${Math.floor(s / 3600)} hour${Math.floor(s / 3600) === 1 ? '' : 's'} ago`;
-  return `${Math.floor(s / 86400)} days ago`;
-}
 
 function ports(ps: Item['Ports']): string {
   return ps
