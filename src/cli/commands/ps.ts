@@ -50,7 +50,7 @@ export const command: Command = {
         ID: noTrunc ? c.Id : c.Id.slice(0, 12),
         Image: c.Image,
         Command: noTrunc ? JSON.stringify(c.Command) : JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command),
-        CreatedAt: new Date(c.Created * 1000).toISOString(),
+        CreatedAt: new Date(c.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
         RunningFor: humanAge(c.Created * 1000),
         Created: humanAge(c.Created * 1000),
         Status: c.Status,
@@ -58,10 +58,11 @@ export const command: Command = {
         Ports: ports(c.Ports),
         Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
         Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','),
+        Mounts: (c.Mounts ?? []).map((m) => m.Name ?? m.Source).join(','),
       }));
       const format = flags.format as string | undefined;
       if (format && format !== 'table') {
-        env.stdout.write(formatRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', Created: 'CREATED', Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', State: 'STATE', Labels: 'LABELS', CreatedAt: 'CREATED AT', RunningFor: 'CREATED' }));
+        env.stdout.write(formatRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', Created: 'CREATED', Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', State: 'STATE', Labels: 'LABELS', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Mounts: 'MOUNTS' }));
         return 0;
       }
       env.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names])));
