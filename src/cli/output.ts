@@ -21,6 +21,18 @@ export function humanSize(bytes: number): string {
   return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
 }
 
+/** docker's units.BytesSize, for memory: binary units, four significant digits ("336KiB", "1.953GiB"). */
+export function binarySize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
 /** Docker's "About a minute ago", "3 hours ago". */
 export function humanAge(from: Date | string | number, now = Date.now()): string {
   const s = Math.max(0, Math.floor((now - new Date(from).getTime()) / 1000));

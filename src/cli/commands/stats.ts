@@ -1,7 +1,8 @@
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { humanSize, table } from '../output.ts';
+import { totalmem } from 'node:os';
+import { binarySize, humanSize, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 
 const specs = {
@@ -40,13 +41,14 @@ export const command: Command = {
           prev.set(s.id, { cpu: s.cpu.totalNs, at });
           const cpuPct = p && at > p.at ? ((s.cpu.totalNs - p.cpu) / ((at - p.at) * 1e6)) * 100 : 0;
           const mem = Math.max(0, s.memory.usage - (s.memory.cache ?? 0));
-          const limit = s.memory.limit > 0 && s.memory.limit < 2 ** 62 ? s.memory.limit : 0;
+          // No limit of its own: the host's memory is the limit, as docker shows it.
+          const limit = s.memory.limit > 0 && s.memory.limit < 2 ** 62 ? Math.min(s.memory.limit, totalmem()) : totalmem();
           rows.push({
             ID: flags['no-trunc'] ? s.id : s.id.slice(0, 12),
             Name: s.name,
             CPUPerc: `${cpuPct.toFixed(2)}%`,
-            MemUsage: `${humanSize(mem)} / ${limit ? humanSize(limit) : 'unlimited'}`,
-            MemPerc: limit ? `${((mem / limit) * 100).toFixed(2)}%` : '0.00%',
+            MemUsage: `${binarySize(mem)} / ${binarySize(limit)}`,
+            MemPerc: `${((mem / limit) * 100).toFixed(2)}%`,
             BlockIO: `${humanSize(s.blkio.readBytes)} / ${humanSize(s.blkio.writeBytes)}`,
             PIDs: String(s.pids.current),
           });
