@@ -216,3 +216,25 @@ describe('namespace modes', () => {
     fails(/Conflicting options: hostname and the UTS mode/, '--uts', 'host', '-h', 'n', 'img');
   });
 });
+
+describe('--device, --expose, --sysctl', () => {
+  it('reads docker device specs', () => {
+    assert.deepEqual(cfg('--device', '/dev/fuse', 'img').devices, [{ pathOnHost: '/dev/fuse', pathInContainer: '/dev/fuse', permissions: 'rwm' }]);
+    assert.deepEqual(cfg('--device', '/dev/null:/dev/n', '--device', '/dev/zero:r', '--device', '/dev/a:/dev/b:rw', 'img').devices, [
+      { pathOnHost: '/dev/null', pathInContainer: '/dev/n', permissions: 'rwm' },
+      { pathOnHost: '/dev/zero', pathInContainer: '/dev/zero', permissions: 'r' },
+      { pathOnHost: '/dev/a', pathInContainer: '/dev/b', permissions: 'rw' },
+    ]);
+    fails(/invalid argument "\/dev\/a:\/dev\/b:x" for "--device" flag: invalid device mode: x/, '--device', '/dev/a:/dev/b:x', 'img');
+    fails(/device paths must be absolute/, '--device', 'dev/a', 'img');
+  });
+  it('reads exposed ports and ranges', () => {
+    assert.deepEqual(cfg('--expose', '80', '--expose', '53/udp', '--expose', '7000-7002', '--expose', '80/tcp', 'img').exposedPorts, ['80/tcp', '53/udp', '7000/tcp', '7001/tcp', '7002/tcp']);
+    fails(/invalid range format for --expose/, '--expose', '70000', 'img');
+    fails(/invalid range format for --expose/, '--expose', '9-3', 'img');
+  });
+  it('reads sysctls as KEY=VALUE', () => {
+    assert.deepEqual(cfg('--sysctl', 'net.core.somaxconn=1024', '--sysctl', 'kernel.sem=1 2 3 4', 'img').sysctls, { 'net.core.somaxconn': '1024', 'kernel.sem': '1 2 3 4' });
+    fails(/invalid sysctl "nope": expected KEY=VALUE/, '--sysctl', 'nope', 'img');
+  });
+});

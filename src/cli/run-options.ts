@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { ContainerConfig, NetworkAttachment, Resources } from '../core/containers.ts';
+import type { ContainerConfig, DeviceMapping, NetworkAttachment, Resources } from '../core/containers.ts';
 import { berthError, isBerthError } from '../core/errors.ts';
 import { parsePublish } from '../core/ports.ts';
 import type { FlagSpec, Parsed } from './flags.ts';
@@ -28,6 +28,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   'cpu-shares': { type: 'string', short: 'c', doc: 'CPU shares (relative weight)' },
   cpus: { type: 'string', doc: 'Number of CPUs' },
   'cpuset-cpus': { type: 'string', doc: 'CPUs in which to allow execution (0-3, 0,1)' },
+  device: { type: 'list', doc: 'Add a host device to the container (HOST[:CONTAINER][:rwm])' },
   dns: { type: 'list', doc: 'Set custom DNS servers' },
   'dns-option': { type: 'list', doc: 'Set DNS options' },
   'dns-search': { type: 'list', doc: 'Set custom DNS search domains' },
@@ -35,6 +36,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   entrypoint: { type: 'string', doc: 'Overwrite the default ENTRYPOINT of the image' },
   env: { type: 'list', short: 'e', doc: 'Set environment variables' },
   'env-file': { type: 'list', doc: 'Read in a file of environment variables' },
+  expose: { type: 'list', doc: 'Expose a port or a range of ports' },
   'group-add': { type: 'list', doc: 'Add additional groups to join' },
   hostname: { type: 'string', short: 'h', doc: 'Container host name' },
   init: { type: 'bool', doc: 'Run an init inside the container that forwards signals and reaps processes' },
@@ -65,6 +67,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   runtime: { type: 'string', doc: 'Runtime to use for this container' },
   'security-opt': { type: 'list', doc: 'Security Options' },
   'shm-size': { type: 'string', doc: 'Size of /dev/shm' },
+  sysctl: { type: 'list', doc: 'Sysctl options (namespaced: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)' },
   'stop-signal': { type: 'string', doc: 'Signal to stop the container' },
   'stop-timeout': { type: 'string', doc: 'Timeout (in seconds) to stop a container' },
   tmpfs: { type: 'list', doc: 'Mount a tmpfs directory' },
@@ -234,6 +237,15 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
   const network = parseNetwork(str, list, bool);
   if (network) config.network = network;
   parseNamespaceModes(str, config);
+  for (const kv of list('sysctl')) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw flagError('--sysctl', kv, `invalid sysctl "${kv}": expected KEY=VALUE`);
+    config.sysctls = { ...config.sysctls, [kv.slice(0, eq).trim()]: kv.slice(eq + 1) };
+  }
+  const devices = list('device').map((d) => flag('device', d, parseDevice));
+  if (devices.length) config.devices = devices;
+  const exposed = list('expose').flatMap((e) => flag('expose', e, parseExpose));
+  if (exposed.length) config.exposedPorts = [...new Set(exposed)];
 
   const pull = str('pull') ?? 'missing';
   if (pull !== 'missing' && pull !== 'always' && pull !== 'never') {
@@ -333,6 +345,35 @@ function parseLogging(str: (k: string) => string | undefined, list: (k: string) 
     } else throw berthError('InvalidArgument', `unknown log opt '${k}' for ${config.logDriver ?? 'json-file'} log driver`);
   }
   if (Object.keys(opts).length) config.logOpts = opts;
+}
+
+/** docker's --device: HOST[:CONTAINER][:PERMISSIONS], permissions any of r, w, m (default rwm). */
+export function parseDevice(spec: string): DeviceMapping {
+  const parts = spec.split(':');
+  if (parts.length > 3 || !parts[0]) throw new Error(`invalid device specification: ${spec}`);
+  const isPerms = (p: string) => /^[rwm]{1,3}$/.test(p);
+  let permissions = 'rwm';
+  let inside = parts[0];
+  if (parts.length === 3) {
+    if (!isPerms(parts[2])) throw new Error(`invalid device mode: ${parts[2]}`);
+    [inside, permissions] = [parts[1], parts[2]];
+  } else if (parts.length === 2) {
+    if (isPerms(parts[1])) permissions = parts[1];
+    else inside = parts[1];
+  }
+  if (!parts[0].startsWith('/') || !inside.startsWith('/')) throw new Error(`device paths must be absolute: ${spec}`);
+  return { pathOnHost: parts[0], pathInContainer: inside, permissions };
+}
+
+/** docker's --expose: PORT[/PROTO] or a range START-END[/PROTO]; the protocol defaults to tcp. */
+export function parseExpose(spec: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(spec);
+  if (!m) throw new Error(`invalid range format for --expose: ${spec}`);
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  if (from < 1 || to > 65535 || to < from) throw new Error(`invalid range format for --expose: ${spec}`);
+  const proto = m[3] ?? 'tcp';
+  return Array.from({ length: to - from + 1 }, (_, i) => `${from + i}/${proto}`);
 }
 
 /** --pid, --ipc, --uts with docker's accepted values and conflicts. */

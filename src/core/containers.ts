@@ -54,6 +54,12 @@ export interface ContainerConfig {
   pidMode?: string;
   ipcMode?: string;
   utsMode?: string;
+  /** --sysctl: namespaced kernel parameters (net.*, the IPC ones). */
+  sysctls?: Record<string, string>;
+  /** --device: host device nodes made inside the container and allowed by its device cgroup. */
+  devices?: DeviceMapping[];
+  /** --expose: ports ("80/tcp") exposed beyond the image's, for -P. */
+  exposedPorts?: string[];
   /** "json-file" (docker's, default) or "cri" (Kubernetes' CRI log format). */
   logDriver?: 'json-file' | 'cri';
   logPath?: string;
@@ -62,6 +68,13 @@ export interface ContainerConfig {
   annotations?: Record<string, string>;
   /** Name of the OCI runtime (config [runtime.runtimes]); default runc. */
   runtime?: string;
+}
+
+export interface DeviceMapping {
+  pathOnHost: string;
+  pathInContainer: string;
+  /** Cgroup access: any of r, w, m. */
+  permissions: string;
 }
 
 export interface MountSpec {

@@ -117,6 +117,8 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       PidMode: cfg.pidMode ?? '',
       IpcMode: cfg.ipcMode ?? 'private',
       UTSMode: cfg.utsMode ?? '',
+      Sysctls: cfg.sysctls ?? null,
+      Devices: (cfg.devices ?? []).map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.permissions })),
       PortBindings: Object.fromEntries((cfg.network?.ports ?? []).map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' }]])),
       RestartPolicy: { Name: cfg.restartPolicy?.name ?? 'no', MaximumRetryCount: cfg.restartPolicy?.maximumRetryCount ?? 0 },
       AutoRemove: !!cfg.autoRemove,
@@ -160,6 +162,7 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       Labels: rec.labels,
       StopSignal: cfg.stopSignal,
       StopTimeout: cfg.stopTimeout,
+      ...(cfg.exposedPorts?.length ? { ExposedPorts: Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) } : {}),
     },
     NetworkSettings: {
       SandboxKey: st.network?.netnsPath ?? '',

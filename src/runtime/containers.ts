@@ -17,7 +17,7 @@ import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts'
 import { imageDefaults } from './image-defaults.ts';
 import type { LogFile } from './log-reader.ts';
 import type { ImageConfig, Spec } from './oci-types.ts';
-import { hostDevices } from './host-devices.ts';
+import { hostDevices, resolveDevice } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
 import { resolveUserInRootfs } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
@@ -313,6 +313,7 @@ export class ContainerService {
         host: {
           ...this.#d.host,
           ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
+          ...(cfg.devices?.length ? { mappedDevices: await Promise.all(cfg.devices.map(resolveDevice)) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
           cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
           namespacePaths: { ...joins.paths, ...(net?.netnsPath ? { network: net.netnsPath } : {}) },
@@ -383,7 +384,7 @@ export class ContainerService {
       hostname: cfg.hostname,
       domainname: cfg.domainname,
       attachment,
-      exposedPorts: Object.keys(image.ExposedPorts ?? {}),
+      exposedPorts: [...new Set([...Object.keys(image.ExposedPorts ?? {}), ...(cfg.exposedPorts ?? [])])],
       moreNetworks: attachment.extraNetworks,
       netnsPath: shared,
     });
@@ -1069,6 +1070,8 @@ export function parseSignal(s: string | number): number {
 function exitCodeOfStartError(err: unknown): number {
   const code = (err as { exitCode?: number }).exitCode;
   if (typeof code === 'number') return code;
+  // What berth itself refused is the engine's error; 126/127 are for the runtime failing to exec the command.
+  if (['InvalidArgument', 'NotFound', 'Conflict', 'FailedPrecondition', 'AlreadyExists'].includes(kindOf(err))) return 125;
   const msg = err instanceof Error ? err.message : String(err);
   if (/executable file not found|no such file or directory/i.test(msg)) return 127;
   if (/permission denied|exec format error/i.test(msg)) return 126;

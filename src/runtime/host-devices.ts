@@ -1,6 +1,8 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { DeviceMapping } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import type { Device } from './oci-types.ts';
 
 /**
@@ -41,4 +43,18 @@ export function deviceMajor(dev: bigint): number {
 
 export function deviceMinor(dev: bigint): number {
   return Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+}
+
+/**
+ * A --device mapping resolved on the host: the node's type and numbers,
+ * to be made at `pathInContainer`. InvalidArgument when the host path is
+ * missing or not a device node.
+ */
+export async function resolveDevice(m: DeviceMapping): Promise<Device & { access: string }> {
+  const st = await lstat(m.pathOnHost, { bigint: true }).catch((err: unknown) => {
+    throw berthError('InvalidArgument', `error gathering device information while adding custom device "${m.pathOnHost}": ${(err as Error).message}`, err);
+  });
+  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+  if (!type) throw berthError('InvalidArgument', `error gathering device information while adding custom device "${m.pathOnHost}": not a device node`);
+  return { type, path: m.pathInContainer, major: deviceMajor(st.rdev), minor: deviceMinor(st.rdev), fileMode: Number(st.mode & 0o7777n), uid: 0, gid: 0, access: m.permissions };
 }

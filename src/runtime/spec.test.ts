@@ -240,3 +240,29 @@ describe('buildSpec linux', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(s)), s);
   });
 });
+
+describe('sysctls and devices', () => {
+  it('sets namespaced sysctls and refuses the others', () => {
+    assert.deepEqual(build({ sysctls: { 'net.core.somaxconn': '1024', 'kernel.shmmni': '100', 'fs.mqueue.msg_max': '20' } }).linux.sysctl, {
+      'net.core.somaxconn': '1024',
+      'kernel.shmmni': '100',
+      'fs.mqueue.msg_max': '20',
+    });
+    assert.equal(build().linux.sysctl, undefined);
+    assert.throws(() => build({ sysctls: { 'vm.swappiness': '1' } }), /"vm.swappiness" is not allowed/);
+    assert.throws(() => build({ sysctls: { 'net.ipv4.ip_forward': '1' }, network: { mode: 'host' } }), /network namespace of its own/);
+    assert.throws(() => build({ sysctls: { 'kernel.sem': '1 2 3 4' }, ipcMode: 'host' }), /IPC namespace of its own/);
+    // The netns berth makes is joined by path and still the container's own.
+    assert.ok(build({ sysctls: { 'net.core.somaxconn': '1' } }, { host: { ...host, namespacePaths: { network: '/run/berth/netns/x' } } }).linux.sysctl);
+  });
+
+  it('makes mapped devices and allows them in the device cgroup', () => {
+    const dev = { type: 'c', path: '/dev/mynull', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0, access: 'rw' };
+    const s = build({}, { host: { ...host, mappedDevices: [dev] } });
+    assert.deepEqual(s.linux.devices, [{ type: 'c', path: '/dev/mynull', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }]);
+    assert.deepEqual(s.linux.resources?.devices?.at(-1), { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' });
+    assert.ok(s.linux.maskedPaths?.length, 'still masked');
+    const p = build({ privileged: true }, { host: { ...host, devices: [], mappedDevices: [dev] } });
+    assert.equal(p.linux.devices?.[0].path, '/dev/mynull');
+  });
+});

@@ -55,6 +55,8 @@ export interface HostFacts {
   cpuCount?: number;
   /** Host devices to create in a privileged container. */
   devices?: Device[];
+  /** The container's --device nodes, resolved on the host (path = where they appear inside). */
+  mappedDevices?: Array<Device & { access: string }>;
   /** Host path of the init binary (tini or catatonit) for --init. */
   initPath?: string;
   /** A profile the caller loaded for `seccompProfile: PATH`. */
@@ -120,6 +122,32 @@ function namespaces(config: ContainerConfig, host: HostFacts): Namespace[] {
   return out;
 }
 
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/**
+ * docker's rule for --sysctl: only parameters of a namespace the container
+ * has to itself (net.* with its own network namespace, the IPC ones with its
+ * own IPC namespace); anything else would change the host.
+ */
+function checkSysctls(config: ContainerConfig): Record<string, string> | undefined {
+  const entries = Object.entries(config.sysctls ?? {});
+  if (!entries.length) return undefined;
+  // The netns berth makes for a container is joined by path, yet is the container's own.
+  const mode = config.network?.mode ?? 'bridge';
+  const ownNetwork = mode !== 'host' && !mode.startsWith('container:') && !config.sharedNamespaces?.network;
+  const ownIpc = config.ipcMode !== 'host' && !config.ipcMode?.startsWith('container:');
+  for (const [key] of entries) {
+    if (key.startsWith('net.')) {
+      if (!ownNetwork) throw berthError('InvalidArgument', `sysctl "${key}" not allowed: the container does not have a network namespace of its own`);
+    } else if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
+      if (!ownIpc) throw berthError('InvalidArgument', `sysctl "${key}" not allowed: the container does not have an IPC namespace of its own`);
+    } else {
+      throw berthError('InvalidArgument', `sysctl "${key}" is not allowed: only namespaced parameters (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) can be set for a container`);
+    }
+  }
+  return Object.fromEntries(entries);
+}
+
 function capabilities(caps: string[], uid: number): Capabilities {
   // moby: no inheritable set (CVE-2022-24769); non-root keeps only the
   // bounding set, as execve would leave it.
@@ -159,6 +187,9 @@ export function buildSpec(input: SpecInput): Spec {
   const caps = containerCapabilities({ capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, available: host.capabilities });
   const rlimits = buildRlimits(config.ulimits, host.rlimitHard);
   const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount });
+  const mapped = host.mappedDevices ?? [];
+  if (!config.privileged) for (const d of mapped) resources.devices?.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: d.access });
+  const sysctl = checkSysctls(config);
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,
@@ -179,7 +210,10 @@ export function buildSpec(input: SpecInput): Spec {
       namespaces: ns,
       cgroupsPath: host.cgroupsPath,
       resources,
-      ...(config.privileged ? { devices: [...(host.devices ?? [])] } : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(config.privileged
+        ? { devices: [...(host.devices ?? []), ...mapped.map(({ access: _, ...d }) => d)] }
+        : { ...(mapped.length ? { devices: mapped.map(({ access: _, ...d }) => d) } : {}), maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(sysctl ? { sysctl } : {}),
     },
   };
   const sc = seccomp(config, host, caps);

@@ -165,6 +165,25 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rm', 'ns-owner')).code, 0);
   });
 
+  it('sets sysctls, maps devices and exposes ports, refusing what docker refuses', async () => {
+    const r = await cli('run', '--rm', '--network', 'none', '--sysctl', 'net.core.somaxconn=1234', '--device', '/dev/null:/dev/mynull', e.image, 'sh', '-c', 'cat /proc/sys/net/core/somaxconn; ls -l /dev/mynull; echo x > /dev/mynull && echo wrote');
+    assert.equal(r.code, 0, r.stderr);
+    const [somaxconn, dev, wrote] = r.stdout.trim().split('\n');
+    assert.equal(somaxconn, '1234');
+    assert.match(dev, /^c.* 1,\s+3 .*\/dev\/mynull$/);
+    assert.equal(wrote, 'wrote');
+    const host = await cli('run', '--rm', '--sysctl', 'vm.swappiness=1', e.image, 'true');
+    assert.equal(host.code, 125);
+    assert.match(host.stderr, /sysctl "vm.swappiness" is not allowed/);
+    const missing = await cli('run', '--rm', '--device', '/no/such/device', e.image, 'true');
+    assert.equal(missing.code, 125, 'an engine error, not a missing command');
+    assert.match(missing.stderr, /error gathering device information while adding custom device "\/no\/such\/device"/);
+    const exposed = await cli('run', '-d', '--name', 'exposer', '--expose', '7000-7001', '-P', e.image, 'sleep', '1000');
+    assert.equal(exposed.code, 0, exposed.stderr);
+    assert.match((await cli('port', 'exposer')).stdout, /^7000\/tcp -> 0\.0\.0\.0:\d+\n7001\/tcp -> 0\.0\.0\.0:\d+\n$/);
+    assert.equal((await cli('rm', '-f', 'exposer')).code, 0);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);
