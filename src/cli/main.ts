@@ -8,6 +8,8 @@ import type { Command, CommandEnv } from './command.ts';
  */
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   version: () => import('./commands/version.ts'),
+  info: () => import('./commands/info.ts'),
+  'system prune': () => import('./commands/system-prune.ts'),
   run: () => import('./commands/run.ts'),
   create: () => import('./commands/create.ts'),
   start: () => import('./commands/start.ts'),
@@ -88,6 +90,7 @@ const aliases: Record<string, string> = {
   'image load': 'load',
   'image import': 'import',
   history: 'image history',
+  'system info': 'info',
   'network list': 'network ls',
   'network remove': 'network rm',
 };

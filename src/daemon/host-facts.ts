@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 
 /** /proc/self/limits row titles by docker's ulimit names. */
 const limitNames: Record<string, string> = {
@@ -41,4 +42,23 @@ export async function hardRlimits(): Promise<Record<string, number>> {
 export async function capabilityMask(): Promise<string> {
   const status = await readFile('/proc/self/status', 'utf8');
   return /^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0';
+}
+
+/** The host as `info` shows it: kernel, distribution, CPUs, memory, cgroup version. */
+export async function hostDescription(): Promise<Record<string, unknown>> {
+  const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
+  const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux';
+  // A v2-only host has cgroup.controllers at the root; a hybrid one (v1 controllers plus a
+  // v2 mount) is driven through v1.
+  const v2 = await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8').then(() => true, () => false);
+  return {
+    kernelVersion: os.release(),
+    operatingSystem: pretty,
+    osType: 'linux',
+    architecture: os.machine(),
+    cpus: os.availableParallelism(),
+    memTotal: os.totalmem(),
+    name: os.hostname(),
+    cgroupVersion: v2 ? '2' : '1',
+  };
 }

@@ -3,7 +3,7 @@ import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
-import { registerSystemRoutes } from '../api/native/routes-system.ts';
+import { registerSystemRoutes, type DescribeEngine } from '../api/native/routes-system.ts';
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { registerContainerRoutes } from '../api/native/routes-containers.ts';
@@ -20,6 +20,7 @@ import { runtimeSection } from '../runtime/task-config.ts';
 import type { ImageConfig } from '../runtime/oci-types.ts';
 import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
+import { hostDescription } from './host-facts.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -40,7 +41,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const d = cfg.sections.daemon;
   const root = d.root as string;
   const state = d.state as string;
-  registerSystemRoutes(router, { root, state });
+  const describe: { fn?: DescribeEngine } = {};
+  registerSystemRoutes(router, { root, state, describe: (ctx) => describe.fn?.(ctx) ?? Promise.resolve({}) });
   await mkdir(root, { recursive: true });
   // Container configs (their environment included) live here: root's alone. SQLite gives its WAL files the same mode.
   const dbPath = path.join(root, 'metadata.db');
@@ -96,6 +98,26 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
       return (img?.config as { config?: ImageConfig } | undefined)?.config;
     },
   });
+
+  const rt = cfg.sections.runtime;
+  describe.fn = async (ctx) => {
+    const all = await containers.containers.list(ctx);
+    const count = (...st: string[]) => all.filter((c) => st.includes(c.state.status)).length;
+    return {
+      containers: all.length,
+      containersRunning: count('running', 'restarting'),
+      containersPaused: count('paused'),
+      containersStopped: count('created', 'exited', 'dead', 'removing'),
+      images: (await images.images.list(ctx)).length,
+      storageDriver: images.snapshotter.name,
+      loggingDriver: 'json-file',
+      cgroupDriver: 'cgroupfs',
+      cgroupParent: rt.cgroup_parent,
+      runtimes: (rt.runtimes as string[]).map((r) => r.split('=')[0]),
+      defaultRuntime: rt.default_runtime,
+      ...(await hostDescription()),
+    };
+  };
 
   return {
     async close() {

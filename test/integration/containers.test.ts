@@ -184,6 +184,23 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rm', '-f', 'exposer')).code, 0);
   });
 
+  it('info counts containers and images; system prune removes what is unused', async () => {
+    const info = async () => JSON.parse((await cli('info', '--format', 'json')).stdout) as Record<string, number | string>;
+    const before = await info();
+    assert.equal((await cli('run', '--name', 'leftover', '--network', 'none', e.image, 'true')).code, 0);
+    const after = await info();
+    assert.equal(after.containersStopped, (before.containersStopped as number) + 1);
+    assert.equal(after.containers, (before.containers as number) + 1);
+    assert.equal(after.storageDriver, 'overlayfs');
+    assert.ok((after.images as number) >= 1);
+    assert.match((await cli('info')).stdout, /^ Containers: \d+\n  Running: \d+\n  Paused: \d+\n  Stopped: \d+$/m);
+    const pruned = await cli('system', 'prune', '-f');
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, /Deleted Containers:\n([0-9a-f]{64}\n)+/);
+    assert.equal((await cli('inspect', 'leftover')).code, 1, 'the stopped container is gone');
+    assert.equal((await cli('images', '-q')).stdout.trim().length > 0, true, 'images in no container kept without -a');
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);

@@ -1,7 +1,11 @@
+import type { Ctx } from '../../core/context.ts';
 import type { Router } from './server.ts';
 import { API_VERSION } from './protocol.ts';
 
-export function registerSystemRoutes(router: Router, info: { root: string; state: string }): void {
+/** What `GET /info` reports beyond the daemon's own facts: counts and settings the services hold. */
+export type DescribeEngine = (ctx: Ctx) => Promise<Record<string, unknown>>;
+
+export function registerSystemRoutes(router: Router, info: { root: string; state: string; describe?: DescribeEngine }): void {
   router.add('GET', '/version', async () => ({
     version: process.env.npm_package_version ?? '0.1.0',
     apiVersion: API_VERSION,
@@ -9,6 +13,13 @@ export function registerSystemRoutes(router: Router, info: { root: string; state
     os: process.platform,
     arch: process.arch,
   }));
-  router.add('GET', '/info', async () => ({ root: info.root, state: info.state, pid: process.pid }));
+  router.add('GET', '/info', async (req) => ({
+    root: info.root,
+    state: info.state,
+    pid: process.pid,
+    serverVersion: process.env.npm_package_version ?? '0.1.0',
+    namespace: req.ctx.namespace,
+    ...(await info.describe?.(req.ctx)),
+  }));
   router.add('GET', '/_ping', async () => 'OK');
 }
