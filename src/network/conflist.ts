@@ -5,7 +5,11 @@ import type { CniConfigList } from './cni.ts';
  * CNI config lists generated from network records. Pure.
  *
  * A berth network is a bridge plugin (with host-local IPAM whose data dir
- * is under berth's root, not /var/lib/cni) chained with portmap. Its CNI
+ * is under berth's root, not /var/lib/cni), chained with the firewall
+ * plugin only where the host needs it. NAT (outbound masquerading and
+ * published ports) is not left to the plugins (bridge's ipMasq, portmap):
+ * host-nat.ts writes it in one iptables-restore, where the plugins ran
+ * some 25 iptables processes per container. Its CNI
  * name is `berth-<id12>`, never the user-facing name: iptables comments,
  * host-local directories and cache files carry the CNI name, and a random id
  * keeps two berth roots on one host (or two test daemons) apart.
@@ -28,7 +32,7 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     type: 'bridge',
     bridge: n.bridge,
     isGateway: !n.internal,
-    ipMasq: !n.internal,
+    ipMasq: false,
     hairpinMode: true,
     capabilities: { ips: true, mac: true },
     ipam: {
@@ -39,7 +43,7 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     },
   };
   if (opts.mtu > 0) bridge.mtu = opts.mtu;
-  const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number], { type: 'portmap', capabilities: { portMappings: true }, snat: true }];
+  const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number]];
   if (opts.firewall) plugins.push({ type: 'firewall', backend: 'iptables' });
   return { cniVersion: CNI_VERSION, name: cniNameOf(n.id), plugins };
 }
@@ -47,11 +51,4 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
 /** Brings `lo` up in every namespace (containerd runs the same plugin). */
 export function loopbackConflist(): CniConfigList {
   return { cniVersion: CNI_VERSION, name: 'berth-loopback', plugins: [{ type: 'loopback' }] };
-}
-
-/** portmap's runtimeConfig entry for one mapping. */
-export function portMappingArg(p: { hostIp?: string; hostPort: number; containerPort: number; protocol: string }): Record<string, unknown> {
-  const m: Record<string, unknown> = { hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol };
-  if (p.hostIp && p.hostIp !== '0.0.0.0') m.hostIP = p.hostIp;
-  return m;
 }

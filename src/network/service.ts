@@ -11,7 +11,8 @@ import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } fr
 import type { CniConfigList, CniResult } from './cni.ts';
 import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
-import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
+import { bridgeConflist, cniNameOf, loopbackConflist } from './conflist.ts';
+import { addNat, removeNat, type NatAttachment } from './host-nat.ts';
 import { run } from './exec.ts';
 import { DEFAULT_NETWORK, EndpointFiles, filePaths } from './endpoint-files.ts';
 import { parseExtraHost } from './files.ts';
@@ -363,7 +364,6 @@ export class CniNetworkService implements NetworkService {
   ): Promise<AttachmentRecord> {
     const subnet = parseSubnet(net.subnet);
     const cap: Record<string, unknown> = {};
-    if (o.ports.length) cap.portMappings = o.ports.map(portMappingArg);
     if (o.ipAddress) {
       const ip = parseIPv4(o.ipAddress);
       if (ip === undefined || !contains(subnet, ip)) throw berthError('InvalidArgument', `invalid address ${o.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
@@ -383,6 +383,12 @@ export class CniNetworkService implements NetworkService {
       throw berthError('Unknown', `network ${net.name}: CNI result has no IPv4 address`);
     }
     const [ip, prefix] = ipc.address.split('/');
+    try {
+      await addNat(ctx, this.#natOf(net, ep.containerId, ifName, ip, o.ports), net.bridge);
+    } catch (err) {
+      await this.cni.del(cleanupCtx(ctx), list, { containerId: ep.containerId, netns: ep.netnsPath, ifName }).catch(() => {});
+      throw wrap(err, `attach container ${ep.name || ep.containerId.slice(0, 12)} to network ${net.name}`);
+    }
     const iface = result.interfaces?.find((i) => i.name === ifName && i.sandbox) ?? result.interfaces?.[ipc.interface ?? -1];
     const rec: AttachmentRecord = {
       containerId: ep.containerId,
@@ -398,13 +404,33 @@ export class CniNetworkService implements NetworkService {
     return rec;
   }
 
-  /** CNI DEL of one interface (from the cache when the network record is gone). */
+  #natOf(net: NetworkRecord, containerId: string, ifName: string, ip: string, ports: PortMapping[]): NatAttachment {
+    return { cniName: cniNameOf(net.id), containerId, ifName, ip, subnet: net.subnet, masquerade: !net.internal, ports };
+  }
+
+  /**
+   * CNI DEL of one interface (from the cache when the network record is
+   * gone) and, side by side, removal of its NAT rules.
+   */
   async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
-    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
-    const netns = liveNetns(ep.netnsPath);
-    if (await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, netns)) return;
+    const cniName = cniNameOf(att.networkId);
     const net = this.store.findNetwork(att.networkId);
-    if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
+    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
+    const cached = await this.cni.readCache(cniName, ep.containerId, att.ifName);
+    const netns = liveNetns(ep.netnsPath);
+    const cni = async () => {
+      if (await this.cni.delCached(ctx, cniName, ep.containerId, att.ifName, netns)) return;
+      if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
+    };
+    // An attachment made when portmap and the bridge's ipMasq did the NAT: its DEL removes the rules.
+    const pluginNat = cached?.config.plugins.some((p) => p.type === 'portmap');
+    const nat = async () => {
+      if (pluginNat) return;
+      await removeNat(ctx, net ? this.#natOf(net, ep.containerId, att.ifName, att.ip, att.ports) : { cniName, containerId: ep.containerId });
+    };
+    const [a, b] = await Promise.allSettled([cni(), nat()]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
   }
 
   #conflist(net: NetworkRecord): CniConfigList {

@@ -337,18 +337,18 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await assert.rejects(t.svc.setupContainer(ctx, req('ip', 'bad1', { ipAddress: '192.0.2.7' })), (e) => kindOf(e) === 'InvalidArgument');
     await assertClean([n.Id]);
 
-    // A plugin directory without portmap: the bridge plugin has already run when portmap is
-    // found missing, so the rollback must undo it.
+    // A plugin directory without the firewall plugin: the bridge plugin has already run when the
+    // firewall is found missing, so the rollback must undo it.
     const partial = path.join(t.dir, 'partial-plugins');
     await mkdir(partial, { recursive: true });
     for (const p of ['bridge', 'host-local', 'loopback']) await symlink(`/usr/lib/cni/${p}`, path.join(partial, p));
-    const broken = await t.reopen({ pluginDirs: [partial] });
-    const c = req('half', 'bad1');
-    await assert.rejects(broken.setupContainer(ctx, c), (e) => kindOf(e) === 'FailedPrecondition' && /plugin "portmap" not found/.test((e as Error).message));
+    const broken = await t.reopen({ pluginDirs: [partial], firewall: 'true' });
+    const c = req('half', 'bad1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    await assert.rejects(broken.setupContainer(ctx, c), (e) => kindOf(e) === 'FailedPrecondition' && /plugin "firewall" not found/.test((e as Error).message));
     // A plugin that fails with a CNI error document: its message reaches the caller.
-    await writeFile(path.join(partial, 'portmap'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"portmap is broken on purpose"}'\nexit 1\n`);
-    await chmod(path.join(partial, 'portmap'), 0o755);
-    await assert.rejects(broken.setupContainer(ctx, c), /portmap is broken on purpose/);
+    await writeFile(path.join(partial, 'firewall'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"firewall is broken on purpose"}'\nexit 1\n`);
+    await chmod(path.join(partial, 'firewall'), 0o755);
+    await assert.rejects(broken.setupContainer(ctx, c), /firewall is broken on purpose/);
     await t.reopen();
     await assertClean([n.Id]);
     await t.svc.removeNetwork(ctx, 'bad1');
