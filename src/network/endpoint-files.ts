@@ -49,6 +49,12 @@ export class EndpointFiles {
     ]);
   }
 
+  /** Only the hosts file: what changes when the container's own addresses or its peers do. */
+  async writeHosts(ep: EndpointRecord): Promise<void> {
+    if (ep.mode.startsWith('container:') || ep.mode === 'host') return;
+    await writeFile(filePaths(ep.dir).hosts, this.hostsFor(ep), { mode: 0o644 });
+  }
+
   hostsFor(ep: EndpointRecord): string {
     const atts = this.store.listAttachments({ containerId: ep.containerId });
     const peers: Array<{ ip: string; names: string[] }> = [];

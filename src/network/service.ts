@@ -28,6 +28,7 @@ import type {
   NetworkFilters,
   NetworkInfo,
   NetworkService,
+  PendingSetup,
   ReconcileReport,
   SetupRequest,
   SetupResult,
@@ -197,18 +198,33 @@ export class CniNetworkService implements NetworkService {
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
 
+  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    return (await this.beginSetup(ctx, req)).done;
+  }
+
   /**
    * Three phases so that CNI plugins of different containers run in
    * parallel: (1) under the lock, validate, pick host ports and reserve
-   * them in `#inflight`; (2) unlocked, create the netns and run the
-   * plugins; (3) under the lock, record the endpoint and write the files.
+   * them in `#inflight`; (2) unlocked, create the netns and write the
+   * files (this call returns here), then run the plugins and add the NAT
+   * rules; (3) under the lock, record the endpoint and rewrite the hosts
+   * file with the container's addresses (in place: a bind mount made in
+   * between sees it).
    */
-  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+  async beginSetup(ctx: Ctx, req: SetupRequest): Promise<PendingSetup> {
     const plan = await this.#serial(() => this.#plan(ctx, req));
-    if ('done' in plan) return plan.done;
+    if ('done' in plan) return { ...plan.done, done: Promise.resolve(plan.done) };
     const { ep, net, ports, more } = plan;
     const a = req.attachment;
     const undo: Array<() => Promise<unknown>> = [];
+    const rollback = async (err: unknown): Promise<never> => {
+      const c = cleanupCtx(ctx);
+      for (const u of undo.reverse()) {
+        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
+      }
+      this.#inflight.delete(req.containerId);
+      throw err;
+    };
     try {
       await mkdir(ep.dir, { recursive: true, mode: 0o711 });
       undo.push(() => rm(ep.dir, { recursive: true, force: true }));
@@ -217,44 +233,52 @@ export class CniNetworkService implements NetworkService {
         ep.netnsPath = await this.netns.create(ctx, req.containerId);
         ep.ownsNetns = true;
         undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
-      } else {
-        const lo = loopbackConflist();
-        const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
-        await this.cni.add(ctx, lo, loRt);
-        undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
       }
-      const atts: AttachmentRecord[] = [];
-      const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
-      more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
-      for (const j of joins) {
-        const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
-        atts.push(added);
-        undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
-      }
-      return await this.#serial(async () => {
-        this.store.db.transaction(() => {
-          this.store.putEndpoint(ep);
-          for (const att of atts) this.store.putAttachment(att);
-        });
-        this.#inflight.delete(req.containerId);
-        try {
-          await this.files.write(ep);
-          await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
-        } catch (err) {
-          this.store.deleteEndpoint(req.containerId);
-          throw err;
-        }
-        ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
-        return this.#result(ep);
-      });
+      // Provisional until phase 3: the hosts file does not list the container's addresses yet.
+      await this.files.write(ep);
     } catch (err) {
-      const c = cleanupCtx(ctx);
-      for (const u of undo.reverse()) {
-        await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
-      }
-      this.#inflight.delete(req.containerId);
-      throw err;
+      return rollback(err);
     }
+    const done = (async () => {
+      try {
+        if (!ep.ownsNetns) {
+          const lo = loopbackConflist();
+          const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+          await this.cni.add(ctx, lo, loRt);
+          undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+        }
+        const atts: AttachmentRecord[] = [];
+        const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
+        more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
+        for (const j of joins) {
+          const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
+          atts.push(added);
+          undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
+        }
+        return await this.#serial(async () => {
+          this.store.db.transaction(() => {
+            this.store.putEndpoint(ep);
+            for (const att of atts) this.store.putAttachment(att);
+          });
+          this.#inflight.delete(req.containerId);
+          try {
+            if (atts.length) await this.files.writeHosts(ep);
+            await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
+          } catch (err) {
+            this.store.deleteEndpoint(req.containerId);
+            throw err;
+          }
+          ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
+          return this.#result(ep);
+        });
+      } catch (err) {
+        return rollback(err);
+      }
+    })();
+    // The caller may fail before it awaits `done`; the rejection is still delivered when it does.
+    done.catch(() => {});
+    const p = filePaths(ep.dir);
+    return { mode: ep.mode, netnsPath: ep.netnsPath, hostname: ep.hostname, hostsPath: p.hosts, resolvConfPath: p.resolvConf, hostnamePath: p.hostname, done };
   }
 
   /** Phase 1 of setup, under the lock. Modes without plugins (host, container:) finish here. */

@@ -20,6 +20,10 @@ import type { Ctx } from '../core/context.ts';
  *   start:  const net = await network.setupContainer(ctx, { containerId, namespace, name, hostname, attachment });
  *           // OCI spec: linux.namespaces network path = net.netnsPath (none for host mode),
  *           // bind-mount net.hostsPath, net.resolvConfPath, net.hostnamePath (rw, like docker)
+ *           // or, to create the task while the plugins run:
+ *           const p = await network.beginSetup(ctx, req);   // netns and files exist
+ *           const [task, net] = await Promise.all([runtimeCreate(p.netnsPath, p.hostsPath, ...), p.done]);
+ *           // start the process only after p.done
  *   stop / start failure:  await network.teardownContainer(ctx, containerId);
  *   daemon start:  await network.reconcile(ctx, runningContainerIds);
  * Published ports and addresses live from setup to teardown (docker
@@ -50,6 +54,15 @@ export interface NetworkService {
   pruneNetworks(ctx: Ctx, filters?: NetworkFilters): Promise<string[]>;
 
   setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult>;
+  /**
+   * setupContainer in two steps: resolves once the netns file and the
+   * hosts, resolv.conf and hostname files exist (all an OCI runtime needs to
+   * create the task), with `done` settling when interfaces, addresses, NAT
+   * and the final hosts file are in place, or rejecting after its rollback
+   * with setupContainer's errors. The container's process must not start
+   * before `done`; teardownContainer must not be called before it settles.
+   */
+  beginSetup(ctx: Ctx, req: SetupRequest): Promise<PendingSetup>;
   /** Idempotent: a container without network state is a no-op. */
   teardownContainer(ctx: Ctx, containerId: string): Promise<void>;
   /** Attach a running container (one with an endpoint) to another network. */
@@ -154,6 +167,11 @@ export interface SetupResult {
   interfaces: AttachmentInfo[];
   /** Published ports with the host ports actually used. */
   ports: PortMapping[];
+}
+
+/** What beginSetup knows at once: everything of a SetupResult but the interfaces and ports. */
+export interface PendingSetup extends Omit<SetupResult, 'interfaces' | 'ports'> {
+  done: Promise<SetupResult>;
 }
 
 export interface ConnectRequest {

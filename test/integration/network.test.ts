@@ -302,6 +302,31 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.removeNetwork(ctx, 'par1');
   });
 
+  it('in two steps: netns and files exist at once, the address and NAT follow in place', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'steps1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const c = req('stepper', 'steps1', { ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const p = await t.svc.beginSetup(ctx, c);
+    assert.ok(isMounted(p.netnsPath!), 'the netns is there for the runtime');
+    const inode = (await stat(p.hostsPath)).ino;
+    assert.ok(!(await readFile(p.hostsPath, 'utf8')).includes('stepper'), 'no address in the provisional hosts file');
+    await stat(p.resolvConfPath);
+    assert.equal(await readFile(p.hostnamePath, 'utf8'), `${p.hostname}\n`);
+    const r = await p.done;
+    assert.equal(r.netnsPath, p.netnsPath);
+    assert.equal((await stat(p.hostsPath)).ino, inode, 'rewritten in place, so a bind mount made in between follows');
+    assert.match(await readFile(p.hostsPath, 'utf8'), new RegExp(`^${r.interfaces[0].ip.replace(/\./g, '\\.')}\t.*stepper`, 'm'));
+    const srv = await serveIn(r.netnsPath!, 80, 'steps');
+    try {
+      assert.equal(await tcpRead('127.0.0.1', r.ports[0].hostPort), 'hello from steps');
+    } finally {
+      await srv.stop();
+    }
+    await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'steps1');
+  });
+
   it('none, host and container: modes', async () => {
     const none = req('nonet', 'none');
     const rn = await t.svc.setupContainer(ctx, none);
@@ -349,6 +374,10 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await writeFile(path.join(partial, 'firewall'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"firewall is broken on purpose"}'\nexit 1\n`);
     await chmod(path.join(partial, 'firewall'), 0o755);
     await assert.rejects(broken.setupContainer(ctx, c), /firewall is broken on purpose/);
+    // In two steps the failure comes with `done`, after the rollback.
+    const begun = await broken.beginSetup(ctx, c);
+    await assert.rejects(begun.done, /firewall is broken on purpose/);
+    assert.equal(isMounted(begun.netnsPath!), false);
     await t.reopen();
     await assertClean([n.Id]);
     await t.svc.removeNetwork(ctx, 'bad1');
