@@ -4,7 +4,8 @@ import type { Ctx } from '../core/context.ts';
 /**
  * The network service: networks as docker users know them, wired the way
  * Kubernetes runtimes wire them (a netns file per container, CNI bridge +
- * host-local + portmap plugins). The container service, the CRI (for pod
+ * host-local plugins; NAT and published ports as one iptables-restore per
+ * container, see host-nat.ts). The container service, the CRI (for pod
  * sandboxes) and the front doors call it; it knows nothing of runc.
  *
  * Vocabulary
