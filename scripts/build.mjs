@@ -1,10 +1,13 @@
 // Writes dist/: the TypeScript sources with their types stripped (Node's own
 // stripper, which keeps every line and column so stack traces still point at
-// src/), so bin/berth and bin/berthd start without loading the stripper at
-// run time. tsc only type-checks; this is the only build step.
+// src/), so bin/berthd starts without loading the stripper at run time; and
+// dist/berth.cjs, the CLI in one file for bin/berth (bundle-cli.mjs). tsc
+// only type-checks; esbuild only bundles (Node 24 is its target: no
+// transforms beyond the types).
 import { readdir, readFile, writeFile, mkdir, rm, stat } from 'node:fs/promises';
 import { stripTypeScriptTypes } from 'node:module';
 import path from 'node:path';
+import { bundleCli } from './bundle-cli.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const src = path.join(root, 'src');
@@ -31,5 +34,6 @@ for await (const file of walk(src)) {
   n++;
 }
 await writeFile(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }) + '\n');
+await bundleCli(path.join(out, 'berth.cjs'));
 const { mtime } = await stat(out);
-console.log(`build: ${n} modules stripped into dist/ (${mtime.toISOString()})`);
+console.log(`build: ${n} modules stripped into dist/, the CLI bundled into dist/berth.cjs (${mtime.toISOString()})`);

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { isatty } from 'node:tty';
 import type { ApiClient } from '../api/native/client.ts';
 import { demux, Streams } from '../core/stdcopy.ts';
 import type { CommandEnv } from './command.ts';
@@ -30,8 +31,9 @@ const DEFAULT_DETACH = [0x10, 0x11]; // ctrl-p ctrl-q
 export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, opts: AttachOptions): { done: Promise<AttachResult>; resize(): void } {
   const cleanups: Array<() => void> = [];
   let detached = false;
-  const stdin = env.stdin;
-  const isTty = opts.tty && stdin.isTTY;
+  const isTty = opts.tty && isatty(0);
+  // Building process.stdin loads the fs stream classes: only when it is read or set raw.
+  const stdin = opts.stdin || isTty ? env.stdin : undefined;
 
   const resize = () => {
     if (!opts.resizePath || !env.stdout.isTTY) return;
@@ -44,7 +46,7 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
     process.on('SIGWINCH', resize);
     cleanups.push(() => process.off('SIGWINCH', resize));
   }
-  if (isTty) {
+  if (isTty && stdin) {
     stdin.setRawMode(true);
     cleanups.push(() => stdin.setRawMode(false));
   }
@@ -62,11 +64,11 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
       if (finished) return;
       finished = true;
       for (const c of cleanups.reverse()) c();
-      if (opts.stdin) stdin.pause();
+      if (opts.stdin) stdin?.pause();
       resolve({ detached });
     };
 
-    if (opts.stdin) {
+    if (opts.stdin && stdin) {
       const keys = opts.detachKeys ?? DEFAULT_DETACH;
       let matched = 0;
       const onData = (chunk: Buffer) => {

@@ -154,7 +154,10 @@ async function main(argv: string[]): Promise<number> {
     client: () => (client ??= new Client({ host, namespace })),
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // process.stdin builds a stream (and loads fs streams) on first touch: only commands that read it pay.
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
   };
   return command.run(args, env);

@@ -17,3 +17,10 @@ describe('--format templates', () => {
     assert.equal(formatRows('table {{.A}}\\t{{.B}}', rows, { A: 'COL A', B: 'COL B' }), 'COL A   COL B\nx       long value\nyyyy    b\n');
   });
 });
+
+it('a missing map key prints <no value>; a missing field is an error', () => {
+  const o = { Name: 'n', Labels: { env: 'prod' } };
+  assert.equal(renderTemplate('{{.Labels.env}} {{.Labels.team}}', o), 'prod <no value>');
+  assert.throws(() => renderTemplate('{{.Labels.env.Deeper}}', o), /can't evaluate field Deeper/);
+  assert.throws(() => renderTemplate('{{.Missing}}', o), /can't evaluate field Missing/);
+});

@@ -2,7 +2,10 @@
  * docker's `--format`: `json` (one JSON object a line), `table` with an
  * optional template, or a Go-template subset: `{{.Field}}`, `{{json .}}`,
  * `{{json .Field}}`, `{{upper .F}}`/`{{lower .F}}`, and `\t`/`\n` escapes.
- * Unknown fields are an error naming the field, as Go's template is.
+ * An unknown field is an error naming it, as Go's template is for a struct;
+ * a missing map key (labels, options: names that do not start with a capital,
+ * as every field of docker's structs does) prints `<no value>` as Go does for
+ * maps.
  */
 export function renderTemplate(tpl: string, obj: Record<string, unknown>): string {
   const text = tpl.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
@@ -10,10 +13,9 @@ export function renderTemplate(tpl: string, obj: Record<string, unknown>): strin
     let v: unknown = obj;
     if (path) {
       for (const part of path.split('.')) {
-        if (v === null || typeof v !== 'object' || !(part in (v as object))) {
-          throw Object.assign(new Error(`template: can't evaluate field ${part}`), { exit: 1 });
-        }
-        v = (v as Record<string, unknown>)[part];
+        if (v !== null && typeof v === 'object' && part in (v as object)) v = (v as Record<string, unknown>)[part];
+        else if (v !== null && typeof v === 'object' && !/^[A-Z]/.test(part)) v = undefined;
+        else throw Object.assign(new Error(`template: can't evaluate field ${part}`), { exit: 1 });
       }
     }
     if (fn === 'json') return JSON.stringify(v);

@@ -15,6 +15,7 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, PendingSetup, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import { imageDefaults } from './image-defaults.ts';
+import type { LogFile } from './log-reader.ts';
 import type { ImageConfig, Spec } from './oci-types.ts';
 import { hostDevices } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
@@ -161,7 +162,8 @@ export class ContainerService {
       const record: Omit<ContainerRecord, 'namespace'> = {
         id,
         name: name || randomName(),
-        config: { ...config, mounts },
+        // The image's StopSignal is recorded as the container's, as docker does: stop and inspect read it there.
+        config: { ...config, mounts, stopSignal: config.stopSignal || image.config.config?.StopSignal || undefined },
         imageId: image.id,
         imageName: config.image,
         snapshotter: this.#d.snapshotter.name,
@@ -217,6 +219,12 @@ export class ContainerService {
 
   logPath(record: ContainerRecord): string {
     return record.config.logPath ?? path.join(this.#d.rootDir, record.namespace, record.id, `${record.id}-json.log`);
+  }
+
+  /** The log as its reader needs it: where, in which format, and how many rotated files to look for. */
+  logFile(record: ContainerRecord): LogFile {
+    const cfg = record.config;
+    return { path: this.logPath(record), format: cfg.logDriver === 'cri' ? 'cri' : 'json-file', maxFiles: cfg.logOpts?.maxFiles ?? this.#d.logDefaults.maxFiles };
   }
 
   bundleDir(record: ContainerRecord): string {
@@ -542,13 +550,14 @@ export class ContainerService {
   /** docker wait: `not-running` (default), `next-exit` or `removed`. */
   async wait(ctx: Ctx, idOrName: string, condition: 'not-running' | 'next-exit' | 'removed' = 'not-running'): Promise<{ exitCode: number; error?: string }> {
     const rec = await this.resolve(ctx, idOrName);
-    const st = await this.#state(ctx, rec.id);
-    const running = st.status === 'running' || st.status === 'paused' || st.status === 'restarting';
-    if (condition === 'not-running' && !running) return { exitCode: st.exitCode ?? 0 };
+    // Subscribed before the state is read: an exit between the two would otherwise never be seen.
     const sub = this.#d.events.subscribe((e) => e.id === rec.id && (condition === 'removed' ? e.action === 'destroy' : e.action === 'die'));
     const onAbort = () => sub.close();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
+      const st = await this.#state(ctx, rec.id);
+      const running = st.status === 'running' || st.status === 'paused' || st.status === 'restarting';
+      if (condition === 'not-running' && !running) return { exitCode: st.exitCode ?? 0 };
       for await (const e of sub) {
         if (condition === 'removed') return { exitCode: Number(e.attributes.exitCode ?? st.exitCode ?? 0) };
         const after = await this.#state(ctx, rec.id).catch(() => undefined);
@@ -557,6 +566,7 @@ export class ContainerService {
       }
       throw berthError('Canceled', 'wait canceled');
     } finally {
+      sub.close();
       ctx.signal.removeEventListener('abort', onAbort);
     }
   }

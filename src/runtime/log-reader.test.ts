@@ -96,3 +96,86 @@ test('readLog follows a file truncated in place (a single log file rotating)', a
   }
   assert.deepEqual(got, ['a\n', 'b\n', 'c\n']);
 });
+
+// Lines as native/monitor-log.c writes them.
+const ts = (sec: number) => `2024-05-01T10:00:${String(sec).padStart(2, '0')}.000000000Z`;
+const at = (sec: number) => new Date(Date.parse('2024-05-01T10:00:00Z') + sec * 1000);
+const cri = (stream: string, log: string, time: string, partial = false) => `${time} ${stream} ${partial ? 'P' : 'F'} ${log}\n`;
+
+test('parseLogLine: junk, empty CRI lines, escapes', () => {
+  assert.equal(parseLogLine('json-file', ''), undefined);
+  assert.equal(parseLogLine('json-file', '{"log":'), undefined);
+  assert.equal(parseLogLine('json-file', '{"stream":"stdout"}'), undefined);
+  assert.equal(parseLogLine('json-file', '{"log":"\\u003chtml\\u003e\\n","stream":"stdout","time":"t"}')?.text, '<html>\n');
+  assert.equal(parseLogLine('cri', ''), undefined);
+  assert.equal(parseLogLine('cri', '2024-05-01T10:00:00.5Z stdout F ')?.text, '\n');
+  assert.equal(parseLogLine('cri', '2024-05-01T10:00:00.5Z stdout F')?.text, '\n');
+  assert.deepEqual(parseLogLine('cri', '2024-05-01T10:00:00.5Z stderr P half '), { time: '2024-05-01T10:00:00.5Z', stream: 'stderr', text: 'half ', partial: true });
+});
+
+test('readLog: stream filters apply before the tail; names that are not rotations are ignored', async () => {
+  const d = await tmp();
+  const f = path.join(d, 'rot.log');
+  await writeFile(f + '.2', j('a\n', 'stdout', ts(1)) + j('b\n', 'stderr', ts(2)));
+  await writeFile(f + '.1', j('c\n', 'stdout', ts(3)));
+  await writeFile(f, j('d\n', 'stderr', ts(4)) + j('e\n', 'stdout', ts(5)));
+  await writeFile(f + '.old', j('x\n', 'stdout', ts(9)));
+  await writeFile(path.join(d, 'rot.log2'), j('y\n', 'stdout', ts(9)));
+  const logs = async (o: Parameters<typeof readLog>[2]) => (await all(readLog(rootCtx(), { path: f, format: 'json-file', maxFiles: 3 }, o))).map((l) => l.split(':')[1].trim()).join('');
+  assert.equal(await logs({}), 'abcde');
+  assert.equal(await logs({ stderr: false }), 'ace');
+  assert.equal(await logs({ stdout: false }), 'bd');
+  assert.equal(await logs({ stdout: false, tail: 1 }), 'd');
+  assert.equal(await logs({ since: at(2.5) }), 'cde');
+  assert.equal(await logs({ until: at(1) }), 'a');
+});
+
+test('readLog: a CRI partial last line is left for later; a missing file reads as empty', async () => {
+  const d = await tmp();
+  const f = path.join(d, 'cri.log');
+  await writeFile(f, cri('stdout', 'one', ts(1)) + cri('stderr', 'tw', ts(2), true) + cri('stderr', 'o', ts(2)) + '2024-05-01T10:00:03Z stdout F unfin');
+  assert.deepEqual(await all(readLog(rootCtx(), { path: f, format: 'cri' })), ['stdout:one\n', 'stderr:tw', 'stderr:o\n']);
+  assert.deepEqual(await all(readLog(rootCtx(), { path: path.join(d, 'missing.log'), format: 'json-file' })), []);
+});
+
+test('readLog: a line appended in two pieces, split inside a character, is yielded whole', async () => {
+  const d = await tmp();
+  const f = path.join(d, 'split.log');
+  await writeFile(f, j('old\n', 'stdout', ts(1)));
+  let stop!: () => void;
+  const it = readLog(rootCtx(), { path: f, format: 'json-file' }, { follow: true, stop: new Promise<void>((r) => (stop = r)) });
+  try {
+    assert.equal((await it.next()).value?.text, 'old\n');
+    const line = Buffer.from(j('n\u00e9w\n', 'stdout', ts(2)));
+    const cut = line.indexOf(Buffer.from('\u00e9')) + 1;
+    await appendFile(f, line.subarray(0, cut));
+    const pending = it.next();
+    await appendFile(f, line.subarray(cut));
+    assert.equal((await pending).value?.text, 'n\u00e9w\n');
+    stop();
+    assert.equal((await it.next()).done, true);
+  } finally {
+    await it.return(undefined);
+  }
+});
+
+test('readLog: ending a follow closes its directory watcher; an abort ends it too', async () => {
+  const d = await tmp();
+  const f = path.join(d, 'stop.log');
+  await writeFile(f, j('x\n', 'stdout', ts(1)));
+  const watchers = () => process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap').length;
+  const before = watchers();
+  assert.deepEqual(await all(readLog(rootCtx(), { path: f, format: 'json-file' }, { follow: true, stop: Promise.resolve() })), ['stdout:x\n']);
+  for (let i = 0; i < 100 && watchers() > before; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(watchers(), before);
+
+  const ac = new AbortController();
+  const seen: string[] = [];
+  await assert.rejects(async () => {
+    for await (const r of readLog(rootCtx({ signal: ac.signal }), { path: f, format: 'json-file' }, { follow: true })) {
+      seen.push(r.text);
+      ac.abort();
+    }
+  }, { name: 'AbortError' });
+  assert.deepEqual(seen, ['x\n']);
+});

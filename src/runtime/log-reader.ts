@@ -36,9 +36,13 @@ export interface ReadLogOptions {
   /** Keep reading as the file grows, until `stop` settles (after a final read) or ctx aborts. */
   follow?: boolean;
   stop?: Promise<unknown>;
+  /** Streams to read; both unless one is set false. Filtered before the tail is taken. */
+  stdout?: boolean;
+  stderr?: boolean;
 }
 
-const criLine = /^(\S+) (stdout|stderr) ([FP]) (.*)$/s;
+// An empty full line may end right after its tag.
+const criLine = /^(\S+) (stdout|stderr) ([FP])(?: (.*))?$/s;
 
 /** One line of a log file (without its newline); undefined if it is not a record. */
 export function parseLogLine(format: LogFile['format'], line: string): LogRecord | undefined {
@@ -46,7 +50,8 @@ export function parseLogLine(format: LogFile['format'], line: string): LogRecord
     const m = criLine.exec(line);
     if (!m) return undefined;
     const partial = m[3] === 'P';
-    return { time: m[1], stream: m[2] as LogRecord['stream'], partial, text: partial ? m[4] : m[4] + '\n' };
+    const content = m[4] ?? '';
+    return { time: m[1], stream: m[2] as LogRecord['stream'], partial, text: partial ? content : content + '\n' };
   }
   try {
     const rec = JSON.parse(line) as { log?: string; stream?: string; time?: string };
@@ -58,6 +63,7 @@ export function parseLogLine(format: LogFile['format'], line: string): LogRecord
 }
 
 function inWindow(rec: LogRecord, opts: ReadLogOptions): boolean {
+  if (rec.stream === 'stdout' ? opts.stdout === false : opts.stderr === false) return false;
   if (!opts.since && !opts.until) return true;
   const t = Date.parse(rec.time);
   if (opts.since && t < opts.since.getTime()) return false;
@@ -69,7 +75,8 @@ function inWindow(rec: LogRecord, opts: ReadLogOptions): boolean {
 class LineReader {
   readonly fh: FileHandle;
   offset = 0;
-  private rest = '';
+  // Undecoded: a character split between two reads must be decoded whole.
+  private rest: Buffer = Buffer.alloc(0);
   private readonly buf = Buffer.alloc(64 * 1024);
 
   constructor(fh: FileHandle) {
@@ -80,16 +87,17 @@ class LineReader {
     // Truncated in place (the monitor's rotation with a single file): start over.
     if ((await this.fh.stat()).size < this.offset) {
       this.offset = 0;
-      this.rest = '';
+      this.rest = Buffer.alloc(0);
     }
     for (;;) {
       const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
       if (bytesRead === 0) return;
       this.offset += bytesRead;
-      const chunk = this.rest + this.buf.toString('utf8', 0, bytesRead);
-      const parts = chunk.split('\n');
-      this.rest = parts.pop() ?? '';
-      yield* parts;
+      const chunk = this.rest.length ? Buffer.concat([this.rest, this.buf.subarray(0, bytesRead)]) : this.buf.subarray(0, bytesRead);
+      const lastNl = chunk.lastIndexOf(0x0a);
+      // Copied: the read buffer is reused by the next read.
+      this.rest = Buffer.from(chunk.subarray(lastNl + 1));
+      if (lastNl >= 0) yield* chunk.toString('utf8', 0, lastNl).split('\n');
     }
   }
 }

@@ -228,8 +228,15 @@ export async function connectUnix(ctx: Ctx, sockPath: string): Promise<net.Socke
     target = `/proc/self/fd/${dirFd}/${path.basename(sockPath)}`;
   }
   try {
+    ctx.signal.throwIfAborted();
+    // Not net.connect's `signal` option: its abort listener is never removed,
+    // which keeps the socket (and whatever it references) alive as long as a
+    // long-lived signal is, one per attach or control call.
     return await new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect({ path: target, signal: ctx.signal });
+      const sock = net.connect({ path: target });
+      const onAbort = () => sock.destroy(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted'));
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      sock.once('close', () => ctx.signal.removeEventListener('abort', onAbort));
       sock.once('connect', () => {
         sock.removeListener('error', reject);
         resolve(sock);

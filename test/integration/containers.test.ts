@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEngine, type Engine } from '../helpers/engine.ts';
+import { busyboxImage } from '../helpers/image-builder.ts';
 
 /**
  * The container lifecycle end to end: the real CLI against a real berthd,
@@ -109,6 +110,24 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('inspect', 'lifecycle')).code, 1);
     assert.equal(existsSync(path.join(e.d.state, 'containers', 'default', id)), false, 'bundle removed');
     assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(id), 'rootfs unmounted');
+  });
+
+  it("stops with the image's StopSignal unless the container names its own", async () => {
+    const image = await e.push('stopsignal', busyboxImage([], { Cmd: ['sh'], StopSignal: 'SIGUSR1' }));
+    assert.equal((await cli('pull', image)).code, 0);
+    // A TERM would end the script with 143: only USR1 gives 42.
+    const script = 'trap "exit 42" USR1; trap "exit 43" TERM; while true; do sleep 0.1; done';
+    const run = await cli('run', '-d', '--name', 'stopsig', image, 'sh', '-c', script);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((await cli('inspect', '-f', '{{.Config.StopSignal}}', 'stopsig')).stdout.trim(), 'SIGUSR1');
+    assert.equal((await cli('stop', '-t', '20', 'stopsig')).code, 0);
+    assert.equal((await cli('inspect', '-f', '{{.State.ExitCode}}', 'stopsig')).stdout.trim(), '42');
+    const own = await cli('run', '-d', '--name', 'stopsig-own', '--stop-signal', 'TERM', image, 'sh', '-c', script);
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal((await cli('stop', '-t', '20', 'stopsig-own')).code, 0);
+    assert.equal((await cli('inspect', '-f', '{{.State.ExitCode}}', 'stopsig-own')).stdout.trim(), '43');
+    assert.equal((await cli('rm', 'stopsig', 'stopsig-own')).code, 0);
+    assert.equal((await cli('rmi', image)).code, 0);
   });
 
   it('follows logs while a container writes', async () => {

@@ -15,6 +15,7 @@ describe('native API client and server', () => {
   let server: Server;
   let client: ApiClient;
   const shutdown = new AbortController();
+  let upgradedSignal: AbortSignal | undefined;
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'berth-api-'));
@@ -42,6 +43,7 @@ describe('native API client and server', () => {
       w.end();
     });
     router.add('POST', '/echo-upgrade', async (req) => {
+      upgradedSignal = req.ctx.signal;
       const sock = req.upgrade();
       sock.pipe(sock);
     });
@@ -96,7 +98,11 @@ describe('native API client and server', () => {
     sock.resume();
     const [chunk] = (await Promise.race([new Promise((r) => sock.once('data', (d) => r([d]))), new Promise((_, j) => setTimeout(() => j(new Error('no echo')), 5000))])) as Buffer[];
     assert.equal(chunk.toString(), 'ping');
+    assert.equal(upgradedSignal?.aborted, false, 'the handler returned, the connection lives on');
     sock.destroy();
+    // What listens on the signal of a connection that outlived its handler is released when the client leaves.
+    for (let i = 0; i < 200 && !upgradedSignal?.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(upgradedSignal?.aborted, true);
   });
 
   it('says the daemon is not running when nothing listens', async () => {

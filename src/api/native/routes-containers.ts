@@ -6,7 +6,7 @@ import type { BerthEvent, EventBus } from '../../core/events.ts';
 import { extractIntoRoot, packFromRoot, statInRoot } from '../../runtime/archive.ts';
 import { commandLine, inspectView, listItem } from '../../runtime/container-views.ts';
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
-import { readLogs } from '../../runtime/logs.ts';
+import { readLog } from '../../runtime/log-reader.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
 import type { ApiRequest, Router } from './server.ts';
 
@@ -131,20 +131,18 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     const w = req.ndjson();
     const ctx = { ...req.ctx, signal: w.signal };
     try {
-      for await (const e of readLogs(ctx, containers.logPath(c.record), {
-        format: c.record.config.logDriver === 'cri' ? 'cri' : 'json-file',
+      // Following ends once the container is not running (restarts included), or when the client goes.
+      const stop = follow ? containers.wait(ctx, c.record.id, 'not-running').catch(() => undefined) : undefined;
+      for await (const r of readLog(ctx, containers.logFile(c.record), {
         follow,
-        tail: tail === null || tail === 'all' ? undefined : Number(tail),
-        since: since ? Number(since) : undefined,
-        until: until ? Number(until) : undefined,
+        stop,
+        tail: tailCount(tail),
+        since: since ? new Date(Number(since) * 1000) : undefined,
+        until: until ? new Date(Number(until) * 1000) : undefined,
         stdout: req.query.get('stdout') === null ? true : bool(req.query.get('stdout')),
         stderr: req.query.get('stderr') === null ? true : bool(req.query.get('stderr')),
-        stopWhen: async () => {
-          const now = await containers.get(req.ctx, c.record.id).catch(() => undefined);
-          return !now || (now.state.status !== 'running' && now.state.status !== 'paused' && now.state.status !== 'restarting');
-        },
       })) {
-        await w.write(e);
+        await w.write({ stream: r.stream, time: r.time, log: r.text });
       }
       w.end();
     } catch (err) {
@@ -382,4 +380,12 @@ function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean {
     if (!ok) return false;
   }
   return true;
+}
+
+/** `tail`: all, or a number of lines; a negative number means all, as with docker. */
+function tailCount(tail: string | null): number | undefined {
+  if (tail === null || tail === '' || tail === 'all') return undefined;
+  const n = Number(tail);
+  if (!Number.isInteger(n)) throw berthError('InvalidArgument', `invalid tail "${tail}": expected a number of lines or "all"`);
+  return n < 0 ? undefined : n;
 }

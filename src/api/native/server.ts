@@ -179,7 +179,9 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
   } catch (err) {
     sendError(err);
   } finally {
-    (res ?? socket)?.off('close', onClose);
+    // An upgraded connection outlives its handler: its signal must still abort
+    // when the client leaves, or everything listening on it stays alive.
+    if (!upgraded) (res ?? socket)?.off('close', onClose);
   }
 }
 

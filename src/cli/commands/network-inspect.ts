@@ -1,6 +1,7 @@
 import { berthError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
+import { renderTemplate } from '../template.ts';
 import { daemonCall } from './network-common.ts';
 
 const specs = {
@@ -22,7 +23,7 @@ export const command: Command = {
     }
     const format = flags.format as string | undefined;
     if (format && format !== 'json') {
-      for (const v of out) env.stdout.write(`${template(format, v)}\n`);
+      for (const v of out) env.stdout.write(`${renderTemplate(format, v as Record<string, unknown>)}\n`);
     } else if (format === 'json') {
       for (const v of out) env.stdout.write(`${JSON.stringify(v)}\n`);
     } else {
@@ -31,13 +32,3 @@ export const command: Command = {
     return failed ? 1 : 0;
   },
 };
-
-/** The `{{.A.B}}` and `{{json .A}}` subset of Go templates. */
-function template(format: string, v: unknown): string {
-  return format.replace(/\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}/g, (_m, json: string | undefined, p: string) => {
-    let cur: unknown = v;
-    for (const k of p.split('.').filter(Boolean)) cur = (cur as Record<string, unknown> | undefined)?.[k];
-    if (json || (cur !== null && typeof cur === 'object')) return JSON.stringify(cur);
-    return cur === undefined ? '<no value>' : String(cur);
-  });
-}
