@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NetworkRecord } from '../metadata/networks.ts';
 import { pluginStdin } from './cni.ts';
-import { bridgeConflist, cniNameOf } from './conflist.ts';
+import { bridgeConflist, cniNameOf, portMappingArg } from './conflist.ts';
 
 const net: NetworkRecord = {
   id: 'ab'.repeat(32),
@@ -39,6 +39,17 @@ describe('conflist', () => {
       bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, firewall: true }).plugins.map((p) => p.type),
       ['bridge', 'firewall'],
     );
+  });
+  it('leaves NAT to ipMasq and portmap when asked (UDP ports: portmap also clears stale conntrack entries)', () => {
+    const l = bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, pluginNat: true });
+    assert.deepEqual(
+      l.plugins.map((p) => p.type),
+      ['bridge', 'portmap'],
+    );
+    assert.equal((l.plugins[0] as Record<string, any>).ipMasq, true);
+    const caps = { portMappings: [portMappingArg({ hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' })] };
+    assert.deepEqual(pluginStdin(l, l.plugins[1], caps, undefined).runtimeConfig, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] });
+    assert.equal(portMappingArg({ hostIp: '0.0.0.0', hostPort: 1, containerPort: 2, protocol: 'udp' }).hostIP, undefined);
   });
   it('internal networks get no NAT and no default route', () => {
     const b = bridgeConflist({ ...net, internal: true }, { ipamDataDir: '/d', mtu: 0 }).plugins[0] as Record<string, any>;

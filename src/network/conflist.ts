@@ -9,7 +9,10 @@ import type { CniConfigList } from './cni.ts';
  * plugin only where the host needs it. NAT (outbound masquerading and
  * published ports) is not left to the plugins (bridge's ipMasq, portmap):
  * host-nat.ts writes it in one iptables-restore, where the plugins ran
- * some 25 iptables processes per container. Its CNI
+ * some 25 iptables processes per container. The exception is an
+ * attachment publishing UDP ports (`pluginNat`): portmap also deletes the
+ * stale UDP conntrack entries of its host ports, which berth cannot do
+ * without netlink, so there the plugins do the NAT as before. Its CNI
  * name is `berth-<id12>`, never the user-facing name: iptables comments,
  * host-local directories and cache files carry the CNI name, and a random id
  * keeps two berth roots on one host (or two test daemons) apart.
@@ -21,6 +24,8 @@ export interface ConflistOptions {
   mtu: number;
   /** Chain the firewall plugin: FORWARD accept rules for hosts whose policy is DROP. */
   firewall?: boolean;
+  /** NAT by the plugins (bridge's ipMasq, portmap) instead of host-nat.ts. */
+  pluginNat?: boolean;
 }
 
 export function cniNameOf(networkId: string): string {
@@ -32,7 +37,7 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     type: 'bridge',
     bridge: n.bridge,
     isGateway: !n.internal,
-    ipMasq: false,
+    ipMasq: !!opts.pluginNat && !n.internal,
     hairpinMode: true,
     capabilities: { ips: true, mac: true },
     ipam: {
@@ -44,6 +49,7 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
   };
   if (opts.mtu > 0) bridge.mtu = opts.mtu;
   const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number]];
+  if (opts.pluginNat) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true });
   if (opts.firewall) plugins.push({ type: 'firewall', backend: 'iptables' });
   return { cniVersion: CNI_VERSION, name: cniNameOf(n.id), plugins };
 }
@@ -51,4 +57,11 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
 /** Brings `lo` up in every namespace (containerd runs the same plugin). */
 export function loopbackConflist(): CniConfigList {
   return { cniVersion: CNI_VERSION, name: 'berth-loopback', plugins: [{ type: 'loopback' }] };
+}
+
+/** portmap's runtimeConfig entry for one mapping. */
+export function portMappingArg(p: { hostIp?: string; hostPort: number; containerPort: number; protocol: string }): Record<string, unknown> {
+  const m: Record<string, unknown> = { hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol };
+  if (p.hostIp && p.hostIp !== '0.0.0.0') m.hostIP = p.hostIp;
+  return m;
 }

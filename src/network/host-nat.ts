@@ -26,9 +26,9 @@ import { removeStaleRules } from './leaks.ts';
  * each other's rules, and no shared chain is ever declared (a restore
  * flushes a chain it declares).
  *
- * Not done: portmap's removal of stale UDP conntrack entries, so a client
- * that keeps sending to a republished UDP port reaches the new container
- * only once its conntrack entry expires.
+ * Not done here: portmap's removal of stale UDP conntrack entries (it
+ * needs netlink), so attachments publishing UDP ports keep the plugins
+ * (conflist.ts `pluginNat`).
  */
 export interface NatAttachment {
   /** The network's CNI name (`berth-<id12>`). */

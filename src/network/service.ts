@@ -11,7 +11,7 @@ import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } fr
 import type { CniConfigList, CniResult } from './cni.ts';
 import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
-import { bridgeConflist, cniNameOf, loopbackConflist } from './conflist.ts';
+import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
 import { addNat, removeNat, type NatAttachment } from './host-nat.ts';
 import { run } from './exec.ts';
 import { DEFAULT_NETWORK, EndpointFiles, filePaths } from './endpoint-files.ts';
@@ -388,13 +388,15 @@ export class CniNetworkService implements NetworkService {
   ): Promise<AttachmentRecord> {
     const subnet = parseSubnet(net.subnet);
     const cap: Record<string, unknown> = {};
+    const pluginNat = usesPluginNat(o.ports);
+    if (pluginNat) cap.portMappings = o.ports.map(portMappingArg);
     if (o.ipAddress) {
       const ip = parseIPv4(o.ipAddress);
       if (ip === undefined || !contains(subnet, ip)) throw berthError('InvalidArgument', `invalid address ${o.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
       cap.ips = [`${o.ipAddress}/${subnet.prefix}`];
     }
     if (o.macAddress) cap.mac = o.macAddress;
-    const list = this.#conflist(net);
+    const list = this.#conflist(net, pluginNat);
     let result: CniResult;
     try {
       result = await this.cni.add(ctx, list, { containerId: ep.containerId, netns: ep.netnsPath, ifName, capabilityArgs: cap });
@@ -408,7 +410,7 @@ export class CniNetworkService implements NetworkService {
     }
     const [ip, prefix] = ipc.address.split('/');
     try {
-      await addNat(ctx, this.#natOf(net, ep.containerId, ifName, ip, o.ports), net.bridge);
+      if (!pluginNat) await addNat(ctx, this.#natOf(net, ep.containerId, ifName, ip, o.ports), net.bridge);
     } catch (err) {
       await this.cni.del(cleanupCtx(ctx), list, { containerId: ep.containerId, netns: ep.netnsPath, ifName }).catch(() => {});
       throw wrap(err, `attach container ${ep.name || ep.containerId.slice(0, 12)} to network ${net.name}`);
@@ -444,10 +446,10 @@ export class CniNetworkService implements NetworkService {
     const netns = liveNetns(ep.netnsPath);
     const cni = async () => {
       if (await this.cni.delCached(ctx, cniName, ep.containerId, att.ifName, netns)) return;
-      if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
+      if (net) await this.cni.del(ctx, this.#conflist(net, usesPluginNat(att.ports)), { containerId: ep.containerId, netns, ifName: att.ifName });
     };
-    // An attachment made when portmap and the bridge's ipMasq did the NAT: its DEL removes the rules.
-    const pluginNat = cached?.config.plugins.some((p) => p.type === 'portmap');
+    // Where portmap and the bridge's ipMasq did the NAT (UDP ports, or made by an older berth), their DEL removes the rules.
+    const pluginNat = cached ? cached.config.plugins.some((p) => p.type === 'portmap') : usesPluginNat(att.ports);
     const nat = async () => {
       if (pluginNat) return;
       await removeNat(ctx, net ? this.#natOf(net, ep.containerId, att.ifName, att.ip, att.ports) : { cniName, containerId: ep.containerId });
@@ -457,8 +459,8 @@ export class CniNetworkService implements NetworkService {
     if (b.status === 'rejected') throw b.reason;
   }
 
-  #conflist(net: NetworkRecord): CniConfigList {
-    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall });
+  #conflist(net: NetworkRecord, pluginNat = false): CniConfigList {
+    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall, pluginNat });
   }
 
   /** Like setup: plugins run outside the lock, records change under it. */
@@ -647,6 +649,11 @@ export class CniNetworkService implements NetworkService {
     this.#lock = next.catch(() => {});
     return next;
   }
+}
+
+/** UDP ports need portmap's removal of stale conntrack entries: see conflist.ts. */
+function usesPluginNat(ports: PortMapping[]): boolean {
+  return ports.some((p) => p.protocol === 'udp');
 }
 
 /**

@@ -189,6 +189,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     });
     const r = await t.svc.setupContainer(ctx, c);
     assert.deepEqual(r.ports.slice(1).map((p) => [p.hostPort, p.containerPort]), [[free, 7000], [free + 1, 7001]]);
+    assert.ok((await sh('iptables-save', ['-t', 'nat'])).stdout.includes(`dnat name: \\"${cniNameOf(n.Id)}\\" id: \\"${c.containerId}\\"`), 'UDP ports go through portmap');
     const echo = await udpEchoIn(r.netnsPath!, 5353);
     const srv = await serveIn(r.netnsPath!, 7001, 'range');
     try {
@@ -305,7 +306,12 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
   it('in two steps: netns and files exist at once, the address and NAT follow in place', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'steps1', subnet: randomSubnet() });
     t.bridges.add(n.Options['com.docker.network.bridge.name']);
-    const c = req('stepper', 'steps1', { ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const c = req('stepper', 'steps1', {
+      ports: [
+        { hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' },
+        { hostPort: 0, containerPort: 80, protocol: 'tcp' },
+      ],
+    });
     const p = await t.svc.beginSetup(ctx, c);
     assert.ok(isMounted(p.netnsPath!), 'the netns is there for the runtime');
     const inode = (await stat(p.hostsPath)).ino;
@@ -319,6 +325,9 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     const srv = await serveIn(r.netnsPath!, 80, 'steps');
     try {
       assert.equal(await tcpRead('127.0.0.1', r.ports[0].hostPort), 'hello from steps');
+      assert.equal(await tcpRead('127.0.0.1', r.ports[1].hostPort), 'hello from steps');
+      assert.equal(await tcpRead(n.IPAM.Config[0].Gateway, r.ports[1].hostPort), 'hello from steps', 'on the host\'s address on the bridge too');
+      assert.match((await sh('iptables-save', ['-t', 'nat'])).stdout, /BERTH-DN-/, 'TCP ports are berth\'s own rules, not portmap\'s');
     } finally {
       await srv.stop();
     }
