@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { access, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -142,10 +142,14 @@ export class Cni {
     }
   }
 
-  /** Run DEL through the chain in reverse, with the cached result as prevResult. Idempotent. */
-  async del(ctx: Ctx, list: CniConfigList, rt: CniRuntimeConf): Promise<void> {
+  /**
+   * Run DEL through the chain in reverse, with the cached result as
+   * prevResult. Idempotent. `cached` is the attachment's cache entry when
+   * the caller has read it already (undefined: read it here).
+   */
+  async del(ctx: Ctx, list: CniConfigList, rt: CniRuntimeConf, cached?: CniCacheEntry): Promise<void> {
     validateConfigList(list);
-    const cached = await this.readCache(list.name, rt.containerId, rt.ifName);
+    cached ??= await this.readCache(list.name, rt.containerId, rt.ifName);
     const full: CniRuntimeConf = { ...rt, capabilityArgs: rt.capabilityArgs ?? cached?.capabilityArgs, args: rt.args ?? cached?.cniArgs };
     for (const plugin of [...list.plugins].reverse()) {
       await this.#invoke(ctx, 'DEL', list, plugin, full, cached?.result);
@@ -158,10 +162,10 @@ export class Cni {
    * without a cache entry. `netns` overrides the cached path ('' when the
    * namespace is gone, which plugins accept for DEL).
    */
-  async delCached(ctx: Ctx, networkName: string, containerId: string, ifName: string, netns?: string): Promise<boolean> {
-    const cached = await this.readCache(networkName, containerId, ifName);
+  async delCached(ctx: Ctx, networkName: string, containerId: string, ifName: string, netns?: string, cached?: CniCacheEntry): Promise<boolean> {
+    cached ??= await this.readCache(networkName, containerId, ifName);
     if (!cached) return false;
-    await this.del(ctx, cached.config, { containerId, ifName, netns: netns ?? cached.netns, args: cached.cniArgs, capabilityArgs: cached.capabilityArgs });
+    await this.del(ctx, cached.config, { containerId, ifName, netns: netns ?? cached.netns, args: cached.cniArgs, capabilityArgs: cached.capabilityArgs }, cached);
     return true;
   }
 
@@ -347,9 +351,10 @@ export class Cni {
       result,
     };
     const file = this.#cachePath(list.name, rt.containerId, rt.ifName);
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(`${file}.tmp`, JSON.stringify(entry), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+    // A few KB, on every container start: written in place rather than through three thread-pool round trips.
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(`${file}.tmp`, JSON.stringify(entry), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
   }
 }
 

@@ -445,7 +445,7 @@ export class CniNetworkService implements NetworkService {
     const cached = await this.cni.readCache(cniName, ep.containerId, att.ifName);
     const netns = liveNetns(ep.netnsPath);
     const cni = async () => {
-      if (await this.cni.delCached(ctx, cniName, ep.containerId, att.ifName, netns)) return;
+      if (await this.cni.delCached(ctx, cniName, ep.containerId, att.ifName, netns, cached)) return;
       if (net) await this.cni.del(ctx, this.#conflist(net, usesPluginNat(att.ports)), { containerId: ep.containerId, netns, ifName: att.ifName });
     };
     // Where portmap and the bridge's ipMasq did the NAT (UDP ports, or made by an older berth), their DEL removes the rules.
@@ -483,14 +483,17 @@ export class CniNetworkService implements NetworkService {
   /** Undo everything plugins and setup did on the host; returns the errors instead of stopping at one. */
   async #release(ctx: Ctx, ep: EndpointRecord): Promise<unknown[]> {
     const errors: unknown[] = [];
+    // The files need nothing of the plugins: removed beside them.
+    const files = ep.mode.startsWith('container:') ? undefined : rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
     for (const att of this.store.listAttachments({ containerId: ep.containerId }).reverse()) {
       await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
-      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
+      // Only a namespace given by the caller had the loopback plugin run in it.
       if (ep.ownsNetns) await this.netns.remove(ctx, ep.containerId).catch((err) => errors.push(err));
+      else await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
     }
-    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
+    await files;
     return errors;
   }
 
