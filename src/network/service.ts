@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -226,7 +227,7 @@ export class CniNetworkService implements NetworkService {
       throw err;
     };
     try {
-      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
+      mkdirSync(ep.dir, { recursive: true, mode: 0o711 });
       undo.push(() => rm(ep.dir, { recursive: true, force: true }));
       if (!ep.netnsPath) {
         // Our own namespace comes with its loopback up: no loopback plugin to run (nor to DEL later).
