@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { access, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
 import type { ErrorKind } from '../core/errors.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
+import { spawnCollect } from './exec.ts';
 
 /**
  * A CNI client (spec 1.0 and 1.1, https://www.cni.dev/docs/spec/), the
@@ -301,37 +301,25 @@ export class Cni {
     return this.#exec(ctx, bin, verb, env, stdin, `CNI network "${list.name}": plugin ${plugin.type} ${verb}`);
   }
 
-  #exec(ctx: Ctx, bin: string, verb: Verb, cniEnv: Record<string, string>, stdin: string, what: string): Promise<unknown> {
+  async #exec(ctx: Ctx, bin: string, verb: Verb, cniEnv: Record<string, string>, stdin: string, what: string): Promise<unknown> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
-    return new Promise((resolve, reject) => {
-      const child = spawn(bin, [], { env: { ...process.env, ...cniEnv }, stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
-      const out: Buffer[] = [];
-      const errOut: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => errOut.push(d));
-      child.stdin.on('error', () => {});
-      child.on('error', (err) => {
-        if (timeout.aborted) reject(berthError('DeadlineExceeded', `${what}: timed out after ${this.timeoutMs / 1000}s`, err));
-        else if (err.name === 'AbortError') reject(berthError('Canceled', `${what}: canceled`, err));
-        else reject(berthError('Unknown', `${what}: ${err.message}`, err));
-      });
-      child.on('close', (code) => {
-        if (signal.aborted) return;
-        const text = Buffer.concat(out).toString('utf8').trim();
-        const stderr = Buffer.concat(errOut).toString('utf8').trim();
-        if (code === 0) {
-          if (verb === 'DEL' || verb === 'CHECK' || verb === 'STATUS' || verb === 'GC' || !text) return resolve(undefined);
-          try {
-            return resolve(JSON.parse(text));
-          } catch {
-            return reject(berthError('Unknown', `${what}: unparsable result: ${text.slice(0, 200)}`));
-          }
-        }
-        reject(pluginError(what, code, text, stderr));
-      });
-      child.stdin.end(stdin);
-    });
+    let r;
+    try {
+      r = await spawnCollect(bin, [], { env: cniEnv, input: stdin, signal });
+    } catch (err) {
+      if (timeout.aborted) throw berthError('DeadlineExceeded', `${what}: timed out after ${this.timeoutMs / 1000}s`, err);
+      if ((err as Error).name === 'AbortError') throw berthError('Canceled', `${what}: canceled`, err);
+      throw berthError('Unknown', `${what}: ${(err as Error).message}`, err);
+    }
+    const text = r.stdout.trim();
+    if (r.code !== 0) throw pluginError(what, r.code, text, r.stderr.trim());
+    if (verb === 'DEL' || verb === 'CHECK' || verb === 'STATUS' || verb === 'GC' || !text) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw berthError('Unknown', `${what}: unparsable result: ${text.slice(0, 200)}`);
+    }
   }
 
   #cachePath(networkName: string, containerId: string, ifName: string): string {
