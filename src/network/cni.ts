@@ -1,5 +1,5 @@
-import { constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { access, readdir, readFile, rm } from 'node:fs/promises';
+import { accessSync, constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -263,7 +263,8 @@ export class Cni {
     for (const dir of this.pluginDirs) {
       const p = path.join(dir, type);
       try {
-        await access(p, constants.X_OK);
+        // One syscall on every plugin run: cheaper in place than through the thread pool.
+        accessSync(p, constants.X_OK);
         return p;
       } catch {
         // try the next directory

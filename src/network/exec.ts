@@ -26,6 +26,8 @@ export async function run(ctx: Ctx, file: string, args: string[], opts: { input?
 }
 
 const searchPath = (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
+/** Where a name was last found in PATH, tried first next time. */
+const found = new Map<string, string>();
 
 /**
  * Start `file` (a path, or a name looked up in PATH), write `input` to its
@@ -42,9 +44,12 @@ export function spawnCollect(file: string, args: string[], opts: { env?: Record<
     Object.assign(env, opts.env);
     let child: ReturnType<typeof spawnPiped> | undefined;
     let lastErr: unknown;
-    for (const bin of file.includes('/') ? [file] : searchPath.map((d) => `${d}/${file}`)) {
+    const last = found.get(file);
+    const candidates = file.includes('/') ? [file] : [...(last ? [last] : []), ...searchPath.map((d) => `${d}/${file}`).filter((p) => p !== last)];
+    for (const bin of candidates) {
       try {
         child = spawnPiped(bin, args, env);
+        if (!file.includes('/')) found.set(file, bin);
         break;
       } catch (err) {
         lastErr = err;
