@@ -12,6 +12,8 @@ export function eachContainer(opts: {
   usage: string;
   summary: string;
   specs: Record<string, FlagSpec>;
+  /** Checks the flags once, before any container is touched: a bad value is the user's error (125). */
+  validate?: (flags: FlagValues) => void;
   call: (env: CommandEnv, id: string, flags: FlagValues) => Promise<unknown>;
   print?: (env: CommandEnv, id: string, result: unknown) => void;
 }): Command {
@@ -23,6 +25,12 @@ export function eachContainer(opts: {
       if (args.length < 1) {
         env.stderr.write(`berth: "${opts.name}" requires at least 1 argument.\nSee 'berth ${opts.name} --help'.\n\nUsage:  ${opts.usage}\n`);
         return 1;
+      }
+      try {
+        opts.validate?.(flags);
+      } catch (err) {
+        env.stderr.write(`berth: ${(err as Error).message}\nSee 'berth ${opts.name} --help'.\n`);
+        return 125;
       }
       let failed = false;
       for (const id of args) {

@@ -90,6 +90,7 @@ interface Libc {
   sigfillset: (set: Buffer) => number;
   sigemptyset: (set: Buffer) => number;
   waitpid: (pid: number, status: Buffer, options: number) => number;
+  malloc_trim: (pad: number) => number;
   errno: () => number;
 }
 
@@ -130,6 +131,7 @@ function load(): Libc {
     sigfillset: lib.func('int sigfillset(void *set)'),
     sigemptyset: lib.func('int sigemptyset(void *set)'),
     waitpid: lib.func('int waitpid(int pid, void *status, int options)'),
+    malloc_trim: lib.func('int malloc_trim(size_t pad)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -494,4 +496,14 @@ export function reapChild(pid: number): boolean {
   const c = load();
   const r = c.waitpid(pid, Buffer.alloc(4), 1 /* WNOHANG */);
   return r !== 0;
+}
+
+/**
+ * Give the C heap's free pages back to the kernel. Decompressing and
+ * unpacking a large image leaves tens of MB free but held in glibc's arenas
+ * (native zlib/zstd buffers, stream chunks), and glibc returns them only from
+ * the top of each heap: without this, berthd's RSS stays at its pull-time peak.
+ */
+export function mallocTrim(): void {
+  load().malloc_trim(0);
 }

@@ -57,6 +57,40 @@ test('docker config.json credentials: read in order, write the first file', asyn
   assert.equal(authKeyDomain('http://LocalHost:5000'), 'localhost:5000');
 });
 
+test('docker credential helpers: credHelpers per registry, then credsStore, then auths', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-credhelper-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const ctx = rootCtx();
+  // Test doubles of docker-credential-* helpers: small scripts speaking the helper protocol
+  // (no real keychain exists on a build machine).
+  const helper = async (name: string, body: string) => {
+    const file = path.join(dir, `docker-credential-${name}`);
+    await writeFile(file, `#!/bin/sh\n[ "$1" = get ] || exit 2\nread -r server\n${body}\n`, { mode: 0o755 });
+  };
+  await helper('store', 'case "$server" in\n  localhost:5000) echo "{\\"ServerURL\\":\\"$server\\",\\"Username\\":\\"from-store\\",\\"Secret\\":\\"s1\\"}" ;;\n  https://index.docker.io/v1/) echo "{\\"Username\\":\\"hub\\",\\"Secret\\":\\"h\\"}" ;;\n  *) echo "credentials not found in native keychain"; exit 1 ;;\nesac');
+  await helper('special', 'echo "{\\"Username\\":\\"special-$server\\",\\"Secret\\":\\"s2\\"}"');
+  await helper('broken', 'echo "keychain locked" >&2; exit 3');
+  const cfg = path.join(dir, 'config.json');
+  await writeFile(cfg, JSON.stringify({
+    credsStore: 'store',
+    credHelpers: { 'other.example:443': 'special', 'locked.example': 'broken', 'gone.example': 'not-installed' },
+    auths: { 'fallback.example': { auth: Buffer.from('file:pw').toString('base64') }, 'gone.example': { auth: Buffer.from('g:pw').toString('base64') } },
+  }));
+  const store = new DockerConfigCredentialStore([cfg], { helperPath: dir });
+  assert.deepEqual(await store.get(ctx, 'localhost:5000'), { username: 'from-store', password: 's1' });
+  assert.deepEqual(await store.get(ctx, 'docker.io'), { username: 'hub', password: 'h' });
+  assert.deepEqual(await store.get(ctx, 'other.example:443'), { username: 'special-other.example:443', password: 's2' });
+  // Not found by the helper: the file's own entry, or anonymous.
+  assert.deepEqual(await store.get(ctx, 'fallback.example'), { username: 'file', password: 'pw' });
+  assert.equal(await store.get(ctx, 'nowhere.example'), undefined);
+  // A helper that is not installed does not stand in the way; one that fails says so.
+  assert.deepEqual(await store.get(ctx, 'gone.example'), { username: 'g', password: 'pw' });
+  await assert.rejects(store.get(ctx, 'locked.example'), (e: { kind?: string; message?: string }) =>
+    e.kind === 'Unavailable' && /docker-credential-broken get failed \(exit 3\): keychain locked/.test(e.message ?? ''));
+  await writeFile(cfg, JSON.stringify({ credsStore: '../evil' }));
+  await assert.rejects(store.get(ctx, 'x'), { kind: 'InvalidArgument' });
+});
+
 test('platform selection', () => {
   const d = (architecture: string, variant?: string, os = 'linux') => ({
     mediaType: MediaTypes.ociManifest, digest: `sha256:${architecture}${variant ?? ''}` as `${string}:${string}`, size: 1,

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
@@ -41,21 +42,34 @@ export function authKeyDomain(key: string): string {
 
 interface DockerConfigFile {
   auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+  /** A credential helper for every registry: `docker-credential-<credsStore>`. */
+  credsStore?: string;
+  /** Per-registry helpers, keyed like `auths`; they win over credsStore. */
+  credHelpers?: Record<string, string>;
   [key: string]: unknown;
 }
+
+/** How long a credential helper may take: a keychain prompt must not hang a pull. */
+const HELPER_TIMEOUT_MS = 30_000;
 
 /**
  * Credentials in docker's config.json format (`auths` with base64
  * `user:password` in `auth`). Reads every file in order and uses the first
- * that names the registry; writes go to the first file (created 0600),
- * keeping the other keys it holds. `credsStore` / `credHelpers` are not
- * consulted.
+ * that names the registry. A file's credential helper (`credHelpers` for the
+ * registry, else `credsStore`) is asked first, as docker does:
+ * `docker-credential-NAME get` with the server on stdin; a helper that knows
+ * nothing of the registry falls back to the file's `auths`. Writes go to the
+ * first file (created 0600), keeping the other keys it holds; they never go
+ * to a helper.
  */
 export class DockerConfigCredentialStore implements CredentialStore {
   readonly files: string[];
+  /** Where helpers are looked for (a PATH); the daemon's own PATH by default. */
+  readonly helperPath: string | undefined;
 
-  constructor(files: string[]) {
+  constructor(files: string[], opts: { helperPath?: string } = {}) {
     this.files = files;
+    this.helperPath = opts.helperPath;
   }
 
   private async read(ctx: Ctx, file: string): Promise<DockerConfigFile | undefined> {
@@ -80,6 +94,12 @@ export class DockerConfigCredentialStore implements CredentialStore {
     const want = authKeyDomain(registry);
     for (const file of this.files) {
       const doc = await this.read(ctx, file);
+      const helperKey = Object.keys(doc?.credHelpers ?? {}).find((k) => authKeyDomain(k) === want);
+      const helper = (helperKey !== undefined ? doc?.credHelpers?.[helperKey] : undefined) || doc?.credsStore;
+      if (helper) {
+        const fromHelper = await this.askHelper(ctx, helper, want);
+        if (fromHelper) return fromHelper;
+      }
       for (const [key, entry] of Object.entries(doc?.auths ?? {})) {
         if (authKeyDomain(key) !== want || !entry) continue;
         if (entry.auth) {
@@ -92,6 +112,51 @@ export class DockerConfigCredentialStore implements CredentialStore {
       }
     }
     return undefined;
+  }
+
+  /**
+   * `docker-credential-NAME get`: the server on stdin, `{ServerURL, Username,
+   * Secret}` on stdout; "credentials not found" (exit 1) means none. An
+   * identity token (Username `<token>`) is an OAuth refresh token that this
+   * client does not exchange: treated as none.
+   */
+  private async askHelper(ctx: Ctx, name: string, domain: string): Promise<Credentials | undefined> {
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw berthError('InvalidArgument', `credentials: invalid credential helper name "${name}"`);
+    const bin = `docker-credential-${name}`;
+    const server = domain === DEFAULT_DOMAIN ? DOCKER_HUB_AUTH_KEY : domain;
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const env = this.helperPath === undefined ? process.env : { ...process.env, PATH: this.helperPath };
+      const child = spawn(bin, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env, signal: ctx.signal, timeout: HELPER_TIMEOUT_MS });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (err += d));
+      child.on('error', reject);
+      child.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
+      child.stdin.on('error', () => {});
+      child.stdin.end(server);
+    }).catch((err: unknown) => {
+      // Unlike docker, a helper that is not installed does not fail pulls that need no credentials.
+      if (hasErrno(err, 'ENOENT')) return undefined;
+      throw berthError('Unavailable', `credentials: running ${bin}: ${(err as Error).message}`, err);
+    });
+    if (!result) {
+      ctx.log.warn('credential helper named in a docker config is not installed; using the file alone', { helper: bin });
+      return undefined;
+    }
+    const { code, stdout, stderr } = result;
+    if (code !== 0) {
+      if (/credentials not found/i.test(stdout + stderr)) return undefined;
+      throw berthError('Unavailable', `credentials: ${bin} get failed (exit ${code}): ${(stdout + stderr).trim() || 'no message'}`);
+    }
+    let reply: { Username?: string; Secret?: string };
+    try {
+      reply = JSON.parse(stdout) as typeof reply;
+    } catch (err) {
+      throw berthError('Unavailable', `credentials: ${bin} get answered something that is not JSON`, err);
+    }
+    if (!reply.Username || reply.Secret === undefined || reply.Username === '<token>') return undefined;
+    return { username: reply.Username, password: reply.Secret };
   }
 
   private async write(ctx: Ctx, change: (auths: NonNullable<DockerConfigFile['auths']>) => boolean): Promise<boolean> {

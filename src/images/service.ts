@@ -3,6 +3,7 @@ import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { hexOf, isDigest } from '../core/digest.ts';
 import { berthError, isNotFound } from '../core/errors.ts';
+import { mallocTrim } from '../core/sys.ts';
 import type { ImageHistoryItem, ImageInspect, ImageSummary, ImportOptions, ProgressEvent, PruneResult, RemoveResult } from '../core/images.ts';
 import type { ContentStore } from '../content/types.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
@@ -208,8 +209,9 @@ export class ImageService {
     }
   }
 
+  // Pulls, loads and imports end by handing the C heap's free pages back (see mallocTrim).
   pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}, opts: { platform?: Platform } = {}): Promise<string> {
-    return pullImage(this, ctx, ref, onProgress, opts);
+    return pullImage(this, ctx, ref, onProgress, opts).finally(mallocTrim);
   }
 
   push(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string> {
@@ -229,11 +231,11 @@ export class ImageService {
   }
 
   load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
-    return loadArchive(this, ctx, stream, onProgress);
+    return loadArchive(this, ctx, stream, onProgress).finally(mallocTrim);
   }
 
   import(ctx: Ctx, stream: Readable, opts: ImportOptions = {}): Promise<string> {
-    return importRootfs(this, ctx, stream, opts);
+    return importRootfs(this, ctx, stream, opts).finally(mallocTrim);
   }
 
   async login(ctx: Ctx, host: string, username: string, password: string): Promise<void> {

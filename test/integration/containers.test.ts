@@ -130,6 +130,13 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rmi', image)).code, 0);
   });
 
+  it('refuses a bad update value before touching any container', async () => {
+    const r = await cli('update', '--memory', '1x', 'no-such-container');
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /invalid argument "1x" for "-m, --memory" flag: invalid size/);
+    assert.doesNotMatch(r.stderr, /No such container/);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);
