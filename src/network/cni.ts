@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
@@ -227,7 +227,8 @@ export class Cni {
 
   async readCache(networkName: string, containerId: string, ifName: string): Promise<CniCacheEntry | undefined> {
     try {
-      const entry = JSON.parse(await readFile(this.#cachePath(networkName, containerId, ifName), 'utf8')) as CniCacheEntry;
+      // A few KB read on every teardown, when the thread pool is busiest (the task's removal runs beside it).
+      const entry = JSON.parse(readFileSync(this.#cachePath(networkName, containerId, ifName), 'utf8')) as CniCacheEntry;
       return entry.kind === 'cniCacheV1' ? entry : undefined;
     } catch (err) {
       if (hasErrno(err, 'ENOENT') || err instanceof SyntaxError) return undefined;
