@@ -201,3 +201,18 @@ describe('network', () => {
     fails(/no container given/, '--network', 'container:', 'img');
   });
 });
+
+describe('namespace modes', () => {
+  it('reads --pid, --ipc and --uts as docker does', () => {
+    assert.deepEqual(cfg('--pid', 'host', '--ipc', 'container:db', '--uts', 'host', 'img'), { image: 'img', pidMode: 'host', ipcMode: 'container:db', utsMode: 'host' });
+    // private and shareable are the default: nothing to record.
+    assert.deepEqual(cfg('--ipc', 'shareable', '--pid', 'container:x', 'img'), { image: 'img', pidMode: 'container:x' });
+  });
+  it('refuses unknown modes and a hostname with the host UTS namespace', () => {
+    fails(/invalid PID mode: bogus/, '--pid', 'bogus', 'img');
+    fails(/invalid PID mode: container:/, '--pid', 'container:', 'img');
+    fails(/invalid UTS mode: container:x/, '--uts', 'container:x', 'img');
+    fails(/invalid IPC mode: none/, '--ipc', 'none', 'img');
+    fails(/Conflicting options: hostname and the UTS mode/, '--uts', 'host', '-h', 'n', 'img');
+  });
+});

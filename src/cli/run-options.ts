@@ -50,6 +50,9 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   net: { type: 'string' },
   network: { type: 'string', doc: 'Connect a container to a network' },
   'network-alias': { type: 'list', doc: 'Add network-scoped alias for the container' },
+  pid: { type: 'string', doc: 'PID namespace to use (host, container:NAME)' },
+  ipc: { type: 'string', doc: 'IPC mode to use (host, container:NAME, private, shareable)' },
+  uts: { type: 'string', doc: 'UTS namespace to use (host)' },
   'pids-limit': { type: 'string', doc: 'Tune container pids limit (set -1 for unlimited)' },
   platform: { type: 'string', doc: 'Set platform if server is multi-platform capable' },
   privileged: { type: 'bool', doc: 'Give extended privileges to this container' },
@@ -230,6 +233,7 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
 
   const network = parseNetwork(str, list, bool);
   if (network) config.network = network;
+  parseNamespaceModes(str, config);
 
   const pull = str('pull') ?? 'missing';
   if (pull !== 'missing' && pull !== 'always' && pull !== 'never') {
@@ -329,6 +333,27 @@ function parseLogging(str: (k: string) => string | undefined, list: (k: string) 
     } else throw berthError('InvalidArgument', `unknown log opt '${k}' for ${config.logDriver ?? 'json-file'} log driver`);
   }
   if (Object.keys(opts).length) config.logOpts = opts;
+}
+
+/** --pid, --ipc, --uts with docker's accepted values and conflicts. */
+function parseNamespaceModes(str: (k: string) => string | undefined, config: ContainerConfig): void {
+  const mode = (flagName: 'pid' | 'ipc' | 'uts', allowed: string[], joinable: boolean): string | undefined => {
+    const v = str(flagName);
+    if (v === undefined || v === '') return undefined;
+    if (joinable && v.startsWith('container:') && v.length > 'container:'.length) return v;
+    if (allowed.includes(v)) return v;
+    throw berthError('InvalidArgument', `invalid ${flagName.toUpperCase()} mode: ${v}`);
+  };
+  const pid = mode('pid', ['host'], true);
+  // private and shareable both give the container an IPC namespace of its own, which others may join.
+  const ipc = mode('ipc', ['host', 'private', 'shareable'], true);
+  const uts = mode('uts', ['host'], false);
+  if (pid) config.pidMode = pid;
+  if (ipc === 'host' || ipc?.startsWith('container:')) config.ipcMode = ipc;
+  if (uts) {
+    if (config.hostname) throw berthError('InvalidArgument', 'Conflicting options: hostname and the UTS mode');
+    config.utsMode = uts;
+  }
 }
 
 function parseNetwork(str: (k: string) => string | undefined, list: (k: string) => string[], bool: (k: string) => boolean): NetworkAttachment | undefined {

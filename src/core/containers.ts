@@ -47,6 +47,13 @@ export interface ContainerConfig {
   network?: NetworkAttachment;
   /** Pod/CRI and `--network container:X` style sharing: join another container's namespaces. */
   sharedNamespaces?: { network?: string; ipc?: string; pid?: string; uts?: string };
+  /**
+   * docker's --pid, --ipc and --uts: "host" shares the host's namespace,
+   * "container:<id>" joins that running container's; unset means its own.
+   */
+  pidMode?: string;
+  ipcMode?: string;
+  utsMode?: string;
   /** "json-file" (docker's, default) or "cri" (Kubernetes' CRI log format). */
   logDriver?: 'json-file' | 'cri';
   logPath?: string;

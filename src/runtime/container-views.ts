@@ -114,6 +114,9 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     HostConfig: {
       Binds: (cfg.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
       NetworkMode: cfg.network?.mode ?? 'bridge',
+      PidMode: cfg.pidMode ?? '',
+      IpcMode: cfg.ipcMode ?? 'private',
+      UTSMode: cfg.utsMode ?? '',
       PortBindings: Object.fromEntries((cfg.network?.ports ?? []).map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' }]])),
       RestartPolicy: { Name: cfg.restartPolicy?.name ?? 'no', MaximumRetryCount: cfg.restartPolicy?.maximumRetryCount ?? 0 },
       AutoRemove: !!cfg.autoRemove,

@@ -144,6 +144,10 @@ export class ContainerService {
       const other = await this.resolve(ctx, config.network.mode.slice('container:'.length));
       config = { ...config, network: { ...config.network, mode: `container:${other.id}` } };
     }
+    for (const key of ['pidMode', 'ipcMode', 'utsMode'] as const) {
+      const mode = config[key];
+      if (mode?.startsWith('container:')) config = { ...config, [key]: `container:${(await this.resolve(ctx, mode.slice('container:'.length))).id}` };
+    }
     const id = newId();
     const snapshotKey = id;
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
@@ -292,6 +296,7 @@ export class ContainerService {
       const imageConfig: ImageConfig = image?.config.config ?? {};
       const user = await resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
 
+      const joins = await this.#namespaceJoins(ctx, cfg);
       // Interfaces and NAT come up while the runtime creates the task (below); the process starts after both.
       const net = await this.#setupNetwork(ctx, rec, imageConfig);
       undo.push(() => (net?.done ?? Promise.resolve()).catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
@@ -311,8 +316,8 @@ export class ContainerService {
           ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
           cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
-          namespacePaths: net?.netnsPath ? { network: net.netnsPath } : undefined,
-          hostNamespaces: net && !net.netnsPath ? ['network'] : undefined,
+          namespacePaths: { ...joins.paths, ...(net?.netnsPath ? { network: net.netnsPath } : {}) },
+          hostNamespaces: [...joins.host, ...(net && !net.netnsPath ? ['network' as const] : [])],
         },
       });
       // The spec carries the container's environment, which may hold secrets. A few KB on the
@@ -346,6 +351,26 @@ export class ContainerService {
     const exitCode = exitCodeOfStartError(err);
     await this.#patch(cctx, rec.id, { taskCreated: false, network: undefined, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message }).catch(() => {});
     throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
+  }
+
+  /**
+   * --pid/--ipc/--uts: the host's namespaces to share, and the paths of
+   * other containers' to join. A joined container must be running; its
+   * namespaces are looked up at every start, as its pid changes.
+   */
+  async #namespaceJoins(ctx: Ctx, cfg: ContainerConfig): Promise<{ paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> }> {
+    const out: { paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> } = { paths: {}, host: [] };
+    for (const [type, mode] of [['pid', cfg.pidMode], ['ipc', cfg.ipcMode], ['uts', cfg.utsMode]] as const) {
+      if (mode === 'host') out.host.push(type);
+      else if (mode?.startsWith('container:')) {
+        const other = await this.get(ctx, mode.slice('container:'.length));
+        if ((other.state.status !== 'running' && other.state.status !== 'paused') || !other.state.pid) {
+          throw berthError('Conflict', `cannot join the ${type} namespace of container ${other.record.name}: it is not running`);
+        }
+        out.paths[type] = `/proc/${other.state.pid}/ns/${type}`;
+      }
+    }
+    return out;
   }
 
   async #setupNetwork(ctx: Ctx, rec: ContainerRecord, image: ImageConfig): Promise<PendingSetup | undefined> {

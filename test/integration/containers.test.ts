@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -135,6 +135,34 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal(r.code, 125);
     assert.match(r.stderr, /invalid argument "1x" for "-m, --memory" flag: invalid size/);
     assert.doesNotMatch(r.stderr, /No such container/);
+  });
+
+  it('shares namespaces with --pid, --ipc and --uts', async () => {
+    const ns = 'for n in pid ipc uts; do busybox readlink /proc/self/ns/$n; done';
+    assert.equal((await cli('run', '-d', '--name', 'ns-owner', '--network', 'none', e.image, 'sleep', '1000')).code, 0);
+    const [ownerPid, ownerIpc] = (await cli('exec', 'ns-owner', 'sh', '-c', ns)).stdout.split('\n');
+    const joined = await cli('run', '--rm', '--network', 'none', '--pid', 'container:ns-owner', '--ipc', 'container:ns-owner', e.image, 'sh', '-c', `${ns}; ps -o pid,args`);
+    assert.equal(joined.code, 0, joined.stderr);
+    const lines = joined.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 2), [ownerPid, ownerIpc]);
+    assert.match(joined.stdout, /^\s*1 sleep 1000$/m, 'the owner is pid 1 of the shared pid namespace');
+    const own = (await cli('run', '--rm', '--network', 'none', e.image, 'sh', '-c', ns)).stdout.split('\n');
+    assert.notEqual(own[0], ownerPid);
+    assert.notEqual(own[1], ownerIpc);
+    const host = (await cli('run', '--rm', '--network', 'none', '--pid', 'host', '--uts', 'host', e.image, 'sh', '-c', ns)).stdout.split('\n');
+    assert.equal(host[0], readlinkSync('/proc/self/ns/pid'));
+    assert.equal(host[2], readlinkSync('/proc/self/ns/uts'));
+    assert.equal((await cli('inspect', '-f', '{{.HostConfig.PidMode}}', 'ns-owner')).stdout.trim(), '');
+
+    const conflict = await cli('run', '--rm', '--uts', 'host', '-h', 'name', e.image, 'true');
+    assert.equal(conflict.code, 125);
+    assert.match(conflict.stderr, /Conflicting options: hostname and the UTS mode/);
+    assert.equal((await cli('run', '--rm', '--pid', 'bogus', e.image, 'true')).code, 125);
+    assert.equal((await cli('stop', '-t', '0', 'ns-owner')).code, 0);
+    const stopped = await cli('run', '--rm', '--network', 'none', '--pid', 'container:ns-owner', e.image, 'true');
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /cannot join the pid namespace of container ns-owner: it is not running/);
+    assert.equal((await cli('rm', 'ns-owner')).code, 0);
   });
 
   it('follows logs while a container writes', async () => {
