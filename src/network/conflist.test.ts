@@ -18,17 +18,18 @@ const net: NetworkRecord = {
 };
 
 describe('conflist', () => {
-  it('chains bridge (host-local in berth\'s dir, NAT) and portmap under a unique CNI name', () => {
+  it('is the bridge plugin (host-local in berth\'s dir; NAT is host-nat.ts\'s) under a unique CNI name', () => {
     const l = bridgeConflist(net, { ipamDataDir: '/r/network/ipam', mtu: 1400 });
     assert.equal(l.name, cniNameOf(net.id));
     assert.equal(l.name, 'berth-abababababab');
     assert.deepEqual(
       l.plugins.map((p) => p.type),
-      ['bridge', 'portmap'],
+      ['bridge'],
     );
     const b = l.plugins[0] as Record<string, any>;
     assert.equal(b.bridge, 'br-abababababab');
-    assert.equal(b.ipMasq, true);
+    assert.equal(b.ipMasq, false);
+    assert.equal(b.isGateway, true);
     assert.equal(b.mtu, 1400);
     assert.equal(b.ipam.dataDir, '/r/network/ipam');
     assert.deepEqual(b.ipam.ranges, [[{ subnet: '10.7.0.0/24', gateway: '10.7.0.1' }]]);
@@ -36,8 +37,19 @@ describe('conflist', () => {
   it('chains the firewall plugin when asked', () => {
     assert.deepEqual(
       bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, firewall: true }).plugins.map((p) => p.type),
-      ['bridge', 'portmap', 'firewall'],
+      ['bridge', 'firewall'],
     );
+  });
+  it('leaves NAT to ipMasq and portmap when asked (UDP ports: portmap also clears stale conntrack entries)', () => {
+    const l = bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, pluginNat: true });
+    assert.deepEqual(
+      l.plugins.map((p) => p.type),
+      ['bridge', 'portmap'],
+    );
+    assert.equal((l.plugins[0] as Record<string, any>).ipMasq, true);
+    const caps = { portMappings: [portMappingArg({ hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' })] };
+    assert.deepEqual(pluginStdin(l, l.plugins[1], caps, undefined).runtimeConfig, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] });
+    assert.equal(portMappingArg({ hostIp: '0.0.0.0', hostPort: 1, containerPort: 2, protocol: 'udp' }).hostIP, undefined);
   });
   it('internal networks get no NAT and no default route', () => {
     const b = bridgeConflist({ ...net, internal: true }, { ipamDataDir: '/d', mtu: 0 }).plugins[0] as Record<string, any>;
@@ -47,17 +59,16 @@ describe('conflist', () => {
     assert.equal(b.mtu, undefined);
   });
   it('passes runtimeConfig only for declared capabilities, with name, version and prevResult', () => {
-    const l = bridgeConflist(net, { ipamDataDir: '/d', mtu: 0 });
-    const caps = { portMappings: [portMappingArg({ hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' })], ips: ['10.7.0.9/24'] };
+    const l = bridgeConflist(net, { ipamDataDir: '/d', mtu: 0, firewall: true });
+    const caps = { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }], ips: ['10.7.0.9/24'] };
     const prev = { cniVersion: '1.0.0', ips: [{ address: '10.7.0.9/24' }] };
-    const pm = pluginStdin(l, l.plugins[1], caps, prev);
-    assert.equal(pm.name, l.name);
-    assert.equal(pm.cniVersion, '1.0.0');
-    assert.deepEqual(pm.prevResult, prev);
-    assert.deepEqual(pm.runtimeConfig, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '127.0.0.1' }] });
+    const fw = pluginStdin(l, l.plugins[1], caps, prev);
+    assert.equal(fw.name, l.name);
+    assert.equal(fw.cniVersion, '1.0.0');
+    assert.deepEqual(fw.prevResult, prev);
+    assert.equal(fw.runtimeConfig, undefined);
     const br = pluginStdin(l, l.plugins[0], caps, undefined);
     assert.deepEqual(br.runtimeConfig, { ips: ['10.7.0.9/24'] });
     assert.equal(br.prevResult, undefined);
-    assert.equal(portMappingArg({ hostIp: '0.0.0.0', hostPort: 1, containerPort: 2, protocol: 'udp' }).hostIP, undefined);
   });
 });

@@ -5,7 +5,14 @@ import type { CniConfigList } from './cni.ts';
  * CNI config lists generated from network records. Pure.
  *
  * A berth network is a bridge plugin (with host-local IPAM whose data dir
- * is under berth's root, not /var/lib/cni) chained with portmap. Its CNI
+ * is under berth's root, not /var/lib/cni), chained with the firewall
+ * plugin only where the host needs it. NAT (outbound masquerading and
+ * published ports) is not left to the plugins (bridge's ipMasq, portmap):
+ * host-nat.ts writes it in one iptables-restore, where the plugins ran
+ * some 25 iptables processes per container. The exception is an
+ * attachment publishing UDP ports (`pluginNat`): portmap also deletes the
+ * stale UDP conntrack entries of its host ports, which berth cannot do
+ * without netlink, so there the plugins do the NAT as before. Its CNI
  * name is `berth-<id12>`, never the user-facing name: iptables comments,
  * host-local directories and cache files carry the CNI name, and a random id
  * keeps two berth roots on one host (or two test daemons) apart.
@@ -17,6 +24,8 @@ export interface ConflistOptions {
   mtu: number;
   /** Chain the firewall plugin: FORWARD accept rules for hosts whose policy is DROP. */
   firewall?: boolean;
+  /** NAT by the plugins (bridge's ipMasq, portmap) instead of host-nat.ts. */
+  pluginNat?: boolean;
 }
 
 export function cniNameOf(networkId: string): string {
@@ -28,7 +37,7 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     type: 'bridge',
     bridge: n.bridge,
     isGateway: !n.internal,
-    ipMasq: !n.internal,
+    ipMasq: !!opts.pluginNat && !n.internal,
     hairpinMode: true,
     capabilities: { ips: true, mac: true },
     ipam: {
@@ -39,7 +48,8 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
     },
   };
   if (opts.mtu > 0) bridge.mtu = opts.mtu;
-  const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number], { type: 'portmap', capabilities: { portMappings: true }, snat: true }];
+  const plugins: CniConfigList['plugins'] = [bridge as CniConfigList['plugins'][number]];
+  if (opts.pluginNat) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true });
   if (opts.firewall) plugins.push({ type: 'firewall', backend: 'iptables' });
   return { cniVersion: CNI_VERSION, name: cniNameOf(n.id), plugins };
 }

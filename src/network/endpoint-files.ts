@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EndpointRecord, NetworkStore } from '../metadata/networks.ts';
 import type { NetworkConfig } from './config.ts';
@@ -29,9 +30,17 @@ export class EndpointFiles {
   async write(ep: EndpointRecord): Promise<void> {
     if (ep.mode.startsWith('container:')) return;
     const p = filePaths(ep.dir);
-    const readHost = (f: string) => readFile(f, 'utf8').catch(() => undefined);
-    // Side by side: each file is a few thread-pool round trips, and this is on every container start.
-    const [hostResolv, stubResolv] = await Promise.all([readHost(this.config.resolvConf), readHost(this.config.stubResolvConf)]);
+    // Small files on every container start: read and written in place, where the thread pool
+    // would cost a round trip per file (and far more on a loaded machine).
+    const readHost = (f: string) => {
+      try {
+        return readFileSync(f, 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    const hostResolv = readHost(this.config.resolvConf);
+    const stubResolv = readHost(this.config.stubResolvConf);
     const resolv = resolvConfContent({
       host: hostResolv ?? '',
       stubUpstream: stubResolv,
@@ -41,12 +50,16 @@ export class EndpointFiles {
       fallback: this.config.fallbackDns,
       hostNetwork: ep.mode === 'host',
     });
-    const hosts = ep.mode === 'host' ? hostModeHosts((await readHost('/etc/hosts')) ?? '', ep.dns.extraHosts) : this.hostsFor(ep);
-    await Promise.all([
-      writeFile(p.hosts, hosts, { mode: 0o644 }),
-      writeFile(p.resolvConf, resolv, { mode: 0o644 }),
-      writeFile(p.hostname, `${ep.hostname}\n`, { mode: 0o644 }),
-    ]);
+    const hosts = ep.mode === 'host' ? hostModeHosts(readHost('/etc/hosts') ?? '', ep.dns.extraHosts) : this.hostsFor(ep);
+    writeFileSync(p.hosts, hosts, { mode: 0o644 });
+    writeFileSync(p.resolvConf, resolv, { mode: 0o644 });
+    writeFileSync(p.hostname, `${ep.hostname}\n`, { mode: 0o644 });
+  }
+
+  /** Only the hosts file: what changes when the container's own addresses or its peers do. */
+  async writeHosts(ep: EndpointRecord): Promise<void> {
+    if (ep.mode.startsWith('container:') || ep.mode === 'host') return;
+    writeFileSync(filePaths(ep.dir).hosts, this.hostsFor(ep), { mode: 0o644 });
   }
 
   hostsFor(ep: EndpointRecord): string {

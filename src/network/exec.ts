@@ -1,10 +1,14 @@
-import { spawn } from 'node:child_process';
+import net from 'node:net';
 import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
+import { childStatus, spawnPiped } from '../core/sys.ts';
 
 /**
- * Run a host tool (ip, iptables, unshare, umount) and collect its output.
- * Rejects with Unknown naming the command and its stderr on a non-zero exit.
+ * Run a host tool (ip, iptables, iptables-restore, a CNI plugin) and collect
+ * its output. Children are started with posix_spawn (core/sys.ts), not
+ * Node's spawn: these run on every container start and stop, and Node's
+ * spawn held the event loop for 2-20 ms per child here (it forks the
+ * daemon's address space and waits for the exec).
  */
 export interface ExecResult {
   code: number;
@@ -12,20 +16,104 @@ export interface ExecResult {
   stderr: string;
 }
 
-export function run(ctx: Ctx, file: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], signal: ctx.signal });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.on('error', () => {});
-    child.on('error', (err) => reject(err.name === 'AbortError' ? berthError('Canceled', `${file}: canceled`, err) : berthError('Unknown', `${file}: ${err.message}`, err)));
-    child.on('close', (code) => {
-      const r = { code: code ?? 1, stdout, stderr };
-      if (r.code !== 0 && !opts.allowFail) reject(berthError('Unknown', `${file} ${args.join(' ')}: ${stderr.trim() || `exit status ${r.code}`}`));
-      else resolve(r);
-    });
-    child.stdin.end(opts.input);
+/** Rejects with Unknown naming the command and its stderr on a non-zero exit (unless `allowFail`). */
+export async function run(ctx: Ctx, file: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<ExecResult> {
+  const r = await spawnCollect(file, args, { signal: ctx.signal, input: opts.input }).catch((err) => {
+    throw berthError((err as Error).name === 'AbortError' ? 'Canceled' : 'Unknown', `${file}: ${(err as Error).message}`, err);
   });
+  if (r.code !== 0 && !opts.allowFail) throw berthError('Unknown', `${file} ${args.join(' ')}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  return r;
+}
+
+const searchPath = (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
+/** Where a name was last found in PATH, tried first next time. */
+const found = new Map<string, string>();
+
+/**
+ * Start `file` (a path, or a name looked up in PATH), write `input` to its
+ * stdin, and resolve with its exit code and output once it has exited.
+ * `env` is added to the daemon's environment. When `signal` aborts, the
+ * child is killed with SIGKILL and the promise rejects with an AbortError
+ * carrying the signal's reason.
+ */
+export function spawnCollect(file: string, args: string[], opts: { env?: Record<string, string>; input?: string; signal?: AbortSignal } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return reject(abortError(opts.signal));
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    Object.assign(env, opts.env);
+    let child: ReturnType<typeof spawnPiped> | undefined;
+    let lastErr: unknown;
+    const last = found.get(file);
+    const candidates = file.includes('/') ? [file] : [...(last ? [last] : []), ...searchPath.map((d) => `${d}/${file}`).filter((p) => p !== last)];
+    for (const bin of candidates) {
+      try {
+        child = spawnPiped(bin, args, env);
+        if (!file.includes('/')) found.set(file, bin);
+        break;
+      } catch (err) {
+        lastErr = err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break;
+      }
+    }
+    if (!child) return reject(lastErr);
+    const { pid } = child;
+    const out: Buffer[] = [];
+    const errOut: Buffer[] = [];
+    let open = 2;
+    let aborted: Error | undefined;
+    const sockets: net.Socket[] = [];
+    const onAbort = () => {
+      aborted = abortError(opts.signal!);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      // A grandchild may hold the pipes open: stop reading, reject now, reap in the background.
+      for (const s of sockets) s.destroy();
+      reject(aborted);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = () => {
+      if (--open > 0) return;
+      // The pipes close as the child exits: it is reaped at once or within a few polls.
+      let delay = 0;
+      const reap = () => {
+        let code: number | undefined;
+        try {
+          code = childStatus(pid);
+        } catch (err) {
+          opts.signal?.removeEventListener('abort', onAbort);
+          return reject(err);
+        }
+        if (code === undefined) {
+          delay = Math.min(delay + 1, 20);
+          setTimeout(reap, delay);
+          return;
+        }
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (aborted) reject(aborted);
+        else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+      };
+      reap();
+    };
+    const reader = (fd: number, into: Buffer[]) => {
+      const s = new net.Socket({ fd, readable: true, writable: false });
+      sockets.push(s);
+      s.on('data', (d: Buffer) => into.push(d));
+      s.on('error', () => {});
+      s.on('close', finish);
+    };
+    reader(child.stdout, out);
+    reader(child.stderr, errOut);
+    const stdin = new net.Socket({ fd: child.stdin, readable: false, writable: true });
+    sockets.push(stdin);
+    stdin.on('error', () => {});
+    stdin.end(opts.input ?? '');
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('the operation was aborted', { cause: signal.reason }), { name: 'AbortError' });
 }

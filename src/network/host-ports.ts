@@ -5,7 +5,7 @@ import { berthError } from '../core/errors.ts';
 
 /**
  * Host port bookkeeping for published ports. Ports are forwarded by
- * portmap's iptables DNAT, so no process holds them: conflicts among
+ * iptables DNAT (host-nat.ts), so no process holds them: conflicts among
  * berth's own containers are found in the records, and a host process
  * already listening is found by trying to bind.
  */

@@ -13,8 +13,9 @@ import { run } from './exec.ts';
  */
 const commentPattern = /name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\"/;
 
-/** Shared chains that plugins create once and never remove. */
+/** Shared chains that plugins create once and never remove (berth's own NAT chains are all per container: host-nat.ts). */
 function isSharedChain(chain: string): boolean {
+  if (chain.startsWith('BERTH-DN-')) return false;
   return chain.startsWith('CNI-HOSTPORT-') || !chain.startsWith('CNI-');
 }
 
@@ -35,7 +36,7 @@ export function staleRulesScript(saveText: string, table: string, networkNames: 
     if (!m || !networkNames.has(m[1]) || isLive(m[2])) continue;
     const chain = line.split(' ')[1];
     pending.push({ chain, line });
-    const jump = / -j (CNI-[A-Za-z0-9-]+)/.exec(line);
+    const jump = / -j ((?:CNI|BERTH)-[A-Za-z0-9-]+)/.exec(line);
     if (jump && !isSharedChain(jump[1])) chains.add(jump[1]);
   }
   for (const p of pending) if (!chains.has(p.chain)) deletes.push(`-D${p.line.slice(2)}`);
@@ -47,14 +48,14 @@ export function staleRulesScript(saveText: string, table: string, networkNames: 
   return out.join('\n');
 }
 
-export async function removeStaleRules(ctx: Ctx, networkNames: Set<string>, isLive: (containerId: string) => boolean): Promise<number> {
+export async function removeStaleRules(ctx: Ctx, networkNames: Set<string>, isLive: (containerId: string) => boolean, tables = ['nat', 'filter']): Promise<number> {
   let removed = 0;
-  for (const table of ['nat', 'filter']) {
+  for (const table of tables) {
     const save = await run(ctx, 'iptables-save', ['-t', table], { allowFail: true });
     if (save.code !== 0) continue;
     const script = staleRulesScript(save.stdout, table, networkNames, isLive);
     if (!script) continue;
-    const r = await run(ctx, 'iptables-restore', ['--noflush'], { input: script, allowFail: true });
+    const r = await run(ctx, 'iptables-restore', ['--noflush', '-w'], { input: script, allowFail: true });
     if (r.code !== 0) ctx.log.warn('removing stale iptables rules failed', { table, stderr: r.stderr.trim() });
     else removed += script.split('\n').filter((l) => l.startsWith('-D') || l.startsWith('-X')).length;
   }

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import type { CniConfigList, CniResult } from './cni.ts';
 import { Cni } from './cni.ts';
 import type { NetworkConfig } from './config.ts';
 import { bridgeConflist, cniNameOf, loopbackConflist, portMappingArg } from './conflist.ts';
+import { addNat, removeNat, type NatAttachment } from './host-nat.ts';
 import { run } from './exec.ts';
 import { DEFAULT_NETWORK, EndpointFiles, filePaths } from './endpoint-files.ts';
 import { parseExtraHost } from './files.ts';
@@ -27,6 +29,7 @@ import type {
   NetworkFilters,
   NetworkInfo,
   NetworkService,
+  PendingSetup,
   ReconcileReport,
   SetupRequest,
   SetupResult,
@@ -196,64 +199,87 @@ export class CniNetworkService implements NetworkService {
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
 
+  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+    return (await this.beginSetup(ctx, req)).done;
+  }
+
   /**
    * Three phases so that CNI plugins of different containers run in
    * parallel: (1) under the lock, validate, pick host ports and reserve
-   * them in `#inflight`; (2) unlocked, create the netns and run the
-   * plugins; (3) under the lock, record the endpoint and write the files.
+   * them in `#inflight`; (2) unlocked, create the netns and write the
+   * files (this call returns here), then run the plugins and add the NAT
+   * rules; (3) under the lock, record the endpoint and rewrite the hosts
+   * file with the container's addresses (in place: a bind mount made in
+   * between sees it).
    */
-  async setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult> {
+  async beginSetup(ctx: Ctx, req: SetupRequest): Promise<PendingSetup> {
     const plan = await this.#serial(() => this.#plan(ctx, req));
-    if ('done' in plan) return plan.done;
+    if ('done' in plan) return { ...plan.done, done: Promise.resolve(plan.done) };
     const { ep, net, ports, more } = plan;
     const a = req.attachment;
     const undo: Array<() => Promise<unknown>> = [];
-    try {
-      await mkdir(ep.dir, { recursive: true, mode: 0o711 });
-      undo.push(() => rm(ep.dir, { recursive: true, force: true }));
-      if (!ep.netnsPath) {
-        // Our own namespace comes with its loopback up: no loopback plugin to run (nor to DEL later).
-        ep.netnsPath = await this.netns.create(ctx, req.containerId);
-        ep.ownsNetns = true;
-        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
-      } else {
-        const lo = loopbackConflist();
-        const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
-        await this.cni.add(ctx, lo, loRt);
-        undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
-      }
-      const atts: AttachmentRecord[] = [];
-      const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
-      more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
-      for (const j of joins) {
-        const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
-        atts.push(added);
-        undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
-      }
-      return await this.#serial(async () => {
-        this.store.db.transaction(() => {
-          this.store.putEndpoint(ep);
-          for (const att of atts) this.store.putAttachment(att);
-        });
-        this.#inflight.delete(req.containerId);
-        try {
-          await this.files.write(ep);
-          await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
-        } catch (err) {
-          this.store.deleteEndpoint(req.containerId);
-          throw err;
-        }
-        ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
-        return this.#result(ep);
-      });
-    } catch (err) {
+    const rollback = async (err: unknown): Promise<never> => {
       const c = cleanupCtx(ctx);
       for (const u of undo.reverse()) {
         await u().catch((e) => c.log.warn('network setup rollback step failed', { containerId: req.containerId, err: e }));
       }
       this.#inflight.delete(req.containerId);
       throw err;
+    };
+    try {
+      mkdirSync(ep.dir, { recursive: true, mode: 0o711 });
+      undo.push(() => rm(ep.dir, { recursive: true, force: true }));
+      if (!ep.netnsPath) {
+        // Our own namespace comes with its loopback up: no loopback plugin to run (nor to DEL later).
+        ep.netnsPath = await this.netns.create(ctx, req.containerId);
+        ep.ownsNetns = true;
+        undo.push(() => this.netns.remove(cleanupCtx(ctx), req.containerId));
+      }
+      // Provisional until phase 3: the hosts file does not list the container's addresses yet.
+      await this.files.write(ep);
+    } catch (err) {
+      return rollback(err);
     }
+    const done = (async () => {
+      try {
+        if (!ep.ownsNetns) {
+          const lo = loopbackConflist();
+          const loRt = { containerId: req.containerId, netns: ep.netnsPath, ifName: 'lo' };
+          await this.cni.add(ctx, lo, loRt);
+          undo.push(() => this.cni.del(cleanupCtx(ctx), lo, loRt));
+        }
+        const atts: AttachmentRecord[] = [];
+        const joins = net ? [{ net, ifName: 'eth0', o: { aliases: a.aliases ?? [], ipAddress: a.ipAddress, macAddress: a.macAddress, ports } }] : [];
+        more.forEach((m, i) => joins.push({ net: m.net, ifName: `eth${i + 1}`, o: { aliases: m.aliases, ipAddress: m.ipAddress, macAddress: undefined, ports: [] } }));
+        for (const j of joins) {
+          const added = await this.#cniAttach(ctx, ep, j.net, j.ifName, j.o);
+          atts.push(added);
+          undo.push(() => this.#cniDetach(cleanupCtx(ctx), ep, added));
+        }
+        return await this.#serial(async () => {
+          this.store.db.transaction(() => {
+            this.store.putEndpoint(ep);
+            for (const att of atts) this.store.putAttachment(att);
+          });
+          this.#inflight.delete(req.containerId);
+          try {
+            if (atts.length) await this.files.writeHosts(ep);
+            await this.files.refreshPeers(ep.containerId, atts.map((x) => x.networkId), this.#busy);
+          } catch (err) {
+            this.store.deleteEndpoint(req.containerId);
+            throw err;
+          }
+          ctx.log.debug('container network set up', { containerId: req.containerId, mode: ep.mode });
+          return this.#result(ep);
+        });
+      } catch (err) {
+        return rollback(err);
+      }
+    })();
+    // The caller may fail before it awaits `done`; the rejection is still delivered when it does.
+    done.catch(() => {});
+    const p = filePaths(ep.dir);
+    return { mode: ep.mode, netnsPath: ep.netnsPath, hostname: ep.hostname, hostsPath: p.hosts, resolvConfPath: p.resolvConf, hostnamePath: p.hostname, done };
   }
 
   /** Phase 1 of setup, under the lock. Modes without plugins (host, container:) finish here. */
@@ -363,14 +389,15 @@ export class CniNetworkService implements NetworkService {
   ): Promise<AttachmentRecord> {
     const subnet = parseSubnet(net.subnet);
     const cap: Record<string, unknown> = {};
-    if (o.ports.length) cap.portMappings = o.ports.map(portMappingArg);
+    const pluginNat = usesPluginNat(o.ports);
+    if (pluginNat) cap.portMappings = o.ports.map(portMappingArg);
     if (o.ipAddress) {
       const ip = parseIPv4(o.ipAddress);
       if (ip === undefined || !contains(subnet, ip)) throw berthError('InvalidArgument', `invalid address ${o.ipAddress}: it does not belong to any of network ${net.name}'s subnets`);
       cap.ips = [`${o.ipAddress}/${subnet.prefix}`];
     }
     if (o.macAddress) cap.mac = o.macAddress;
-    const list = this.#conflist(net);
+    const list = this.#conflist(net, pluginNat);
     let result: CniResult;
     try {
       result = await this.cni.add(ctx, list, { containerId: ep.containerId, netns: ep.netnsPath, ifName, capabilityArgs: cap });
@@ -383,6 +410,12 @@ export class CniNetworkService implements NetworkService {
       throw berthError('Unknown', `network ${net.name}: CNI result has no IPv4 address`);
     }
     const [ip, prefix] = ipc.address.split('/');
+    try {
+      if (!pluginNat) await addNat(ctx, this.#natOf(net, ep.containerId, ifName, ip, o.ports), net.bridge);
+    } catch (err) {
+      await this.cni.del(cleanupCtx(ctx), list, { containerId: ep.containerId, netns: ep.netnsPath, ifName }).catch(() => {});
+      throw wrap(err, `attach container ${ep.name || ep.containerId.slice(0, 12)} to network ${net.name}`);
+    }
     const iface = result.interfaces?.find((i) => i.name === ifName && i.sandbox) ?? result.interfaces?.[ipc.interface ?? -1];
     const rec: AttachmentRecord = {
       containerId: ep.containerId,
@@ -398,17 +431,37 @@ export class CniNetworkService implements NetworkService {
     return rec;
   }
 
-  /** CNI DEL of one interface (from the cache when the network record is gone). */
-  async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
-    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
-    const netns = liveNetns(ep.netnsPath);
-    if (await this.cni.delCached(ctx, cniNameOf(att.networkId), ep.containerId, att.ifName, netns)) return;
-    const net = this.store.findNetwork(att.networkId);
-    if (net) await this.cni.del(ctx, this.#conflist(net), { containerId: ep.containerId, netns, ifName: att.ifName });
+  #natOf(net: NetworkRecord, containerId: string, ifName: string, ip: string, ports: PortMapping[]): NatAttachment {
+    return { cniName: cniNameOf(net.id), containerId, ifName, ip, subnet: net.subnet, masquerade: !net.internal, ports };
   }
 
-  #conflist(net: NetworkRecord): CniConfigList {
-    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall });
+  /**
+   * CNI DEL of one interface (from the cache when the network record is
+   * gone) and, side by side, removal of its NAT rules.
+   */
+  async #cniDetach(ctx: Ctx, ep: EndpointRecord, att: AttachmentRecord): Promise<void> {
+    const cniName = cniNameOf(att.networkId);
+    const net = this.store.findNetwork(att.networkId);
+    // The cached config is the one ADD ran with, even if config changed since (mtu, firewall).
+    const cached = await this.cni.readCache(cniName, ep.containerId, att.ifName);
+    const netns = liveNetns(ep.netnsPath);
+    const cni = async () => {
+      if (await this.cni.delCached(ctx, cniName, ep.containerId, att.ifName, netns, cached)) return;
+      if (net) await this.cni.del(ctx, this.#conflist(net, usesPluginNat(att.ports)), { containerId: ep.containerId, netns, ifName: att.ifName });
+    };
+    // Where portmap and the bridge's ipMasq did the NAT (UDP ports, or made by an older berth), their DEL removes the rules.
+    const pluginNat = cached ? cached.config.plugins.some((p) => p.type === 'portmap') : usesPluginNat(att.ports);
+    const nat = async () => {
+      if (pluginNat) return;
+      await removeNat(ctx, net ? this.#natOf(net, ep.containerId, att.ifName, att.ip, att.ports) : { cniName, containerId: ep.containerId });
+    };
+    const [a, b] = await Promise.allSettled([cni(), nat()]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+  }
+
+  #conflist(net: NetworkRecord, pluginNat = false): CniConfigList {
+    return bridgeConflist(net, { ipamDataDir: this.ipamDir, mtu: this.config.mtu, firewall: this.#firewall, pluginNat });
   }
 
   /** Like setup: plugins run outside the lock, records change under it. */
@@ -431,14 +484,17 @@ export class CniNetworkService implements NetworkService {
   /** Undo everything plugins and setup did on the host; returns the errors instead of stopping at one. */
   async #release(ctx: Ctx, ep: EndpointRecord): Promise<unknown[]> {
     const errors: unknown[] = [];
+    // The files need nothing of the plugins: removed beside them.
+    const files = ep.mode.startsWith('container:') ? undefined : rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
     for (const att of this.store.listAttachments({ containerId: ep.containerId }).reverse()) {
       await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
     if (!ep.mode.startsWith('container:') && ep.mode !== 'host') {
-      await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
+      // Only a namespace given by the caller had the loopback plugin run in it.
       if (ep.ownsNetns) await this.netns.remove(ctx, ep.containerId).catch((err) => errors.push(err));
+      else await this.cni.delCached(ctx, 'berth-loopback', ep.containerId, 'lo', liveNetns(ep.netnsPath)).catch((err) => errors.push(err));
     }
-    if (!ep.mode.startsWith('container:')) await rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
+    await files;
     return errors;
   }
 
@@ -597,6 +653,11 @@ export class CniNetworkService implements NetworkService {
     this.#lock = next.catch(() => {});
     return next;
   }
+}
+
+/** UDP ports need portmap's removal of stale conntrack entries: see conflist.ts. */
+function usesPluginNat(ports: PortMapping[]): boolean {
+  return ports.some((p) => p.protocol === 'udp');
 }
 
 /**

@@ -4,7 +4,8 @@ import type { Ctx } from '../core/context.ts';
 /**
  * The network service: networks as docker users know them, wired the way
  * Kubernetes runtimes wire them (a netns file per container, CNI bridge +
- * host-local + portmap plugins). The container service, the CRI (for pod
+ * host-local plugins; NAT and published ports as one iptables-restore per
+ * container, see host-nat.ts). The container service, the CRI (for pod
  * sandboxes) and the front doors call it; it knows nothing of runc.
  *
  * Vocabulary
@@ -20,6 +21,10 @@ import type { Ctx } from '../core/context.ts';
  *   start:  const net = await network.setupContainer(ctx, { containerId, namespace, name, hostname, attachment });
  *           // OCI spec: linux.namespaces network path = net.netnsPath (none for host mode),
  *           // bind-mount net.hostsPath, net.resolvConfPath, net.hostnamePath (rw, like docker)
+ *           // or, to create the task while the plugins run:
+ *           const p = await network.beginSetup(ctx, req);   // netns and files exist
+ *           const [task, net] = await Promise.all([runtimeCreate(p.netnsPath, p.hostsPath, ...), p.done]);
+ *           // start the process only after p.done
  *   stop / start failure:  await network.teardownContainer(ctx, containerId);
  *   daemon start:  await network.reconcile(ctx, runningContainerIds);
  * Published ports and addresses live from setup to teardown (docker
@@ -50,6 +55,15 @@ export interface NetworkService {
   pruneNetworks(ctx: Ctx, filters?: NetworkFilters): Promise<string[]>;
 
   setupContainer(ctx: Ctx, req: SetupRequest): Promise<SetupResult>;
+  /**
+   * setupContainer in two steps: resolves once the netns file and the
+   * hosts, resolv.conf and hostname files exist (all an OCI runtime needs to
+   * create the task), with `done` settling when interfaces, addresses, NAT
+   * and the final hosts file are in place, or rejecting after its rollback
+   * with setupContainer's errors. The container's process must not start
+   * before `done`; teardownContainer must not be called before it settles.
+   */
+  beginSetup(ctx: Ctx, req: SetupRequest): Promise<PendingSetup>;
   /** Idempotent: a container without network state is a no-op. */
   teardownContainer(ctx: Ctx, containerId: string): Promise<void>;
   /** Attach a running container (one with an endpoint) to another network. */
@@ -154,6 +168,11 @@ export interface SetupResult {
   interfaces: AttachmentInfo[];
   /** Published ports with the host ports actually used. */
   ports: PortMapping[];
+}
+
+/** What beginSetup knows at once: everything of a SetupResult but the interfaces and ports. */
+export interface PendingSetup extends Omit<SetupResult, 'interfaces' | 'ports'> {
+  done: Promise<SetupResult>;
 }
 
 export interface ConnectRequest {

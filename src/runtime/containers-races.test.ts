@@ -79,7 +79,7 @@ describe('ContainerService orderings', () => {
       snapshotter: { name: 'fake', prepare: async () => [], mounts: async () => [], remove: async () => {} },
       mounter: { mountAll: async () => {}, unmountAll: async () => {} },
       tasks,
-      network: { setupContainer: async () => undefined, teardownContainer: async () => {} },
+      network: { beginSetup: async () => undefined, teardownContainer: async () => {} },
       volumes: new VolumeService(db, path.join(tmp, 'volumes')),
       events: new EventBus(),
       log: silentLogger,

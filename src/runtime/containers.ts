@@ -12,7 +12,7 @@ import { namePattern, newId } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
 import { randomName } from '../core/names.ts';
 import type { ContainerStore } from '../metadata/containers.ts';
-import type { NetworkService, SetupResult } from '../network/types.ts';
+import type { NetworkService, PendingSetup, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import { imageDefaults } from './image-defaults.ts';
 import type { LogFile } from './log-reader.ts';
@@ -297,8 +297,9 @@ export class ContainerService {
       const user = await resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
 
       const joins = await this.#namespaceJoins(ctx, cfg);
+      // Interfaces and NAT come up while the runtime creates the task (below); the process starts after both.
       const net = await this.#setupNetwork(ctx, rec, imageConfig);
-      undo.push(() => this.#d.network.teardownContainer(cctx, rec.id));
+      undo.push(() => (net?.done ?? Promise.resolve()).catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
 
       const mounts = await this.#resolveMounts(ctx, rec);
       const logPath = this.logPath(rec);
@@ -324,14 +325,20 @@ export class ContainerService {
       // state tmpfs: written in place, not through the thread pool.
       writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
-      const { pid } = await this.#d.tasks.create(ctx, {
-        id: rec.id,
-        bundle,
-        runtime: cfg.runtime ?? this.#d.defaultRuntime,
-        stdio,
-        log: { path: logPath, format: cfg.logDriver === 'cri' ? 'cri' : 'json-file', maxSize: cfg.logOpts?.maxSize ?? this.#d.logDefaults.maxSize, maxFiles: cfg.logOpts?.maxFiles ?? this.#d.logDefaults.maxFiles },
-      });
-      await this.#patch(ctx, rec.id, { taskCreated: true, pid, network: net });
+      const [created, ready] = await Promise.allSettled([
+        this.#d.tasks.create(ctx, {
+          id: rec.id,
+          bundle,
+          runtime: cfg.runtime ?? this.#d.defaultRuntime,
+          stdio,
+          log: { path: logPath, format: cfg.logDriver === 'cri' ? 'cri' : 'json-file', maxSize: cfg.logOpts?.maxSize ?? this.#d.logDefaults.maxSize, maxFiles: cfg.logOpts?.maxFiles ?? this.#d.logDefaults.maxFiles },
+        }),
+        net?.done,
+      ]);
+      if (created.status === 'fulfilled') undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
+      if (created.status === 'rejected') throw created.reason;
+      if (ready.status === 'rejected') throw ready.reason;
+      await this.#patch(ctx, rec.id, { taskCreated: true, pid: created.value.pid, network: ready.value });
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => {});
       await this.#failStart(ctx, rec, st, err);
@@ -367,7 +374,7 @@ export class ContainerService {
     return out;
   }
 
-  async #setupNetwork(ctx: Ctx, rec: ContainerRecord, image: ImageConfig): Promise<SetupResult | undefined> {
+  async #setupNetwork(ctx: Ctx, rec: ContainerRecord, image: ImageConfig): Promise<PendingSetup | undefined> {
     const cfg = rec.config;
     const attachment = cfg.network ?? { mode: 'bridge' };
     const shared = cfg.sharedNamespaces?.network;
@@ -377,7 +384,7 @@ export class ContainerService {
         throw berthError('Conflict', `cannot join the network of container ${other.record.name}: it is not running`);
       }
     }
-    return this.#d.network.setupContainer(ctx, {
+    return this.#d.network.beginSetup(ctx, {
       containerId: rec.id,
       namespace: rec.namespace,
       name: rec.name,

@@ -189,6 +189,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     });
     const r = await t.svc.setupContainer(ctx, c);
     assert.deepEqual(r.ports.slice(1).map((p) => [p.hostPort, p.containerPort]), [[free, 7000], [free + 1, 7001]]);
+    assert.ok((await sh('iptables-save', ['-t', 'nat'])).stdout.includes(`dnat name: \\"${cniNameOf(n.Id)}\\" id: \\"${c.containerId}\\"`), 'UDP ports go through portmap');
     const echo = await udpEchoIn(r.netnsPath!, 5353);
     const srv = await serveIn(r.netnsPath!, 7001, 'range');
     try {
@@ -302,6 +303,39 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.removeNetwork(ctx, 'par1');
   });
 
+  it('in two steps: netns and files exist at once, the address and NAT follow in place', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'steps1', subnet: randomSubnet() });
+    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    const c = req('stepper', 'steps1', {
+      ports: [
+        { hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' },
+        { hostPort: 0, containerPort: 80, protocol: 'tcp' },
+      ],
+    });
+    const p = await t.svc.beginSetup(ctx, c);
+    assert.ok(isMounted(p.netnsPath!), 'the netns is there for the runtime');
+    const inode = (await stat(p.hostsPath)).ino;
+    assert.ok(!(await readFile(p.hostsPath, 'utf8')).includes('stepper'), 'no address in the provisional hosts file');
+    await stat(p.resolvConfPath);
+    assert.equal(await readFile(p.hostnamePath, 'utf8'), `${p.hostname}\n`);
+    const r = await p.done;
+    assert.equal(r.netnsPath, p.netnsPath);
+    assert.equal((await stat(p.hostsPath)).ino, inode, 'rewritten in place, so a bind mount made in between follows');
+    assert.match(await readFile(p.hostsPath, 'utf8'), new RegExp(`^${r.interfaces[0].ip.replace(/\./g, '\\.')}\t.*stepper`, 'm'));
+    const srv = await serveIn(r.netnsPath!, 80, 'steps');
+    try {
+      assert.equal(await tcpRead('127.0.0.1', r.ports[0].hostPort), 'hello from steps');
+      assert.equal(await tcpRead('127.0.0.1', r.ports[1].hostPort), 'hello from steps');
+      assert.equal(await tcpRead(n.IPAM.Config[0].Gateway, r.ports[1].hostPort), 'hello from steps', 'on the host\'s address on the bridge too');
+      assert.match((await sh('iptables-save', ['-t', 'nat'])).stdout, /BERTH-DN-/, 'TCP ports are berth\'s own rules, not portmap\'s');
+    } finally {
+      await srv.stop();
+    }
+    await t.svc.teardownContainer(ctx, c.containerId);
+    await assertClean([n.Id]);
+    await t.svc.removeNetwork(ctx, 'steps1');
+  });
+
   it('none, host and container: modes', async () => {
     const none = req('nonet', 'none');
     const rn = await t.svc.setupContainer(ctx, none);
@@ -337,18 +371,22 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await assert.rejects(t.svc.setupContainer(ctx, req('ip', 'bad1', { ipAddress: '192.0.2.7' })), (e) => kindOf(e) === 'InvalidArgument');
     await assertClean([n.Id]);
 
-    // A plugin directory without portmap: the bridge plugin has already run when portmap is
-    // found missing, so the rollback must undo it.
+    // A plugin directory without the firewall plugin: the bridge plugin has already run when the
+    // firewall is found missing, so the rollback must undo it.
     const partial = path.join(t.dir, 'partial-plugins');
     await mkdir(partial, { recursive: true });
     for (const p of ['bridge', 'host-local', 'loopback']) await symlink(`/usr/lib/cni/${p}`, path.join(partial, p));
-    const broken = await t.reopen({ pluginDirs: [partial] });
-    const c = req('half', 'bad1');
-    await assert.rejects(broken.setupContainer(ctx, c), (e) => kindOf(e) === 'FailedPrecondition' && /plugin "portmap" not found/.test((e as Error).message));
+    const broken = await t.reopen({ pluginDirs: [partial], firewall: 'true' });
+    const c = req('half', 'bad1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    await assert.rejects(broken.setupContainer(ctx, c), (e) => kindOf(e) === 'FailedPrecondition' && /plugin "firewall" not found/.test((e as Error).message));
     // A plugin that fails with a CNI error document: its message reaches the caller.
-    await writeFile(path.join(partial, 'portmap'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"portmap is broken on purpose"}'\nexit 1\n`);
-    await chmod(path.join(partial, 'portmap'), 0o755);
-    await assert.rejects(broken.setupContainer(ctx, c), /portmap is broken on purpose/);
+    await writeFile(path.join(partial, 'firewall'), `#!/bin/sh\ncat >/dev/null\nprintf '{"code":7,"msg":"firewall is broken on purpose"}'\nexit 1\n`);
+    await chmod(path.join(partial, 'firewall'), 0o755);
+    await assert.rejects(broken.setupContainer(ctx, c), /firewall is broken on purpose/);
+    // In two steps the failure comes with `done`, after the rollback.
+    const begun = await broken.beginSetup(ctx, c);
+    await assert.rejects(begun.done, /firewall is broken on purpose/);
+    assert.equal(isMounted(begun.netnsPath!), false);
     await t.reopen();
     await assertClean([n.Id]);
     await t.svc.removeNetwork(ctx, 'bad1');
