@@ -325,6 +325,8 @@ export class ContainerService {
       // state tmpfs: written in place, not through the thread pool.
       writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       const stdio: TaskStdio = { tty: !!cfg.tty, stdin: !!cfg.openStdin, stdinOnce: !!cfg.stdinOnce };
+      // runc applies sysctls at create: one naming an interface (net.ipv4.conf.eth0.*) needs the interface there first.
+      if (Object.keys(cfg.sysctls ?? {}).some((k) => /^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)/.test(k))) await net?.done;
       const [created, ready] = await Promise.allSettled([
         this.#d.tasks.create(ctx, {
           id: rec.id,

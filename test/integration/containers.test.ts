@@ -172,6 +172,9 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal(somaxconn, '1234');
     assert.match(dev, /^c.* 1,\s+3 .*\/dev\/mynull$/);
     assert.equal(wrote, 'wrote');
+    // An interface's own sysctl needs the interface in place when the runtime applies it.
+    const iface = await cli('run', '--rm', '--sysctl', 'net.ipv4.conf.eth0.route_localnet=1', e.image, 'cat', '/proc/sys/net/ipv4/conf/eth0/route_localnet');
+    assert.equal(iface.stdout, '1\n', iface.stderr);
     const host = await cli('run', '--rm', '--sysctl', 'vm.swappiness=1', e.image, 'true');
     assert.equal(host.code, 125);
     assert.match(host.stderr, /sysctl "vm.swappiness" is not allowed/);
