@@ -233,6 +233,9 @@ describe('--device, --expose, --sysctl', () => {
     fails(/invalid range format for --expose/, '--expose', '70000', 'img');
     fails(/invalid range format for --expose/, '--expose', '9-3', 'img');
   });
+  it('reads --volumes-from as given', () => {
+    assert.deepEqual(cfg('--volumes-from', 'db', '--volumes-from', 'cache:ro', 'img').volumesFrom, ['db', 'cache:ro']);
+  });
   it('reads sysctls as KEY=VALUE', () => {
     assert.deepEqual(cfg('--sysctl', 'net.core.somaxconn=1024', '--sysctl', 'kernel.sem=1 2 3 4', 'img').sysctls, { 'net.core.somaxconn': '1024', 'kernel.sem': '1 2 3 4' });
     fails(/invalid sysctl "nope": expected KEY=VALUE/, '--sysctl', 'nope', 'img');

@@ -74,6 +74,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   tty: { type: 'bool', short: 't', doc: 'Allocate a pseudo-TTY' },
   ulimit: { type: 'list', doc: 'Ulimit options' },
   user: { type: 'string', short: 'u', doc: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+  'volumes-from': { type: 'list', doc: 'Mount volumes from the specified container(s) (CONTAINER[:ro|:rw])' },
   volume: { type: 'list', short: 'v', doc: 'Bind mount a volume' },
   workdir: { type: 'string', short: 'w', doc: 'Working directory inside the container' },
 };
@@ -244,6 +245,7 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
   }
   const devices = list('device').map((d) => flag('device', d, parseDevice));
   if (devices.length) config.devices = devices;
+  if (list('volumes-from').length) config.volumesFrom = list('volumes-from');
   const exposed = list('expose').flatMap((e) => flag('expose', e, parseExpose));
   if (exposed.length) config.exposedPorts = [...new Set(exposed)];
 

@@ -60,6 +60,8 @@ export interface ContainerConfig {
   devices?: DeviceMapping[];
   /** --expose: ports ("80/tcp") exposed beyond the image's, for -P. */
   exposedPorts?: string[];
+  /** --volumes-from: "CONTAINER[:ro|:rw]"; its mounts are copied at create (the user's own mounts win). */
+  volumesFrom?: string[];
   /** "json-file" (docker's, default) or "cri" (Kubernetes' CRI log format). */
   logDriver?: 'json-file' | 'cri';
   logPath?: string;

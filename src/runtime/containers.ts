@@ -148,6 +148,7 @@ export class ContainerService {
       const mode = config[key];
       if (mode?.startsWith('container:')) config = { ...config, [key]: `container:${(await this.resolve(ctx, mode.slice('container:'.length))).id}` };
     }
+    if (config.volumesFrom?.length) config = { ...config, mounts: await this.#mountsFrom(ctx, config) };
     const id = newId();
     const snapshotKey = id;
     await this.#d.snapshotter.prepare(ctx, snapshotKey, image.chainId, { labels: { 'berth.container': id } });
@@ -354,6 +355,27 @@ export class ContainerService {
     const exitCode = exitCodeOfStartError(err);
     await this.#patch(cctx, rec.id, { taskCreated: false, network: undefined, status: st.status === 'created' ? 'created' : 'exited', exitCode, error: (err as Error).message }).catch(() => {});
     throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
+  }
+
+  /**
+   * --volumes-from: the other containers' bind and volume mounts, read-only
+   * or not as asked (by default as they are), after the container's own; a
+   * target the container mounts itself is not taken again.
+   */
+  async #mountsFrom(ctx: Ctx, config: ContainerConfig): Promise<MountSpec[]> {
+    const mounts = [...(config.mounts ?? [])];
+    const taken = new Set(mounts.map((m) => m.target));
+    for (const spec of config.volumesFrom ?? []) {
+      const m = /^(.+?)(?::(ro|rw))?$/.exec(spec);
+      if (!m) throw berthError('InvalidArgument', `invalid --volumes-from "${spec}"`);
+      const other = await this.resolve(ctx, m[1]);
+      for (const mount of other.config.mounts ?? []) {
+        if (mount.type === 'tmpfs' || taken.has(mount.target)) continue;
+        taken.add(mount.target);
+        mounts.push({ ...mount, readOnly: m[2] === undefined ? mount.readOnly : m[2] === 'ro' });
+      }
+    }
+    return mounts;
   }
 
   /**

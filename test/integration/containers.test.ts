@@ -204,6 +204,19 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('images', '-q')).stdout.trim().length > 0, true, 'images in no container kept without -a');
   });
 
+  it('mounts the volumes of another container with --volumes-from', async () => {
+    assert.equal((await cli('run', '--name', 'vol-owner', '--network', 'none', '-v', '/data', e.image, 'sh', '-c', 'echo shared > /data/f')).code, 0);
+    const same = await cli('run', '--rm', '--network', 'none', '--volumes-from', 'vol-owner', e.image, 'cat', '/data/f');
+    assert.equal(same.stdout, 'shared\n', same.stderr);
+    const ro = await cli('run', '--rm', '--network', 'none', '--volumes-from', 'vol-owner:ro', e.image, 'sh', '-c', 'echo x > /data/g');
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.stderr, /Read-only file system/);
+    const missing = await cli('run', '--rm', '--volumes-from', 'no-such-owner', e.image, 'true');
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /No such container: no-such-owner/);
+    assert.equal((await cli('rm', '-v', 'vol-owner')).code, 0);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);
