@@ -28,6 +28,16 @@ export function parseInteger(s: string): number {
 }
 
 /** --cpus 1.5 -> 1500000000 nano-CPUs. */
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds; a bare 0 is allowed. */
+export function parseDuration(s: string): number {
+  if (s === '0') return 0;
+  const parts = [...s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== s) throw new Error(`time: invalid duration "${s}"`);
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]], 0));
+}
+
 export function parseNanoCpus(s: string): number {
   if (!/^\d+(\.\d+)?$|^\.\d+$/.test(s.trim())) throw new Error(`failed to parse ${s} as a rational number`);
   return Math.round(Number(s) * 1e9);

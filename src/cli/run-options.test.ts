@@ -241,3 +241,21 @@ describe('--device, --expose, --sysctl', () => {
     fails(/invalid sysctl "nope": expected KEY=VALUE/, '--sysctl', 'nope', 'img');
   });
 });
+
+describe('health check flags', () => {
+  it('reads --health-* into the check, in nanoseconds', () => {
+    assert.deepEqual(cfg('--health-cmd', 'curl -f localhost', '--health-interval', '1m30s', '--health-timeout', '500ms', '--health-retries', '5', '--health-start-period', '2s', 'img').healthcheck, {
+      Test: ['CMD-SHELL', 'curl -f localhost'],
+      Interval: 90e9,
+      Timeout: 500e6,
+      StartPeriod: 2e9,
+      Retries: 5,
+    });
+    assert.deepEqual(cfg('--no-healthcheck', 'img').healthcheck, { Test: ['NONE'] });
+  });
+  it('refuses bad durations and --no-healthcheck with a check', () => {
+    fails(/time: invalid duration "5x"/, '--health-interval', '5x', 'img');
+    fails(/--health-timeout cannot be less than 1ms/, '--health-timeout', '10us', 'img');
+    fails(/--no-healthcheck conflicts with --health-\* options/, '--no-healthcheck', '--health-cmd', 'x', 'img');
+  });
+});

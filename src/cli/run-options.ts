@@ -4,7 +4,7 @@ import { berthError, isBerthError } from '../core/errors.ts';
 import { parsePublish } from '../core/ports.ts';
 import type { FlagSpec, Parsed } from './flags.ts';
 import {
-  flagError, isIp, parseAddHost, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parseRestart,
+  flagError, isIp, parseAddHost, parseDuration, parseInteger, parseKeyValueFile, parseMount, parseNanoCpus, parseRestart,
   parseSize, parseUlimit, parseVolume,
 } from './run-options-parse.ts';
 
@@ -38,6 +38,11 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   'env-file': { type: 'list', doc: 'Read in a file of environment variables' },
   expose: { type: 'list', doc: 'Expose a port or a range of ports' },
   'group-add': { type: 'list', doc: 'Add additional groups to join' },
+  'health-cmd': { type: 'string', doc: 'Command to run to check health' },
+  'health-interval': { type: 'string', doc: 'Time between running the check (ms|s|m|h) (default 30s)' },
+  'health-retries': { type: 'string', doc: 'Consecutive failures needed to report unhealthy' },
+  'health-start-period': { type: 'string', doc: 'Start period for the container to initialize before counting retries (ms|s|m|h)' },
+  'health-timeout': { type: 'string', doc: 'Maximum time to allow one check to run (ms|s|m|h) (default 30s)' },
   hostname: { type: 'string', short: 'h', doc: 'Container host name' },
   init: { type: 'bool', doc: 'Run an init inside the container that forwards signals and reaps processes' },
   interactive: { type: 'bool', short: 'i', doc: 'Keep STDIN open even if not attached' },
@@ -50,6 +55,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   mount: { type: 'list', doc: 'Attach a filesystem mount to the container' },
   name: { type: 'string', doc: 'Assign a name to the container' },
   net: { type: 'string' },
+  'no-healthcheck': { type: 'bool', doc: 'Disable any container-specified HEALTHCHECK' },
   network: { type: 'string', doc: 'Connect a container to a network' },
   'network-alias': { type: 'list', doc: 'Add network-scoped alias for the container' },
   pid: { type: 'string', doc: 'PID namespace to use (host, container:NAME)' },
@@ -246,6 +252,7 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
   const devices = list('device').map((d) => flag('device', d, parseDevice));
   if (devices.length) config.devices = devices;
   if (list('volumes-from').length) config.volumesFrom = list('volumes-from');
+  parseHealth(str, bool, config);
   const exposed = list('expose').flatMap((e) => flag('expose', e, parseExpose));
   if (exposed.length) config.exposedPorts = [...new Set(exposed)];
 
@@ -376,6 +383,32 @@ export function parseExpose(spec: string): string[] {
   if (from < 1 || to > 65535 || to < from) throw new Error(`invalid range format for --expose: ${spec}`);
   const proto = m[3] ?? 'tcp';
   return Array.from({ length: to - from + 1 }, (_, i) => `${from + i}/${proto}`);
+}
+
+/** --health-* and --no-healthcheck, as docker: durations must be 0 or at least 1ms, and --no-healthcheck stands alone. */
+function parseHealth(str: (k: string) => string | undefined, bool: (k: string) => boolean, config: ContainerConfig): void {
+  const hc: NonNullable<ContainerConfig['healthcheck']> = {};
+  const cmd = str('health-cmd');
+  if (cmd) hc.Test = ['CMD-SHELL', cmd];
+  const duration = (name: string, key: 'Interval' | 'Timeout' | 'StartPeriod') => {
+    const v = str(name);
+    if (v === undefined) return;
+    const ns = flag(name, v, parseDuration);
+    if (ns !== 0 && ns < 1e6) throw flagError(`--${name}`, v, `--${name} cannot be less than 1ms`);
+    hc[key] = ns;
+  };
+  duration('health-interval', 'Interval');
+  duration('health-timeout', 'Timeout');
+  duration('health-start-period', 'StartPeriod');
+  const retries = str('health-retries');
+  if (retries !== undefined) {
+    hc.Retries = flag('health-retries', retries, parseInteger);
+    if (hc.Retries < 0) throw flagError('--health-retries', retries, '--health-retries cannot be negative');
+  }
+  if (bool('no-healthcheck')) {
+    if (Object.keys(hc).length) throw berthError('InvalidArgument', '--no-healthcheck conflicts with --health-* options');
+    config.healthcheck = { Test: ['NONE'] };
+  } else if (Object.keys(hc).length) config.healthcheck = hc;
 }
 
 /** --pid, --ipc, --uts with docker's accepted values and conflicts. */

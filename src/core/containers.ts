@@ -1,3 +1,4 @@
+import type { HealthcheckConfig } from './images.ts';
 /**
  * The container model shared by the runtime service, every front door and the
  * CLI (which may import only core/ and the native client).
@@ -62,6 +63,8 @@ export interface ContainerConfig {
   exposedPorts?: string[];
   /** --volumes-from: "CONTAINER[:ro|:rw]"; its mounts are copied at create (the user's own mounts win). */
   volumesFrom?: string[];
+  /** --health-*: overrides the image's HEALTHCHECK field by field; Test ["NONE"] disables it. */
+  healthcheck?: HealthcheckConfig;
   /** "json-file" (docker's, default) or "cri" (Kubernetes' CRI log format). */
   logDriver?: 'json-file' | 'cri';
   logPath?: string;

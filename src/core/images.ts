@@ -53,6 +53,17 @@ export interface ImageConfigFields {
   Labels?: Record<string, string>;
   StopSignal?: string;
   OnBuild?: string[] | null;
+  /** Docker's HEALTHCHECK (not in the OCI config; docker-built images carry it). */
+  Healthcheck?: HealthcheckConfig;
+}
+
+/** Docker's health check: Test is ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]; durations in nanoseconds. */
+export interface HealthcheckConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
 }
 
 /** One row of `berth image history`, newest first. */

@@ -21,6 +21,7 @@ import type { ImageConfig } from '../runtime/oci-types.ts';
 import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
 import { hostDescription } from './host-facts.ts';
+import { wireHealth } from './health-wiring.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -89,10 +90,12 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
       disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
     },
   });
+  const health = wireHealth({ containers: containers.containers, images: images.images, events, db, startCtx });
   registerContainerRoutes(router, {
     containers: containers.containers,
     volumes: containers.volumes,
     events,
+    health: (id) => health.health(id),
     async imageConfig(req, imageId) {
       const img = await images.images.find(req.ctx, imageId).catch(() => undefined);
       return (img?.config as { config?: ImageConfig } | undefined)?.config;
@@ -121,6 +124,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
 
   return {
     async close() {
+      health.close();
       containers.close();
       await images.close();
       db.close();

@@ -15,6 +15,7 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, PendingSetup, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import { imageDefaults } from './image-defaults.ts';
+import { demux, Streams } from '../core/stdcopy.ts';
 import type { LogFile } from './log-reader.ts';
 import type { ImageConfig, Spec } from './oci-types.ts';
 import { hostDevices, resolveDevice } from './host-devices.ts';
@@ -840,6 +841,53 @@ export class ContainerService {
   async execResize(ctx: Ctx, execId: string, rows: number, cols: number): Promise<void> {
     const { rec } = await this.#findExec(ctx, execId);
     await this.#d.tasks.resize(ctx, rec.id, { rows, cols }, execId);
+  }
+
+  /**
+   * Run a command in a running container and collect its output, without an
+   * exec record: health checks and the CRI's ExecSync. Past `timeoutMs` the
+   * command is killed and `timedOut` set; output beyond `maxOutput` bytes a
+   * stream is dropped.
+   */
+  async execSync(ctx: Ctx, idOrName: string, cmd: string[], opts: { timeoutMs: number; maxOutput?: number; user?: string }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }> {
+    const rec = await this.resolve(ctx, idOrName);
+    const st = await this.#state(ctx, rec.id);
+    if (st.status !== 'running') throw berthError('Conflict', `Container ${rec.id} is not running`);
+    if (!cmd.length) throw berthError('InvalidArgument', 'No exec command specified');
+    const bundle = this.bundleDir(rec);
+    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    const user = opts.user ? await resolveUserInRootfs(ctx, path.join(bundle, 'rootfs'), opts.user) : undefined;
+    const proc = buildExecProcess(spec, { cmd, user, availableCapabilities: this.#d.host.capabilities });
+    const execId = newId();
+    const max = opts.maxOutput ?? 1 << 20;
+    const out: Buffer[][] = [[], []];
+    const sizes = [0, 0];
+    const bg = withCtx(ctx, { signal: new AbortController().signal });
+    await this.#d.tasks.exec(ctx, rec.id, execId, proc, { tty: false, stdin: false });
+    try {
+      const stream = await this.#d.tasks.attach(ctx, rec.id, execId);
+      const drained = demux(stream, (n, data) => {
+        const i = n === Streams.stderr ? 1 : 0;
+        if (sizes[i] >= max) return;
+        out[i].push(data.subarray(0, max - sizes[i]));
+        sizes[i] += data.length;
+      }).catch(() => {});
+      await this.#d.tasks.startExec(ctx, rec.id, execId);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void this.#d.tasks.kill(bg, rec.id, 'SIGKILL', { execId }).catch(() => {});
+      }, opts.timeoutMs);
+      try {
+        const exit = await this.#d.tasks.wait(ctx, rec.id, execId);
+        await drained;
+        return { exitCode: exit.exitCode, stdout: Buffer.concat(out[0]), stderr: Buffer.concat(out[1]), timedOut };
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      await this.#d.tasks.deleteExec(cleanupCtx(ctx), rec.id, execId).catch(() => {});
+    }
   }
 
   async execWait(ctx: Ctx, execId: string): Promise<number> {

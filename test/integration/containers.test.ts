@@ -217,6 +217,28 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rm', '-v', 'vol-owner')).code, 0);
   });
 
+  it("runs the image's HEALTHCHECK and the --health-* flags, showing the status in ps and inspect", async () => {
+    const image = await e.push('healthy', busyboxImage([], { Cmd: ['sh'], Healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ready'], Interval: 200e6, Retries: 2 } }));
+    assert.equal((await cli('pull', image)).code, 0);
+    const run = await cli('run', '-d', '--name', 'checked', '--network', 'none', image, 'sh', '-c', 'sleep 1; touch /tmp/ready; exec sleep 1000');
+    assert.equal(run.code, 0, run.stderr);
+    const status = async () => (await cli('ps', '--filter', 'name=checked', '--format', '{{.Status}}')).stdout.trim();
+    await waitFor(async () => (await status()).endsWith('(healthy)'), 'healthy once /tmp/ready exists');
+    assert.equal((await cli('exec', 'checked', 'rm', '/tmp/ready')).code, 0);
+    await waitFor(async () => (await status()).endsWith('(unhealthy)'), 'unhealthy after two failures');
+    const health = JSON.parse((await cli('inspect', '-f', '{{json .State.Health}}', 'checked')).stdout) as { Status: string; FailingStreak: number; Log: unknown[] };
+    assert.equal(health.Status, 'unhealthy');
+    assert.ok(health.FailingStreak >= 2);
+    assert.ok(health.Log.length > 0 && health.Log.length <= 5);
+    // --no-healthcheck drops the image's check; a flag-made check works without one in the image.
+    assert.equal((await cli('run', '-d', '--name', 'unchecked', '--network', 'none', '--no-healthcheck', image, 'sleep', '1000')).code, 0);
+    assert.equal((await cli('run', '-d', '--name', 'flagged', '--network', 'none', '--health-cmd', 'true', '--health-interval', '100ms', e.image, 'sleep', '1000')).code, 0);
+    await waitFor(async () => (await cli('ps', '--filter', 'name=flagged', '--format', '{{.Status}}')).stdout.trim().endsWith('(healthy)'), 'flag-made check');
+    assert.doesNotMatch((await cli('ps', '--filter', 'name=unchecked', '--format', '{{.Status}}')).stdout, /health/);
+    assert.equal((await cli('rm', '-f', 'checked', 'unchecked', 'flagged')).code, 0);
+    assert.equal((await cli('rmi', image)).code, 0);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);

@@ -5,6 +5,7 @@ import { berthError, kindOf } from '../../core/errors.ts';
 import type { BerthEvent, EventBus } from '../../core/events.ts';
 import { extractIntoRoot, packFromRoot, statInRoot } from '../../runtime/archive.ts';
 import { commandLine, inspectView, listItem } from '../../runtime/container-views.ts';
+import type { HealthState } from '../../runtime/health.ts';
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
 import { readLog } from '../../runtime/log-reader.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
@@ -22,6 +23,8 @@ export interface ContainerRouteDeps {
   events: EventBus;
   /** The image config of a container's image (for Cmd/Entrypoint/Env in views). */
   imageConfig(req: ApiRequest, imageId: string): Promise<{ Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] } | undefined>;
+  /** A checked container's health, when it has a health check. */
+  health?(id: string): HealthState | undefined;
 }
 
 const bool = (v: string | null) => v === '1' || v === 'true';
@@ -46,6 +49,9 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
       if (!all && !running && !filters.status) continue;
       const img = await deps.imageConfig(req, c.record.imageId);
       const item = listItem(c.record, c.state, commandLine(c.record, img));
+      const health = running ? deps.health?.(c.record.id) : undefined;
+      // As docker: "Up 2 minutes (healthy)"; a check still in its start period shows as "health: starting".
+      if (health && c.state.status === 'running') item.Status += health.Status === 'starting' ? ' (health: starting)' : ` (${health.Status})`;
       if (!matchContainer(item, filters)) continue;
       out.push(item);
     }
@@ -56,7 +62,9 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('GET', '/containers/:id/json', async (req) => {
     const c = await containers.get(req.ctx, req.params.id);
     const img = await deps.imageConfig(req, c.record.imageId);
-    return inspectView(c.record, c.state, { cmd: commandLine(c.record, img), logPath: containers.logPath(c.record), bundle: containers.bundleDir(c.record), imageEnv: img?.Env });
+    const view = inspectView(c.record, c.state, { cmd: commandLine(c.record, img), logPath: containers.logPath(c.record), bundle: containers.bundleDir(c.record), imageEnv: img?.Env });
+    const health = deps.health?.(c.record.id);
+    return health ? { ...view, State: { ...view.State, Health: health } } : view;
   });
 
   router.add('POST', '/containers/:id/start', async (req) => {
