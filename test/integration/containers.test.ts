@@ -235,6 +235,8 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('run', '-d', '--name', 'flagged', '--network', 'none', '--health-cmd', 'true', '--health-interval', '100ms', e.image, 'sleep', '1000')).code, 0);
     await waitFor(async () => (await cli('ps', '--filter', 'name=flagged', '--format', '{{.Status}}')).stdout.trim().endsWith('(healthy)'), 'flag-made check');
     assert.doesNotMatch((await cli('ps', '--filter', 'name=unchecked', '--format', '{{.Status}}')).stdout, /health/);
+    assert.equal((await cli('ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}')).stdout, 'checked\n');
+    assert.match((await cli('ps', '--filter', 'health=none', '--format', '{{.Names}}')).stdout, /unchecked/);
     assert.equal((await cli('rm', '-f', 'checked', 'unchecked', 'flagged')).code, 0);
     assert.equal((await cli('rmi', image)).code, 0);
   });

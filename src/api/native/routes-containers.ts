@@ -52,7 +52,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
       const health = running ? deps.health?.(c.record.id) : undefined;
       // As docker: "Up 2 minutes (healthy)"; a check still in its start period shows as "health: starting".
       if (health && c.state.status === 'running') item.Status += health.Status === 'starting' ? ' (health: starting)' : ` (${health.Status})`;
-      if (!matchContainer(item, filters)) continue;
+      if (!matchContainer(item, filters, health)) continue;
       out.push(item);
     }
     const limit = Number(req.query.get('limit') ?? -1);
@@ -342,7 +342,7 @@ function parseFilters(raw: string | null): Record<string, string[]> {
   return out;
 }
 
-function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>): boolean {
+function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>, health?: HealthState): boolean {
   for (const [key, values] of Object.entries(f)) {
     const ok = values.some((v) => {
       switch (key) {
@@ -358,6 +358,11 @@ function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string
           return c.Image === v || c.ImageID === v || c.ImageID.replace('sha256:', '').startsWith(v);
         case 'exited':
           return c.State === 'exited' && c.Status.startsWith(`Exited (${v})`);
+        case 'health':
+          if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw berthError('InvalidArgument', `invalid filter 'health=${v}': expected starting, healthy, unhealthy or none`);
+          return (health?.Status ?? 'none') === v;
+        case 'volume':
+          return c.Mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v);
         default:
           throw berthError('InvalidArgument', `invalid filter '${key}'`);
       }
