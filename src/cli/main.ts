@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   version: () => import('./commands/version.ts'),
   info: () => import('./commands/info.ts'),
   'system prune': () => import('./commands/system-prune.ts'),
+  'system df': () => import('./commands/system-df.ts'),
   run: () => import('./commands/run.ts'),
   create: () => import('./commands/create.ts'),
   start: () => import('./commands/start.ts'),

@@ -22,6 +22,8 @@ import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
 import { hostDescription } from './host-facts.ts';
 import { wireHealth } from './health-wiring.ts';
+import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
+import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -42,8 +44,14 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const d = cfg.sections.daemon;
   const root = d.root as string;
   const state = d.state as string;
-  const describe: { fn?: DescribeEngine } = {};
-  registerSystemRoutes(router, { root, state, describe: (ctx) => describe.fn?.(ctx) ?? Promise.resolve({}) });
+  // Filled in once the services below exist.
+  const describe: { fn?: DescribeEngine; df?: (ctx: Ctx) => Promise<DiskUsageReport> } = {};
+  registerSystemRoutes(router, {
+    root,
+    state,
+    describe: (ctx) => describe.fn?.(ctx) ?? Promise.resolve({}),
+    diskUsage: async (ctx) => ({ ...(await describe.df?.(ctx)) }),
+  });
   await mkdir(root, { recursive: true });
   // Container configs (their environment included) live here: root's alone. SQLite gives its WAL files the same mode.
   const dbPath = path.join(root, 'metadata.db');
@@ -102,6 +110,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     },
   });
 
+  describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;
   describe.fn = async (ctx) => {
     const all = await containers.containers.list(ctx);

@@ -187,7 +187,7 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rm', '-f', 'exposer')).code, 0);
   });
 
-  it('info counts containers and images; system prune removes what is unused', async () => {
+  it('info counts containers and images; system df sizes them; system prune removes what is unused', async () => {
     const info = async () => JSON.parse((await cli('info', '--format', 'json')).stdout) as Record<string, number | string>;
     const before = await info();
     assert.equal((await cli('run', '--name', 'leftover', '--network', 'none', e.image, 'true')).code, 0);
@@ -197,6 +197,11 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal(after.storageDriver, 'overlayfs');
     assert.ok((after.images as number) >= 1);
     assert.match((await cli('info')).stdout, /^ Containers: \d+\n  Running: \d+\n  Paused: \d+\n  Stopped: \d+$/m);
+    const df = await cli('system', 'df');
+    assert.equal(df.code, 0, df.stderr);
+    assert.match(df.stdout, /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+\s+\d+\s+\S+\s+.*\nContainers\s+\d+/);
+    const dfv = await cli('system', 'df', '-v');
+    assert.match(dfv.stdout, /Containers space usage:[\s\S]*leftover/);
     const pruned = await cli('system', 'prune', '-f');
     assert.equal(pruned.code, 0, pruned.stderr);
     assert.match(pruned.stdout, /Deleted Containers:\n([0-9a-f]{64}\n)+/);

@@ -5,7 +5,7 @@ import { API_VERSION } from './protocol.ts';
 /** What `GET /info` reports beyond the daemon's own facts: counts and settings the services hold. */
 export type DescribeEngine = (ctx: Ctx) => Promise<Record<string, unknown>>;
 
-export function registerSystemRoutes(router: Router, info: { root: string; state: string; describe?: DescribeEngine }): void {
+export function registerSystemRoutes(router: Router, info: { root: string; state: string; describe?: DescribeEngine; diskUsage?: DescribeEngine }): void {
   router.add('GET', '/version', async () => ({
     version: process.env.npm_package_version ?? '0.1.0',
     apiVersion: API_VERSION,
@@ -21,5 +21,6 @@ export function registerSystemRoutes(router: Router, info: { root: string; state
     namespace: req.ctx.namespace,
     ...(await info.describe?.(req.ctx)),
   }));
+  router.add('GET', '/system/df', async (req) => (await info.diskUsage?.(req.ctx)) ?? {});
   router.add('GET', '/_ping', async () => 'OK');
 }
