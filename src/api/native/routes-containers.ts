@@ -8,6 +8,7 @@ import { commandLine, inspectView, listItem } from '../../runtime/container-view
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
 import { readLogs } from '../../runtime/logs.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
+import { registerRunRoute } from './routes-run.ts';
 import type { ApiRequest, Router } from './server.ts';
 
 /**
@@ -28,6 +29,7 @@ const bool = (v: string | null) => v === '1' || v === 'true';
 
 export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps): void {
   const { containers, volumes, events } = deps;
+  registerRunRoute(router, containers);
 
   router.add('POST', '/containers/create', async (req) => {
     const config = await req.json<ContainerConfig>();
