@@ -500,7 +500,7 @@ export class ContainerService {
       )
       .then(() => this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })));
     const network = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
-    return { rootfs, network };
+    return { rootfs: rootfs, network: network };
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
@@ -677,7 +677,7 @@ export class ContainerService {
         ]),
       ),
       released.network,
-      rec.config.logPath ? undefined : rm(path.dirname(this.logPath(rec)), { recursive: true, force: true }),
+      rec.config.logPath ? undefined : removeTree(path.dirname(this.logPath(rec)), { maxBytes: 1 << 20 }),
     ]);
     await this.#d.store.delete(cctx, rec.id).catch((err) => {
       if (!isNotFound(err)) throw err;
