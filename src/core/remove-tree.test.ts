@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { isSmallTree, removeTree } from './remove-tree.ts';
+import { isSmallTree, onTmpfs, removeTree } from './remove-tree.ts';
 
 test('removeTree removes small and large trees, and a missing one is fine', async () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'remove-tree-'));
@@ -29,4 +29,10 @@ test('removeTree removes small and large trees, and a missing one is fine', asyn
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('onTmpfs tells a tmpfs from other file systems', () => {
+  assert.equal(onTmpfs('/dev/shm'), true);
+  assert.equal(onTmpfs('/proc'), false);
+  assert.equal(onTmpfs('/no/such/dir'), false);
 });

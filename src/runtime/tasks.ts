@@ -457,18 +457,24 @@ export class MonitorTaskService implements TaskService {
       await rt.kill(ctx, id, 'SIGKILL', { all: true }).catch(() => {});
       exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
     }
-    let cgroupsRemoved = false;
-    try {
-      // With the exit recorded the init is gone: the runtime's state can go without a runtime process.
-      if (exit) cgroupsRemoved = (await rt.deleteStopped(ctx, id)).cgroupsRemoved;
-      else await rt.delete(ctx, id, { force: true });
-    } catch (err) {
+    const removeTask = async () => {
+      for (const e of readdirOrEmpty(path.join(dir, 'exec'))) await this.removeExec(path.join(dir, 'exec', e));
+      await this.remove(ctx, undefined, id, dir);
+    };
+    const notFoundOk = (err: unknown) => {
       if (!isNotFound(err)) throw err;
+    };
+    if (exit) {
+      // With the exit recorded the init is gone: the runtime's state can go without a runtime
+      // process, and beside the task's directory (runtime state left without one is removed at
+      // recovery, see removeGhosts).
+      const [deleted] = await Promise.all([rt.deleteStopped(ctx, id).catch(notFoundOk), removeTask()]);
+      if (!deleted?.cgroupsRemoved) await removeCgroup(rec.bundle);
+    } else {
+      await rt.delete(ctx, id, { force: true }).catch(notFoundOk);
+      await removeCgroup(rec.bundle);
+      await removeTask();
     }
-    if (!cgroupsRemoved) await removeCgroup(rec.bundle);
-    const execs = readdirOrEmpty(path.join(dir, 'exec'));
-    for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
-    await this.remove(ctx, undefined, id, dir);
     return exit;
   }
 
