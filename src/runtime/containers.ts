@@ -480,27 +480,31 @@ export class ContainerService {
   /** Give back what a running container holds: the task, its network, its rootfs mount. */
   async #release(ctx: Ctx, rec: ContainerRecord): Promise<void> {
     const parts = this.#releaseParts(ctx, rec);
-    await Promise.all([parts.rootfs, parts.network]);
+    await Promise.all([parts.task, parts.rootfs, parts.network]);
   }
 
   /**
-   * The two independent halves of a release, as promises that never reject
-   * (failures are logged): the task then the rootfs mount (a process still in
-   * it keeps it busy), and the network, which waits for neither.
+   * The parts of a release, as promises that never reject (failures are
+   * logged): the task's removal; the rootfs unmount, as soon as no process
+   * of the task remains to keep it busy; and the network, which waits for
+   * neither.
    */
-  #releaseParts(ctx: Ctx, rec: ContainerRecord): { rootfs: Promise<void>; network: Promise<void> } {
+  #releaseParts(ctx: Ctx, rec: ContainerRecord): { task: Promise<void>; rootfs: Promise<void>; network: Promise<void> } {
     const cctx = cleanupCtx(ctx);
-    const rootfs = this.#d.tasks
-      .delete(cctx, rec.id, { force: true })
-      .then(
-        () => {},
-        (err) => {
-          if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
-        },
-      )
-      .then(() => this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })));
+    // The rootfs is unmounted once no process of the task remains, while the task's files still go.
+    let stopped = () => {};
+    const processesGone = new Promise<void>((resolve) => (stopped = resolve));
+    const task = this.#d.tasks.delete(cctx, rec.id, { force: true, onStopped: () => stopped() }).then(
+      () => {},
+      (err) => {
+        if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
+      },
+    );
+    const unmounted = Promise.race([processesGone, task]).then(() =>
+      this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })),
+    );
     const network = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
-    return { rootfs: rootfs, network: network };
+    return { task, rootfs: unmounted, network: network };
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
@@ -676,6 +680,7 @@ export class ContainerService {
           removeTree(this.bundleDir(rec)),
         ]),
       ),
+      released.task,
       released.network,
       rec.config.logPath ? undefined : removeTree(path.dirname(this.logPath(rec)), { maxBytes: 1 << 20 }),
     ]);

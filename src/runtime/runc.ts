@@ -114,15 +114,18 @@ export class OciRuntime {
    * for runc, whose state.json lists the cgroup paths; a cgroup that stays
    * busy (processes outliving init in a shared pid namespace) or anything
    * unexpected falls back to `runc delete --force`, which kills them.
-   * `cgroupsRemoved`: every cgroup of the container is known to be gone.
+   * `cgroupsRemoved`: every cgroup of the container is known to be gone;
+   * `stateRemoved` settles once the state directory is (it goes on meanwhile).
    */
-  async deleteStopped(ctx: Ctx, id: string): Promise<{ cgroupsRemoved: boolean }> {
-    if (this.name === 'runc' && (await this.#removeStopped(id, path.join(this.root(ctx.namespace), id)))) return { cgroupsRemoved: true };
+  async deleteStopped(ctx: Ctx, id: string): Promise<{ cgroupsRemoved: boolean; stateRemoved: Promise<void> }> {
+    const dir = path.join(this.root(ctx.namespace), id);
+    if (this.name === 'runc' && (await this.#removeCgroups(id, dir))) return { cgroupsRemoved: true, stateRemoved: removeTree(dir) };
     await this.delete(ctx, id, { force: true });
-    return { cgroupsRemoved: false };
+    return { cgroupsRemoved: false, stateRemoved: Promise.resolve() };
   }
 
-  async #removeStopped(id: string, dir: string): Promise<boolean> {
+  /** The cgroups of a stopped runc container, removed as `runc delete` would; false when runc has to do it. */
+  async #removeCgroups(id: string, dir: string): Promise<boolean> {
     let st: { init_process_pid?: number; cgroup_paths?: Record<string, string>; config?: { cgroups?: { Systemd?: boolean } } };
     try {
       st = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as typeof st;
@@ -135,9 +138,7 @@ export class OciRuntime {
     if (paths.some((p) => !p.startsWith('/sys/fs/cgroup/') || !p.includes(id))) return false;
     // One cgroup per v1 controller: removed side by side, each a kernel round of its own.
     const removed = await Promise.all(paths.map((p) => removeCgroup(p)));
-    if (removed.includes(false)) return false;
-    await removeTree(dir);
-    return true;
+    return !removed.includes(false);
   }
 
   /** Remove the runtime's state (and with `force`, kill the container first). */

@@ -442,7 +442,7 @@ export class MonitorTaskService implements TaskService {
     return normaliseStats(raw);
   }
 
-  async delete(ctx: Ctx, id: string, opts: { force?: boolean } = {}): Promise<ExitStatus | undefined> {
+  async delete(ctx: Ctx, id: string, opts: { force?: boolean; onStopped?: () => void } = {}): Promise<ExitStatus | undefined> {
     const rec = await this.record(ctx, id);
     const rt = this.runtime(rec.runtime);
     const dir = this.taskDir(ctx.namespace, id);
@@ -468,11 +468,16 @@ export class MonitorTaskService implements TaskService {
       // With the exit recorded the init is gone: the runtime's state can go without a runtime
       // process, and beside the task's directory (runtime state left without one is removed at
       // recovery, see removeGhosts).
-      const [deleted] = await Promise.all([rt.deleteStopped(ctx, id).catch(notFoundOk), removeTask()]);
+      const taskFiles = removeTask();
+      taskFiles.catch(() => {});
+      const deleted = await rt.deleteStopped(ctx, id).catch(notFoundOk);
       if (!deleted?.cgroupsRemoved) await removeCgroup(rec.bundle);
+      opts.onStopped?.();
+      await Promise.all([deleted?.stateRemoved, taskFiles]);
     } else {
       await rt.delete(ctx, id, { force: true }).catch(notFoundOk);
       await removeCgroup(rec.bundle);
+      opts.onStopped?.();
       await removeTask();
     }
     return exit;
