@@ -50,6 +50,9 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
     });
     let last: { exitCode: number; error?: string };
     try {
+      // A client gone before the start leaves the container created, as a CLI killed between
+      // docker's create and start does.
+      ctx.signal.throwIfAborted();
       await containers.start(ctx, id);
       await outputDone;
       last = await exited;
