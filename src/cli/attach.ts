@@ -20,6 +20,10 @@ export interface AttachOptions {
   /** Forward SIGINT/SIGTERM/... to this container (docker's --sig-proxy). */
   signalTarget?: string;
   detachKeys?: number[];
+  /** The output is in docker's framing even with a tty (`POST /containers/run`). */
+  framed?: boolean;
+  /** Frames on streams other than stdout and stderr (with `framed`). */
+  onFrame?: (stream: number, data: Buffer) => void;
 }
 
 export interface AttachResult {
@@ -103,7 +107,7 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
       stdin.resume();
     }
 
-    if (opts.tty) {
+    if (opts.tty && !opts.framed) {
       sock.on('data', (d: Buffer) => env.stdout.write(d));
       sock.resume();
       sock.once('end', finish);
@@ -111,7 +115,8 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
     } else {
       demux(sock, (stream, data) => {
         if (stream === Streams.stderr) env.stderr.write(data);
-        else env.stdout.write(data);
+        else if (stream === Streams.stdout || !opts.onFrame) env.stdout.write(data);
+        else opts.onFrame(stream, data);
       }).then(finish, finish);
     }
     sock.once('error', finish);

@@ -1,4 +1,6 @@
 import type { ApiClient } from '../api/native/client.ts';
+import { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from '../api/native/client.ts';
+import type { Duplex } from 'node:stream';
 import type { ContainerConfig } from '../core/containers.ts';
 import type { ProgressEvent } from '../core/images.ts';
 import { attachStreams } from './attach.ts';
@@ -28,6 +30,87 @@ export async function createContainer(env: CommandEnv, opts: RunOptions): Promis
   }
   for (const w of [...opts.warnings, ...res.warnings]) env.stderr.write(`WARNING: ${w}\n`);
   return res.id;
+}
+
+/**
+ * `run` in one request (`POST /containers/run`): create, then for a
+ * detached container start it, or else attach, start and wait, the exit
+ * code arriving as the stream's last frame. Pulls a missing image first, as
+ * createContainer does. Returns the exit code of `berth run`.
+ */
+export async function runContainer(env: CommandEnv, opts: RunOptions, attach: { sigProxy: boolean; detachKeys?: number[] }): Promise<number> {
+  const client = env.client();
+  const cfg = opts.config;
+  if (opts.pull === 'always') await pullImage(env, cfg.image, opts.platform);
+  const request = <T>(fn: () => Promise<T>): Promise<T> =>
+    fn().catch(async (err) => {
+      const missing = (err as { kind?: string }).kind === 'NotFound' && /No such image/.test((err as Error).message);
+      if (!missing || opts.pull === 'never') throw err;
+      env.stderr.write(`Unable to find image '${cfg.image}' locally\n`);
+      await pullImage(env, cfg.image, opts.platform);
+      return fn();
+    });
+  const warn = (warnings: string[]) => {
+    for (const w of [...opts.warnings, ...warnings]) env.stderr.write(`WARNING: ${w}\n`);
+  };
+  const failed = (err: unknown): number => {
+    const kind = (err as { kind?: string }).kind;
+    env.stderr.write(`berth: ${kind === 'Unavailable' ? '' : 'Error response from daemon: '}${(err as Error).message}\n`);
+    return (err as { exitCode?: number }).exitCode ?? 125;
+  };
+  if (opts.detach) {
+    let res: { id: string; warnings: string[] };
+    try {
+      res = await request(() => client.call<{ id: string; warnings: string[] }>('POST', '/containers/run', { body: cfg }));
+    } catch (err) {
+      return failed(err);
+    }
+    warn(res.warnings);
+    env.stdout.write(`${res.id}\n`);
+    return 0;
+  }
+  let opened: { socket: Duplex; headers: Record<string, string> };
+  try {
+    opened = await request(() => client.upgradeWithHeaders('POST', '/containers/run', { query: { attach: '1' }, body: cfg }));
+  } catch (err) {
+    return failed(err);
+  }
+  const id = opened.headers[CONTAINER_ID_HEADER] ?? '';
+  warn(parseWarnings(opened.headers[WARNINGS_HEADER]));
+  let last: { exitCode: number; error?: string } | undefined;
+  const attached = attachStreams(env, client, opened.socket, {
+    tty: !!cfg.tty,
+    stdin: !!cfg.openStdin,
+    resizePath: `/containers/${id}/resize`,
+    signalTarget: attach.sigProxy ? id : undefined,
+    detachKeys: attach.detachKeys,
+    framed: true,
+    onFrame: (stream, data) => {
+      if (stream === RunStreams.exit) last = JSON.parse(data.toString('utf8')) as typeof last;
+      else if (stream === RunStreams.systemErr) env.stderr.write(data);
+    },
+  });
+  attached.resize();
+  const { detached } = await attached.done;
+  if (detached) {
+    env.stderr.write('\nread escape sequence\n');
+    return 0;
+  }
+  if (!last) {
+    env.stderr.write('berth: berthd closed the connection before the container exited\n');
+    return 125;
+  }
+  if (last.error) env.stderr.write(`berth: Error response from daemon: ${last.error}\n`);
+  return last.exitCode;
+}
+
+function parseWarnings(header: string | undefined): string[] {
+  try {
+    const w = JSON.parse(header ?? '[]') as unknown;
+    return Array.isArray(w) ? w.map(String) : [];
+  } catch {
+    return [];
+  }
 }
 
 async function pullImage(env: CommandEnv, ref: string, platform?: string): Promise<void> {

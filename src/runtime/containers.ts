@@ -28,6 +28,7 @@ import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-type
 import { topOf } from './top.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
 import type { VolumeService } from './volumes.ts';
+import { removeTree } from '../core/remove-tree.ts';
 
 /**
  * The container service: docker's container lifecycle on top of images,
@@ -116,6 +117,8 @@ export class ContainerService {
   /** Exit watchers of running tasks, by container id. */
   readonly #watching = new Map<string, Promise<void>>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Forced removals waiting for the container's exit: the exit handler removes it (see #remove). */
+  readonly #removals = new Map<string, { volumes?: boolean }>();
   #closed = false;
 
   constructor(deps: ContainerServiceDeps) {
@@ -288,20 +291,33 @@ export class ContainerService {
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      mkdirSync(rootfs, { recursive: true, mode: 0o711 });
-      await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch(() => {});
-      await this.#d.mounter.unmountAll(rootfs).catch(() => {});
-      await this.#d.mounter.mountAll(await this.#d.snapshotter.mounts(ctx, rec.snapshotKey), rootfs);
-      undo.push(() => this.#d.mounter.unmountAll(rootfs));
-
+      // A rootfs directory made just now has never had a mount nor a task: nothing of an earlier start to clear.
+      if (mkdirSync(rootfs, { recursive: true, mode: 0o711 }) === undefined) {
+        await this.#d.tasks.delete(cctx, rec.id, { force: true }).catch(() => {});
+        await this.#d.mounter.unmountAll(rootfs).catch(() => {});
+      }
       const image = await this.#d.images.find(ctx, rec.imageId).catch(() => undefined);
       const imageConfig: ImageConfig = image?.config.config ?? {};
-      const user = await resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
-
       const joins = await this.#namespaceJoins(ctx, cfg);
-      // Interfaces and NAT come up while the runtime creates the task (below); the process starts after both.
-      const net = await this.#setupNetwork(ctx, rec, imageConfig);
-      undo.push(() => (net?.done ?? Promise.resolve()).catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
+      // The rootfs (then the user, read from it) and the network do not depend on each other: side by side.
+      let mounted = false;
+      const rootfsReady = (async () => {
+        await this.#mountRootfs(ctx, rec, rootfs);
+        mounted = true;
+        return resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
+      })();
+      const netReady = this.#setupNetwork(ctx, rec, imageConfig);
+      const [userResult, netResult] = await Promise.allSettled([rootfsReady, netReady]);
+      if (mounted) undo.push(() => this.#d.mounter.unmountAll(rootfs));
+      if (netResult.status === 'fulfilled') {
+        // Interfaces and NAT come up while the runtime creates the task (below); the process starts after both.
+        const pending = netResult.value?.done ?? Promise.resolve();
+        undo.push(() => pending.catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
+      }
+      if (userResult.status === 'rejected') throw userResult.reason;
+      if (netResult.status === 'rejected') throw netResult.reason;
+      const user = userResult.value;
+      const net = netResult.value;
 
       const mounts = await this.#resolveMounts(ctx, rec);
       const logPath = this.logPath(rec);
@@ -347,6 +363,33 @@ export class ContainerService {
       for (const u of undo.reverse()) await u().catch(() => {});
       await this.#failStart(ctx, rec, st, err);
     }
+  }
+
+  /**
+   * Mount the container's snapshot on its rootfs. The writable layer of a
+   * container removed at exit (--rm) is mounted `volatile`, as podman does
+   * for --rm: overlayfs then never syncs the upper file system, whose every
+   * unmount otherwise syncs the whole file system under it (a journal commit
+   * and a device flush) for a layer about to be deleted. A crash loses
+   * nothing of value: such a container is removed when berthd recovers it.
+   */
+  async #mountRootfs(ctx: Ctx, rec: ContainerRecord, rootfs: string): Promise<void> {
+    const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
+    const volatile = rec.config.autoRemove ? withVolatile(mounts) : undefined;
+    if (volatile) {
+      // overlayfs refuses to mount a workdir that was used volatile before (its "incompat/volatile"
+      // dir marks a possibly torn upper). Only an orderly unmount of this container's own mount can
+      // have left it: a crash removes the container instead of mounting it again.
+      await rm(path.join(volatile.workdir, 'work', 'incompat', 'volatile'), { recursive: true, force: true });
+      try {
+        await this.#d.mounter.mountAll(volatile.mounts, rootfs);
+        return;
+      } catch (err) {
+        // Kernels before 5.10 do not know the option.
+        if (!hasErrno(err, 'EINVAL')) throw err;
+      }
+    }
+    await this.#d.mounter.mountAll(mounts, rootfs);
   }
 
   /** Record a failed start (exit code 126/127/125 as docker) and give back what the start took. */
@@ -473,13 +516,17 @@ export class ContainerService {
     } catch {
       return;
     }
-    await this.#release(ctx, rec);
+    // A container removed at exit (--rm, or `rm -f` waiting for this exit) goes straight on to its
+    // removal, which gives back what it holds on the way: marked "removing" first, so that a crash
+    // in between still finishes it.
+    const removal = this.#removals.get(id) ?? (rec.config.autoRemove && !this.#userRestarts.has(id) ? { volumes: true } : undefined);
+    if (!removal) await this.#release(ctx, rec);
     // Decide on the state as it is now: a stop may have landed while the task was released.
-    const st = await this.#patch(ctx, id, { status: 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
+    const st = await this.#patch(ctx, id, { status: removal ? 'removing' : 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
     this.#event(ctx, 'die', id, { name: rec.name, image: rec.imageName, exitCode: String(exit.exitCode) });
 
-    if (rec.config.autoRemove && !this.#userRestarts.has(id)) {
-      await this.#removeNow(ctx, id, { volumes: true }).catch((err) => this.#d.log.warn('auto-remove failed', { container: id, err }));
+    if (removal) {
+      await this.#removeNow(ctx, id, removal, st).catch((err) => this.#d.log.warn(rec.config.autoRemove ? 'auto-remove failed' : 'removal failed', { container: id, err }));
       return;
     }
     const facts = { exitCode: exit.exitCode, manuallyStopped: !!st.manuallyStopped, restartCount: st.restartCount ?? 0 };
@@ -501,16 +548,32 @@ export class ContainerService {
 
   /** Give back what a running container holds: the task, its network, its rootfs mount. */
   async #release(ctx: Ctx, rec: ContainerRecord): Promise<void> {
+    const parts = this.#releaseParts(ctx, rec);
+    await Promise.all([parts.task, parts.rootfs, parts.network]);
+  }
+
+  /**
+   * The parts of a release, as promises that never reject (failures are
+   * logged): the task's removal; the rootfs unmount, as soon as no process
+   * of the task remains to keep it busy; and the network, which waits for
+   * neither.
+   */
+  #releaseParts(ctx: Ctx, rec: ContainerRecord): { task: Promise<void>; rootfs: Promise<void>; network: Promise<void> } {
     const cctx = cleanupCtx(ctx);
-    // The network does not wait for the task; the rootfs does (a process still in it keeps it busy).
-    const task = this.#d.tasks
-      .delete(cctx, rec.id, { force: true })
-      .catch((err) => {
+    // The rootfs is unmounted once no process of the task remains, while the task's files still go.
+    let stopped = () => {};
+    const processesGone = new Promise<void>((resolve) => (stopped = resolve));
+    const task = this.#d.tasks.delete(cctx, rec.id, { force: true, onStopped: () => stopped() }).then(
+      () => {},
+      (err) => {
         if (!isNotFound(err)) this.#d.log.warn('deleting a task failed', { container: rec.id, err });
-      })
-      .then(() => this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })));
-    const net = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
-    await Promise.all([task, net]);
+      },
+    );
+    const unmounted = Promise.race([processesGone, task]).then(() =>
+      this.#d.mounter.unmountAll(path.join(this.bundleDir(rec), 'rootfs')).catch((err) => this.#d.log.warn('unmount failed', { container: rec.id, err })),
+    );
+    const network = this.#d.network.teardownContainer(cctx, rec.id).catch((err) => this.#d.log.warn('network teardown failed', { container: rec.id, err }));
+    return { task, rootfs: unmounted, network: network };
   }
 
   // ---------------------------------------------------------------- stop, kill, restart
@@ -642,20 +705,31 @@ export class ContainerService {
         throw berthError('Conflict', `You cannot remove a ${st.status} container ${rec.id}. Stop the container before attempting removal or force remove`);
       }
       this.#cancelRestart(rec.id);
-      await this.#patch(ctx, rec.id, { manuallyStopped: true });
+      // Recorded for a policy that could restart it, should berthd die before the removal is done.
+      if (rec.config.restartPolicy && rec.config.restartPolicy.name !== 'no') await this.#patch(ctx, rec.id, { manuallyStopped: true });
       if (st.status !== 'restarting') {
-        // The exit is handled by the exit watcher (which may auto-remove); removal then runs after it.
-        const exited = this.#waitExit(ctx, rec.id);
-        if (st.status === 'paused') await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
-        await this.#d.tasks.kill(ctx, rec.id, SIGKILL, { all: true }).catch(() => {});
-        await Promise.race([exited, sleep(10_000)]);
+        // The exit watcher sees this removal and carries it out with the exit (see #onExit).
+        this.#removals.set(rec.id, { volumes: opts.volumes });
+        try {
+          const exited = this.#waitExit(ctx, rec.id);
+          if (st.status === 'paused') await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
+          await this.#d.tasks.kill(ctx, rec.id, SIGKILL, { all: true }).catch(() => {});
+          await Promise.race([exited, sleep(10_000)]);
+        } finally {
+          this.#removals.delete(rec.id);
+        }
       }
     }
     await this.#locked(rec.id, () => this.#removeNow(ctx, rec.id, opts));
   }
 
-  /** The removal itself, under the container's lock; a record already gone is success. */
-  async #removeNow(ctx: Ctx, id: string, opts: { volumes?: boolean }): Promise<void> {
+  /**
+   * The removal itself, under the container's lock; a record already gone is
+   * success. `marked` is the state an exit handler has just marked
+   * "removing". The rootfs (then the snapshot and bundle), the network and
+   * the log go side by side; the record goes last.
+   */
+  async #removeNow(ctx: Ctx, id: string, opts: { volumes?: boolean }, marked?: RuntimeState): Promise<void> {
     const cctx = cleanupCtx(ctx);
     let rec: ContainerRecord;
     try {
@@ -665,14 +739,21 @@ export class ContainerService {
       throw err;
     }
     this.#cancelRestart(id);
-    const st = await this.#patch(cctx, id, { status: 'removing' });
-    await this.#release(cctx, rec);
+    const st = marked ?? (await this.#patch(cctx, id, { status: 'removing' }));
+    const released = this.#releaseParts(cctx, rec);
     await Promise.all([
-      this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
-        if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
-      }),
-      rm(this.bundleDir(rec), { recursive: true, force: true }),
-      rec.config.logPath ? undefined : rm(path.dirname(this.logPath(rec)), { recursive: true, force: true }),
+      released.rootfs.then(() =>
+        Promise.all([
+          this.#d.snapshotter.remove(cctx, rec.snapshotKey).catch((err) => {
+              if (!isNotFound(err)) throw wrap(err, `remove container ${rec.id}: snapshot`);
+            },
+          ),
+          removeTree(this.bundleDir(rec)),
+        ]),
+      ),
+      released.task,
+      released.network,
+      rec.config.logPath ? undefined : removeTree(path.dirname(this.logPath(rec)), { maxBytes: 1 << 20 }),
     ]);
     await this.#d.store.delete(cctx, rec.id).catch((err) => {
       if (!isNotFound(err)) throw err;
@@ -1192,4 +1273,12 @@ function keepRecentExecs(execs: NonNullable<RuntimeState['execs']>): NonNullable
   if (exited.length <= keptExitedExecs) return execs;
   const drop = new Set(exited.slice(0, exited.length - keptExitedExecs));
   return Object.fromEntries(Object.entries(execs).filter(([k]) => !drop.has(k)));
+}
+
+/** Overlay mounts with overlayfs's `volatile` option added, and their workdir; undefined when there is no overlay. */
+function withVolatile(mounts: SnapshotMount[]): { mounts: SnapshotMount[]; workdir: string } | undefined {
+  if (mounts.length !== 1 || mounts[0].type !== 'overlay') return undefined;
+  const workdir = mounts[0].options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length);
+  if (!workdir) return undefined;
+  return { mounts: [{ ...mounts[0], options: [...mounts[0].options, 'volatile'] }], workdir };
 }

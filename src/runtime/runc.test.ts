@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kindOf } from '../core/errors.ts';
-import { lastRuntimeMessage, OciRuntime, runtimeError } from './runc.ts';
+import { lastRuntimeMessage, lookPath, OciRuntime, runtimeError } from './runc.ts';
 import { normaliseStats, processSignal, startFailureCode } from './tasks.ts';
 import { rootCtx } from '../core/context.ts';
 
@@ -31,7 +31,7 @@ test('runtimeError maps runc messages to kinds and names the container', () => {
 
 test('the runtime root is per name and namespace under the state dir', () => {
   const rt = new OciRuntime({ name: 'crun', stateDir: '/run/berth' });
-  assert.equal(rt.path, 'crun');
+  assert.equal(rt.path, lookPath('crun'));
   assert.equal(rt.root('k8s.io'), '/run/berth/runtime/crun/k8s.io');
 });
 
@@ -79,4 +79,12 @@ test('processSignal accepts numbers, bare and SIG-prefixed names', () => {
   assert.equal(processSignal('hup'), 'SIGHUP');
   assert.equal(processSignal('SIGTERM'), 'SIGTERM');
   assert.throws(() => processSignal('NOPE'), (err: unknown) => kindOf(err) === 'InvalidArgument');
+});
+
+test('lookPath finds a binary in PATH once, and leaves paths and unknown names alone', () => {
+  assert.equal(lookPath('sh', '/nonexistent:relative:/bin'), '/bin/sh');
+  assert.equal(lookPath('/custom/runc', '/bin'), '/custom/runc');
+  assert.equal(lookPath('no-such-runtime-here', '/bin:/usr/bin'), 'no-such-runtime-here');
+  // A directory of that name is not an executable.
+  assert.equal(lookPath('bin', '/usr:/'), 'bin');
 });

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, openSync, readFileSync } from 'node:fs';
-import { rm, rmdir, unlink } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, openSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { rmdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import type { ErrorKind } from '../core/errors.ts';
 import { berthError } from '../core/errors.ts';
 import type { Resources } from './oci-types.ts';
+import { removeTree } from '../core/remove-tree.ts';
 
 /**
  * An OCI runtime (runc, crun) driven through its command line. Every call
@@ -68,7 +69,8 @@ export class OciRuntime {
 
   constructor(opts: OciRuntimeOptions) {
     this.name = opts.name;
-    this.path = opts.path || opts.name;
+    // Looked up in PATH once: every create and runtime call would otherwise try each PATH entry in turn.
+    this.path = lookPath(opts.path || opts.name);
     this.stateDir = opts.stateDir;
   }
 
@@ -112,13 +114,18 @@ export class OciRuntime {
    * for runc, whose state.json lists the cgroup paths; a cgroup that stays
    * busy (processes outliving init in a shared pid namespace) or anything
    * unexpected falls back to `runc delete --force`, which kills them.
+   * `cgroupsRemoved`: every cgroup of the container is known to be gone;
+   * `stateRemoved` settles once the state directory is (it goes on meanwhile).
    */
-  async deleteStopped(ctx: Ctx, id: string): Promise<void> {
-    if (this.name === 'runc' && (await this.#removeStopped(id, path.join(this.root(ctx.namespace), id)))) return;
+  async deleteStopped(ctx: Ctx, id: string): Promise<{ cgroupsRemoved: boolean; stateRemoved: Promise<void> }> {
+    const dir = path.join(this.root(ctx.namespace), id);
+    if (this.name === 'runc' && (await this.#removeCgroups(id, dir))) return { cgroupsRemoved: true, stateRemoved: removeTree(dir) };
     await this.delete(ctx, id, { force: true });
+    return { cgroupsRemoved: false, stateRemoved: Promise.resolve() };
   }
 
-  async #removeStopped(id: string, dir: string): Promise<boolean> {
+  /** The cgroups of a stopped runc container, removed as `runc delete` would; false when runc has to do it. */
+  async #removeCgroups(id: string, dir: string): Promise<boolean> {
     let st: { init_process_pid?: number; cgroup_paths?: Record<string, string>; config?: { cgroups?: { Systemd?: boolean } } };
     try {
       st = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as typeof st;
@@ -131,9 +138,7 @@ export class OciRuntime {
     if (paths.some((p) => !p.startsWith('/sys/fs/cgroup/') || !p.includes(id))) return false;
     // One cgroup per v1 controller: removed side by side, each a kernel round of its own.
     const removed = await Promise.all(paths.map((p) => removeCgroup(p)));
-    if (removed.includes(false)) return false;
-    await rm(dir, { recursive: true, force: true });
-    return true;
+    return !removed.includes(false);
   }
 
   /** Remove the runtime's state (and with `force`, kill the container first). */
@@ -260,6 +265,13 @@ function processExists(pid: number): boolean {
 
 /** rmdir a cgroup, waiting briefly for exiting processes to leave it; false if it stays busy. */
 async function removeCgroup(p: string): Promise<boolean> {
+  // An empty cgroup goes at once: removed in place, as a thread-pool round trip costs more than the rmdir.
+  try {
+    rmdirSync(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+  }
   for (let attempt = 0; ; attempt++) {
     try {
       await rmdir(p);
@@ -270,4 +282,20 @@ async function removeCgroup(p: string): Promise<boolean> {
       await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
     }
   }
+}
+
+/** The executable `bin` names: itself when it has a slash, else the first match in PATH (or `bin` when none). */
+export function lookPath(bin: string, pathEnv = process.env.PATH ?? ''): string {
+  if (bin.includes('/')) return bin;
+  for (const dir of pathEnv.split(':')) {
+    if (!dir.startsWith('/')) continue;
+    const file = path.join(dir, bin);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // Not here.
+    }
+  }
+  return bin;
 }

@@ -88,9 +88,11 @@ export interface TaskService {
   /**
    * Remove the task: runtime delete and the monitor's files. A task that is
    * still running is a Conflict unless `force` (which kills it). Returns the
-   * exit status if the task had one.
+   * exit status if the task had one. `onStopped` is called as soon as no
+   * process of the task remains (its cgroups are gone), before its files
+   * are removed: what the processes held (a rootfs mount) can go from then.
    */
-  delete(ctx: Ctx, id: string, opts?: { force?: boolean }): Promise<ExitStatus | undefined>;
+  delete(ctx: Ctx, id: string, opts?: { force?: boolean; onStopped?: () => void }): Promise<ExitStatus | undefined>;
   /**
    * At daemon start: the tasks found under the state directory, in every
    * namespace. Running ones keep running; ones that exited meanwhile report

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
 import { normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
+import { removeTree } from '../core/remove-tree.ts';
 
 export type * from './task-types.ts';
 export { normaliseStats } from './task-stats.ts';
@@ -161,7 +162,7 @@ export class MonitorTaskService implements TaskService {
         // Already gone.
       }
     }
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   }
 
   async start(ctx: Ctx, id: string): Promise<TaskInfo> {
@@ -365,7 +366,7 @@ export class MonitorTaskService implements TaskService {
         // Already gone.
       }
     }
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   }
 
   async attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex> {
@@ -441,7 +442,7 @@ export class MonitorTaskService implements TaskService {
     return normaliseStats(raw);
   }
 
-  async delete(ctx: Ctx, id: string, opts: { force?: boolean } = {}): Promise<ExitStatus | undefined> {
+  async delete(ctx: Ctx, id: string, opts: { force?: boolean; onStopped?: () => void } = {}): Promise<ExitStatus | undefined> {
     const rec = await this.record(ctx, id);
     const rt = this.runtime(rec.runtime);
     const dir = this.taskDir(ctx.namespace, id);
@@ -456,17 +457,29 @@ export class MonitorTaskService implements TaskService {
       await rt.kill(ctx, id, 'SIGKILL', { all: true }).catch(() => {});
       exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
     }
-    try {
-      // With the exit recorded the init is gone: the runtime's state can go without a runtime process.
-      if (exit) await rt.deleteStopped(ctx, id);
-      else await rt.delete(ctx, id, { force: true });
-    } catch (err) {
+    const removeTask = async () => {
+      for (const e of readdirOrEmpty(path.join(dir, 'exec'))) await this.removeExec(path.join(dir, 'exec', e));
+      await this.remove(ctx, undefined, id, dir);
+    };
+    const notFoundOk = (err: unknown) => {
       if (!isNotFound(err)) throw err;
+    };
+    if (exit) {
+      // With the exit recorded the init is gone: the runtime's state can go without a runtime
+      // process, and beside the task's directory (runtime state left without one is removed at
+      // recovery, see removeGhosts).
+      const taskFiles = removeTask();
+      taskFiles.catch(() => {});
+      const deleted = await rt.deleteStopped(ctx, id).catch(notFoundOk);
+      if (!deleted?.cgroupsRemoved) await removeCgroup(rec.bundle);
+      opts.onStopped?.();
+      await Promise.all([deleted?.stateRemoved, taskFiles]);
+    } else {
+      await rt.delete(ctx, id, { force: true }).catch(notFoundOk);
+      await removeCgroup(rec.bundle);
+      opts.onStopped?.();
+      await removeTask();
     }
-    await removeCgroup(rec.bundle);
-    const execs = await readdir(path.join(dir, 'exec')).catch(() => [] as string[]);
-    for (const e of execs) await this.removeExec(path.join(dir, 'exec', e));
-    await this.remove(ctx, undefined, id, dir);
     return exit;
   }
 
@@ -546,5 +559,14 @@ async function signalInit(dir: string, signal: string | number, all: boolean): P
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The names in a directory of the state tmpfs, read in place; none when it is missing. */
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

@@ -5,6 +5,7 @@ import { berthError, hasErrno } from '../core/errors.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.ts';
 import { diskUsage } from './usage.ts';
+import { removeTree } from '../core/remove-tree.ts';
 
 const migrations = [
   `CREATE TABLE snapshots (
@@ -195,7 +196,7 @@ export abstract class SnapshotStoreBase implements Snapshotter {
       if (!hasErrno(err, 'ENOENT')) throw err;
       return;
     }
-    await rm(gone, { recursive: true, force: true });
+    await removeTree(gone);
   }
 
   async walk(ctx: Ctx, fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {

@@ -46,6 +46,30 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('ps', '-aq')).stdout, '');
   });
 
+  it('frees the name, the mounts and the record by the time run --rm and rm -f return', async () => {
+    const name = `once-${process.pid}`;
+    const mountsUnder = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => (l.split(' ')[4] ?? '').startsWith(e.d.dir + '/'));
+    const before = mountsUnder().length;
+    for (let i = 0; i < 2; i++) {
+      const r = await cli('run', '--rm', '--network', 'none', '--name', name, e.image, 'true');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(mountsUnder().length, before);
+    }
+    // A --rm container's writable layer is mounted volatile (it is thrown away at exit).
+    const rm = await cli('run', '--rm', '-d', '--network', 'none', '--name', name, e.image, 'sleep', '600');
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.ok(mountsUnder().some((l) => / - overlay .*volatile/.test(l)), 'volatile overlay');
+    assert.equal((await cli('rm', '-f', name)).code, 0);
+    const kept = await cli('run', '-d', '--network', 'none', '--name', name, e.image, 'sleep', '600');
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.ok(!mountsUnder().some((l) => / - overlay .*volatile/.test(l)), 'a kept container is not volatile');
+    assert.equal((await cli('rm', '-f', name)).code, 0);
+    const failed = await cli('run', '-d', '--rm', '--network', 'none', e.image, 'no-such-binary');
+    assert.equal(failed.code, 127, failed.stderr);
+    assert.equal((await cli('ps', '-aq')).stdout, '');
+    assert.equal(mountsUnder().length, before);
+  });
+
   it('passes stdin through with -i', async () => {
     const r = await e.d.cli(['run', '--rm', '-i', e.image, 'sh', '-c', 'cat; echo done'], { input: 'line one\nline two\n' });
     assert.equal(r.code, 0, r.stderr);

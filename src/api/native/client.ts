@@ -4,6 +4,9 @@ import type { ErrorKind } from '../../core/errors.ts';
 import { BerthError, ErrorKinds, berthError } from '../../core/errors.ts';
 import { NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
 
+// What the CLI needs of `POST /containers/run`'s protocol (the CLI imports only this client).
+export { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from './protocol.ts';
+
 /**
  * The client of berth's native API, used by the CLI. It imports nothing but
  * core/ and protocol.ts so the CLI starts fast. Errors come back as
@@ -71,9 +74,14 @@ export class ApiClient {
 
   /** Upgrade the connection (attach, exec) and return the raw duplex socket. */
   async upgrade(method: string, path: string, opts: RequestOptions = {}): Promise<Duplex> {
+    return (await this.upgradeWithHeaders(method, path, opts)).socket;
+  }
+
+  /** Upgrade the connection; the raw duplex socket and the headers of the 101 answer. */
+  async upgradeWithHeaders(method: string, path: string, opts: RequestOptions = {}): Promise<{ socket: Duplex; headers: Record<string, string> }> {
     const res = await this.#send(method, path, opts, { connection: 'Upgrade', upgrade: UPGRADE_PROTOCOL });
     if (res.statusCode !== 101) throw toError(res.statusCode, await readText(res.body));
-    return res.socket;
+    return { socket: res.socket, headers: res.headers };
   }
 
   async #send(method: string, path: string, opts: RequestOptions, extra: Record<string, string> = {}): Promise<Http1Response> {
@@ -116,8 +124,12 @@ function knownKind(kind: string): ErrorKind {
 
 function toError(status: number, text: string): BerthError {
   try {
-    const body = JSON.parse(text) as { kind?: string; message?: string };
-    if (body && typeof body.message === 'string') return new BerthError(knownKind(body.kind ?? 'Unknown'), body.message);
+    const body = JSON.parse(text) as { kind?: string; message?: string; exitCode?: unknown };
+    if (body && typeof body.message === 'string') {
+      const err = new BerthError(knownKind(body.kind ?? 'Unknown'), body.message);
+      // A container that failed to start: docker's exit code for it (125, 126, 127).
+      return typeof body.exitCode === 'number' ? Object.assign(err, { exitCode: body.exitCode }) : err;
+    }
   } catch {
     // fall through: not our error body
   }

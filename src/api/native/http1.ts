@@ -43,7 +43,8 @@ export function http1(req: Http1Request): Promise<Http1Response> {
       }
     };
     sock.once('error', fail);
-    sock.once('connect', () => {
+    // Written at once: the socket queues it until connected, which saves a turn of the event loop.
+    {
       const headers: Record<string, string> = { host: 'berth', ...req.headers };
       if (!('connection' in headers)) headers.connection = 'close';
       if (req.upload) headers['transfer-encoding'] = 'chunked';
@@ -65,7 +66,7 @@ export function http1(req: Http1Request): Promise<Http1Response> {
         up.once('end', () => sock.write('0\r\n\r\n'));
         up.once('error', (err) => sock.destroy(err));
       } else if (req.body) sock.write(req.body);
-    });
+    }
 
     let buf: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {

@@ -44,3 +44,19 @@ const statusByKind: Record<ErrorKind, number> = {
 export function httpStatusOf(kind: ErrorKind): number {
   return statusByKind[kind];
 }
+
+/**
+ * `POST /containers/run` (create, attach, start and wait in one request;
+ * see routes-run.ts): the 101 answer names the new container and create's
+ * warnings (a JSON array) in these headers.
+ */
+export const CONTAINER_ID_HEADER = 'x-berth-container-id';
+export const WARNINGS_HEADER = 'x-berth-warnings';
+
+/**
+ * Stream numbers of a `POST /containers/run` stream beyond docker's stdout
+ * and stderr (its tty output is framed too): a message of the engine's, and
+ * the last frame, JSON `{ "exitCode": N }` with `error` when the engine
+ * failed rather than the container.
+ */
+export const RunStreams = { systemErr: 3, exit: 4 } as const;

@@ -9,6 +9,7 @@ import type { HealthState } from '../../runtime/health.ts';
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
 import { readLog } from '../../runtime/log-reader.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
+import { registerRunRoute } from './routes-run.ts';
 import type { ApiRequest, Router } from './server.ts';
 
 /**
@@ -31,6 +32,7 @@ const bool = (v: string | null) => v === '1' || v === 'true';
 
 export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps): void {
   const { containers, volumes, events } = deps;
+  registerRunRoute(router, containers);
 
   router.add('POST', '/containers/create', async (req) => {
     const config = await req.json<ContainerConfig>();

@@ -23,8 +23,8 @@ export interface ApiRequest {
   json<T = unknown>(): Promise<T>;
   /** Switch the response to NDJSON; call `write` per line and `end` when done. */
   ndjson(): NdjsonWriter;
-  /** Upgrade the connection and hand over the raw socket (for attach/exec). */
-  upgrade(): Duplex;
+  /** Upgrade the connection and hand over the raw socket (for attach/exec); `headers` go with the 101. */
+  upgrade(headers?: Record<string, string>): Duplex;
   /** Take over the response to stream raw bytes (downloads such as `save`); the handler ends it. */
   response(): http.ServerResponse;
   /** The request body as a raw stream (uploads such as `load` and `import`). */
@@ -117,6 +117,8 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
   let streaming: NdjsonWriter | undefined;
   let upgraded = false;
   let rawResponse = false;
+  /** Bytes after the head not yet given to the handler (an upgrade request's body, then its stream). */
+  let pending = head;
 
   const sendError = (err: unknown) => {
     const kind = kindOf(err);
@@ -126,11 +128,11 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
     if (rawResponse && res?.headersSent) return void res.destroy();
     if (streaming) return streaming.fail(err);
     if (res && !res.headersSent) {
-      const body = JSON.stringify({ kind, message });
+      const body = errorBody(kind, message, err);
       res.writeHead(httpStatusOf(kind), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     } else if (socket && !socket.destroyed) {
-      const body = JSON.stringify({ kind, message });
+      const body = errorBody(kind, message, err);
       socket.end(`HTTP/1.1 ${httpStatusOf(kind)} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     }
   };
@@ -145,7 +147,12 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
       query: url.searchParams,
       raw: req,
       body: req,
-      json: async <T>() => readJson<T>(req),
+      json: async <T>() => {
+        if (!socket) return readJson<T>(req);
+        const body = await readUpgradeJson<T>(req, socket, pending);
+        pending = undefined;
+        return body;
+      },
       ndjson: () => {
         if (!res) throw berthError('InvalidArgument', 'this endpoint cannot stream on an upgraded connection');
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
@@ -158,10 +165,12 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
         rawResponse = true;
         return res;
       },
-      upgrade: () => {
+      upgrade: (headers = {}) => {
         if (!socket) throw berthError('InvalidArgument', 'this endpoint needs Connection: Upgrade');
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n\r\n`);
-        if (head && head.length) socket.unshift(head);
+        let extra = '';
+        for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v.replace(/[\r\n]/g, ' ')}\r\n`;
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n${extra}\r\n`);
+        if (pending && pending.length) socket.unshift(pending);
         upgraded = true;
         return socket;
       },
@@ -199,6 +208,60 @@ async function readJson<T>(req: http.IncomingMessage): Promise<T> {
   } catch (err) {
     throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The JSON body of an upgrade request. node:http hands such a request over
+ * before reading its body: the bytes after the head are in `head` and then
+ * on the socket. What follows the body stays for the upgraded stream.
+ */
+async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Duplex, head: Buffer | undefined): Promise<T> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isInteger(length) || length < 0) throw berthError('InvalidArgument', 'invalid content-length');
+  if (length > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+  let buf: Buffer = head ?? Buffer.alloc(0);
+  if (buf.length < length) {
+    buf = await new Promise<Buffer>((resolve, reject) => {
+      const chunks = [buf];
+      let have = buf.length;
+      const onData = (c: Buffer) => {
+        chunks.push(c);
+        have += c.length;
+        if (have >= length) {
+          cleanup();
+          socket.pause();
+          resolve(Buffer.concat(chunks));
+        }
+      };
+      const onEnd = () => {
+        cleanup();
+        reject(berthError('InvalidArgument', 'request body cut short'));
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+      };
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+    });
+  }
+  // What follows the body belongs to the upgraded stream.
+  const rest = buf.subarray(length);
+  if (rest.length) socket.unshift(rest);
+  if (length === 0) return undefined as T;
+  try {
+    return JSON.parse(buf.subarray(0, length).toString('utf8')) as T;
+  } catch (err) {
+    throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The error body of the native API; a failed start also carries docker's exit code. */
+function errorBody(kind: string, message: string, err: unknown): string {
+  const exitCode = (err as { exitCode?: unknown } | undefined)?.exitCode;
+  return JSON.stringify(typeof exitCode === 'number' ? { kind, message, exitCode } : { kind, message });
 }
 
 function ndjsonWriter(res: http.ServerResponse, signal: AbortSignal): NdjsonWriter {

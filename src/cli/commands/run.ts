@@ -1,5 +1,5 @@
 import type { Command } from '../command.ts';
-import { createContainer, parseDetachKeys, runAttached, runOptionsEnv, startFailureExit } from '../container-run.ts';
+import { parseDetachKeys, runContainer, runOptionsEnv } from '../container-run.ts';
 import { daemonError } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { RUN_FLAGS, toContainerConfig } from '../run-options.ts';
@@ -23,26 +23,7 @@ export const command: Command = {
       }
       opts = toContainerConfig(parsed, runOptionsEnv(env), 'run');
       const detachKeys = parseDetachKeys(parsed.flags['detach-keys'] as string | undefined);
-      let id: string;
-      try {
-        id = await createContainer(env, opts);
-      } catch (err) {
-        env.stderr.write(`berth: ${(err as { kind?: string }).kind === 'Unavailable' ? '' : 'Error response from daemon: '}${(err as Error).message}\n`);
-        return 125;
-      }
-      if (opts.detach) {
-        try {
-          await env.client().call('POST', `/containers/${id}/start`);
-        } catch (err) {
-          env.stderr.write(`berth: Error response from daemon: ${(err as Error).message}\n`);
-          const code = await startFailureExit(env.client(), id);
-          if (opts.config.autoRemove) await env.client().call('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
-          return code;
-        }
-        env.stdout.write(`${id}\n`);
-        return 0;
-      }
-      return await runAttached(env, id, opts.config, { start: true, sigProxy: parsed.flags['sig-proxy'] !== false, detachKeys });
+      return await runContainer(env, opts, { sigProxy: parsed.flags['sig-proxy'] !== false, detachKeys });
     } catch (err) {
       if ((err as { kind?: string }).kind === 'InvalidArgument' || (err as { exit?: number }).exit) {
         env.stderr.write(`berth: ${(err as Error).message}\nSee 'berth run --help'.\n`);
