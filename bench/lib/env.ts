@@ -102,6 +102,22 @@ export class BenchEnv {
     return mnt;
   });
 
+  /**
+   * Runtime state (sockets, task and runtime state files, FIFOs) on a tmpfs,
+   * for every engine alike: where a typical host keeps /run, and where
+   * containerd (/run/containerd), podman's runroot and berth (/run/berth)
+   * keep it by default. Stores stay on the journaled filesystem.
+   */
+  readonly runFs = memo(async () => {
+    const dir = path.join(this.work, 'run');
+    mkdirSync(dir);
+    this.journal.add({ kind: 'mount', path: dir });
+    await must('mount', ['-t', 'tmpfs', '-o', 'size=2g,mode=0755', 'berth-bench-run', dir]);
+    this.journal.add({ kind: 'sweep', path: dir });
+    this.log(`runtime state of every engine on a tmpfs at ${dir}`);
+    return dir;
+  });
+
   /** Starts a program in its own process group (so Ctrl-C reaches only the harness) and journals its PID. */
   async spawnDaemon(what: string, cmd: string, args: string[], ready: () => Promise<boolean>, env: Record<string, string> = {}): Promise<Daemon> {
     const logFile = path.join(this.work, `${what}.log`);
@@ -168,16 +184,18 @@ export class BenchEnv {
   /** A private containerd 1.6 with the overlayfs snapshotter; ctr bound to its socket and the bench namespace. */
   readonly containerd = memo(async () => {
     const mnt = await this.fs();
+    const runDir = path.join(await this.runFs(), 'containerd');
     const dir = path.join(mnt, 'containerd');
-    const sock = path.join(dir, 'containerd.sock');
+    const sock = path.join(runDir, 'containerd.sock');
     mkdirSync(dir, { recursive: true });
+    mkdirSync(runDir, { recursive: true });
     const cfg = path.join(this.work, 'containerd.toml');
     writeFileSync(
       cfg,
       [
         'version = 2',
         `root = "${dir}/root"`,
-        `state = "${dir}/state"`,
+        `state = "${runDir}/state"`,
         'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
         '[grpc]',
         `  address = "${sock}"`,
@@ -199,15 +217,17 @@ export class BenchEnv {
     if (!existsSync('/run/containerd')) this.journal.add({ kind: 'rmdir-empty', paths: ['/run/containerd/fifo', '/run/containerd/s', '/run/containerd'] });
     const daemon = await this.spawnDaemon('containerd', 'containerd', ['--config', cfg], async () => existsSync(sock) && (await ctr.run(['version'], { timeoutMs: 5000 })).code === 0);
     this.journal.add({ kind: 'ctr', address: sock, namespace: this.ns });
-    return { ctr, daemon, runcRoot: path.join(dir, 'runc') };
+    return { ctr, daemon, runcRoot: path.join(runDir, 'runc') };
   });
 
   /** podman on private roots and config: overlay driver, cgroupfs, netavark with our own network config dir. */
   readonly podman = memo(async () => {
     const mnt = await this.fs();
     const dir = path.join(mnt, 'podman');
+    const runDir = path.join(await this.runFs(), 'podman');
     const conf = path.join(this.work, 'podman');
-    for (const d of ['root', 'run', 'tmp', 'copytmp']) mkdirSync(path.join(dir, d), { recursive: true });
+    for (const d of ['root', 'copytmp']) mkdirSync(path.join(dir, d), { recursive: true });
+    for (const d of ['run', 'tmp']) mkdirSync(path.join(runDir, d), { recursive: true });
     mkdirSync(path.join(conf, 'net'), { recursive: true });
     // Root lacks CAP_SYS_RESOURCE here: podman's default rlimits (nofile and
     // nproc at their maximum) would make runc fail, so ask for values under the hard limits.
@@ -221,7 +241,7 @@ export class BenchEnv {
         'cgroup_manager = "cgroupfs"',
         'events_logger = "file"',
         'runtime = "runc"',
-        `tmp_dir = "${dir}/tmp"`,
+        `tmp_dir = "${runDir}/tmp"`,
         `image_copy_tmp_dir = "${dir}/copytmp"`,
         `volume_path = "${dir}/root/volumes"`,
         `static_dir = "${dir}/root/libpod"`,
@@ -231,9 +251,9 @@ export class BenchEnv {
         '',
       ].join('\n'),
     );
-    writeFileSync(path.join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
+    writeFileSync(path.join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/root"\nrunroot = "${runDir}/run"\n`);
     const env = { CONTAINERS_CONF: path.join(conf, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(conf, 'storage.conf') };
-    const args = ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run'), '--storage-driver', 'overlay'];
+    const args = ['--root', path.join(dir, 'root'), '--runroot', path.join(runDir, 'run'), '--storage-driver', 'overlay'];
     const podman = new Tool('podman', args, env);
     this.journal.add({ kind: 'podman', args, env });
     return { podman, netDir: path.join(conf, 'net') };
@@ -275,7 +295,7 @@ export class BenchEnv {
     if (!existsSync(daemonMain) || !existsSync(cliBin)) return 'berthd or bin/berth is not in this checkout';
     const mnt = await this.fs();
     const root = path.join(mnt, 'berth/root');
-    const state = path.join(mnt, 'berth/state');
+    const state = path.join(await this.runFs(), 'berth');
     const sock = path.join(state, 'berth.sock');
     const cfg = path.join(this.work, 'berth.toml');
     // Our own default bridge and subnet, so the bench never meets a host's berth0.
@@ -316,7 +336,7 @@ export class BenchEnv {
     const mnt = await this.fs();
     const dir = path.join(mnt, 'runc');
     const bundle = path.join(dir, 'bundle');
-    const root = path.join(dir, 'state');
+    const root = path.join(await this.runFs(), 'runc');
     mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
     mkdirSync(root, { recursive: true });
     const layout = await ensureLayout(this.cacheDir, 'tiny', (s) => this.log(s));
