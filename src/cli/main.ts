@@ -156,9 +156,14 @@ async function main(argv: string[]): Promise<number> {
   let client: ApiClient | undefined;
   const env: CommandEnv = {
     client: () => (client ??= new Client({ host, namespace })),
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // process.stdin builds a stream (and loads fs streams) on first touch: only commands that read it pay.
+    // Node builds each stdio stream on first touch (a socket for a pipe, ~1.5 ms): a command that
+    // prints nothing (run --rm true) or never reads stdin pays for none of them.
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
     get stdin() {
       return process.stdin;
     },
@@ -173,9 +178,13 @@ function printHelp(): number {
   return 0;
 }
 
+// Exit as soon as the command is done rather than let Node drain and tear
+// down its environment (~3 ms wall, ~5 ms CPU a command): on Linux writes to
+// stdout and stderr are synchronous for files, pipes and terminals, so
+// nothing written is lost, and a command resolves only once its work is over.
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exit(code);
   },
   async (err) => {
     const { kindOf } = await import('../core/errors.ts');
@@ -183,6 +192,6 @@ main(process.argv.slice(2)).then(
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`berth: ${msg}\n`);
     if (kind === 'Unknown' && err instanceof Error && process.env.BERTH_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = typeof err?.exit === 'number' ? err.exit : 125;
+    process.exit(typeof err?.exit === 'number' ? err.exit : 125);
   },
 );

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { PortMapping } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
+import { removeTree } from '../core/remove-tree.ts';
 import { berthError, wrap } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { exposedToMapping } from '../core/ports.ts';
@@ -485,7 +486,7 @@ export class CniNetworkService implements NetworkService {
   async #release(ctx: Ctx, ep: EndpointRecord): Promise<unknown[]> {
     const errors: unknown[] = [];
     // The files need nothing of the plugins: removed beside them.
-    const files = ep.mode.startsWith('container:') ? undefined : rm(ep.dir, { recursive: true, force: true }).catch((err) => errors.push(err));
+    const files = ep.mode.startsWith('container:') ? undefined : removeTree(ep.dir).catch((err) => errors.push(err));
     for (const att of this.store.listAttachments({ containerId: ep.containerId }).reverse()) {
       await this.#cniDetach(ctx, ep, att).catch((err) => errors.push(err));
     }
