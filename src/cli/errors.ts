@@ -10,11 +10,12 @@ export function daemonError(stderr: NodeJS.WritableStream, err: unknown): number
   return 1;
 }
 
-export async function daemonCall(stderr: NodeJS.WritableStream, fn: () => Promise<number>): Promise<number> {
+/** Runs `fn`, reporting a daemon error on the command's stderr (taken only then: building it costs a command that prints nothing). */
+export async function daemonCall(out: { readonly stderr: NodeJS.WritableStream }, fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (err) {
     if ((err as { exit?: number })?.exit !== undefined) throw err;
-    return daemonError(stderr, err);
+    return daemonError(out.stderr, err);
   }
 }

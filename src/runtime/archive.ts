@@ -70,7 +70,21 @@ export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly Re
   const real = await resolveEntry(ctx, rootfs, mounts, p);
   await statInRoot(ctx, rootfs, mounts, p);
   const base = path.basename(path.posix.normalize('/' + p)) || '.';
+  return tarStream(walkTree(real, base, new Map()));
+}
+
+/** `export`: the whole root file system as one tar, entries named from the root ("bin/", "etc/passwd"). */
+export async function packRootfs(rootfs: string): Promise<Readable> {
   const seen = new Map<string, string>();
+  async function* children(): AsyncGenerator<TarItem> {
+    for (const child of (await readdir(rootfs)).sort()) yield* walkTree(path.join(rootfs, child), child, seen);
+  }
+  return tarStream(children());
+}
+
+/** Tar entries of a tree, never following symlinks; `seen` pairs hard links with their first name. */
+async function* walkTree(abs: string, name: string, seen: Map<string, string>): AsyncGenerator<TarItem> {
+  yield* walk(abs, name);
   async function* walk(abs: string, name: string): AsyncGenerator<TarItem> {
     const st = await lstat(abs);
     const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
@@ -94,7 +108,6 @@ export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly Re
       yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
     }
   }
-  return tarStream(walk(real, base));
 }
 
 /** Extract a tar into directory `p` of `rootfs`; the directory must exist. */

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { ContainerConfig, ContainerRecord, ContainerState, MountSpec } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx, withCtx } from '../core/context.ts';
@@ -15,6 +15,8 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, PendingSetup, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import { imageDefaults } from './image-defaults.ts';
+import { layerChanges, type Change } from './changes.ts';
+import { packRootfs } from './archive.ts';
 import { demux, Streams } from '../core/stdcopy.ts';
 import type { LogFile } from './log-reader.ts';
 import type { ImageConfig, Spec } from './oci-types.ts';
@@ -23,7 +25,7 @@ import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-polic
 import { resolveUserInRootfs } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
 import { buildExecProcess } from './spec-exec.ts';
-import { buildSpec, type HostFacts } from './spec.ts';
+import { INIT_PATH_IN_CONTAINER, buildSpec, type HostFacts } from './spec.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
@@ -1004,6 +1006,26 @@ export class ContainerService {
   }
 
   /** The rootfs directory of a running container, for `cp`. */
+  /** docker diff: the changes in the container's writable layer. */
+  async changes(ctx: Ctx, idOrName: string): Promise<Change[]> {
+    const rec = await this.resolve(ctx, idOrName);
+    const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
+    // Mount targets the runtime makes when the image lacks them; user mounts' targets stay visible, as docker shows them.
+    const hidden = new Set(['/etc', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', ...(rec.config.init ? ['/sbin', INIT_PATH_IN_CONTAINER] : [])]);
+    return layerChanges(ctx, mounts, hidden);
+  }
+
+  /** docker export: the container's root file system as a tar (volumes and bind mounts left out). */
+  async exportRootfs(ctx: Ctx, idOrName: string): Promise<{ tar: Readable; release: () => Promise<void> }> {
+    const { rootfs, release } = await this.rootfsOf(ctx, idOrName);
+    try {
+      return { tar: await packRootfs(rootfs), release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
   async rootfsOf(ctx: Ctx, idOrName: string): Promise<{ record: ContainerRecord; rootfs: string; mounts: ResolvedMount[]; release: () => Promise<void> }> {
     const rec = await this.resolve(ctx, idOrName);
     const st = await this.#state(ctx, rec.id);

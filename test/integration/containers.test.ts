@@ -270,6 +270,23 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rmi', image)).code, 0);
   });
 
+  it('lists a container\'s changes with diff and exports its file system', async () => {
+    const run = await cli('run', '--name', 'changer', '--network', 'none', '-v', '/data', e.image, 'sh', '-c', 'mkdir -p /new/sub && echo x > /new/sub/f && rm /bin/cat && echo y >> /etc/passwd && echo v > /data/in-volume');
+    assert.equal(run.code, 0, run.stderr);
+    const diff = await cli('diff', 'changer');
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.deepEqual(diff.stdout.trim().split('\n'), ['C /bin', 'D /bin/cat', 'A /data', 'C /etc', 'C /etc/passwd', 'A /new', 'A /new/sub', 'A /new/sub/f']);
+    const out = path.join(tmp, 'changer.tar');
+    assert.equal((await cli('export', '-o', out, 'changer')).code, 0);
+    const names = execFileSync('tar', ['-tf', out], { encoding: 'utf8' }).split('\n');
+    assert.ok(names.includes('new/sub/f') && names.includes('bin/busybox') && names.includes('etc/passwd'));
+    assert.ok(!names.includes('bin/cat'), 'the deleted file is gone');
+    assert.ok(!names.includes('data/in-volume'), 'volumes stay out of the export');
+    assert.match(execFileSync('tar', ['-xOf', out, 'etc/passwd'], { encoding: 'utf8' }), /\ny\n$/);
+    assert.equal((await cli('diff', 'no-such-container')).code, 1);
+    assert.equal((await cli('rm', '-v', 'changer')).code, 0);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);

@@ -224,6 +224,20 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     }
   });
 
+  router.add('GET', '/containers/:id/changes', async (req) => containers.changes(req.ctx, req.params.id));
+
+  router.add('GET', '/containers/:id/export', async (req) => {
+    const { tar, release } = await containers.exportRootfs(req.ctx, req.params.id);
+    try {
+      const res = req.response();
+      res.writeHead(200, { 'content-type': 'application/x-tar' });
+      await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => res.destroy(err));
+    } finally {
+      await release();
+    }
+    return undefined;
+  });
+
   router.add('GET', '/containers/:id/archive/stat', async (req) => {
     const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {

@@ -19,7 +19,7 @@ export const command: Command = {
       env.stderr.write(`berth: "attach" requires exactly 1 argument.\nSee 'berth attach --help'.\n`);
       return 1;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const client = env.client();
       const c = await client.call<{ Id: string; State: { Running: boolean; Paused: boolean }; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${encodeURIComponent(args[0])}/json`);
       if (!c.State.Running) throw new Error('You cannot attach to a stopped container, start it first');

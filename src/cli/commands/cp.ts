@@ -35,7 +35,7 @@ export const command: Command = {
       env.stderr.write(`berth: copying between containers is not supported; one of the paths must be local and the other CONTAINER:PATH\n`);
       return 1;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const client = env.client();
       if (src.container) {
         const srcContainer = encodeURIComponent(src.container);

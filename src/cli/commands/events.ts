@@ -33,7 +33,7 @@ export const command: Command = {
       }
       (filters[f.slice(0, eq)] ??= []).push(f.slice(eq + 1));
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const query = {
         filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined,
         since: flags.since ? parseTimeArg(flags.since as string) : undefined,

@@ -21,7 +21,7 @@ export const command: Command = {
       env.stderr.write(`"berth image history" requires exactly 1 argument.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const items = await env.client().call<ImageHistoryItem[]>('GET', `/images/history/${args[0].split('/').map(encodeURIComponent).join('/')}`);
       const noTrunc = !!flags['no-trunc'];
       const id = (i: ImageHistoryItem) => (i.Id === '<missing>' || noTrunc ? i.Id : i.Id.replace(/^sha256:/, '').slice(0, 12));

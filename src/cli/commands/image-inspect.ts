@@ -18,7 +18,7 @@ export const command: Command = {
       env.stderr.write(`"berth image inspect" requires at least 1 argument.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const found: Record<string, unknown>[] = [];
       let code = 0;
       for (const name of args) {

@@ -25,7 +25,7 @@ export const command: Command = {
         : 'WARNING! This will remove all dangling images.';
       if (!(await confirm(env, `${warning}\nAre you sure you want to continue? [y/N] `))) return 0;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const r = await env.client().call<PruneResult>('POST', '/images/prune', { query: { all: flags.all ? '1' : undefined } });
       if (r.ImagesDeleted.length) {
         env.stdout.write('Deleted Images:\n');

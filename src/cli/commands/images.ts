@@ -78,7 +78,7 @@ export const command: Command = {
       (filters[f.slice(0, eq)] ??= []).push(f.slice(eq + 1));
     }
     if (args[0]) (filters.reference ??= []).push(args[0]);
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const images = await env.client().call<ImageSummary[]>('GET', '/images/json', {
         query: { all: flags.all ? '1' : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined },
       });

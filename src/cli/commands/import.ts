@@ -29,7 +29,7 @@ export const command: Command = {
         return 1;
       }
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const upload: Readable = file === '-' ? (env.stdin as unknown as Readable) : createReadStream(file);
       const r = await env.client().call<{ Id: string }>('POST', '/images/import', {
         upload,

@@ -43,7 +43,7 @@ export const command: Command = {
       env.stderr.write(`"berth info" accepts no arguments.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const i = await env.client().call<Info>('GET', '/info');
       const format = flags.format as string | undefined;
       if (format === 'json') {

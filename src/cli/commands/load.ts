@@ -33,7 +33,7 @@ export const command: Command = {
         return 1;
       }
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const upload: Readable = input ? createReadStream(input) : (env.stdin as unknown as Readable);
       for await (const ev of env.client().stream<ProgressEvent>('POST', '/images/load', { upload })) {
         if (!flags.quiet && !ev.id) env.stdout.write(`${ev.status}\n`);

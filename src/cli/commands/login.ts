@@ -49,7 +49,7 @@ export const command: Command = {
       return 1;
     }
     const server = args[0] ?? 'docker.io';
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       await env.client().call('POST', '/auth/login', { body: { serveraddress: server, username, password } });
       env.stdout.write('Login Succeeded\n');
       return 0;

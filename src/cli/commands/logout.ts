@@ -12,7 +12,7 @@ export const command: Command = {
       return 125;
     }
     const server = args[0] ?? 'docker.io';
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const r = await env.client().call<{ Removed: boolean }>('POST', '/auth/logout', { body: { serveraddress: server } });
       env.stdout.write(r.Removed ? `Removing login credentials for ${server}\n` : `Not logged in to ${server}\n`);
       return 0;

@@ -57,7 +57,7 @@ export const command: Command = {
     }
     const since = flags.since ? parseTimeArg(flags.since as string) : undefined;
     const until = flags.until ? parseTimeArg(flags.until as string) : undefined;
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const stream = env.client().stream<{ stream: string; time: string; log: string }>('GET', `/containers/${encodeURIComponent(args[0])}/logs`, {
         query: { follow: !!flags.follow, tail: tail === 'all' ? undefined : tail, since, until },
       });

@@ -36,7 +36,7 @@ export const command: Command = {
       }
       (filters[f.slice(0, eq)] ??= []).push(f.slice(eq + 1));
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const last = flags.latest ? 1 : (flags.last as number | undefined);
       const all = !!flags.all || last !== undefined;
       let items = await env.client().call<Item[]>('GET', '/containers/json', { query: { all, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });

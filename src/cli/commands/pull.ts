@@ -23,7 +23,7 @@ export const command: Command = {
       env.stderr.write('--all-tags is not supported: pull one tag at a time\n');
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const printer = progressPrinter(env.stdout, { quiet: !!flags.quiet });
       let name = '';
       for await (const ev of env.client().stream<ProgressEvent>('POST', '/images/pull', { query: { ref: args[0], platform: flags.platform as string | undefined } })) {

@@ -17,7 +17,7 @@ export const command: Command = {
       env.stderr.write(`"berth push" requires exactly 1 argument.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const printer = progressPrinter(env.stdout, { quiet: !!flags.quiet });
       let last = '';
       for await (const ev of env.client().stream<ProgressEvent>('POST', '/images/push', { query: { ref: args[0] } })) {

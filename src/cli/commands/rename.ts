@@ -11,7 +11,7 @@ export const command: Command = {
       env.stderr.write(`berth: "rename" requires exactly 2 arguments.\nSee 'berth rename --help'.\n`);
       return 1;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       await env.client().call('POST', `/containers/${encodeURIComponent(args[0])}/rename`, { query: { name: args[1] } });
       return 0;
     });

@@ -24,7 +24,7 @@ export const command: Command = {
       env.stderr.write('cowardly refusing to save to a terminal. Use the -o flag or redirect\n');
       return 1;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const body = await env.client().raw('GET', '/images/save', { query: { names: args, format: flags.format as string } });
       if (!output) {
         await pipeline(body, env.stdout, { end: false });

@@ -27,7 +27,7 @@ export const command: Command = {
   summary: 'Display a live stream of container(s) resource usage statistics',
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const client = env.client();
       let ids = args;
       if (!ids.length) ids = (await client.call<Array<{ Id: string }>>('GET', '/containers/json')).map((c) => c.Id);

@@ -27,7 +27,7 @@ export const command: Command = {
       env.stderr.write(`"berth system df" accepts no arguments.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const r = await env.client().call<Report>('GET', '/system/df');
       const images = r.Images ?? [];
       const containers = r.Containers ?? [];

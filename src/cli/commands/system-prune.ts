@@ -30,7 +30,7 @@ export const command: Command = {
       ];
       if (!(await confirm(env, `WARNING! This will remove:\n${what.join('\n')}\n\nAre you sure you want to continue? [y/N] `))) return 0;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const client = env.client();
       const containers = await client.call<{ removed: string[] }>('POST', '/containers/prune');
       if (containers.removed.length) env.stdout.write(`Deleted Containers:\n${containers.removed.join('\n')}\n\n`);

@@ -11,7 +11,7 @@ export const command: Command = {
       env.stderr.write(`"berth tag" requires exactly 2 arguments.\nUsage:  ${this.usage}\n`);
       return 125;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       await env.client().call('POST', '/images/tag', { body: { source: args[0], target: args[1] } });
       return 0;
     });

@@ -12,7 +12,7 @@ export const command: Command = {
       env.stderr.write(`berth: "top" requires at least 1 argument.\n`);
       return 1;
     }
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const t = await env.client().call<{ titles: string[]; processes: string[][] }>('GET', `/containers/${encodeURIComponent(args[0])}/top`);
       env.stdout.write(table(t.titles, t.processes));
       return 0;

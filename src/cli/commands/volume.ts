@@ -39,7 +39,7 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
       opt: { type: 'list', short: 'o' },
       name: { type: 'string' },
     });
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const v = await env.client().call<Volume>('POST', '/volumes/create', {
         body: { name: (flags.name as string) ?? args[0], driver: flags.driver, labels: keyValues(flags.label as string[]), options: keyValues(flags.opt as string[]) },
       });
@@ -49,7 +49,7 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
   },
   async ls(argv, env) {
     const { flags } = parseFlags(argv, { quiet: { type: 'bool', short: 'q' }, filter: { type: 'list', short: 'f' }, format: { type: 'string' } });
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const vols = await env.client().call<Volume[]>('GET', '/volumes', { query: { filters: filtersOf(flags.filter as string[]) } });
       if (flags.quiet) env.stdout.write(vols.map((v) => v.name + '\n').join(''));
       else if (flags.format) env.stdout.write(formatRows(flags.format as string, vols.map((v) => ({ ...dockerView(v), Labels: Object.entries(v.labels).map(([k, x]) => `${k}=${x}`).join(',') })), { Name: 'VOLUME NAME', Driver: 'DRIVER', Mountpoint: 'MOUNTPOINT', Scope: 'SCOPE', Labels: 'LABELS', CreatedAt: 'CREATED' }));
@@ -98,7 +98,7 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
   async prune(argv, env) {
     const { flags } = parseFlags(argv, { force: { type: 'bool', short: 'f' }, all: { type: 'bool', short: 'a' }, filter: { type: 'list' } });
     if (!flags.force && !(await confirm(env, `WARNING! This will remove ${flags.all ? 'all local volumes not used by at least one container' : 'anonymous local volumes not used by at least one container'}.\nAre you sure you want to continue? [y/N] `))) return 0;
-    return daemonCall(env.stderr, async () => {
+    return daemonCall(env, async () => {
       const f = JSON.parse(filtersOf(flags.filter as string[]) ?? '{}') as Record<string, string[]>;
       if (flags.all) f.all = ['true'];
       const r = await env.client().call<{ removed: string[] }>('POST', '/volumes/prune', { query: { filters: JSON.stringify(f) } });
