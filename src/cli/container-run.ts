@@ -15,6 +15,7 @@ import type { RunOptions } from './run-options.ts';
  * output is lost and the exit code is the container's.
  */
 export async function createContainer(env: CommandEnv, opts: RunOptions): Promise<string> {
+  checkCidfile(opts);
   const client = env.client();
   if (opts.pull === 'always') await pullImage(env, opts.config.image, opts.platform);
   const create = () => client.call<{ id: string; warnings: string[] }>('POST', '/containers/create', { body: opts.config });
@@ -29,7 +30,24 @@ export async function createContainer(env: CommandEnv, opts: RunOptions): Promis
     res = await create();
   }
   for (const w of [...opts.warnings, ...res.warnings]) env.stderr.write(`WARNING: ${w}\n`);
+  writeCidfile(opts, res.id);
   return res.id;
+}
+
+/** docker's --cidfile: refused up front when the file exists, so no container is made for nothing. */
+function checkCidfile(opts: RunOptions): void {
+  if (opts.cidfile && process.getBuiltinModule('node:fs').existsSync(opts.cidfile)) {
+    throw Object.assign(new Error(`Container ID file found, make sure the other container isn't running or delete ${opts.cidfile}`), { exit: 125 });
+  }
+}
+
+function writeCidfile(opts: RunOptions, id: string): void {
+  if (!opts.cidfile || !id) return;
+  try {
+    process.getBuiltinModule('node:fs').writeFileSync(opts.cidfile, id, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw Object.assign(new Error(`failed to write the container ID to ${opts.cidfile}: ${(err as Error).message}`), { exit: 125 });
+  }
 }
 
 /**
@@ -39,6 +57,7 @@ export async function createContainer(env: CommandEnv, opts: RunOptions): Promis
  * createContainer does. Returns the exit code of `berth run`.
  */
 export async function runContainer(env: CommandEnv, opts: RunOptions, attach: { sigProxy: boolean; detachKeys?: number[] }): Promise<number> {
+  checkCidfile(opts);
   const client = env.client();
   const cfg = opts.config;
   if (opts.pull === 'always') await pullImage(env, cfg.image, opts.platform);
@@ -66,6 +85,7 @@ export async function runContainer(env: CommandEnv, opts: RunOptions, attach: { 
       return failed(err);
     }
     warn(res.warnings);
+    writeCidfile(opts, res.id);
     env.stdout.write(`${res.id}\n`);
     return 0;
   }
@@ -77,6 +97,7 @@ export async function runContainer(env: CommandEnv, opts: RunOptions, attach: { 
   }
   const id = opened.headers[CONTAINER_ID_HEADER] ?? '';
   warn(parseWarnings(opened.headers[WARNINGS_HEADER]));
+  writeCidfile(opts, id);
   let last: { exitCode: number; error?: string } | undefined;
   const attached = attachStreams(env, client, opened.socket, {
     tty: !!cfg.tty,

@@ -23,6 +23,7 @@ export const CREATE_FLAGS: Record<string, FlagSpec> = {
   'add-host': { type: 'list', doc: 'Add a custom host-to-IP mapping (host:ip)' },
   'cap-add': { type: 'list', doc: 'Add Linux capabilities' },
   'cap-drop': { type: 'list', doc: 'Drop Linux capabilities' },
+  cidfile: { type: 'string', doc: 'Write the container ID to the file' },
   'cpu-period': { type: 'string', doc: 'Limit CPU CFS (Completely Fair Scheduler) period' },
   'cpu-quota': { type: 'string', doc: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
   'cpu-shares': { type: 'string', short: 'c', doc: 'CPU shares (relative weight)' },
@@ -103,6 +104,8 @@ export interface RunOptions {
   detach: boolean;
   pull: 'missing' | 'always' | 'never';
   platform?: string;
+  /** --cidfile: where to write the new container's ID; it must not exist yet. */
+  cidfile?: string;
   /** Accepted but ignored options, for the CLI to print as WARNINGs. */
   warnings: string[];
 }
@@ -265,7 +268,8 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
     throw berthError('InvalidArgument', `platform "${platform}" is not supported: berth runs linux/amd64 containers`);
   }
 
-  return { config, detach: bool('detach'), pull, ...(platform ? { platform } : {}), warnings };
+  const cidfile = str('cidfile');
+  return { config, detach: bool('detach'), pull, ...(platform ? { platform } : {}), ...(cidfile ? { cidfile } : {}), warnings };
 }
 
 function parseSecurityOpt(opt: string, config: ContainerConfig, warnings: string[], env: RunOptionsEnv): void {

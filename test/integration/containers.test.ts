@@ -287,6 +287,20 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal((await cli('rm', '-v', 'changer')).code, 0);
   });
 
+  it('writes the container ID to --cidfile and refuses an existing one', async () => {
+    const cidfile = path.join(tmp, 'cid');
+    const run = await cli('run', '-d', '--cidfile', cidfile, '--network', 'none', e.image, 'sleep', '1000');
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(readFileSync(cidfile, 'utf8'), run.stdout.trim());
+    const before = (await cli('ps', '-aq')).stdout;
+    const again = await cli('run', '--rm', '--cidfile', cidfile, e.image, 'true');
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /Container ID file found/);
+    assert.equal((await cli('ps', '-aq')).stdout, before, 'no container made');
+    assert.equal((await cli('rm', '-f', run.stdout.trim())).code, 0);
+    rmSync(cidfile);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);
