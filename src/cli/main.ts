@@ -147,7 +147,10 @@ async function main(argv: string[]): Promise<number> {
   } else if (aliases[name]) name = aliases[name];
   const load = commands[name];
   if (!load) {
-    process.stderr.write(`berth: '${rest[0]}' is not a berth command.\nSee 'berth --help'\n`);
+    const sub = [...Object.keys(commands), ...Object.keys(aliases)].filter((k) => k.startsWith(`${rest[0]} `));
+    if (sub.length && (rest.length === 1 || rest[1] === '--help' || rest[1] === '-h')) return printGroupHelp(rest[0], sub);
+    const what = sub.length && rest[1] ? `${rest[0]} ${rest[1]}` : rest[0];
+    process.stderr.write(`berth: '${what}' is not a berth command.\nSee 'berth ${sub.length ? `${rest[0]} ` : ''}--help'\n`);
     return 125;
   }
   const { command } = await load();
@@ -174,6 +177,18 @@ async function main(argv: string[]): Promise<number> {
     env: process.env,
   };
   return command.run(args, env);
+}
+
+/** `berth image`, `berth container`, `berth system`: the group's commands, as docker lists them. */
+async function printGroupHelp(group: string, keys: string[]): Promise<number> {
+  const rows: string[][] = [];
+  for (const key of [...new Set(keys)].sort()) {
+    const { command } = await commands[aliases[key] ?? key]();
+    rows.push([key.slice(group.length + 1), command.summary]);
+  }
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  process.stdout.write(`Usage:  berth ${group} COMMAND\n\nCommands:\n${rows.map(([n, s]) => `  ${n.padEnd(width)}${s}`).join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`);
+  return 0;
 }
 
 function printHelp(): number {

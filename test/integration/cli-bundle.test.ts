@@ -75,6 +75,12 @@ describe('the bundled CLI', () => {
     const unknown = await berth(['nosuchcommand']);
     assert.equal(unknown.code, 125);
     assert.match(unknown.stderr, /'nosuchcommand' is not a berth command/);
+    const group = await berth(['image']);
+    assert.equal(group.code, 0);
+    assert.match(group.stdout, /^Usage: {2}berth image COMMAND\n[\s\S]*\n {2}inspect +Display detailed information/);
+    const badSub = await berth(['image', 'bogus']);
+    assert.equal(badSub.code, 125);
+    assert.match(badSub.stderr, /'image bogus' is not a berth command/);
     const missing = await berth(['rm', 'no-such-container']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no-such-container/);
