@@ -49,7 +49,7 @@ export async function wireContainers(opts: {
     async find(ctx, ref) {
       const img = await opts.images.find(ctx, ref);
       const config = img.config as unknown as { config?: ImageConfig; rootfs: { diff_ids: string[] } };
-      return { id: img.id, name: ref, config, chainId: chainId(config.rootfs.diff_ids as Digest[]) };
+      return { id: img.id, name: ref, config, chainId: chainId(config.rootfs.diff_ids as Digest[]), size: img.size };
     },
   };
   const containers = new ContainerService({

@@ -49,7 +49,7 @@ import { removeTree } from '../core/remove-tree.ts';
  */
 export interface ImageLookup {
   /** The local image for a reference or id: NotFound when it is not present. */
-  find(ctx: Ctx, ref: string): Promise<{ id: string; name: string; config: { config?: ImageConfig; rootfs: { diff_ids: string[] } }; chainId?: string }>;
+  find(ctx: Ctx, ref: string): Promise<{ id: string; name: string; config: { config?: ImageConfig; rootfs: { diff_ids: string[] } }; chainId?: string; /** Unpacked bytes of its layers. */ size?: number }>;
 }
 
 export interface Mounter {
@@ -1006,6 +1006,13 @@ export class ContainerService {
   }
 
   /** The rootfs directory of a running container, for `cp`. */
+  /** `ps -s`: bytes in the container's writable layer, and with the image's beneath it. */
+  async sizes(ctx: Ctx, rec: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
+    const rw = await this.#d.snapshotter.usage(ctx, rec.snapshotKey).then((u) => u.size, () => 0);
+    const image = await this.#d.images.find(ctx, rec.imageId).catch(() => undefined);
+    return { SizeRw: rw, SizeRootFs: rw + (image?.size ?? 0) };
+  }
+
   /** docker diff: the changes in the container's writable layer. */
   async changes(ctx: Ctx, idOrName: string): Promise<Change[]> {
     const rec = await this.resolve(ctx, idOrName);

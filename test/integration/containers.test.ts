@@ -283,6 +283,8 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.ok(!names.includes('bin/cat'), 'the deleted file is gone');
     assert.ok(!names.includes('data/in-volume'), 'volumes stay out of the export');
     assert.match(execFileSync('tar', ['-xOf', out, 'etc/passwd'], { encoding: 'utf8' }), /\ny\n$/);
+    const size = (await cli('ps', '-a', '-s', '--filter', 'name=changer', '--format', '{{.Size}}')).stdout.trim();
+    assert.match(size, /^\d+(\.\d+)?[kM]?B \(virtual \d+(\.\d+)?MB\)$/, 'the writable layer, then with the image under it');
     assert.equal((await cli('diff', 'no-such-container')).code, 1);
     assert.equal((await cli('rm', '-v', 'changer')).code, 0);
   });

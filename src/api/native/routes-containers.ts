@@ -55,7 +55,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
       // As docker: "Up 2 minutes (healthy)"; a check still in its start period shows as "health: starting".
       if (health && c.state.status === 'running') item.Status += health.Status === 'starting' ? ' (health: starting)' : ` (${health.Status})`;
       if (!matchContainer(item, filters, health)) continue;
-      out.push(item);
+      out.push(bool(req.query.get('size')) ? { ...item, ...(await containers.sizes(req.ctx, c.record)) } : item);
     }
     const limit = Number(req.query.get('limit') ?? -1);
     return limit > 0 ? out.slice(0, limit) : out;

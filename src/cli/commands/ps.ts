@@ -2,7 +2,7 @@ import type { ContainerListItem } from '../../core/containers.ts';
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { humanAge, table } from '../output.ts';
+import { humanAge, humanSize, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 
 const specs = {
@@ -13,7 +13,7 @@ const specs = {
   'no-trunc': { type: 'bool', doc: "Don't truncate output" },
   last: { type: 'number', short: 'n', doc: 'Show n last created containers (includes all states)' },
   latest: { type: 'bool', short: 'l', doc: 'Show the latest created container (includes all states)' },
-  size: { type: 'bool', short: 's', doc: 'Display total file sizes (not supported; ignored)' },
+  size: { type: 'bool', short: 's', doc: 'Display total file sizes' },
 } as const;
 
 type Item = ContainerListItem;
@@ -39,7 +39,9 @@ export const command: Command = {
     return daemonCall(env, async () => {
       const last = flags.latest ? 1 : (flags.last as number | undefined);
       const all = !!flags.all || last !== undefined;
-      let items = await env.client().call<Item[]>('GET', '/containers/json', { query: { all, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+      let items = await env.client().call<Array<Item & { SizeRw?: number; SizeRootFs?: number }>>('GET', '/containers/json', {
+        query: { all, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined, size: flags.size ? '1' : undefined },
+      });
       if (last !== undefined && last > 0) items = items.slice(0, last);
       const noTrunc = !!flags['no-trunc'];
       if (flags.quiet) {
@@ -59,13 +61,16 @@ export const command: Command = {
         Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
         Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','),
         Mounts: (c.Mounts ?? []).map((m) => m.Name ?? m.Source).join(','),
+        // docker's "12B (virtual 2.15MB)": the writable layer, then with the image under it.
+        Size: c.SizeRw === undefined ? '' : `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? c.SizeRw)})`,
       }));
       const format = flags.format as string | undefined;
       if (format && format !== 'table') {
-        env.stdout.write(formatRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', Created: 'CREATED', Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', State: 'STATE', Labels: 'LABELS', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Mounts: 'MOUNTS' }));
+        env.stdout.write(formatRows(format, rows, { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', Created: 'CREATED', Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', State: 'STATE', Labels: 'LABELS', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Mounts: 'MOUNTS', Size: 'SIZE' }));
         return 0;
       }
-      env.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names])));
+      const headers = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(flags.size ? ['SIZE'] : [])];
+      env.stdout.write(table(headers, rows.map((r) => [r.ID, r.Image, r.Command, r.Created, r.Status, r.Ports, r.Names, ...(flags.size ? [r.Size] : [])])));
       return 0;
     });
   },
