@@ -51,6 +51,7 @@ export async function wireContainers(opts: {
       const config = img.config as unknown as { config?: ImageConfig; rootfs: { diff_ids: string[] } };
       return { id: img.id, name: ref, config, chainId: chainId(config.rootfs.diff_ids as Digest[]), size: img.size };
     },
+    commitLayer: (ctx, o) => opts.images.commitLayer(ctx, o),
   };
   const containers = new ContainerService({
     store: new MetadataContainerStore(opts.db),

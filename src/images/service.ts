@@ -30,6 +30,7 @@ import { removeImages, pruneImages } from './remove.ts';
 import { saveImages } from './archive-save.ts';
 import { loadArchive } from './archive-load.ts';
 import { importRootfs } from './import.ts';
+import { commitLayer, type CommitLayerOptions } from './commit.ts';
 
 export interface ImagesConfig {
   /** Layers downloaded (and unpacked) at once per pull. */
@@ -232,6 +233,11 @@ export class ImageService {
 
   load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
     return loadArchive(this, ctx, stream, onProgress).finally(mallocTrim);
+  }
+
+  /** A new image: `opts.parent`'s layers plus one (a container's changes, for `commit`). */
+  commitLayer(ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
+    return commitLayer(this, ctx, opts).finally(mallocTrim);
   }
 
   import(ctx: Ctx, stream: Readable, opts: ImportOptions = {}): Promise<string> {

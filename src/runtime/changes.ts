@@ -1,8 +1,11 @@
-import { lstat, readdir } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
-import { lgetxattr } from '../core/sys.ts';
+import { lgetxattr, llistxattr } from '../core/sys.ts';
+import type { TarItem } from '../core/tar-write.ts';
+import { deviceMajor, deviceMinor } from './host-devices.ts';
 import type { Mount } from '../snapshots/types.ts';
 
 /**
@@ -85,4 +88,70 @@ function isOpaque(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The container's writable layer as an OCI layer tar (for `commit`):
+ * overlayfs whiteouts become `.wh.NAME` entries, an opaque directory gets a
+ * `.wh..wh..opq` entry, hard links inside the layer stay links, and the
+ * runtime's own empty mount targets (`hidden`) are left out, as `diff`
+ * leaves them out. Extended attributes travel, but overlayfs' own
+ * (`trusted.overlay.*`) never do.
+ */
+export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>): AsyncGenerator<TarItem> {
+  const { upper } = layersOf(mounts);
+  const links = new Map<string, string>();
+  async function* walk(rel: string): AsyncGenerator<TarItem> {
+    ctx.signal.throwIfAborted();
+    for (const name of (await readdir(path.join(upper, rel))).sort()) {
+      const child = rel ? `${rel}/${name}` : name;
+      const abs = path.join(upper, child);
+      const st = await lstat(abs);
+      const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: xattrsOf(abs) };
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        yield { entry: { name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', size: 0, mode: 0o644 } };
+        continue;
+      }
+      if (hidden.has(`/${child}`) && ((st.isFile() && st.size === 0) || (st.isDirectory() && (await readdir(abs)).length === 0))) continue;
+      if (st.isDirectory()) {
+        yield { entry: { name: `${child}/`, type: 'dir', ...common } };
+        if (isOpaque(abs)) yield { entry: { name: `${child}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644 } };
+        yield* walk(child);
+      } else if (st.isSymbolicLink()) {
+        yield { entry: { name: child, type: 'symlink', linkname: await readlink(abs), ...common } };
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? links.get(key) : undefined;
+        if (first) yield { entry: { name: child, type: 'hardlink', linkname: first, ...common } };
+        else {
+          if (st.nlink > 1) links.set(key, child);
+          yield { entry: { name: child, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
+        }
+      } else if (st.isFIFO()) {
+        yield { entry: { name: child, type: 'fifo', ...common } };
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        yield { entry: { name: child, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: deviceMajor(BigInt(st.rdev)), devminor: deviceMinor(BigInt(st.rdev)), ...common } };
+      }
+    }
+  }
+  yield* walk('');
+}
+
+function xattrsOf(p: string): Record<string, Buffer> | undefined {
+  let names: string[];
+  try {
+    names = llistxattr(p);
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, Buffer> = {};
+  for (const n of names) {
+    if (n.startsWith('trusted.overlay.')) continue;
+    try {
+      out[n] = lgetxattr(p, n);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
 }

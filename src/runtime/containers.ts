@@ -15,7 +15,7 @@ import type { ContainerStore } from '../metadata/containers.ts';
 import type { NetworkService, PendingSetup, SetupResult } from '../network/types.ts';
 import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts';
 import { imageDefaults } from './image-defaults.ts';
-import { layerChanges, type Change } from './changes.ts';
+import { layerChanges, layerTarItems, type Change } from './changes.ts';
 import { packRootfs } from './archive.ts';
 import { demux, Streams } from '../core/stdcopy.ts';
 import type { LogFile } from './log-reader.ts';
@@ -25,7 +25,9 @@ import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-polic
 import { resolveUserInRootfs } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
 import { buildExecProcess } from './spec-exec.ts';
-import { INIT_PATH_IN_CONTAINER, buildSpec, type HostFacts } from './spec.ts';
+import { INIT_PATH_IN_CONTAINER, buildSpec, mergeEnv, type HostFacts } from './spec.ts';
+import { tarStream } from '../core/tar-write.ts';
+import { commandLine } from './container-views.ts';
 import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
@@ -50,6 +52,8 @@ import { removeTree } from '../core/remove-tree.ts';
 export interface ImageLookup {
   /** The local image for a reference or id: NotFound when it is not present. */
   find(ctx: Ctx, ref: string): Promise<{ id: string; name: string; config: { config?: ImageConfig; rootfs: { diff_ids: string[] } }; chainId?: string; /** Unpacked bytes of its layers. */ size?: number }>;
+  /** A new image of `parent`'s layers and `layer` (an uncompressed tar); resolves to its ID. */
+  commitLayer?(ctx: Ctx, opts: { parent: string; layer: Readable; config: ImageConfig; name?: string; author?: string; comment?: string; createdBy: string; changes?: string[] }): Promise<string>;
 }
 
 export interface Mounter {
@@ -1006,6 +1010,38 @@ export class ContainerService {
   }
 
   /** The rootfs directory of a running container, for `cp`. */
+  /**
+   * docker commit: the container's changes become a layer on its image, and
+   * its configuration the new image's (over the image's own). A running
+   * container is paused while its layer is read, unless `pause` is false.
+   */
+  async commit(ctx: Ctx, idOrName: string, opts: { name?: string; author?: string; comment?: string; changes?: string[]; pause?: boolean } = {}): Promise<string> {
+    if (!this.#d.images.commitLayer) throw berthError('FailedPrecondition', 'commit is not available in this daemon');
+    const rec = await this.resolve(ctx, idOrName);
+    const st = await this.#state(ctx, rec.id);
+    const pause = opts.pause !== false && st.status === 'running';
+    if (pause) await this.#d.tasks.pause(ctx, rec.id);
+    try {
+      const image = await this.#d.images.find(ctx, rec.imageId);
+      const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
+      const layer = tarStream(layerTarItems(ctx, mounts, runtimeMountTargets(rec)));
+      const id = await this.#d.images.commitLayer(ctx, {
+        parent: rec.imageId,
+        layer,
+        config: committedConfig(image.config.config ?? {}, rec.config),
+        name: opts.name,
+        author: opts.author,
+        comment: opts.comment,
+        createdBy: commandLine(rec, image.config.config).join(' '),
+        changes: opts.changes,
+      });
+      this.#event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
+      return id;
+    } finally {
+      if (pause) await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after commit failed', { container: rec.id, err }));
+    }
+  }
+
   /** `ps -s`: bytes in the container's writable layer, and with the image's beneath it. */
   async sizes(ctx: Ctx, rec: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
     const rw = await this.#d.snapshotter.usage(ctx, rec.snapshotKey).then((u) => u.size, () => 0);
@@ -1017,9 +1053,7 @@ export class ContainerService {
   async changes(ctx: Ctx, idOrName: string): Promise<Change[]> {
     const rec = await this.resolve(ctx, idOrName);
     const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
-    // Mount targets the runtime makes when the image lacks them; user mounts' targets stay visible, as docker shows them.
-    const hidden = new Set(['/etc', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', ...(rec.config.init ? ['/sbin', INIT_PATH_IN_CONTAINER] : [])]);
-    return layerChanges(ctx, mounts, hidden);
+    return layerChanges(ctx, mounts, runtimeMountTargets(rec));
   }
 
   /** docker export: the container's root file system as a tar (volumes and bind mounts left out). */
@@ -1310,4 +1344,23 @@ function withVolatile(mounts: SnapshotMount[]): { mounts: SnapshotMount[]; workd
   const workdir = mounts[0].options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length);
   if (!workdir) return undefined;
   return { mounts: [{ ...mounts[0], options: [...mounts[0].options, 'volatile'] }], workdir };
+}
+
+/** Mount targets the runtime makes when the image lacks them; user mounts' targets stay, as docker shows them. */
+function runtimeMountTargets(rec: ContainerRecord): Set<string> {
+  return new Set(['/etc', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/proc', '/sys', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', ...(rec.config.init ? ['/sbin', INIT_PATH_IN_CONTAINER] : [])]);
+}
+
+/** The config a commit records: docker's, the container's settings over its image's. */
+function committedConfig(image: ImageConfig, cfg: ContainerConfig): ImageConfig {
+  const out: ImageConfig = { ...image };
+  if (cfg.cmd !== undefined) out.Cmd = cfg.cmd;
+  if (cfg.entrypoint !== undefined) out.Entrypoint = cfg.entrypoint;
+  if (cfg.env?.length) out.Env = mergeEnv(image.Env ?? [], cfg.env);
+  if (cfg.workingDir) out.WorkingDir = cfg.workingDir;
+  if (cfg.user !== undefined) out.User = cfg.user;
+  if (cfg.labels && Object.keys(cfg.labels).length) out.Labels = { ...image.Labels, ...cfg.labels };
+  if (cfg.exposedPorts?.length) out.ExposedPorts = { ...image.ExposedPorts, ...Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) };
+  if (cfg.stopSignal) out.StopSignal = cfg.stopSignal;
+  return out;
 }

@@ -303,6 +303,24 @@ describe('containers', { timeout: 600_000 }, () => {
     rmSync(cidfile);
   });
 
+  it('commits a container\'s changes as a new image that runs them', async () => {
+    const run = await cli('run', '-d', '--name', 'to-commit', '--network', 'none', '-e', 'COMMITTED=yes', e.image, 'sh', '-c', 'mkdir -p /app && echo hello > /app/greeting && ln /app/greeting /app/again && rm /bin/cat && exec sleep 1000');
+    assert.equal(run.code, 0, run.stderr);
+    await waitFor(async () => (await cli('diff', 'to-commit')).stdout.includes('A /app/again'), 'the changes made');
+    const commit = await cli('commit', '-m', 'add a greeting', '-c', 'CMD ["sh", "-c", "echo $COMMITTED; ls /app"]', 'to-commit', 'committed/app:v1');
+    assert.equal(commit.code, 0, commit.stderr);
+    assert.match(commit.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.match((await cli('ps', '--filter', 'name=to-commit', '--format', '{{.Status}}')).stdout, /^Up /, 'running again after the commit paused it');
+    const fromImage = await cli('run', '--rm', '--pull', 'never', '--network', 'none', 'committed/app:v1');
+    assert.equal(fromImage.stdout, 'yes\nagain\ngreeting\n', fromImage.stderr);
+    const inside = await cli('run', '--rm', '--pull', 'never', '--network', 'none', 'committed/app:v1', 'sh', '-c', 'test -e /bin/cat || echo deleted; stat -c %i /app/greeting /app/again | uniq | wc -l');
+    assert.equal(inside.stdout, 'deleted\n1\n', 'the whiteout and the hard link survive the commit');
+    assert.match((await cli('history', 'committed/app:v1')).stdout.split('\n')[1], /add a greeting/);
+    assert.equal((await cli('rm', '-f', 'to-commit')).code, 0);
+    assert.equal((await cli('rmi', 'committed/app:v1')).code, 0);
+    assert.equal((await cli('commit', 'no-such-container')).code, 1);
+  });
+
   it('follows logs while a container writes', async () => {
     const r = await cli('run', '--name', 'follow', '-d', e.image, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.2; done');
     assert.equal(r.code, 0, r.stderr);

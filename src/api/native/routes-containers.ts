@@ -226,6 +226,23 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
 
   router.add('GET', '/containers/:id/changes', async (req) => containers.changes(req.ctx, req.params.id));
 
+  // docker's POST /commit?container=&repo=&tag=&author=&comment=&pause=&changes=
+  router.add('POST', '/commit', async (req) => {
+    const q = req.query;
+    const container = q.get('container');
+    if (!container) throw berthError('InvalidArgument', 'a container to commit is required');
+    const repo = q.get('repo');
+    const name = repo ? `${repo}${q.get('tag') ? `:${q.get('tag')}` : ''}` : undefined;
+    const id = await containers.commit(req.ctx, container, {
+      name,
+      author: q.get('author') ?? undefined,
+      comment: q.get('comment') ?? undefined,
+      changes: q.getAll('changes'),
+      pause: q.get('pause') === null ? true : bool(q.get('pause')),
+    });
+    return { Id: id };
+  });
+
   router.add('GET', '/containers/:id/export', async (req) => {
     const { tar, release } = await containers.exportRootfs(req.ctx, req.params.id);
     try {
