@@ -23,8 +23,8 @@ export interface Change {
   Kind: 0 | 1 | 2;
 }
 
-export async function layerChanges(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>): Promise<Change[]> {
-  const { upper, lowers } = layersOf(mounts);
+export async function layerChanges(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>, hasLayers: boolean): Promise<Change[]> {
+  const { upper, lowers } = layersOf(mounts, hasLayers);
   const inLower = async (rel: string) => {
     for (const l of lowers) {
       try {
@@ -70,7 +70,7 @@ export async function layerChanges(ctx: Ctx, mounts: readonly Mount[], hidden: R
   return out;
 }
 
-function layersOf(mounts: readonly Mount[]): { upper: string; lowers: string[] } {
+function layersOf(mounts: readonly Mount[], hasLayers: boolean): { upper: string; lowers: string[] } {
   const m = mounts[0];
   if (m?.type === 'overlay') {
     const opt = (k: string) => m.options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
@@ -78,8 +78,9 @@ function layersOf(mounts: readonly Mount[]): { upper: string; lowers: string[] }
     if (upper) return { upper, lowers: (opt('lowerdir') ?? '').split(':').filter(Boolean) };
   }
   // A container on an image without layers is a plain directory: everything in it was added.
-  if (m?.type === 'bind' && mounts.length === 1) return { upper: m.source, lowers: [] };
-  throw berthError('FailedPrecondition', 'diff needs a container on the overlayfs snapshotter');
+  // (A copying snapshotter's container on layers is a plain directory too, but holds them all.)
+  if (m?.type === 'bind' && mounts.length === 1 && !hasLayers) return { upper: m.source, lowers: [] };
+  throw berthError('FailedPrecondition', 'diff and commit need a container on the overlayfs snapshotter');
 }
 
 function isOpaque(dir: string): boolean {
@@ -98,8 +99,8 @@ function isOpaque(dir: string): boolean {
  * leaves them out. Extended attributes travel, but overlayfs' own
  * (`trusted.overlay.*`) never do.
  */
-export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>): AsyncGenerator<TarItem> {
-  const { upper } = layersOf(mounts);
+export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>, hasLayers: boolean): AsyncGenerator<TarItem> {
+  const { upper } = layersOf(mounts, hasLayers);
   const links = new Map<string, string>();
   async function* walk(rel: string): AsyncGenerator<TarItem> {
     ctx.signal.throwIfAborted();

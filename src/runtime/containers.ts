@@ -1024,7 +1024,13 @@ export class ContainerService {
     try {
       const image = await this.#d.images.find(ctx, rec.imageId);
       const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
-      const layer = tarStream(layerTarItems(ctx, mounts, runtimeMountTargets(rec)));
+      // Read before the commit starts, so a snapshotter that cannot diff fails before anything is stored.
+      const items = layerTarItems(ctx, mounts, runtimeMountTargets(rec), image.config.rootfs.diff_ids.length > 0);
+      const first = await items.next();
+      const layer = tarStream((async function* () {
+        if (!first.done) yield first.value;
+        yield* items;
+      })());
       const id = await this.#d.images.commitLayer(ctx, {
         parent: rec.imageId,
         layer,
@@ -1053,7 +1059,8 @@ export class ContainerService {
   async changes(ctx: Ctx, idOrName: string): Promise<Change[]> {
     const rec = await this.resolve(ctx, idOrName);
     const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
-    return layerChanges(ctx, mounts, runtimeMountTargets(rec));
+    const image = await this.#d.images.find(ctx, rec.imageId).catch(() => undefined);
+    return layerChanges(ctx, mounts, runtimeMountTargets(rec), (image?.config.rootfs.diff_ids.length ?? 1) > 0);
   }
 
   /** docker export: the container's root file system as a tar (volumes and bind mounts left out). */
