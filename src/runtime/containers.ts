@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
@@ -17,16 +17,15 @@ import type { Mount as SnapshotMount, Snapshotter } from '../snapshots/types.ts'
 import { imageDefaults } from './image-defaults.ts';
 import type { Change } from './changes.ts';
 import { ContainerFiles, type CommitOptions } from './container-files.ts';
-import { demux, Streams } from '../core/stdcopy.ts';
+import { ContainerExecs } from './container-execs.ts';
 import type { LogFile } from './log-reader.ts';
-import type { ImageConfig, Spec } from './oci-types.ts';
+import type { ImageConfig } from './oci-types.ts';
 import { hostDevices, resolveDevice } from './host-devices.ts';
 import { restartDelay, shouldRestart, startOnDaemonStart } from './restart-policy.ts';
 import { resolveUserInRootfs } from './rootfs-files.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
-import { buildExecProcess } from './spec-exec.ts';
 import { buildSpec, type HostFacts } from './spec.ts';
-import type { ExitStatus, OciProcess, TaskService, TaskStdio } from './task-types.ts';
+import type { ExitStatus, TaskService, TaskStdio } from './task-types.ts';
 import { topOf } from './top.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
 import type { VolumeService } from './volumes.ts';
@@ -126,6 +125,7 @@ export class ContainerService {
   #closed = false;
 
   readonly #files: ContainerFiles;
+  readonly #execs: ContainerExecs;
 
   constructor(deps: ContainerServiceDeps) {
     this.#d = deps;
@@ -137,6 +137,16 @@ export class ContainerService {
       bundleDir: (rec) => this.bundleDir(rec),
       resolveMounts: (ctx, rec) => this.#resolveMounts(ctx, rec),
       event: (ctx, action, id, attributes) => this.#event(ctx, action, id, attributes),
+    });
+    this.#execs = new ContainerExecs({
+      tasks: deps.tasks,
+      host: deps.host,
+      resolve: (ctx, idOrName) => this.resolve(ctx, idOrName),
+      list: (ctx) => this.list(ctx),
+      state: (ctx, id) => this.#state(ctx, id),
+      patch: (ctx, id, patch) => this.#patch(ctx, id, patch),
+      event: (ctx, action, id, attributes) => this.#event(ctx, action, id, attributes),
+      bundleDir: (rec) => this.bundleDir(rec),
     });
   }
 
@@ -866,144 +876,31 @@ export class ContainerService {
     await this.#d.tasks.closeStdin(ctx, id).catch(() => {});
   }
 
-  async execCreate(ctx: Ctx, idOrName: string, exec: ExecConfig): Promise<string> {
-    const rec = await this.resolve(ctx, idOrName);
-    const st = await this.#state(ctx, rec.id);
-    if (st.status === 'paused') throw berthError('Conflict', `Container ${rec.id} is paused, unpause the container before exec`);
-    if (st.status !== 'running') throw berthError('Conflict', `Container ${rec.id} is not running`);
-    if (!exec.cmd?.length) throw berthError('InvalidArgument', 'No exec command specified');
-    const bundle = this.bundleDir(rec);
-    // The exec's process is the container's (as started) with the exec's own args, env, cwd and user.
-    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
-    const user = exec.user ? await resolveUserInRootfs(ctx, path.join(bundle, 'rootfs'), exec.user) : undefined;
-    const process: OciProcess = buildExecProcess(spec, {
-      cmd: exec.cmd,
-      env: exec.env,
-      tty: exec.tty,
-      workingDir: exec.workingDir,
-      user,
-      privileged: exec.privileged,
-      availableCapabilities: this.#d.host.capabilities,
-    });
-    const execId = newId();
-    await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin });
-    await this.#patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
-    this.#event(ctx, 'exec_create', rec.id, { name: rec.name, execID: execId });
-    return execId;
+  // ---------------------------------------------------------------- exec (container-execs.ts)
+
+  execCreate(ctx: Ctx, idOrName: string, exec: ExecConfig): Promise<string> {
+    return this.#execs.execCreate(ctx, idOrName, exec);
   }
 
-  async #findExec(ctx: Ctx, execId: string): Promise<{ rec: ContainerRecord; st: RuntimeState }> {
-    for (const c of await this.list(ctx)) {
-      if (c.state.execs?.[execId]) return { rec: c.record, st: c.state };
-    }
-    throw berthError('NotFound', `No such exec instance: ${execId}`);
+  execStart(ctx: Ctx, execId: string, opts: { detach?: boolean } = {}): Promise<{ stream?: Duplex; tty: boolean }> {
+    return this.#execs.execStart(ctx, execId, opts);
   }
 
-  async execStart(ctx: Ctx, execId: string, opts: { detach?: boolean } = {}): Promise<{ stream?: Duplex; tty: boolean }> {
-    const { rec, st } = await this.#findExec(ctx, execId);
-    const info = st.execs![execId];
-    if (info.running || info.exitCode !== undefined) throw berthError('Conflict', `exec ${execId} has already been started`);
-    const stream = opts.detach ? undefined : await this.#d.tasks.attach(ctx, rec.id, execId);
-    const { pid } = await this.#d.tasks.startExec(ctx, rec.id, execId);
-    await this.#patchExec(ctx, rec.id, execId, { running: true, pid });
-    this.#event(ctx, 'exec_start', rec.id, { name: rec.name, execID: execId });
-    const bg = withCtx(ctx, { signal: new AbortController().signal });
-    void this.#d.tasks
-      .wait(bg, rec.id, execId)
-      .then(async (exit) => {
-        await this.#patchExec(bg, rec.id, execId, { running: false, exitCode: exit.exitCode });
-        this.#event(bg, 'exec_die', rec.id, { execID: execId, exitCode: String(exit.exitCode) });
-        // The exit code now lives in the container's state: the session's dir
-        // and monitor can go, or a long-running container gathers one per exec.
-        await this.#d.tasks.deleteExec(bg, rec.id, execId, { graceful: true });
-      })
-      .catch(() => {});
-    return { stream, tty: !!info.config.tty };
+  execInspect(ctx: Ctx, execId: string): Promise<{ id: string; containerId: string; running: boolean; exitCode?: number; pid?: number; config: ExecConfig }> {
+    return this.#execs.execInspect(ctx, execId);
   }
 
-  async execInspect(ctx: Ctx, execId: string): Promise<{ id: string; containerId: string; running: boolean; exitCode?: number; pid?: number; config: ExecConfig }> {
-    const { rec, st } = await this.#findExec(ctx, execId);
-    const info = st.execs![execId];
-    if (info.running) {
-      const t = await this.#d.tasks.execState(ctx, rec.id, execId).catch(() => undefined);
-      if (t?.exit) return { id: execId, containerId: rec.id, running: false, exitCode: t.exit.exitCode, pid: info.pid, config: info.config };
-    }
-    return { id: execId, containerId: rec.id, running: info.running, exitCode: info.exitCode, pid: info.pid, config: info.config };
+  execResize(ctx: Ctx, execId: string, rows: number, cols: number): Promise<void> {
+    return this.#execs.execResize(ctx, execId, rows, cols);
   }
 
-  async execResize(ctx: Ctx, execId: string, rows: number, cols: number): Promise<void> {
-    const { rec } = await this.#findExec(ctx, execId);
-    await this.#d.tasks.resize(ctx, rec.id, { rows, cols }, execId);
+  execSync(ctx: Ctx, idOrName: string, cmd: string[], opts: { timeoutMs: number; maxOutput?: number; user?: string }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }> {
+    return this.#execs.execSync(ctx, idOrName, cmd, opts);
   }
 
-  /**
-   * Run a command in a running container and collect its output, without an
-   * exec record: health checks and the CRI's ExecSync. Past `timeoutMs` the
-   * command is killed and `timedOut` set; output beyond `maxOutput` bytes a
-   * stream is dropped.
-   */
-  async execSync(ctx: Ctx, idOrName: string, cmd: string[], opts: { timeoutMs: number; maxOutput?: number; user?: string }): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer; timedOut: boolean }> {
-    const rec = await this.resolve(ctx, idOrName);
-    const st = await this.#state(ctx, rec.id);
-    if (st.status !== 'running') throw berthError('Conflict', `Container ${rec.id} is not running`);
-    if (!cmd.length) throw berthError('InvalidArgument', 'No exec command specified');
-    const bundle = this.bundleDir(rec);
-    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
-    const user = opts.user ? await resolveUserInRootfs(ctx, path.join(bundle, 'rootfs'), opts.user) : undefined;
-    const proc = buildExecProcess(spec, { cmd, user, availableCapabilities: this.#d.host.capabilities });
-    const execId = newId();
-    const max = opts.maxOutput ?? 1 << 20;
-    const out: Buffer[][] = [[], []];
-    const sizes = [0, 0];
-    const bg = withCtx(ctx, { signal: new AbortController().signal });
-    await this.#d.tasks.exec(ctx, rec.id, execId, proc, { tty: false, stdin: false });
-    try {
-      const stream = await this.#d.tasks.attach(ctx, rec.id, execId);
-      const drained = demux(stream, (n, data) => {
-        const i = n === Streams.stderr ? 1 : 0;
-        if (sizes[i] >= max) return;
-        out[i].push(data.subarray(0, max - sizes[i]));
-        sizes[i] += data.length;
-      }).catch(() => {});
-      await this.#d.tasks.startExec(ctx, rec.id, execId);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        void this.#d.tasks.kill(bg, rec.id, 'SIGKILL', { execId }).catch(() => {});
-      }, opts.timeoutMs);
-      try {
-        const exit = await this.#d.tasks.wait(ctx, rec.id, execId);
-        await drained;
-        return { exitCode: exit.exitCode, stdout: Buffer.concat(out[0]), stderr: Buffer.concat(out[1]), timedOut };
-      } finally {
-        clearTimeout(timer);
-      }
-    } finally {
-      await this.#d.tasks.deleteExec(cleanupCtx(ctx), rec.id, execId).catch(() => {});
-    }
+  execWait(ctx: Ctx, execId: string): Promise<number> {
+    return this.#execs.execWait(ctx, execId);
   }
-
-  async execWait(ctx: Ctx, execId: string): Promise<number> {
-    const { rec, st } = await this.#findExec(ctx, execId);
-    const known = st.execs![execId].exitCode;
-    if (known !== undefined) return known;
-    try {
-      return (await this.#d.tasks.wait(ctx, rec.id, execId)).exitCode;
-    } catch (err) {
-      // The session was removed once its exit code was recorded.
-      const again = (await this.#findExec(ctx, execId)).st.execs![execId].exitCode;
-      if (again === undefined) throw err;
-      return again;
-    }
-  }
-
-  async #patchExec(ctx: Ctx, id: string, execId: string, patch: Partial<NonNullable<RuntimeState['execs']>[string]>): Promise<void> {
-    await this.#patch(ctx, id, (cur) => {
-      const e = cur.execs?.[execId];
-      return e ? { execs: keepRecentExecs({ ...cur.execs, [execId]: { ...e, ...patch } }) } : {};
-    });
-  }
-
 
   async top(ctx: Ctx, idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
     const rec = await this.#running(ctx, idOrName);
@@ -1249,19 +1146,6 @@ function isActive(st: RuntimeState): boolean {
 /** A recorded network reference (name, id or id prefix) names this network. */
 function isNetwork(net: { Id: string; Name: string }): (ref: string) => boolean {
   return (ref) => ref === net.Name || (ref.length > 0 && net.Id.startsWith(ref));
-}
-
-/**
- * Exited execs stay inspectable, but only the most recent ones: the state of
- * a container that lives for months must not grow with every exec.
- */
-const keptExitedExecs = 32;
-
-function keepRecentExecs(execs: NonNullable<RuntimeState['execs']>): NonNullable<RuntimeState['execs']> {
-  const exited = Object.keys(execs).filter((k) => execs[k].exitCode !== undefined);
-  if (exited.length <= keptExitedExecs) return execs;
-  const drop = new Set(exited.slice(0, exited.length - keptExitedExecs));
-  return Object.fromEntries(Object.entries(execs).filter(([k]) => !drop.has(k)));
 }
 
 /** Overlay mounts with overlayfs's `volatile` option added, and their workdir; undefined when there is no overlay. */
