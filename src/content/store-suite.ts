@@ -300,6 +300,9 @@ export function contentStoreSuite(name: string, factory: () => Promise<ContentSt
         await gate;
         throw new Error('gave up');
       });
+      // The first caller must own the download before the waiter asks (a store may look before it registers).
+      for (let i = 0; i < 1000 && once.inflight === 0; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(once.inflight, 1);
       const ac = new AbortController();
       const waiter = once.ensure(rootCtx({ signal: ac.signal }), digest, async () => {
         throw new Error('must not run');
