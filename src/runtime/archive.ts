@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -84,30 +84,33 @@ export async function packRootfs(rootfs: string): Promise<Readable> {
 
 /** Tar entries of a tree, never following symlinks; `seen` pairs hard links with their first name. */
 async function* walkTree(abs: string, name: string, seen: Map<string, string>): AsyncGenerator<TarItem> {
-  yield* walk(abs, name);
-  async function* walk(abs: string, name: string): AsyncGenerator<TarItem> {
-    const st = await lstat(abs);
-    const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
-    if (st.isDirectory()) {
-      yield { entry: { name: name + '/', type: 'dir', ...common } };
-      for (const child of (await readdir(abs)).sort()) yield* walk(path.join(abs, child), `${name}/${child}`);
-    } else if (st.isSymbolicLink()) {
-      yield { entry: { name, type: 'symlink', linkname: await readlink(abs), ...common } };
-    } else if (st.isFile()) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? seen.get(key) : undefined;
-      if (first) {
-        yield { entry: { name, type: 'hardlink', linkname: first, ...common } };
-      } else {
-        if (st.nlink > 1) seen.set(key, name);
-        yield { entry: { name, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
-      }
-    } else if (st.isFIFO()) {
-      yield { entry: { name, type: 'fifo', ...common } };
-    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      yield { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
-    }
+  const st = await lstat(abs);
+  const item = await tarItemOf(abs, name, st, seen);
+  if (item) yield item;
+  if (st.isDirectory()) for (const child of (await readdir(abs)).sort()) yield* walkTree(path.join(abs, child), `${name}/${child}`, seen);
+}
+
+/**
+ * The tar entry of one file-system object (a directory's alone, without its
+ * children); `links` pairs hard links with the first name they were written
+ * under; undefined for what a tar cannot hold (a socket).
+ */
+export async function tarItemOf(abs: string, name: string, st: Stats, links: Map<string, string>, xattrs?: Record<string, Buffer>): Promise<TarItem | undefined> {
+  const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), ...(xattrs ? { xattrs } : {}) };
+  if (st.isDirectory()) return { entry: { name: `${name}/`, type: 'dir', ...common } };
+  if (st.isSymbolicLink()) return { entry: { name, type: 'symlink', linkname: await readlink(abs), ...common } };
+  if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? links.get(key) : undefined;
+    if (first) return { entry: { name, type: 'hardlink', linkname: first, ...common } };
+    if (st.nlink > 1) links.set(key, name);
+    return { entry: { name, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
   }
+  if (st.isFIFO()) return { entry: { name, type: 'fifo', ...common } };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    return { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
+  }
+  return undefined;
 }
 
 /** Extract a tar into directory `p` of `rootfs`; the directory must exist. */

@@ -1,11 +1,11 @@
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { lgetxattr, llistxattr } from '../core/sys.ts';
 import type { TarItem } from '../core/tar-write.ts';
-import { deviceMajor, deviceMinor } from './host-devices.ts';
+import { tarItemOf } from './archive.ts';
 import type { Mount } from '../snapshots/types.ts';
 
 /**
@@ -50,7 +50,7 @@ export async function layerChanges(ctx: Ctx, mounts: readonly Mount[], hidden: R
         any = true;
         continue;
       }
-      if (hidden.has(child) && ((st.isFile() && st.size === 0) || (st.isDirectory() && (await readdir(abs)).length === 0))) continue;
+      if (await isHiddenTarget(hidden, child, abs, st)) continue;
       const kind = (await inLower(child)) ? 0 : 1;
       if (!st.isDirectory()) {
         out.push({ Path: child, Kind: kind });
@@ -108,34 +108,25 @@ export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden:
       const child = rel ? `${rel}/${name}` : name;
       const abs = path.join(upper, child);
       const st = await lstat(abs);
-      const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: xattrsOf(abs) };
       if (st.isCharacterDevice() && st.rdev === 0) {
         yield { entry: { name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', size: 0, mode: 0o644 } };
         continue;
       }
-      if (hidden.has(`/${child}`) && ((st.isFile() && st.size === 0) || (st.isDirectory() && (await readdir(abs)).length === 0))) continue;
+      if (await isHiddenTarget(hidden, `/${child}`, abs, st)) continue;
+      const item = await tarItemOf(abs, child, st, links, xattrsOf(abs));
+      if (item) yield item;
       if (st.isDirectory()) {
-        yield { entry: { name: `${child}/`, type: 'dir', ...common } };
         if (isOpaque(abs)) yield { entry: { name: `${child}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644 } };
         yield* walk(child);
-      } else if (st.isSymbolicLink()) {
-        yield { entry: { name: child, type: 'symlink', linkname: await readlink(abs), ...common } };
-      } else if (st.isFile()) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = st.nlink > 1 ? links.get(key) : undefined;
-        if (first) yield { entry: { name: child, type: 'hardlink', linkname: first, ...common } };
-        else {
-          if (st.nlink > 1) links.set(key, child);
-          yield { entry: { name: child, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
-        }
-      } else if (st.isFIFO()) {
-        yield { entry: { name: child, type: 'fifo', ...common } };
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        yield { entry: { name: child, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: deviceMajor(BigInt(st.rdev)), devminor: deviceMinor(BigInt(st.rdev)), ...common } };
       }
     }
   }
   yield* walk('');
+}
+
+/** One of the runtime's own mount targets, still as it made it: an empty file or directory. */
+async function isHiddenTarget(hidden: ReadonlySet<string>, rel: string, abs: string, st: Stats): Promise<boolean> {
+  return hidden.has(rel) && ((st.isFile() && st.size === 0) || (st.isDirectory() && (await readdir(abs)).length === 0));
 }
 
 function xattrsOf(p: string): Record<string, Buffer> | undefined {
