@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ContainerConfig } from '../../core/containers.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { BerthEvent, EventBus } from '../../core/events.ts';
@@ -10,7 +9,7 @@ import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
 import { readLog } from '../../runtime/log-reader.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
 import { registerRunRoute } from './routes-run.ts';
-import type { ApiRequest, Router } from './server.ts';
+import { sendTar, type ApiRequest, type Router } from './server.ts';
 
 /**
  * Native API routes for containers, exec sessions, volumes and events. The
@@ -246,13 +245,10 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('GET', '/containers/:id/export', async (req) => {
     const { tar, release } = await containers.exportRootfs(req.ctx, req.params.id);
     try {
-      const res = req.response();
-      res.writeHead(200, { 'content-type': 'application/x-tar' });
-      await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => res.destroy(err));
+      await sendTar(req, tar);
     } finally {
       await release();
     }
-    return undefined;
   });
 
   router.add('GET', '/containers/:id/archive/stat', async (req) => {
@@ -267,14 +263,10 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('GET', '/containers/:id/archive', async (req) => {
     const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
     try {
-      const tar = await packFromRoot(req.ctx, rootfs, mounts, requirePath(req));
-      const res = req.response();
-      res.writeHead(200, { 'content-type': 'application/x-tar' });
-      await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => res.destroy(err));
+      await sendTar(req, await packFromRoot(req.ctx, rootfs, mounts, requirePath(req)));
     } finally {
       await release();
     }
-    return undefined;
   });
 
   router.add('PUT', '/containers/:id/archive', async (req) => {

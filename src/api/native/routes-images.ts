@@ -1,8 +1,7 @@
-import { pipeline } from 'node:stream/promises';
 import { berthError } from '../../core/errors.ts';
 import type { ImportOptions, ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
-import type { ApiRequest, Router } from './server.ts';
+import { sendTar, type ApiRequest, type Router } from './server.ts';
 
 /**
  * Image endpoints of the native API. Handlers validate, call the image
@@ -48,14 +47,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
     const names = req.query.getAll('names');
     const format = req.query.get('format') ?? 'docker';
     if (format !== 'docker' && format !== 'oci') throw berthError('InvalidArgument', `unknown save format "${format}": expected docker or oci`);
-    const tar = await images.save(req.ctx, names, format);
-    const res = req.response();
-    res.writeHead(200, { 'content-type': 'application/x-tar' });
-    await pipeline(tar, res, { signal: req.ctx.signal }).catch((err) => {
-      req.ctx.log.warn('save stream failed', { err });
-      res.destroy(err);
-    });
-    return undefined;
+    await sendTar(req, await images.save(req.ctx, names, format));
   });
   router.add('POST', '/images/load', async (req) =>
     streamProgress(req, async (emit) => {

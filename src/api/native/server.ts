@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Ctx } from '../../core/context.ts';
 import { DEFAULT_NAMESPACE, validateNamespace } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
@@ -292,3 +293,12 @@ function ndjsonWriter(res: http.ServerResponse, signal: AbortSignal): NdjsonWrit
   };
 }
 
+/** A tar (save, export, cp) as the whole response; a failure midway can only cut the connection, the status being sent. */
+export async function sendTar(req: ApiRequest, tar: Readable): Promise<void> {
+  const res = req.response();
+  res.writeHead(200, { 'content-type': 'application/x-tar' });
+  await pipeline(tar, res, { signal: req.ctx.signal }).catch((err: unknown) => {
+    req.ctx.log.warn('tar stream failed', { err });
+    res.destroy(err as Error);
+  });
+}
