@@ -1,7 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import type { Command } from '../command.ts';
+import { refusesTerminal, writeArchive } from '../download.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 
@@ -20,25 +18,10 @@ export const command: Command = {
       return 125;
     }
     const output = flags.output as string | undefined;
-    if (!output && env.stdout.isTTY) {
-      env.stderr.write('cowardly refusing to save to a terminal. Use the -o flag or redirect\n');
-      return 1;
-    }
+    if (refusesTerminal(env, output)) return 1;
     return daemonCall(env, async () => {
       const body = await env.client().raw('GET', `/containers/${encodeURIComponent(args[0])}/export`);
-      if (!output) {
-        await pipeline(body, env.stdout, { end: false });
-        return 0;
-      }
-      // Written beside the target and renamed, so a failed export leaves no partial file.
-      const tmp = `${output}.berth-tmp-${process.pid}`;
-      try {
-        await pipeline(body, createWriteStream(tmp));
-        await rename(tmp, output);
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw err;
-      }
+      await writeArchive(env, body, output);
       return 0;
     });
   },
