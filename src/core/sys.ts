@@ -393,36 +393,19 @@ const O_CLOEXEC = 0o2000000;
 export function spawnWithSyncPipe(file: string, args: string[]): { pid: number; syncFd: number } {
   checkPath('file', file);
   const c = load();
-  const fds = Buffer.alloc(8);
-  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw errnoError(c.errno(), 'pipe2');
-  const [rd, wr] = [fds.readInt32LE(0), fds.readInt32LE(4)];
-  // glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare.
-  const actions = Buffer.alloc(256);
-  const attr = Buffer.alloc(512);
-  const all = Buffer.alloc(256);
-  const none = Buffer.alloc(256);
-  c.posix_spawn_file_actions_init(actions);
-  c.posix_spawnattr_init(attr);
+  const [rd, wr] = pipePair(c);
   try {
-    for (const fd of [0, 1, 2]) c.posix_spawn_file_actions_addopen(actions, fd, '/dev/null', 2 /* O_RDWR */, 0);
-    c.posix_spawn_file_actions_adddup2(actions, wr, 3);
-    c.sigfillset(all);
-    c.sigemptyset(none);
-    c.posix_spawnattr_setsigdefault(attr, all);
-    c.posix_spawnattr_setsigmask(attr, none);
-    c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
-    const pid = Buffer.alloc(4);
-    const rc = c.posix_spawn(pid, file, actions, attr, [file, ...args, null], [...env, null]);
-    if (rc !== 0) {
-      c.close(rd);
-      throw errnoError(rc, 'posix_spawn', file);
-    }
-    return { pid: pid.readInt32LE(0), syncFd: rd };
+    const pid = posixSpawn(c, file, args, env, (actions) => {
+      for (const fd of [0, 1, 2]) c.posix_spawn_file_actions_addopen(actions, fd, '/dev/null', 2 /* O_RDWR */, 0);
+      c.posix_spawn_file_actions_adddup2(actions, wr, 3);
+    });
+    return { pid, syncFd: rd };
+  } catch (err) {
+    c.close(rd);
+    throw err;
   } finally {
     c.close(wr);
-    c.posix_spawn_file_actions_destroy(actions);
-    c.posix_spawnattr_destroy(attr);
   }
 }
 
@@ -440,13 +423,36 @@ export function spawnPiped(file: string, args: string[], env: Record<string, str
   checkPath('file', file);
   const c = load();
   const opened: number[] = [];
-  const pipe = (): [number, number] => {
-    const fds = Buffer.alloc(8);
-    if (c.pipe2(fds, O_CLOEXEC) !== 0) throw errnoError(c.errno(), 'pipe2');
-    const ends: [number, number] = [fds.readInt32LE(0), fds.readInt32LE(4)];
-    opened.push(...ends);
-    return ends;
-  };
+  try {
+    const [inR, inW] = pipePair(c, opened);
+    const [outR, outW] = pipePair(c, opened);
+    const [errR, errW] = pipePair(c, opened);
+    const pid = posixSpawn(c, file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), (actions) => {
+      // dup2 drops close-on-exec on the copy only: the child keeps 0-2 and nothing else of ours.
+      c.posix_spawn_file_actions_adddup2(actions, inR, 0);
+      c.posix_spawn_file_actions_adddup2(actions, outW, 1);
+      c.posix_spawn_file_actions_adddup2(actions, errW, 2);
+    });
+    for (const fd of [inR, outW, errW]) c.close(fd);
+    return { pid, stdin: inW, stdout: outR, stderr: errR };
+  } catch (err) {
+    for (const fd of opened) c.close(fd);
+    throw err;
+  }
+}
+
+/** A close-on-exec pipe: [read end, write end], also recorded in `opened`. */
+function pipePair(c: Libc, opened: number[] = []): [number, number] {
+  const fds = Buffer.alloc(8);
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) throw errnoError(c.errno(), 'pipe2');
+  const ends: [number, number] = [fds.readInt32LE(0), fds.readInt32LE(4)];
+  opened.push(...ends);
+  return ends;
+}
+
+/** posix_spawn(3) with every signal at its default and none blocked; `setFds` lays out the child's descriptors. Returns the pid. */
+function posixSpawn(c: Libc, file: string, args: string[], env: string[], setFds: (actions: Buffer) => void): number {
+  // glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare.
   const actions = Buffer.alloc(256);
   const attr = Buffer.alloc(512);
   const all = Buffer.alloc(256);
@@ -454,26 +460,16 @@ export function spawnPiped(file: string, args: string[], env: Record<string, str
   c.posix_spawn_file_actions_init(actions);
   c.posix_spawnattr_init(attr);
   try {
-    const [inR, inW] = pipe();
-    const [outR, outW] = pipe();
-    const [errR, errW] = pipe();
-    // dup2 drops close-on-exec on the copy only: the child keeps 0-2 and nothing else of ours.
-    c.posix_spawn_file_actions_adddup2(actions, inR, 0);
-    c.posix_spawn_file_actions_adddup2(actions, outW, 1);
-    c.posix_spawn_file_actions_adddup2(actions, errW, 2);
+    setFds(actions);
     c.sigfillset(all);
     c.sigemptyset(none);
     c.posix_spawnattr_setsigdefault(attr, all);
     c.posix_spawnattr_setsigmask(attr, none);
     c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const pid = Buffer.alloc(4);
-    const rc = c.posix_spawn(pid, file, actions, attr, [file, ...args, null], [...Object.entries(env).map(([k, v]) => `${k}=${v}`), null]);
+    const rc = c.posix_spawn(pid, file, actions, attr, [file, ...args, null], [...env, null]);
     if (rc !== 0) throw errnoError(rc, 'posix_spawn', file);
-    for (const fd of [inR, outW, errW]) c.close(fd);
-    return { pid: pid.readInt32LE(0), stdin: inW, stdout: outR, stderr: errR };
-  } catch (err) {
-    for (const fd of opened) c.close(fd);
-    throw err;
+    return pid.readInt32LE(0);
   } finally {
     c.posix_spawn_file_actions_destroy(actions);
     c.posix_spawnattr_destroy(attr);
