@@ -5,15 +5,14 @@ import { chainId } from '../core/chain-id.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import { isAlreadyExists } from '../core/errors.ts';
 import type { ImageConfigFields } from '../core/images.ts';
-import { putBlob } from './blobs.ts';
 import { applyChanges } from './changes.ts';
+import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { normalizeName } from './names.ts';
 import type { ImageService } from './service.ts';
 import { waitDrain } from './streams.ts';
-import type { ImageConfig, Manifest } from './types.ts';
-import { GcLabels, MediaTypes } from './types.ts';
+import type { ImageConfig } from './types.ts';
+import { MediaTypes } from './types.ts';
 
 export interface CommitLayerOptions {
   /** The image the new one is built on (its ID or a name). */
@@ -85,12 +84,7 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
         layerDigest = `sha256:${hash.digest('hex')}`;
         const got = await applied;
         diffId = got.diffId;
-        await deps.leases.attach(lctx, { kind: 'content', id: layerDigest });
-        try {
-          await writer.commit(lctx, { size, digest: layerDigest, labels: { [GcLabels.layerSize]: String(got.size) } });
-        } catch (err) {
-          if (!isAlreadyExists(err)) throw err;
-        }
+        await commitLayerBlob(lctx, svc, writer, { digest: layerDigest, size, unpacked: got.size });
       } catch (err) {
         toApply.destroy();
         gzip.destroy();
@@ -100,13 +94,7 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
       }
       const diffIds = [...parentDiffIds, diffId];
       const top = chainId(diffIds)!;
-      try {
-        await deps.leases.attach(lctx, { kind: 'snapshot', id: top, snapshotter: sn.name });
-        await sn.commit(lctx, top, key, parentChain ? { parent: parentChain } : undefined);
-        committed = true;
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-      }
+      committed = await commitLayerSnapshot(lctx, svc, top, key, parentChain);
       const now = new Date().toISOString();
       const base = parent.config as ImageConfig;
       const config: ImageConfig = {
@@ -118,23 +106,8 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
         history: [...(base.history ?? []), { created: now, created_by: opts.createdBy, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
       };
       applyChanges(config, opts.changes ?? []);
-      const configBytes = Buffer.from(JSON.stringify(config));
-      const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(sn.name)]: top }, undefined, deps.leases);
       const layers = [...parent.manifest.layers, { mediaType: MediaTypes.ociLayerGzip, digest: layerDigest, size }];
-      const manifest: Manifest = {
-        schemaVersion: 2,
-        mediaType: MediaTypes.ociManifest,
-        config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: configBytes.length },
-        layers,
-      };
-      const manifestBytes = Buffer.from(JSON.stringify(manifest));
-      const mlabels: Record<string, string> = { [GcLabels.contentRef('config')]: configDigest };
-      layers.forEach((l, i) => (mlabels[GcLabels.contentRef(`l.${i}`)] = l.digest));
-      const manifestDigest = await putBlob(lctx, deps.content, manifestBytes, mlabels, undefined, deps.leases);
-      const target = { mediaType: MediaTypes.ociManifest, digest: manifestDigest, size: manifestBytes.length };
-      if (name) await svc.setName(ctx, name, target, configDigest);
-      else await deps.records.put(ctx, { name: configDigest, target, labels: {} });
-      return configDigest;
+      return await recordImage(ctx, lctx, svc, { config, layers, topSnapshot: top, name });
     } finally {
       if (!committed) await sn.remove(cleanupCtx(ctx), key).catch(() => {});
     }

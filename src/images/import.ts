@@ -4,15 +4,16 @@ import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import { berthError, isAlreadyExists, kindOf } from '../core/errors.ts';
+import { berthError, kindOf } from '../core/errors.ts';
 import type { ImportOptions } from '../core/images.ts';
-import { parsePlatform, putBlob } from './blobs.ts';
+import { parsePlatform } from './blobs.ts';
+import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { applyChanges } from './changes.ts';
 import { normalizeName } from './names.ts';
 import type { ImageService } from './service.ts';
 import { detectCompression, waitDrain } from './streams.ts';
-import type { ImageConfig, Manifest } from './types.ts';
-import { GcLabels, MediaTypes } from './types.ts';
+import type { ImageConfig } from './types.ts';
+import { MediaTypes } from './types.ts';
 
 /**
  * `import`: a rootfs tar (plain, gzip or zstd) becomes a one-layer image.
@@ -68,42 +69,19 @@ export async function importRootfs(svc: ImageService, ctx: Ctx, stream: Readable
         layerDigest = `sha256:${hash.digest('hex')}`;
         const got = await applied;
         diffId = got.diffId;
-        await deps.leases.attach(lctx, { kind: 'content', id: layerDigest });
-        try {
-          await writer.commit(lctx, { size, digest: layerDigest, labels: { [GcLabels.layerSize]: String(got.size) } });
-        } catch (err) {
-          if (!isAlreadyExists(err)) throw err;
-        }
+        await commitLayerBlob(lctx, svc, writer, { digest: layerDigest, size, unpacked: got.size });
       } catch (err) {
         toApply.destroy();
         await writer.close().catch(() => {});
         await deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
         throw kindOf(err) === 'Unknown' ? berthError('InvalidArgument', `import: not a valid (compressed) tar archive: ${(err as Error).message}`, err) : err;
       }
-      try {
-        await deps.leases.attach(lctx, { kind: 'snapshot', id: diffId, snapshotter: sn.name });
-        await sn.commit(lctx, diffId, key);
-        committed = true;
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-      }
+      committed = await commitLayerSnapshot(lctx, svc, diffId, key);
       const compression = detectCompression(head);
       const layerType = compression === 'gzip' ? MediaTypes.ociLayerGzip : compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.ociLayer;
       config.rootfs.diff_ids = [diffId];
-      const configBytes = Buffer.from(JSON.stringify(config));
-      const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(sn.name)]: diffId }, undefined, deps.leases);
-      const manifest: Manifest = {
-        schemaVersion: 2,
-        mediaType: MediaTypes.ociManifest,
-        config: { mediaType: MediaTypes.ociConfig, digest: configDigest, size: configBytes.length },
-        layers: [{ mediaType: layerType, digest: layerDigest, size }],
-      };
-      const manifestBytes = Buffer.from(JSON.stringify(manifest));
-      const manifestDigest = await putBlob(lctx, deps.content, manifestBytes, { [GcLabels.contentRef('config')]: configDigest, [GcLabels.contentRef('l.0')]: layerDigest }, undefined, deps.leases);
-      const target = { mediaType: MediaTypes.ociManifest, digest: manifestDigest, size: manifestBytes.length };
-      if (name) await svc.setName(ctx, name, target, configDigest);
-      else await deps.records.put(ctx, { name: configDigest, target, labels: {} });
-      return configDigest;
+      // One layer: its chain ID is its diff ID.
+      return await recordImage(ctx, lctx, svc, { config, layers: [{ mediaType: layerType, digest: layerDigest, size }], topSnapshot: diffId, name });
     } finally {
       if (!committed) await sn.remove(cleanupCtx(ctx), key).catch(() => {});
     }
