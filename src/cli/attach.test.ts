@@ -21,7 +21,7 @@ async function typeInto(chunks: Buffer[], detachKeys?: number[]): Promise<{ sent
       cb();
     },
   });
-  const env = { stdin, stdout, stderr: new PassThrough(), env: {}, client: () => ({}) as ApiClient } as unknown as CommandEnv;
+  const env = { stdin, stdout, stderr: new PassThrough(), env: {}, cwd: '/', stdinIsTTY: () => false, onSignal: () => () => {}, client: () => ({}) as ApiClient } as unknown as CommandEnv;
   const a = attachStreams(env, {} as ApiClient, sock, { tty: true, stdin: true, detachKeys });
   for (const c of chunks) stdin.write(c);
   stdin.end();

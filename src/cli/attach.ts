@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream';
-import { isatty } from 'node:tty';
 import type { ApiClient } from '../api/native/client.ts';
 import { demux, Streams } from '../core/stdcopy.ts';
 import type { CommandEnv } from './command.ts';
@@ -35,7 +34,7 @@ const DEFAULT_DETACH = [0x10, 0x11]; // ctrl-p ctrl-q
 export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, opts: AttachOptions): { done: Promise<AttachResult>; resize(): void } {
   const cleanups: Array<() => void> = [];
   let detached = false;
-  const isTty = opts.tty && isatty(0);
+  const isTty = opts.tty && env.stdinIsTTY();
   // Building process.stdin loads the fs stream classes: only when it is read or set raw.
   const stdin = opts.stdin || isTty ? env.stdin : undefined;
 
@@ -47,18 +46,17 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
   };
 
   if (opts.tty && env.stdout.isTTY) {
-    process.on('SIGWINCH', resize);
-    cleanups.push(() => process.off('SIGWINCH', resize));
+    cleanups.push(env.onSignal('SIGWINCH', resize));
   }
   if (isTty && stdin) {
     stdin.setRawMode(true);
-    cleanups.push(() => stdin.setRawMode(false));
+    // The stream may be gone already (a hosted command whose client left): nothing left to restore.
+    cleanups.push(() => void (stdin.destroyed || stdin.setRawMode(false)));
   }
   if (opts.signalTarget && !opts.tty) {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
       const h = () => void client.call('POST', `/containers/${encodeURIComponent(opts.signalTarget!)}/kill`, { query: { signal: sig } }).catch(() => {});
-      process.on(sig, h);
-      cleanups.push(() => process.off(sig, h));
+      cleanups.push(env.onSignal(sig, h));
     }
   }
 

@@ -1,21 +1,39 @@
 import type { ApiClient } from '../api/native/client.ts';
 
 /**
- * A CLI command module exports `command: Command`. main.ts imports a module
+ * A CLI command module exports `command: Command`. cli.ts imports a module
  * only when its command runs, so `berth images` never loads the code of
  * `berth run`.
+ *
+ * Commands reach the user only through CommandEnv, never through `process`:
+ * the same command runs either in its own Node process (main.ts) or inside
+ * berthd for the thin native client (daemon/cli-host.ts), where `process` is
+ * the daemon's.
  */
 export interface CommandEnv {
   client(): ApiClient;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   stdin: NodeJS.ReadStream;
+  /** The user's environment variables. */
   env: NodeJS.ProcessEnv;
+  /** The user's working directory: relative paths in arguments are resolved against it. */
+  cwd: string;
+  /** Whether the user's stdin is a terminal, without building the stream. */
+  stdinIsTTY(): boolean;
+  /** Handle a signal sent to the berth command; returns the function that stops handling it. */
+  onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
 }
 
 export interface Command {
   usage: string;
   summary: string;
+  /**
+   * The command reads or writes the user's files by path, or prompts on the
+   * terminal: it always runs in the user's own process, with the user's
+   * rights and umask, and is never hosted by berthd.
+   */
+  local?: boolean;
   /** Resolves to the process exit code. */
   run(argv: string[], env: CommandEnv): Promise<number>;
 }

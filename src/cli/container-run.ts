@@ -60,6 +60,7 @@ export async function runContainer(env: CommandEnv, opts: RunOptions, attach: { 
   checkCidfile(opts);
   const client = env.client();
   const cfg = opts.config;
+  if (cfg.tty && !opts.detach && env.stdout.isTTY && env.stdout.rows && env.stdout.columns) cfg.consoleSize = { height: env.stdout.rows, width: env.stdout.columns };
   if (opts.pull === 'always') await pullImage(env, cfg.image, opts.platform);
   const request = <T>(fn: () => Promise<T>): Promise<T> =>
     fn().catch(async (err) => {
@@ -198,7 +199,7 @@ export async function runAttached(env: CommandEnv, id: string, cfg: Pick<Contain
 export function runOptionsEnv(env: CommandEnv) {
   // node:fs through getBuiltinModule: an ESM import of it builds a facade of every export, loading
   // fs streams and more on each start of the CLI, for a read only --env-file needs.
-  return { vars: env.env, cwd: process.cwd(), readFile: (f: string) => process.getBuiltinModule('node:fs').readFileSync(f, 'utf8') };
+  return { vars: env.env, cwd: env.cwd, readFile: (f: string) => process.getBuiltinModule('node:fs').readFileSync(f, 'utf8') };
 }
 
 /** docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl-a..z, ctrl-@, ctrl-[ \\ ] ^ _) or single characters. */

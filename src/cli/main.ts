@@ -1,218 +1,34 @@
-import type { ApiClient } from '../api/native/client.ts';
-import type { Command, CommandEnv } from './command.ts';
+import { isatty } from 'node:tty';
+import { runCli, type CliIo } from './cli.ts';
 
 /**
- * The berth command. Each command lives in its own module under commands/,
- * loaded on demand so start-up stays small. Aliases map docker's two-word
- * forms (`image ls`) and short forms (`images`) onto one module.
+ * The berth command in its own Node process: the fallback of the native
+ * client (native/cli.c), which otherwise hands its command line to berthd,
+ * and the path for commands marked `local`.
  */
-const commands: Record<string, () => Promise<{ command: Command }>> = {
-  version: () => import('./commands/version.ts'),
-  info: () => import('./commands/info.ts'),
-  'system prune': () => import('./commands/system-prune.ts'),
-  'system df': () => import('./commands/system-df.ts'),
-  run: () => import('./commands/run.ts'),
-  create: () => import('./commands/create.ts'),
-  start: () => import('./commands/start.ts'),
-  stop: () => import('./commands/stop.ts'),
-  kill: () => import('./commands/kill.ts'),
-  restart: () => import('./commands/restart.ts'),
-  rm: () => import('./commands/rm.ts'),
-  ps: () => import('./commands/ps.ts'),
-  logs: () => import('./commands/logs.ts'),
-  exec: () => import('./commands/exec.ts'),
-  attach: () => import('./commands/attach.ts'),
-  wait: () => import('./commands/wait.ts'),
-  inspect: () => import('./commands/inspect.ts'),
-  top: () => import('./commands/top.ts'),
-  stats: () => import('./commands/stats.ts'),
-  pause: () => import('./commands/pause.ts'),
-  unpause: () => import('./commands/unpause.ts'),
-  rename: () => import('./commands/rename.ts'),
-  cp: () => import('./commands/cp.ts'),
-  export: () => import('./commands/export.ts'),
-  commit: () => import('./commands/commit.ts'),
-  diff: () => import('./commands/diff.ts'),
-  update: () => import('./commands/update.ts'),
-  events: () => import('./commands/events.ts'),
-  'container prune': () => import('./commands/container-prune.ts'),
-  volume: () => import('./commands/volume.ts'),
-  pull: () => import('./commands/pull.ts'),
-  push: () => import('./commands/push.ts'),
-  images: () => import('./commands/images.ts'),
-  tag: () => import('./commands/tag.ts'),
-  rmi: () => import('./commands/rmi.ts'),
-  'image inspect': () => import('./commands/image-inspect.ts'),
-  'image history': () => import('./commands/image-history.ts'),
-  'image prune': () => import('./commands/image-prune.ts'),
-  save: () => import('./commands/save.ts'),
-  load: () => import('./commands/load.ts'),
-  import: () => import('./commands/import.ts'),
-  login: () => import('./commands/login.ts'),
-  logout: () => import('./commands/logout.ts'),
-  network: () => import('./commands/network.ts'),
-  'network create': () => import('./commands/network-create.ts'),
-  'network ls': () => import('./commands/network-ls.ts'),
-  'network inspect': () => import('./commands/network-inspect.ts'),
-  'network rm': () => import('./commands/network-rm.ts'),
-  'network prune': () => import('./commands/network-prune.ts'),
-  'network connect': () => import('./commands/network-connect.ts'),
-  'network disconnect': () => import('./commands/network-disconnect.ts'),
-  port: () => import('./commands/port.ts'),
+const io: CliIo = {
+  // Node builds each stdio stream on first touch (a socket for a pipe, ~1.5 ms): a command that
+  // prints nothing (run --rm true) or never reads stdin pays for none of them.
+  get stdout() {
+    return process.stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+  get stdin() {
+    return process.stdin;
+  },
+  env: process.env,
+  cwd: process.cwd(),
+  stdinIsTTY: () => isatty(0),
+  onSignal(signal, handler) {
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  },
 };
-
-const aliases: Record<string, string> = {
-  'container ls': 'ps',
-  'container list': 'ps',
-  'container run': 'run',
-  'container create': 'create',
-  'container start': 'start',
-  'container stop': 'stop',
-  'container kill': 'kill',
-  'container restart': 'restart',
-  'container rm': 'rm',
-  'container logs': 'logs',
-  'container exec': 'exec',
-  'container attach': 'attach',
-  'container wait': 'wait',
-  'container inspect': 'inspect',
-  'container top': 'top',
-  'container stats': 'stats',
-  'container pause': 'pause',
-  'container unpause': 'unpause',
-  'container rename': 'rename',
-  'container cp': 'cp',
-  'container export': 'export',
-  'container commit': 'commit',
-  'container diff': 'diff',
-  'container update': 'update',
-  'image ls': 'images',
-  'image list': 'images',
-  'image pull': 'pull',
-  'image push': 'push',
-  'image tag': 'tag',
-  'image rm': 'rmi',
-  'image remove': 'rmi',
-  'image save': 'save',
-  'image load': 'load',
-  'image import': 'import',
-  history: 'image history',
-  'system info': 'info',
-  'network list': 'network ls',
-  'network remove': 'network rm',
-};
-
-const globalHelp = `Usage:  berth [OPTIONS] COMMAND
-
-A container engine: images, containers and networks.
-
-Global options:
-  -H, --host string        daemon socket (unix://PATH); BERTH_HOST (default unix:///run/berth/berth.sock)
-  -n, --namespace string   namespace; BERTH_NAMESPACE (default "default")
-  -h, --help               print usage
-  -v, --version            print version
-
-Commands:
-`;
-
-async function main(argv: string[]): Promise<number> {
-  let host = process.env.BERTH_HOST || 'unix:///run/berth/berth.sock';
-  let namespace = process.env.BERTH_NAMESPACE || 'default';
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    const value = (flag: string) => {
-      const eq = a.indexOf('=');
-      if (eq > 0) return a.slice(eq + 1);
-      if (i + 1 >= argv.length) throw Object.assign(new Error(`flag needs an argument: ${flag}`), { exit: 125 });
-      return argv[++i];
-    };
-    if (a === '-H' || a.startsWith('--host')) host = value('--host');
-    else if (a === '-n' || a.startsWith('--namespace')) namespace = value('--namespace');
-    else if (a === '-h' || a === '--help') return printHelp();
-    else if (a === '-v' || a === '--version') {
-      process.stdout.write('berth version 0.1.0\n');
-      return 0;
-    } else if (a.startsWith('-')) {
-      process.stderr.write(`berth: unknown flag: ${a}\nSee 'berth --help'.\n`);
-      return 125;
-    } else break;
-  }
-  const rest = argv.slice(i);
-  if (rest.length === 0) return printHelp();
-  let name = rest[0];
-  let args = rest.slice(1);
-  const two = `${rest[0]} ${rest[1] ?? ''}`;
-  if (aliases[two] || commands[two]) {
-    name = aliases[two] ?? two;
-    args = rest.slice(2);
-  } else if (aliases[name]) name = aliases[name];
-  const load = commands[name];
-  if (!load) {
-    const sub = [...Object.keys(commands), ...Object.keys(aliases)].filter((k) => k.startsWith(`${rest[0]} `));
-    if (sub.length && (rest.length === 1 || rest[1] === '--help' || rest[1] === '-h')) return printGroupHelp(rest[0], sub);
-    const what = sub.length && rest[1] ? `${rest[0]} ${rest[1]}` : rest[0];
-    process.stderr.write(`berth: '${what}' is not a berth command.\nSee 'berth ${sub.length ? `${rest[0]} ` : ''}--help'\n`);
-    return 125;
-  }
-  const { command } = await load();
-  if (args.includes('--help') || (args[0] === '-h' && args.length === 1)) {
-    process.stdout.write(`${command.usage}\n\n${command.summary}\n`);
-    return 0;
-  }
-  // The client (and node:http with it) loads only for commands that talk to berthd.
-  const { ApiClient: Client } = await import('../api/native/client.ts');
-  let client: ApiClient | undefined;
-  const env: CommandEnv = {
-    client: () => (client ??= new Client({ host, namespace })),
-    // Node builds each stdio stream on first touch (a socket for a pipe, ~1.5 ms): a command that
-    // prints nothing (run --rm true) or never reads stdin pays for none of them.
-    get stdout() {
-      return process.stdout;
-    },
-    get stderr() {
-      return process.stderr;
-    },
-    get stdin() {
-      return process.stdin;
-    },
-    env: process.env,
-  };
-  return command.run(args, env);
-}
-
-/** `berth image`, `berth container`, `berth system`: the group's commands, as docker lists them. */
-async function printGroupHelp(group: string, keys: string[]): Promise<number> {
-  const rows: string[][] = [];
-  for (const key of [...new Set(keys)].sort()) {
-    const { command } = await commands[aliases[key] ?? key]();
-    rows.push([key.slice(group.length + 1), command.summary]);
-  }
-  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
-  process.stdout.write(`Usage:  berth ${group} COMMAND\n\nCommands:\n${rows.map(([n, s]) => `  ${n.padEnd(width)}${s}`).join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`);
-  return 0;
-}
-
-function printHelp(): number {
-  const names = [...new Set(Object.keys(commands))].sort();
-  process.stdout.write(globalHelp + names.map((n) => `  ${n}`).join('\n') + '\n');
-  return 0;
-}
 
 // Exit as soon as the command is done rather than let Node drain and tear
 // down its environment (~3 ms wall, ~5 ms CPU a command): on Linux writes to
 // stdout and stderr are synchronous for files, pipes and terminals, so
 // nothing written is lost, and a command resolves only once its work is over.
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exit(code);
-  },
-  async (err) => {
-    const { kindOf } = await import('../core/errors.ts');
-    const kind = kindOf(err);
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`berth: ${msg}\n`);
-    if (kind === 'Unknown' && err instanceof Error && process.env.BERTH_DEBUG) process.stderr.write(`${err.stack}\n`);
-    process.exit(typeof err?.exit === 'number' ? err.exit : 125);
-  },
-);
+void runCli(process.argv.slice(2), io).then((code) => process.exit(typeof code === 'number' ? code : 125));

@@ -268,7 +268,8 @@ export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: '
     throw berthError('InvalidArgument', `platform "${platform}" is not supported: berth runs linux/amd64 containers`);
   }
 
-  const cidfile = str('cidfile');
+  const cidfileArg = str('cidfile');
+  const cidfile = cidfileArg ? path.resolve(env.cwd, cidfileArg) : undefined;
   return { config, detach: bool('detach'), pull, ...(platform ? { platform } : {}), ...(cidfile ? { cidfile } : {}), warnings };
 }
 

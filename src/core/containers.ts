@@ -23,6 +23,8 @@ export interface ContainerConfig {
   hostname?: string;
   domainname?: string;
   tty?: boolean;
+  /** The terminal's size at creation, with `tty` (docker's HostConfig.ConsoleSize). */
+  consoleSize?: { height: number; width: number };
   openStdin?: boolean;
   /** Close stdin after the first attach disconnects (docker's StdinOnce). */
   stdinOnce?: boolean;

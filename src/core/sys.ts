@@ -91,6 +91,10 @@ interface Libc {
   sigemptyset: (set: Buffer) => number;
   waitpid: (pid: number, status: Buffer, options: number) => number;
   malloc_trim: (pad: number) => number;
+  getsockopt: (fd: number, level: number, name: number, value: Buffer, len: Buffer) => number;
+  pidfd_open: (pid: number, flags: number) => number;
+  pidfd_getfd: (pidfd: number, targetfd: number, flags: number) => number;
+  fcntl: (fd: number, cmd: number, ...args: unknown[]) => number;
   errno: () => number;
 }
 
@@ -132,6 +136,10 @@ function load(): Libc {
     sigemptyset: lib.func('int sigemptyset(void *set)'),
     waitpid: lib.func('int waitpid(int pid, void *status, int options)'),
     malloc_trim: lib.func('int malloc_trim(size_t pad)'),
+    getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Inout_ void *value, _Inout_ void *len)'),
+    pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
+    pidfd_getfd: lib.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)'),
+    fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -502,4 +510,58 @@ export function reapChild(pid: number): boolean {
  */
 export function mallocTrim(): void {
   load().malloc_trim(0);
+}
+
+/** The process at the other end of a connected unix socket, as the kernel recorded it at connect(2) (SO_PEERCRED). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  checkInt('fd', fd, 0x7fffffff);
+  const c = load();
+  const cred = Buffer.alloc(12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(cred.length);
+  if (c.getsockopt(fd, 1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred, len) !== 0) throw errnoError(c.errno(), 'getsockopt SO_PEERCRED');
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+}
+
+/** pidfd_open(2): a descriptor that names the process `pid` for as long as it is open, never a later one with the same number. */
+export function pidfdOpen(pid: number): number {
+  checkInt('pid', pid, 0x7fffffff);
+  const c = load();
+  const fd = c.pidfd_open(pid, 0);
+  if (fd < 0) throw errnoError(c.errno(), 'pidfd_open');
+  return fd;
+}
+
+/**
+ * pidfd_getfd(2): a copy of another process's descriptor `targetFd`, sharing
+ * its open file description (offset, flags) as dup(2) would. Needs ptrace
+ * rights over the process. The copy is close-on-exec.
+ */
+export function pidfdGetfd(pidfd: number, targetFd: number): number {
+  checkInt('pidfd', pidfd, 0x7fffffff);
+  checkInt('targetFd', targetFd, 0x7fffffff);
+  const c = load();
+  const fd = c.pidfd_getfd(pidfd, targetFd, 0);
+  if (fd < 0) throw errnoError(c.errno(), 'pidfd_getfd');
+  return fd;
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+/** The file status flags of `fd` (fcntl F_GETFL): O_APPEND, O_NONBLOCK, ... */
+export function fileStatusFlags(fd: number): number {
+  checkInt('fd', fd, 0x7fffffff);
+  const c = load();
+  const flags = c.fcntl(fd, F_GETFL);
+  if (flags < 0) throw errnoError(c.errno(), 'fcntl F_GETFL');
+  return flags;
+}
+
+/** Set the file status flags of `fd` (fcntl F_SETFL); they belong to the open file description, shared with every copy of it. */
+export function setFileStatusFlags(fd: number, flags: number): void {
+  checkInt('fd', fd, 0x7fffffff);
+  checkInt('flags', flags, 0x7fffffff);
+  const c = load();
+  if (c.fcntl(fd, F_SETFL, 'int', flags) !== 0) throw errnoError(c.errno(), 'fcntl F_SETFL');
 }

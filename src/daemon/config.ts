@@ -21,6 +21,7 @@ export const daemonSection: ConfigSection = {
     socket_mode: { type: 'string', default: '0600', doc: 'permission bits of every API socket; widen only for a trusted group' },
     socket_group: { type: 'string', default: '', doc: 'group that owns the sockets; empty keeps root' },
     log_level: { type: 'string', default: 'info', doc: 'debug, info, warn or error' },
+    host_cli: { type: 'boolean', default: true, doc: "run root's berth commands inside berthd for the native berth client, sparing each a Node start-up; false makes every command start its own Node" },
   },
 };
 

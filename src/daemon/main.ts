@@ -5,6 +5,7 @@ import { berthError, hasErrno, kindOf } from '../core/errors.ts';
 import type { Level } from '../core/log.ts';
 import { createLogger } from '../core/log.ts';
 import { Router, createApiServer } from '../api/native/server.ts';
+import { registerCliHost } from './cli-host.ts';
 import { configToml, daemonSection, defaultConfigToml, loadConfig } from './config.ts';
 import { allSections, wireServices } from './wire.ts';
 
@@ -64,6 +65,7 @@ async function main(): Promise<number> {
   const services = await wireServices({ cfg, log, router, shutdown: shutdown.signal });
   const server = createApiServer({ router, log, shutdown: shutdown.signal });
   const address = d.address as string;
+  if (d.host_cli) registerCliHost(router, { address, log });
   await rm(address, { force: true });
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   // Bind in a private directory and move the socket into place once its mode

@@ -195,6 +195,8 @@ export function buildSpec(input: SpecInput): Spec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: !!config.tty,
+      // The terminal's size from the first byte: a resize after start races the program's first look at it.
+      ...(config.tty && config.consoleSize ? { consoleSize: checkConsoleSize(config.consoleSize) } : {}),
       user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids?.length ? { additionalGids: [...input.user.additionalGids] } : {}) },
       args,
       env,
@@ -220,4 +222,10 @@ export function buildSpec(input: SpecInput): Spec {
   if (sc) spec.linux.seccomp = sc;
   if (config.annotations && Object.keys(config.annotations).length) spec.annotations = { ...config.annotations };
   return spec;
+}
+
+function checkConsoleSize(size: { height: number; width: number }): { height: number; width: number } {
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 0xffff;
+  if (!ok(size.height) || !ok(size.width)) throw berthError('InvalidArgument', `invalid console size ${JSON.stringify(size)}: height and width must be whole numbers from 1 to 65535`);
+  return { height: size.height, width: size.width };
 }

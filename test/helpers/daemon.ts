@@ -107,12 +107,27 @@ function testNetworkSection(): string {
   return `\n[network]\nbridge = "${bridge}"\nsubnet = "${subnet}"\n`;
 }
 
-export function runCli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+/**
+ * The berth command as a user runs it: the native client (native/build/berth), which hands the
+ * command to berthd and falls back to the Node CLI from src/, or the Node CLI alone with
+ * `{ env: { BERTH_CLI_LOCAL: '1' } }` (or when the native client is not built).
+ */
+export const nativeCli = path.join(projectRoot, 'native/build/berth');
+const nodeCliArgs = ['--disable-warning=ExperimentalWarning', path.join(projectRoot, 'src/cli/main.ts')];
+
+export function cliCommand(args: string[]): { file: string; args: string[]; env: Record<string, string> } {
+  if (existsSync(nativeCli)) return { file: nativeCli, args, env: { BERTH_CLI_ENTRY: nodeCliArgs[1] } };
+  return { file: nodeBin, args: [...nodeCliArgs, ...args], env: {} };
+}
+
+export function runCli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(nodeBin, ['--disable-warning=ExperimentalWarning', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
+    const cmd = cliCommand(args);
+    const p = spawn(cmd.file, cmd.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...cmd.env, ...opts.env },
       timeout: opts.timeoutMs ?? 120_000,
+      cwd: opts.cwd,
     });
     let stdout = '';
     let stderr = '';

@@ -16,6 +16,8 @@ export interface ClientOptions {
   /** unix://PATH or a plain path. */
   host: string;
   namespace: string;
+  /** Aborts every request of this client (a hosted CLI command whose user went away). */
+  signal?: AbortSignal;
 }
 
 export interface RequestOptions {
@@ -29,8 +31,10 @@ export interface RequestOptions {
 export class ApiClient {
   readonly socketPath: string;
   readonly namespace: string;
+  readonly #signal: AbortSignal | undefined;
 
   constructor(opts: ClientOptions) {
+    this.#signal = opts.signal;
     this.socketPath = opts.host.startsWith('unix://') ? opts.host.slice('unix://'.length) : opts.host;
     if (!this.socketPath) throw berthError('InvalidArgument', `invalid host "${opts.host}": expected unix:///path/to/socket`);
     this.namespace = opts.namespace;
@@ -93,10 +97,15 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
     }
     try {
-      return await http1({ socketPath: this.socketPath, method, path: withQuery(path, opts.query), headers, body, upload: opts.upload, signal: opts.signal });
+      return await http1({ socketPath: this.socketPath, method, path: withQuery(path, opts.query), headers, body, upload: opts.upload, signal: this.#signalFor(opts.signal) });
     } catch (err) {
       throw connectError(this.socketPath, err as Error);
     }
+  }
+
+  #signalFor(signal: AbortSignal | undefined): AbortSignal | undefined {
+    if (!signal || !this.#signal) return signal ?? this.#signal;
+    return AbortSignal.any([signal, this.#signal]);
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { attachStreams } from '../attach.ts';
 import type { Command } from '../command.ts';
 import { parseDetachKeys } from '../container-run.ts';
@@ -28,7 +29,7 @@ export const command: Command = {
     const [container, ...cmd] = positional;
     const envList = [...(flags.env as string[])];
     for (const f of flags['env-file'] as string[]) {
-      for (const line of readFileSync(f, 'utf8').split('\n')) if (line.trim() && !line.startsWith('#')) envList.push(line.trim());
+      for (const line of readFileSync(path.resolve(env.cwd, f), 'utf8').split('\n')) if (line.trim() && !line.startsWith('#')) envList.push(line.trim());
     }
     const vars = envList.map((e) => (e.includes('=') ? e : env.env[e] !== undefined ? `${e}=${env.env[e]}` : e)).filter((e) => e.includes('='));
     const client = env.client();

@@ -11,6 +11,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth export [OPTIONS] CONTAINER',
   summary: "Export a container's filesystem as a tar archive",
+  local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

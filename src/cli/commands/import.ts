@@ -14,6 +14,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth import [OPTIONS] file|- [REPOSITORY[:TAG]]',
   summary: 'Import the contents from a tarball to create a filesystem image',
+  local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1 || args.length > 2) {

@@ -5,6 +5,7 @@ import { parseFlags } from '../flags.ts';
 export const command: Command = {
   usage: 'berth logout [SERVER]',
   summary: 'Log out from a registry (default docker.io)',
+  local: true,
   async run(argv, env) {
     const { args } = parseFlags(argv, {});
     if (args.length > 1) {

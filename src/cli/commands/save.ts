@@ -11,6 +11,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth save [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1) {

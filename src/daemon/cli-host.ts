@@ -1,0 +1,259 @@
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from 'node:fs';
+import net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import tty from 'node:tty';
+import { RUN_LOCALLY, runCli, type CliIo } from '../cli/cli.ts';
+import { berthError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { fileStatusFlags, peerCredentials, pidfdGetfd, pidfdOpen, setFileStatusFlags } from '../core/sys.ts';
+import type { Router } from '../api/native/server.ts';
+
+/**
+ * The CLI host: berthd runs a berth command line for the thin native client
+ * (native/cli.c), so a command costs no Node start-up of its own.
+ *
+ * The client sends `POST /cli` with its argv, environment and working
+ * directory, and waits. berthd takes copies of the client's stdin, stdout and
+ * stderr with pidfd_getfd(2), so output goes straight to the user's terminal,
+ * pipe or file, and runs the command with them exactly as main.ts would in a
+ * process of its own. After the 101 the client sends one byte per signal it
+ * receives (SIGINT, SIGTERM, SIGWINCH, ...); berthd answers with one line,
+ * `exit N`, `signal N` (the client then dies of that signal) or `local` (the
+ * command is marked local: the client runs it in its own Node process), and
+ * closes.
+ *
+ * Only root's clients are served: the command runs with berthd's rights, so
+ * a user let onto the socket by `socket_group` must not have it read or write
+ * files by path as root. Everyone else gets 403 and the client falls back to
+ * running the command in its own process.
+ */
+export function registerCliHost(router: Router, opts: { address: string; log: Logger }): void {
+  const host = `unix://${opts.address}`;
+  router.add('POST', '/cli', async (req) => {
+    const peer = peerCredentials(socketFd(req.raw.socket));
+    if (peer.uid !== 0) throw berthError('PermissionDenied', 'berthd hosts commands for root only');
+    const body = parseRequest(await req.json());
+    // The client blocks until we answer, so its pid cannot be reused before pidfd_open pins it.
+    const stdio = new ClientStdio(pidfdOpen(peer.pid));
+    const sock = req.upgrade();
+    await serve(sock, body, stdio, host, req.ctx.signal, opts.log);
+  });
+}
+
+interface CliRequest {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+function parseRequest(body: unknown): CliRequest {
+  const b = body as { argv?: unknown; env?: unknown; cwd?: unknown } | undefined;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  if (!b || !strings(b.argv) || !strings(b.env) || typeof b.cwd !== 'string' || !path.isAbsolute(b.cwd)) {
+    throw berthError('InvalidArgument', 'a CLI request needs argv and env (lists of strings) and an absolute cwd');
+  }
+  const env: NodeJS.ProcessEnv = {};
+  for (const kv of b.env) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return { argv: b.argv, env, cwd: b.cwd };
+}
+
+type Outcome = { exit: number } | { signal: number } | { local: true };
+
+/** Signals whose default action is not to end the process: they go to handlers or nowhere. */
+const IGNORED_BY_DEFAULT = new Set(['SIGWINCH', 'SIGCHLD', 'SIGURG', 'SIGCONT']);
+
+async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, clientGone: AbortSignal, log: Logger): Promise<void> {
+  const abort = new AbortController();
+  const handlers = new Map<string, Set<() => void>>();
+  let settled = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+
+  const finish = async (outcome: Outcome | undefined) => {
+    if (settled) return;
+    settled = true;
+    abort.abort(berthError('Canceled', 'the berth command ended'));
+    // A command that ran to its end has its output flushed before the client exits; one ended by a signal does not wait.
+    await stdio.release(outcome !== undefined && 'exit' in outcome && !clientGone.aborted, clientGone);
+    if (outcome && !sock.destroyed) {
+      sock.end('local' in outcome ? 'local\n' : 'exit' in outcome ? `exit ${outcome.exit}\n` : `signal ${outcome.signal}\n`);
+    } else sock.destroy();
+    resolveDone();
+  };
+
+  const onGone = () => void finish(undefined);
+  clientGone.addEventListener('abort', onGone, { once: true });
+  stdio.onBrokenPipe = () => void finish({ signal: osConstants.signals.SIGPIPE });
+
+  sock.on('data', (bytes: Buffer) => {
+    for (const signo of bytes) {
+      const name = signalName(signo);
+      if (!name) continue;
+      if (name === 'SIGWINCH') stdio.refreshSize();
+      const hs = handlers.get(name);
+      if (hs?.size) for (const h of [...hs]) h();
+      else if (!IGNORED_BY_DEFAULT.has(name)) void finish({ signal: signo });
+    }
+  });
+  sock.on('error', () => {});
+
+  const io: CliIo = {
+    get stdout() {
+      return stdio.writable(1);
+    },
+    get stderr() {
+      return stdio.writable(2);
+    },
+    get stdin() {
+      return stdio.readable();
+    },
+    env: req.env,
+    cwd: req.cwd,
+    stdinIsTTY: () => stdio.isTTY(0),
+    onSignal(signal, handler) {
+      let hs = handlers.get(signal);
+      if (!hs) handlers.set(signal, (hs = new Set()));
+      hs.add(handler);
+      return () => hs.delete(handler);
+    },
+    hosted: { host, signal: abort.signal },
+  };
+
+  runCli(req.argv, io).then(
+    (code) => finish(code === RUN_LOCALLY ? { local: true } : { exit: code }),
+    (err: unknown) => {
+      log.error('hosted berth command failed', { err, argv: req.argv });
+      return finish({ exit: 125 });
+    },
+  );
+  await done;
+  clientGone.removeEventListener('abort', onGone);
+}
+
+function signalName(signo: number): NodeJS.Signals | undefined {
+  for (const [name, n] of Object.entries(osConstants.signals)) if (n === signo) return name as NodeJS.Signals;
+  return undefined;
+}
+
+function socketFd(socket: unknown): number {
+  const fd = (socket as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw berthError('Internal', 'the CLI host cannot see the client socket');
+  return fd;
+}
+
+type Stream = NodeJS.WriteStream | NodeJS.ReadStream;
+
+/**
+ * The client's stdin, stdout and stderr, taken only when a command first
+ * touches them. Each becomes the stream Node would build for a process of its
+ * own (a tty stream, a socket for a pipe, a file stream), except that a
+ * terminal is written without blocking: a user's ctrl-s must not stop berthd.
+ */
+class ClientStdio {
+  readonly #pidfd: number;
+  readonly #fds = new Map<number, number>();
+  readonly #streams = new Map<number, Stream>();
+  /** Status flags to put back on a pipe or socket we made non-blocking: its description is shared with the client's shell. */
+  readonly #restoreFlags = new Map<number, number>();
+  onBrokenPipe: () => void = () => {};
+
+  constructor(pidfd: number) {
+    this.#pidfd = pidfd;
+  }
+
+  #fd(n: number): number {
+    let fd = this.#fds.get(n);
+    if (fd === undefined) {
+      try {
+        fd = pidfdGetfd(this.#pidfd, n);
+      } catch {
+        // The client's descriptor is closed: like Node, read nothing and write into the void.
+        fd = openSync('/dev/null', n === 0 ? 'r' : 'w');
+      }
+      this.#fds.set(n, fd);
+    }
+    return fd;
+  }
+
+  isTTY(n: number): boolean {
+    return tty.isatty(this.#fd(n));
+  }
+
+  writable(n: 1 | 2): NodeJS.WriteStream {
+    let s = this.#streams.get(n) as NodeJS.WriteStream | undefined;
+    if (s) return s;
+    const fd = this.#fd(n);
+    if (tty.isatty(fd)) {
+      // libuv reopens the terminal, so this description is ours alone to make non-blocking.
+      s = new tty.WriteStream(fd);
+      (s as unknown as { _handle: { setBlocking(b: boolean): void } })._handle.setBlocking(false);
+    } else if (isPipeOrSocket(fd)) {
+      this.#restoreFlags.set(n, fileStatusFlags(fd));
+      s = new net.Socket({ fd, readable: false, writable: true }) as unknown as NodeJS.WriteStream;
+    } else {
+      s = createWriteStream('', { fd, autoClose: true }) as unknown as NodeJS.WriteStream;
+    }
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') this.onBrokenPipe();
+    });
+    this.#streams.set(n, s);
+    return s;
+  }
+
+  readable(): NodeJS.ReadStream {
+    let s = this.#streams.get(0) as NodeJS.ReadStream | undefined;
+    if (s) return s;
+    const fd = this.#fd(0);
+    if (tty.isatty(fd)) s = new tty.ReadStream(fd);
+    else if (isPipeOrSocket(fd)) {
+      this.#restoreFlags.set(0, fileStatusFlags(fd));
+      s = new net.Socket({ fd, readable: true, writable: false }) as unknown as NodeJS.ReadStream;
+    } else s = createReadStream('', { fd, autoClose: true }) as unknown as NodeJS.ReadStream;
+    s.on('error', () => {});
+    this.#streams.set(0, s);
+    return s;
+  }
+
+  refreshSize(): void {
+    for (const s of this.#streams.values()) (s as { _refreshSize?: () => void })._refreshSize?.();
+  }
+
+  /** Flushes (when asked) what the command wrote, puts back the flags we changed and closes every descriptor. */
+  async release(flush: boolean, clientGone: AbortSignal): Promise<void> {
+    if (flush) {
+      const pending = [1, 2].map((n) => this.#streams.get(n) as NodeJS.WriteStream | undefined).filter((s) => s && !s.destroyed && s.writableLength > 0);
+      if (pending.length) {
+        const gone = new Promise<void>((r) => clientGone.addEventListener('abort', () => r(), { once: true }));
+        const flushed = pending.map((s) => new Promise<void>((r) => s!.write('', () => r())));
+        await Promise.race([Promise.all(flushed), gone]);
+      }
+    }
+    for (const [n, s] of this.#streams) {
+      const flags = this.#restoreFlags.get(n);
+      if (flags !== undefined && !s.destroyed) {
+        try {
+          setFileStatusFlags(this.#fds.get(n)!, flags);
+        } catch {
+          // Already closed by the stream: nothing left to restore.
+        }
+      }
+      s.destroy();
+      // libuv writes a terminal through its own reopened descriptor and leaves ours open: that one we close.
+      if (!(s as { isTTY?: boolean }).isTTY) this.#fds.delete(n);
+    }
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
+    this.#streams.clear();
+    closeSync(this.#pidfd);
+  }
+}
+
+function isPipeOrSocket(fd: number): boolean {
+  const st = fstatSync(fd);
+  return st.isFIFO() || st.isSocket();
+}
