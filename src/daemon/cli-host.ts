@@ -2,7 +2,7 @@ import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } f
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import tty from 'node:tty';
 import { RUN_LOCALLY, runCli, type CliIo } from '../cli/cli.ts';
 import { berthError } from '../core/errors.ts';
@@ -67,8 +67,9 @@ type Outcome = { exit: number } | { signal: number } | { local: true };
 /** Signals whose default action is not to end the process: they go to handlers or nowhere. */
 const IGNORED_BY_DEFAULT = new Set(['SIGWINCH', 'SIGCHLD', 'SIGURG', 'SIGCONT']);
 
-async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, clientGone: AbortSignal, log: Logger): Promise<void> {
+async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, requestSignal: AbortSignal, log: Logger): Promise<void> {
   const abort = new AbortController();
+  const clientGone = new AbortController();
   const handlers = new Map<string, Set<() => void>>();
   let settled = false;
   let resolveDone!: () => void;
@@ -79,15 +80,22 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
     settled = true;
     abort.abort(berthError('Canceled', 'the berth command ended'));
     // A command that ran to its end has its output flushed before the client exits; one ended by a signal does not wait.
-    await stdio.release(outcome !== undefined && 'exit' in outcome && !clientGone.aborted, clientGone);
+    await stdio.release(outcome !== undefined && 'exit' in outcome && !clientGone.signal.aborted, clientGone.signal);
     if (outcome && !sock.destroyed) {
       sock.end('local' in outcome ? 'local\n' : 'exit' in outcome ? `exit ${outcome.exit}\n` : `signal ${outcome.signal}\n`);
     } else sock.destroy();
     resolveDone();
   };
 
-  const onGone = () => void finish(undefined);
-  clientGone.addEventListener('abort', onGone, { once: true });
+  const onGone = () => {
+    clientGone.abort();
+    void finish(undefined);
+  };
+  requestSignal.addEventListener('abort', onGone, { once: true });
+  // The client never shuts down its side while it waits: an end of its stream means it is gone
+  // (node:http keeps such a socket half-open rather than closing it).
+  sock.once('end', onGone);
+  sock.once('close', onGone);
   stdio.onBrokenPipe = () => void finish({ signal: osConstants.signals.SIGPIPE });
 
   sock.on('data', (bytes: Buffer) => {
@@ -100,7 +108,7 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
       else if (!IGNORED_BY_DEFAULT.has(name)) void finish({ signal: signo });
     }
   });
-  sock.on('error', () => {});
+  sock.on('error', onGone);
 
   const io: CliIo = {
     get stdout() {
@@ -132,7 +140,7 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
     },
   );
   await done;
-  clientGone.removeEventListener('abort', onGone);
+  requestSignal.removeEventListener('abort', onGone);
 }
 
 function signalName(signo: number): NodeJS.Signals | undefined {
@@ -161,6 +169,8 @@ class ClientStdio {
   /** Status flags to put back on a pipe or socket we made non-blocking: its description is shared with the client's shell. */
   readonly #restoreFlags = new Map<number, number>();
   onBrokenPipe: () => void = () => {};
+  /** Set once released: a command still unwinding after its client left writes into the void. */
+  #released = false;
 
   constructor(pidfd: number) {
     this.#pidfd = pidfd;
@@ -181,10 +191,11 @@ class ClientStdio {
   }
 
   isTTY(n: number): boolean {
-    return tty.isatty(this.#fd(n));
+    return !this.#released && tty.isatty(this.#fd(n));
   }
 
   writable(n: 1 | 2): NodeJS.WriteStream {
+    if (this.#released) return new Writable({ write: (_chunk, _enc, cb) => cb() }) as unknown as NodeJS.WriteStream;
     let s = this.#streams.get(n) as NodeJS.WriteStream | undefined;
     if (s) return s;
     const fd = this.#fd(n);
@@ -206,6 +217,7 @@ class ClientStdio {
   }
 
   readable(): NodeJS.ReadStream {
+    if (this.#released) return Readable.from([]) as unknown as NodeJS.ReadStream;
     let s = this.#streams.get(0) as NodeJS.ReadStream | undefined;
     if (s) return s;
     const fd = this.#fd(0);
@@ -225,6 +237,7 @@ class ClientStdio {
 
   /** Flushes (when asked) what the command wrote, puts back the flags we changed and closes every descriptor. */
   async release(flush: boolean, clientGone: AbortSignal): Promise<void> {
+    if (this.#released) return;
     if (flush) {
       const pending = [1, 2].map((n) => this.#streams.get(n) as NodeJS.WriteStream | undefined).filter((s) => s && !s.destroyed && s.writableLength > 0);
       if (pending.length) {
@@ -242,6 +255,14 @@ class ClientStdio {
           // Already closed by the stream: nothing left to restore.
         }
       }
+      const input = s as NodeJS.ReadStream;
+      if (input.isTTY && input.isRaw) {
+        try {
+          input.setRawMode(false);
+        } catch {
+          // The terminal is gone with its client.
+        }
+      }
       s.destroy();
       // libuv writes a terminal through its own reopened descriptor and leaves ours open: that one we close.
       if (!(s as { isTTY?: boolean }).isTTY) this.#fds.delete(n);
@@ -249,6 +270,7 @@ class ClientStdio {
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
     this.#streams.clear();
+    this.#released = true;
     closeSync(this.#pidfd);
   }
 }
