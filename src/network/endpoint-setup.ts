@@ -226,8 +226,7 @@ export class EndpointSetup {
     return [...this.#d.store.listAttachments().flatMap((x) => x.ports), ...[...this.#inflight.values()].flatMap((x) => x.ports)];
   }
 
-
-  /** Like setup: plugins run outside the lock, records change under it. */
+  /** Two phases, like setup: plugins run outside the lock, records change under it. */
   async teardown(ctx: Ctx, containerId: string): Promise<void> {
     const ep = await this.#d.serial(async () => {
       if (this.#inflight.has(containerId)) throw berthError('Conflict', `network of container ${containerId.slice(0, 12)} is being set up or torn down`);

@@ -61,6 +61,7 @@ export class ContainerExits {
     this.#watching.set(rec.id, p);
   }
 
+  /** Handle an exit: release or remove, record, apply the restart policy. Run under the container's lock, or by recovery before anything else runs. */
   async onExit(ctx: Ctx, id: string, exit: ExitStatus): Promise<void> {
     let rec: ContainerRecord;
     try {
@@ -128,13 +129,14 @@ export class ContainerExits {
     return { task, rootfs: unmounted, network: network };
   }
 
-
+  /** Resolves when the container's exit has been handled (or, for a task not followed, once it exited). */
   async waitExit(ctx: Ctx, id: string): Promise<void> {
     const w = this.#watching.get(id);
     if (w) return w;
     await this.#d.tasks.wait(ctx, id).catch(() => {});
   }
 
+  /** Cancel a pending policy restart. */
   cancelRestart(id: string): void {
     const t = this.#restartTimers.get(id);
     if (t) clearTimeout(t);

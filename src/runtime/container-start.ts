@@ -193,7 +193,6 @@ export class ContainerStarter {
     throw Object.assign(wrap(err, `failed to start container ${rec.name}`), { exitCode });
   }
 
-
   /**
    * --pid/--ipc/--uts: the host's namespaces to share, and the paths of
    * other containers' to join. A joined container must be running; its
