@@ -34,6 +34,7 @@ export class ContainerStopper {
     this.#d = deps;
   }
 
+  /** The stop signal, then SIGKILL after the timeout (0: at once, below 0: never); resolves once the exit is handled. */
   async stop(ctx: Ctx, rec: ContainerRecord, opts: { timeoutSec?: number; signal?: string }): Promise<void> {
     const st = await this.#d.state(ctx, rec.id);
     this.#d.exits.cancelRestart(rec.id);
@@ -73,6 +74,7 @@ export class ContainerStopper {
     this.#d.event(ctx, 'kill', rec.id, { name: rec.name, signal: String(sig) });
   }
 
+  /** `rm`: refused for a live container without `force`; with it, killed and removed at its exit. */
   async remove(ctx: Ctx, rec: ContainerRecord, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
     const st = await this.#d.state(ctx, rec.id);
     if (st.status === 'running' || st.status === 'paused' || st.status === 'restarting') {
@@ -83,7 +85,7 @@ export class ContainerStopper {
       // Recorded for a policy that could restart it, should berthd die before the removal is done.
       if (rec.config.restartPolicy && rec.config.restartPolicy.name !== 'no') await this.#d.patch(ctx, rec.id, { manuallyStopped: true });
       if (st.status !== 'restarting') {
-        // The exit watcher sees this removal and carries it out with the exit (see #onExit).
+        // The exit watcher sees this removal and carries it out with the exit (ContainerExits.onExit).
         await this.#d.exits.removeAtExit(rec.id, { volumes: opts.volumes }, async () => {
           const exited = this.#d.exits.waitExit(ctx, rec.id);
           if (st.status === 'paused') await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
