@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Ctx } from '../core/context.ts';
-import type { NetworkRecord, NetworkStore } from '../metadata/networks.ts';
+import type { AttachmentRecord, EndpointRecord, NetworkRecord, NetworkStore } from '../metadata/networks.ts';
 import { run } from './exec.ts';
 import type { Subnet } from './ipnet.ts';
 import { parseIPv4 } from './ipnet.ts';
-import type { NetworkFilters, NetworkInfo } from './types.ts';
-import { DEFAULT_NETWORK } from './endpoint-files.ts';
+import type { AttachmentInfo, NetworkFilters, NetworkInfo, SetupResult } from './types.ts';
+import { DEFAULT_NETWORK, filePaths } from './endpoint-files.ts';
 
-/** Docker's view of networks: inspect JSON, the host/none pseudo networks, ls filters. */
+/** Docker's view of networks: inspect JSON, the host/none pseudo networks, ls filters, a container's network. */
 export const PREDEFINED = new Set(['bridge', 'host', 'none']);
 
 /**
@@ -98,4 +98,26 @@ export async function hostRoutes(ctx: Ctx): Promise<Subnet[]> {
     // unparsable route list: pick from the pool without it
   }
   return out;
+}
+
+/** A container's network as the runtime and inspect see it; one joined with `container:` shows its owner's. */
+export function setupResultOf(store: NetworkStore, ep: EndpointRecord): SetupResult {
+  const owner = ep.mode.startsWith('container:') ? (store.getEndpoint(ep.mode.slice(10)) ?? ep) : ep;
+  const p = filePaths(owner.dir);
+  const atts = store.listAttachments({ containerId: owner.containerId });
+  return {
+    mode: ep.mode,
+    netnsPath: owner.mode === 'host' ? undefined : owner.netnsPath,
+    hostname: ep.mode.startsWith('container:') ? owner.hostname : ep.hostname,
+    hostsPath: p.hosts,
+    resolvConfPath: p.resolvConf,
+    hostnamePath: p.hostname,
+    interfaces: atts.map((x) => attachmentInfoOf(store, x)),
+    ports: atts.flatMap((x) => x.ports),
+  };
+}
+
+export function attachmentInfoOf(store: NetworkStore, x: AttachmentRecord): AttachmentInfo {
+  const net = store.findNetwork(x.networkId);
+  return { network: net?.name ?? x.networkId, networkId: x.networkId, ifName: x.ifName, ip: x.ip, prefixLen: x.prefixLen, gateway: x.gateway, mac: x.mac, aliases: x.aliases };
 }

@@ -7,7 +7,8 @@ import { cleanupCtx, withCtx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { demux, Streams } from '../core/stdcopy.ts';
-import type { ContainerSummary, ExecConfig, RuntimeState } from './containers.ts';
+import type { ExecConfig, RuntimeState } from './containers.ts';
+import type { ContainerBasics } from './container-state.ts';
 import type { Spec } from './oci-types.ts';
 import { resolveUserInRootfs } from './rootfs-files.ts';
 import { buildExecProcess } from './spec-exec.ts';
@@ -18,15 +19,10 @@ import type { OciProcess, TaskService } from './task-types.ts';
  * (create, start attached or detached, inspect, resize, wait), recorded in
  * the container's state with the most recent exited ones kept, and
  * `execSync` for health checks and the CRI, which records nothing. The
- * container service hands in its records, state and events as functions.
+ * container service hands in its records, state and events as functions
+ * (`ContainerBasics`).
  */
-export interface ContainerExecsDeps {
-  resolve(ctx: Ctx, idOrName: string): Promise<ContainerRecord>;
-  list(ctx: Ctx): Promise<ContainerSummary[]>;
-  state(ctx: Ctx, id: string): Promise<RuntimeState>;
-  patch(ctx: Ctx, id: string, patch: Partial<RuntimeState> | ((st: RuntimeState) => Partial<RuntimeState>)): Promise<RuntimeState>;
-  event(ctx: Ctx, action: string, id: string, attributes: Record<string, string>): void;
-  bundleDir(rec: ContainerRecord): string;
+export interface ContainerExecsDeps extends Pick<ContainerBasics, 'resolve' | 'list' | 'state' | 'patch' | 'event' | 'bundleDir'> {
   tasks: TaskService;
   host: { capabilities?: readonly string[] };
 }

@@ -7,33 +7,23 @@ import { cleanupCtx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { tarStream } from '../core/tar-write.ts';
-import type { Logger } from '../core/log.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
 import { packRootfs } from './archive.ts';
 import { layerChanges, layerTarItems, type Change } from './changes.ts';
 import { commandLine } from './container-views.ts';
 import type { ImageConfig } from './oci-types.ts';
 import type { ResolvedMount } from './spec-mounts.ts';
 import { INIT_PATH_IN_CONTAINER, mergeEnv } from './spec.ts';
-import type { ImageLookup, Mounter } from './containers.ts';
-import type { TaskService } from './task-types.ts';
+import type { ContainerServiceDeps } from './containers.ts';
+import type { ContainerBasics } from './container-state.ts';
 
 /**
  * What the container service does with a container's file system: `cp`'s
  * access to its rootfs, `export`, `diff`, `commit` and `ps -s` sizes. The
- * service hands in what it owns (records, state, events) as functions.
+ * service hands in what it owns (records, state, events) as functions
+ * (`ContainerBasics`).
  */
-export interface ContainerFilesDeps {
-  resolve(ctx: Ctx, idOrName: string): Promise<ContainerRecord>;
-  state(ctx: Ctx, id: string): Promise<{ status: string }>;
-  bundleDir(rec: ContainerRecord): string;
+export interface ContainerFilesDeps extends Pick<ContainerBasics, 'resolve' | 'state' | 'bundleDir' | 'event'>, Pick<ContainerServiceDeps, 'images' | 'snapshotter' | 'tasks' | 'mounter' | 'log'> {
   resolveMounts(ctx: Ctx, rec: ContainerRecord): Promise<ResolvedMount[]>;
-  event(ctx: Ctx, action: string, id: string, attributes: Record<string, string>): void;
-  images: ImageLookup;
-  snapshotter: Snapshotter;
-  tasks: TaskService;
-  mounter: Mounter;
-  log: Logger;
 }
 
 export interface CommitOptions {
