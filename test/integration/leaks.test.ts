@@ -70,7 +70,12 @@ describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
         const x = await e.d.cli(['exec', id, 'sh', '-c', `exit ${i % 3}`]);
         assert.equal(x.code, i % 3, x.stderr);
       }
-      const afterP = await probe(e, parent);
+      // An exec's task dir goes once its monitor has reported the exit, which may be just after the exec command returned.
+      let afterP = await probe(e, parent);
+      for (let i = 0; i < 50 && growth(before, afterP).length; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        afterP = await probe(e, parent);
+      }
       console.log(`# exec before: ${formatProbe(before)}`);
       console.log(`# exec after:  ${formatProbe(afterP)}`);
       assert.deepEqual(growth(before, afterP), [], `state grew after ${N} execs`);
@@ -96,6 +101,7 @@ describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
       const afterP = await probe(e, parent);
       console.log(`# streams before: ${formatProbe(before)}`);
       console.log(`# streams after:  ${formatProbe(afterP)}`);
+      assert.equal(e.d.proc.exitCode ?? e.d.proc.signalCode, null, `berthd is still running: ${e.d.logs().slice(-2000)}`);
       assert.deepEqual(growth(before, afterP), []);
       assert.ok(afterP.fds <= before.fds + fdTolerance, `berthd fds ${before.fds} -> ${afterP.fds}: ${(await fdTargets(e.d.proc.pid!)).join(', ')}`);
     } finally {

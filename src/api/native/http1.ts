@@ -29,12 +29,10 @@ export interface Http1Response {
 
 export function http1(req: Http1Request): Promise<Http1Response> {
   return new Promise((resolve, reject) => {
+    const aborted = () => Object.assign(new Error('request aborted'), { name: 'AbortError' });
+    // Refused before a socket exists: a socket destroyed before its error listener is attached would throw.
+    if (req.signal?.aborted) return reject(aborted());
     const sock = net.connect(req.socketPath);
-    const onAbort = () => sock.destroy(Object.assign(new Error('request aborted'), { name: 'AbortError' }));
-    if (req.signal) {
-      if (req.signal.aborted) return onAbort();
-      req.signal.addEventListener('abort', onAbort, { once: true });
-    }
     let settled = false;
     const fail = (err: Error) => {
       if (!settled) {
@@ -43,6 +41,8 @@ export function http1(req: Http1Request): Promise<Http1Response> {
       }
     };
     sock.once('error', fail);
+    const onAbort = () => sock.destroy(aborted());
+    req.signal?.addEventListener('abort', onAbort, { once: true });
     // Written at once: the socket queues it until connected, which saves a turn of the event loop.
     {
       const headers: Record<string, string> = { host: 'berth', ...req.headers };
@@ -86,6 +86,9 @@ export function http1(req: Http1Request): Promise<Http1Response> {
       const statusCode = Number(status[1]);
       settled = true;
       sock.off('error', fail);
+      // An abort (the user of a hosted command went away) errors the streams below; whoever
+      // still reads them sees it, and nobody else may crash berthd over it.
+      if (req.signal) sock.on('error', ignore);
       if (statusCode === 101) {
         // Hold the bytes until the caller reads: a flowing socket with no listener drops them.
         sock.pause();
@@ -93,6 +96,7 @@ export function http1(req: Http1Request): Promise<Http1Response> {
         return resolve({ statusCode, headers, body: sock, socket: sock });
       }
       const body = new PassThrough();
+      if (req.signal) body.on('error', ignore);
       sock.on('error', (err) => body.destroy(err));
       if (headers['transfer-encoding']?.includes('chunked')) dechunk(sock, rest, body);
       else {
@@ -108,6 +112,8 @@ export function http1(req: Http1Request): Promise<Http1Response> {
     });
   });
 }
+
+function ignore(): void {}
 
 function copyLength(sock: net.Socket, first: Buffer, out: PassThrough, length: number): void {
   let left = length;
