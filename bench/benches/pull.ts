@@ -115,6 +115,12 @@ export async function imagesBench(env: BenchEnv, rounds: number): Promise<BenchR
   berthSkip = await berthSetup(berthSkip, () => b!.cli.must(['pull', ref]));
   const cases: Case[] = [
     { key: 'berth', label: 'berth images', skip: berthSkip, measure: async () => (await b!.cli.must(['images'])).ms },
+    {
+      key: 'berth-node',
+      label: 'berth images, Node CLI (BERTH_CLI_LOCAL=1)',
+      skip: berthSkip,
+      measure: async () => (await b!.cli.must(['images'], { env: { BERTH_CLI_LOCAL: '1' } })).ms,
+    },
     { key: 'ctr', label: 'ctr images ls', measure: async () => (await ctr.must(['images', 'ls'])).ms },
     { key: 'podman', label: 'podman images', measure: async () => (await podman.must(['images'])).ms },
     { key: 'node', label: 'node -e 0 (pinned Node start-up)', measure: async () => (await must(nodeBin, ['-e', '0'])).ms },
@@ -122,7 +128,10 @@ export async function imagesBench(env: BenchEnv, rounds: number): Promise<BenchR
   return {
     bench: 'images',
     series: await interleave(cases, rounds, (s) => env.log(s)),
-    ratios: [{ num: 'berth', den: 'podman', target: 1 }, { num: 'berth', den: 'ctr' }, { num: 'berth', den: 'node' }],
-    notes: ['each listing shows the one big image; the target is a listing faster than podman\'s'],
+    ratios: [{ num: 'berth', den: 'podman', target: 1 }, { num: 'berth', den: 'ctr' }, { num: 'berth-node', den: 'podman' }, { num: 'berth-node', den: 'node' }],
+    notes: [
+      'each listing shows the one big image; the target is a listing faster than podman\'s',
+      'berth images = the native client, whose command berthd runs; the Node CLI row is the same command in a Node process of its own',
+    ],
   };
 }

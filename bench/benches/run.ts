@@ -26,6 +26,12 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
   const cases: Case[] = [
     { key: 'berth', label: 'berth run --rm', skip: p.berthSkip, note: 'default network (bridge)', measure: async () => (await p.b!.cli.must(['run', '--rm', p.ref, 'true'])).ms },
     { key: 'berth-none', label: 'berth run --rm --network none', skip: p.berthSkip, measure: async () => (await p.b!.cli.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
+    {
+      key: 'berth-node',
+      label: 'berth run --rm --network none, Node CLI (BERTH_CLI_LOCAL=1)',
+      skip: p.berthSkip,
+      measure: async () => (await p.b!.cli.must(['run', '--rm', '--network', 'none', p.ref, 'true'], { env: { BERTH_CLI_LOCAL: '1' } })).ms,
+    },
     { key: 'ctr', label: 'ctr run --rm', note: 'own empty netns', measure: async () => (await p.ctr.must(['run', '--rm', '--runc-root', p.runcRoot, p.ref, id('c'), 'true'])).ms },
     { key: 'podman', label: 'podman run --rm --network none', measure: async () => (await p.podman.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
     { key: 'runc', label: 'runc run (prepared bundle)', note: 'floor', measure: async () => (await runc.must(['run', '--bundle', bundle, id('r')])).ms },
@@ -38,10 +44,14 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
       { num: 'berth', den: 'ctr' },
       { num: 'berth-none', den: 'podman' },
       { num: 'berth-none', den: 'runc' },
+      { num: 'berth-node', den: 'ctr' },
       { num: 'ctr', den: 'runc' },
       { num: 'podman', den: 'runc' },
     ],
-    notes: ['ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none'],
+    notes: [
+      'ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none',
+      'berth = the native client, whose command berthd runs; the Node CLI row is the same command in a Node process of its own',
+    ],
   };
 }
 
