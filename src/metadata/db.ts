@@ -49,7 +49,8 @@ export class MetadataDb {
       this.sql.exec('COMMIT');
       return result;
     } catch (err) {
-      this.sql.exec('ROLLBACK');
+      // SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK then would fail and hide the cause.
+      if (this.sql.isTransaction) this.sql.exec('ROLLBACK');
       throw err;
     } finally {
       this.#txDepth--;

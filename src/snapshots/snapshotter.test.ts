@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
@@ -281,6 +282,31 @@ test('openSnapshots opens the configured snapshotter and clears temp mounts a cr
   } finally {
     for (const m of (await mountsUnder(tmp)).reverse()) await unmountAll(ctx, m).catch(() => {});
     db.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('removes an active snapshot when the disk is full, its own data first', { skip: !isRoot && 'needs root (tmpfs)' }, async () => {
+  // Database and snapshots on one small tmpfs, filled by the snapshot's data as a failed pull's half-unpacked layer fills it.
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-sn-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'berth-test-sn-full', tmp]);
+  const db = new MetadataDb(join(tmp, 'meta.db'));
+  try {
+    const sn = await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+    const mounts = await sn.prepare(ctx, 'extract-full', undefined);
+    const upper = mounts[0].options?.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length) ?? mounts[0].source;
+    const chunk = Buffer.alloc(64 << 10, 1);
+    await assert.rejects(async () => {
+      for (let i = 0; ; i++) await writeFile(join(upper, `fill-${i}`), chunk);
+    }, /ENOSPC/);
+    assert.throws(() => db.transaction(() => db.sql.exec(`CREATE TABLE full_probe (x BLOB); INSERT INTO full_probe VALUES (zeroblob(65536))`)), /full/, 'the database cannot write either');
+    await sn.remove(ctx, 'extract-full');
+    await assert.rejects(sn.stat(ctx, 'extract-full'), (err) => kindOf(err) === 'NotFound');
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+    await sn.close();
+  } finally {
+    db.close();
+    execFileSync('umount', [tmp]);
     await rm(tmp, { recursive: true, force: true });
   }
 });

@@ -182,13 +182,18 @@ export abstract class SnapshotStoreBase implements Snapshotter {
   }
 
   async remove(_ctx: Ctx, key: string): Promise<void> {
-    const id = this.db.transaction(() => {
-      const row = this.mustRow(key);
-      const child = this.db.sql.prepare(`SELECT key FROM snapshots WHERE parent_id = ? LIMIT 1`).get(row.id) as { key: string } | undefined;
-      if (child) throw berthError('Conflict', `snapshot "${key}": has children (e.g. "${child.key}")`);
-      this.db.sql.prepare(`DELETE FROM snapshots WHERE id = ?`).run(row.id);
-      return row.id;
-    });
+    let id: number;
+    try {
+      id = this.#deleteRow(key);
+    } catch (err) {
+      // On a full disk even the delete cannot be journaled. What an active snapshot holds is
+      // garbage to whoever removes it (a failed pull's half-unpacked layer, most often the very
+      // thing that filled the disk), so its data goes first and the delete is tried again.
+      const row = isDiskFull(err) ? this.row(key) : undefined;
+      if (!row || row.kind !== 'active') throw err;
+      for (const dir of this.layoutDirs()) await removeTree(`${this.dirOf(row.id)}/${dir}`).catch(() => {});
+      id = this.#deleteRow(key);
+    }
     const gone = `${this.root}/snapshots/rm-${id}`;
     try {
       await rename(this.dirOf(id), gone);
@@ -197,6 +202,16 @@ export abstract class SnapshotStoreBase implements Snapshotter {
       return;
     }
     await removeTree(gone);
+  }
+
+  #deleteRow(key: string): number {
+    return this.db.transaction(() => {
+      const row = this.mustRow(key);
+      const child = this.db.sql.prepare(`SELECT key FROM snapshots WHERE parent_id = ? LIMIT 1`).get(row.id) as { key: string } | undefined;
+      if (child) throw berthError('Conflict', `snapshot "${key}": has children (e.g. "${child.key}")`);
+      this.db.sql.prepare(`DELETE FROM snapshots WHERE id = ?`).run(row.id);
+      return row.id;
+    });
   }
 
   async walk(ctx: Ctx, fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
@@ -213,4 +228,9 @@ export abstract class SnapshotStoreBase implements Snapshotter {
   }
 
   async close(): Promise<void> {}
+}
+
+/** SQLITE_FULL: the database's file system has no room for the write (or its journal). */
+function isDiskFull(err: unknown): boolean {
+  return (err as { errcode?: number }).errcode === 13;
 }
