@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
@@ -24,16 +24,20 @@ import type { Router } from '../api/native/server.ts';
  * command is marked local: the client runs it in its own Node process), and
  * closes.
  *
- * Only root's clients are served: the command runs with berthd's rights, so
- * a user let onto the socket by `socket_group` must not have it read or write
- * files by path as root. Everyone else gets 403 and the client falls back to
- * running the command in its own process.
+ * Only root's clients in berthd's own mount namespace are served: the
+ * command runs with berthd's rights, so a user let onto the socket by
+ * `socket_group` must not have it read or write files by path as root, and
+ * a client in a container that was handed the socket means its own files by
+ * its paths. Everyone else gets 403 and the client falls back to running the
+ * command in its own process.
  */
 export function registerCliHost(router: Router, opts: { address: string; log: Logger }): void {
   const host = `unix://${opts.address}`;
   router.add('POST', '/cli', async (req) => {
     const peer = peerCredentials(socketFd(req.raw.socket));
     if (peer.uid !== 0) throw berthError('PermissionDenied', 'berthd hosts commands for root only');
+    // Paths in a command (its cwd, --env-file, --cidfile) are the client's: they mean the same here only in the same mount namespace.
+    if (!sameMountNamespace(peer.pid)) throw berthError('PermissionDenied', 'berthd hosts commands only for clients that see its file system');
     const body = parseRequest(await req.json());
     // The client blocks until we answer, so its pid cannot be reused before pidfd_open pins it.
     const stdio = new ClientStdio(pidfdOpen(peer.pid));
@@ -146,6 +150,14 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
 function signalName(signo: number): NodeJS.Signals | undefined {
   for (const [name, n] of Object.entries(osConstants.signals)) if (n === signo) return name as NodeJS.Signals;
   return undefined;
+}
+
+function sameMountNamespace(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`) === readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return false;
+  }
 }
 
 function socketFd(socket: unknown): number {

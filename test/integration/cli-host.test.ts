@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +11,8 @@ import { startEngine, type Engine } from '../helpers/engine.ts';
  * The native berth client and berthd's CLI host (native/cli.c,
  * src/daemon/cli-host.ts): root's commands run inside berthd with the
  * caller's stdio, environment, working directory and signals; commands that
- * touch the caller's files, and callers that are not root, get the Node CLI.
+ * touch the caller's files, callers that are not root and callers in
+ * another mount namespace get the Node CLI.
  *
  * A probe tells the two paths apart: BERTH_CLI_ENTRY names the Node CLI the
  * client falls back to, so pointing it at a missing file makes every
@@ -65,6 +66,15 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
     const saved = await cli(['save', '-o', 'image.tar', e.image], { cwd: tmp });
     assert.equal(saved.code, 0, saved.stderr);
     assert.ok(statSync(path.join(tmp, 'image.tar')).size > 0);
+  });
+
+  it('leaves a client in another mount namespace, whose paths mean other files, to the Node CLI', () => {
+    const inOwnMounts = (env: Record<string, string>) =>
+      spawnSync('unshare', ['--mount', '--propagation', 'private', '--', nativeCli, '-H', host(), 'images', '-q'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.notEqual(inOwnMounts(NO_FALLBACK).status, 0, 'berthd ran a command for a client in another mount namespace');
+    const fallback = inOwnMounts({ BERTH_CLI_ENTRY: path.resolve(import.meta.dirname, '../../src/cli/main.ts') });
+    assert.equal(fallback.status, 0, fallback.stderr);
+    assert.match(fallback.stdout, /^[0-9a-f]{12}$/m);
   });
 
   it("writes at the caller's file offset, between what others write to the same file", () => {
