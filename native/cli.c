@@ -7,7 +7,8 @@
  * with this process's stdin, stdout and stderr, which it copies with
  * pidfd_getfd(2). See src/daemon/cli-host.ts for the protocol:
  *
- *   client -> berthd   one byte per signal this process receives
+ *   client -> berthd   one byte per signal this process receives (SIGTSTP
+ *                      when it stops itself on ctrl-z, SIGCONT when continued)
  *   berthd -> client   "exit N\n", "signal N\n" or "local\n", then EOF
  *
  * Whenever berthd cannot run the command (no daemon, a daemon that does not
@@ -123,6 +124,19 @@ static void forward(int sig) {
   errno = saved;
 }
 
+/*
+ * ctrl-z: berthd holds the command's output and input while this process is
+ * stopped, as if the command had stopped with it, and resumes them once it
+ * is continued. SIGSTOP cannot be blocked, so it stops us inside the handler.
+ */
+static void stop_self(int sig) {
+  int saved = errno;
+  forward(SIGTSTP);
+  kill(getpid(), SIGSTOP);
+  forward(SIGCONT);
+  errno = saved;
+}
+
 static int write_all(int fd, const char *p, size_t n) {
   while (n) {
     ssize_t w = write(fd, p, n);
@@ -230,6 +244,9 @@ int main(int argc, char **argv) {
   struct sigaction sa = {.sa_handler = forward, .sa_flags = SA_RESTART};
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
+  struct sigaction stop = {.sa_handler = stop_self, .sa_flags = SA_RESTART};
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTSTP, &stop, NULL);
 
   for (;;) {
     ssize_t r = read(sock, chunk, sizeof chunk);
@@ -261,6 +278,7 @@ int main(int argc, char **argv) {
   }
   if (answer.len && strncmp(answer.p, "local\n", 6) == 0) {
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) signal(forwarded[i], SIG_DFL);
+    signal(SIGTSTP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     run_locally(argv);
   }

@@ -69,7 +69,7 @@ function parseRequest(body: unknown): CliRequest {
 type Outcome = { exit: number } | { signal: number } | { local: true };
 
 /** Signals whose default action is not to end the process: they go to handlers or nowhere. */
-const IGNORED_BY_DEFAULT = new Set(['SIGWINCH', 'SIGCHLD', 'SIGURG', 'SIGCONT']);
+const IGNORED_BY_DEFAULT = new Set(['SIGWINCH', 'SIGCHLD', 'SIGURG', 'SIGCONT', 'SIGTSTP']);
 
 async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, requestSignal: AbortSignal, log: Logger): Promise<void> {
   const abort = new AbortController();
@@ -107,6 +107,10 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
       const name = signalName(signo);
       if (!name) continue;
       if (name === 'SIGWINCH') stdio.refreshSize();
+      // The client stops itself after sending SIGTSTP and sends SIGCONT once continued: while it
+      // is stopped its command neither writes to the terminal nor reads from it, as if stopped too.
+      else if (name === 'SIGTSTP') stdio.suspend();
+      else if (name === 'SIGCONT') stdio.resume();
       const hs = handlers.get(name);
       if (hs?.size) for (const h of [...hs]) h();
       else if (!IGNORED_BY_DEFAULT.has(name)) void finish({ signal: signo });
@@ -224,6 +228,7 @@ class ClientStdio {
     s.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') this.onBrokenPipe();
     });
+    if (this.#suspended) s.cork();
     this.#streams.set(n, s);
     return s;
   }
@@ -241,6 +246,26 @@ class ClientStdio {
     s.on('error', () => {});
     this.#streams.set(0, s);
     return s;
+  }
+
+  #suspended = false;
+  #stdinWasFlowing = false;
+
+  /** Hold the command's output (writes wait, and a command that minds backpressure waits with them) and stop reading input. */
+  suspend(): void {
+    if (this.#suspended || this.#released) return;
+    this.#suspended = true;
+    for (const n of [1, 2]) (this.#streams.get(n) as NodeJS.WriteStream | undefined)?.cork();
+    const stdin = this.#streams.get(0) as NodeJS.ReadStream | undefined;
+    this.#stdinWasFlowing = stdin?.readableFlowing === true;
+    if (this.#stdinWasFlowing) stdin!.pause();
+  }
+
+  resume(): void {
+    if (!this.#suspended || this.#released) return;
+    this.#suspended = false;
+    for (const n of [1, 2]) (this.#streams.get(n) as NodeJS.WriteStream | undefined)?.uncork();
+    if (this.#stdinWasFlowing) (this.#streams.get(0) as NodeJS.ReadStream | undefined)?.resume();
   }
 
   refreshSize(): void {

@@ -109,6 +109,27 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
     assert.equal((await cli(['rm', '-f', name])).code, 0);
   });
 
+  it('holds the output of a command whose client is stopped (ctrl-z) until it is continued', async () => {
+    const name = `stopped-${process.pid}`;
+    assert.equal((await cli(['run', '-d', '--name', name, '--network', 'none', e.image, 'sh', '-c', 'while :; do echo tick; sleep 0.1; done'])).code, 0);
+    const follow = spawn(nativeCli, ['-H', host(), 'logs', '-f', '--tail', '0', name], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...NO_FALLBACK } });
+    let out = '';
+    follow.stdout.on('data', (d: Buffer) => (out += d));
+    await new Promise((r) => follow.stdout.once('data', r));
+    follow.kill('SIGTSTP');
+    // What was already on its way may still arrive; after that, nothing while the client is stopped.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(readFileSync(`/proc/${follow.pid}/stat`, 'utf8').split(' ')[2], 'T', 'the client stopped itself');
+    const mark = out.length;
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(out.length, mark, 'no output while stopped, though the container printed ten lines');
+    follow.kill('SIGCONT');
+    while (out.length === mark) await new Promise((r) => setTimeout(r, 50));
+    follow.kill('SIGINT');
+    await new Promise((r) => follow.once('close', r));
+    assert.equal((await cli(['rm', '-f', name])).code, 0);
+  });
+
   it('keeps no descriptor of a client that died, was cut off or never read its output', async () => {
     const before = daemonFds();
     const name = `chatter-${process.pid}`;
