@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -33,6 +34,7 @@ import type { Router } from '../api/native/server.ts';
  */
 export function registerCliHost(router: Router, opts: { address: string; log: Logger }): void {
   const host = `unix://${opts.address}`;
+  isolateHostedFailures(opts.log);
   router.add('POST', '/cli', async (req) => {
     const peer = peerCredentials(socketFd(req.raw.socket));
     if (peer.uid !== 0) throw berthError('PermissionDenied', 'berthd hosts commands for root only');
@@ -44,6 +46,33 @@ export function registerCliHost(router: Router, opts: { address: string; log: Lo
     const sock = req.upgrade();
     await serve(sock, body, stdio, host, req.ctx.signal, opts.log);
   });
+}
+
+/** The hosted command whose code is running: every callback and promise it starts carries it. */
+const hostedCommand = new AsyncLocalStorage<{ fail(err: unknown): void }>();
+let isolating = false;
+
+/**
+ * An exception that escapes a hosted command (a throw in one of its
+ * callbacks, a rejection nobody handles) ends that command with 125, as it
+ * would have ended a berth process of its own, and not berthd. Anything else
+ * stays fatal: it is reported and berthd exits, as Node would.
+ */
+export function isolateHostedFailures(log: Logger): void {
+  if (isolating) return;
+  isolating = true;
+  process.on('uncaughtException', (err, origin) => {
+    const command = hostedCommand.getStore();
+    if (command) return void command.fail(err);
+    log.error(origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception', { err });
+    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Runs `fn` as the code of a hosted command (for isolateHostedFailures). */
+export function asHostedCommand<T>(fail: (err: unknown) => void, fn: () => T): T {
+  return hostedCommand.run({ fail }, fn);
 }
 
 interface CliRequest {
@@ -140,13 +169,18 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
     hosted: { host, signal: abort.signal },
   };
 
-  runCli(req.argv, io).then(
-    (code) => finish(code === RUN_LOCALLY ? { local: true } : { exit: code }),
-    (err: unknown) => {
-      log.error('hosted berth command failed', { err, argv: req.argv });
-      return finish({ exit: 125 });
-    },
-  );
+  const failed = (err: unknown) => {
+    log.error('hosted berth command failed', { err, argv: req.argv });
+    try {
+      if (!settled) stdio.writable(2).write(`berth: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    } catch {
+      // The user's stderr is what failed: the exit code says enough.
+    }
+    return finish({ exit: 125 });
+  };
+  asHostedCommand(failed, () => {
+    runCli(req.argv, io).then((code) => finish(code === RUN_LOCALLY ? { local: true } : { exit: code }), failed);
+  });
   await done;
   requestSignal.removeEventListener('abort', onGone);
 }
