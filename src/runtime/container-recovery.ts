@@ -1,9 +1,14 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
+import { hasErrno } from '../core/errors.ts';
 import { withCtx } from '../core/context.ts';
 import type { ContainerBasics } from './container-state.ts';
 import type { ContainerExits } from './container-exits.ts';
 import type { ContainerStarter } from './container-start.ts';
 import { SIGKILL, type ContainerStopper } from './container-stop.ts';
+import { removeTree } from '../core/remove-tree.ts';
+import { mountPointsUnder } from '../snapshots/mount.ts';
 import type { ContainerServiceDeps } from './containers.ts';
 import { startOnDaemonStart } from './restart-policy.ts';
 import type { ExitStatus } from './task-types.ts';
@@ -15,7 +20,7 @@ import type { VolumeUsers } from './volume-users.ts';
  * functions and the parts whose steps recovery finishes: exits, starts and
  * removals.
  */
-export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log'> {
+export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir'> {
   exits: Pick<ContainerExits, 'watch' | 'release' | 'onExit'>;
   starter: Pick<ContainerStarter, 'start'>;
   stopper: Pick<ContainerStopper, 'remove'>;
@@ -83,7 +88,29 @@ export class ContainerRecovery {
           await this.#d.tasks.delete(nctx, t.id, { force: true }).catch(() => {});
         }
       }
+      // And their bundles, with the rootfs mounted for a task that is gone now.
+      const known = new Set((await this.#d.store.list(nctx)).map((r) => r.id));
+      for (const dir of await strayBundles(this.#d.stateDir, ns, known)) await this.#removeStray(dir);
     }
     return { running };
+  }
+
+  async #removeStray(dir: string): Promise<void> {
+    await this.#d.mounter.unmountAll(path.join(dir, 'rootfs')).catch((err) => this.#d.log.warn('cannot unmount a stray bundle', { dir, err }));
+    // Never remove through a mount: whatever is still mounted below stays, and so does the bundle.
+    const left = mountPointsUnder(dir);
+    if (left.length) return void this.#d.log.warn('leaving a stray bundle that still has mounts', { dir, mounts: left });
+    await removeTree(dir);
+    this.#d.log.info('removed the bundle of a container that has no record', { dir });
+  }
+}
+
+/** Directories under <state>/containers/<namespace> that belong to no record (crash leftovers). */
+async function strayBundles(stateDir: string, namespace: string, known: Set<string>): Promise<string[]> {
+  try {
+    return (await readdir(path.join(stateDir, namespace))).filter((d) => !known.has(d)).map((d) => path.join(stateDir, namespace, d));
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return [];
+    throw err;
   }
 }

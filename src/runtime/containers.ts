@@ -1,10 +1,9 @@
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import type { ContainerConfig, ContainerRecord, ContainerState } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { withCtx } from '../core/context.ts';
-import { berthError, hasErrno, isNotFound, kindOf } from '../core/errors.ts';
+import { berthError, isNotFound, kindOf } from '../core/errors.ts';
 import type { EventBus } from '../core/events.ts';
 import { namePattern } from '../core/ids.ts';
 import type { Logger } from '../core/log.ts';
@@ -460,16 +459,6 @@ export class ContainerService {
 
   #event(ctx: Ctx, action: string, id: string, attributes: Record<string, string>): void {
     this.#d.events.publish({ type: 'container', action, namespace: ctx.namespace, id, attributes });
-  }
-}
-
-/** Unused directory entries under <state>/containers that belong to no record (crash leftovers). */
-export async function strayBundles(stateDir: string, namespace: string, known: Set<string>): Promise<string[]> {
-  try {
-    return (await readdir(path.join(stateDir, namespace))).filter((d) => !known.has(d)).map((d) => path.join(stateDir, namespace, d));
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return [];
-    throw err;
   }
 }
 

@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -162,4 +162,17 @@ export async function withMounts<T>(ctx: Ctx, mounts: Mount[], tmpParent: string
   } finally {
     await rmdir(dir);
   }
+}
+
+/** Mount points at or below `dir` in berthd's mount namespace, deepest first. */
+export function mountPointsUnder(dir: string): string[] {
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points: string[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const field = line.split(' ')[4];
+    if (field === undefined) continue;
+    const p = unescape(field);
+    if (p === dir || p.startsWith(`${dir}/`)) points.push(p);
+  }
+  return points.sort((a, b) => b.length - a.length);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -385,8 +385,16 @@ describe('containers', { timeout: 600_000 }, () => {
     const quick = await cli('run', '-d', '--name', 'quick', e.image, 'sh', '-c', 'sleep 1; exit 7');
     assert.equal(quick.code, 0);
     await e.d.kill();
+    // Bundles of containers without a record, as a create cut short leaves them: one with its rootfs still mounted.
+    const stray = ['a', 'b'].map((c) => path.join(e.d.state, 'containers', 'default', c.repeat(64)));
+    for (const dir of stray) {
+      mkdirSync(path.join(dir, 'rootfs'), { recursive: true });
+      writeFileSync(path.join(dir, 'config.json'), '{}');
+    }
+    execFileSync('mount', ['-t', 'tmpfs', 'berth-test-stray', path.join(stray[1], 'rootfs')]);
     await new Promise((r) => setTimeout(r, 2000));
     await e.d.restart();
+    for (const dir of stray) assert.equal(existsSync(dir), false, `stray bundle ${dir} removed at recovery`);
     const ps = await cli('ps', '-q', '--no-trunc');
     for (const id of ids) assert.ok(ps.stdout.includes(id), `container ${id} still running`);
     assert.equal((await cli('inspect', '-f', '{{.State.ExitCode}}', 'quick')).stdout.trim(), '7', 'exit code recorded while the daemon was down');
