@@ -15,13 +15,23 @@ import { HealthMonitor, effectiveHealthcheck, type HealthState } from '../runtim
  */
 export function wireHealth(opts: { containers: ContainerService; images: ImageService; events: EventBus; db: MetadataDb; startCtx: Ctx }): { health(id: string): HealthState | undefined; close(): void } {
   const { containers, images, events } = opts;
+  // An image's config never changes under its id: every start of a container of it need not read it again.
+  const imageChecks = new Map<string, ImageConfigFields['Healthcheck']>();
+  const imageCheck = async (ctx: Ctx, imageId: string) => {
+    if (imageChecks.has(imageId)) return imageChecks.get(imageId);
+    const img = await images.find(ctx, imageId).catch(() => undefined);
+    const check = (img?.config as { config?: ImageConfigFields } | undefined)?.config?.Healthcheck;
+    if (img) {
+      if (imageChecks.size >= 256) imageChecks.delete(imageChecks.keys().next().value!);
+      imageChecks.set(imageId, check);
+    }
+    return check;
+  };
   const health = new HealthMonitor({
     probe: (ctx, id, cmd, timeoutMs) => containers.execSync(ctx, id, cmd, { timeoutMs, maxOutput: 4096 }),
     async configOf(ctx, id) {
       const c = await containers.get(ctx, id);
-      const img = await images.find(ctx, c.record.imageId).catch(() => undefined);
-      const imageCfg = (img?.config as { config?: ImageConfigFields } | undefined)?.config;
-      return effectiveHealthcheck(imageCfg?.Healthcheck, c.record.config.healthcheck);
+      return effectiveHealthcheck(await imageCheck(ctx, c.record.imageId), c.record.config.healthcheck);
     },
     events,
   });
