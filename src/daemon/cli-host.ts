@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable, Writable, type Duplex } from 'node:stream';
 import tty from 'node:tty';
 import { RUN_LOCALLY, runCli, type CliIo } from '../cli/cli.ts';
-import { berthError } from '../core/errors.ts';
+import { berthError, hasErrno } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { fileStatusFlags, peerCredentials, pidfdGetfd, pidfdOpen, setFileStatusFlags } from '../core/sys.ts';
 import type { Router } from '../api/native/server.ts';
@@ -36,6 +36,7 @@ export function registerCliHost(router: Router, opts: { address: string; log: Lo
   const host = `unix://${opts.address}`;
   isolateHostedFailures(opts.log);
   router.add('POST', '/cli', async (req) => {
+    if (!req.raw.headers.upgrade) throw berthError('InvalidArgument', 'POST /cli needs Connection: Upgrade');
     const peer = peerCredentials(socketFd(req.raw.socket));
     if (peer.uid !== 0) throw berthError('PermissionDenied', 'berthd hosts commands for root only');
     // Paths in a command (its cwd, --env-file, --cidfile) are the client's: they mean the same here only in the same mount namespace.
@@ -224,6 +225,20 @@ class ClientStdio {
 
   constructor(pidfd: number) {
     this.#pidfd = pidfd;
+    // Copying another process's descriptors needs ptrace rights (a Yama scope or an LSM may deny
+    // them even to root): find out now, while the client can still run the command itself,
+    // rather than have its output vanish.
+    for (const n of [2, 1, 0]) {
+      try {
+        this.#fds.set(n, pidfdGetfd(pidfd, n));
+        return;
+      } catch (err) {
+        if (!hasErrno(err, 'EBADF')) {
+          closeSync(pidfd);
+          throw berthError('PermissionDenied', `berthd cannot take the client's stdio: ${(err as Error).message}`);
+        }
+      }
+    }
   }
 
   #fd(n: number): number {
