@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -8,6 +9,7 @@ import { busyboxImage } from '../helpers/image-builder.ts';
 import { pushToRegistry } from '../helpers/image-builder.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import { startDaemon } from '../helpers/daemon.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (overlayfs, mknod, chown)' : undefined;
 const protoPath = path.resolve(import.meta.dirname, '../../src/api/cri/api.proto');
@@ -189,6 +191,37 @@ describe('CRI: Version, Status and the image service over cri.sock', { skip }, (
       await cri.image('RemoveImage', { image: { image: priv } });
     } finally {
       await secure.stop();
+    }
+  });
+});
+
+describe('CRI: the [cri] config section', { skip }, () => {
+  it('cri.address moves the socket, with daemon.socket_mode; cri.enabled = false serves none', async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-cri-cfg-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const address = path.join(dir, 'sock', 'k.sock');
+    const moved = await startDaemon({ config: `version = 1\n[daemon]\nsocket_mode = "0660"\n[cri]\naddress = "${address}"\n` });
+    try {
+      const st = await stat(address);
+      assert.ok(st.isSocket());
+      assert.equal(st.mode & 0o777, 0o660);
+      await assert.rejects(stat(path.join(moved.state, 'cri.sock')));
+      const cri = criClient(address);
+      try {
+        assert.equal((await cri.runtime('Version', {})).runtime_name, 'berth');
+      } finally {
+        cri.close();
+      }
+    } finally {
+      await moved.stop();
+    }
+    await assert.rejects(stat(address), 'the socket is removed when berthd stops');
+    const off = await startDaemon({ config: 'version = 1\n[cri]\nenabled = false\n' });
+    try {
+      await assert.rejects(stat(path.join(off.state, 'cri.sock')));
+      assert.doesNotMatch(off.logs(), /CRI listening/);
+    } finally {
+      await off.stop();
     }
   });
 });
