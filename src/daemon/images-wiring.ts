@@ -32,6 +32,8 @@ export interface ImagesWiring {
   images: ImageService;
   content: LocalContentStore;
   snapshotter: Snapshotter;
+  /** The snapshotter's root directory: where image layers (and containers' writable layers) take disk space. */
+  snapshotRoot: string;
   gc: GarbageCollector;
   registry: RegistryClient;
   close(): Promise<void>;
@@ -128,6 +130,7 @@ export async function wireImages(opts: {
     images,
     content,
     snapshotter,
+    snapshotRoot: snRoot,
     gc,
     registry: client,
     async close() {

@@ -23,6 +23,8 @@ import { wireContainers } from './containers-wiring.ts';
 import { hostDescription } from './host-facts.ts';
 import { wireHealth } from './health-wiring.ts';
 import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
+import { criSection } from '../api/cri/config.ts';
+import { wireCri } from './cri-wiring.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,7 +38,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -131,8 +133,20 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     };
   };
 
+  const cri = await wireCri({
+    cri: cfg.sections.cri,
+    daemon: d,
+    network: cfg.sections.network,
+    runtime: rt,
+    images: images.images,
+    snapshotRoot: images.snapshotRoot,
+    log: opts.log,
+    shutdown: opts.shutdown,
+  });
+
   return {
     async close() {
+      await cri?.close();
       health.close();
       containers.close();
       await images.close();

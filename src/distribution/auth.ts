@@ -1,6 +1,7 @@
 import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import type { Credentials, CredentialStore } from './credentials.ts';
+import { requestCredentialsFor } from './credentials.ts';
 import type { RegistryEndpoint } from './hosts.ts';
 import type { HttpResponse, Transport } from './transport.ts';
 import { readCapped } from './transport.ts';
@@ -92,7 +93,7 @@ export class Authorizer {
   }
 
   private async creds(ctx: Ctx, ep: RegistryEndpoint, explicit?: Credentials): Promise<Credentials | undefined> {
-    return explicit ?? (await this.credentials?.get(ctx, ep.registry));
+    return explicit ?? requestCredentialsFor(ep.registry) ?? (await this.credentials?.get(ctx, ep.registry));
   }
 
   /** The Authorization header for a request to `ep` needing `scopes`, if a challenge is known. */
@@ -105,7 +106,9 @@ export class Authorizer {
       return c ? basicHeader(c) : undefined;
     }
     if (ch.scheme !== 'bearer') return undefined;
-    const key = `${host}|${[...scopes].sort().join(' ')}|${explicit ? explicit.username : ''}`;
+    // A token got with one request's credentials is never reused by a request without them.
+    const who = explicit ?? requestCredentialsFor(ep.registry);
+    const key = `${host}|${[...scopes].sort().join(' ')}|${who ? `as:${who.username}` : ''}`;
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
     const tok = await this.fetchToken(ctx, ep, ch, scopes, await this.creds(ctx, ep, explicit));

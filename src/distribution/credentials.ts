@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -222,4 +223,24 @@ export class StaticCredentialStore implements CredentialStore {
   async erase(_ctx: Ctx, registry: string): Promise<void> {
     if (!this.map.delete(authKeyDomain(registry))) throw berthError('NotFound', `credentials: not logged in to ${registry}`);
   }
+}
+
+const requestCredentials = new AsyncLocalStorage<{ registry: string; creds: Credentials }>();
+
+/**
+ * Run `fn` with credentials for `registry` that take precedence over every
+ * store, for the registry requests `fn` makes and nothing else: the CRI
+ * hands each PullImage its own credentials (kubelet reads them from the
+ * pod's image pull secrets) and they must neither be stored nor leak into
+ * other requests. AsyncLocalStorage carries them down the call chain, so the
+ * image service and the registry client keep their signatures.
+ */
+export function withRegistryCredentials<T>(registry: string, creds: Credentials, fn: () => Promise<T>): Promise<T> {
+  return requestCredentials.run({ registry, creds }, fn);
+}
+
+/** The credentials `withRegistryCredentials` set for `registry` in the current call chain. */
+export function requestCredentialsFor(registry: string): Credentials | undefined {
+  const scoped = requestCredentials.getStore();
+  return scoped && scoped.registry === registry ? scoped.creds : undefined;
 }

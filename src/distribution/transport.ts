@@ -132,14 +132,25 @@ export class Transport {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...ep?.header, ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
     return new Promise<HttpResponse>((resolve, reject) => {
-      const r = mod.request(
-        u,
-        { method: req.method, headers, agent: this.agentFor(u, ep), signal: ctx.signal },
-        (res) => {
-          r.setTimeout(0);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
-        },
-      );
+      let response: http.IncomingMessage | undefined;
+      const r = mod.request(u, { method: req.method, headers, agent: this.agentFor(u, ep) }, (res) => {
+        response = res;
+        r.setTimeout(0);
+        res.once('end', forget);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
+      });
+      // Not the `signal` option: Node keeps its abort listener after the response is complete, and an abort then
+      // destroys the keep-alive socket with an error nothing listens for, which crashed berthd. Only a request
+      // still at work is aborted.
+      const onAbort = () => {
+        if (!response?.complete) r.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: ctx.signal.reason }));
+      };
+      const forget = () => ctx.signal.removeEventListener('abort', onAbort);
+      if (ctx.signal.aborted) onAbort();
+      else {
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        r.once('close', forget);
+      }
       r.setTimeout(this.connectTimeoutMs, () => {
         r.destroy(Object.assign(new Error(`no response within ${Math.round(this.connectTimeoutMs / 1000)}s (timed out)`), { code: 'ETIMEDOUT' }));
       });

@@ -1,0 +1,103 @@
+import { access, constants, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import type { SectionValues } from '../core/config.ts';
+import type { Logger } from '../core/log.ts';
+import { criConfig } from '../api/cri/config.ts';
+import type { Readiness } from '../api/cri/types.ts';
+import type { ImageService } from '../images/service.ts';
+import { networkConfig } from '../network/config.ts';
+import { runtimeConfig } from '../runtime/task-config.ts';
+import { diskUsage } from '../snapshots/usage.ts';
+import { bindSocket } from './socket-bind.ts';
+
+/**
+ * Starts the CRI front door on `cri.address` (default `<state>/cri.sock`)
+ * unless `cri.enabled` is false. gRPC is imported here, on demand, so a
+ * berthd without the CRI and the CLI never load it.
+ */
+export interface CriWiring {
+  address: string;
+  close(): Promise<void>;
+}
+
+/** The CNI plugins every container network of berth's uses. */
+const REQUIRED_CNI_PLUGINS = ['bridge', 'host-local', 'loopback', 'portmap'];
+
+export async function wireCri(opts: {
+  cri: SectionValues;
+  daemon: SectionValues;
+  network: SectionValues;
+  runtime: SectionValues;
+  images: ImageService;
+  snapshotRoot: string;
+  log: Logger;
+  shutdown: AbortSignal;
+}): Promise<CriWiring | undefined> {
+  const cfg = criConfig(opts.cri);
+  if (!cfg.enabled) return undefined;
+  const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
+  const log = opts.log.child({ component: 'cri' });
+  const [grpc, { createCriServer }] = await Promise.all([import('@grpc/grpc-js'), import('../api/cri/server.ts')]);
+  const net = networkConfig(opts.network);
+  const rt = runtimeConfig(opts.runtime);
+  let usage: Promise<{ size: number; inodes: number }> | undefined;
+  const server = createCriServer({
+    images: opts.images,
+    version: await projectVersion(),
+    log,
+    shutdown: opts.shutdown,
+    async readiness() {
+      return { runtime: await runtimeReadiness(rt.runtimes[rt.defaultRuntime], rt.monitorPath), network: await networkReadiness(net.pluginDirs) };
+    },
+    async imageFsUsage(ctx: Ctx) {
+      // Walking the snapshots is the cost: concurrent calls share one walk.
+      usage ??= diskUsage(ctx, opts.snapshotRoot).finally(() => (usage = undefined));
+      const u = await usage;
+      return { mountpoint: opts.snapshotRoot, usedBytes: u.size, inodesUsed: u.inodes };
+    },
+  });
+  await bindSocket(address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string }, (at) =>
+    new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${at}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    }),
+  );
+  log.info('CRI listening', { address });
+  return {
+    address,
+    async close() {
+      server.forceShutdown();
+      await rm(address, { force: true });
+    },
+  };
+}
+
+async function projectVersion(): Promise<string> {
+  // package.json is at the project root, three levels up from src/daemon and dist/daemon alike.
+  const text = await readFile(path.resolve(import.meta.dirname, '../../package.json'), 'utf8').catch(() => '{}');
+  return (JSON.parse(text) as { version?: string }).version ?? '0.0.0';
+}
+
+async function runtimeReadiness(runtimeBin: string, monitorPath: string): Promise<Readiness> {
+  if (!(await findExecutable(runtimeBin))) return { ready: false, reason: 'OCIRuntimeNotFound', message: `OCI runtime "${runtimeBin}" is not an executable file (nor found in PATH)` };
+  if (!(await findExecutable(monitorPath))) return { ready: false, reason: 'MonitorNotFound', message: `container monitor "${monitorPath}" is not an executable file` };
+  return { ready: true };
+}
+
+async function networkReadiness(pluginDirs: string[]): Promise<Readiness> {
+  for (const plugin of REQUIRED_CNI_PLUGINS) {
+    if (!(await findExecutable(plugin, pluginDirs))) {
+      return { ready: false, reason: 'NetworkPluginNotReady', message: `CNI plugin "${plugin}" not found in ${pluginDirs.join(', ')}` };
+    }
+  }
+  return { ready: true };
+}
+
+/** A path is checked as is; a bare name is looked up in `dirs` (PATH by default). */
+async function findExecutable(name: string, dirs = (process.env.PATH ?? '').split(':').filter(Boolean)): Promise<boolean> {
+  const candidates = name.includes('/') ? [name] : dirs.map((d) => path.join(d, name));
+  for (const c of candidates) {
+    if (await access(c, constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
