@@ -104,8 +104,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     volumes: containers.volumes,
     events,
     health: (id) => health.health(id),
-    async imageConfig(req, imageId) {
-      const img = await images.images.find(req.ctx, imageId).catch(() => undefined);
+    async imageConfig(ctx, imageId) {
+      const img = await images.images.find(ctx, imageId).catch(() => undefined);
       return (img?.config as { config?: ImageConfig } | undefined)?.config;
     },
   });
