@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { berthError, hasErrno, kindOf } from '../core/errors.ts';
@@ -7,6 +7,7 @@ import { createLogger } from '../core/log.ts';
 import { Router, createApiServer } from '../api/native/server.ts';
 import { registerCliHost } from './cli-host.ts';
 import { configToml, daemonSection, defaultConfigToml, loadConfig } from './config.ts';
+import { listenUnix } from './listen.ts';
 import { allSections, wireServices } from './wire.ts';
 
 const usage = `Usage: berthd [OPTIONS] [config default|dump]
@@ -66,23 +67,7 @@ async function main(): Promise<number> {
   const server = createApiServer({ router, log, shutdown: shutdown.signal });
   const address = d.address as string;
   if (d.host_cli) registerCliHost(router, { address, log });
-  await rm(address, { force: true });
-  await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
-  // Bind in a private directory and move the socket into place once its mode
-  // and group are set, so it is never reachable with the umask's mode.
-  const privDir = await mkdtemp(path.join(path.dirname(address), '.berthd-'));
-  const bindAt = Buffer.byteLength(path.join(privDir, 's')) < 108 ? path.join(privDir, 's') : address;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(bindAt, () => resolve());
-    });
-    await chmod(bindAt, parseInt(d.socket_mode as string, 8));
-    if (d.socket_group) await chown(bindAt, 0, await groupId(d.socket_group as string));
-    if (bindAt !== address) await rename(bindAt, address);
-  } finally {
-    await rm(privDir, { recursive: true, force: true });
-  }
+  await listenUnix(server, address, { mode: d.socket_mode as string, group: (d.socket_group as string) || undefined });
   log.info('berthd ready', { root, state, address, pid: process.pid });
 
   await new Promise<void>((resolve) => {
@@ -133,16 +118,6 @@ async function isBerthd(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function groupId(name: string): Promise<number> {
-  if (/^\d+$/.test(name)) return Number(name);
-  const text = await readFile('/etc/group', 'utf8');
-  for (const line of text.split('\n')) {
-    const [g, , gid] = line.split(':');
-    if (g === name) return Number(gid);
-  }
-  throw berthError('InvalidArgument', `config: daemon.socket_group: no group "${name}"`);
 }
 
 main().then(

@@ -22,6 +22,8 @@ import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
 import { hostDescription } from './host-facts.ts';
 import { wireHealth } from './health-wiring.ts';
+import { wireDocker } from './docker-wiring.ts';
+import { dockerSection } from '../api/docker/config.ts';
 import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
@@ -36,7 +38,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, dockerSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -98,16 +100,17 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
       disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
     },
   });
+  const imageConfig = async (ctx: Ctx, imageId: string) => {
+    const img = await images.images.find(ctx, imageId).catch(() => undefined);
+    return (img?.config as { config?: ImageConfig } | undefined)?.config;
+  };
   const health = wireHealth({ containers: containers.containers, images: images.images, events, db, startCtx });
   registerContainerRoutes(router, {
     containers: containers.containers,
     volumes: containers.volumes,
     events,
     health: (id) => health.health(id),
-    async imageConfig(ctx, imageId) {
-      const img = await images.images.find(ctx, imageId).catch(() => undefined);
-      return (img?.config as { config?: ImageConfig } | undefined)?.config;
-    },
+    imageConfig,
   });
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
@@ -131,8 +134,19 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     };
   };
 
+  const docker = await wireDocker(cfg, {
+    log: opts.log,
+    shutdown: opts.shutdown,
+    images: images.images,
+    containers: containers.containers,
+    imageConfig,
+    health: (id) => health.health(id),
+    describe: (ctx) => describe.fn!(ctx),
+  });
+
   return {
     async close() {
+      await docker.close();
       health.close();
       containers.close();
       await images.close();
