@@ -29,21 +29,26 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     const platform = req.query.get('platform') || undefined;
     const { parsePlatform } = await import('../../images/blobs.ts');
     const opts = { platform: platform ? parsePlatform(platform) : undefined };
-    const res = req.stream('application/json');
-    // Progress is best effort: a slow client must not stall the pull.
+    // The status line waits for the first message, so a pull that fails at once (unknown image,
+    // registry down) is an error answer the CLI prints as docker's, not a stream.
+    let res: http.ServerResponse | undefined;
     let pending = Promise.resolve();
     const emit = (ev: ProgressEvent) => {
-      pending = pending.then(() => write(res, ev)).catch(() => {});
+      res ??= req.stream('application/json');
+      const out = res;
+      // Progress is best effort: a slow client must not stall the pull.
+      pending = pending.then(() => write(out, ev)).catch(() => {});
     };
     try {
       await images.pull(req.ctx, ref, emit, opts);
       await pending;
     } catch (err) {
       await pending;
+      if (!res) throw err;
       const message = err instanceof Error ? err.message : String(err);
       await write(res, { errorDetail: { message }, error: message }).catch(() => {});
     }
-    res.end();
+    (res ?? req.stream('application/json')).end();
     return undefined;
   });
 
