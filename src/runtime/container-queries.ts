@@ -29,6 +29,8 @@ export interface ListQuery {
 /** docker's `ps`: running containers (all with `all` or a status filter), newest first. InvalidArgument for an unknown filter. */
 export async function listContainers(ctx: Ctx, deps: ContainerQueryDeps, q: ListQuery) {
   const filters = q.filters ?? {};
+  // Checked before any container is, as dockerd does: a bad filter fails on an empty host too.
+  for (const key of Object.keys(filters)) if (!FILTERS.has(key)) throw berthError('InvalidArgument', `invalid filter '${key}'`);
   const out = [];
   for (const c of await deps.containers.list(ctx)) {
     const running = c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
@@ -53,6 +55,8 @@ export async function inspectContainer(ctx: Ctx, deps: ContainerQueryDeps, idOrN
   const health = deps.health?.(c.record.id);
   return health ? { ...view, State: { ...view.State, Health: health } } : view;
 }
+
+const FILTERS = new Set(['id', 'name', 'status', 'label', 'ancestor', 'exited', 'health', 'volume']);
 
 function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>, health?: HealthState): boolean {
   for (const [key, values] of Object.entries(f)) {
