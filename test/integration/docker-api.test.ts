@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli } from '../helpers/daemon.ts';
+import { runCli, runProcess, type CliResult } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { runtimeSkipReason } from '../helpers/tasks.ts';
 
@@ -18,30 +17,12 @@ import { runtimeSkipReason } from '../helpers/tasks.ts';
 const dockerBin = '/usr/local/bin/docker';
 const skip = runtimeSkipReason() ?? (existsSync(dockerBin) ? undefined : 'needs the docker CLI at /usr/local/bin/docker');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('Docker Engine API with the docker CLI', { skip }, () => {
   let e: Engine;
   let sock: string;
   let dockerConfig: string;
-  const docker = (args: string[]): Promise<Result> =>
-    new Promise((resolve, reject) => {
-      const p = spawn(dockerBin, ['-H', `unix://${sock}`, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dockerConfig, DOCKER_CONFIG: dockerConfig },
-        timeout: 60_000,
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-    });
+  const docker = (args: string[]): Promise<CliResult> =>
+    runProcess(dockerBin, ['-H', `unix://${sock}`, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dockerConfig, DOCKER_CONFIG: dockerConfig }, timeoutMs: 60_000 });
   const ok = async (args: string[]): Promise<string> => {
     const r = await docker(args);
     assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);

@@ -3,8 +3,9 @@ import { berthError, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import { frame, Streams } from '../../core/stdcopy.ts';
 import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/container-queries.ts';
+import { writeStreamed } from '../http/write.ts';
 import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
-import { flag, ok, type DockerRouter } from './server.ts';
+import { flag, ok, type DockerRouter, type Reply } from './server.ts';
 import { splice, streamType } from './streams.ts';
 
 /**
@@ -35,25 +36,11 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
 
   router.add('GET', '/containers/:id/json', async (req) => ok(await inspectContainer(req.ctx, deps, req.params.id)));
 
-  router.add('POST', '/containers/:id/start', async (req) => {
-    try {
-      await containers.start(req.ctx, req.params.id);
-    } catch (err) {
-      if (kindOf(err) === 'NotModified') return { status: 304 };
-      throw err;
-    }
-    return undefined;
-  });
+  router.add('POST', '/containers/:id/start', async (req) => notModified(containers.start(req.ctx, req.params.id)));
 
   router.add('POST', '/containers/:id/stop', async (req) => {
     const t = req.query.get('t');
-    try {
-      await containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') || undefined });
-    } catch (err) {
-      if (kindOf(err) === 'NotModified') return { status: 304 };
-      throw err;
-    }
-    return undefined;
+    return notModified(containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') || undefined }));
   });
 
   router.add('POST', '/containers/:id/restart', async (req) => {
@@ -103,7 +90,7 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
       for await (const r of records) {
         const data = Buffer.from(stamps ? `${r.time} ${r.text}` : r.text);
         const chunk = tty ? data : frame(r.stream === 'stderr' ? Streams.stderr : Streams.stdout, data);
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        await writeStreamed(res, chunk);
       }
     } catch (err) {
       if (!req.ctx.signal.aborted) req.ctx.log.warn('logs stream failed', { err });
@@ -128,4 +115,15 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     await containers.resize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
     return { status: 200 };
   });
+}
+
+/** Starting a running container or stopping a stopped one answers 304, as dockerd does; the CLI takes it as done. */
+async function notModified(op: Promise<void>): Promise<Reply | undefined> {
+  try {
+    await op;
+  } catch (err) {
+    if (kindOf(err) === 'NotModified') return { status: 304 };
+    throw err;
+  }
+  return undefined;
 }

@@ -3,6 +3,7 @@ import { berthError } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
+import { writeStreamed } from '../http/write.ts';
 import { flag, ok, type DockerRouter } from './server.ts';
 
 /**
@@ -37,7 +38,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
       res ??= req.stream('application/json');
       const out = res;
       // Progress is best effort: a slow client must not stall the pull.
-      pending = pending.then(() => write(out, ev)).catch(() => {});
+      pending = pending.then(() => writeStreamed(out, JSON.stringify(ev) + '\r\n')).catch(() => {});
     };
     try {
       await images.pull(req.ctx, ref, emit, opts);
@@ -46,7 +47,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
       await pending;
       if (!res) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      await write(res, { errorDetail: { message }, error: message }).catch(() => {});
+      await writeStreamed(res, JSON.stringify({ errorDetail: { message }, error: message }) + '\r\n').catch(() => {});
     }
     (res ?? req.stream('application/json')).end();
     return undefined;
@@ -63,20 +64,4 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     return { status: 201 };
   });
   router.add('DELETE', '/images/*name', async (req) => ok(await images.remove(req.ctx, req.params.name, { force: flag(req.query.get('force')) })));
-}
-
-/** One JSON message of a progress stream, waiting for the socket when it is full. */
-async function write(res: http.ServerResponse, msg: unknown): Promise<void> {
-  if (res.destroyed) throw berthError('Canceled', 'client went away');
-  if (!res.write(JSON.stringify(msg) + '\r\n')) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-  }
 }

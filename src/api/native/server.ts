@@ -7,6 +7,7 @@ import { berthError, kindOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { readJson, readUpgradeJson } from '../http/body.ts';
 import { HttpRouter } from '../http/router.ts';
+import { writeStreamed } from '../http/write.ts';
 import { httpStatusOf, NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
 
 /**
@@ -163,18 +164,7 @@ function ndjsonWriter(res: http.ServerResponse, signal: AbortSignal): NdjsonWrit
   return {
     signal,
     async write(obj) {
-      if (res.destroyed) throw berthError('Canceled', 'client went away');
-      if (!res.write(JSON.stringify(obj) + '\n')) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
-      }
+      await writeStreamed(res, JSON.stringify(obj) + '\n');
     },
     end() {
       res.end();
