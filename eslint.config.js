@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
 // ---------------------------------------------------------------------------
 const LAYERS = [
   'core', 'content', 'metadata', 'distribution', 'snapshots', 'images',
-  'network', 'runtime', 'api/native', 'api/cri', 'api/docker', 'daemon', 'cli',
+  'network', 'runtime', 'api/http', 'api/native', 'api/cri', 'api/docker', 'daemon', 'cli',
 ];
 const FRONT_DOORS = new Set(['api/native', 'api/cri', 'api/docker']);
 const SRC = path.resolve(import.meta.dirname, 'src');

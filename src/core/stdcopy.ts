@@ -30,3 +30,11 @@ export function demux(stream: Readable, onFrame: (streamNo: number, data: Buffer
     stream.resume();
   });
 }
+
+/** One frame of docker's framing: the 8-byte header, then `data`. */
+export function frame(stream: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head[0] = stream;
+  head.writeUInt32BE(data.length, 4);
+  return Buffer.concat([head, data]);
+}

@@ -8,7 +8,7 @@ import { Router, createApiServer } from '../api/native/server.ts';
 import { registerCliHost } from './cli-host.ts';
 import { configToml, daemonSection, defaultConfigToml, loadConfig } from './config.ts';
 import { allSections, wireServices } from './wire.ts';
-import { bindSocket } from './socket-bind.ts';
+import { listenUnix } from './socket-bind.ts';
 
 const usage = `Usage: berthd [OPTIONS] [config default|dump]
 
@@ -67,12 +67,7 @@ async function main(): Promise<number> {
   const server = createApiServer({ router, log, shutdown: shutdown.signal });
   const address = d.address as string;
   if (d.host_cli) registerCliHost(router, { address, log });
-  await bindSocket(address, { mode: d.socket_mode as string, group: d.socket_group as string }, (at) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(at, () => resolve());
-    }),
-  );
+  await listenUnix(server, address, { mode: d.socket_mode as string, group: d.socket_group as string });
   log.info('berthd ready', { root, state, address, pid: process.pid });
 
   await new Promise<void>((resolve) => {

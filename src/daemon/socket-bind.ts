@@ -1,4 +1,5 @@
 import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import type { Server } from 'node:net';
 import path from 'node:path';
 import { berthError } from '../core/errors.ts';
 
@@ -10,7 +11,7 @@ import { berthError } from '../core/errors.ts';
  * the umask's mode. A stale socket at `address` is removed first. A path too
  * long for a socket address in the private directory is bound in place.
  */
-export async function bindSocket(address: string, opts: { mode: string; group: string }, listen: (at: string) => Promise<void>): Promise<void> {
+export async function bindSocket(address: string, opts: { mode: string; group?: string }, listen: (at: string) => Promise<void>): Promise<void> {
   await rm(address, { force: true });
   await mkdir(path.dirname(address), { recursive: true, mode: 0o711 });
   const privDir = await mkdtemp(path.join(path.dirname(address), '.berthd-'));
@@ -23,6 +24,19 @@ export async function bindSocket(address: string, opts: { mode: string; group: s
   } finally {
     await rm(privDir, { recursive: true, force: true });
   }
+}
+
+/** bindSocket for a node:net (or node:http) server: the native API's and the Docker API's sockets. */
+export function listenUnix(server: Server, address: string, opts: { mode: string; group?: string }): Promise<void> {
+  return bindSocket(address, opts, (at) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }),
+  );
 }
 
 async function groupId(name: string): Promise<number> {

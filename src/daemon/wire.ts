@@ -22,6 +22,8 @@ import { wireImages } from './images-wiring.ts';
 import { wireContainers } from './containers-wiring.ts';
 import { hostDescription } from './host-facts.ts';
 import { wireHealth } from './health-wiring.ts';
+import { wireDocker } from './docker-wiring.ts';
+import { dockerSection } from '../api/docker/config.ts';
 import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import { criSection } from '../api/cri/config.ts';
 import { wireCri } from './cri-wiring.ts';
@@ -38,7 +40,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -100,16 +102,17 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
       disconnect: (req, ref, r) => containers.containers.disconnectNetwork(req.ctx, ref, r),
     },
   });
+  const imageConfig = async (ctx: Ctx, imageId: string) => {
+    const img = await images.images.find(ctx, imageId).catch(() => undefined);
+    return (img?.config as { config?: ImageConfig } | undefined)?.config;
+  };
   const health = wireHealth({ containers: containers.containers, images: images.images, events, db, startCtx });
   registerContainerRoutes(router, {
     containers: containers.containers,
     volumes: containers.volumes,
     events,
     health: (id) => health.health(id),
-    async imageConfig(req, imageId) {
-      const img = await images.images.find(req.ctx, imageId).catch(() => undefined);
-      return (img?.config as { config?: ImageConfig } | undefined)?.config;
-    },
+    imageConfig,
   });
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
@@ -143,10 +146,20 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     log: opts.log,
     shutdown: opts.shutdown,
   });
+  const docker = await wireDocker(cfg, {
+    log: opts.log,
+    shutdown: opts.shutdown,
+    images: images.images,
+    containers: containers.containers,
+    imageConfig,
+    health: (id) => health.health(id),
+    describe: (ctx) => describe.fn!(ctx),
+  });
 
   return {
     async close() {
       await cri?.close();
+      await docker.close();
       health.close();
       containers.close();
       await images.close();

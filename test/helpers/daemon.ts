@@ -121,11 +121,16 @@ export function cliCommand(args: string[]): { file: string; args: string[]; env:
 }
 
 export function runCli(args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  const cmd = cliCommand(args);
+  return runProcess(cmd.file, cmd.args, { ...opts, env: { ...process.env, ...cmd.env, ...opts.env } as Record<string, string> });
+}
+
+/** Run a command to its end and collect its output; `env` is its whole environment. */
+export function runProcess(file: string, args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const cmd = cliCommand(args);
-    const p = spawn(cmd.file, cmd.args, {
+    const p = spawn(file, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...cmd.env, ...opts.env },
+      env: opts.env,
       timeout: opts.timeoutMs ?? 120_000,
       cwd: opts.cwd,
     });

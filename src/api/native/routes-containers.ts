@@ -1,12 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type { ContainerConfig } from '../../core/containers.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
+import { parseFilters } from '../../core/filters.ts';
 import type { BerthEvent, EventBus } from '../../core/events.ts';
 import { extractIntoRoot, packFromRoot, statInRoot } from '../../runtime/archive.ts';
-import { commandLine, inspectView, listItem } from '../../runtime/container-views.ts';
-import type { HealthState } from '../../runtime/health.ts';
+import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/container-queries.ts';
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
-import { readLog } from '../../runtime/log-reader.ts';
 import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
 import { registerRunRoute } from './routes-run.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
@@ -22,15 +21,16 @@ export interface ContainerRouteDeps {
   volumes: VolumeService;
   events: EventBus;
   /** The image config of a container's image (for Cmd/Entrypoint/Env in views). */
-  imageConfig(req: ApiRequest, imageId: string): Promise<{ Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] } | undefined>;
+  imageConfig: ContainerQueryDeps['imageConfig'];
   /** A checked container's health, when it has a health check. */
-  health?(id: string): HealthState | undefined;
+  health?: ContainerQueryDeps['health'];
 }
 
 const bool = (v: string | null) => v === '1' || v === 'true';
 
 export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps): void {
   const { containers, volumes, events } = deps;
+  const queries: ContainerQueryDeps = { containers, imageConfig: deps.imageConfig, health: deps.health };
   registerRunRoute(router, containers);
 
   router.add('POST', '/containers/create', async (req) => {
@@ -41,32 +41,16 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     return containers.create(req.ctx, config);
   });
 
-  router.add('GET', '/containers/json', async (req) => {
-    const all = bool(req.query.get('all'));
-    const filters = parseFilters(req.query.get('filters'));
-    const out = [];
-    for (const c of await containers.list(req.ctx)) {
-      const running = c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
-      if (!all && !running && !filters.status) continue;
-      const img = await deps.imageConfig(req, c.record.imageId);
-      const item = listItem(c.record, c.state, commandLine(c.record, img));
-      const health = running ? deps.health?.(c.record.id) : undefined;
-      // As docker: "Up 2 minutes (healthy)"; a check still in its start period shows as "health: starting".
-      if (health && c.state.status === 'running') item.Status += health.Status === 'starting' ? ' (health: starting)' : ` (${health.Status})`;
-      if (!matchContainer(item, filters, health)) continue;
-      out.push(bool(req.query.get('size')) ? { ...item, ...(await containers.sizes(req.ctx, c.record)) } : item);
-    }
-    const limit = Number(req.query.get('limit') ?? -1);
-    return limit > 0 ? out.slice(0, limit) : out;
-  });
+  router.add('GET', '/containers/json', async (req) =>
+    listContainers(req.ctx, queries, {
+      all: bool(req.query.get('all')),
+      filters: parseFilters(req.query.get('filters')),
+      size: bool(req.query.get('size')),
+      limit: Number(req.query.get('limit') ?? -1),
+    }),
+  );
 
-  router.add('GET', '/containers/:id/json', async (req) => {
-    const c = await containers.get(req.ctx, req.params.id);
-    const img = await deps.imageConfig(req, c.record.imageId);
-    const view = inspectView(c.record, c.state, { cmd: commandLine(c.record, img), logPath: containers.logPath(c.record), bundle: containers.bundleDir(c.record), imageEnv: img?.Env });
-    const health = deps.health?.(c.record.id);
-    return health ? { ...view, State: { ...view.State, Health: health } } : view;
-  });
+  router.add('GET', '/containers/:id/json', async (req) => inspectContainer(req.ctx, queries, req.params.id));
 
   router.add('POST', '/containers/:id/start', async (req) => {
     try {
@@ -132,27 +116,10 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('GET', '/containers/:id/logs', async (req) => {
-    const c = await containers.get(req.ctx, req.params.id);
-    const follow = bool(req.query.get('follow'));
-    const tail = req.query.get('tail');
-    const since = req.query.get('since');
-    const until = req.query.get('until');
+    const { records } = await containerLog(req.ctx, containers, req.params.id, req.query);
     const w = req.ndjson();
-    const ctx = { ...req.ctx, signal: w.signal };
     try {
-      // Following ends once the container is not running (restarts included), or when the client goes.
-      const stop = follow ? containers.wait(ctx, c.record.id, 'not-running').catch(() => undefined) : undefined;
-      for await (const r of readLog(ctx, containers.logFile(c.record), {
-        follow,
-        stop,
-        tail: tailCount(tail),
-        since: since ? new Date(Number(since) * 1000) : undefined,
-        until: until ? new Date(Number(until) * 1000) : undefined,
-        stdout: req.query.get('stdout') === null ? true : bool(req.query.get('stdout')),
-        stderr: req.query.get('stderr') === null ? true : bool(req.query.get('stderr')),
-      })) {
-        await w.write({ stream: r.stream, time: r.time, log: r.text });
-      }
+      for await (const r of records) await w.write({ stream: r.stream, time: r.time, log: r.text });
       w.end();
     } catch (err) {
       if (w.signal.aborted) return;
@@ -351,52 +318,6 @@ function splice(client: Duplex, task: Duplex, onClientEnd: () => void): void {
   task.on('close', () => client.end());
 }
 
-function parseFilters(raw: string | null): Record<string, string[]> {
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw berthError('InvalidArgument', `invalid filters: ${raw}`);
-  }
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    // Docker sends {"key":{"value":true}} or {"key":["value"]}.
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object);
-  }
-  return out;
-}
-
-function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>, health?: HealthState): boolean {
-  for (const [key, values] of Object.entries(f)) {
-    const ok = values.some((v) => {
-      switch (key) {
-        case 'id':
-          return c.Id.startsWith(v);
-        case 'name':
-          return c.Names.some((n) => n.slice(1).includes(v.replace(/^\//, '')));
-        case 'status':
-          return c.State === v;
-        case 'label':
-          return matchLabel(c.Labels, v);
-        case 'ancestor':
-          return c.Image === v || c.ImageID === v || c.ImageID.replace('sha256:', '').startsWith(v);
-        case 'exited':
-          return c.State === 'exited' && c.Status.startsWith(`Exited (${v})`);
-        case 'health':
-          if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw berthError('InvalidArgument', `invalid filter 'health=${v}': expected starting, healthy, unhealthy or none`);
-          return (health?.Status ?? 'none') === v;
-        case 'volume':
-          return c.Mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v);
-        default:
-          throw berthError('InvalidArgument', `invalid filter '${key}'`);
-      }
-    });
-    if (!ok) return false;
-  }
-  return true;
-}
-
 function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean {
   for (const [key, values] of Object.entries(f)) {
     const ok = values.some((v) => {
@@ -418,12 +339,4 @@ function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean {
     if (!ok) return false;
   }
   return true;
-}
-
-/** `tail`: all, or a number of lines; a negative number means all, as with docker. */
-function tailCount(tail: string | null): number | undefined {
-  if (tail === null || tail === '' || tail === 'all') return undefined;
-  const n = Number(tail);
-  if (!Number.isInteger(n)) throw berthError('InvalidArgument', `invalid tail "${tail}": expected a number of lines or "all"`);
-  return n < 0 ? undefined : n;
 }

@@ -3,7 +3,7 @@ import { Transform } from 'node:stream';
 import type { ContainerConfig } from '../../core/containers.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
-import { Streams } from '../../core/stdcopy.ts';
+import { frame, Streams } from '../../core/stdcopy.ts';
 import type { ContainerService } from '../../runtime/containers.ts';
 import { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from './protocol.ts';
 import type { Router } from './server.ts';
@@ -88,13 +88,6 @@ function relay(client: Duplex, output: NodeJS.ReadableStream & { destroy?: () =>
     output.on('end', resolve);
     task.on('close', () => setImmediate(resolve));
   });
-}
-
-function frame(stream: number, data: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head[0] = stream;
-  head.writeUInt32BE(data.length, 4);
-  return Buffer.concat([head, data]);
 }
 
 /** docker's framing for a raw (tty) stream, every chunk as `stream`. */

@@ -5,6 +5,9 @@ import type { Ctx } from '../../core/context.ts';
 import { DEFAULT_NAMESPACE, validateNamespace } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { readJson, readUpgradeJson } from '../http/body.ts';
+import { HttpRouter } from '../http/router.ts';
+import { writeStreamed } from '../http/write.ts';
 import { httpStatusOf, NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
 
 /**
@@ -42,52 +45,8 @@ export interface NdjsonWriter {
 
 export type Handler = (req: ApiRequest) => Promise<unknown>;
 
-interface Route {
-  method: string;
-  parts: string[];
-  handler: Handler;
-}
-
-const MAX_JSON_BODY = 16 << 20;
-
-export class Router {
-  #routes: Route[] = [];
-
-  add(method: string, pattern: string, handler: Handler): void {
-    this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
-  }
-
-  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } | undefined {
-    const parts = pathname.split('/').filter(Boolean);
-    for (const r of this.#routes) {
-      if (r.method !== method) continue;
-      const params = matchParts(r.parts, parts);
-      if (params) return { handler: r.handler, params };
-    }
-    return undefined;
-  }
-}
-
-function matchParts(pattern: string[], parts: string[]): Record<string, string> | undefined {
-  const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i];
-    if (p.startsWith('*')) {
-      // *name swallows several segments (image names contain slashes); the
-      // pattern parts after it must match the tail.
-      const tail = pattern.length - i - 1;
-      const end = parts.length - tail;
-      if (end <= i) return undefined;
-      params[p.slice(1)] = parts.slice(i, end).map(decodeURIComponent).join('/');
-      const rest = matchParts(pattern.slice(i + 1), parts.slice(end));
-      return rest ? Object.assign(params, rest) : undefined;
-    }
-    if (i >= parts.length) return undefined;
-    if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(parts[i]);
-    else if (p !== parts[i]) return undefined;
-  }
-  return pattern.length === parts.length ? params : undefined;
-}
+/** The native API's router: the shared one, typed with its handlers. */
+export class Router extends HttpRouter<Handler> {}
 
 export interface ServerOptions {
   router: Router;
@@ -195,70 +154,6 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
   }
 }
 
-async function readJson<T>(req: http.IncomingMessage): Promise<T> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined as T;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-/**
- * The JSON body of an upgrade request. node:http hands such a request over
- * before reading its body: the bytes after the head are in `head` and then
- * on the socket. What follows the body stays for the upgraded stream.
- */
-async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Duplex, head: Buffer | undefined): Promise<T> {
-  const length = Number(req.headers['content-length'] ?? 0);
-  if (!Number.isInteger(length) || length < 0) throw berthError('InvalidArgument', 'invalid content-length');
-  if (length > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
-  let buf: Buffer = head ?? Buffer.alloc(0);
-  if (buf.length < length) {
-    buf = await new Promise<Buffer>((resolve, reject) => {
-      const chunks = [buf];
-      let have = buf.length;
-      const onData = (c: Buffer) => {
-        chunks.push(c);
-        have += c.length;
-        if (have >= length) {
-          cleanup();
-          socket.pause();
-          resolve(Buffer.concat(chunks));
-        }
-      };
-      const onEnd = () => {
-        cleanup();
-        reject(berthError('InvalidArgument', 'request body cut short'));
-      };
-      const cleanup = () => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('close', onEnd);
-      };
-      socket.on('data', onData);
-      socket.once('end', onEnd);
-      socket.once('close', onEnd);
-    });
-  }
-  // What follows the body belongs to the upgraded stream.
-  const rest = buf.subarray(length);
-  if (rest.length) socket.unshift(rest);
-  if (length === 0) return undefined as T;
-  try {
-    return JSON.parse(buf.subarray(0, length).toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 /** The error body of the native API; a failed start also carries docker's exit code. */
 function errorBody(kind: string, message: string, err: unknown): string {
   const exitCode = (err as { exitCode?: unknown } | undefined)?.exitCode;
@@ -269,18 +164,7 @@ function ndjsonWriter(res: http.ServerResponse, signal: AbortSignal): NdjsonWrit
   return {
     signal,
     async write(obj) {
-      if (res.destroyed) throw berthError('Canceled', 'client went away');
-      if (!res.write(JSON.stringify(obj) + '\n')) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
-      }
+      await writeStreamed(res, JSON.stringify(obj) + '\n');
     },
     end() {
       res.end();

@@ -1,0 +1,29 @@
+import type http from 'node:http';
+import type { Logger } from '../../core/log.ts';
+import type { ImageService } from '../../images/service.ts';
+import type { ContainerQueryDeps } from '../../runtime/container-queries.ts';
+import { registerContainerRoutes } from './routes-containers.ts';
+import { registerExecRoutes } from './routes-exec.ts';
+import { registerImageRoutes } from './routes-images.ts';
+import { registerSystemRoutes, type SystemDeps } from './routes-system.ts';
+import { createDockerServer, DockerRouter } from './server.ts';
+
+/**
+ * The Docker Engine API front door: every route on one server, not yet
+ * listening (daemon/ binds it). Whatever is not routed answers 501.
+ */
+export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
+  images: ImageService;
+  log: Logger;
+  /** Aborted when the daemon shuts down; every request's signal follows it. */
+  shutdown: AbortSignal;
+}
+
+export function createDockerApi(deps: DockerApiDeps): http.Server {
+  const router = new DockerRouter();
+  registerSystemRoutes(router, deps);
+  registerImageRoutes(router, deps.images);
+  registerContainerRoutes(router, deps);
+  registerExecRoutes(router, deps.containers);
+  return createDockerServer({ router, log: deps.log, shutdown: deps.shutdown });
+}

@@ -1,0 +1,129 @@
+import { cleanupCtx } from '../../core/context.ts';
+import { berthError, kindOf } from '../../core/errors.ts';
+import { parseFilters } from '../../core/filters.ts';
+import { frame, Streams } from '../../core/stdcopy.ts';
+import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/container-queries.ts';
+import { writeStreamed } from '../http/write.ts';
+import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
+import { flag, ok, type DockerRouter, type Reply } from './server.ts';
+import { splice, streamType } from './streams.ts';
+
+/**
+ * Container endpoints of the Docker API: create, list, inspect, start,
+ * stop, restart, kill, wait, remove, logs, attach and resize. Each
+ * translates docker's request into one container service call; the views
+ * are the shared docker-shaped ones (runtime/container-queries.ts).
+ */
+export function registerContainerRoutes(router: DockerRouter, deps: ContainerQueryDeps): void {
+  const { containers } = deps;
+
+  router.add('POST', '/containers/create', async (req) => {
+    const config = containerConfigOf((await req.json<DockerCreateBody>()) ?? {}, req.query.get('name') || undefined);
+    const { id, warnings } = await containers.create(req.ctx, config);
+    return ok({ Id: id, Warnings: warnings }, 201);
+  });
+
+  router.add('GET', '/containers/json', async (req) => {
+    const limit = Number(req.query.get('limit') ?? -1);
+    const rows = await listContainers(req.ctx, deps, {
+      all: flag(req.query.get('all')),
+      filters: parseFilters(req.query.get('filters')),
+      size: flag(req.query.get('size')),
+      limit: Number.isInteger(limit) ? limit : -1,
+    });
+    return ok(rows);
+  });
+
+  router.add('GET', '/containers/:id/json', async (req) => ok(await inspectContainer(req.ctx, deps, req.params.id)));
+
+  router.add('POST', '/containers/:id/start', async (req) => notModified(containers.start(req.ctx, req.params.id)));
+
+  router.add('POST', '/containers/:id/stop', async (req) => {
+    const t = req.query.get('t');
+    return notModified(containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') || undefined }));
+  });
+
+  router.add('POST', '/containers/:id/restart', async (req) => {
+    const t = req.query.get('t');
+    await containers.restart(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t) });
+    return undefined;
+  });
+
+  router.add('POST', '/containers/:id/kill', async (req) => {
+    await containers.kill(req.ctx, req.params.id, req.query.get('signal') || 'SIGKILL');
+    return undefined;
+  });
+
+  router.add('DELETE', '/containers/:id', async (req) => {
+    await containers.remove(req.ctx, req.params.id, { force: flag(req.query.get('force')), volumes: flag(req.query.get('v')) });
+    return undefined;
+  });
+
+  // The status line goes out once the wait is armed (the CLI starts the container only then); the body when it ends.
+  router.add('POST', '/containers/:id/wait', async (req) => {
+    const condition = req.query.get('condition') || 'not-running';
+    if (condition !== 'not-running' && condition !== 'next-exit' && condition !== 'removed') throw berthError('InvalidArgument', `invalid condition: "${condition}"`);
+    const rec = await containers.resolve(req.ctx, req.params.id);
+    const exited = containers.wait(req.ctx, rec.id, condition);
+    exited.catch(() => {});
+    await new Promise((r) => setImmediate(r));
+    const res = req.stream('application/json');
+    let body: unknown;
+    try {
+      const r = await exited;
+      body = { StatusCode: r.exitCode, Error: r.error ? { Message: r.error } : null };
+    } catch (err) {
+      if (req.ctx.signal.aborted) return undefined;
+      body = { StatusCode: -1, Error: { Message: err instanceof Error ? err.message : String(err) } };
+    }
+    res.end(JSON.stringify(body) + '\n');
+    return undefined;
+  });
+
+  router.add('GET', '/containers/:id/logs', async (req) => {
+    if (!flag(req.query.get('stdout')) && !flag(req.query.get('stderr'))) throw berthError('InvalidArgument', 'Bad parameters: you must choose at least one stream');
+    const { record, records } = await containerLog(req.ctx, containers, req.params.id, req.query);
+    const tty = !!record.config.tty;
+    const stamps = flag(req.query.get('timestamps'));
+    const res = req.stream(streamType(tty));
+    try {
+      for await (const r of records) {
+        const data = Buffer.from(stamps ? `${r.time} ${r.text}` : r.text);
+        const chunk = tty ? data : frame(r.stream === 'stderr' ? Streams.stderr : Streams.stdout, data);
+        await writeStreamed(res, chunk);
+      }
+    } catch (err) {
+      if (!req.ctx.signal.aborted) req.ctx.log.warn('logs stream failed', { err });
+    }
+    res.end();
+    return undefined;
+  });
+
+  router.add('POST', '/containers/:id/attach', async (req) => {
+    const { stream, tty, record } = await containers.attach(req.ctx, req.params.id);
+    const client = req.hijack(streamType(tty));
+    splice(client, stream, {
+      stdin: flag(req.query.get('stdin')),
+      onStdinEnd: () => {
+        if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
+      },
+    });
+    return undefined;
+  });
+
+  router.add('POST', '/containers/:id/resize', async (req) => {
+    await containers.resize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    return { status: 200 };
+  });
+}
+
+/** Starting a running container or stopping a stopped one answers 304, as dockerd does; the CLI takes it as done. */
+async function notModified(op: Promise<void>): Promise<Reply | undefined> {
+  try {
+    await op;
+  } catch (err) {
+    if (kindOf(err) === 'NotModified') return { status: 304 };
+    throw err;
+  }
+  return undefined;
+}

@@ -1,0 +1,70 @@
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { berthError } from '../../core/errors.ts';
+
+/** Request bodies of the HTTP front doors: JSON, capped, InvalidArgument when malformed. */
+export const MAX_JSON_BODY = 16 << 20;
+
+/** The parsed JSON body of an ordinary request; undefined when it is empty. */
+export async function readJson<T>(req: http.IncomingMessage): Promise<T> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined as T;
+  return parseJson<T>(Buffer.concat(chunks));
+}
+
+/**
+ * The JSON body of an upgrade request. node:http hands such a request over
+ * before reading its body: the bytes after the head are in `head` and then
+ * on the socket. What follows the body stays for the upgraded stream.
+ */
+export async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Duplex, head: Buffer | undefined): Promise<T> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isInteger(length) || length < 0) throw berthError('InvalidArgument', 'invalid content-length');
+  if (length > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+  let buf: Buffer = head ?? Buffer.alloc(0);
+  if (buf.length < length) {
+    buf = await new Promise<Buffer>((resolve, reject) => {
+      const chunks = [buf];
+      let have = buf.length;
+      const onData = (c: Buffer) => {
+        chunks.push(c);
+        have += c.length;
+        if (have >= length) {
+          cleanup();
+          socket.pause();
+          resolve(Buffer.concat(chunks));
+        }
+      };
+      const onEnd = () => {
+        cleanup();
+        reject(berthError('InvalidArgument', 'request body cut short'));
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onEnd);
+      };
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+    });
+  }
+  const rest = buf.subarray(length);
+  if (rest.length) socket.unshift(rest);
+  if (length === 0) return undefined as T;
+  return parseJson<T>(buf.subarray(0, length));
+}
+
+function parseJson<T>(buf: Buffer): T {
+  try {
+    return JSON.parse(buf.toString('utf8')) as T;
+  } catch (err) {
+    throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli, runProcess, type CliResult } from '../helpers/daemon.ts';
+import { startEngine, type Engine } from '../helpers/engine.ts';
+import { runtimeSkipReason } from '../helpers/tasks.ts';
+
+/**
+ * The real docker CLI against berth's Docker API socket. DOCKER_CONFIG
+ * points at a temp dir, so the host's docker config is never read or
+ * written.
+ */
+const dockerBin = '/usr/local/bin/docker';
+const skip = runtimeSkipReason() ?? (existsSync(dockerBin) ? undefined : 'needs the docker CLI at /usr/local/bin/docker');
+
+describe('Docker Engine API with the docker CLI', { skip }, () => {
+  let e: Engine;
+  let sock: string;
+  let dockerConfig: string;
+  const docker = (args: string[]): Promise<CliResult> =>
+    runProcess(dockerBin, ['-H', `unix://${sock}`, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dockerConfig, DOCKER_CONFIG: dockerConfig }, timeoutMs: 60_000 });
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await docker(args);
+    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** A raw request on the socket, for what the CLI does not show (status codes, headers). */
+  const request = (method: string, p: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method, path: p }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  before(async () => {
+    e = await startEngine();
+    sock = path.join(e.d.state, 'docker.sock');
+    dockerConfig = await mkdtemp(path.join(os.tmpdir(), 'berth-docker-config-'));
+  });
+  after(async () => {
+    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+    if (ids.length) await docker(['rm', '-f', ...ids]);
+    await e?.stop();
+    await rm(dockerConfig, { recursive: true, force: true });
+  });
+
+  test('the socket is root-only; version, ping and the API version range', async () => {
+    assert.equal((await stat(sock)).mode & 0o777, 0o600);
+    const v = await ok(['version', '--format', '{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}']);
+    assert.equal(v.trim(), 'berth 1.50 1.24 linux');
+    const ping = await request('HEAD', '/_ping');
+    assert.equal(ping.status, 200);
+    assert.equal(ping.headers['api-version'], '1.50');
+    assert.equal(ping.headers['ostype'], 'linux');
+    assert.equal(ping.headers['docker-experimental'], 'false');
+    assert.equal((await request('GET', '/v1.41/_ping')).body, 'OK');
+    const old = await request('GET', '/v1.12/version');
+    assert.equal(old.status, 400);
+    assert.deepEqual(JSON.parse(old.body), { message: 'client version 1.12 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version' });
+    const tooNew = await request('GET', '/v1.99/version');
+    assert.equal(tooNew.status, 400);
+    assert.match(JSON.parse(tooNew.body).message, /client version 1.99 is too new. Maximum supported API version is 1.50/);
+  });
+
+  test('what is not built answers 501 naming the endpoint', async () => {
+    const r = await request('GET', '/v1.50/volumes');
+    assert.equal(r.status, 501);
+    assert.deepEqual(JSON.parse(r.body), { message: 'GET /volumes is not implemented by berth' });
+    const cli = await docker(['volume', 'ls']);
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.stderr, /GET \/volumes is not implemented by berth/);
+  });
+
+  test('docker info', async () => {
+    const info = await ok(['info', '--format', '{{.Images}} {{.Driver}} {{.OSType}} {{.DefaultRuntime}}']);
+    assert.equal(info.trim(), '1 overlayfs linux runc');
+    assert.match(await ok(['info']), /Server Version: /);
+  });
+
+  test('docker images, image inspect, tag, rmi and pull', async () => {
+    const [repo, tag] = [e.image.slice(0, e.image.lastIndexOf(':')), '1'];
+    assert.match(await ok(['images']), new RegExp(`${repo.replace(/\./g, '\\.')}\\s+${tag}\\s+[0-9a-f]{12}`));
+    const id = (await ok(['image', 'inspect', '-f', '{{.Id}}', e.image])).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal((await ok(['images', '-q'])).trim(), id.slice(7, 19));
+    assert.match(await ok(['images', '--digests']), /sha256:[0-9a-f]{64}/);
+    assert.equal((await ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).trim(), e.image);
+
+    await ok(['tag', e.image, 'mine:v1']);
+    assert.equal((await ok(['image', 'inspect', '-f', '{{.Id}}', 'mine:v1'])).trim(), id);
+    assert.match(await ok(['rmi', 'mine:v1']), /Untagged: mine:v1/);
+    const missing = await docker(['image', 'inspect', 'mine:v1']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /No such image: mine:v1/);
+    const rmiMissing = await docker(['rmi', 'nothere:1']);
+    assert.equal(rmiMissing.code, 1);
+    assert.match(rmiMissing.stderr, /No such image: nothere:1/);
+
+    assert.match(await ok(['rmi', e.image]), new RegExp(`Deleted: ${id}`));
+    assert.equal((await ok(['images', '-q'])).trim(), '');
+    const pulled = await ok(['pull', e.image]);
+    assert.match(pulled, /Pull complete/);
+    assert.match(pulled, new RegExp(`Status: Downloaded newer image for ${e.image.replace(/\./g, '\\.')}`));
+    assert.equal((await ok(['image', 'inspect', '-f', '{{.Id}}', e.image])).trim(), id);
+    const unknown = await docker(['pull', `${repo.replace(/busybox$/, 'nothere')}:1`]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /not found/);
+  });
+
+  test('docker run attached: output, exit codes, --rm', async () => {
+    const hi = await docker(['run', '--rm', e.image, 'echo', 'hi']);
+    assert.equal(hi.code, 0, hi.stderr);
+    assert.equal(hi.stdout, 'hi\n');
+    const three = await docker(['run', '--rm', e.image, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(three.code, 3);
+    assert.equal(three.stdout, 'out\n');
+    assert.equal(three.stderr, 'err\n');
+    assert.equal((await ok(['ps', '-aq'])).trim(), '', '--rm containers are gone');
+    const kept = await docker(['run', '--name', 'kept', e.image, 'sh', '-c', 'exit 5']);
+    assert.equal(kept.code, 5);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'kept'])).trim(), 'exited 5');
+    await ok(['rm', 'kept']);
+  });
+
+  test('docker run -d, ps and its filters, exec, logs, inspect, stop, kill, rm; berth ps sees the container', async () => {
+    const id = (await ok(['run', '-d', '--name', 'web', '-e', 'GREETING=hello', '--label', 'app=web', e.image, 'sh', '-c', 'echo started; echo oops >&2; sleep 300'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal((await ok(['ps', '-q'])).trim(), id.slice(0, 12));
+    assert.match(await ok(['ps']), /Up .*\s+web\n/);
+    assert.equal((await ok(['ps', '-q', '--filter', 'name=web'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'name=other'])).trim(), '');
+    assert.equal((await ok(['ps', '-aq', '--filter', 'status=running'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-aq', '--filter', 'status=exited'])).trim(), '');
+
+    const berth = await runCli(['-H', `unix://${e.d.socket}`, 'ps', '--no-trunc', '-q']);
+    assert.equal(berth.code, 0, berth.stderr);
+    assert.equal(berth.stdout.trim(), id, 'a container made through the Docker API is in the default namespace');
+
+    const ex = await docker(['exec', 'web', 'sh', '-c', 'echo "$GREETING from exec"; echo to-err >&2; exit 4']);
+    assert.equal(ex.code, 4);
+    assert.equal(ex.stdout, 'hello from exec\n');
+    assert.equal(ex.stderr, 'to-err\n');
+    assert.equal((await ok(['exec', 'web', 'hostname'])).trim(), id.slice(0, 12));
+
+    const logs = await docker(['logs', 'web']);
+    assert.equal(logs.stdout, 'started\n');
+    assert.equal(logs.stderr, 'oops\n');
+    const ins = JSON.parse(await ok(['inspect', 'web']))[0];
+    assert.equal(ins.Id, id);
+    assert.equal(ins.Name, '/web');
+    assert.equal(ins.State.Running, true);
+    assert.equal(ins.Config.Labels.app, 'web');
+    assert.ok(ins.Config.Env.includes('GREETING=hello'));
+
+    const rmRunning = await docker(['rm', 'web']);
+    assert.equal(rmRunning.code, 1);
+    assert.match(rmRunning.stderr, /Error response from daemon: .*running/i);
+    assert.equal((await ok(['stop', '-t', '1', 'web'])).trim(), 'web');
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'web'])).trim(), 'exited');
+    const killStopped = await docker(['kill', 'web']);
+    assert.equal(killStopped.code, 1);
+    assert.match(killStopped.stderr, /is not running/);
+    assert.equal((await ok(['ps', '-aq', '--filter', 'status=exited'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['rm', 'web'])).trim(), 'web');
+
+    await ok(['run', '-d', '--name', 'victim', e.image, 'sleep', '300']);
+    assert.equal((await ok(['kill', 'victim'])).trim(), 'victim');
+    assert.equal((await ok(['wait', 'victim'])).trim(), '137');
+    await ok(['start', 'victim']);
+    assert.equal((await ok(['rm', '-f', 'victim'])).trim(), 'victim');
+    assert.equal((await ok(['ps', '-aq'])).trim(), '');
+  });
+
+  test('docker create, start, wait and logs -f and --tail', async () => {
+    const id = (await ok(['create', '--name', 'counter', e.image, 'sh', '-c', 'for i in 1 2 3 4; do echo line$i; done; sleep 1; echo last; exit 2'])).trim();
+    assert.equal((await ok(['ps', '-aq', '--filter', 'status=created'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['start', 'counter'])).trim(), 'counter');
+    const follow = await docker(['logs', '-f', 'counter']);
+    assert.equal(follow.code, 0, follow.stderr);
+    assert.equal(follow.stdout, 'line1\nline2\nline3\nline4\nlast\n');
+    assert.equal((await ok(['wait', 'counter'])).trim(), '2');
+    assert.equal(await ok(['logs', '--tail', '2', 'counter']), 'line4\nlast\n');
+    assert.match(await ok(['logs', '-t', '--tail', '1', 'counter']), /^\d{4}-\d\d-\d\dT\S+Z last\n$/);
+    await ok(['rm', 'counter']);
+  });
+
+  test("errors carry berth's message and a non-zero exit", async () => {
+    const start = await docker(['start', 'nope']);
+    assert.notEqual(start.code, 0);
+    assert.match(start.stderr, /No such container: nope/);
+    const inspect = await request('GET', '/v1.50/containers/nope/json');
+    assert.equal(inspect.status, 404);
+    assert.deepEqual(JSON.parse(inspect.body), { message: 'No such container: nope' });
+    const badRestart = await docker(['create', '--rm', '--restart', 'always', e.image]);
+    assert.notEqual(badRestart.code, 0);
+    const badFilter = await docker(['ps', '--filter', 'bogus=1']);
+    assert.notEqual(badFilter.code, 0);
+    assert.match(badFilter.stderr, /invalid filter 'bogus'/);
+    await ok(['create', '--name', 'twice', e.image]);
+    const dup = await docker(['create', '--name', 'twice', e.image]);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /twice/);
+    await ok(['rm', 'twice']);
+  });
+});
