@@ -104,6 +104,12 @@ export class ContainerExecs {
     await this.#d.tasks.resize(ctx, rec.id, { rows, cols }, execId);
   }
 
+  /** End an exec's stdin (the client's input ended), so a command that reads it to its end finishes. */
+  async execCloseStdin(ctx: Ctx, execId: string): Promise<void> {
+    const { rec } = await this.#findExec(ctx, execId);
+    await this.#d.tasks.closeStdin(ctx, rec.id, execId);
+  }
+
   /**
    * Run a command in a running container and collect its output, without an
    * exec record: health checks and the CRI's ExecSync. Past `timeoutMs` the

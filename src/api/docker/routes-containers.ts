@@ -6,7 +6,8 @@ import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps
 import { writeStreamed } from '../http/write.ts';
 import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
 import { flag, ok, type DockerRouter, type Reply } from './server.ts';
-import { splice, streamType } from './streams.ts';
+import { detachKeysOf, splice } from '../http/hijack.ts';
+import { streamType } from './streams.ts';
 
 /**
  * Container endpoints of the Docker API: create, list, inspect, start,
@@ -100,10 +101,12 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   });
 
   router.add('POST', '/containers/:id/attach', async (req) => {
+    const detachKeys = detachKeysOf(req.query.get('detachKeys'));
     const { stream, tty, record } = await containers.attach(req.ctx, req.params.id);
     const client = req.hijack(streamType(tty));
     splice(client, stream, {
       stdin: flag(req.query.get('stdin')),
+      detachKeys,
       onStdinEnd: () => {
         if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },
