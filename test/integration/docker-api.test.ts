@@ -119,6 +119,11 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.equal(ex.stdout, 'hello from exec\n');
     assert.equal(ex.stderr, 'to-err\n');
     assert.equal((await ok(['exec', 'web', 'hostname'])).trim(), id.slice(0, 12));
+    // A command that cannot start: its error on the stream, 127 (not found) or 126 (not executable) as the exit code.
+    const missing = await docker(['exec', 'web', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stdout + missing.stderr, /no-such-command/);
+    assert.equal((await docker(['exec', 'web', '/etc/passwd'])).code, 126);
 
     const logs = await docker(['logs', 'web']);
     assert.equal(logs.stdout, 'started\n');

@@ -1,5 +1,7 @@
+import type { Duplex } from 'node:stream';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
+import { frame, Streams } from '../../core/stdcopy.ts';
 import type { ContainerService } from '../../runtime/containers.ts';
 import { ok, type DockerRouter } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
@@ -50,9 +52,19 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
     const info = await containers.execInspect(req.ctx, req.params.id);
     const detachKeys = detachKeysOf(detachKeysByExec.get(req.params.id));
     detachKeysByExec.delete(req.params.id);
-    const { stream, tty } = await containers.execStart(req.ctx, req.params.id);
-    if (!stream) throw berthError('Internal', `exec ${req.params.id} started without a stream`);
+    // Hijacked before the start, as dockerd does: a command that cannot start is reported on the
+    // stream, and the CLI then reads its exit code (126 or 127) from exec inspect.
+    const tty = !!info.config.tty;
     const client = req.hijack(streamType(tty));
+    let stream: Duplex | undefined;
+    try {
+      ({ stream } = await containers.execStart(req.ctx, req.params.id));
+      if (!stream) throw berthError('Internal', `exec ${req.params.id} started without a stream`);
+    } catch (err) {
+      const text = Buffer.from(`${err instanceof Error ? err.message : String(err)}\r\n`);
+      client.end(tty ? text : frame(Streams.stdout, text));
+      return undefined;
+    }
     splice(client, stream, {
       stdin: !!info.config.attachStdin,
       detachKeys,
