@@ -185,4 +185,19 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(dup.stderr, /twice/);
     await ok(['rm', 'twice']);
   });
+
+  test('docker pause, unpause, top, rename and container prune', async () => {
+    await ok(['run', '-d', '--name', 'lifecycle', '--network', 'none', e.image, 'sleep', '600']);
+    await ok(['pause', 'lifecycle']);
+    assert.match(await ok(['ps', '--filter', 'name=lifecycle', '--format', '{{.Status}}']), /\(Paused\)/);
+    await ok(['unpause', 'lifecycle']);
+    assert.match(await ok(['top', 'lifecycle']), /PID[\s\S]*sleep 600/);
+    await ok(['rename', 'lifecycle', 'renamed']);
+    assert.equal((await ok(['ps', '--filter', 'name=renamed', '--format', '{{.Names}}'])).trim(), 'renamed');
+    const stopped = (await ok(['create', '--network', 'none', e.image, 'true'])).trim();
+    const pruned = await ok(['container', 'prune', '-f']);
+    assert.match(pruned, new RegExp(stopped));
+    assert.doesNotMatch(pruned, /renamed/);
+    await ok(['rm', '-f', 'renamed']);
+  });
 });

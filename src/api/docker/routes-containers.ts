@@ -11,7 +11,8 @@ import { streamType } from './streams.ts';
 
 /**
  * Container endpoints of the Docker API: create, list, inspect, start,
- * stop, restart, kill, wait, remove, logs, attach and resize. Each
+ * stop, restart, kill, pause, unpause, rename, top, prune, wait, remove,
+ * logs, attach and resize. Each
  * translates docker's request into one container service call; the views
  * are the shared docker-shaped ones (runtime/container-queries.ts).
  */
@@ -53,6 +54,27 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   router.add('POST', '/containers/:id/kill', async (req) => {
     await containers.kill(req.ctx, req.params.id, req.query.get('signal') || 'SIGKILL');
     return undefined;
+  });
+
+  router.add('POST', '/containers/:id/pause', async (req) => void (await containers.pause(req.ctx, req.params.id)));
+  router.add('POST', '/containers/:id/unpause', async (req) => void (await containers.unpause(req.ctx, req.params.id)));
+
+  router.add('POST', '/containers/:id/rename', async (req) => {
+    const name = req.query.get('name');
+    if (!name) throw berthError('InvalidArgument', 'rename needs a new name (?name=)');
+    await containers.rename(req.ctx, req.params.id, name);
+    return undefined;
+  });
+
+  router.add('GET', '/containers/:id/top', async (req) => {
+    const { titles, processes } = await containers.top(req.ctx, req.params.id);
+    return ok({ Titles: titles, Processes: processes });
+  });
+
+  router.add('POST', '/containers/prune', async (req) => {
+    const filters = parseFilters(req.query.get('filters'));
+    const { removed } = await containers.prune(req.ctx, { labels: filters.label });
+    return ok({ ContainersDeleted: removed, SpaceReclaimed: 0 });
   });
 
   router.add('DELETE', '/containers/:id', async (req) => {
