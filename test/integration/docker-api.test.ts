@@ -186,7 +186,7 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['rm', 'twice']);
   });
 
-  test('docker pause, unpause, top, rename and container prune', async () => {
+  test('docker pause, unpause, top, rename, container prune and image prune', async () => {
     await ok(['run', '-d', '--name', 'lifecycle', '--network', 'none', e.image, 'sleep', '600']);
     await ok(['pause', 'lifecycle']);
     assert.match(await ok(['ps', '--filter', 'name=lifecycle', '--format', '{{.Status}}']), /\(Paused\)/);
@@ -199,5 +199,6 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(pruned, new RegExp(stopped));
     assert.doesNotMatch(pruned, /renamed/);
     await ok(['rm', '-f', 'renamed']);
+    assert.match(await ok(['image', 'prune', '-f']), /Total reclaimed space/);
   });
 });
