@@ -147,11 +147,12 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
     assert.equal(cutSignal, 'SIGPIPE');
     assert.equal((await cli(['rm', '-f', name])).code, 0);
     let now = daemonFds();
-    for (let i = 0; i < 100 && now !== before; i++) {
+    // Fewer is fine: what an earlier test left closing may finish closing meanwhile.
+    for (let i = 0; i < 100 && now > before; i++) {
       await new Promise((r) => setTimeout(r, 50));
       now = daemonFds();
     }
-    assert.equal(now, before, 'berthd holds as many descriptors as before');
+    assert.ok(now <= before, `berthd holds ${now} descriptors, ${before} before`);
     assert.equal((await cli(['version'], { env: NO_FALLBACK })).code, 0, 'and still serves');
   });
 });
