@@ -173,3 +173,37 @@ describe('CRI: pod sandboxes over cri.sock', { skip, timeout: 300_000 }, () => {
     await cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
   });
 });
+
+describe('CRI: pod sandboxes on the network cri.network names', { skip, timeout: 120_000 }, () => {
+  let d: TestDaemon;
+  let cri: ReturnType<typeof criClient>;
+  const bridge = randomBridge();
+  const podBridge = randomBridge();
+  const podSubnet = randomSubnet();
+
+  before(async () => {
+    d = await startDaemon({ config: `version = 1\n[cri]\nnetwork = "pods"\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}"\nfallback_dns = ["192.0.2.53"]\n` });
+    const made = await d.cli(['network', 'create', '--subnet', podSubnet, '-o', `com.docker.network.bridge.name=${podBridge}`, 'pods']);
+    assert.equal(made.code, 0, made.stderr);
+    cri = criClient(path.join(d.state, 'cri.sock'));
+  });
+  after(async () => {
+    cri?.close();
+    await d?.cli(['network', 'rm', 'pods']);
+    await d?.stop();
+    for (const b of [bridge, podBridge]) await sh('ip', ['link', 'del', b]);
+  });
+
+  it('attaches the pod to that network', async () => {
+    const config = { metadata: { name: 'p', uid: 'uid-p', namespace: 'default', attempt: 1 }, hostname: 'p' };
+    const { pod_sandbox_id: id } = await cri.runtime('RunPodSandbox', { config });
+    try {
+      const ip = (await cri.runtime('PodSandboxStatus', { pod_sandbox_id: id })).status.network.ip;
+      assert.ok(ip.startsWith(podSubnet.replace(/\.0\/24$/, '.')), `${ip} on ${podSubnet}`);
+      assert.notEqual((await sh('ip', ['-o', 'link', 'show', 'master', podBridge])).stdout.trim(), '', 'a veth on the pod network');
+    } finally {
+      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: id });
+    }
+    assert.equal((await sh('ip', ['-o', 'link', 'show', 'master', podBridge])).stdout.trim(), '');
+  });
+});
