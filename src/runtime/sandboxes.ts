@@ -31,6 +31,8 @@ export interface SandboxServiceDeps {
 export class PauseSandboxService implements SandboxService {
   readonly #d: SandboxServiceDeps;
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Sandboxes being run: not listed, and unknown to every other call, until they are ready (containerd adds them to its store then). */
+  readonly #creating = new Set<string>();
   #rootfs?: Promise<string>;
 
   constructor(deps: SandboxServiceDeps) {
@@ -62,6 +64,7 @@ export class PauseSandboxService implements SandboxService {
     };
     // The record comes first: it reserves the pod's name, and a crash from here on leaves a notready sandbox that recovery clears.
     this.#d.store.create(ctx, rec);
+    this.#creating.add(rec.id);
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [async () => this.#d.store.delete(cctx, rec.id)];
     try {
@@ -85,19 +88,27 @@ export class PauseSandboxService implements SandboxService {
         cgroupsPath: req.cgroupParent ? path.posix.join(req.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace, rec.id),
       });
       await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
-      undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
       await this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} });
+      undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
       const task = await this.#d.tasks.start(ctx, rec.id);
       const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: net.interfaces[0]?.ip ?? '' });
       return { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
     } catch (err) {
       for (const u of undo.reverse()) await u().catch((e) => ctx.log.warn('pod sandbox rollback step failed', { sandbox: rec.id, err: e }));
       throw err;
+    } finally {
+      this.#creating.delete(rec.id);
     }
   }
 
-  async stop(ctx: Ctx, ref: string): Promise<void> {
+  #resolve(ctx: Ctx, ref: string): SandboxRecord {
     const rec = this.#d.store.resolve(ctx, ref);
+    if (this.#creating.has(rec.id)) throw berthError('NotFound', `pod sandbox "${ref}" not found`);
+    return rec;
+  }
+
+  async stop(ctx: Ctx, ref: string): Promise<void> {
+    const rec = this.#resolve(ctx, ref);
     return this.#locked(rec.id, () => this.#stop(ctx, rec));
   }
 
@@ -111,7 +122,7 @@ export class PauseSandboxService implements SandboxService {
   }
 
   async remove(ctx: Ctx, ref: string): Promise<void> {
-    const rec = this.#d.store.resolve(ctx, ref);
+    const rec = this.#resolve(ctx, ref);
     return this.#locked(rec.id, async () => {
       await this.#stop(ctx, this.#d.store.get(ctx, rec.id));
       await rm(this.#bundleDir(rec), { recursive: true, force: true });
@@ -120,7 +131,7 @@ export class PauseSandboxService implements SandboxService {
   }
 
   async status(ctx: Ctx, ref: string): Promise<SandboxInfo> {
-    const rec = this.#d.store.resolve(ctx, ref);
+    const rec = this.#resolve(ctx, ref);
     const pid = rec.state === 'ready' ? await this.#d.tasks.state(ctx, rec.id).then((t) => (t.status === 'running' ? t.pid : 0), () => 0) : 0;
     return this.#info(ctx, rec, pid);
   }
@@ -129,7 +140,7 @@ export class PauseSandboxService implements SandboxService {
     const tasks = new Map((await this.#d.tasks.list(ctx).catch(() => [])).map((t) => [t.id, t]));
     const out: SandboxInfo[] = [];
     for (const rec of this.#d.store.list(ctx)) {
-      if (filter.id && !rec.id.startsWith(filter.id)) continue;
+      if ((filter.id && !rec.id.startsWith(filter.id)) || this.#creating.has(rec.id)) continue;
       const task = tasks.get(rec.id);
       const info = await this.#info(ctx, rec, rec.state === 'ready' && task?.status === 'running' ? task.pid : 0);
       if (filter.state && info.state !== filter.state) continue;
