@@ -103,4 +103,12 @@ run ps
 run exec web sh -c 'echo "pid 1 is $(cat /proc/1/comm)"'
 run logs web
 run rm -f web
+
+# 5. The Docker Engine API door: the docker CLI, when the machine has one, talks to berthd unchanged.
+if command -v docker >/dev/null 2>&1; then
+  dockerd_sock="$work/run/docker.sock"
+  echo "\$ docker -H unix://$dockerd_sock run --rm $image echo hello through the Docker API"
+  DOCKER_CONFIG="$work/docker-config" docker -H "unix://$dockerd_sock" run --rm "$image" echo hello through the Docker API
+  echo
+fi
 echo "quickstart done: berth pulled $image from a registry on loopback and ran it."

@@ -98,6 +98,8 @@ const aliases: Record<string, string> = {
   'image import': 'import',
   history: 'image history',
   'system info': 'info',
+  'system events': 'events',
+  'container port': 'port',
   'network list': 'network ls',
   'network remove': 'network rm',
 };

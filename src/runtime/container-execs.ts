@@ -72,7 +72,19 @@ export class ContainerExecs {
     const info = st.execs![execId];
     if (info.running || info.exitCode !== undefined) throw berthError('Conflict', `exec ${execId} has already been started`);
     const stream = opts.detach ? undefined : await this.#d.tasks.attach(ctx, rec.id, execId);
-    const { pid } = await this.#d.tasks.startExec(ctx, rec.id, execId);
+    let pid: number;
+    try {
+      ({ pid } = await this.#d.tasks.startExec(ctx, rec.id, execId));
+    } catch (err) {
+      // A command that cannot be started (not found: 127, not executable: 126) is an exec that
+      // ended at once: inspect reports that code, as docker's does, and nothing of it stays.
+      stream?.destroy();
+      const cctx = cleanupCtx(ctx);
+      const exitCode = (err as { exitCode?: unknown }).exitCode;
+      await this.#patchExec(cctx, rec.id, execId, { running: false, exitCode: typeof exitCode === 'number' ? exitCode : 126 }).catch(() => {});
+      await this.#d.tasks.deleteExec(cctx, rec.id, execId, { graceful: false }).catch(() => {});
+      throw err;
+    }
     await this.#patchExec(ctx, rec.id, execId, { running: true, pid });
     this.#d.event(ctx, 'exec_start', rec.id, { name: rec.name, execID: execId });
     const bg = withCtx(ctx, { signal: new AbortController().signal });
@@ -102,6 +114,12 @@ export class ContainerExecs {
   async execResize(ctx: Ctx, execId: string, rows: number, cols: number): Promise<void> {
     const { rec } = await this.#findExec(ctx, execId);
     await this.#d.tasks.resize(ctx, rec.id, { rows, cols }, execId);
+  }
+
+  /** End an exec's stdin (the client's input ended), so a command that reads it to its end finishes. */
+  async execCloseStdin(ctx: Ctx, execId: string): Promise<void> {
+    const { rec } = await this.#findExec(ctx, execId);
+    await this.#d.tasks.closeStdin(ctx, rec.id, execId);
   }
 
   /**

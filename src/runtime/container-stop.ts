@@ -134,7 +134,14 @@ export class ContainerStopper {
     });
     this.#d.volumeUsers.untrack(rec.namespace, rec.id);
     if (opts.volumes) {
-      for (const v of st.anonymousVolumes ?? []) await this.#d.volumes.remove(cctx, v, { force: true }).catch(() => {});
+      // docker's rm -v: every anonymous volume the container mounts, its own and those it got through
+      // --volumes-from, unless another container still uses it (the Conflict is not an error here).
+      const anonymous = new Set(st.anonymousVolumes ?? []);
+      for (const m of rec.config.mounts ?? []) {
+        if (m.type !== 'volume' || !m.source || anonymous.has(m.source)) continue;
+        if ((await this.#d.volumes.inspect(cctx, m.source).catch(() => undefined))?.anonymous) anonymous.add(m.source);
+      }
+      for (const v of anonymous) await this.#d.volumes.remove(cctx, v, { force: true }).catch(() => {});
     }
     this.#d.event(ctx, 'destroy', rec.id, { name: rec.name, image: rec.imageName, exitCode: String(st.exitCode ?? 0) });
   }

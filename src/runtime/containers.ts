@@ -383,6 +383,10 @@ export class ContainerService {
     return this.#execs.execSync(ctx, idOrName, cmd, opts);
   }
 
+  execCloseStdin(ctx: Ctx, execId: string): Promise<void> {
+    return this.#execs.execCloseStdin(ctx, execId);
+  }
+
   execWait(ctx: Ctx, execId: string): Promise<number> {
     return this.#execs.execWait(ctx, execId);
   }

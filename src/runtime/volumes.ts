@@ -66,7 +66,7 @@ export class VolumeService {
 
   async inspect(ctx: Ctx, name: string): Promise<Volume> {
     const v = this.#get(ctx.namespace, name);
-    if (!v) throw berthError('NotFound', `no such volume: ${name}`);
+    if (!v) throw berthError('NotFound', `No such volume: ${name}`);
     return v;
   }
 
@@ -79,7 +79,7 @@ export class VolumeService {
     const v = this.#get(ctx.namespace, name);
     if (!v) {
       if (opts.force) return;
-      throw berthError('NotFound', `no such volume: ${name}`);
+      throw berthError('NotFound', `No such volume: ${name}`);
     }
     const users = this.usedBy(ctx.namespace, name);
     if (users.length) throw berthError('Conflict', `remove ${name}: volume is in use - [${users.join(', ')}]`);
@@ -125,6 +125,24 @@ interface Row {
   labels: string;
   options: string;
   anonymous: number;
+}
+
+/**
+ * docker's volume listing filters (`name` substring, `label`, `dangling`,
+ * `driver`), for every door; InvalidArgument for another key.
+ */
+export async function listVolumes(ctx: Ctx, svc: VolumeService, filters: Record<string, string[]> = {}): Promise<Volume[]> {
+  for (const key of Object.keys(filters)) if (!['name', 'label', 'dangling', 'driver'].includes(key)) throw berthError('InvalidArgument', `invalid filter '${key}'`);
+  return (await svc.list(ctx)).filter((v) => {
+    if (filters.name && !filters.name.some((n) => v.name.includes(n))) return false;
+    if (filters.label && !filters.label.every((l) => matchLabel(v.labels, l))) return false;
+    if (filters.driver && !filters.driver.includes(v.driver)) return false;
+    if (filters.dangling) {
+      const dangling = svc.usedBy(ctx.namespace, v.name).length === 0;
+      if (['true', '1'].includes(filters.dangling[0]) !== dangling) return false;
+    }
+    return true;
+  });
 }
 
 /** `key` or `key=value` against a label map, as docker's label filters. */

@@ -243,7 +243,14 @@ describe('containers', { timeout: 600_000 }, () => {
     const missing = await cli('run', '--rm', '--volumes-from', 'no-such-owner', e.image, 'true');
     assert.equal(missing.code, 125);
     assert.match(missing.stderr, /No such container: no-such-owner/);
+    // rm -v removes an anonymous volume once no container uses it, also from a container that got it through --volumes-from.
+    assert.equal((await cli('create', '--name', 'vol-user', '--network', 'none', '--volumes-from', 'vol-owner', e.image, 'true')).code, 0);
+    const volume = (JSON.parse((await cli('inspect', 'vol-owner')).stdout) as Array<{ Mounts: Array<{ Name?: string }> }>)[0].Mounts[0].Name ?? '';
+    assert.match(volume, /^[0-9a-f]{64}$/);
     assert.equal((await cli('rm', '-v', 'vol-owner')).code, 0);
+    assert.match((await cli('volume', 'ls', '-q')).stdout, new RegExp(volume), 'kept while vol-user mounts it');
+    assert.equal((await cli('rm', '-v', 'vol-user')).code, 0);
+    assert.doesNotMatch((await cli('volume', 'ls', '-q')).stdout, new RegExp(volume));
   });
 
   it("runs the image's HEALTHCHECK and the --health-* flags, showing the status in ps and inspect", async () => {

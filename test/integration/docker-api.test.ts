@@ -1,55 +1,25 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { runCli, runProcess, type CliResult } from '../helpers/daemon.ts';
-import { startEngine, type Engine } from '../helpers/engine.ts';
-import { runtimeSkipReason } from '../helpers/tasks.ts';
+import { runCli, type CliResult } from '../helpers/daemon.ts';
+import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
+import type { Engine } from '../helpers/engine.ts';
 
-/**
- * The real docker CLI against berth's Docker API socket. DOCKER_CONFIG
- * points at a temp dir, so the host's docker config is never read or
- * written.
- */
-const dockerBin = '/usr/local/bin/docker';
-const skip = runtimeSkipReason() ?? (existsSync(dockerBin) ? undefined : 'needs the docker CLI at /usr/local/bin/docker');
-
-describe('Docker Engine API with the docker CLI', { skip }, () => {
+/** The real docker CLI against berth's Docker API socket (test/helpers/docker.ts). */
+describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
+  let de: DockerEngine;
   let e: Engine;
   let sock: string;
-  let dockerConfig: string;
-  const docker = (args: string[]): Promise<CliResult> =>
-    runProcess(dockerBin, ['-H', `unix://${sock}`, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dockerConfig, DOCKER_CONFIG: dockerConfig }, timeoutMs: 60_000 });
-  const ok = async (args: string[]): Promise<string> => {
-    const r = await docker(args);
-    assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  /** A raw request on the socket, for what the CLI does not show (status codes, headers). */
-  const request = (method: string, p: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> =>
-    new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: sock, method, path: p }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const docker = (args: string[]): Promise<CliResult> => de.docker(args);
+  const ok = (args: string[]): Promise<string> => de.ok(args);
+  const request: DockerEngine['request'] = (method, p) => de.request(method, p);
 
   before(async () => {
-    e = await startEngine();
-    sock = path.join(e.d.state, 'docker.sock');
-    dockerConfig = await mkdtemp(path.join(os.tmpdir(), 'berth-docker-config-'));
+    de = await startDockerEngine();
+    ({ e, sock } = de);
   });
   after(async () => {
-    const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length) await docker(['rm', '-f', ...ids]);
-    await e?.stop();
-    await rm(dockerConfig, { recursive: true, force: true });
+    await de?.stop();
   });
 
   test('the socket is root-only; version, ping and the API version range', async () => {
@@ -71,12 +41,12 @@ describe('Docker Engine API with the docker CLI', { skip }, () => {
   });
 
   test('what is not built answers 501 naming the endpoint', async () => {
-    const r = await request('GET', '/v1.50/volumes');
+    const r = await request('GET', '/v1.50/system/df');
     assert.equal(r.status, 501);
-    assert.deepEqual(JSON.parse(r.body), { message: 'GET /volumes is not implemented by berth' });
-    const cli = await docker(['volume', 'ls']);
+    assert.deepEqual(JSON.parse(r.body), { message: 'GET /system/df is not implemented by berth' });
+    const cli = await docker(['system', 'df']);
     assert.notEqual(cli.code, 0);
-    assert.match(cli.stderr, /GET \/volumes is not implemented by berth/);
+    assert.match(cli.stderr, /GET \/system\/df is not implemented by berth/);
   });
 
   test('docker info', async () => {
@@ -149,6 +119,11 @@ describe('Docker Engine API with the docker CLI', { skip }, () => {
     assert.equal(ex.stdout, 'hello from exec\n');
     assert.equal(ex.stderr, 'to-err\n');
     assert.equal((await ok(['exec', 'web', 'hostname'])).trim(), id.slice(0, 12));
+    // A command that cannot start: its error on the stream, 127 (not found) or 126 (not executable) as the exit code.
+    const missing = await docker(['exec', 'web', 'no-such-command']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stdout + missing.stderr, /no-such-command/);
+    assert.equal((await docker(['exec', 'web', '/etc/passwd'])).code, 126);
 
     const logs = await docker(['logs', 'web']);
     assert.equal(logs.stdout, 'started\n');
@@ -209,5 +184,21 @@ describe('Docker Engine API with the docker CLI', { skip }, () => {
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /twice/);
     await ok(['rm', 'twice']);
+  });
+
+  test('docker pause, unpause, top, rename, container prune and image prune', async () => {
+    await ok(['run', '-d', '--name', 'lifecycle', '--network', 'none', e.image, 'sleep', '600']);
+    await ok(['pause', 'lifecycle']);
+    assert.match(await ok(['ps', '--filter', 'name=lifecycle', '--format', '{{.Status}}']), /\(Paused\)/);
+    await ok(['unpause', 'lifecycle']);
+    assert.match(await ok(['top', 'lifecycle']), /PID[\s\S]*sleep 600/);
+    await ok(['rename', 'lifecycle', 'renamed']);
+    assert.equal((await ok(['ps', '--filter', 'name=renamed', '--format', '{{.Names}}'])).trim(), 'renamed');
+    const stopped = (await ok(['create', '--network', 'none', e.image, 'true'])).trim();
+    const pruned = await ok(['container', 'prune', '-f']);
+    assert.match(pruned, new RegExp(stopped));
+    assert.doesNotMatch(pruned, /renamed/);
+    await ok(['rm', '-f', 'renamed']);
+    assert.match(await ok(['image', 'prune', '-f']), /Total reclaimed space/);
   });
 });

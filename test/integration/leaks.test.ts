@@ -70,6 +70,8 @@ describe('nothing leaks over run/rm cycles', { timeout: 900_000 }, () => {
         const x = await e.d.cli(['exec', id, 'sh', '-c', `exit ${i % 3}`]);
         assert.equal(x.code, i % 3, x.stderr);
       }
+      // Execs that cannot start leave nothing either.
+      for (let i = 0; i < 3; i++) assert.equal((await e.d.cli(['exec', id, 'no-such-command'])).code, 127);
       // An exec's task dir goes once its monitor has reported the exit, which may be just after the exec command returned.
       let afterP = await probe(e, parent);
       for (let i = 0; i < 50 && growth(before, afterP).length; i++) {

@@ -1,11 +1,17 @@
 import type http from 'node:http';
+import type { EventBus } from '../../core/events.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
+import type { NetworkService } from '../../network/types.ts';
 import type { ContainerQueryDeps } from '../../runtime/container-queries.ts';
+import type { VolumeService } from '../../runtime/volumes.ts';
 import { registerContainerRoutes } from './routes-containers.ts';
+import { registerEventRoutes } from './routes-events.ts';
 import { registerExecRoutes } from './routes-exec.ts';
 import { registerImageRoutes } from './routes-images.ts';
+import { registerNetworkRoutes } from './routes-networks.ts';
 import { registerSystemRoutes, type SystemDeps } from './routes-system.ts';
+import { registerVolumeRoutes } from './routes-volumes.ts';
 import { createDockerServer, DockerRouter } from './server.ts';
 
 /**
@@ -14,6 +20,9 @@ import { createDockerServer, DockerRouter } from './server.ts';
  */
 export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
   images: ImageService;
+  volumes: VolumeService;
+  network: NetworkService;
+  events: EventBus;
   log: Logger;
   /** Aborted when the daemon shuts down; every request's signal follows it. */
   shutdown: AbortSignal;
@@ -25,5 +34,8 @@ export function createDockerApi(deps: DockerApiDeps): http.Server {
   registerImageRoutes(router, deps.images);
   registerContainerRoutes(router, deps);
   registerExecRoutes(router, deps.containers);
+  registerVolumeRoutes(router, deps.volumes);
+  registerNetworkRoutes(router, deps.network, deps.containers);
+  registerEventRoutes(router, deps);
   return createDockerServer({ router, log: deps.log, shutdown: deps.shutdown });
 }

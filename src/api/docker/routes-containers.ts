@@ -6,11 +6,13 @@ import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps
 import { writeStreamed } from '../http/write.ts';
 import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
 import { flag, ok, type DockerRouter, type Reply } from './server.ts';
-import { splice, streamType } from './streams.ts';
+import { detachKeysOf, splice } from '../http/hijack.ts';
+import { streamType } from './streams.ts';
 
 /**
  * Container endpoints of the Docker API: create, list, inspect, start,
- * stop, restart, kill, wait, remove, logs, attach and resize. Each
+ * stop, restart, kill, pause, unpause, rename, top, prune, wait, remove,
+ * logs, attach and resize. Each
  * translates docker's request into one container service call; the views
  * are the shared docker-shaped ones (runtime/container-queries.ts).
  */
@@ -52,6 +54,27 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   router.add('POST', '/containers/:id/kill', async (req) => {
     await containers.kill(req.ctx, req.params.id, req.query.get('signal') || 'SIGKILL');
     return undefined;
+  });
+
+  router.add('POST', '/containers/:id/pause', async (req) => void (await containers.pause(req.ctx, req.params.id)));
+  router.add('POST', '/containers/:id/unpause', async (req) => void (await containers.unpause(req.ctx, req.params.id)));
+
+  router.add('POST', '/containers/:id/rename', async (req) => {
+    const name = req.query.get('name');
+    if (!name) throw berthError('InvalidArgument', 'rename needs a new name (?name=)');
+    await containers.rename(req.ctx, req.params.id, name);
+    return undefined;
+  });
+
+  router.add('GET', '/containers/:id/top', async (req) => {
+    const { titles, processes } = await containers.top(req.ctx, req.params.id);
+    return ok({ Titles: titles, Processes: processes });
+  });
+
+  router.add('POST', '/containers/prune', async (req) => {
+    const filters = parseFilters(req.query.get('filters'));
+    const { removed } = await containers.prune(req.ctx, { labels: filters.label });
+    return ok({ ContainersDeleted: removed, SpaceReclaimed: 0 });
   });
 
   router.add('DELETE', '/containers/:id', async (req) => {
@@ -100,10 +123,12 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   });
 
   router.add('POST', '/containers/:id/attach', async (req) => {
+    const detachKeys = detachKeysOf(req.query.get('detachKeys'));
     const { stream, tty, record } = await containers.attach(req.ctx, req.params.id);
     const client = req.hijack(streamType(tty));
     splice(client, stream, {
       stdin: flag(req.query.get('stdin')),
+      detachKeys,
       onStdinEnd: () => {
         if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },

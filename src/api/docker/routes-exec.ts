@@ -1,7 +1,11 @@
+import type { Duplex } from 'node:stream';
+import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
+import { frame, Streams } from '../../core/stdcopy.ts';
 import type { ContainerService } from '../../runtime/containers.ts';
 import { ok, type DockerRouter } from './server.ts';
-import { splice, streamType } from './streams.ts';
+import { detachKeysOf, splice } from '../http/hijack.ts';
+import { streamType } from './streams.ts';
 
 /**
  * docker exec over the Docker API: create (`POST /containers/{id}/exec`),
@@ -16,12 +20,16 @@ interface ExecCreateBody {
   User?: string;
   Tty?: boolean;
   AttachStdin?: boolean;
+  DetachKeys?: string;
   Privileged?: boolean;
 }
 
 export function registerExecRoutes(router: DockerRouter, containers: ContainerService): void {
+  // An exec's own detach keys, from its create to its start; checked at create so a bad one fails there, as in docker.
+  const detachKeysByExec = new Map<string, string>();
   router.add('POST', '/containers/:id/exec', async (req) => {
     const b = (await req.json<ExecCreateBody>()) ?? {};
+    if (b.DetachKeys) detachKeysOf(b.DetachKeys);
     const id = await containers.execCreate(req.ctx, req.params.id, {
       cmd: b.Cmd ?? [],
       env: b.Env ?? undefined,
@@ -31,6 +39,7 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
       attachStdin: !!b.AttachStdin,
       privileged: !!b.Privileged,
     });
+    if (b.DetachKeys) detachKeysByExec.set(id, b.DetachKeys);
     return ok({ Id: id }, 201);
   });
 
@@ -41,10 +50,28 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
       return { status: 200 };
     }
     const info = await containers.execInspect(req.ctx, req.params.id);
-    const { stream, tty } = await containers.execStart(req.ctx, req.params.id);
-    if (!stream) throw berthError('Internal', `exec ${req.params.id} started without a stream`);
+    const detachKeys = detachKeysOf(detachKeysByExec.get(req.params.id));
+    detachKeysByExec.delete(req.params.id);
+    // Hijacked before the start, as dockerd does: a command that cannot start is reported on the
+    // stream, and the CLI then reads its exit code (126 or 127) from exec inspect.
+    const tty = !!info.config.tty;
     const client = req.hijack(streamType(tty));
-    splice(client, stream, { stdin: !!info.config.attachStdin, beforeEnd: () => containers.execWait(req.ctx, req.params.id) });
+    let stream: Duplex | undefined;
+    try {
+      ({ stream } = await containers.execStart(req.ctx, req.params.id));
+      if (!stream) throw berthError('Internal', `exec ${req.params.id} started without a stream`);
+    } catch (err) {
+      const text = Buffer.from(`${err instanceof Error ? err.message : String(err)}\r\n`);
+      client.end(tty ? text : frame(Streams.stdout, text));
+      return undefined;
+    }
+    splice(client, stream, {
+      stdin: !!info.config.attachStdin,
+      detachKeys,
+      // Docker's CLI half-closes the connection when its input ends: the command sees end of file.
+      onStdinEnd: () => void containers.execCloseStdin(cleanupCtx(req.ctx), req.params.id).catch(() => {}),
+      beforeEnd: () => containers.execWait(req.ctx, req.params.id),
+    });
     return undefined;
   });
 

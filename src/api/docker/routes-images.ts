@@ -54,6 +54,12 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
   });
 
   // Names contain slashes, so these take the rest of the path.
+  // `docker image prune -a` asks for dangling=false: every unused image, not only untagged ones.
+  router.add('POST', '/images/prune', async (req) => {
+    const filters = parseFilters(req.query.get('filters'));
+    return ok(await images.prune(req.ctx, { all: filters.dangling?.includes('false') ?? false }));
+  });
+
   router.add('GET', '/images/*name/json', async (req) => ok(await images.inspect(req.ctx, req.params.name)));
   router.add('GET', '/images/*name/history', async (req) => ok(await images.history(req.ctx, req.params.name)));
   router.add('POST', '/images/*name/tag', async (req) => {

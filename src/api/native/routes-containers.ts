@@ -1,12 +1,13 @@
-import type { Duplex } from 'node:stream';
 import type { ContainerConfig } from '../../core/containers.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
-import type { BerthEvent, EventBus } from '../../core/events.ts';
+import type { EventBus } from '../../core/events.ts';
 import { extractIntoRoot, packFromRoot, statInRoot } from '../../runtime/archive.ts';
 import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/container-queries.ts';
 import type { ContainerService, ExecConfig } from '../../runtime/containers.ts';
-import { matchLabel, type VolumeService } from '../../runtime/volumes.ts';
+import { listVolumes, type VolumeService } from '../../runtime/volumes.ts';
+import { queryEvents } from '../http/events.ts';
+import { splice } from '../http/hijack.ts';
 import { registerRunRoute } from './routes-run.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
 
@@ -130,8 +131,11 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   router.add('POST', '/containers/:id/attach', async (req) => {
     const { stream, record } = await containers.attach(req.ctx, req.params.id);
     const sock = req.upgrade();
-    splice(sock, stream, () => {
-      if (record.config.stdinOnce) void containers.closeStdin(req.ctx, record.id);
+    splice(sock, stream, {
+      stdin: true,
+      onStdinEnd: () => {
+        if (record.config.stdinOnce) void containers.closeStdin(req.ctx, record.id);
+      },
     });
   });
 
@@ -152,7 +156,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     }
     const { stream } = await containers.execStart(req.ctx, req.params.id);
     const sock = req.upgrade();
-    splice(sock, stream!, () => {});
+    splice(sock, stream!, { stdin: true });
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {
@@ -247,19 +251,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
 
   // ------------------------------------------------------------ volumes
 
-  router.add('GET', '/volumes', async (req) => {
-    const filters = parseFilters(req.query.get('filters'));
-    const list = await volumes.list(req.ctx);
-    return list.filter((v) => {
-      if (filters.name && !filters.name.some((n) => v.name.includes(n))) return false;
-      if (filters.label && !filters.label.every((l) => matchLabel(v.labels, l))) return false;
-      if (filters.dangling) {
-        const dangling = volumes.usedBy(req.ctx.namespace, v.name).length === 0;
-        if (filters.dangling.includes('true') !== dangling) return false;
-      }
-      return true;
-    });
-  });
+  router.add('GET', '/volumes', async (req) => listVolumes(req.ctx, volumes, parseFilters(req.query.get('filters'))));
   router.add('POST', '/volumes/create', async (req) => {
     const body = (await req.json<{ name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string> }>()) ?? {};
     return volumes.create(req.ctx, { ...body, anonymous: false });
@@ -274,26 +266,13 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   // ------------------------------------------------------------ events
 
   router.add('GET', '/events', async (req) => {
-    const filters = parseFilters(req.query.get('filters'));
-    const since = req.query.get('since');
-    const until = req.query.get('until');
-    const untilNano = until ? BigInt(Math.floor(Number(until) * 1e9)) : undefined;
-    const sub = events.subscribe(
-      (e) => e.namespace === req.ctx.namespace && matchEvent(e, filters),
-      since ? BigInt(Math.floor(Number(since) * 1e9)) : undefined,
-    );
+    const events_ = queryEvents(req.ctx, events, { filters: parseFilters(req.query.get('filters')), since: req.query.get('since'), until: req.query.get('until') });
     const w = req.ndjson();
-    w.signal.addEventListener('abort', () => sub.close(), { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    if (untilNano !== undefined) {
-      const ms = Number(untilNano / 1_000_000n) - Date.now();
-      timer = setTimeout(() => sub.close(), Math.max(0, ms));
+    try {
+      for await (const e of events_) await w.write(e);
+    } catch (err) {
+      if (!w.signal.aborted) req.ctx.log.warn('events stream failed', { err });
     }
-    for await (const e of sub) {
-      if (untilNano !== undefined && BigInt(e.timeNano) > untilNano) break;
-      await w.write(e).catch(() => sub.close());
-    }
-    if (timer) clearTimeout(timer);
     w.end();
   });
 }
@@ -302,41 +281,4 @@ function requirePath(req: ApiRequest): string {
   const p = req.query.get('path');
   if (!p) throw berthError('InvalidArgument', 'a path is required');
   return p;
-}
-
-/** Pipe an upgraded client socket and a monitor stream into each other. */
-function splice(client: Duplex, task: Duplex, onClientEnd: () => void): void {
-  client.pipe(task, { end: false });
-  task.pipe(client);
-  client.on('end', () => {
-    onClientEnd();
-    task.end();
-  });
-  client.on('error', () => task.destroy());
-  task.on('error', () => client.destroy());
-  client.on('close', () => task.destroy());
-  task.on('close', () => client.end());
-}
-
-function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean {
-  for (const [key, values] of Object.entries(f)) {
-    const ok = values.some((v) => {
-      switch (key) {
-        case 'type':
-          return e.type === v;
-        case 'event':
-          return e.action === v;
-        case 'container':
-          return e.type === 'container' && (e.id.startsWith(v) || e.attributes.name === v);
-        case 'image':
-          return e.attributes.image === v || (e.type === 'image' && e.id === v);
-        case 'label':
-          return matchLabel(e.attributes, v);
-        default:
-          return true;
-      }
-    });
-    if (!ok) return false;
-  }
-  return true;
 }

@@ -1,5 +1,7 @@
 import { berthError } from '../../core/errors.ts';
+import { parseFilters } from '../../core/filters.ts';
 import type { NetworkFilters, NetworkService } from '../../network/types.ts';
+import { connectRequest, createNetworkRequest, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
 import type { ApiRequest, Router } from './server.ts';
 
 /**
@@ -31,15 +33,6 @@ export interface NetworkRouteOptions {
   };
 }
 
-interface CreateBody {
-  Name?: string;
-  Driver?: string;
-  Internal?: boolean;
-  Labels?: Record<string, string>;
-  Options?: Record<string, string>;
-  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> };
-}
-
 export function registerNetworkRoutes(router: Router, svc: NetworkService, opts: NetworkRouteOptions = {}): void {
   const container = async (req: ApiRequest, ref: string | undefined) => {
     if (!ref) throw berthError('InvalidArgument', 'a container is required');
@@ -47,18 +40,7 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
   };
   router.add('GET', '/networks', async (req) => svc.listNetworks(req.ctx, filtersOf(req)));
   router.add('POST', '/networks/create', async (req) => {
-    const b = (await req.json<CreateBody>()) ?? {};
-    const configs = b.IPAM?.Config ?? [];
-    if (configs.length > 1) throw berthError('InvalidArgument', 'only one IPAM config (one subnet) per network is supported');
-    const info = await svc.createNetwork(req.ctx, {
-      name: b.Name ?? '',
-      driver: b.Driver,
-      internal: b.Internal,
-      labels: b.Labels,
-      options: b.Options,
-      subnet: configs[0]?.Subnet,
-      gateway: configs[0]?.Gateway,
-    });
+    const info = await svc.createNetwork(req.ctx, createNetworkRequest((await req.json<NetworkCreateBody>()) ?? {}));
     return { Id: info.Id, Warning: '' };
   });
   router.add('POST', '/networks/prune', async (req) => ({ NetworksDeleted: await svc.pruneNetworks(req.ctx, filtersOf(req)) }));
@@ -67,18 +49,9 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
     await svc.removeNetwork(req.ctx, req.params.id);
   });
   router.add('POST', '/networks/:id/connect', async (req) => {
-    const b = (await req.json<{ Container?: string; EndpointConfig?: { Aliases?: string[]; IPAMConfig?: { IPv4Address?: string } } }>()) ?? {};
-    if (opts.containers) {
-      if (!b.Container) throw berthError('InvalidArgument', 'a container is required');
-      const r = { network: req.params.id, aliases: b.EndpointConfig?.Aliases, ipAddress: b.EndpointConfig?.IPAMConfig?.IPv4Address || undefined };
-      return opts.containers.connect(req, b.Container, r);
-    }
-    await svc.connect(req.ctx, {
-      container: await container(req, b.Container),
-      network: req.params.id,
-      aliases: b.EndpointConfig?.Aliases,
-      ipAddress: b.EndpointConfig?.IPAMConfig?.IPv4Address || undefined,
-    });
+    const { container: ref, ...r } = connectRequest(req.params.id, (await req.json<NetworkConnectBody>()) ?? {});
+    if (opts.containers) return opts.containers.connect(req, ref, r);
+    await svc.connect(req.ctx, { container: await container(req, ref), ...r });
   });
   router.add('POST', '/networks/:id/disconnect', async (req) => {
     const b = (await req.json<{ Container?: string; Force?: boolean }>()) ?? {};
@@ -92,20 +65,5 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
 }
 
 function filtersOf(req: ApiRequest): NetworkFilters {
-  const raw = req.query.get('filters');
-  if (!raw) return {};
-  let f: Record<string, unknown>;
-  try {
-    f = JSON.parse(raw) as Record<string, unknown>;
-  } catch {
-    throw berthError('InvalidArgument', `invalid filters: ${raw}`);
-  }
-  const out: NetworkFilters = {};
-  for (const [k, v] of Object.entries(f)) {
-    // docker sends both {"name":["x"]} and {"name":{"x":true}}
-    const vals = Array.isArray(v) ? v.map(String) : v && typeof v === 'object' ? Object.keys(v) : [String(v)];
-    if (k === 'name' || k === 'id' || k === 'driver' || k === 'label' || k === 'type') out[k] = vals;
-    else throw berthError('InvalidArgument', `invalid filter '${k}'`);
-  }
-  return out;
+  return networkFilters(parseFilters(req.query.get('filters')));
 }
