@@ -16,6 +16,7 @@ import { runtimeConfig } from '../runtime/task-config.ts';
 import { ContainerService, type ImageLookup } from '../runtime/containers.ts';
 import type { ImageConfig } from '../runtime/oci-types.ts';
 import { MonitorTaskService } from '../runtime/tasks.ts';
+import type { SandboxService } from '../runtime/sandbox-types.ts';
 import { VolumeService } from '../runtime/volumes.ts';
 import type { SectionValues } from '../core/config.ts';
 import { capabilityMask, hardRlimits } from './host-facts.ts';
@@ -37,6 +38,8 @@ export async function wireContainers(opts: {
   network: NetworkService;
   runtime?: SectionValues;
   startCtx: Ctx;
+  /** Pod sandboxes: their pause tasks are not containers', and the ready ones keep their networks. */
+  sandboxes?: Pick<SandboxService, 'recover' | 'ownsTask'>;
 }): Promise<{ containers: ContainerService; volumes: VolumeService; tasks: MonitorTaskService; close(): void }> {
   const settings = runtimeConfig(opts.runtime ?? {});
   const stateDir = path.join(opts.state, 'containers');
@@ -72,9 +75,11 @@ export async function wireContainers(opts: {
     defaultRuntime: settings.defaultRuntime,
     cgroupParent: settings.cgroupParent,
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },
+    ownsTask: opts.sandboxes ? (ns, id) => opts.sandboxes!.ownsTask(ns, id) : undefined,
   });
   const namespaces = [...new Set(['default', ...(await listNamespaces(opts.startCtx, opts.db))])];
+  const liveSandboxes = (await opts.sandboxes?.recover(opts.startCtx)) ?? [];
   await containers.recover(opts.startCtx, namespaces);
-  await opts.network.reconcile(opts.startCtx, await containers.liveIds(opts.startCtx, namespaces));
+  await opts.network.reconcile(opts.startCtx, [...(await containers.liveIds(opts.startCtx, namespaces)), ...liveSandboxes]);
   return { containers, volumes, tasks, close: () => containers.close() };
 }

@@ -8,6 +8,7 @@ import type { Readiness } from '../api/cri/types.ts';
 import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
 import { runtimeConfig } from '../runtime/task-config.ts';
+import type { SandboxService } from '../runtime/sandbox-types.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { bindSocket } from './socket-bind.ts';
 
@@ -30,6 +31,7 @@ export async function wireCri(opts: {
   network: SectionValues;
   runtime: SectionValues;
   images: ImageService;
+  sandboxes: SandboxService;
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
@@ -44,6 +46,7 @@ export async function wireCri(opts: {
   let usage: Promise<{ size: number; inodes: number }> | undefined;
   const server = createCriServer({
     images: opts.images,
+    sandboxes: opts.sandboxes,
     version: await projectVersion(),
     log,
     shutdown: opts.shutdown,

@@ -27,6 +27,7 @@ import { dockerSection } from '../api/docker/config.ts';
 import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import { criSection } from '../api/cri/config.ts';
 import { wireCri } from './cri-wiring.ts';
+import { wireSandboxes } from './sandboxes-wiring.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -76,7 +77,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const images = await wireImages({ db, root, state, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
   registerImageRoutes(router, images.images);
 
-  // Recovery of running containers also reconciles the network with them.
+  const sandboxes = await wireSandboxes({ db, state, network, runtime: cfg.sections.runtime, cri: cfg.sections.cri });
+  // Recovery of running containers (and pod sandboxes) also reconciles the network with them.
   const containers = await wireContainers({
     db,
     root,
@@ -88,6 +90,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     network,
     runtime: cfg.sections.runtime,
     startCtx,
+    sandboxes,
   });
   // port names containers as every other container route does; connect and
   // disconnect are recorded by the container service.
@@ -142,6 +145,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     network: cfg.sections.network,
     runtime: rt,
     images: images.images,
+    sandboxes,
     snapshotRoot: images.snapshotRoot,
     log: opts.log,
     shutdown: opts.shutdown,

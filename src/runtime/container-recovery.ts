@@ -20,7 +20,7 @@ import type { VolumeUsers } from './volume-users.ts';
  * functions and the parts whose steps recovery finishes: exits, starts and
  * removals.
  */
-export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir'> {
+export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir' | 'ownsTask'> {
   exits: Pick<ContainerExits, 'watch' | 'release' | 'onExit'>;
   starter: Pick<ContainerStarter, 'start'>;
   stopper: Pick<ContainerStopper, 'remove'>;
@@ -83,6 +83,7 @@ export class ContainerRecovery {
       }
       // Tasks without a container record: a create interrupted before its record was written.
       for (const t of tasks.values()) {
+        if (this.#d.ownsTask?.(ns, t.id)) continue;
         if (!(await this.#d.store.get(nctx, t.id).then(() => true, () => false))) {
           await this.#d.tasks.kill(nctx, t.id, SIGKILL, { all: true }).catch(() => {});
           await this.#d.tasks.delete(nctx, t.id, { force: true }).catch(() => {});

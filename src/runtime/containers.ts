@@ -76,6 +76,8 @@ export interface ContainerServiceDeps {
   defaultRuntime: string;
   cgroupParent: string;
   logDefaults: { maxSize?: number; maxFiles?: number };
+  /** Tasks of a namespace that belong to something else (pod sandboxes' pause processes): recovery leaves them alone. */
+  ownsTask?: (namespace: string, id: string) => boolean;
 }
 
 export interface RuntimeState extends ContainerState {

@@ -17,6 +17,7 @@ import { reapChild, spawnWithSyncPipe } from '../core/sys.ts';
  */
 export const defaultMonitorPath = path.resolve(import.meta.dirname, '../../native/build/berth-monitor');
 export const defaultInitPath = path.resolve(import.meta.dirname, '../../native/build/berth-init');
+export const defaultPausePath = path.resolve(import.meta.dirname, '../../native/build/berth-pause');
 
 /** What a monitor reports once the runtime's create (or exec start) has run. */
 export interface MonitorStatus {

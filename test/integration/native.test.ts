@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultInitPath, defaultMonitorPath } from '../../src/runtime/monitor.ts';
+import { defaultInitPath, defaultMonitorPath, defaultPausePath } from '../../src/runtime/monitor.ts';
+import { runProcess } from '../helpers/daemon.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { runtimeSkipReason, taskEnv, until } from '../helpers/tasks.ts';
 import { connectUnix } from '../../src/runtime/monitor.ts';
@@ -48,6 +50,51 @@ describe('berth-init', { skip }, () => {
     const r = await done;
     assert.equal(r.code, 9);
     assert.match(r.out, /got-usr1/);
+  });
+});
+
+describe('berth-pause', { skip }, () => {
+  const children = (pid: number) => readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').then((c) => c.trim(), () => '');
+  const exited = (p: ReturnType<typeof spawn>) => new Promise<{ code: number | null; signal: string | null }>((r) => p.once('exit', (code, signal) => r({ code, signal })));
+
+  test('is statically linked', async () => {
+    assert.equal((await readFile(defaultPausePath)).includes(Buffer.from('/lib64/ld-linux')), false);
+  });
+
+  test('ignores other signals and exits 0 on SIGINT and on SIGTERM', async () => {
+    for (const stop of ['SIGINT', 'SIGTERM'] as const) {
+      const p = spawn(defaultPausePath, [], { stdio: 'ignore' });
+      const done = exited(p);
+      // Once pause waits in sigwait (every signal blocked), USR1 and HUP must not end it; the stop signal must.
+      await until(() => readFile(`/proc/${p.pid}/wchan`, 'utf8').catch(() => ''), (w) => w.includes('sigtimedwait'), 'pause to wait for signals');
+      p.kill('SIGUSR1');
+      p.kill('SIGHUP');
+      p.kill(stop);
+      assert.deepEqual(await done, { code: 0, signal: null }, stop);
+    }
+  });
+
+  test('as pid 1 of a pid namespace, reaps the orphans re-parented to it', async () => {
+    const u = spawn('unshare', ['--pid', '--fork', defaultPausePath], { stdio: 'ignore' });
+    const done = exited(u);
+    const pause = Number(await until(() => children(u.pid!), Boolean, 'the pause process'));
+    // The shell exits at once; its background reader is orphaned into the namespace, whose reaper is pause.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-pause-'));
+    try {
+      const fifo = path.join(dir, 'fifo');
+      assert.equal((await runProcess('mkfifo', [fifo])).code, 0);
+      const r = await runProcess('nsenter', ['-t', String(pause), '--pid', '/bin/busybox', 'sh', '-c', `/bin/busybox cat ${fifo} >/dev/null 2>&1 </dev/null & exit 0`]);
+      assert.equal(r.code, 0, r.stderr);
+      await until(() => children(pause), Boolean, 'the orphan under pause');
+      await writeFile(fifo, 'done\n');
+      // A zombie stays listed among its parent's children until it is reaped.
+      await until(() => children(pause), (c) => c === '', 'the orphan to be reaped');
+    } finally {
+      // pause's own exit (0 on SIGTERM) ends unshare with the same status.
+      process.kill(pause, 'SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(await done, { code: 0, signal: null });
   });
 });
 

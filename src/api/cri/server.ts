@@ -10,13 +10,18 @@ import { imageStatus } from './image-status.ts';
 import { pullImage } from './image-pull.ts';
 import { removeImage } from './image-remove.ts';
 import { status } from './runtime-status.ts';
+import { listPodSandbox } from './sandbox-list.ts';
+import { removePodSandbox } from './sandbox-remove.ts';
+import { runPodSandbox } from './sandbox-run.ts';
+import { podSandboxStatus } from './sandbox-status.ts';
+import { stopPodSandbox } from './sandbox-stop.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
 import { STREAMING_METHODS, UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
 
 /**
- * The CRI v1 gRPC server: RuntimeService (Version, Status) and the whole
- * ImageService, translated onto the engine's services. Every call runs in
+ * The CRI v1 gRPC server: RuntimeService (Version, Status, the pod sandbox
+ * lifecycle) and the whole ImageService, translated onto the engine's services. Every call runs in
  * the `k8s.io` namespace, whatever the native API's callers use, because the
  * CRI has no namespaces and containerd keeps Kubernetes' objects there too.
  *
@@ -49,6 +54,11 @@ export function createCriServer(deps: CriDeps): grpc.Server {
   server.addService(def[RUNTIME_SERVICE] as grpc.ServiceDefinition, {
     Version: unary(deps, 'Version', version),
     Status: unary(deps, 'Status', status),
+    RunPodSandbox: unary(deps, 'RunPodSandbox', runPodSandbox),
+    StopPodSandbox: unary(deps, 'StopPodSandbox', stopPodSandbox),
+    RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
+    PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
+    ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
   });
   server.addService(def[IMAGE_SERVICE] as grpc.ServiceDefinition, {
     ListImages: unary(deps, 'ListImages', listImages),

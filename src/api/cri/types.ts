@@ -1,6 +1,7 @@
 import type { Ctx } from '../../core/context.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
+import type { SandboxService } from '../../runtime/sandbox-types.ts';
 
 /**
  * The CRI messages this front door reads and writes, as @grpc/proto-loader
@@ -45,6 +46,7 @@ export interface Readiness {
  */
 export interface CriDeps {
   images: ImageService;
+  sandboxes: SandboxService;
   /** berth's version, reported as runtime_version. */
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */

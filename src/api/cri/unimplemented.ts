@@ -1,16 +1,11 @@
 /**
- * The upstream RuntimeService methods berth does not serve yet: pod
- * sandboxes, containers, streaming, stats, events and metrics. Each answers
+ * The upstream RuntimeService methods berth does not serve yet:
+ * containers, streaming, stats, events and metrics. Each answers
  * UNIMPLEMENTED naming itself, never a fake success, so kubelet and crictl
  * report the gap instead of acting on an empty answer. (Every ImageService
  * method is served.)
  */
 export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
-  'RunPodSandbox',
-  'StopPodSandbox',
-  'RemovePodSandbox',
-  'PodSandboxStatus',
-  'ListPodSandbox',
   'CreateContainer',
   'StartContainer',
   'StopContainer',
@@ -39,5 +34,5 @@ export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
 export const STREAMING_METHODS = new Set(['GetContainerEvents']);
 
 export function unimplementedMessage(service: string, method: string): string {
-  return `${service}/${method} is not implemented: berth's CRI serves Version, Status and the image service; pod sandboxes, containers and streaming are not built yet`;
+  return `${service}/${method} is not implemented: berth's CRI serves Version, Status, pod sandboxes and the image service; containers and streaming are not built yet`;
 }
