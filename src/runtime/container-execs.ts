@@ -54,7 +54,9 @@ export class ContainerExecs {
       availableCapabilities: this.#d.host.capabilities,
     });
     const execId = newId();
-    await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin });
+    const dim = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536;
+    const size = exec.tty && exec.consoleSize && dim(exec.consoleSize.height) && dim(exec.consoleSize.width) ? { rows: exec.consoleSize.height, cols: exec.consoleSize.width } : {};
+    await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin, ...size });
     await this.#d.patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
     this.#d.event(ctx, 'exec_create', rec.id, { name: rec.name, execID: execId });
     return execId;

@@ -100,6 +100,8 @@ export interface ExecConfig {
   workingDir?: string;
   user?: string;
   tty?: boolean;
+  /** The terminal's size at the start, with `tty`: a resize after it races the program's first look. */
+  consoleSize?: { height: number; width: number };
   attachStdin?: boolean;
   privileged?: boolean;
 }

@@ -22,6 +22,8 @@ interface ExecCreateBody {
   AttachStdin?: boolean;
   DetachKeys?: string;
   Privileged?: boolean;
+  /** [height, width] of the client's terminal (API 1.42+). */
+  ConsoleSize?: [number, number] | null;
 }
 
 export function registerExecRoutes(router: DockerRouter, containers: ContainerService): void {
@@ -38,6 +40,7 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
       tty: !!b.Tty,
       attachStdin: !!b.AttachStdin,
       privileged: !!b.Privileged,
+      ...(b.Tty && b.ConsoleSize && b.ConsoleSize[0] > 0 && b.ConsoleSize[1] > 0 ? { consoleSize: { height: b.ConsoleSize[0], width: b.ConsoleSize[1] } } : {}),
     });
     if (b.DetachKeys) detachKeysByExec.set(id, b.DetachKeys);
     return ok({ Id: id }, 201);

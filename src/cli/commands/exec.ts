@@ -36,7 +36,16 @@ export const command: Command = {
     let execId: string;
     try {
       ({ id: execId } = await client.call<{ id: string }>('POST', `/containers/${encodeURIComponent(container)}/exec`, {
-        body: { cmd, env: vars, workingDir: flags.workdir, user: flags.user, tty: !!flags.tty, attachStdin: !!flags.interactive, privileged: !!flags.privileged },
+        body: {
+          cmd,
+          env: vars,
+          workingDir: flags.workdir,
+          user: flags.user,
+          tty: !!flags.tty,
+          attachStdin: !!flags.interactive,
+          privileged: !!flags.privileged,
+          ...(flags.tty && env.stdout.isTTY && env.stdout.rows && env.stdout.columns ? { consoleSize: { height: env.stdout.rows, width: env.stdout.columns } } : {}),
+        },
       }));
     } catch (err) {
       env.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
