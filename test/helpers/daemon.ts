@@ -66,12 +66,20 @@ export async function startDaemon(opts: { config?: string; extraArgs?: string[] 
     }
     return p;
   };
+  let first: ChildProcess;
+  try {
+    first = await launch();
+  } catch (err) {
+    // A daemon that never came up (a test of a bad config) leaves nothing behind either.
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const d: TestDaemon = {
     dir,
     root,
     state,
     socket,
-    proc: await launch(),
+    proc: first,
     logs: () => log,
     cli: (cliArgs, o = {}) => runCli(['-H', `unix://${socket}`, ...cliArgs], o),
     async kill() {
