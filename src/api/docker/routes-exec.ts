@@ -59,6 +59,8 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
     // stream, and the CLI then reads its exit code (126 or 127) from exec inspect.
     const tty = !!info.config.tty;
     const client = req.hijack(streamType(tty));
+    // Held until the splice listens: the CLI sends its input (and half-closes) as soon as it has the 101.
+    client.pause();
     let stream: Duplex | undefined;
     try {
       ({ stream } = await containers.execStart(req.ctx, req.params.id));
@@ -75,6 +77,7 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
       onStdinEnd: () => void containers.execCloseStdin(cleanupCtx(req.ctx), req.params.id).catch(() => {}),
       beforeEnd: () => containers.execWait(req.ctx, req.params.id),
     });
+    client.resume();
     return undefined;
   });
 
