@@ -45,7 +45,7 @@ export function registerCliHost(router: Router, opts: { address: string; log: Lo
     // The client blocks until we answer, so its pid cannot be reused before pidfd_open pins it.
     const stdio = new ClientStdio(pidfdOpen(peer.pid));
     const sock = req.upgrade();
-    await serve(sock, body, stdio, host, req.ctx.signal, opts.log);
+    serve(sock, body, stdio, host, req.ctx.signal, opts.log);
   });
 }
 
@@ -101,24 +101,22 @@ type Outcome = { exit: number } | { signal: number } | { local: true };
 /** Signals whose default action is not to end the process: they go to handlers or nowhere. */
 const IGNORED_BY_DEFAULT = new Set(['SIGWINCH', 'SIGCHLD', 'SIGURG', 'SIGCONT', 'SIGTSTP']);
 
-async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, requestSignal: AbortSignal, log: Logger): Promise<void> {
+function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, requestSignal: AbortSignal, log: Logger): void {
   const abort = new AbortController();
   const clientGone = new AbortController();
   const handlers = new Map<string, Set<() => void>>();
   let settled = false;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
 
   const finish = async (outcome: Outcome | undefined) => {
     if (settled) return;
     settled = true;
+    requestSignal.removeEventListener('abort', onGone);
     abort.abort(berthError('Canceled', 'the berth command ended'));
     // A command that ran to its end has its output flushed before the client exits; one ended by a signal does not wait.
     await stdio.release(outcome !== undefined && 'exit' in outcome && !clientGone.signal.aborted, clientGone.signal);
     if (outcome && !sock.destroyed) {
       sock.end('local' in outcome ? 'local\n' : 'exit' in outcome ? `exit ${outcome.exit}\n` : `signal ${outcome.signal}\n`);
     } else sock.destroy();
-    resolveDone();
   };
 
   const onGone = () => {
@@ -182,8 +180,6 @@ async function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: st
   asHostedCommand(failed, () => {
     runCli(req.argv, io).then((code) => finish(code === RUN_LOCALLY ? { local: true } : { exit: code }), failed);
   });
-  await done;
-  requestSignal.removeEventListener('abort', onGone);
 }
 
 function signalName(signo: number): NodeJS.Signals | undefined {

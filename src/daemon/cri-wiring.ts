@@ -1,4 +1,5 @@
-import { access, constants, readFile, rm } from 'node:fs/promises';
+import { accessSync, constants } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import type { SectionValues } from '../core/config.ts';
@@ -7,6 +8,7 @@ import { criConfig } from '../api/cri/config.ts';
 import type { Readiness } from '../api/cri/types.ts';
 import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
+import { lookPath } from '../runtime/runc.ts';
 import { runtimeConfig } from '../runtime/task-config.ts';
 import type { SandboxService } from '../runtime/sandbox-types.ts';
 import { diskUsage } from '../snapshots/usage.ts';
@@ -82,25 +84,28 @@ async function projectVersion(): Promise<string> {
 }
 
 async function runtimeReadiness(runtimeBin: string, monitorPath: string): Promise<Readiness> {
-  if (!(await findExecutable(runtimeBin))) return { ready: false, reason: 'OCIRuntimeNotFound', message: `OCI runtime "${runtimeBin}" is not an executable file (nor found in PATH)` };
-  if (!(await findExecutable(monitorPath))) return { ready: false, reason: 'MonitorNotFound', message: `container monitor "${monitorPath}" is not an executable file` };
+  if (!isExecutable(runtimeBin)) return { ready: false, reason: 'OCIRuntimeNotFound', message: `OCI runtime "${runtimeBin}" is not an executable file (nor found in PATH)` };
+  if (!isExecutable(monitorPath)) return { ready: false, reason: 'MonitorNotFound', message: `container monitor "${monitorPath}" is not an executable file` };
   return { ready: true };
 }
 
 async function networkReadiness(pluginDirs: string[]): Promise<Readiness> {
   for (const plugin of REQUIRED_CNI_PLUGINS) {
-    if (!(await findExecutable(plugin, pluginDirs))) {
+    if (!isExecutable(plugin, pluginDirs.join(':'))) {
       return { ready: false, reason: 'NetworkPluginNotReady', message: `CNI plugin "${plugin}" not found in ${pluginDirs.join(', ')}` };
     }
   }
   return { ready: true };
 }
 
-/** A path is checked as is; a bare name is looked up in `dirs` (PATH by default). */
-async function findExecutable(name: string, dirs = (process.env.PATH ?? '').split(':').filter(Boolean)): Promise<boolean> {
-  const candidates = name.includes('/') ? [name] : dirs.map((d) => path.join(d, name));
-  for (const c of candidates) {
-    if (await access(c, constants.X_OK).then(() => true, () => false)) return true;
+/** A path as it is, or a bare name found in `pathEnv` (PATH by default) by the runtime's own lookup. */
+function isExecutable(name: string, pathEnv?: string): boolean {
+  const file = lookPath(name, pathEnv);
+  if (!file.includes('/')) return false;
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return false;
 }

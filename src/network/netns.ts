@@ -1,9 +1,10 @@
 import { readdir, rm } from 'node:fs/promises';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { createNetnsFile, MNT, umount2 } from '../core/sys.ts';
+import { mountPoints } from '../snapshots/mount.ts';
 
 /**
  * Network namespaces kept as files: `<dir>/<id>` is an nsfs bind mount that
@@ -73,10 +74,6 @@ export async function removeNetnsFile(_ctx: Ctx, file: string): Promise<void> {
 
 /** True when `file` is a mount point in berthd's mount namespace. */
 export function isMounted(file: string): boolean {
-  const text = readFileSync('/proc/self/mountinfo', 'utf8');
-  const escaped = file.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  for (const line of text.split('\n')) {
-    if (line.split(' ')[4] === escaped) return true;
-  }
+  for (const p of mountPoints()) if (p === file) return true;
   return false;
 }

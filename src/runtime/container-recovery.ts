@@ -45,7 +45,8 @@ export class ContainerRecovery {
     for (const ns of namespaces) {
       const nctx = withCtx(ctx, { namespace: ns });
       const tasks = new Map((await this.#d.tasks.list(nctx).catch(() => [])).map((t) => [t.id, t]));
-      for (const rec of await this.#d.store.list(nctx)) {
+      const records = await this.#d.store.list(nctx);
+      for (const rec of records) {
         this.#d.volumeUsers.track(ns, rec.id, rec.config.mounts ?? []);
         const st = await this.#d.state(nctx, rec.id);
         const task = tasks.get(rec.id);
@@ -90,7 +91,7 @@ export class ContainerRecovery {
         }
       }
       // And their bundles, with the rootfs mounted for a task that is gone now.
-      const known = new Set((await this.#d.store.list(nctx)).map((r) => r.id));
+      const known = new Set(records.map((r) => r.id));
       for (const dir of await strayBundles(this.#d.stateDir, ns, known)) await this.#removeStray(dir);
     }
     return { running };

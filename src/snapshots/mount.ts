@@ -164,15 +164,15 @@ export async function withMounts<T>(ctx: Ctx, mounts: Mount[], tmpParent: string
   }
 }
 
-/** Mount points at or below `dir` in berthd's mount namespace, deepest first. */
-export function mountPointsUnder(dir: string): string[] {
-  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const points: string[] = [];
+/** The mount points of berthd's mount namespace, as /proc/self/mountinfo lists them (octal escapes undone). */
+export function* mountPoints(): Generator<string> {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const field = line.split(' ')[4];
-    if (field === undefined) continue;
-    const p = unescape(field);
-    if (p === dir || p.startsWith(`${dir}/`)) points.push(p);
+    if (field !== undefined) yield field.includes('\\') ? field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) : field;
   }
-  return points.sort((a, b) => b.length - a.length);
+}
+
+/** Mount points at or below `dir`, deepest first. */
+export function mountPointsUnder(dir: string): string[] {
+  return [...mountPoints()].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
 }
