@@ -12,15 +12,15 @@ import type { NetworkService } from '../network/types.ts';
 import { mountAll, unmountAll } from '../snapshots/mount.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import type { ImageService } from '../images/service.ts';
-import { runtimeConfig } from '../runtime/task-config.ts';
-import { ContainerService, type ImageLookup } from '../runtime/containers.ts';
-import type { ImageConfig } from '../runtime/oci-types.ts';
-import { MonitorTaskService } from '../runtime/tasks.ts';
-import type { SandboxService } from '../runtime/sandbox-types.ts';
-import { VolumeService } from '../runtime/volumes.ts';
+import { runtimeConfig } from '../runtime/tasks/task-config.ts';
+import { ContainerService, type ImageLookup } from '../runtime/containers/containers.ts';
+import type { ImageConfig } from '../runtime/oci/oci-types.ts';
+import { MonitorTaskService } from '../runtime/tasks/tasks.ts';
+import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
+import { VolumeService } from '../runtime/volumes/volumes.ts';
 import type { SectionValues } from '../core/config.ts';
 import { capabilityMask, hardRlimits } from './host-facts.ts';
-import { capabilitiesFromMask } from '../runtime/caps.ts';
+import { capabilitiesFromMask } from '../runtime/oci/caps.ts';
 
 /**
  * Builds the container service on the image side (image lookup, the

@@ -8,9 +8,9 @@ import { criConfig } from '../api/cri/config.ts';
 import type { Readiness } from '../api/cri/types.ts';
 import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
-import { lookPath } from '../runtime/runc.ts';
-import { runtimeConfig } from '../runtime/task-config.ts';
-import type { SandboxService } from '../runtime/sandbox-types.ts';
+import { lookPath } from '../runtime/tasks/runc.ts';
+import { runtimeConfig } from '../runtime/tasks/task-config.ts';
+import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { bindSocket } from './socket-bind.ts';
 

@@ -1,7 +1,7 @@
 import type { Ctx } from '../core/context.ts';
 import type { ImageService } from '../images/service.ts';
-import type { ContainerService } from '../runtime/containers.ts';
-import type { VolumeService } from '../runtime/volumes.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
+import type { VolumeService } from '../runtime/volumes/volumes.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 

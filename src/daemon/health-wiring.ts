@@ -5,8 +5,8 @@ import type { ImageConfigFields } from '../core/images.ts';
 import type { ImageService } from '../images/service.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import { listNamespaces } from '../metadata/namespaces.ts';
-import type { ContainerService } from '../runtime/containers.ts';
-import { HealthMonitor, effectiveHealthcheck, type HealthState } from '../runtime/health.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
+import { HealthMonitor, effectiveHealthcheck, type HealthState } from '../runtime/containers/health.ts';
 
 /**
  * Health checks follow the container events: checking starts at `start`,

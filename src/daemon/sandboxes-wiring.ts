@@ -5,10 +5,10 @@ import { criConfig } from '../api/cri/config.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import { SandboxStore } from '../metadata/sandboxes.ts';
 import type { NetworkService } from '../network/types.ts';
-import { defaultPausePath } from '../runtime/monitor.ts';
-import { PauseSandboxService } from '../runtime/sandboxes.ts';
-import { runtimeConfig } from '../runtime/task-config.ts';
-import { MonitorTaskService } from '../runtime/tasks.ts';
+import { defaultPausePath } from '../runtime/tasks/monitor.ts';
+import { PauseSandboxService } from '../runtime/sandboxes/sandboxes.ts';
+import { runtimeConfig } from '../runtime/tasks/task-config.ts';
+import { MonitorTaskService } from '../runtime/tasks/tasks.ts';
 
 /**
  * Builds the pod sandbox service: records in the metadata database,

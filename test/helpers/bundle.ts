@@ -6,7 +6,7 @@ import path from 'node:path';
 /**
  * A minimal OCI bundle for runtime tests: a busybox rootfs (the static
  * /bin/busybox with applet symlinks) and a small valid config.json. The
- * real spec generator lives in src/runtime/spec.ts; this stays minimal on
+ * real spec generator lives in src/runtime/oci/spec.ts; this stays minimal on
  * purpose (namespaces, /proc, /dev, default capabilities, rlimits under the
  * host's hard limits, no oomScoreAdj).
  */

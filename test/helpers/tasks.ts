@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { rootCtx } from '../../src/core/context.ts';
-import { defaultMonitorPath, demux } from '../../src/runtime/monitor.ts';
-import { MonitorTaskService } from '../../src/runtime/tasks.ts';
-import type { TaskStdio } from '../../src/runtime/tasks.ts';
+import { defaultMonitorPath, demux } from '../../src/runtime/tasks/monitor.ts';
+import { MonitorTaskService } from '../../src/runtime/tasks/tasks.ts';
+import type { TaskStdio } from '../../src/runtime/tasks/tasks.ts';
 import type { BundleOptions, TestBundle } from './bundle.ts';
 import { makeBundle } from './bundle.ts';
 

@@ -4,11 +4,11 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { defaultInitPath, defaultMonitorPath, defaultPausePath } from '../../src/runtime/monitor.ts';
+import { defaultInitPath, defaultMonitorPath, defaultPausePath } from '../../src/runtime/tasks/monitor.ts';
 import { runProcess } from '../helpers/daemon.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { runtimeSkipReason, taskEnv, until } from '../helpers/tasks.ts';
-import { connectUnix } from '../../src/runtime/monitor.ts';
+import { connectUnix } from '../../src/runtime/tasks/monitor.ts';
 
 const skip = runtimeSkipReason();
 

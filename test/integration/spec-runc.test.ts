@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerConfig } from '../../src/core/containers.ts';
-import { DEFAULT_CAPABILITIES, capabilitiesFromMask, capabilityMask } from '../../src/runtime/caps.ts';
-import type { HostFacts } from '../../src/runtime/spec.ts';
-import { buildSpec } from '../../src/runtime/spec.ts';
+import { DEFAULT_CAPABILITIES, capabilitiesFromMask, capabilityMask } from '../../src/runtime/oci/caps.ts';
+import type { HostFacts } from '../../src/runtime/oci/spec.ts';
+import { buildSpec } from '../../src/runtime/oci/spec.ts';
 import { rootCtx } from '../../src/core/context.ts';
-import { resolveUserInRootfs } from '../../src/runtime/rootfs-files.ts';
+import { resolveUserInRootfs } from '../../src/runtime/oci/rootfs-files.ts';
 
 /**
  * The spec builder against the real runtime: a busybox rootfs, config.json

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { monitorPid } from '../../src/runtime/monitor.ts';
-import { MonitorTaskService } from '../../src/runtime/tasks.ts';
+import { monitorPid } from '../../src/runtime/tasks/monitor.ts';
+import { MonitorTaskService } from '../../src/runtime/tasks/tasks.ts';
 import { nodeBin, projectRoot } from '../helpers/daemon.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { collect, runtimeSkipReason, taskEnv, until } from '../helpers/tasks.ts';
@@ -14,7 +14,7 @@ const skip = runtimeSkipReason();
 
 /** The process that creates tasks and is then killed, as berthd would be. */
 const childScript = (root: string) => `
-import { MonitorTaskService } from ${JSON.stringify(path.join(root, 'src/runtime/tasks.ts'))};
+import { MonitorTaskService } from ${JSON.stringify(path.join(root, 'src/runtime/tasks/tasks.ts'))};
 import { rootCtx } from ${JSON.stringify(path.join(root, 'src/core/context.ts'))};
 const [state, tickerBundle, quickBundle, logDir] = process.argv.slice(2);
 const svc = new MonitorTaskService({ stateDir: state });

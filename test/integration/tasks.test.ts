@@ -3,9 +3,9 @@ import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { kindOf } from '../../src/core/errors.ts';
-import { readLog } from '../../src/runtime/log-reader.ts';
-import { monitorPid } from '../../src/runtime/monitor.ts';
-import { MonitorTaskService, startFailureCode } from '../../src/runtime/tasks.ts';
+import { readLog } from '../../src/runtime/tasks/log-reader.ts';
+import { monitorPid } from '../../src/runtime/tasks/monitor.ts';
+import { MonitorTaskService, startFailureCode } from '../../src/runtime/tasks/tasks.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { collect, runtimeSkipReason, taskEnv, until, vmRssKb } from '../helpers/tasks.ts';
 

@@ -1,5 +1,5 @@
 import { berthError } from '../../core/errors.ts';
-import type { SandboxInfo, SandboxNamespaceMode, SandboxState } from '../../runtime/sandbox-types.ts';
+import type { SandboxInfo, SandboxNamespaceMode, SandboxState } from '../../runtime/sandboxes/sandbox-types.ts';
 
 /** The CRI's NamespaceMode names (enums travel as their names) and berth's. */
 export type CriNamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';

@@ -1,7 +1,7 @@
 import type { Ctx } from '../../core/context.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
-import type { SandboxService } from '../../runtime/sandbox-types.ts';
+import type { SandboxService } from '../../runtime/sandboxes/sandbox-types.ts';
 
 /**
  * The CRI messages this front door reads and writes, as @grpc/proto-loader

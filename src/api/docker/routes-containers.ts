@@ -2,7 +2,7 @@ import { cleanupCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import { frame, Streams } from '../../core/stdcopy.ts';
-import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/container-queries.ts';
+import { containerLog, inspectContainer, listContainers, type ContainerQueryDeps } from '../../runtime/containers/container-queries.ts';
 import { writeStreamed } from '../http/write.ts';
 import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
 import { flag, ok, type DockerRouter, type Reply } from './server.ts';

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import { frame, Streams } from '../../core/stdcopy.ts';
-import type { ContainerService } from '../../runtime/containers.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { ok, type DockerRouter } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
 import { streamType } from './streams.ts';

@@ -1,6 +1,6 @@
 import { parseFilters } from '../../core/filters.ts';
 import type { NetworkService } from '../../network/types.ts';
-import type { ContainerService } from '../../runtime/containers.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { connectRequest, createNetworkRequest, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
 import { ok, type DockerRouter } from './server.ts';
 

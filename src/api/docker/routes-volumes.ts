@@ -1,5 +1,5 @@
 import { parseFilters } from '../../core/filters.ts';
-import { listVolumes, type Volume, type VolumeService } from '../../runtime/volumes.ts';
+import { listVolumes, type Volume, type VolumeService } from '../../runtime/volumes/volumes.ts';
 import { flag, ok, type DockerRouter } from './server.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Ctx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import type { BerthEvent, EventBus, Subscription } from '../../core/events.ts';
-import { matchLabel } from '../../runtime/volumes.ts';
+import { matchLabel } from '../../runtime/volumes/volumes.ts';
 
 /**
  * The event query both doors serve (`berth events`, docker's

@@ -4,7 +4,7 @@ import type { ContainerConfig } from '../../core/containers.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import { frame, Streams } from '../../core/stdcopy.ts';
-import type { ContainerService } from '../../runtime/containers.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from './protocol.ts';
 import type { Router } from './server.ts';
 

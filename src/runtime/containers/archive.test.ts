@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { rootCtx } from '../../core/context.ts';
+
+const ctx = rootCtx();
+import { kindOf } from '../../core/errors.ts';
+import type { TarItem } from '../../core/tar-write.ts';
+import { tarStream } from '../../core/tar-write.ts';
+import { extractIntoRoot, packFromRoot, statInRoot } from './archive.ts';
+
+/** `tar -tv` of a stream by GNU tar: "type name[ -> target| link to target]" a line. */
+async function gnuList(tar: Readable): Promise<string[]> {
+  const child = spawn('tar', ['-tvf', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  tar.pipe(child.stdin);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise((r) => child.on('close', r));
+  assert.equal(code, 0);
+  // Columns: perms owner size date time name...
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const cols = l.split(/\s+/);
+      return `${cols[0][0]} ${cols.slice(5).join(' ')}`;
+    });
+}
+
+async function gnuExtract(tar: Readable, dir: string): Promise<void> {
+  const child = spawn('tar', ['-xf', '-', '-C', dir], { stdio: ['pipe', 'inherit', 'inherit'] });
+  tar.pipe(child.stdin);
+  assert.equal(await new Promise((r) => child.on('close', r)), 0);
+}
+
+describe('archive', () => {
+  let tmp: string;
+  let root: string;
+  before(async () => {
+    tmp = await mkdtemp(path.join(tmpdir(), 'berth-archive-'));
+    root = path.join(tmp, 'rootfs');
+    await mkdir(path.join(root, 'srv/data/sub'), { recursive: true });
+    await writeFile(path.join(root, 'srv/data/a.txt'), 'alpha\n');
+    await writeFile(path.join(root, 'srv/data/sub/b.txt'), 'beta\n');
+    await link(path.join(root, 'srv/data/a.txt'), path.join(root, 'srv/data/sub/a-again'));
+    await symlink('/etc/hostname', path.join(root, 'srv/data/abs'));
+    await symlink('a.txt', path.join(root, 'srv/data/rel'));
+    await symlink('/srv', path.join(root, 'srv-link'));
+    await mkdir(path.join(root, 'target'));
+  });
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('packs a single file under its base name', async () => {
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv/data/a.txt')), ['- a.txt']);
+    // Through a symlinked parent, still inside the root.
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv-link/data/sub/b.txt')), ['- b.txt']);
+  });
+
+  it('packs a directory tree with symlinks and hard links', async () => {
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv/data')), [
+      'd data/',
+      '- data/a.txt',
+      'l data/abs -> /etc/hostname',
+      'l data/rel -> a.txt',
+      'd data/sub/',
+      'h data/sub/a-again link to data/a.txt',
+      '- data/sub/b.txt',
+    ]);
+    const out = path.join(tmp, 'unpacked');
+    await mkdir(out);
+    await gnuExtract(await packFromRoot(ctx, root, [], '/srv/data/'), out);
+    assert.equal(await readFile(path.join(out, 'data/sub/b.txt'), 'utf8'), 'beta\n');
+    assert.equal(await readlink(path.join(out, 'data/abs')), '/etc/hostname');
+    const [a, again] = await Promise.all([lstat(path.join(out, 'data/a.txt')), lstat(path.join(out, 'data/sub/a-again'))]);
+    assert.equal(a.ino, again.ino);
+  });
+
+  it('copies a final symlink as a link, and its target with a trailing slash', async () => {
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv/data/rel')), ['l rel -> a.txt']);
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv-link')), ['l srv-link -> /srv']);
+    assert.equal((await gnuList(await packFromRoot(ctx, root, [], '/srv-link/')))[0], 'd srv-link/');
+    // A link whose target is missing in the root is still there to stat and copy.
+    const st = await statInRoot(ctx, root, [], '/srv/data/abs');
+    assert.equal(st.linkTarget, '/etc/hostname');
+    assert.equal(st.name, 'abs');
+    assert.deepEqual(await gnuList(await packFromRoot(ctx, root, [], '/srv/data/abs')), ['l abs -> /etc/hostname']);
+  });
+
+  it('packs device nodes with their major and minor numbers', async () => {
+    const dev = path.join(root, 'dev');
+    await mkdir(dev);
+    execFileSync('mknod', [path.join(dev, 'null'), 'c', '1', '3']);
+    execFileSync('mknod', [path.join(dev, 'big'), 'b', '259', '1000']);
+    execFileSync('mkfifo', [path.join(dev, 'fifo')]);
+    const listing = await new Promise<string>((resolve, reject) => {
+      void packFromRoot(ctx, root, [], '/dev').then((tar) => {
+        const child = spawn('tar', ['-tvf', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+        tar.pipe(child.stdin);
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.on('close', () => resolve(out));
+      }, reject);
+    });
+    await rm(dev, { recursive: true });
+    assert.match(listing, /^b\S+ \S+\s+259,1000 .* dev\/big$/m);
+    assert.match(listing, /^c\S+ \S+\s+1,3 .* dev\/null$/m);
+    assert.match(listing, /^p\S+ .* dev\/fifo$/m);
+  });
+
+  it('stats inside the root and reports a missing path as NotFound', async () => {
+    const st = await statInRoot(ctx, root, [], '/srv/data/sub/b.txt');
+    assert.equal(st.name, 'b.txt');
+    assert.equal(st.size, 5);
+    await assert.rejects(statInRoot(ctx, root, [], '/nope'), (err) => kindOf(err) === 'NotFound');
+    await assert.rejects(packFromRoot(ctx, root, [], '/nope/x'), (err) => kindOf(err) === 'NotFound');
+  });
+
+  it('extracts into a directory of the root', async () => {
+    const items: TarItem[] = [
+      { entry: { name: 'new/', type: 'dir', mode: 0o755 } },
+      { entry: { name: 'new/f', type: 'file', mode: 0o644, size: 3 }, body: 'hi\n' },
+    ];
+    await extractIntoRoot(ctx, root, [], '/target', tarStream(items));
+    assert.equal(await readFile(path.join(root, 'target/new/f'), 'utf8'), 'hi\n');
+    await assert.rejects(extractIntoRoot(ctx, root, [], '/missing', tarStream(items)), (err) => kindOf(err) === 'NotFound');
+    await assert.rejects(extractIntoRoot(ctx, root, [], '/srv/data/a.txt', tarStream(items)), (err) => kindOf(err) === 'InvalidArgument');
+  });
+
+  it('refuses a tar that climbs out with ..', async () => {
+    const items: TarItem[] = [{ entry: { name: '../../escaped', type: 'file', mode: 0o644, size: 1 }, body: 'x' }];
+    await assert.rejects(extractIntoRoot(ctx, root, [], '/target', tarStream(items)), (err) => kindOf(err) === 'InvalidArgument');
+    await assert.rejects(lstat(path.join(root, 'escaped')), { code: 'ENOENT' });
+    await assert.rejects(lstat(path.join(tmp, 'escaped')), { code: 'ENOENT' });
+  });
+
+  it('refuses a write through a symlink that leads out', async () => {
+    const outside = path.join(tmp, 'outside');
+    await mkdir(outside);
+    for (const linkname of [outside, '../../../outside', '/']) {
+      const items: TarItem[] = [
+        { entry: { name: 'esc', type: 'symlink', linkname } },
+        { entry: { name: 'esc/owned', type: 'file', mode: 0o644, size: 1 }, body: 'x' },
+      ];
+      const dir = await mkdtemp(path.join(root, 'x-'));
+      await assert.rejects(extractIntoRoot(ctx, root, [], '/' + path.basename(dir), tarStream(items)), (err) => kindOf(err) === 'InvalidArgument');
+      await assert.rejects(lstat(path.join(outside, 'owned')), { code: 'ENOENT' });
+      await assert.rejects(lstat('/owned'), { code: 'ENOENT' });
+    }
+    // A hard link to a file outside is refused too.
+    const hard: TarItem[] = [{ entry: { name: 'h', type: 'hardlink', linkname: '../../../../../../../etc/hostname' } }];
+    await assert.rejects(extractIntoRoot(ctx, root, [], '/target', tarStream(hard)), (err) => kindOf(err) === 'InvalidArgument');
+  });
+});
