@@ -103,6 +103,12 @@ export interface ExecConfig {
   /** The terminal's size at the start, with `tty`: a resize after it races the program's first look. */
   consoleSize?: { height: number; width: number };
   attachStdin?: boolean;
+  /**
+   * Close the command's stdin once the client that sent input ends its side
+   * of the attach stream, after that input is written (the CRI's exec: a
+   * separate close-stdin could overtake the last input).
+   */
+  stdinOnce?: boolean;
   privileged?: boolean;
 }
 
@@ -391,6 +397,10 @@ export class ContainerService {
 
   execWait(ctx: Ctx, execId: string): Promise<number> {
     return this.#execs.execWait(ctx, execId);
+  }
+
+  execKill(ctx: Ctx, execId: string, signal: string = 'SIGKILL'): Promise<void> {
+    return this.#execs.execKill(ctx, execId, signal);
   }
 
   async top(ctx: Ctx, idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
