@@ -55,6 +55,7 @@ export async function wireCri(opts: {
     images: opts.images,
     sandboxes: opts.sandboxes,
     version: await projectVersion(),
+    runtimeState: { podCidrs: [] },
     log,
     shutdown: opts.shutdown,
     async readiness() {

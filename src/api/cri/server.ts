@@ -9,6 +9,7 @@ import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
 import { pullImage } from './image-pull.ts';
 import { removeImage } from './image-remove.ts';
+import { runtimeConfig, updateRuntimeConfig } from './runtime-config.ts';
 import { status } from './runtime-status.ts';
 import { listPodSandbox } from './sandbox-list.ts';
 import { removePodSandbox } from './sandbox-remove.ts';
@@ -59,6 +60,8 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
+    RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
+    UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
   };
   const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),

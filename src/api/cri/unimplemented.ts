@@ -23,12 +23,10 @@ export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
   'ListContainerStats',
   'PodSandboxStats',
   'ListPodSandboxStats',
-  'UpdateRuntimeConfig',
   'CheckpointContainer',
   'GetContainerEvents',
   'ListMetricDescriptors',
   'ListPodSandboxMetrics',
-  'RuntimeConfig',
   'UpdatePodSandboxResources',
 ];
 
