@@ -204,7 +204,7 @@ describe('CRI: pod sandbox settings', { skip, timeout: 300_000 }, () => {
     await nothingLeft();
   });
 
-  it('keeps the log directory (made if missing), the cgroup parent and the declared resources', async () => {
+  it('keeps the log directory (made if missing), the cgroup parent and the declared resources, and updates them on a resize', async () => {
     const logDir = path.join(tmp, 'logs', 'default_web_uid');
     const id = await run(
       config({
@@ -227,6 +227,14 @@ describe('CRI: pod sandbox settings', { skip, timeout: 300_000 }, () => {
     const spec = JSON.parse(await readFile(path.join(d.state, 'sandboxes', 'k8s.io', id, 'config.json'), 'utf8'));
     assert.equal(spec.annotations['io.kubernetes.cri.sandbox-memory'], String(64 << 20));
     assert.equal(spec.annotations['io.kubernetes.cri.sandbox-log-directory'], logDir);
+    // An in-place resize: the new values are kept, a field left out keeps its value.
+    await cri.runtime('UpdatePodSandboxResources', { pod_sandbox_id: id, resources: { cpu_period: 100000, cpu_quota: 80000, memory_limit_in_bytes: 128 << 20 } });
+    const resized = await info(id);
+    assert.deepEqual(resized.resources, { cpuPeriod: 100000, cpuQuota: 80000, memoryLimitInBytes: 128 << 20 });
+    assert.deepEqual(resized.overhead, { cpuShares: 10, memoryLimitInBytes: 1 << 20 });
+    await rejectsWith(cri.runtime('UpdatePodSandboxResources', { pod_sandbox_id: 'f'.repeat(64), resources: { cpu_shares: 2 } }), grpc.status.NOT_FOUND);
+    const neg = await rejectsWith(cri.runtime('UpdatePodSandboxResources', { pod_sandbox_id: id, resources: { cpu_shares: -2 } }), grpc.status.INVALID_ARGUMENT);
+    assert.match(neg.details, /resources\.cpu_shares/);
     await remove(id);
     assert.ok(existsSync(logDir), "removing the pod leaves kubelet's log directory");
   });

@@ -150,7 +150,8 @@ function ports(mappings: NonNullable<NonNullable<RunPodSandboxRequest['config']>
   return out.length ? out : undefined;
 }
 
-function resources(field: string, r: CriLinuxResources | undefined): SandboxResources | undefined {
+/** The CRI's LinuxContainerResources as the sandbox service keeps them; InvalidArgument naming `field` for a value out of range. */
+export function resources(field: string, r: CriLinuxResources | undefined): SandboxResources | undefined {
   if (!r) return undefined;
   const num = (name: keyof CriLinuxResources, min = 0): number | undefined => {
     const raw = r[name] as string | undefined;

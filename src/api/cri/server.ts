@@ -15,6 +15,7 @@ import { listPodSandbox } from './sandbox-list.ts';
 import { removePodSandbox } from './sandbox-remove.ts';
 import { runPodSandbox } from './sandbox-run.ts';
 import { podSandboxStatus } from './sandbox-status.ts';
+import { updatePodSandboxResources } from './sandbox-update-resources.ts';
 import { stopPodSandbox } from './sandbox-stop.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
@@ -60,6 +61,7 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
+    UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
     RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
     UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
   };

@@ -27,7 +27,6 @@ export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
   'GetContainerEvents',
   'ListMetricDescriptors',
   'ListPodSandboxMetrics',
-  'UpdatePodSandboxResources',
 ];
 
 export function unimplementedMessage(service: string, method: string): string {

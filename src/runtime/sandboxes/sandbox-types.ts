@@ -44,6 +44,12 @@ export interface SandboxService {
   remove(ctx: Ctx, id: string): Promise<void>;
   /** By id or unique id prefix. */
   status(ctx: Ctx, id: string): Promise<SandboxInfo>;
+  /**
+   * Record the pod's new declared overhead and resources (an in-place pod
+   * resize); a field left out keeps its value. kubelet resizes the pod's
+   * cgroup itself, so nothing else changes.
+   */
+  updateResources(ctx: Ctx, id: string, update: { overhead?: SandboxResources; resources?: SandboxResources }): Promise<SandboxInfo>;
   list(ctx: Ctx, filter?: SandboxFilter): Promise<SandboxInfo[]>;
   /**
    * At daemon start, for every namespace with sandboxes: a ready sandbox

@@ -6,7 +6,7 @@ import { berthError, isNotFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { SandboxRecord, SandboxStore } from '../../metadata/sandboxes.ts';
 import type { NetworkService, SetupResult } from '../../network/types.ts';
-import type { SandboxFilter, SandboxInfo, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
+import type { SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
 import { PAUSE_IN_ROOTFS, sandboxSpec } from './sandbox-spec.ts';
 import { hostDevices } from '../oci/host-devices.ts';
 import type { Seccomp } from '../oci/oci-types.ts';
@@ -80,6 +80,11 @@ export class PauseSandboxService implements SandboxService {
       ...(req.overhead ? { overhead: req.overhead } : {}),
       ...(req.resources ? { resources: req.resources } : {}),
     };
+    const user = { uid: req.runAsUser ?? 0, gid: req.runAsGroup ?? 0, additionalGids: req.supplementalGroups };
+    const cgroupsPath = req.cgroupParent ? path.posix.join(req.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace, rec.id);
+    const hostFacts = { capabilities: this.#d.capabilities, ...(seccompProfile ? { seccompProfile } : {}) };
+    // A first plan of the spec, before anything is made, so that what buildSpec refuses (a sysctl that is not the pod's own) leaves nothing behind.
+    sandboxSpec({ rec, net: plannedNetwork(rec), rootfs: '/', user, cgroupsPath, host: hostFacts });
     // The record comes first: it reserves the pod's name, and a crash from here on leaves a notready sandbox that recovery clears.
     this.#d.store.create(ctx, rec);
     this.#creating.add(rec.id);
@@ -115,13 +120,9 @@ export class PauseSandboxService implements SandboxService {
         rec,
         net,
         rootfs,
-        user: { uid: req.runAsUser ?? 0, gid: req.runAsGroup ?? 0, additionalGids: req.supplementalGroups },
-        cgroupsPath: req.cgroupParent ? path.posix.join(req.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace, rec.id),
-        host: {
-          capabilities: this.#d.capabilities,
-          ...(rec.privileged ? { devices: await hostDevices(ctx) } : {}),
-          ...(seccompProfile ? { seccompProfile } : {}),
-        },
+        user,
+        cgroupsPath,
+        host: { ...hostFacts, ...(rec.privileged ? { devices: await hostDevices(ctx) } : {}) },
       });
       await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       await this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} });
@@ -170,6 +171,14 @@ export class PauseSandboxService implements SandboxService {
     const rec = this.#resolve(ctx, ref);
     const pid = rec.state === 'ready' ? await this.#d.tasks.state(ctx, rec.id).then((t) => (t.status === 'running' ? t.pid : 0), () => 0) : 0;
     return this.#info(ctx, rec, pid);
+  }
+
+  async updateResources(ctx: Ctx, ref: string, update: { overhead?: SandboxResources; resources?: SandboxResources }): Promise<SandboxInfo> {
+    const rec = this.#resolve(ctx, ref);
+    await this.#locked(rec.id, async () => {
+      this.#d.store.update(ctx, rec.id, { ...(update.overhead ? { overhead: update.overhead } : {}), ...(update.resources ? { resources: update.resources } : {}) });
+    });
+    return this.status(ctx, rec.id);
   }
 
   async list(ctx: Ctx, filter: SandboxFilter = {}): Promise<SandboxInfo[]> {
@@ -256,6 +265,11 @@ export class PauseSandboxService implements SandboxService {
       if (this.#locks.get(id) === next) this.#locks.delete(id);
     }
   }
+}
+
+/** Stand-in network state for planning a spec before the network exists: the spec only takes paths and the hostname from it. */
+function plannedNetwork(rec: SandboxRecord): SetupResult {
+  return { mode: rec.network || 'host', hostname: rec.hostname || rec.id.slice(0, 12), hostsPath: '', resolvConfPath: '', hostnamePath: '', interfaces: [], ports: [] };
 }
 
 async function loadSeccompProfile(file: string): Promise<Seccomp> {
