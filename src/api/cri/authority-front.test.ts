@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { silentLogger } from '../../core/log.ts';
-import { acceptConnection, AuthorityRewriter, isValidAuthority, scanGreeting } from './authority-front.ts';
+import { acceptConnection, AuthorityRewriter, GreetingScanner, isValidAuthority, scanGreeting } from './authority-front.ts';
 import { encodeLiteralBlock, HpackDecoder, huffmanEncode } from './hpack.ts';
 import { createCriServer, CRI_PROTO_PATH, PROTO_LOADER_OPTIONS } from './server.ts';
 import type { CriDeps } from './types.ts';
@@ -108,6 +108,19 @@ describe('CRI authority front', () => {
     assert.deepEqual(scanGreeting(Buffer.concat([PREFACE, settings, ack, bad])), { native: false, bytes: Buffer.concat([PREFACE, settings, bad]) });
     assert.equal(scanGreeting(PREFACE.subarray(0, 10)), undefined);
     assert.equal(scanGreeting(Buffer.from('GET /'))!.native, true);
+    // Byte by byte, as a slow client sends it.
+    const scanner = new GreetingScanner();
+    const whole = Buffer.concat([PREFACE, settings, ack, frame(0x9, 0, 0, Buffer.alloc(0)), bad]);
+    const answers = [...whole].map((b) => scanner.push(Buffer.from([b])));
+    assert.ok(answers.slice(0, -1).every((a) => a === undefined));
+    assert.equal(answers.at(-1)!.native, false);
+    // A greeting that never comes to a request is cut off.
+    const pings = new GreetingScanner();
+    pings.push(PREFACE);
+    const ping = frame(0x6, 0, 0, Buffer.alloc(8));
+    assert.throws(() => {
+      for (let i = 0; i < 100_000; i++) pings.push(ping);
+    }, /no complete request/);
   });
 
   describe('in front of the CRI server', () => {

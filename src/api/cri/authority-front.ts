@@ -73,6 +73,8 @@ export class AuthorityRewriter {
   private heldBytes = 0;
   /** Payload bytes of a passed-through frame still to come. */
   private passing = 0;
+  /** The bytes `held` must reach: a frame header, or a header frame whole. */
+  private need = FRAME_HEADER;
   /** The frames (header and payload) of the header block being collected. */
   private block: Buffer[] = [];
   private blockBytes = 0;
@@ -111,23 +113,31 @@ export class AuthorityRewriter {
         pos += n;
         continue;
       }
-      // A frame header, then, for a header block, its whole payload: both may span chunks.
-      const need = this.heldBytes < FRAME_HEADER ? FRAME_HEADER : FRAME_HEADER + this.heldHead().readUIntBE(0, 3);
-      pos = this.hold(chunk, pos, need);
-      if (this.heldBytes < need) break;
-      if (need === FRAME_HEADER) {
-        const head = this.heldHead();
+      // A frame header, then, for a header block, its whole payload: both may span chunks, and are joined once.
+      pos = this.hold(chunk, pos, this.need);
+      if (this.heldBytes < this.need) break;
+      if (this.need === FRAME_HEADER) {
+        const head = this.takeHeld();
         const type = head[3]!;
+        const length = head.readUIntBE(0, 3);
         if (type === HEADERS || type === CONTINUATION) {
-          if (head.readUIntBE(0, 3) > 0) continue;
-          // An empty CONTINUATION can end a block: fall through with the header alone.
-        } else {
-          if (this.block.length > 0) throw new FrameError(`frame of type ${type} inside a header block`);
-          out.push(this.takeHeld());
-          this.passing = head.readUIntBE(0, 3);
+          if (length + this.blockBytes > MAX_BLOCK) throw new FrameError(`header block over ${MAX_BLOCK} bytes`);
+          if (length > 0) {
+            this.held.push(head);
+            this.heldBytes = head.length;
+            this.need = FRAME_HEADER + length;
+            continue;
+          }
+          // An empty CONTINUATION can end a block: on with the header alone.
+          this.onHeaderFrame(head, out);
           continue;
         }
+        if (this.block.length > 0) throw new FrameError(`frame of type ${type} inside a header block`);
+        out.push(head);
+        this.passing = length;
+        continue;
       }
+      this.need = FRAME_HEADER;
       this.onHeaderFrame(this.takeHeld(), out);
     }
     return out;
@@ -298,23 +308,19 @@ export function acceptConnection(
   inject: (connection: Duplex) => void,
   opts: { authority?: string; onError?(err: Error): void; onRoute?(route: 'native' | 'rewrite'): void } = {},
 ): void {
-  let held: Buffer = Buffer.alloc(0);
+  const scanner = new GreetingScanner();
   const fail = (err: Error) => {
     opts.onError?.(err);
     socket.destroy();
   };
   const onData = (chunk: Buffer) => {
-    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
     let verdict: Greeting | undefined;
     try {
-      verdict = scanGreeting(held);
+      verdict = scanner.push(chunk);
     } catch (err) {
       return fail(err as Error);
     }
-    if (!verdict) {
-      if (held.length > MAX_GREETING) fail(new FrameError(`no complete request in the first ${MAX_GREETING} bytes`));
-      return;
-    }
+    if (!verdict) return;
     socket.off('data', onData);
     socket.off('error', onEarlyError);
     socket.pause();
@@ -341,41 +347,73 @@ interface Greeting {
   bytes: Buffer;
 }
 
-/** Reads a client's greeting: undefined until the first header block and the ACK are both in. */
-export function scanGreeting(buf: Buffer): Greeting | undefined {
-  const prefaceLength = Math.min(buf.length, PREFACE.length);
-  if (!buf.subarray(0, prefaceLength).equals(PREFACE.subarray(0, prefaceLength))) return { native: true, bytes: buf };
-  if (buf.length < PREFACE.length) return undefined;
-  let pos = PREFACE.length;
-  let ackAt = -1;
-  let fragments: Buffer[] | undefined;
-  let authorityValid: boolean | undefined;
-  while (pos + FRAME_HEADER <= buf.length && (ackAt < 0 || authorityValid === undefined)) {
-    const length = buf.readUIntBE(pos, 3);
-    const type = buf[pos + 3]!;
-    const flags = buf[pos + 4]!;
-    const end = pos + FRAME_HEADER + length;
-    if (end > buf.length) break;
-    const payload = buf.subarray(pos + FRAME_HEADER, end);
-    if (type === SETTINGS && flags & ACK && length === 0 && ackAt < 0) {
-      ackAt = pos;
-    } else if (authorityValid === undefined && (type === HEADERS || (type === CONTINUATION && fragments))) {
-      if (type === HEADERS) fragments = [headersFragment(payload, flags).fragment];
-      else fragments!.push(payload);
-      if (flags & END_HEADERS) {
-        let fields: HeaderField[];
-        try {
-          fields = new HpackDecoder().decode(Buffer.concat(fragments!));
-        } catch (err) {
-          throw new FrameError(`header block: ${(err as Error).message}`);
-        }
-        authorityValid = fields.every((f) => f.name !== ':authority' || isValidAuthority(f.value));
+/**
+ * Reads a client's greeting as it arrives: `push` answers undefined until
+ * the first header block and the ACK of the front's SETTINGS are both in.
+ * Each frame is looked at once, when it is whole; the bytes are kept in
+ * one buffer that doubles as it fills.
+ */
+export class GreetingScanner {
+  private buf = Buffer.alloc(512);
+  private length = 0;
+  /** Where the first frame not yet looked at starts. */
+  private pos = 0;
+  private ackAt = -1;
+  private fragments: Buffer[] | undefined;
+  private authorityValid: boolean | undefined;
+
+  push(chunk: Buffer): Greeting | undefined {
+    if (this.length + chunk.length > MAX_GREETING) throw new FrameError(`no complete request in the first ${MAX_GREETING} bytes`);
+    if (this.length + chunk.length > this.buf.length) {
+      const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.length + chunk.length));
+      this.buf.copy(bigger, 0, 0, this.length);
+      this.buf = bigger;
+    }
+    chunk.copy(this.buf, this.length);
+    this.length += chunk.length;
+    const buf = this.buf.subarray(0, this.length);
+    if (this.pos === 0) {
+      const n = Math.min(buf.length, PREFACE.length);
+      if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) return { native: true, bytes: Buffer.from(buf) };
+      if (buf.length < PREFACE.length) return undefined;
+      this.pos = PREFACE.length;
+    }
+    while (this.pos + FRAME_HEADER <= buf.length) {
+      const length = buf.readUIntBE(this.pos, 3);
+      const end = this.pos + FRAME_HEADER + length;
+      if (end > buf.length) break;
+      this.onFrame(buf[this.pos + 3]!, buf[this.pos + 4]!, buf.subarray(this.pos + FRAME_HEADER, end));
+      this.pos = end;
+      if (this.ackAt >= 0 && this.authorityValid !== undefined) {
+        return { native: this.authorityValid, bytes: Buffer.concat([buf.subarray(0, this.ackAt), buf.subarray(this.ackAt + FRAME_HEADER)]) };
       }
     }
-    pos = end;
+    return undefined;
   }
-  if (ackAt < 0 || authorityValid === undefined) return undefined;
-  return { native: authorityValid, bytes: Buffer.concat([buf.subarray(0, ackAt), buf.subarray(ackAt + FRAME_HEADER)]) };
+
+  private onFrame(type: number, flags: number, payload: Buffer): void {
+    if (type === SETTINGS && flags & ACK && payload.length === 0 && this.ackAt < 0) {
+      this.ackAt = this.pos;
+      return;
+    }
+    if (this.authorityValid !== undefined) return;
+    if (type === HEADERS) this.fragments = [headersFragment(payload, flags).fragment];
+    else if (type === CONTINUATION && this.fragments) this.fragments.push(payload);
+    else return;
+    if (!(flags & END_HEADERS)) return;
+    let fields: HeaderField[];
+    try {
+      fields = new HpackDecoder().decode(Buffer.concat(this.fragments));
+    } catch (err) {
+      throw new FrameError(`header block: ${(err as Error).message}`);
+    }
+    this.authorityValid = fields.every((f) => f.name !== ':authority' || isValidAuthority(f.value));
+  }
+}
+
+/** Reads a whole greeting at once (for tests): GreetingScanner's answer to these bytes. */
+export function scanGreeting(buf: Buffer): Greeting | undefined {
+  return new GreetingScanner().push(buf);
 }
 
 /** The header block fragment of a HEADERS frame's payload, and its priority fields if it has them. */
