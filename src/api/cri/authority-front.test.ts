@@ -114,12 +114,20 @@ describe('CRI authority front', () => {
     const answers = [...whole].map((b) => scanner.push(Buffer.from([b])));
     assert.ok(answers.slice(0, -1).every((a) => a === undefined));
     assert.equal(answers.at(-1)!.native, false);
-    // A greeting that never comes to a request is cut off.
-    const pings = new GreetingScanner();
-    pings.push(PREFACE);
-    const ping = frame(0x6, 0, 0, Buffer.alloc(8));
+    // PINGs before the first request are answered by the front and not passed on.
+    const pinged = new GreetingScanner();
+    const ping8 = frame(0x6, 0, 0, Buffer.from('01234567'));
+    const got = pinged.push(Buffer.concat([PREFACE, settings, ping8, ack, ping8, good]));
+    assert.deepEqual(got, { native: true, bytes: Buffer.concat([PREFACE, settings, good]) });
+    assert.deepEqual(pinged.replies, [frame(0x6, 0x01, 0, Buffer.from('01234567')), frame(0x6, 0x01, 0, Buffer.from('01234567'))]);
+    // A long wait full of PINGs holds nothing; a greeting that never comes to a request is cut off.
+    const waiting = new GreetingScanner();
+    waiting.push(PREFACE);
+    for (let i = 0; i < 100_000; i++) assert.equal(waiting.push(ping8), undefined);
+    assert.equal(waiting.replies.length, 100_000);
+    const windowUpdate = frame(0x8, 0, 0, Buffer.from([0, 0, 0, 1]));
     assert.throws(() => {
-      for (let i = 0; i < 100_000; i++) pings.push(ping);
+      for (let i = 0; i < 100_000; i++) waiting.push(windowUpdate);
     }, /no complete request/);
   });
 

@@ -39,6 +39,7 @@ const FRAME_HEADER = 9;
 const HEADERS = 0x1;
 const CONTINUATION = 0x9;
 const SETTINGS = 0x4;
+const PING = 0x6;
 const ACK = 0x1;
 const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
@@ -320,6 +321,7 @@ export function acceptConnection(
     } catch (err) {
       return fail(err as Error);
     }
+    for (const reply of scanner.replies.splice(0)) socket.write(reply);
     if (!verdict) return;
     socket.off('data', onData);
     socket.off('error', onEarlyError);
@@ -343,7 +345,7 @@ export function acceptConnection(
 
 interface Greeting {
   native: boolean;
-  /** The client's bytes so far, without its ACK of the front's SETTINGS. */
+  /** The client's bytes so far, without its ACK of the front's SETTINGS and the PINGs the front answered. */
   bytes: Buffer;
 }
 
@@ -351,14 +353,19 @@ interface Greeting {
  * Reads a client's greeting as it arrives: `push` answers undefined until
  * the first header block and the ACK of the front's SETTINGS are both in.
  * Each frame is looked at once, when it is whole; the bytes are kept in
- * one buffer that doubles as it fills.
+ * one buffer that doubles as it fills. A client may wait long before its
+ * first request (grpc-go connects ahead of it): its PINGs meanwhile are
+ * answered by the front (`replies`) and not passed on, so that keepalive
+ * holds and the server never answers one twice.
  */
 export class GreetingScanner {
   private buf = Buffer.alloc(512);
   private length = 0;
   /** Where the first frame not yet looked at starts. */
   private pos = 0;
-  private ackAt = -1;
+  private acked = false;
+  /** PING ACKs to send the client; the caller takes them after each push. */
+  replies: Buffer[] = [];
   private fragments: Buffer[] | undefined;
   private authorityValid: boolean | undefined;
 
@@ -371,7 +378,7 @@ export class GreetingScanner {
     }
     chunk.copy(this.buf, this.length);
     this.length += chunk.length;
-    const buf = this.buf.subarray(0, this.length);
+    let buf = this.buf.subarray(0, this.length);
     if (this.pos === 0) {
       const n = Math.min(buf.length, PREFACE.length);
       if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) return { native: true, bytes: Buffer.from(buf) };
@@ -382,25 +389,39 @@ export class GreetingScanner {
       const length = buf.readUIntBE(this.pos, 3);
       const end = this.pos + FRAME_HEADER + length;
       if (end > buf.length) break;
-      this.onFrame(buf[this.pos + 3]!, buf[this.pos + 4]!, buf.subarray(this.pos + FRAME_HEADER, end));
-      this.pos = end;
-      if (this.ackAt >= 0 && this.authorityValid !== undefined) {
-        return { native: this.authorityValid, bytes: Buffer.concat([buf.subarray(0, this.ackAt), buf.subarray(this.ackAt + FRAME_HEADER)]) };
+      if (this.keep(buf[this.pos + 3]!, buf[this.pos + 4]!, buf.subarray(this.pos + FRAME_HEADER, end))) {
+        this.pos = end;
+      } else {
+        // Not passed on: cut out in place, so that a long wait full of PINGs holds no more bytes.
+        buf.copyWithin(this.pos, end);
+        this.length -= end - this.pos;
+        buf = this.buf.subarray(0, this.length);
       }
+      if (this.acked && this.authorityValid !== undefined) return { native: this.authorityValid, bytes: Buffer.from(buf) };
     }
     return undefined;
   }
 
-  private onFrame(type: number, flags: number, payload: Buffer): void {
-    if (type === SETTINGS && flags & ACK && payload.length === 0 && this.ackAt < 0) {
-      this.ackAt = this.pos;
-      return;
+  /** Looks at one whole frame; false: the front took care of it and it is not passed on. */
+  private keep(type: number, flags: number, payload: Buffer): boolean {
+    if (type === SETTINGS && flags & ACK && payload.length === 0 && !this.acked) {
+      this.acked = true;
+      return false;
     }
-    if (this.authorityValid !== undefined) return;
-    if (type === HEADERS) this.fragments = [headersFragment(payload, flags).fragment];
-    else if (type === CONTINUATION && this.fragments) this.fragments.push(payload);
-    else return;
-    if (!(flags & END_HEADERS)) return;
+    if (type === PING && !(flags & ACK) && payload.length === 8) {
+      const reply = Buffer.alloc(FRAME_HEADER + 8);
+      reply.writeUIntBE(8, 0, 3);
+      reply[3] = PING;
+      reply[4] = ACK;
+      payload.copy(reply, FRAME_HEADER);
+      this.replies.push(reply);
+      return false;
+    }
+    if (this.authorityValid !== undefined) return true;
+    if (type === HEADERS) this.fragments = [Buffer.from(headersFragment(payload, flags).fragment)];
+    else if (type === CONTINUATION && this.fragments) this.fragments.push(Buffer.from(payload));
+    else return true;
+    if (!(flags & END_HEADERS)) return true;
     let fields: HeaderField[];
     try {
       fields = new HpackDecoder().decode(Buffer.concat(this.fragments));
@@ -408,6 +429,7 @@ export class GreetingScanner {
       throw new FrameError(`header block: ${(err as Error).message}`);
     }
     this.authorityValid = fields.every((f) => f.name !== ':authority' || isValidAuthority(f.value));
+    return true;
   }
 }
 
