@@ -11,6 +11,7 @@ import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
 import { lookPath } from '../runtime/tasks/runc.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
 import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { listenUnix } from './socket-bind.ts';
@@ -35,6 +36,7 @@ export async function wireCri(opts: {
   runtime: SectionValues;
   images: ImageService;
   sandboxes: SandboxService;
+  containers: ContainerService;
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
@@ -43,17 +45,33 @@ export async function wireCri(opts: {
   if (!cfg.enabled) return undefined;
   const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
   const log = opts.log.child({ component: 'cri' });
-  const [grpc, { createCriServer }, { acceptConnection }] = await Promise.all([
+  const [grpc, { createCriServer, CRI_NAMESPACE }, { acceptConnection }, { StreamingServer }, { criStreamingRuntime }] = await Promise.all([
     import('@grpc/grpc-js'),
     import('../api/cri/server.ts'),
     import('../api/cri/authority-front.ts'),
+    import('../api/cri/streaming/server.ts'),
+    import('../api/cri/streaming-runtime.ts'),
   ]);
+  // The streaming server answers the URLs of Exec, Attach and PortForward (address and port from [cri]).
+  const streamLog = log.child({ component: 'cri-streaming' });
+  const streaming = new StreamingServer({
+    address: cfg.streaming.address,
+    port: cfg.streaming.port,
+    idleTimeoutMs: cfg.streaming.idleTimeoutMs,
+    tokenTtlMs: cfg.streaming.tokenTtlMs,
+    log: streamLog,
+    runtime: criStreamingRuntime({ containers: opts.containers, sandboxes: opts.sandboxes, log: streamLog, shutdown: opts.shutdown, namespace: CRI_NAMESPACE }),
+  });
+  await streaming.start();
+  log.info('CRI streaming server listening', { url: streaming.baseUrl });
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);
   let usage: Promise<{ size: number; inodes: number }> | undefined;
   const server = createCriServer({
     images: opts.images,
     sandboxes: opts.sandboxes,
+    containers: opts.containers,
+    streaming,
     version: await projectVersion(),
     runtimeState: { podCidrs: [] },
     log,
@@ -86,6 +104,7 @@ export async function wireCri(opts: {
       listener.close();
       server.forceShutdown();
       for (const socket of sockets) socket.destroy();
+      await streaming.close();
       await rm(address, { force: true });
     },
   };

@@ -146,6 +146,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     runtime: rt,
     images: images.images,
     sandboxes,
+    containers: containers.containers,
     snapshotRoot: images.snapshotRoot,
     log: opts.log,
     shutdown: opts.shutdown,

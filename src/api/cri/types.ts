@@ -1,7 +1,9 @@
 import type { Ctx } from '../../core/context.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import type { SandboxService } from '../../runtime/sandboxes/sandbox-types.ts';
+import type { StreamRequest } from './streaming/server.ts';
 
 /**
  * The CRI messages this front door reads and writes, as @grpc/proto-loader
@@ -47,6 +49,10 @@ export interface Readiness {
 export interface CriDeps {
   images: ImageService;
   sandboxes: SandboxService;
+  /** The container service: Exec and Attach reach containers of namespace k8s.io through it. */
+  containers: ContainerService;
+  /** Hands out the streaming server's single-use URLs (absent: Exec, Attach and PortForward are UNAVAILABLE). */
+  streaming?: { url(req: StreamRequest): string };
   /** berth's version, reported as runtime_version. */
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */

@@ -163,7 +163,12 @@ export class SpdySession extends EventEmitter {
     socket.on('drain', () => {
       for (const w of this.#drainWaiters.splice(0)) w();
     });
-    socket.on('end', () => this.#teardown());
+    // The peer's end of the connection ends the session: our side ends too once written (an upgraded HTTP
+    // socket is half-open, and would otherwise stay so).
+    socket.on('end', () => {
+      this.#teardown();
+      this.#socket.end();
+    });
     socket.on('error', () => this.#teardown());
     socket.once('close', () => {
       this.#teardown();
