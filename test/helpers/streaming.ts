@@ -318,8 +318,11 @@ export class WsClient extends EventEmitter {
     socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('error', () => {});
     socket.on('close', () => this.emit('close', this.closeCode));
-    socket.resume();
-    if (rest.length) this.#onData(rest);
+    // Bytes that came with the handshake's answer wait for the caller's listeners, as socket data does.
+    setImmediate(() => {
+      if (rest.length) this.#onData(rest);
+      socket.resume();
+    });
   }
 
   /** One masked frame. */

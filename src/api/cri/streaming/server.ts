@@ -251,6 +251,8 @@ function headerList(v: string | string[] | undefined): string[] {
 function answer(to: { res?: http.ServerResponse; socket?: Socket }, status: number, body: string, headers: Record<string, string | string[]>): void {
   const all = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...headers };
   if (to.res) {
+    // One request per connection, as every URL is single-use: nothing to keep alive for.
+    to.res.shouldKeepAlive = false;
     to.res.writeHead(status, all);
     to.res.end(body);
     return;

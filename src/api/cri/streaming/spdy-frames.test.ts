@@ -58,6 +58,7 @@ test('what the deflater writes, zlib inflates with the dictionary, block after b
   const blocks = [encodeHeaderBlock({}), encodeHeaderBlock({ streamtype: ['error'] }), Buffer.alloc(70_000, 7)];
   for (const b of blocks) {
     const c = d.compress(b);
+    assert.deepEqual(c.subarray(-5), Buffer.from([0, 0, 0, 0xff, 0xff]), 'each block ends as a sync flush does');
     await new Promise<void>((resolve) => {
       inflate.write(c);
       inflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve());

@@ -260,11 +260,13 @@ export function adler32(buf: Buffer): number {
 /**
  * The sending side of header compression: one zlib stream for the
  * session's life, each block a run of stored (uncompressed) deflate blocks
- * ending on a byte boundary, as a sync flush does. Any inflater primed with
+ * and the empty stored block of a sync flush. Any inflater primed with
  * the dictionary reads it; compressing the few bytes of header we send is
  * not worth an asynchronous zlib round trip, which would also let later
  * frames overtake the one it belongs to.
  */
+const SYNC_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
+
 export class HeaderDeflater {
   #started = false;
 
@@ -277,15 +279,18 @@ export class HeaderDeflater {
       dictId.writeUInt32BE(adler32(HEADER_DICTIONARY), 0);
       parts.push(Buffer.from([0x78, 0xbb]), dictId);
     }
-    for (let at = 0; at < block.length || at === 0; at += 0xffff) {
+    for (let at = 0; at < block.length; at += 0xffff) {
       const piece = block.subarray(at, at + 0xffff);
       const head = Buffer.alloc(5);
       head[0] = 0; // BFINAL 0, BTYPE 00 (stored), padded to the byte
       head.writeUInt16LE(piece.length, 1);
       head.writeUInt16LE(~piece.length & 0xffff, 3);
       parts.push(head, piece);
-      if (block.length === 0) break;
     }
+    // The empty stored block a sync flush ends with: Go's inflater hands out what it decoded only on
+    // reaching it, and otherwise reads on past the frame for the next block, failing the frame
+    // ("compressed payload size was incorrect" in spdystream).
+    parts.push(SYNC_MARKER);
     return Buffer.concat(parts);
   }
 }
