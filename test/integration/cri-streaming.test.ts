@@ -338,17 +338,22 @@ describe('CRI streaming', { skip, timeout: 600_000 }, () => {
   it('the stock crictl: exec -i and -it, port-forward', { skip: !existsSync(crictlBin) && 'no crictl here' }, async () => {
     const sock = `unix://${path.join(e.d.state, 'cri.sock')}`;
     const crictl = (args: string[], input?: string) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
         const p = spawn(crictlBin, ['--runtime-endpoint', sock, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
         let out = '';
+        let err = '';
         p.stdout.on('data', (d) => (out += d));
-        p.stderr.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
         p.stdin.end(input ?? '');
-        p.once('exit', (code) => resolve({ code, out }));
+        p.once('exit', (code) => resolve({ code, out, err }));
       });
     const piped = await crictl(['exec', '-i', shell, 'sh', '-c', 'cat; echo bye; exit 6'], 'from crictl\n');
     assert.equal(piped.out, 'from crictl\nbye\n');
-    assert.equal(piped.code, 6);
+    // crictl 1.26 reports the exit code it read from the error stream, and fails.
+    assert.match(piped.err, /command terminated with exit code 6/);
+    assert.notEqual(piped.code, 0);
+    const fine = await crictl(['exec', '-i', shell, 'sh', '-c', 'echo ok >&2']);
+    assert.deepEqual([fine.code, fine.out, fine.err], [0, '', 'ok\n'], 'stderr to stderr');
     // -it needs a terminal: util-linux script gives crictl one.
     const tty = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const p = spawn('script', ['-qec', `${crictlBin} --runtime-endpoint ${sock} exec -it ${shell} sh -c 'tty; stty size'`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '91', LINES: '33' } });
