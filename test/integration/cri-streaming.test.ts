@@ -4,12 +4,13 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
+import { Duplex } from 'node:stream';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, rejectsWith } from '../helpers/cri.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
-import { collect, httpUpgrade, spdyCommand, spdyConnect, wsCommand, wsConnect } from '../helpers/streaming.ts';
+import { collect, httpUpgrade, SpdyClient, spdyCommand, spdyConnect, wsCommand, wsConnect } from '../helpers/streaming.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (runc, netns, CNI)' : undefined;
 const crictlBin = '/work/shared/cri-conformance/bin/crictl';
@@ -272,6 +273,31 @@ describe('CRI streaming', { skip, timeout: 600_000 }, () => {
     await new Promise((r) => ws.once('close', r));
   });
 
+  it('port-forward with SPDY tunnelled in a WebSocket (kubectl\'s SPDY/3.1+portforward.k8s.io)', async () => {
+    const url = (await cri.runtime('PortForward', { pod_sandbox_id: pod, port: [8080] })).url as string;
+    const ws = await wsConnect(url, ['SPDY/3.1+portforward.k8s.io']);
+    assert.equal(ws.protocol, 'SPDY/3.1+portforward.k8s.io');
+    // The test's SPDY client over the WebSocket's binary messages.
+    const carrier = new Duplex({
+      write(chunk: Buffer, _enc, cb) {
+        ws.frame(2, chunk);
+        cb();
+      },
+      read() {},
+    });
+    ws.on('message', (m: Buffer) => carrier.push(m));
+    ws.once('close', () => carrier.push(null));
+    const client = new SpdyClient(carrier as unknown as net.Socket, Buffer.alloc(0));
+    const error = await client.open({ streamtype: 'error', port: '8080', requestid: '0' });
+    error.end();
+    const data = await client.open({ streamtype: 'data', port: '8080', requestid: '0' });
+    const body = collect(data.data);
+    data.write('GET /index.html HTTP/1.0\r\n\r\n');
+    assert.match((await body).toString(), /hello from the pod/);
+    ws.close();
+    await new Promise((r) => ws.once('close', r));
+  });
+
   it('a token is single-use; an unknown one is 404 as from kubelet', async () => {
     const url = await execUrl(['true']);
     await spdyCommand(url);
@@ -333,6 +359,16 @@ describe('CRI streaming', { skip, timeout: 600_000 }, () => {
     ws.socket.destroy();
     await until('the second exec is killed', () => !sleeping());
     await until('no descriptor is left after the WebSocket', () => fds() <= before);
+    // A port-forward client that vanishes with a connection open in the pod.
+    const pf = await spdyConnect((await cri.runtime('PortForward', { pod_sandbox_id: pod })).url, ['portforward.k8s.io']);
+    (await pf.client.open({ streamtype: 'error', port: '9090', requestid: '0' })).end();
+    const data = await pf.client.open({ streamtype: 'data', port: '9090', requestid: '0' });
+    let greeting = '';
+    data.data.on('data', (d) => (greeting += d));
+    await until('the pod\'s server answers', () => greeting.includes('echo ready'));
+    pf.client.socket.destroy();
+    await until('no descriptor is left after the port-forward', () => fds() <= before);
+    assert.equal((await cri.runtime('Version', {})).runtime_name, 'berth');
   });
 
   it('the stock crictl: exec -i and -it, port-forward', { skip: !existsSync(crictlBin) && 'no crictl here' }, async () => {

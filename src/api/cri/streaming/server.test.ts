@@ -26,7 +26,7 @@ const runtime: StreamingRuntime = {
   },
 };
 
-async function server(t: { after(fn: () => Promise<void>): void }, opts: { tokenTtlMs?: number; creationTimeoutMs?: number } = {}): Promise<StreamingServer> {
+async function server(t: { after(fn: () => Promise<void>): void }, opts: { tokenTtlMs?: number; creationTimeoutMs?: number; idleTimeoutMs?: number; runtime?: StreamingRuntime } = {}): Promise<StreamingServer> {
   const s = new StreamingServer({ address: '127.0.0.1', port: 0, runtime, log: createLogger({ level: 'error' }), ...opts });
   await s.start();
   t.after(() => s.close());
@@ -92,4 +92,17 @@ test('a SPDY client that never opens its streams is dropped after the creation t
   await client.open({ streamtype: 'error' });
   await new Promise((r) => client.once('close', r));
   while (s.connections > 0) await new Promise((r) => setTimeout(r, 10));
+});
+
+test('a connection idle past the idle timeout is closed', async (t) => {
+  // A process that never writes nor ends: only the timeout can end the session.
+  const silent = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+  let aborted = false;
+  const quiet: StreamingRuntime = { ...runtime, attach: async () => ({ ...fakeProcess(), stream: silent, abort: async () => void (aborted = true) }) };
+  const s = await server(t, { idleTimeoutMs: 100, runtime: quiet });
+  const ws = await wsConnect(s.url({ kind: 'attach', containerId: 'c', stdin: true, stdout: false, stderr: false, tty: false }), ['v5.channel.k8s.io']);
+  await new Promise((r) => ws.once('close', r));
+  // The server lets go of the process once its side of the connection is gone too.
+  while (!silent.destroyed) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(aborted, true);
 });
