@@ -11,6 +11,8 @@ import { networkConfig } from '../network/config.ts';
 import { lookPath } from '../runtime/tasks/runc.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
 import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
+import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { bindSocket } from './socket-bind.ts';
 
@@ -34,6 +36,8 @@ export async function wireCri(opts: {
   runtime: SectionValues;
   images: ImageService;
   sandboxes: SandboxService;
+  containers: ContainerService;
+  events: EventBus;
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
@@ -49,6 +53,8 @@ export async function wireCri(opts: {
   const server = createCriServer({
     images: opts.images,
     sandboxes: opts.sandboxes,
+    containers: opts.containers,
+    events: opts.events,
     version: await projectVersion(),
     log,
     shutdown: opts.shutdown,

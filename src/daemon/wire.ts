@@ -146,6 +146,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     runtime: rt,
     images: images.images,
     sandboxes,
+    containers: containers.containers,
+    events,
     snapshotRoot: images.snapshotRoot,
     log: opts.log,
     shutdown: opts.shutdown,

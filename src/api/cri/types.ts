@@ -1,6 +1,8 @@
 import type { Ctx } from '../../core/context.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
+import type { EventBus } from '../../core/events.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import type { SandboxService } from '../../runtime/sandboxes/sandbox-types.ts';
 
 /**
@@ -47,6 +49,10 @@ export interface Readiness {
 export interface CriDeps {
   images: ImageService;
   sandboxes: SandboxService;
+  /** The engine's one container service: a CRI container is a berth container in `k8s.io` with a pod. */
+  containers: ContainerService;
+  /** The engine's event bus, for GetContainerEvents. */
+  events: EventBus;
   /** berth's version, reported as runtime_version. */
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */

@@ -71,7 +71,7 @@ export interface ContainerServiceDeps {
   /** <root>/containers: logs and anything that must survive a reboot. */
   rootDir: string;
   /** Host facts for every spec: hard rlimits, init binary, capabilities. */
-  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities'>;
+  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities' | 'oomScoreAdj'>;
   /** Default runtime name and cgroup parent. */
   defaultRuntime: string;
   cgroupParent: string;
@@ -357,6 +357,12 @@ export class ContainerService {
   async resize(ctx: Ctx, idOrName: string, rows: number, cols: number): Promise<void> {
     const rec = await this.resolve(ctx, idOrName);
     await this.#d.tasks.resize(ctx, rec.id, { rows, cols });
+  }
+
+  /** Open the log file afresh after it was moved away (the CRI's ReopenContainerLog); Conflict when not running. */
+  async reopenLog(ctx: Ctx, idOrName: string): Promise<void> {
+    const rec = await this.#running(ctx, idOrName);
+    await this.#d.tasks.reopenLog(ctx, rec.id);
   }
 
   async closeStdin(ctx: Ctx, id: string): Promise<void> {
