@@ -17,7 +17,7 @@ import { podSandboxStatus } from './sandbox-status.ts';
 import { stopPodSandbox } from './sandbox-stop.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
-import { STREAMING_METHODS, UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
+import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
 
 /**
  * The CRI v1 gRPC server: RuntimeService (Version, Status, the pod sandbox
@@ -51,7 +51,7 @@ const IMAGE_SERVICE = 'runtime.v1.ImageService';
 export function createCriServer(deps: CriDeps): grpc.Server {
   const def = protoLoader.loadSync(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
   const server = new grpc.Server();
-  server.addService(def[RUNTIME_SERVICE] as grpc.ServiceDefinition, {
+  const runtime: grpc.UntypedServiceImplementation = {
     Version: unary(deps, 'Version', version),
     Status: unary(deps, 'Status', status),
     RunPodSandbox: unary(deps, 'RunPodSandbox', runPodSandbox),
@@ -59,15 +59,16 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
-  });
-  server.addService(def[IMAGE_SERVICE] as grpc.ServiceDefinition, {
+  };
+  const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),
     ImageStatus: unary(deps, 'ImageStatus', imageStatus),
     PullImage: unary(deps, 'PullImage', pullImage),
     RemoveImage: unary(deps, 'RemoveImage', removeImage),
     ImageFsInfo: unary(deps, 'ImageFsInfo', imageFsInfo),
-  });
-  addUnserved(server, RUNTIME_SERVICE, UNSERVED_RUNTIME_METHODS);
+  };
+  server.addService(withUnserved(def, RUNTIME_SERVICE, runtime, UNSERVED_RUNTIME_METHODS), runtime);
+  server.addService(withUnserved(def, IMAGE_SERVICE, image, []), image);
   return server;
 }
 
@@ -97,27 +98,27 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
   };
 }
 
-/** Handlers for methods declared upstream but not served, on raw bytes: their messages are not in our api.proto. */
-function addUnserved(server: grpc.Server, service: string, methods: readonly string[]): void {
-  const raw = (b: Buffer) => b;
-  const def: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-  const impl: grpc.UntypedServiceImplementation = {};
-  for (const m of methods) {
-    const streaming = STREAMING_METHODS.has(m);
-    def[m] = {
-      path: `/${service}/${m}`,
-      requestStream: false,
-      responseStream: streaming,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-      originalName: m,
-    };
+/**
+ * The service's definition, after adding to `impl` an UNIMPLEMENTED answer naming the method for each
+ * method in `unserved`. A method the proto declares that is neither served nor listed is a bug caught
+ * here, at start-up, rather than grpc-js's anonymous default answer at run time.
+ */
+function withUnserved(
+  def: protoLoader.PackageDefinition,
+  service: string,
+  impl: grpc.UntypedServiceImplementation,
+  unserved: readonly string[],
+): grpc.ServiceDefinition {
+  const methods = def[service] as grpc.ServiceDefinition;
+  for (const m of unserved) {
+    const method = methods[m];
+    if (!method) throw new Error(`${service}/${m}: listed as unserved but not in api.proto`);
     const error = { code: grpc.status.UNIMPLEMENTED, details: unimplementedMessage(service, m) };
-    impl[m] = streaming
-      ? (call: grpc.ServerWritableStream<Buffer, Buffer>) => call.emit('error', error)
-      : (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(error);
+    impl[m] = method.responseStream
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', error)
+      : (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(error);
   }
-  server.addService(def as grpc.ServiceDefinition, impl);
+  const missing = Object.keys(methods).filter((m) => !impl[m]);
+  if (missing.length > 0) throw new Error(`${service}: ${missing.join(', ')} neither served nor listed as unserved`);
+  return methods;
 }
