@@ -80,6 +80,7 @@ export function toContainerConfig(
     ...(logPath ? { logPath } : {}),
     logOpts: { maxSize: 0, maxFiles: 1 },
     restartPolicy: { name: 'no' },
+    ...(cfg.stop_signal && cfg.stop_signal !== 'RUNTIME_DEFAULT' ? { stopSignal: cfg.stop_signal } : {}),
     pod,
   };
   return out;

@@ -79,6 +79,8 @@ export interface CriContainerConfig {
   stdin_once?: boolean;
   tty?: boolean;
   linux?: { resources?: CriLinuxContainerResources; security_context?: CriLinuxContainerSecurityContext };
+  /** A Signal enum name; RUNTIME_DEFAULT leaves the image's. */
+  stop_signal?: string;
 }
 
 /** The part of the PodSandboxConfig kubelet sends along with CreateContainer that a container takes. */

@@ -3,7 +3,16 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
+import { createContainer } from './container-create.ts';
+import { listContainers } from './container-list.ts';
+import { removeContainer } from './container-remove.ts';
+import { reopenContainerLog } from './container-reopen-log.ts';
+import { startContainer } from './container-start.ts';
+import { containerStatus } from './container-status.ts';
+import { stopContainer } from './container-stop.ts';
+import { updateContainerResources } from './container-update.ts';
 import { toGrpcError } from './errors.ts';
+import { execSync } from './exec-sync.ts';
 import { imageFsInfo } from './image-fs-info.ts';
 import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
@@ -21,7 +30,7 @@ import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.
 
 /**
  * The CRI v1 gRPC server: RuntimeService (Version, Status, the pod sandbox
- * lifecycle) and the whole ImageService, translated onto the engine's services. Every call runs in
+ * and container lifecycles, ExecSync) and the whole ImageService, translated onto the engine's services. Every call runs in
  * the `k8s.io` namespace, whatever the native API's callers use, because the
  * CRI has no namespaces and containerd keeps Kubernetes' objects there too.
  *
@@ -59,6 +68,15 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
+    CreateContainer: unary(deps, 'CreateContainer', createContainer),
+    StartContainer: unary(deps, 'StartContainer', startContainer),
+    StopContainer: unary(deps, 'StopContainer', stopContainer),
+    RemoveContainer: unary(deps, 'RemoveContainer', removeContainer),
+    ListContainers: unary(deps, 'ListContainers', listContainers),
+    ContainerStatus: unary(deps, 'ContainerStatus', containerStatus),
+    UpdateContainerResources: unary(deps, 'UpdateContainerResources', updateContainerResources),
+    ReopenContainerLog: unary(deps, 'ReopenContainerLog', reopenContainerLog),
+    ExecSync: unary(deps, 'ExecSync', execSync),
   };
   const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),

@@ -7,15 +7,6 @@
  * docs/architecture.md ("The CRI front door") lists the same methods.
  */
 export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
-  'CreateContainer',
-  'StartContainer',
-  'StopContainer',
-  'RemoveContainer',
-  'ListContainers',
-  'ContainerStatus',
-  'UpdateContainerResources',
-  'ReopenContainerLog',
-  'ExecSync',
   'Exec',
   'Attach',
   'PortForward',
