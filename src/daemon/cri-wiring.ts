@@ -55,6 +55,7 @@ export async function wireCri(opts: {
     sandboxes: opts.sandboxes,
     containers: opts.containers,
     events: opts.events,
+    snapshotRoot: opts.snapshotRoot,
     version: await projectVersion(),
     log,
     shutdown: opts.shutdown,

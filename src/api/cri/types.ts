@@ -57,6 +57,8 @@ export interface CriDeps {
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */
   readiness(ctx: Ctx): Promise<{ runtime: Readiness; network: Readiness }>;
+  /** The snapshotter's root: the file system of containers' writable layers. */
+  snapshotRoot: string;
   /** Use of the file system holding the image store's snapshots. */
   imageFsUsage(ctx: Ctx): Promise<{ mountpoint: string; usedBytes: number; inodesUsed: number }>;
   log: Logger;

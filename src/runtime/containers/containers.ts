@@ -415,6 +415,11 @@ export class ContainerService {
     return this.#files.commit(ctx, idOrName, opts);
   }
 
+  /** Bytes and inodes of the container's writable layer (a walk of it, like du). */
+  writableLayerUsage(ctx: Ctx, rec: ContainerRecord): Promise<{ size: number; inodes: number }> {
+    return this.#d.snapshotter.usage(ctx, rec.snapshotKey);
+  }
+
   sizes(ctx: Ctx, rec: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {
     return this.#files.sizes(ctx, rec);
   }
