@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { criClient } from './cri.ts';
 import { startEngine, type Engine } from './engine.ts';
-import { busyboxImage } from './image-builder.ts';
+import { busyboxImage, type ImageSpec } from './image-builder.ts';
 
 /**
  * A berthd with a busybox image pulled into `k8s.io` through the CRI, and
@@ -18,6 +19,8 @@ export interface CriPods {
   /** The image's ID, as kubelet passes it after a pull. */
   image: string;
   logDir: string;
+  /** The runtime's cgroup_parent in this daemon's config. */
+  cgroupParent: string;
   runPod(name: string, extra?: { linux?: object; hostname?: string }): Promise<{ id: string; config: object }>;
   /** Create (and with `start`, start) a container in a pod; resolves to its id. */
   container(pod: { id: string; config: object }, name: string, cfg?: object, opts?: { start?: boolean }): Promise<string>;
@@ -26,11 +29,13 @@ export interface CriPods {
   stop(): Promise<void>;
 }
 
-export async function startCriPods(): Promise<CriPods> {
-  const e = await startEngine();
+export async function startCriPods(opts: { image?: ImageSpec } = {}): Promise<CriPods> {
+  // A cgroup parent of the test's own, so what it checks (and removes) is its own.
+  const cgroupParent = `/berth-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const e = await startEngine({ extraConfig: `[runtime]\ncgroup_parent = "${cgroupParent}"\n` });
   const cri = criClient(path.join(e.d.state, 'cri.sock'));
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'berth-cri-logs-'));
-  const ref = await e.push('cri-busybox', busyboxImage([], { Cmd: ['sh'] }));
+  const ref = await e.push('cri-busybox', opts.image ?? busyboxImage([], { Cmd: ['sh'] }));
   const image = (await cri.image('PullImage', { image: { image: ref } })).image_ref as string;
   const pods = new Set<string>();
   return {
@@ -38,6 +43,7 @@ export async function startCriPods(): Promise<CriPods> {
     cri,
     image,
     logDir,
+    cgroupParent,
     async runPod(name, extra = {}) {
       const config = {
         metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
@@ -68,6 +74,25 @@ export async function startCriPods(): Promise<CriPods> {
       cri.close();
       await e.stop();
       await rm(logDir, { recursive: true, force: true });
+      for (const dir of cgroupDirs(cgroupParent).reverse()) await rmdir(dir).catch(() => {});
     },
   };
+}
+
+/** Every directory of the cgroup parent in each cgroup v1 controller (or v2), parents before children. */
+export function cgroupDirs(parent: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    out.push(dir);
+    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+  };
+  for (const c of readdirSync('/sys/fs/cgroup')) walk(path.join('/sys/fs/cgroup', c, parent));
+  walk(path.join('/sys/fs/cgroup', parent));
+  return out;
 }

@@ -97,7 +97,7 @@ export class ContainerStarter {
       const rootfsReady = (async () => {
         await this.#mountRootfs(ctx, rec, rootfs);
         mounted = true;
-        return resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
+        return resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd, { memberGroupsAlways: !!cfg.pod });
       })();
       const netReady = this.#setupNetwork(ctx, rec, imageConfig);
       const [userResult, netResult] = await Promise.allSettled([rootfsReady, netReady]);
