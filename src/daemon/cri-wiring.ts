@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import type { SectionValues } from '../core/config.ts';
@@ -14,7 +15,7 @@ import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import type { ContainerService } from '../runtime/containers/containers.ts';
 import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
-import { bindSocket } from './socket-bind.ts';
+import { listenUnix } from './socket-bind.ts';
 
 /**
  * Starts the CRI front door on `cri.address` (default `<state>/cri.sock`)
@@ -46,7 +47,11 @@ export async function wireCri(opts: {
   if (!cfg.enabled) return undefined;
   const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
   const log = opts.log.child({ component: 'cri' });
-  const [grpc, { createCriServer }] = await Promise.all([import('@grpc/grpc-js'), import('../api/cri/server.ts')]);
+  const [grpc, { createCriServer }, { acceptConnection }] = await Promise.all([
+    import('@grpc/grpc-js'),
+    import('../api/cri/server.ts'),
+    import('../api/cri/authority-front.ts'),
+  ]);
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);
   let usage: Promise<{ size: number; inodes: number }> | undefined;
@@ -57,6 +62,7 @@ export async function wireCri(opts: {
     events: opts.events,
     snapshotRoot: opts.snapshotRoot,
     version: await projectVersion(),
+    runtimeState: { podCidrs: [] },
     log,
     shutdown: opts.shutdown,
     async readiness() {
@@ -69,16 +75,24 @@ export async function wireCri(opts: {
       return { mountpoint: opts.snapshotRoot, usedBytes: u.size, inodesUsed: u.inodes };
     },
   });
-  await bindSocket(address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string }, (at) =>
-    new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${at}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    }),
-  );
+  // Connections reach grpc-js through the authority front, so that clients sending a socket path as
+  // :authority are served too (api/cri/authority-front.ts).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const sockets = new Set<Socket>();
+  const listener = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const onError = (err: Error) => log.debug('CRI client sent a malformed HTTP/2 stream; disconnected', { err: err.message });
+    acceptConnection(socket, (connection) => injector.injectConnection(connection), { onError });
+  });
+  await listenUnix(listener, address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string });
   log.info('CRI listening', { address });
   return {
     address,
     async close() {
+      listener.close();
       server.forceShutdown();
+      for (const socket of sockets) socket.destroy();
       await rm(address, { force: true });
     },
   };

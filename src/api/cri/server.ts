@@ -22,11 +22,13 @@ import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
 import { pullImage } from './image-pull.ts';
 import { removeImage } from './image-remove.ts';
+import { runtimeConfig, updateRuntimeConfig } from './runtime-config.ts';
 import { status } from './runtime-status.ts';
 import { listPodSandbox } from './sandbox-list.ts';
 import { removePodSandbox } from './sandbox-remove.ts';
 import { runPodSandbox } from './sandbox-run.ts';
 import { podSandboxStatus } from './sandbox-status.ts';
+import { updatePodSandboxResources } from './sandbox-update-resources.ts';
 import { stopPodSandbox } from './sandbox-stop.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
@@ -96,6 +98,9 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     PodSandboxStats: unary(deps, 'PodSandboxStats', podSandboxStats(stats)),
     ListPodSandboxStats: unary(deps, 'ListPodSandboxStats', listPodSandboxStats(stats)),
     GetContainerEvents: serverStream(deps, 'GetContainerEvents', streamContainerEvents),
+    UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
+    RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
+    UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
   };
   const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),

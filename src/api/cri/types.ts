@@ -61,9 +61,16 @@ export interface CriDeps {
   snapshotRoot: string;
   /** Use of the file system holding the image store's snapshots. */
   imageFsUsage(ctx: Ctx): Promise<{ mountpoint: string; usedBytes: number; inodesUsed: number }>;
+  /** What kubelet told the runtime with UpdateRuntimeConfig; lives as long as the CRI server, as in containerd. */
+  runtimeState: CriRuntimeState;
   log: Logger;
   /** Aborts every call in flight when berthd stops. */
   shutdown: AbortSignal;
+}
+
+export interface CriRuntimeState {
+  /** The node's pod CIDRs, empty until kubelet sends them. */
+  podCidrs: string[];
 }
 
 /** One unary RPC: validate the request, call the services, convert the answer. */

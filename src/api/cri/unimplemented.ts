@@ -10,12 +10,9 @@ export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
   'Exec',
   'Attach',
   'PortForward',
-  'UpdateRuntimeConfig',
   'CheckpointContainer',
   'ListMetricDescriptors',
   'ListPodSandboxMetrics',
-  'RuntimeConfig',
-  'UpdatePodSandboxResources',
 ];
 
 export function unimplementedMessage(service: string, method: string): string {
