@@ -135,6 +135,52 @@ describe('CRI: containers in pods over cri.sock', { skip, timeout: 300_000 }, ()
     assert.equal(st.log_path, log);
   });
 
+  it('creates the devices asked for, with their cgroup permissions', async () => {
+    const pod = await p.runPod('devices');
+    // /dev/loop-control is not among the devices every container may use: only the mapping's 'r' allows it.
+    const id = await p.container(pod, 'd', { devices: [{ host_path: '/dev/loop-control', container_path: '/dev/xloop', permissions: 'r' }] }, { start: true });
+    assert.match((await p.exec(id, ['ls', '-l', '/dev/xloop'])).stdout, /^c.* 10,\s+237 /);
+    assert.equal((await p.exec(id, ['sh', '-c', ': < /dev/xloop'])).exit_code, 0, 'opened for reading');
+    assert.match((await p.exec(id, ['sh', '-c', ': > /dev/xloop'])).stderr, /Operation not permitted/, 'not for writing');
+  });
+
+  it('propagates mounts both ways with BIDIRECTIONAL and from the host only with HOST_TO_CONTAINER', async () => {
+    const fs = await import('node:fs/promises');
+    const { sh } = await import('../helpers/network.ts');
+    const pod = await p.runPod('prop', { linux: { security_context: { privileged: true, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } } });
+    const base = await fs.mkdtemp(path.join(p.logDir, 'prop-'));
+    const src = path.join(base, 'src');
+    const shared = path.join(base, 'shared');
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'flag'), 'x');
+    await fs.mkdir(path.join(shared, 'fromhost'), { recursive: true });
+    const mounted: string[] = [];
+    try {
+      assert.equal((await sh('mount', ['--bind', shared, shared])).code, 0);
+      mounted.push(shared);
+      assert.equal((await sh('mount', ['--make-rshared', shared])).code, 0);
+      const privileged = { linux: { security_context: { privileged: true } } };
+      const both = await p.container(pod, 'both', { ...privileged, mounts: [{ container_path: '/m', host_path: shared, propagation: 'PROPAGATION_BIDIRECTIONAL' }] }, { start: true });
+      const slave = await p.container(pod, 'slave', { ...privileged, mounts: [{ container_path: '/m', host_path: shared, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] }, { start: true });
+      // A mount made on the host after the start reaches both containers.
+      assert.equal((await sh('mount', ['--bind', src, path.join(shared, 'fromhost')])).code, 0);
+      mounted.unshift(path.join(shared, 'fromhost'));
+      for (const id of [both, slave]) assert.equal((await p.exec(id, ['ls', '/m/fromhost'])).stdout.trim(), 'flag');
+      // A mount made in the bidirectional container reaches the host; one in the slave container does not.
+      await fs.mkdir(path.join(shared, 'fromboth'));
+      await fs.mkdir(path.join(shared, 'fromslave'));
+      assert.equal((await p.exec(both, ['mount', '--bind', '/etc', '/m/fromboth'])).exit_code, 0);
+      mounted.unshift(path.join(shared, 'fromboth'));
+      assert.equal((await p.exec(slave, ['mount', '--bind', '/etc', '/m/fromslave'])).exit_code, 0);
+      assert.ok((await fs.readdir(path.join(shared, 'fromboth'))).includes('passwd'));
+      assert.deepEqual(await fs.readdir(path.join(shared, 'fromslave')), []);
+      for (const id of [both, slave]) await p.cri.runtime('RemoveContainer', { container_id: id });
+    } finally {
+      for (const m of mounted) await sh('umount', ['-l', m]);
+      await fs.rm(base, { recursive: true, force: true });
+    }
+  });
+
   it('writes the CRI log format: RFC 3339 nanosecond times, streams, F for full lines and P for parts of long ones; ReopenContainerLog', async () => {
     const pod = await p.runPod('logs');
     const id = await p.container(
