@@ -87,6 +87,23 @@ describe('CRI: containers in pods over cri.sock', { skip, timeout: 300_000 }, ()
     assert.deepEqual((await list()).map((c) => c.id), [other]);
   });
 
+  it('a start that fails leaves the container exited with reason StartError, and removable', async () => {
+    const pod = await p.runPod('startfail');
+    const id = await p.container(pod, 'bad', { command: ['/no/such/binary'] });
+    const err = await p.cri.runtime('StartContainer', { container_id: id }).then(() => undefined, (e: grpc.ServiceError) => e);
+    assert.ok(err, 'the start failed');
+    assert.match(err.details, /no\/such\/binary/);
+    const st = (await p.status(id)).status;
+    assert.deepEqual([st.state, st.reason, st.exit_code], ['CONTAINER_EXITED', 'StartError', 127]);
+    assert.match(st.message, /no\/such\/binary/);
+    assert.ok(BigInt(st.finished_at) > 0n);
+    await rejectsWith(p.cri.runtime('StartContainer', { container_id: id }), grpc.status.FAILED_PRECONDITION);
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+    assert.ok(!mounts.includes(id), 'no rootfs mount is left');
+    await p.cri.runtime('RemoveContainer', { container_id: id });
+    await rejectsWith(p.status(id), grpc.status.NOT_FOUND);
+  });
+
   it('joins the sandbox: its network, ipc and uts namespaces, hostname, hosts and resolv.conf; pid per the namespace option', async () => {
     const pod = await p.runPod('joins');
     const pause = await pauseOf(pod.id);
@@ -133,6 +150,10 @@ describe('CRI: containers in pods over cri.sock', { skip, timeout: 300_000 }, ()
     const st = (await p.status(id)).status;
     assert.deepEqual(st.mounts.map((m: any) => [m.container_path, m.host_path, m.readonly, m.propagation]), [['/data', p.logDir, true, 'PROPAGATION_PRIVATE']]);
     assert.equal(st.log_path, log);
+    // One engine: berth's own logs command reads the CRI log.
+    const logs = await p.e.d.cli(['-n', 'k8s.io', 'logs', id]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^hello from \/tmp\n/);
   });
 
   it('creates the devices asked for, with their cgroup permissions', async () => {

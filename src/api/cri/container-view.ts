@@ -13,7 +13,13 @@ export function isCriContainer(c: { record: ContainerRecord }): boolean {
   return !!c.record.config.pod;
 }
 
+/** A start that failed leaves the container exited, with reason StartError, as containerd reports it (kubelet then makes a new attempt). */
+function failedStart(c: ContainerSummary): boolean {
+  return c.state.status === 'created' && !!c.state.error;
+}
+
 export function criContainerState(c: ContainerSummary): CriContainerState {
+  if (failedStart(c)) return 'CONTAINER_EXITED';
   switch (c.state.status) {
     case 'created':
       return 'CONTAINER_CREATED';
@@ -56,9 +62,9 @@ export function toCriContainer(c: ContainerSummary) {
  * start carries the error as its message.
  */
 function reasonOf(c: ContainerSummary): { reason: string; message: string } {
-  if (criContainerState(c) !== 'CONTAINER_EXITED' && !(c.state.status === 'created' && c.state.error)) return { reason: '', message: '' };
+  if (criContainerState(c) !== 'CONTAINER_EXITED') return { reason: '', message: '' };
+  if (failedStart(c)) return { reason: 'StartError', message: c.state.error ?? '' };
   if (c.state.oomKilled) return { reason: 'OOMKilled', message: '' };
-  if (c.state.status === 'created' && c.state.error) return { reason: 'StartError', message: c.state.error };
   return { reason: c.state.exitCode === 0 ? 'Completed' : 'Error', message: c.state.exitCode === 0 ? '' : (c.state.error ?? '') };
 }
 
@@ -79,7 +85,8 @@ export function toCriContainerStatus(c: ContainerSummary, image: { spec: string;
     state: criContainerState(c),
     created_at: isoToNs(rec.createdAt),
     started_at: started,
-    finished_at: exited ? isoToNs(st.finishedAt) : '0',
+    // A failed start has no finish time of its own: it ended when it was tried, after its creation.
+    finished_at: exited ? isoToNs(st.finishedAt ?? (failedStart(c) ? rec.createdAt : undefined)) : '0',
     exit_code: exited ? (st.exitCode ?? 0) : 0,
     image: { image: image.spec, annotations: {} },
     image_ref: image.ref,
