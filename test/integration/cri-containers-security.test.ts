@@ -111,7 +111,9 @@ describe('CRI: security context, bad input and restart safety of containers', { 
 
   it('applies resources and updates them on a running container', async () => {
     const pod = await p.runPod('res');
-    const id = await p.container(pod, 'r', { linux: { resources: { cpu_period: 100000, cpu_quota: 50000, cpu_shares: 512, memory_limit_in_bytes: 64 << 20, oom_score_adj: 500 } } }, { start: true });
+    // kubelet sends a hugepage limit for every page size the node has; a node without the hugetlb controller has none to apply.
+    const hugepage_limits = [{ page_size: '2MB', limit: 0 }];
+    const id = await p.container(pod, 'r', { linux: { resources: { cpu_period: 100000, cpu_quota: 50000, cpu_shares: 512, memory_limit_in_bytes: 64 << 20, oom_score_adj: 500, hugepage_limits } } }, { start: true });
     const pid = JSON.parse((await p.status(id, true)).info.info).pid;
     const mem = path.join('/sys/fs/cgroup/memory', cgroupOf(pid, 'memory'));
     const cpu = path.join('/sys/fs/cgroup/cpu', cgroupOf(pid, 'cpu'));

@@ -71,7 +71,7 @@ export interface ContainerServiceDeps {
   /** <root>/containers: logs and anything that must survive a reboot. */
   rootDir: string;
   /** Host facts for every spec: hard rlimits, init binary, capabilities. */
-  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities' | 'oomScoreAdj'>;
+  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities' | 'oomScoreAdj' | 'hugetlb'>;
   /** Default runtime name and cgroup parent. */
   defaultRuntime: string;
   cgroupParent: string;
@@ -304,7 +304,7 @@ export class ContainerService {
     }
     if (patch.resources && (st.status === 'running' || st.status === 'paused')) {
       const { buildResources } = await import('../oci/spec-resources.ts');
-      await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources) as unknown as Parameters<TaskService['update']>[2]);
+      await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources, { hugetlb: this.#d.host.hugetlb }) as unknown as Parameters<TaskService['update']>[2]);
     }
     await this.#d.store.update(ctx, rec.id, { config });
     this.#event(ctx, 'update', rec.id, { name: rec.name });

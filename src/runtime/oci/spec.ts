@@ -62,6 +62,8 @@ export interface HostFacts {
   initPath?: string;
   /** A profile the caller loaded for `seccompProfile: PATH`. */
   seccompProfile?: Seccomp;
+  /** Whether the hugetlb cgroup controller exists; false drops hugepage limits, which runc could not apply (and the host has no huge pages to limit). */
+  hugetlb?: boolean;
   /** berthd's own oom_score_adj: a container's may not go below it (lowering needs CAP_SYS_RESOURCE). */
   oomScoreAdj?: number;
   /** Mount propagation of the rootfs: rslave or rshared when a bind needs it to reach the host. */
@@ -191,7 +193,7 @@ export function buildSpec(input: SpecInput): Spec {
 
   const caps = containerCapabilities({ capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, available: host.capabilities });
   const rlimits = buildRlimits(config.ulimits, host.rlimitHard);
-  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount });
+  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount, hugetlb: host.hugetlb });
   const mapped = host.mappedDevices ?? [];
   if (!config.privileged) for (const d of mapped) resources.devices?.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: d.access });
   const sysctl = checkSysctls(config);
