@@ -7,8 +7,6 @@ import type { ContentStore } from '../content/types.ts';
 import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform, ResolvedImage } from './types.ts';
 import { GcLabels, isIndex } from './types.ts';
 
-export type { ResolvedImage };
-
 /** Manifests, indexes and configs are small; anything larger is refused. */
 export const MAX_JSON_BLOB = 8 << 20;
 

@@ -7,7 +7,7 @@ import { mallocTrim } from '../core/sys.ts';
 import type { ImageHistoryItem, ImageInspect, ImageSummary, ImportOptions, ProgressEvent, PruneResult, RemoveResult } from '../core/images.ts';
 import { hostPlatform, loadImage } from './blobs.ts';
 import { familiarName, isDanglingName, looksLikeIdPrefix, normalizeName, parseName } from './names.ts';
-import type { FoundImage, ImageRecord, ImagesConfig, ImageServiceDeps, Platform, ResolvedImage } from './types.ts';
+import type { FoundImage, ImageRecord, ImagesConfig, ImageServiceCore, ImageServiceDeps, Platform, ResolvedImage } from './types.ts';
 import { GcLabels } from './types.ts';
 import { toHistory, toInspect, toSummary } from './views.ts';
 import { pullImage } from './pull.ts';
@@ -34,7 +34,7 @@ export type { FoundImage, ImagesConfig, ImageServiceDeps };
  *   await images.pull(ctx, 'busybox', (ev) => console.log(ev.status));
  *   const [row] = await images.list(ctx);
  */
-export class ImageService {
+export class ImageService implements ImageServiceCore {
   readonly deps: ImageServiceDeps;
   readonly platform: Platform;
   /** Content is immutable, so a target digest always resolves to the same image. */

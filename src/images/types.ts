@@ -206,3 +206,21 @@ export interface ImageServiceDeps {
 export interface FoundImage extends ResolvedImage {
   records: ImageRecord[];
 }
+
+/**
+ * What the service's operations (pull, push, remove, prune, save, load,
+ * import, commit: a file each) use of the service that calls them. They
+ * depend on this rather than on the service, which imports them.
+ */
+export interface ImageServiceCore {
+  readonly deps: ImageServiceDeps;
+  readonly platform: Platform;
+  /** Per-layer work in progress, shared by concurrent pulls of the same layers. */
+  readonly inflight: Map<string, Promise<unknown>>;
+  resolveRecord(ctx: Ctx, rec: ImageRecord): Promise<ResolvedImage>;
+  all(ctx: Ctx): Promise<{ rec: ImageRecord; img: ResolvedImage }[]>;
+  find(ctx: Ctx, input: string): Promise<FoundImage>;
+  setName(ctx: Ctx, name: string, target: Descriptor, id: Digest, labels?: Record<string, string>): Promise<void>;
+  usage(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]>;
+  withLease<T>(ctx: Ctx, fn: (leased: Ctx) => Promise<T>): Promise<T>;
+}
