@@ -2,8 +2,6 @@ import type { Ctx } from '../../core/context.ts';
 import type { ContainerStore } from '../../metadata/containers.ts';
 import type { RuntimeState } from './types.ts';
 
-export type { ContainerBasics } from './types.ts';
-
 /**
  * A container's runtime state and the per-container serialization every
  * lifecycle operation relies on. The state lives in the record's `state`

@@ -13,14 +13,14 @@ import { ContainerFiles, type CommitOptions } from './container-files.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
 import { ContainerRecovery } from './container-recovery.ts';
 import { ContainerStarter } from './container-start.ts';
-import { type ContainerBasics, ContainerStates, isActive } from './container-state.ts';
+import { ContainerStates, isActive } from './container-state.ts';
 import { ContainerStopper } from './container-stop.ts';
 import type { LogFile } from '../tasks/log-reader.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
 import type { TaskService } from '../tasks/task-types.ts';
 import { topOf } from '../tasks/top.ts';
 import { VolumeUsers } from './volume-users.ts';
-import type { ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState } from './types.ts';
+import type { ContainerBasics, ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState } from './types.ts';
 
 export type { ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState };
 
