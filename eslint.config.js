@@ -47,8 +47,9 @@ function importAllowed(from, to, target) {
 // No import circles in src/, type-only imports included: a service's parts
 // depend on the types below them (their room's types.ts), never on the
 // service that imports them. The graph of every file under the root is built
-// once per lint run (the rule sees one file at a time; a circle spans
-// several), and every import that lies on a circle is reported with the
+// once per process, from the files on disk (the rule sees one file at a time;
+// a circle spans several), so an editor's long-lived server keeps the graph
+// of its start. Every import that lies on a circle is reported with the
 // files of one circle through it.
 // ---------------------------------------------------------------------------
 
