@@ -53,6 +53,8 @@ describe('CRI: security context, bad input and restart safety of containers', { 
     assert.equal(field(st, 'Uid')?.split(/\s+/)[0], '1000');
     assert.equal(field(st, 'Gid')?.split(/\s+/)[0], '2000');
     assert.deepEqual(field(st, 'Groups')?.split(/\s+/).sort(), ['1500', '3000']);
+    const user = (await p.status(a)).status.user.linux;
+    assert.deepEqual([user.uid, user.gid, [...user.supplemental_groups].sort()], ['1000', '2000', ['1500', '3000']]);
     const b = await p.container(pod, 'b', sc({ run_as_username: 'app' }), { start: true });
     assert.equal(field(await statusOf(b), 'Uid')?.split(/\s+/)[0], '1000');
     await rejectsWith(p.container(pod, 'c', sc({ run_as_group: { value: 5 } })), grpc.status.INVALID_ARGUMENT);

@@ -44,6 +44,8 @@ describe('CRI: containers in pods over cri.sock', { skip, timeout: 300_000 }, ()
     // containerd's rules: the status names the image by its first tag and first repo digest.
     assert.match(st.image.image, /\/test\/cri-busybox:1$/);
     assert.match(st.image_ref, /\/test\/cri-busybox@sha256:[0-9a-f]{64}$/);
+    assert.equal(st.image_id, p.image);
+    assert.equal(st.stop_signal, 'RUNTIME_DEFAULT');
     assert.ok(BigInt(st.created_at) > 0n);
     assert.equal(st.started_at, '0');
     const ps = await p.e.d.cli(['-n', 'k8s.io', 'ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}']);

@@ -18,10 +18,11 @@ export const containerStatus: UnaryHandler<{ container_id?: string; verbose?: bo
   const img = await lookupImage(ctx, deps.images, rec.imageId).catch(() => undefined);
   const view = img ? toCriImage(img) : undefined;
   const image = { spec: view?.repo_tags[0] ?? rec.imageName, ref: view?.repo_digests[0] ?? rec.imageId };
-  const status = toCriContainerStatus(c, image, deps.containers.logPath(rec));
-  if (!req.verbose) return { status, info: {} };
+  // The spec holds the user the process runs as (kubelet reads it for its supplemental groups policy); none before a first start.
   const bundle = deps.containers.bundleDir(rec);
-  const runtimeSpec = await readFile(path.join(bundle, 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => undefined);
+  const runtimeSpec = await readFile(path.join(bundle, 'config.json'), 'utf8').then((t) => JSON.parse(t) as { process?: { user?: { uid: number; gid: number; additionalGids?: number[] } } }, () => undefined);
+  const status = toCriContainerStatus(c, image, deps.containers.logPath(rec), runtimeSpec?.process?.user);
+  if (!req.verbose) return { status, info: {} };
   const info = {
     sandboxID: rec.config.pod?.sandboxId,
     pid: c.state.status === 'running' || c.state.status === 'paused' ? (c.state.pid ?? 0) : 0,

@@ -53,8 +53,12 @@ export function toCriContainer(c: ContainerSummary) {
     created_at: isoToNs(rec.createdAt),
     labels: { ...rec.config.labels },
     annotations: { ...rec.config.annotations },
+    image_id: rec.imageId,
   };
 }
+
+/** Signal names the CRI's Signal enum has and a stop signal commonly is; any other is reported as the runtime's default. */
+const STOP_SIGNALS = new Set(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGSTOP', 'SIGPWR']);
 
 /**
  * containerd's reasons: an exit of 0 is Completed, a kill by the OOM
@@ -73,7 +77,7 @@ function reasonOf(c: ContainerSummary): { reason: string; message: string } {
  * `image_ref` its first repo digest where it has them (containerd's
  * rules), which the caller looks up and hands in.
  */
-export function toCriContainerStatus(c: ContainerSummary, image: { spec: string; ref: string }, logPath: string) {
+export function toCriContainerStatus(c: ContainerSummary, image: { spec: string; ref: string }, logPath: string, user?: { uid: number; gid: number; additionalGids?: number[] }) {
   const rec = c.record;
   const cfg = rec.config;
   const st = c.state;
@@ -104,6 +108,9 @@ export function toCriContainerStatus(c: ContainerSummary, image: { spec: string;
       })),
     log_path: cfg.logPath ? logPath : '',
     resources: criResources(rec),
+    image_id: rec.imageId,
+    user: user ? { linux: { uid: String(user.uid), gid: String(user.gid), supplemental_groups: (user.additionalGids ?? []).map(String) } } : null,
+    stop_signal: cfg.stopSignal && STOP_SIGNALS.has(cfg.stopSignal.toUpperCase()) ? cfg.stopSignal.toUpperCase() : 'RUNTIME_DEFAULT',
   };
 }
 
