@@ -64,6 +64,29 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
     await p.cri.runtime('StopContainer', { container_id: busy, timeout: 0 });
   });
 
+  it('ListMetricDescriptors and ListPodSandboxMetrics: what is described is sent, with its labels', async () => {
+    const descriptors = (await p.cri.runtime('ListMetricDescriptors', {})).descriptors as Array<{ name: string; label_keys: string[] }>;
+    const keys = new Map(descriptors.map((d) => [d.name, d.label_keys]));
+    assert.deepEqual(keys.get('container_cpu_usage_seconds_total'), ['pod', 'namespace', 'container', 'id', 'image']);
+    assert.deepEqual(keys.get('container_network_receive_bytes_total'), ['pod', 'namespace', 'container', 'id', 'image', 'interface']);
+    const pod = await p.runPod('metrics');
+    const id = await p.container(pod, 'm', {}, { start: true });
+    const all = (await p.cri.runtime('ListPodSandboxMetrics', {})).pod_metrics as any[];
+    const mine = all.find((x) => x.pod_sandbox_id === pod.id);
+    assert.ok(mine, 'the pod has metrics');
+    const rx = mine.metrics.find((m: any) => m.name === 'container_network_receive_bytes_total');
+    assert.deepEqual(rx.label_values, ['metrics', 'default', '', pod.id, '', 'eth0']);
+    const cm = mine.container_metrics.find((c: any) => c.container_id === id);
+    const byName = new Map(cm.metrics.map((m: any) => [m.name, m]));
+    assert.deepEqual((byName.get('container_memory_working_set_bytes') as any).label_values, ['metrics', 'default', 'm', id, p.image]);
+    assert.ok(Number((byName.get('container_memory_working_set_bytes') as any).value.value) > 0);
+    assert.equal((byName.get('container_cpu_usage_seconds_total') as any).metric_type, 'COUNTER');
+    for (const m of [...mine.metrics, ...cm.metrics]) {
+      assert.ok(keys.has(m.name), `${m.name} is described`);
+      assert.equal(m.label_values.length, keys.get(m.name)!.length, `${m.name} has a value for each label key`);
+    }
+  });
+
   it('GetContainerEvents streams created, started, stopped and deleted with the pod status', async () => {
     const def = protoLoader.loadSync(path.resolve(import.meta.dirname, '../../src/api/cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
     const pkg = grpc.loadPackageDefinition(def) as any;

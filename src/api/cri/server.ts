@@ -14,6 +14,8 @@ import { updateContainerResources } from './container-update.ts';
 import { toGrpcError } from './errors.ts';
 import { streamContainerEvents } from './container-events.ts';
 import { containerStats, listContainerStats } from './container-stats.ts';
+import { listMetricDescriptors } from './metric-descriptors.ts';
+import { listPodSandboxMetrics } from './sandbox-metrics.ts';
 import { listPodSandboxStats, podSandboxStats } from './sandbox-stats.ts';
 import { CriStatsCache } from './stats-cache.ts';
 import { execSync } from './exec-sync.ts';
@@ -97,6 +99,8 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     ListContainerStats: unary(deps, 'ListContainerStats', listContainerStats(stats)),
     PodSandboxStats: unary(deps, 'PodSandboxStats', podSandboxStats(stats)),
     ListPodSandboxStats: unary(deps, 'ListPodSandboxStats', listPodSandboxStats(stats)),
+    ListMetricDescriptors: unary(deps, 'ListMetricDescriptors', listMetricDescriptors),
+    ListPodSandboxMetrics: unary(deps, 'ListPodSandboxMetrics', listPodSandboxMetrics(stats)),
     GetContainerEvents: serverStream(deps, 'GetContainerEvents', streamContainerEvents),
     UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
     RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),

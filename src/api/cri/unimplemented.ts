@@ -11,8 +11,6 @@ export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
   'Attach',
   'PortForward',
   'CheckpointContainer',
-  'ListMetricDescriptors',
-  'ListPodSandboxMetrics',
 ];
 
 export function unimplementedMessage(service: string, method: string): string {
