@@ -18,7 +18,7 @@ export function podSandboxStats(cache: CriStatsCache): UnaryHandler<{ pod_sandbo
   };
 }
 
-/** ListPodSandboxStats: the sandboxes matching the filter (id prefix, labels exactly), from the stats cache. */
+/** ListPodSandboxStats: the ready sandboxes matching the filter (id prefix, labels exactly), from the stats cache. */
 export function listPodSandboxStats(cache: CriStatsCache): UnaryHandler<{ filter?: { id?: string; label_selector?: Record<string, string> } }, object> {
   return async (ctx, req, deps) => {
     const f = req.filter ?? {};
@@ -26,6 +26,8 @@ export function listPodSandboxStats(cache: CriStatsCache): UnaryHandler<{ filter
     const out = [];
     for (const pod of pods.values()) {
       const sb = pod.sandbox;
+      // A stopped pod has nothing to measure; containerd lists only ready ones.
+      if (sb.state !== 'ready') continue;
       if (f.id && !sb.id.startsWith(f.id)) continue;
       if (f.label_selector && !Object.entries(f.label_selector).every(([k, v]) => sb.labels[k] === v)) continue;
       out.push(toCriPodStats(pod, containersOf(pod, containers), deps.snapshotRoot));
