@@ -170,16 +170,22 @@ describe('CRI: security context, bad input and restart safety of containers', { 
     const ticker = await p.container(pod, 'ticker', { command: ['sh', '-c', 'i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done'] }, { start: true });
     const done = await p.container(pod, 'done', { command: ['sh', '-c', 'exit 7'] }, { start: true });
     const created = await p.container(pod, 'created');
+    // This one exits while berthd is down, once the host makes the file it waits for.
+    const flagDir = await mkdtemp(path.join(os.tmpdir(), 'berth-crash-'));
+    const later = await p.container(pod, 'later', { command: ['sh', '-c', 'while [ ! -e /flag/go ]; do sleep 0.05; done; exit 9'], mounts: [{ container_path: '/flag', host_path: flagDir }] }, { start: true });
     await until(async () => (await p.status(done)).status.state, (s) => s === 'CONTAINER_EXITED', 'the short container to exit');
     const log = path.join(p.logDir, 'crash', 'ticker', '0.log');
     await until(() => readFile(log, 'utf8').catch(() => ''), (t) => t.includes('tick 3'), 'ticks in the log');
     await p.e.d.kill();
     const lines = (await readFile(log, 'utf8')).split('\n').length;
+    await writeFile(path.join(flagDir, 'go'), '');
     await p.e.d.restart();
     const state = async (id: string) => (await p.status(id)).status;
     assert.equal((await state(ticker)).state, 'CONTAINER_RUNNING');
     assert.deepEqual([(await state(done)).state, (await state(done)).exit_code], ['CONTAINER_EXITED', 7]);
     assert.equal((await state(created)).state, 'CONTAINER_CREATED');
+    const exitedMeanwhile = await until(() => state(later), (st) => st.state === 'CONTAINER_EXITED', 'the exit that happened while berthd was down');
+    assert.equal(exitedMeanwhile.exit_code, 9);
     assert.equal((await p.cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod.id })).status.state, 'SANDBOX_READY');
     await until(() => readFile(log, 'utf8'), (t) => t.split('\n').length > lines + 3, 'the log to go on after the restart');
     assert.equal((await p.exec(ticker, ['echo', 'still here'])).stdout, 'still here\n');
@@ -187,7 +193,8 @@ describe('CRI: security context, bad input and restart safety of containers', { 
     assert.equal((await state(created)).state, 'CONTAINER_RUNNING');
     await p.cri.runtime('StopContainer', { container_id: ticker, timeout: 2 });
     assert.equal((await state(ticker)).state, 'CONTAINER_EXITED');
-    for (const id of [ticker, done, created]) await p.cri.runtime('RemoveContainer', { container_id: id });
+    for (const id of [ticker, done, created, later]) await p.cri.runtime('RemoveContainer', { container_id: id });
+    await rm(flagDir, { recursive: true, force: true });
     assert.deepEqual((await p.cri.runtime('ListContainers', { filter: { pod_sandbox_id: pod.id } })).containers, []);
   });
 });
