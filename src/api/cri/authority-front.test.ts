@@ -215,6 +215,37 @@ describe('CRI authority front', () => {
       }
     });
 
+    it('survives clients that go away in the middle of their calls, on either route', async () => {
+      const vanish = (authority: string, when: 'sent' | 'later' | 'answered') =>
+        new Promise<void>((resolve) => {
+          const socket = net.connect(socketPath);
+          socket.on('error', () => {});
+          const session = http2.connect('http://localhost', { createConnection: () => socket });
+          session.on('error', () => {});
+          const req = session.request({ ':method': 'POST', ':path': '/runtime.v1.RuntimeService/Version', ':authority': authority, 'content-type': 'application/grpc', te: 'trailers' });
+          req.on('error', () => {});
+          req.end(Buffer.from([0, 0, 0, 0, 0]));
+          // Gone once the request is on its way, a little later, or as the answer comes.
+          const gone = () => {
+            socket.destroy();
+            resolve();
+          };
+          if (when === 'sent') setImmediate(gone);
+          else if (when === 'later') setTimeout(gone, 3);
+          else req.once('response', gone);
+          socket.once('close', () => resolve());
+        });
+      for (let i = 0; i < 20; i++) {
+        await Promise.all((['sent', 'later', 'answered'] as const).flatMap((when) => [vanish(socketPath, when), vanish('localhost', when)]));
+      }
+      const client = new pkg.runtime.v1.RuntimeService(`unix:${socketPath}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': socketPath });
+      try {
+        assert.equal((await version(client)).runtime_version, '9.9.9');
+      } finally {
+        client.close();
+      }
+    });
+
     it('disconnects clients that send garbage or go away, and keeps serving', async () => {
       const before = errors.length;
       const send = (bytes: Buffer, end = true) =>
