@@ -327,13 +327,18 @@ export function acceptConnection(
     socket.off('error', onEarlyError);
     socket.pause();
     opts.onRoute?.(verdict.native ? 'native' : 'rewrite');
-    if (verdict.native) {
-      // The server's session reads what the socket already holds before its own reads (node's http2 core).
-      if (verdict.bytes.length > 0) socket.unshift(verdict.bytes);
-      inject(socket);
-    } else {
-      inject(authorityFront(socket, { authority: opts.authority, onError: opts.onError, initial: verdict.bytes }));
-      socket.resume();
+    try {
+      if (verdict.native) {
+        // The server's session reads what the socket already holds before its own reads (node's http2 core).
+        if (verdict.bytes.length > 0) socket.unshift(verdict.bytes);
+        inject(socket);
+      } else {
+        inject(authorityFront(socket, { authority: opts.authority, onError: opts.onError, initial: verdict.bytes }));
+        socket.resume();
+      }
+    } catch (err) {
+      // A server shutting down may refuse the connection: the client is let go, berthd carries on.
+      fail(err as Error);
     }
   };
   // A client that goes away before its first request leaves nothing to clean up but the socket.
