@@ -50,8 +50,13 @@ const MAX_FRAME = 16_384;
 /** A header block larger than this (after its frames are joined) ends the connection. */
 const MAX_BLOCK = 1 << 20;
 
-/** What nghttp2 accepts in `:authority`: RFC 3986's unreserved, sub-delims, ':', '@', '[', ']' and '%'. */
-const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
+/**
+ * What nghttp2 accepts in `:authority` (checked against Node's own http2
+ * server, character by character): RFC 3986's unreserved and sub-delims,
+ * ':', '[', ']' and '%'; not '@' (HTTP/2 has no userinfo), '/' or anything
+ * else.
+ */
+const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
 
 /** Whether nghttp2 would accept this `:authority`. */
 export function isValidAuthority(value: string): boolean {
