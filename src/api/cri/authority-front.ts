@@ -15,19 +15,20 @@ import { encodeLiteralBlock, HpackDecoder, type HeaderField } from './hpack.ts';
  * targets) in the client's header blocks. containerd and CRI-O ignore the
  * authority; so does berth.
  *
- * A connection whose first request carries a valid `:authority` (kubelet
- * 1.30 and later, grpc-js, crictl given a `unix://` URL) is handed to the
- * server as the socket itself, with no cost after that first request; see
+ * A connection whose first request carries a valid `:authority` (newer
+ * kubelets, grpc-js, crictl given a `unix://` URL) is handed to the server
+ * as the socket itself, with no cost after that first request; see
  * `acceptConnection`. Only the other connections are filtered.
  *
  * On a filtered connection, only the client's HEADERS and CONTINUATION
  * frames are looked at; every other frame, and everything the server
- * sends, passes through as the same bytes. Every header block is HPACK-decoded with a table that follows the
- * client's, so that a later block's indexes stay meaningful. While no block
- * needed a change, blocks pass through as sent and the server's table
- * mirrors the client's; from the first rewritten block on, every block is
- * re-encoded as literals that leave the server's table alone, since it no
- * longer matches the client's.
+ * sends, passes through as the same bytes. Every header block is
+ * HPACK-decoded with a table that follows the client's, so that a later
+ * block's indexes stay meaningful. While no block needed a change, blocks
+ * pass through as sent and the server's table mirrors the client's; from
+ * the first rewritten block on, every block is re-encoded as literals that
+ * leave the server's table alone, since it no longer matches the
+ * client's.
  *
  * A client whose frames or header blocks are malformed is disconnected;
  * nothing is thrown. A stream that does not start with the HTTP/2 client
