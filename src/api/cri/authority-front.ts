@@ -4,9 +4,9 @@ import { encodeLiteralBlock, HpackDecoder, type HeaderField } from './hpack.ts';
 
 /**
  * An HTTP/2 front for the CRI socket that lets clients dialing a bare
- * socket path in. grpc-go clients given a path instead of a
- * `unix:///path` URL (crictl and critest up to 1.26, kubelet up to about
- * 1.29) send that path as `:authority`. nghttp2, under Node's http2 and so
+ * socket path in. grpc-go clients that dial the bare socket
+ * path (crictl and critest 1.26, whatever URL they are given; kubelet up
+ * to about 1.29) send that path as `:authority`. nghttp2, under Node's http2 and so
  * under grpc-js, checks `:authority` against RFC 3986's authority
  * characters, and resets the stream with PROTOCOL_ERROR on the `/` before
  * the server sees a request. Node offers no option to turn that check off
@@ -16,8 +16,7 @@ import { encodeLiteralBlock, HpackDecoder, type HeaderField } from './hpack.ts';
  * authority; so does berth.
  *
  * A connection whose first request carries a valid `:authority` (newer
- * kubelets, grpc-js, crictl given a `unix://` URL) is handed to the server
- * as the socket itself, with no cost after that first request; see
+ * kubelets, grpc-js) is handed to the server as the socket itself, with no cost after that first request; see
  * `acceptConnection`. Only the other connections are filtered.
  *
  * On a filtered connection, only the client's HEADERS and CONTINUATION
