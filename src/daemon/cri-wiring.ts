@@ -13,6 +13,7 @@ import { lookPath } from '../runtime/tasks/runc.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
 import type { ContainerService } from '../runtime/containers/containers.ts';
 import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
+import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { listenUnix } from './socket-bind.ts';
 
@@ -37,6 +38,7 @@ export async function wireCri(opts: {
   images: ImageService;
   sandboxes: SandboxService;
   containers: ContainerService;
+  events: EventBus;
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
@@ -72,6 +74,8 @@ export async function wireCri(opts: {
     sandboxes: opts.sandboxes,
     containers: opts.containers,
     streaming,
+    events: opts.events,
+    snapshotRoot: opts.snapshotRoot,
     version: await projectVersion(),
     runtimeState: { podCidrs: [] },
     log,

@@ -147,6 +147,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     images: images.images,
     sandboxes,
     containers: containers.containers,
+    events,
     snapshotRoot: images.snapshotRoot,
     log: opts.log,
     shutdown: opts.shutdown,

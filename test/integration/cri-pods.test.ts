@@ -122,6 +122,27 @@ describe('CRI: pod sandbox settings', { skip, timeout: 300_000 }, () => {
     await remove(id);
   });
 
+  it("keeps a pod's host port over a berthd crash, and stop still takes it back", async () => {
+    const port = await freePort();
+    const id = await run(config({ port_mappings: [{ container_port: 8080, host_port: port, host_ip: '127.0.0.1' }] }));
+    const server = await serveIn((await info(id)).netNamespacePath, 8080, 'the pod');
+    try {
+      assert.equal(await tcpRead('127.0.0.1', port), 'hello from the pod');
+      cri.close();
+      await d.kill();
+      await d.restart();
+      cri = criClient(path.join(d.state, 'cri.sock'));
+      assert.equal((await cri.runtime('PodSandboxStatus', { pod_sandbox_id: id })).status.state, 'SANDBOX_READY');
+      assert.equal(await tcpRead('127.0.0.1', port), 'hello from the pod', 'the port answers after the restart');
+      assert.deepEqual((await info(id)).portMappings, [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 8080, protocol: 'tcp' }]);
+    } finally {
+      await server.stop();
+    }
+    await cri.runtime('StopPodSandbox', { pod_sandbox_id: id });
+    assert.deepEqual(await natRulesFor(port), []);
+    await remove(id);
+  });
+
   it('sets namespaced sysctls in the pod and refuses the others', async () => {
     const id = await run(config({ linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80', 'kernel.shm_rmid_forced': '1', 'net.ipv4.ping_group_range': '0 2147483647' } } }));
     const i = await info(id);

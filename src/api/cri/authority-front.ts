@@ -4,9 +4,9 @@ import { encodeLiteralBlock, HpackDecoder, type HeaderField } from './hpack.ts';
 
 /**
  * An HTTP/2 front for the CRI socket that lets clients dialing a bare
- * socket path in. grpc-go clients given a path instead of a
- * `unix:///path` URL (crictl and critest up to 1.26, kubelet up to about
- * 1.29) send that path as `:authority`. nghttp2, under Node's http2 and so
+ * socket path in. grpc-go clients that dial the bare socket
+ * path (crictl and critest 1.26, whatever URL they are given; kubelet up
+ * to about 1.29) send that path as `:authority`. nghttp2, under Node's http2 and so
  * under grpc-js, checks `:authority` against RFC 3986's authority
  * characters, and resets the stream with PROTOCOL_ERROR on the `/` before
  * the server sees a request. Node offers no option to turn that check off
@@ -15,19 +15,19 @@ import { encodeLiteralBlock, HpackDecoder, type HeaderField } from './hpack.ts';
  * targets) in the client's header blocks. containerd and CRI-O ignore the
  * authority; so does berth.
  *
- * A connection whose first request carries a valid `:authority` (kubelet
- * 1.30 and later, grpc-js, crictl given a `unix://` URL) is handed to the
- * server as the socket itself, with no cost after that first request; see
+ * A connection whose first request carries a valid `:authority` (newer
+ * kubelets, grpc-js) is handed to the server as the socket itself, with no cost after that first request; see
  * `acceptConnection`. Only the other connections are filtered.
  *
  * On a filtered connection, only the client's HEADERS and CONTINUATION
  * frames are looked at; every other frame, and everything the server
- * sends, passes through as the same bytes. Every header block is HPACK-decoded with a table that follows the
- * client's, so that a later block's indexes stay meaningful. While no block
- * needed a change, blocks pass through as sent and the server's table
- * mirrors the client's; from the first rewritten block on, every block is
- * re-encoded as literals that leave the server's table alone, since it no
- * longer matches the client's.
+ * sends, passes through as the same bytes. Every header block is
+ * HPACK-decoded with a table that follows the client's, so that a later
+ * block's indexes stay meaningful. While no block needed a change, blocks
+ * pass through as sent and the server's table mirrors the client's; from
+ * the first rewritten block on, every block is re-encoded as literals that
+ * leave the server's table alone, since it no longer matches the
+ * client's.
  *
  * A client whose frames or header blocks are malformed is disconnected;
  * nothing is thrown. A stream that does not start with the HTTP/2 client
@@ -50,8 +50,13 @@ const MAX_FRAME = 16_384;
 /** A header block larger than this (after its frames are joined) ends the connection. */
 const MAX_BLOCK = 1 << 20;
 
-/** What nghttp2 accepts in `:authority`: RFC 3986's unreserved, sub-delims, ':', '@', '[', ']' and '%'. */
-const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
+/**
+ * What nghttp2 accepts in `:authority` (checked against Node's own http2
+ * server, character by character): RFC 3986's unreserved and sub-delims,
+ * ':', '[', ']' and '%'; not '@' (HTTP/2 has no userinfo), '/' or anything
+ * else.
+ */
+const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
 
 /** Whether nghttp2 would accept this `:authority`. */
 export function isValidAuthority(value: string): boolean {
@@ -327,13 +332,18 @@ export function acceptConnection(
     socket.off('error', onEarlyError);
     socket.pause();
     opts.onRoute?.(verdict.native ? 'native' : 'rewrite');
-    if (verdict.native) {
-      // The server's session reads what the socket already holds before its own reads (node's http2 core).
-      if (verdict.bytes.length > 0) socket.unshift(verdict.bytes);
-      inject(socket);
-    } else {
-      inject(authorityFront(socket, { authority: opts.authority, onError: opts.onError, initial: verdict.bytes }));
-      socket.resume();
+    try {
+      if (verdict.native) {
+        // The server's session reads what the socket already holds before its own reads (node's http2 core).
+        if (verdict.bytes.length > 0) socket.unshift(verdict.bytes);
+        inject(socket);
+      } else {
+        inject(authorityFront(socket, { authority: opts.authority, onError: opts.onError, initial: verdict.bytes }));
+        socket.resume();
+      }
+    } catch (err) {
+      // A server shutting down may refuse the connection: the client is let go, berthd carries on.
+      fail(err as Error);
     }
   };
   // A client that goes away before its first request leaves nothing to clean up but the socket.

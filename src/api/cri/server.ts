@@ -3,7 +3,22 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
+import { createContainer } from './container-create.ts';
+import { listContainers } from './container-list.ts';
+import { removeContainer } from './container-remove.ts';
+import { reopenContainerLog } from './container-reopen-log.ts';
+import { startContainer } from './container-start.ts';
+import { containerStatus } from './container-status.ts';
+import { stopContainer } from './container-stop.ts';
+import { updateContainerResources } from './container-update.ts';
 import { toGrpcError } from './errors.ts';
+import { streamContainerEvents } from './container-events.ts';
+import { containerStats, listContainerStats } from './container-stats.ts';
+import { listMetricDescriptors } from './metric-descriptors.ts';
+import { listPodSandboxMetrics } from './sandbox-metrics.ts';
+import { listPodSandboxStats, podSandboxStats } from './sandbox-stats.ts';
+import { CriStatsCache } from './stats-cache.ts';
+import { execSync } from './exec-sync.ts';
 import { imageFsInfo } from './image-fs-info.ts';
 import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
@@ -26,7 +41,7 @@ import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.
 
 /**
  * The CRI v1 gRPC server: RuntimeService (Version, Status, the pod sandbox
- * lifecycle) and the whole ImageService, translated onto the engine's services. Every call runs in
+ * and container lifecycles, ExecSync) and the whole ImageService, translated onto the engine's services. Every call runs in
  * the `k8s.io` namespace, whatever the native API's callers use, because the
  * CRI has no namespaces and containerd keeps Kubernetes' objects there too.
  *
@@ -56,14 +71,40 @@ const IMAGE_SERVICE = 'runtime.v1.ImageService';
 export function createCriServer(deps: CriDeps): grpc.Server {
   const def = protoLoader.loadSync(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
   const server = new grpc.Server();
+  const stats = new CriStatsCache(deps);
+  deps.shutdown.addEventListener('abort', () => stats.close(), { once: true });
+  // Pods made or ended change what the stats list; containers' changes reach the cache through the event bus.
+  const changesPods = (fn: UnaryHandler<any, any>): UnaryHandler<any, any> => async (ctx, req, d) => {
+    try {
+      return await fn(ctx, req, d);
+    } finally {
+      stats.invalidate();
+    }
+  };
   const runtime: grpc.UntypedServiceImplementation = {
     Version: unary(deps, 'Version', version),
     Status: unary(deps, 'Status', status),
-    RunPodSandbox: unary(deps, 'RunPodSandbox', runPodSandbox),
-    StopPodSandbox: unary(deps, 'StopPodSandbox', stopPodSandbox),
-    RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
+    RunPodSandbox: unary(deps, 'RunPodSandbox', changesPods(runPodSandbox)),
+    StopPodSandbox: unary(deps, 'StopPodSandbox', changesPods(stopPodSandbox)),
+    RemovePodSandbox: unary(deps, 'RemovePodSandbox', changesPods(removePodSandbox)),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
+    CreateContainer: unary(deps, 'CreateContainer', createContainer),
+    StartContainer: unary(deps, 'StartContainer', startContainer),
+    StopContainer: unary(deps, 'StopContainer', stopContainer),
+    RemoveContainer: unary(deps, 'RemoveContainer', removeContainer),
+    ListContainers: unary(deps, 'ListContainers', listContainers),
+    ContainerStatus: unary(deps, 'ContainerStatus', containerStatus),
+    UpdateContainerResources: unary(deps, 'UpdateContainerResources', updateContainerResources),
+    ReopenContainerLog: unary(deps, 'ReopenContainerLog', reopenContainerLog),
+    ExecSync: unary(deps, 'ExecSync', execSync),
+    ContainerStats: unary(deps, 'ContainerStats', containerStats(stats)),
+    ListContainerStats: unary(deps, 'ListContainerStats', listContainerStats(stats)),
+    PodSandboxStats: unary(deps, 'PodSandboxStats', podSandboxStats(stats)),
+    ListPodSandboxStats: unary(deps, 'ListPodSandboxStats', listPodSandboxStats(stats)),
+    ListMetricDescriptors: unary(deps, 'ListMetricDescriptors', listMetricDescriptors),
+    ListPodSandboxMetrics: unary(deps, 'ListPodSandboxMetrics', listPodSandboxMetrics(stats)),
+    GetContainerEvents: serverStream(deps, 'GetContainerEvents', streamContainerEvents),
     UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
     RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
     UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
@@ -104,6 +145,36 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
         if (kind === 'Unknown' || kind === 'Internal') log.error('CRI call failed', { err, stack: (err as Error)?.stack });
         else if (kind !== 'Canceled') log.debug('CRI call failed', { err: (err as Error)?.message, kind });
         callback(toGrpcError(err));
+      },
+    );
+  };
+}
+
+/**
+ * A server-streaming call: `fn` sends messages until the client cancels
+ * (the ctx aborts) or berthd stops; then the stream ends with OK, or with
+ * the error's status if `fn` failed.
+ */
+function serverStream<Req>(
+  deps: CriDeps,
+  rpc: string,
+  fn: (ctx: ReturnType<typeof rootCtx>, deps: CriDeps, send: (msg: object) => boolean | void, req: Req) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, object> {
+  return (call) => {
+    const cancel = new AbortController();
+    call.once('cancelled', () => cancel.abort(berthError('Canceled', `${rpc}: the client cancelled the call`)));
+    const log = deps.log.child({ rpc, namespace: CRI_NAMESPACE });
+    const ctx = rootCtx({ log, namespace: CRI_NAMESPACE, signal: AbortSignal.any([deps.shutdown, cancel.signal]) });
+    // Headers at once: the client knows the stream is open before its first message, which may be long in coming.
+    call.sendMetadata(new grpc.Metadata());
+    fn(ctx, deps, (msg) => !call.cancelled && call.write(msg), call.request).then(
+      () => {
+        if (!call.cancelled) call.end();
+      },
+      (err) => {
+        if (call.cancelled) return;
+        if (kindOf(err) !== 'Canceled') log.warn('CRI stream failed', { err: (err as Error)?.message });
+        call.emit('error', toGrpcError(err));
       },
     );
   };

@@ -7,23 +7,7 @@
  * docs/architecture.md ("The CRI front door") lists the same methods.
  */
 export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
-  'CreateContainer',
-  'StartContainer',
-  'StopContainer',
-  'RemoveContainer',
-  'ListContainers',
-  'ContainerStatus',
-  'UpdateContainerResources',
-  'ReopenContainerLog',
-  'ExecSync',
-  'ContainerStats',
-  'ListContainerStats',
-  'PodSandboxStats',
-  'ListPodSandboxStats',
   'CheckpointContainer',
-  'GetContainerEvents',
-  'ListMetricDescriptors',
-  'ListPodSandboxMetrics',
 ];
 
 export function unimplementedMessage(service: string, method: string): string {
