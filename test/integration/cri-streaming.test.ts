@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, rejectsWith } from '../helpers/cri.ts';
+import { startCriPods, type CriPods } from '../helpers/cri-pods.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { collect, httpUpgrade, SpdyClient, spdyCommand, spdyConnect, wsCommand, wsConnect } from '../helpers/streaming.ts';
 
@@ -415,5 +416,58 @@ describe('CRI streaming', { skip, timeout: 600_000 }, () => {
       pf.kill('SIGINT');
       await new Promise((r) => pf.once('exit', r));
     }
+  });
+});
+
+/**
+ * The same through containers made by the CRI itself (CreateContainer in a
+ * pod), as kubelet and crictl use it: port-forward to a server in the pod's
+ * container, attach to a container's stdin (stdin_once) with the stock
+ * crictl, exec in it.
+ */
+describe('CRI streaming into CRI containers', { skip, timeout: 600_000 }, () => {
+  let p: CriPods;
+  let pod: { id: string; config: object };
+
+  before(async () => {
+    p = await startCriPods();
+    pod = await p.runPod('web');
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('port-forwards to a server in the pod\'s container', async () => {
+    const web = await p.container(pod, 'httpd', { command: ['/bin/busybox', 'httpd', '-f', '-p', '8081', '-h', '/etc'] }, { start: true });
+    while ((await p.exec(web, ['/bin/busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8081/hostname'])).exit_code !== 0) await new Promise((r) => setTimeout(r, 50));
+    const url = (await p.cri.runtime('PortForward', { pod_sandbox_id: pod.id, port: [8081] })).url as string;
+    const { client } = await spdyConnect(url, ['portforward.k8s.io']);
+    (await client.open({ streamtype: 'error', port: '8081', requestid: '0' })).end();
+    const data = await client.open({ streamtype: 'data', port: '8081', requestid: '0' });
+    const body = collect(data.data);
+    data.write('GET /hostname HTTP/1.0\r\n\r\n');
+    assert.match((await body).toString(), /\r\n\r\nweb-host\n$/);
+    client.close();
+  });
+
+  it('crictl attach feeds a stdin_once container until its input ends; crictl exec runs in it', { skip: !existsSync(crictlBin) && 'no crictl here' }, async () => {
+    const id = await p.container(pod, 'reader', { command: ['sh', '-c', 'while read l; do echo "got $l"; done; echo bye'], stdin: true, stdin_once: true }, { start: true });
+    const sock = `unix://${path.join(p.e.d.state, 'cri.sock')}`;
+    const crictl = (args: string[], input: string) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const c = spawn(crictlBin, ['--runtime-endpoint', sock, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (d) => (out += d));
+        c.stderr.on('data', (d) => (err += d));
+        c.stdin.end(input);
+        c.once('exit', (code) => resolve({ code, out, err }));
+      });
+    const hostname = await crictl(['exec', id, 'cat', '/etc/hostname'], '');
+    assert.deepEqual([hostname.code, hostname.out], [0, 'web-host\n'], hostname.err);
+    const attached = await crictl(['attach', '-i', id], 'one\ntwo\n');
+    assert.equal(attached.code, 0, attached.err);
+    assert.equal(attached.out, 'got one\ngot two\nbye\n');
+    while ((await p.status(id)).status.state !== 'CONTAINER_EXITED') await new Promise((r) => setTimeout(r, 50));
   });
 });
