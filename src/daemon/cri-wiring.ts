@@ -3,6 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import type { SectionValues } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import { criConfig } from '../api/cri/config.ts';
@@ -64,7 +65,9 @@ export async function wireCri(opts: {
     log: streamLog,
     runtime: criStreamingRuntime({ containers: opts.containers, sandboxes: opts.sandboxes, log: streamLog, shutdown: opts.shutdown, namespace: CRI_NAMESPACE }),
   });
-  await streaming.start();
+  await streaming.start().catch((err: NodeJS.ErrnoException) => {
+    throw berthError('InvalidArgument', `config: "cri.stream_server_address" and "cri.stream_server_port": listen on ${cfg.streaming.address}:${cfg.streaming.port}: ${err.code ?? err.message}`, err);
+  });
   log.info('CRI streaming server listening', { url: streaming.baseUrl });
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, rejectsWith } from '../helpers/cri.ts';
 import { startCriPods, type CriPods } from '../helpers/cri-pods.ts';
+import { startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { collect, httpUpgrade, SpdyClient, spdyCommand, spdyConnect, wsCommand, wsConnect } from '../helpers/streaming.ts';
 
@@ -469,5 +470,19 @@ describe('CRI streaming into CRI containers', { skip, timeout: 600_000 }, () => 
     assert.equal(attached.code, 0, attached.err);
     assert.equal(attached.out, 'got one\ngot two\nbye\n');
     while ((await p.status(id)).status.state !== 'CONTAINER_EXITED') await new Promise((r) => setTimeout(r, 50));
+  });
+});
+
+describe('CRI streaming config', { skip, timeout: 120_000 }, () => {
+  it('a bad port or one in use stops berthd, naming the key', async () => {
+    await assert.rejects(startDaemon({ config: 'version = 1\n[cri]\nstream_server_port = 70000\n' }), /cri\.stream_server_port.*70000/);
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      await assert.rejects(startDaemon({ config: `version = 1\n[cri]\nstream_server_port = ${port}\n` }), /cri\.stream_server_port.*EADDRINUSE/);
+    } finally {
+      busy.close();
+    }
   });
 });
