@@ -11,8 +11,8 @@ import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
 import { lookPath } from '../runtime/tasks/runc.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
-import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import type { ContainerService } from '../runtime/containers/containers.ts';
+import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { listenUnix } from './socket-bind.ts';
@@ -47,11 +47,25 @@ export async function wireCri(opts: {
   if (!cfg.enabled) return undefined;
   const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
   const log = opts.log.child({ component: 'cri' });
-  const [grpc, { createCriServer }, { acceptConnection }] = await Promise.all([
+  const [grpc, { createCriServer, CRI_NAMESPACE }, { acceptConnection }, { StreamingServer }, { criStreamingRuntime }] = await Promise.all([
     import('@grpc/grpc-js'),
     import('../api/cri/server.ts'),
     import('../api/cri/authority-front.ts'),
+    import('../api/cri/streaming/server.ts'),
+    import('../api/cri/streaming-runtime.ts'),
   ]);
+  // The streaming server answers the URLs of Exec, Attach and PortForward (address and port from [cri]).
+  const streamLog = log.child({ component: 'cri-streaming' });
+  const streaming = new StreamingServer({
+    address: cfg.streaming.address,
+    port: cfg.streaming.port,
+    idleTimeoutMs: cfg.streaming.idleTimeoutMs,
+    tokenTtlMs: cfg.streaming.tokenTtlMs,
+    log: streamLog,
+    runtime: criStreamingRuntime({ containers: opts.containers, sandboxes: opts.sandboxes, log: streamLog, shutdown: opts.shutdown, namespace: CRI_NAMESPACE }),
+  });
+  await streaming.start();
+  log.info('CRI streaming server listening', { url: streaming.baseUrl });
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);
   let usage: Promise<{ size: number; inodes: number }> | undefined;
@@ -61,6 +75,7 @@ export async function wireCri(opts: {
     containers: opts.containers,
     events: opts.events,
     snapshotRoot: opts.snapshotRoot,
+    streaming,
     version: await projectVersion(),
     runtimeState: { podCidrs: [] },
     log,
@@ -93,6 +108,7 @@ export async function wireCri(opts: {
       listener.close();
       server.forceShutdown();
       for (const socket of sockets) socket.destroy();
+      await streaming.close();
       await rm(address, { force: true });
     },
   };

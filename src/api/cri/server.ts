@@ -32,6 +32,9 @@ import { runPodSandbox } from './sandbox-run.ts';
 import { podSandboxStatus } from './sandbox-status.ts';
 import { updatePodSandboxResources } from './sandbox-update-resources.ts';
 import { stopPodSandbox } from './sandbox-stop.ts';
+import { attach } from './streaming-attach.ts';
+import { exec } from './streaming-exec.ts';
+import { portForward } from './streaming-port-forward.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
 import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
@@ -105,6 +108,9 @@ export function createCriServer(deps: CriDeps): grpc.Server {
     UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
     RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
     UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
+    Exec: unary(deps, 'Exec', exec),
+    Attach: unary(deps, 'Attach', attach),
+    PortForward: unary(deps, 'PortForward', portForward),
   };
   const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),

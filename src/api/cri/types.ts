@@ -4,6 +4,7 @@ import type { ImageService } from '../../images/service.ts';
 import type { EventBus } from '../../core/events.ts';
 import type { ContainerService } from '../../runtime/containers/containers.ts';
 import type { SandboxService } from '../../runtime/sandboxes/sandbox-types.ts';
+import type { StreamRequest } from './streaming/server.ts';
 
 /**
  * The CRI messages this front door reads and writes, as @grpc/proto-loader
@@ -53,6 +54,8 @@ export interface CriDeps {
   containers: ContainerService;
   /** The engine's event bus, for GetContainerEvents. */
   events: EventBus;
+  /** Hands out the streaming server's single-use URLs (absent: Exec, Attach and PortForward are UNAVAILABLE). */
+  streaming?: { url(req: StreamRequest): string };
   /** berth's version, reported as runtime_version. */
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */

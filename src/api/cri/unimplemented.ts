@@ -7,9 +7,6 @@
  * docs/architecture.md ("The CRI front door") lists the same methods.
  */
 export const UNSERVED_RUNTIME_METHODS: readonly string[] = [
-  'Exec',
-  'Attach',
-  'PortForward',
   'CheckpointContainer',
 ];
 

@@ -327,6 +327,10 @@ export class ContainerService {
     return this.#execs.execWait(ctx, execId);
   }
 
+  execKill(ctx: Ctx, execId: string, signal: string = 'SIGKILL'): Promise<void> {
+    return this.#execs.execKill(ctx, execId, signal);
+  }
+
   async top(ctx: Ctx, idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
     const rec = await this.#running(ctx, idOrName);
     return topOf(await this.#d.tasks.pids(ctx, rec.id));

@@ -93,6 +93,12 @@ export interface ExecConfig {
   /** The terminal's size at the start, with `tty`: a resize after it races the program's first look. */
   consoleSize?: { height: number; width: number };
   attachStdin?: boolean;
+  /**
+   * Close the command's stdin once the client that sent input ends its side
+   * of the attach stream, after that input is written (the CRI's exec: a
+   * separate close-stdin could overtake the last input).
+   */
+  stdinOnce?: boolean;
   privileged?: boolean;
 }
 
