@@ -44,6 +44,7 @@ describe('CRI ContainerConfig to berth ContainerConfig', () => {
     const c = convert({ log_path: 'app/1.log' }, { log_directory: '/var/log/pods/x' });
     assert.deepEqual([c.logDriver, c.logPath, c.logOpts], ['cri', '/var/log/pods/x/app/1.log', { maxSize: 0, maxFiles: 1 }]);
     assert.equal(convert({ log_path: 'app/1.log' }).logPath, undefined, 'no log directory: no CRI log path');
+    assert.throws(() => convert({ log_path: '../../../etc/x' }, { log_directory: '/var/log/pods/x' }), isInvalidArgument);
   });
 
   it('maps users, groups and the security context', () => {
