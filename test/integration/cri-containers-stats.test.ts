@@ -38,12 +38,12 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
     assert.deepEqual((await list({ label_selector: { role: 'idle' } })).map((x) => x.attributes.id), [idle]);
     assert.deepEqual((await list({ pod_sandbox_id: pod.id })).length, 2);
     assert.deepEqual(await list({ pod_sandbox_id: 'f'.repeat(12) }), []);
-    // A busy loop uses some of a core; the rate needs two sweeps.
+    // A busy loop uses some of a core (little of one on a loaded host: 0.5% is enough to tell it from none); the rate needs two sweeps.
     s = await until(
       async () => (await p.cri.runtime('ContainerStats', { container_id: busy })).stats,
-      (x: any) => Number(x.cpu.usage_nano_cores?.value ?? 0) > 50_000_000 && Number(x.writable_layer?.used_bytes.value ?? 0) >= 40 << 20,
+      (x: any) => Number(x.cpu.usage_nano_cores?.value ?? 0) > 5_000_000 && Number(x.writable_layer?.used_bytes.value ?? 0) >= 40 << 20,
       'cpu usage of the busy loop and its 40 MiB file',
-      30_000,
+      60_000,
     );
     assert.ok(Number(s.cpu.usage_core_nano_seconds.value) > 0);
     await rejectsWith(p.cri.runtime('ContainerStats', { container_id: 'f'.repeat(64) }), grpc.status.NOT_FOUND);

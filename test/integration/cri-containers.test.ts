@@ -126,6 +126,12 @@ describe('CRI: containers in pods over cri.sock', { skip, timeout: 300_000 }, ()
     assert.equal(ns(await pidOf(shared), 'pid'), ns(pause, 'pid'));
     assert.equal((await p.exec(own, ['cat', '/proc/1/comm'])).stdout.trim(), 'sleep');
     assert.equal((await p.exec(shared, ['cat', '/proc/1/comm'])).stdout.trim(), 'pause');
+    // TARGET: another container's pid namespace (kubectl debug --target), which must be running and in the pod.
+    const debug = await p.container(pod, 'debug', { linux: { security_context: { namespace_options: { pid: 'TARGET', target_id: own } } } }, { start: true });
+    assert.equal(ns(await pidOf(debug), 'pid'), ns(await pidOf(own), 'pid'));
+    assert.equal((await p.exec(debug, ['cat', '/proc/1/comm'])).stdout.trim(), 'sleep');
+    const other = await p.runPod('joins-other');
+    await rejectsWith(p.container(other, 'debug', { linux: { security_context: { namespace_options: { pid: 'TARGET', target_id: own } } } }), grpc.status.INVALID_ARGUMENT);
     // The node's ipc namespace.
     const nodeIpc = await p.container(pod, 'nodeipc', { linux: { security_context: { namespace_options: { pid: 'CONTAINER', ipc: 'NODE' } } } }, { start: true });
     assert.equal(ns(await pidOf(nodeIpc), 'ipc'), readlinkSync('/proc/self/ns/ipc'));

@@ -52,6 +52,8 @@ export function toContainerConfig(
   const args = cfg.args ?? [];
   const logDir = sandboxConfig.log_directory ?? '';
   const logPath = logDir && cfg.log_path ? path.join(logDir, cfg.log_path) : undefined;
+  // The monitor appends to this file as root: it stays inside the pod's log directory.
+  if (logPath && path.relative(logDir, logPath).startsWith('..')) throw berthError('InvalidArgument', `log_path "${cfg.log_path}" leaves the sandbox's log_directory "${logDir}"`);
   const out: ContainerConfig = {
     image,
     name: containerName(meta.name, meta.attempt ?? 0, sandbox),

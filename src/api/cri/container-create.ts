@@ -29,7 +29,10 @@ export const createContainer: UnaryHandler<CreateContainerRequest, object> = asy
       if (isNotFound(err)) throw berthError('NotFound', `target container "${nso.target_id ?? ''}" of the pid namespace not found`, err);
       throw err;
     });
-    targetPid = target.state.status === 'running' ? target.state.pid : undefined;
+    // containerd's rule (validateTargetContainer): the target shares the pod and runs.
+    if (target.record.config.pod?.sandboxId !== sb.id) throw berthError('InvalidArgument', `target container "${nso.target_id}" of the pid namespace does not belong to pod sandbox "${sb.id}"`);
+    if (target.state.status !== 'running' || !target.state.pid) throw berthError('FailedPrecondition', `target container "${nso.target_id}" of the pid namespace is not running`);
+    targetPid = target.state.pid;
   }
   const config = toContainerConfig(req.config, sb, req.sandbox_config ?? {}, targetPid);
   const { id } = await deps.containers.create(ctx, config);

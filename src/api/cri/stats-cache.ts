@@ -79,7 +79,9 @@ export class CriStatsCache {
       })();
       this.invalidate();
     }
-    while (this.#doneSeq < this.#wantSeq) await this.#run(ctx);
+    // Only the changes known now are waited for: under constant churn a call still ends after a sweep or two.
+    const want = this.#wantSeq;
+    while (this.#doneSeq < want) await this.#run(ctx);
     return { containers: this.#containers, pods: this.#pods };
   }
 
