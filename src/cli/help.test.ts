@@ -31,7 +31,8 @@ describe('help', () => {
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: {2}berth \[OPTIONS\] COMMAND\n/);
     const headings = [...stdout.matchAll(/^([A-Z][\w-]* ?[\w-]*):$/gm)].map((m) => m[1]);
-    assert.deepEqual(headings.slice(0, 2), ['Common Commands', 'Management Commands']);
+    assert.deepEqual(headings.slice(0, 3), ['Common Commands', 'Management Commands', 'Low-level Commands']);
+    assert.match(stdout, /\n {2}snapshot {4}Manage snapshots/);
     assert.match(stdout, /\nCommon Commands:\n {2}run {9}Create and run a new container from an image\n {2}exec {8}Execute a command/);
     assert.match(stdout, /\nManagement Commands:\n(?: {2}\w+ +.+\n)* {2}container {3}Manage containers\n/);
     for (const name of Object.keys({ ...commands, ...aliases }).filter((k) => !k.includes(' '))) {

@@ -68,6 +68,21 @@ export const commands: Record<string, CommandLoader> = {
   'network disconnect': () => import('./commands/network-disconnect.ts'),
   port: () => import('./commands/port.ts'),
   completion: () => import('./commands/completion.ts'),
+  'namespace ls': () => import('./commands/namespace.ts').then((m) => ({ command: m.ls })),
+  'namespace create': () => import('./commands/namespace.ts').then((m) => ({ command: m.create })),
+  'namespace rm': () => import('./commands/namespace.ts').then((m) => ({ command: m.rm })),
+  'content ls': () => import('./commands/content.ts').then((m) => ({ command: m.ls })),
+  'content get': () => import('./commands/content.ts').then((m) => ({ command: m.get })),
+  'content rm': () => import('./commands/content.ts').then((m) => ({ command: m.rm })),
+  'snapshot ls': () => import('./commands/snapshot.ts').then((m) => ({ command: m.ls })),
+  'snapshot info': () => import('./commands/snapshot.ts').then((m) => ({ command: m.info })),
+  'snapshot usage': () => import('./commands/snapshot.ts').then((m) => ({ command: m.usage })),
+  'snapshot mounts': () => import('./commands/snapshot.ts').then((m) => ({ command: m.mounts })),
+  'snapshot rm': () => import('./commands/snapshot.ts').then((m) => ({ command: m.rm })),
+  'task ls': () => import('./commands/task.ts').then((m) => ({ command: m.ls })),
+  'task kill': () => import('./commands/task.ts').then((m) => ({ command: m.kill })),
+  'task ps': () => import('./commands/task.ts').then((m) => ({ command: m.ps })),
+  'lease ls': () => import('./commands/lease.ts').then((m) => ({ command: m.ls })),
 };
 
 export const aliases: Record<string, string> = {
@@ -113,6 +128,14 @@ export const aliases: Record<string, string> = {
   'network remove': 'network rm',
   'volume list': 'volume ls',
   'volume remove': 'volume rm',
+  'namespace list': 'namespace ls',
+  'content list': 'content ls',
+  'snapshot list': 'snapshot ls',
+  'task list': 'task ls',
+  'lease list': 'lease ls',
+  'namespace remove': 'namespace rm',
+  'content remove': 'content rm',
+  'snapshot remove': 'snapshot rm',
 };
 
 /** Groups (docker's management commands): the first word of two-word commands, with their summary. */
