@@ -58,8 +58,10 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
       return usageError(io, a.startsWith('--') ? `unknown flag: ${a.replace(/=.*/, '')}` : `unknown shorthand flag: '${a[1]}' in ${a}`, 'berth [OPTIONS] COMMAND', 'berth');
     } else break;
   }
-  const rest = argv.slice(i);
-  if (rest.length === 0) return printHelp(io);
+  let rest = argv.slice(i);
+  // docker's `help [COMMAND]` is `[COMMAND] --help`.
+  if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === '--help')) return printHelp(io);
   // A hosted command talks to the daemon that runs it, whatever path the client used to reach it.
   if (io.hosted) host = io.hosted.host;
   // The client (and node:http with it) loads only for commands that talk to berthd.

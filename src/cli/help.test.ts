@@ -57,6 +57,12 @@ describe('help', () => {
     }
   });
 
+  it('answers `help` and `help COMMAND` as --help', async () => {
+    assert.deepEqual(await cli('help'), await cli('--help'));
+    assert.deepEqual(await cli('help', 'network', 'ls'), await cli('network', 'ls', '--help'));
+    assert.match((await cli('help', 'network', 'ls')).stdout, /^Usage: {2}berth network ls /);
+  });
+
   it("prints a command's aliases, flags and defaults as docker does", async () => {
     const { stdout } = await cli('stop', '--help');
     assert.match(stdout, /\nAliases:\n {2}berth container stop, berth stop\n/);
