@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -151,10 +151,15 @@ describe('low-level views and completion', { timeout: 300_000, skip: !root && 'n
     assert.equal(stopped.code, 1);
   });
 
-  it('completes commands, flags and container names in bash', async () => {
+  /** A `berth` on PATH that reaches the test daemon, as a user's shell would run it. */
+  const shellEnv = () => {
     const cmd = cliCommand([]);
     writeFileSync(path.join(tmp, 'berth'), `#!/bin/sh\nexec ${[cmd.file, ...cmd.args].map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
-    const env = { ...process.env, ...cmd.env, PATH: `${tmp}:${process.env.PATH}`, BERTH_HOST: `unix://${e.d.socket}` } as Record<string, string>;
+    return { ...process.env, ...cmd.env, PATH: `${tmp}:${process.env.PATH}`, BERTH_HOST: `unix://${e.d.socket}` } as Record<string, string>;
+  };
+
+  it('completes commands, flags and container names in bash', async () => {
+    const env = shellEnv();
     const script = await runProcess('berth', ['completion', 'bash'], { env });
     assert.equal(script.code, 0, script.stderr);
     writeFileSync(path.join(tmp, 'berth.bash'), script.stdout);
@@ -177,5 +182,20 @@ describe('low-level views and completion', { timeout: 300_000, skip: !root && 'n
     assert.deepEqual(await complete('run', ...repoWords, ':', ''), [tag]);
     // Another namespace holds none of these names.
     assert.deepEqual(await complete('-n', 'elsewhere', 'rm', 'lowl'), []);
+  });
+  it('completes container names in zsh', { skip: !existsSync('/usr/bin/zsh') && 'zsh is not installed' }, async () => {
+    const env = shellEnv();
+    writeFileSync(path.join(tmp, 'berth.zsh'), (await runProcess('berth', ['completion', 'zsh'], { env })).stdout);
+    // compadd exists only inside zsh's completion system: a stand-in prints what the script offers.
+    const r = await runProcess('zsh', ['-c', `compadd() { while [[ $1 != -- ]]; do shift; done; shift; print -l -- "$@"; }; source "$1"; words=(berth rm lowl); CURRENT=3; _berth`, 'complete', path.join(tmp, 'berth.zsh')], { env });
+    assert.deepEqual([r.code, r.stdout], [0, 'lowlevel-web\n'], r.stderr);
+  });
+
+  it('completes container names in fish', { skip: !existsSync('/usr/bin/fish') && 'fish is not installed' }, async () => {
+    const env = shellEnv();
+    writeFileSync(path.join(tmp, 'berth.fish'), (await runProcess('berth', ['completion', 'fish'], { env })).stdout);
+    const r = await runProcess('fish', ['--no-config', '-c', `source $argv[1]; complete -C 'berth rm lowl'; complete -C 'berth network inspect '`, path.join(tmp, 'berth.fish')], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean), ['lowlevel-web', 'bridge', 'host', 'none']);
   });
 });
