@@ -76,9 +76,11 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   }
   let name = rest[0];
   let args = rest.slice(1);
+  let typed = rest[0];
   const two = `${rest[0]} ${rest[1] ?? ''}`;
   if (resolve(two)) {
     name = resolve(two)!;
+    typed = two;
     args = rest.slice(2);
   } else name = resolve(name) ?? name;
   const load = commands[name];
@@ -112,7 +114,8 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   try {
     return await command.run(args, env);
   } catch (err) {
-    if (isFlagError(err)) return usageError(io, err.message, command.usage, `berth ${name}`);
+    // docker names the command as it was typed: `container ls`, not `ps`.
+    if (isFlagError(err)) return usageError(io, err.message, command.usage.replace(`berth ${name}`, `berth ${typed}`), `berth ${typed}`);
     throw err;
   }
 }

@@ -42,7 +42,7 @@ describe('help', () => {
     }
   });
 
-  it('gives every command a usage, a summary and its flags', async () => {
+  it('gives every command a usage, a summary, its flags, and docker\'s answer to a flag it does not know', async () => {
     for (const [key, load] of Object.entries(commands)) {
       const { command } = await load();
       assert.match(command.usage, new RegExp(`^berth ${key}( |$)`), key);
@@ -50,6 +50,8 @@ describe('help', () => {
       const { code, stdout } = await cli(...key.split(' '), '--help');
       assert.equal(code, 0, key);
       assert.ok(stdout.startsWith(`Usage:  ${command.usage}\n\n${command.summary}\n`), key);
+      const bad = await cli(...key.split(' '), '--bogus-flag');
+      assert.deepEqual(bad, { code: 125, stdout: '', stderr: `unknown flag: --bogus-flag\n\nUsage:  ${command.usage}\n\nRun 'berth ${key} --help' for more information\n` }, key);
       // A flag without a description is one docker hides (run --net): help shows exactly the others.
       for (const [flag, spec] of Object.entries(command.flags ?? {})) {
         assert.equal(new RegExp(`--${flag} `).test(stdout), !!spec.doc, `${key} --${flag}`);
@@ -84,7 +86,7 @@ describe('help', () => {
     assert.deepEqual(await cli('bogus'), { code: 1, stdout: '', stderr: "berth: unknown command: berth bogus\n\nRun 'berth --help' for more information\n" });
     assert.deepEqual(await cli('image', 'bogus'), { code: 1, stdout: '', stderr: "berth: unknown command: berth image bogus\n\nUsage:  berth image\n\nRun 'berth image --help' for more information\n" });
     assert.deepEqual(await cli('ps', '--bogus'), { code: 125, stdout: '', stderr: "unknown flag: --bogus\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n" });
-    assert.deepEqual(await cli('container', 'ls', '-Z'), { code: 125, stdout: '', stderr: "unknown shorthand flag: 'Z' in -Z\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n" });
+    assert.deepEqual(await cli('container', 'ls', '-Z'), { code: 125, stdout: '', stderr: "unknown shorthand flag: 'Z' in -Z\n\nUsage:  berth container ls [OPTIONS]\n\nRun 'berth container ls --help' for more information\n" });
     assert.deepEqual(await cli('logs', '--tail'), { code: 125, stdout: '', stderr: "flag needs an argument: --tail\n\nUsage:  berth logs [OPTIONS] CONTAINER\n\nRun 'berth logs --help' for more information\n" });
     assert.equal((await cli('run', '--bogus', 'img')).code, 125);
     assert.equal((await cli('--bogus')).code, 125);
