@@ -103,7 +103,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   const own = dashDash < 0 ? args : args.slice(0, dashDash);
   if (own.includes('--help') || (args[0] === '-h' && args.length === 1)) {
     const { commandHelp } = await import('./help.ts');
-    io.stdout.write(commandHelp(name, command));
+    io.stdout.write(commandHelp(name, command, typed));
     return 0;
   }
   let client: ApiClient | undefined;

@@ -69,6 +69,7 @@ describe('help', () => {
     const { stdout } = await cli('stop', '--help');
     assert.match(stdout, /\nAliases:\n {2}berth container stop, berth stop\n/);
     assert.match(stdout, /\nOptions:\n(?:.+\n)* {2}-s, --signal string +Signal to send to the container\n/);
+    assert.match((await cli('container', 'stop', '--help')).stdout, /^Usage: {2}berth container stop \[OPTIONS\] CONTAINER/);
     const kill = await cli('kill', '--help');
     assert.match(kill.stdout, / {2}-s, --signal string {3}Signal to send to the container \(default "KILL"\)\n/);
   });

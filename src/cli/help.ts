@@ -62,7 +62,8 @@ export async function groupHelp(group: string): Promise<string> {
 }
 
 /** `berth CMD --help`: usage, summary, the other names it answers to, its flags with descriptions and defaults. */
-export function commandHelp(target: string, command: Command): string {
+export function commandHelp(target: string, command: Command, typed = target): string {
   const names = aliasesOf(target);
-  return helpText(command.usage, command.flags ?? {}, { summary: command.summary, aliases: names.length > 1 ? names.map((n) => `berth ${n}`) : undefined });
+  // docker's usage line names the command as it was typed (`container ls`).
+  return helpText(command.usage.replace(`berth ${target}`, `berth ${typed}`), command.flags ?? {}, { summary: command.summary, aliases: names.length > 1 ? names.map((n) => `berth ${n}`) : undefined });
 }
