@@ -136,7 +136,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     mounts: (ctx, key) => sn.mounts(ctx, key),
     remove: (ctx, key) => removeUnheld(ctx, sn, key),
   });
-  registerTaskRoutes(router, { containers: containers.containers, leases: images.leases });
+  registerTaskRoutes(router, { containers: containers.containers, sandboxes, leases: images.leases });
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { criClient } from '../helpers/cri.ts';
 import { cliCommand, runProcess } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 
@@ -149,6 +150,28 @@ describe('low-level views and completion', { timeout: 300_000, skip: !root && 'n
     assert.equal((await e.d.cli(['task', 'ls', '-q'])).stdout, '');
     const stopped = await e.d.cli(['task', 'kill', id]);
     assert.equal(stopped.code, 1);
+  });
+
+  it("lists a pod sandbox's pause process among the tasks of k8s.io", async () => {
+    const cri = criClient(path.join(e.d.state, 'cri.sock'));
+    let pod: string | undefined;
+    try {
+      const config = { metadata: { name: 'lowlevel-pod', uid: 'uid-lowlevel-pod', namespace: 'default', attempt: 0 }, linux: { security_context: { namespace_options: { network: 'NODE' } } } };
+      pod = (await cri.runtime('RunPodSandbox', { config })).pod_sandbox_id as string;
+      const pid = JSON.parse((await cri.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info.info).pid;
+      assert.ok(pid > 0);
+      const ls = await e.d.cli(['-n', 'k8s.io', 'task', 'ls']);
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.match(ls.stdout, new RegExp(`^TASK +PID +STATUS +\\n${pod} ${pid} +RUNNING +\\n$`));
+      assert.ok(!(await e.d.cli(['task', 'ls', '-q'])).stdout.includes(pod), 'the pod is not in the default namespace');
+      const busy = await e.d.cli(['namespace', 'rm', 'k8s.io']);
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /namespace "k8s.io" must be empty, but it still has sandboxes/);
+    } finally {
+      if (pod) await cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
+      cri.close();
+    }
+    assert.equal((await e.d.cli(['-n', 'k8s.io', 'task', 'ls', '-q'])).stdout, '');
   });
 
   /** A `berth` on PATH that reaches the test daemon, as a user's shell would run it. */

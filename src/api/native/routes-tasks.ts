@@ -28,7 +28,8 @@ function taskOf(c: ContainerSummary): TaskView | undefined {
 
 /**
  * Tasks and leases of the request's namespace, ctr's `tasks` and `leases`
- * views (a task's kill and ps are the container routes' kill and top):
+ * views (a task's kill and ps are the container routes' kill and top; a
+ * pod sandbox's pause process is listed, and stays the CRI's to stop):
  *   GET /tasks    -> [{id, pid, status}]
  *   GET /leases   -> [{id, createdAt, expiresAt?, labels}]
  */
@@ -36,15 +37,16 @@ export function registerTaskRoutes(
   router: Router,
   deps: {
     containers: { list(ctx: Ctx): Promise<ContainerSummary[]> };
+    /** Pod sandboxes, whose pause process is a task too (ctr -n k8s.io lists them beside the pods' containers). */
+    sandboxes?: { list(ctx: Ctx): Promise<Array<{ id: string; state: string; pausePid: number }>> };
     leases: { list(ctx: Ctx): Promise<Array<{ id: string; createdAt: Date; expiresAt?: Date; labels: Record<string, string> }>> };
   },
 ): void {
-  router.add('GET', '/tasks', async (req) =>
-    (await deps.containers.list(req.ctx))
-      .map(taskOf)
-      .filter((t) => t !== undefined)
-      .sort((a, b) => a.id.localeCompare(b.id)),
-  );
+  router.add('GET', '/tasks', async (req) => {
+    const tasks = (await deps.containers.list(req.ctx)).map(taskOf).filter((t) => t !== undefined);
+    for (const s of (await deps.sandboxes?.list(req.ctx)) ?? []) if (s.pausePid > 0) tasks.push({ id: s.id, pid: s.pausePid, status: 'running' });
+    return tasks.sort((a, b) => a.id.localeCompare(b.id));
+  });
   router.add('GET', '/leases', async (req): Promise<LeaseView[]> =>
     (await deps.leases.list(req.ctx)).map((l) => ({ id: l.id, createdAt: l.createdAt.toISOString(), expiresAt: l.expiresAt?.toISOString(), labels: l.labels })),
   );
