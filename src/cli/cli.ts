@@ -1,7 +1,7 @@
 import type { ApiClient } from '../api/native/client.ts';
 import type { CommandEnv } from './command.ts';
 import { isFlagError } from './flags.ts';
-import { commands, resolve } from './registry.ts';
+import { commands, groupNames, resolve } from './registry.ts';
 
 /**
  * What runs a command needs from whoever started it: the user's stdio,
@@ -64,14 +64,14 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   if (rest.length === 0 || (rest.length === 1 && rest[0] === '--help')) return printHelp(io);
   // A hosted command talks to the daemon that runs it, whatever path the client used to reach it.
   if (io.hosted) host = io.hosted.host;
-  // The client (and node:http with it) loads only for commands that talk to berthd.
-  const makeClient = async (ns: string, h = host) => {
-    const { ApiClient: Client } = await import('../api/native/client.ts');
-    return new Client({ host: io.hosted ? host : h, namespace: ns, signal: io.hosted?.signal });
-  };
   if (rest[0] === '__complete') {
     const { complete } = await import('./complete.ts');
-    io.stdout.write(await complete(rest.slice(1), { host, namespace, client: makeClient }));
+    // The words may name another socket (-H) and namespace (-n); a hosted command keeps to its daemon.
+    const client = async (ns: string, h: string) => {
+      const { ApiClient: Client } = await import('../api/native/client.ts');
+      return new Client({ host: io.hosted ? host : h, namespace: ns, signal: io.hosted?.signal });
+    };
+    io.stdout.write(await complete(rest.slice(1), { host, namespace, client }));
     return 0;
   }
   let name = rest[0];
@@ -86,7 +86,6 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   const load = commands[name];
   if (!load) {
     const { groupHelp } = await import('./help.ts');
-    const { groupNames } = await import('./registry.ts');
     const isGroup = groupNames().includes(rest[0]);
     if (isGroup && (rest.length === 1 || rest[1] === '--help' || rest[1] === '-h')) {
       io.stdout.write(await groupHelp(rest[0]));
@@ -107,6 +106,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
     return 0;
   }
   let client: ApiClient | undefined;
+  // The client (and node:http with it) loads only for commands that talk to berthd.
   const { ApiClient: Client } = await import('../api/native/client.ts');
   const env: CommandEnv = Object.create(io, {
     client: { value: () => (client ??= new Client({ host, namespace, signal: io.hosted?.signal })) },
