@@ -7,6 +7,12 @@ import { registerSystemRoutes, type DescribeEngine } from '../api/native/routes-
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { registerContainerRoutes } from '../api/native/routes-containers.ts';
+import { registerContentRoutes } from '../api/native/routes-content.ts';
+import { registerNamespaceRoutes } from '../api/native/routes-namespaces.ts';
+import { registerSnapshotRoutes } from '../api/native/routes-snapshots.ts';
+import { registerTaskRoutes } from '../api/native/routes-tasks.ts';
+import { NamespaceStore } from '../metadata/namespaces.ts';
+import { removeUnheld } from '../snapshots/remove-unheld.ts';
 import { rootCtx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
@@ -117,6 +123,20 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     health: (id) => health.health(id),
     imageConfig,
   });
+
+  // ctr's low-level views of the same engine.
+  registerNamespaceRoutes(router, new NamespaceStore(db));
+  registerContentRoutes(router, images.content);
+  const sn = images.snapshotter;
+  registerSnapshotRoutes(router, {
+    name: sn.name,
+    walk: (ctx, fn) => sn.walk(ctx, fn),
+    stat: (ctx, key) => sn.stat(ctx, key),
+    usage: (ctx, key) => sn.usage(ctx, key),
+    mounts: (ctx, key) => sn.mounts(ctx, key),
+    remove: (ctx, key) => removeUnheld(ctx, sn, key),
+  });
+  registerTaskRoutes(router, { containers: containers.containers, sandboxes, leases: images.leases });
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;

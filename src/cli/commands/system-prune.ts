@@ -15,6 +15,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth system prune [OPTIONS]',
   summary: 'Remove unused data',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {
