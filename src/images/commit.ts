@@ -29,6 +29,10 @@ export interface CommitLayerOptions {
   createdBy: string;
   /** Dockerfile-style instructions applied to the config (`CMD ["sh"]`, `ENV A=1`). */
   changes?: string[];
+  /** The history the new entry follows, instead of the parent's (a build's steps that changed only the config). */
+  history?: ImageConfig['history'];
+  /** The image's and its new history entry's time (RFC 3339), instead of now. */
+  created?: string;
 }
 
 /**
@@ -95,7 +99,7 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       const diffIds = [...parentDiffIds, diffId];
       const top = chainId(diffIds)!;
       committed = await commitLayerSnapshot(lctx, svc, top, key, parentChain);
-      const now = new Date().toISOString();
+      const now = opts.created ?? new Date().toISOString();
       const base = parent.config as ImageConfig;
       const config: ImageConfig = {
         ...base,
@@ -103,7 +107,7 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
         ...(opts.author ? { author: opts.author } : {}),
         config: opts.config,
         rootfs: { type: 'layers', diff_ids: diffIds },
-        history: [...(base.history ?? []), { created: now, created_by: opts.createdBy, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
+        history: [...(opts.history ?? base.history ?? []), { created: now, created_by: opts.createdBy, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
       };
       applyChanges(config, opts.changes ?? []);
       const layers = [...parent.manifest.layers, { mediaType: MediaTypes.ociLayerGzip, digest: layerDigest, size }];

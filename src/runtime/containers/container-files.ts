@@ -13,7 +13,7 @@ import { commandLine } from './container-views.ts';
 import type { ImageConfig } from '../oci/oci-types.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
 import { INIT_PATH_IN_CONTAINER, mergeEnv } from '../oci/spec.ts';
-import type { ContainerBasics, ContainerServiceDeps } from './types.ts';
+import type { ContainerBasics, ContainerServiceDeps, HistoryEntry } from './types.ts';
 
 /**
  * What the container service does with a container's file system: `cp`'s
@@ -31,6 +31,14 @@ export interface CommitOptions {
   comment?: string;
   changes?: string[];
   pause?: boolean;
+  /** The new image's runnable config, instead of the container's over its image's (a build step's). */
+  config?: ImageConfig;
+  /** What the history entry says made the layer, instead of the container's command line. */
+  createdBy?: string;
+  /** The history the new entry follows, instead of the image's. */
+  history?: HistoryEntry[];
+  /** The new image's time (RFC 3339), instead of now. */
+  created?: string;
 }
 
 export class ContainerFiles {
@@ -65,12 +73,14 @@ export class ContainerFiles {
       const id = await this.#d.images.commitLayer(ctx, {
         parent: rec.imageId,
         layer,
-        config: committedConfig(image.config.config ?? {}, rec.config),
+        config: opts.config ?? committedConfig(image.config.config ?? {}, rec.config),
         name: opts.name,
         author: opts.author,
         comment: opts.comment,
-        createdBy: commandLine(rec, image.config.config).join(' '),
+        createdBy: opts.createdBy ?? commandLine(rec, image.config.config).join(' '),
         changes: opts.changes,
+        ...(opts.history ? { history: opts.history } : {}),
+        ...(opts.created ? { created: opts.created } : {}),
       });
       this.#d.event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
       return id;
