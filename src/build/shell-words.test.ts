@@ -69,3 +69,8 @@ test('the names a word looks up are recorded, set or not', () => {
   processWords('$A ${B:-x} "$C" \'$D\'', look, '\\', used);
   assert.deepEqual([...used].sort(), ['A', 'B', 'C']);
 });
+
+test('heredoc content: variables expanded, quotes kept', async () => {
+  const { processHeredoc } = await import('./shell-words.ts');
+  assert.equal(processHeredoc('echo "$A" \'${MISSING:-d}\' \\$A\n', look, '\\'), 'echo "a" \'d\' $A\n');
+});

@@ -65,6 +65,11 @@ export function processWord(word: string, lookup: Lookup, escape: string, used: 
   return p.word('');
 }
 
+/** Expand the variables of a heredoc's content: quotes are text, the escape character only takes `$`, itself and a newline. */
+export function processHeredoc(content: string, lookup: Lookup, escape: string, used: Set<string> = new Set()): string {
+  return new WordProcessor(content, lookup, escape, used, true).word('');
+}
+
 /** Expand `s` and split the result into words (quoted text stays one word; expansions are not re-split inside quotes). */
 export function processWords(s: string, lookup: Lookup, escape: string, used: Set<string> = new Set()): string[] {
   return splitWords(s, escape).map((w) => processWord(w, lookup, escape, used));
@@ -75,13 +80,15 @@ class WordProcessor {
   readonly #lookup: Lookup;
   readonly #escape: string;
   readonly #used: Set<string>;
+  readonly #heredoc: boolean;
   #i = 0;
 
-  constructor(s: string, lookup: Lookup, escape: string, used: Set<string>) {
+  constructor(s: string, lookup: Lookup, escape: string, used: Set<string>, heredoc = false) {
     this.#s = s;
     this.#lookup = lookup;
     this.#escape = escape;
     this.#used = used;
+    this.#heredoc = heredoc;
   }
 
   /** Read until the end, or until an unquoted `stop` character (consumed). */
@@ -94,10 +101,18 @@ class WordProcessor {
         this.#i++;
         return out;
       }
-      if (ch === this.#escape) {
+      if (ch === this.#escape && this.#heredoc) {
+        const next = s[this.#i + 1];
+        if (next === '$' || next === this.#escape) out += next;
+        else if (next !== '\n') out += ch + (next ?? '');
+        this.#i += 2;
+      } else if (ch === this.#escape) {
         this.#i++;
         if (this.#i < s.length) out += s[this.#i++];
         else out += ch;
+      } else if (this.#heredoc && (ch === "'" || ch === '"')) {
+        out += ch;
+        this.#i++;
       } else if (ch === "'") {
         out += this.#single();
       } else if (ch === '"') {

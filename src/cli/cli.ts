@@ -59,6 +59,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   'network connect': () => import('./commands/network-connect.ts'),
   'network disconnect': () => import('./commands/network-disconnect.ts'),
   port: () => import('./commands/port.ts'),
+  build: () => import('./commands/build.ts'),
+  'builder prune': () => import('./commands/builder-prune.ts'),
 };
 
 const aliases: Record<string, string> = {
@@ -102,6 +104,10 @@ const aliases: Record<string, string> = {
   'container port': 'port',
   'network list': 'network ls',
   'network remove': 'network rm',
+  'image build': 'build',
+  'buildx build': 'build',
+  'builder build': 'build',
+  'buildx prune': 'builder prune',
 };
 
 const globalHelp = `Usage:  berth [OPTIONS] COMMAND

@@ -28,6 +28,9 @@ import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import { criSection } from '../api/cri/config.ts';
 import { wireCri } from './cri-wiring.ts';
 import { wireSandboxes } from './sandboxes-wiring.ts';
+import { wireBuilder } from './build-wiring.ts';
+import { buildSection } from '../build/config.ts';
+import { registerBuildRoutes } from '../api/native/routes-build.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,7 +44,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection, buildSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -117,6 +120,9 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     health: (id) => health.health(id),
     imageConfig,
   });
+
+  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build });
+  registerBuildRoutes(router, builder);
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;

@@ -1,0 +1,683 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { chainId } from '../core/chain-id.ts';
+import type { ContainerConfig } from '../core/containers.ts';
+import type { Ctx } from '../core/context.ts';
+import { cleanupCtx } from '../core/context.ts';
+import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
+import type { ImageConfigFields } from '../core/images.ts';
+import { demux } from '../core/stdcopy.ts';
+import { applyLayer } from '../snapshots/apply.ts';
+import type { ImageConfig } from '../images/types.ts';
+import { resolveInRoot, resolveUserInRootfs } from '../runtime/oci/rootfs-files.ts';
+import { applyConfigStep, commandArgs, DEFAULT_PATH, DEFAULT_SHELL, envLookup, expandHeredoc, expandWord, type StepScope } from './config-steps.ts';
+import { cleanContextPath, receiveContext, type BuildContext } from './context.ts';
+import { contentDigest, copyInto, matchSources, writeInto, type SourceEntry } from './copy.ts';
+import { flagValue, parseDockerfile, parseError, type Dockerfile, type Instruction, type InstructionOf, type Stage } from './dockerfile.ts';
+import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
+
+export type { BuilderDeps, BuildEvent, BuildInput, BuildResult };
+export type { BuildRequest } from './types.ts';
+
+/** Args every build knows without an ARG line outside a stage, and that are never written to the image. */
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+const CACHE_LEASE_LABEL = 'berth.build-cache';
+
+interface StageState {
+  /** The last image stored for this stage; the config below may have moved on from it. */
+  image?: BuildImage;
+  config: ImageConfig;
+  /** The config differs from `image`'s. */
+  dirty: boolean;
+  key: string;
+  args: Map<string, string | undefined>;
+  shell: string[];
+  cmdSet: boolean;
+}
+
+interface BuildRun {
+  ctx: Ctx;
+  id: string;
+  dir: string;
+  context: BuildContext;
+  df: Dockerfile;
+  input: BuildInput;
+  emit: (ev: BuildEvent) => void;
+  step: number;
+  total: number;
+  predefined: Map<string, string>;
+  meta: Map<string, string | undefined>;
+  stageRuns: Map<number, Promise<StageState>>;
+  /** Untagged image records this build made, dropped at the end. */
+  made: Set<string>;
+  usedArgs: Set<string>;
+  needed: Stage[];
+}
+
+/**
+ * The builder: a Dockerfile and its context in, an image out, on the engine
+ * berth already has. RUN runs in a container of the container service
+ * (the step's image, its ENV, WORKDIR, USER and args, the default network
+ * or none) and the container's changes become the step's layer through
+ * `commit`; COPY and ADD write into a created (never started) container's
+ * mounted rootfs and are committed the same way; every other instruction
+ * changes only the config, kept in memory until a layer or the end needs
+ * it stored. Stages run as soon as the target needs them, those that do
+ * not depend on each other at once. Each step's image is cached under a key
+ * made of its parent's key, its instruction as expanded, the args it uses
+ * and the digest of what it copies; the cache (metadata's build_cache) keeps
+ * its images from GC with one lease per entry and survives restarts.
+ *
+ * Errors: a malformed Dockerfile, an unknown stage or instruction is
+ * InvalidArgument with file:line:column; a missing context file NotFound; a
+ * failing RUN Unknown with its exit code (`exitCode`) and the step; a
+ * context over the bound ResourceExhausted. A failed build leaves no
+ * container, mount or record; only the steps it completed stay cached.
+ *
+ * Example:
+ *   const { id } = await builder.build(ctx, { request: { tags: ['app'] }, context: tarStream, onEvent: print });
+ */
+export class Builder {
+  readonly #d: BuilderDeps;
+
+  constructor(deps: BuilderDeps) {
+    this.#d = deps;
+  }
+
+  async build(ctx: Ctx, input: BuildInput): Promise<BuildResult> {
+    const req = input.request;
+    const id = randomBytes(8).toString('hex');
+    const dir = path.join(this.#d.config.workDir, id);
+    const abort = new AbortController();
+    const bctx: Ctx = { ...ctx, signal: AbortSignal.any([ctx.signal, abort.signal]) };
+    const emit = input.onEvent ?? (() => {});
+    const made = new Set<string>();
+    try {
+      await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
+      if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
+      const context = await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
+      const df = parseDockerfile(context.dockerfile, context.dockerfileName);
+      const run: BuildRun = {
+        ctx: bctx,
+        id,
+        dir,
+        context,
+        df,
+        input,
+        emit,
+        step: 0,
+        total: 0,
+        predefined: this.#predefinedArgs(),
+        meta: new Map(),
+        stageRuns: new Map(),
+        made,
+        usedArgs: new Set(),
+        needed: [],
+      };
+      this.#evalMetaArgs(run);
+      const target = this.#targetStage(run);
+      run.needed = this.#neededStages(run, target);
+      run.total = run.needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
+      // Every needed stage starts now; a stage waits for another only where it uses it.
+      const all = run.needed.map((s) => this.#stage(run, s));
+      all.forEach((p) => p.catch(() => abort.abort()));
+      const final = await this.#stage(run, target);
+      await Promise.all(all);
+      if (req.labels && Object.keys(req.labels).length) {
+        final.config = structuredClone(final.config);
+        final.config.config = { ...final.config.config, Labels: { ...final.config.config?.Labels, ...req.labels } };
+        final.dirty = true;
+        final.key = hashKey(final.key, 'labels', JSON.stringify(Object.entries(req.labels).sort()));
+      }
+      const image = await this.#materialize(run, final);
+      const unused = Object.keys(req.buildArgs ?? {}).filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.includes(k) && !run.predefined.has(k));
+      if (unused.length) emit({ kind: 'warning', message: `One or more build-args [${unused.join(' ')}] were not consumed` });
+      const tags: string[] = [];
+      for (const t of req.tags ?? []) {
+        await this.#d.images.tag(bctx, image.id, t);
+        tags.push(t);
+      }
+      made.delete(image.id);
+      emit({ kind: 'result', id: image.id, tags });
+      return { id: image.id, tags };
+    } catch (err) {
+      abort.abort();
+      throw err;
+    } finally {
+      const cctx = cleanupCtx(ctx, 60_000);
+      for (const m of made) await this.#d.images.dropRecord(cctx, m).catch(() => {});
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** `builder prune`: every cache entry and its lease, then GC; resolves to what went and the bytes freed. */
+  async prune(ctx: Ctx): Promise<{ entries: number; bytes: number }> {
+    const entries = await this.#d.cache.list(ctx);
+    for (const e of entries) {
+      await this.#d.cache.delete(ctx, e.key);
+      await this.#d.leases.delete(ctx, e.leaseId).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    const { bytes } = await this.#d.images.gc(ctx);
+    return { entries: entries.length, bytes };
+  }
+
+  // ------------------------------------------------------------------ args and stages
+
+  #platformString(): string {
+    const p = this.#d.images.platform;
+    return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+  }
+
+  #platformMatches(s: string): boolean {
+    const p = this.#d.images.platform;
+    const [os, arch, variant] = s.split('/');
+    return os === p.os && (arch === undefined || arch === p.architecture) && (variant === undefined || variant === (p.variant ?? ''));
+  }
+
+  #predefinedArgs(): Map<string, string> {
+    const p = this.#d.images.platform;
+    const plat = this.#platformString();
+    const m = new Map<string, string>();
+    for (const side of ['BUILD', 'TARGET']) {
+      m.set(`${side}PLATFORM`, plat);
+      m.set(`${side}OS`, p.os);
+      m.set(`${side}ARCH`, p.architecture);
+      m.set(`${side}VARIANT`, p.variant ?? '');
+    }
+    return m;
+  }
+
+  #evalMetaArgs(run: BuildRun): void {
+    const given = run.input.request.buildArgs ?? {};
+    for (const ins of run.df.metaArgs) {
+      for (const a of ins.args) {
+        const scope = this.#scope(run, undefined, new Set());
+        const value = a.key in given ? given[a.key] : a.value !== undefined ? expandWord(ins, a.value, scope) : undefined;
+        run.meta.set(a.key, value);
+        if (a.key in given) run.usedArgs.add(a.key);
+      }
+    }
+  }
+
+  /** Expansion scope: the stage's ENV, then its ARGs; outside a stage, the meta args and the platform args. */
+  #scope(run: BuildRun, st: StageState | undefined, used: Set<string>): StepScope {
+    const env = st ? envLookup(st.config.config?.Env) : new Map<string, string>();
+    const lookup = (name: string): string | undefined => {
+      if (env.has(name)) return env.get(name);
+      if (st) return st.args.get(name);
+      if (run.meta.has(name)) return run.meta.get(name);
+      return run.predefined.get(name);
+    };
+    return { escape: run.df.directives.escape, lookup, used, shell: st?.shell ?? DEFAULT_SHELL, cmdSet: st?.cmdSet };
+  }
+
+  #targetStage(run: BuildRun): Stage {
+    const t = run.input.request.target;
+    if (!t) return run.df.stages[run.df.stages.length - 1];
+    const s = run.df.stages.find((x) => x.name === t.toLowerCase());
+    if (!s) throw berthError('InvalidArgument', `failed to reach build target ${t} in Dockerfile: no stage is named "${t}" (stages: ${run.df.stages.map((x) => x.name ?? String(x.index)).join(', ')})`);
+    return s;
+  }
+
+  /** The stage a `FROM` or `--from` names, if it names an earlier one (by name or index). */
+  #stageRef(run: BuildRun, name: string, before: number): Stage | undefined {
+    const lower = name.toLowerCase();
+    const byName = run.df.stages.find((s) => s.name === lower && s.index < before);
+    if (byName) return byName;
+    if (/^\d+$/.test(name)) {
+      const i = Number(name);
+      if (i >= before) throw berthError('InvalidArgument', `stage index ${i} is not an earlier stage (this is stage ${before})`);
+      return run.df.stages[i];
+    }
+    return undefined;
+  }
+
+  #fromImage(run: BuildRun, stage: Stage): string {
+    return expandWord(stage.from, stage.from.image, this.#scope(run, undefined, run.usedArgs));
+  }
+
+  #neededStages(run: BuildRun, target: Stage): Stage[] {
+    const need = new Set<number>();
+    const visit = (s: Stage) => {
+      if (need.has(s.index)) return;
+      need.add(s.index);
+      const base = this.#stageRef(run, this.#fromImage(run, s), s.index);
+      if (base) visit(base);
+      for (const ins of s.instructions) {
+        const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
+        if (from === undefined) continue;
+        const ref = this.#stageRef(run, expandWord(ins, from, this.#scope(run, undefined, new Set())), s.index);
+        if (ref) visit(ref);
+      }
+    };
+    visit(target);
+    return run.df.stages.filter((s) => need.has(s.index));
+  }
+
+  #stage(run: BuildRun, stage: Stage): Promise<StageState> {
+    let p = run.stageRuns.get(stage.index);
+    if (!p) {
+      p = this.#runStage(run, stage);
+      run.stageRuns.set(stage.index, p);
+    }
+    return p;
+  }
+
+  async #runStage(run: BuildRun, stage: Stage): Promise<StageState> {
+    const label = stage.name ?? `stage-${stage.index}`;
+    const count = 1 + stage.instructions.length;
+    let index = 0;
+    const begin = (ins: Instruction) => {
+      const step = ++run.step;
+      index++;
+      run.emit({ kind: 'step', step, total: run.total, stage: label, index, count, text: ins.original });
+      return { step, t0: performance.now() };
+    };
+    const done = (s: { step: number; t0: number }, id?: string) => run.emit({ kind: 'done', step: s.step, ms: Math.round(performance.now() - s.t0), ...(id ? { id } : {}) });
+    const from = begin(stage.from);
+    const st = await this.#from(run, stage, from.step);
+    done(from, st.image?.id);
+    // The base image's ONBUILD triggers run first, as Docker runs them, and are not inherited.
+    const triggers = st.config.config?.OnBuild ?? [];
+    if (triggers.length) {
+      st.config.config = { ...st.config.config, OnBuild: null };
+      st.dirty = true;
+      for (const t of triggers) {
+        const parsed = parseDockerfile(`FROM scratch\n${t}\n`, `ONBUILD of ${stage.from.image}`).stages[0].instructions[0];
+        await this.#instruction(run, stage, st, parsed, from.step);
+      }
+    }
+    for (const ins of stage.instructions) {
+      run.ctx.signal.throwIfAborted();
+      const s = begin(ins);
+      const id = await this.#instruction(run, stage, st, ins, s.step);
+      done(s, id);
+    }
+    return st;
+  }
+
+  async #from(run: BuildRun, stage: Stage, step: number): Promise<StageState> {
+    const ins = stage.from;
+    const name = this.#fromImage(run, stage);
+    if (ins.platform) {
+      const plat = expandWord(ins, ins.platform, this.#scope(run, undefined, run.usedArgs));
+      if (!this.#platformMatches(plat)) throw parseError(ins.pos, `FROM --platform=${plat}: berth builds for ${this.#platformString()} only`);
+    }
+    const fresh = (config: ImageConfig, image: BuildImage | undefined, key: string): StageState => ({ image, config: structuredClone(config), dirty: false, key, args: new Map(), shell: DEFAULT_SHELL, cmdSet: false });
+    const ref = this.#stageRef(run, name, stage.index);
+    if (ref) {
+      const base = await this.#stage(run, ref);
+      const image = await this.#materialize(run, base);
+      return fresh(image.config, image, hashKey('image', image.id));
+    }
+    if (name.toLowerCase() === 'scratch') {
+      const p = this.#d.images.platform;
+      const config: ImageConfig = { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+      return fresh(config, undefined, hashKey('scratch'));
+    }
+    if (!name) throw parseError(ins.pos, 'FROM: the image name is empty (an unset ARG?)');
+    const image = await this.#baseImage(run, name, step);
+    return fresh(image.config, image, hashKey('image', image.id));
+  }
+
+  async #baseImage(run: BuildRun, name: string, step: number): Promise<BuildImage> {
+    const { images } = this.#d;
+    if (!run.input.request.pull) {
+      try {
+        return await images.find(run.ctx, name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    try {
+      await images.pull(run.ctx, name, (progress) => run.emit({ kind: 'pull', step, progress }));
+    } catch (err) {
+      throw wrap(err, `base image "${name}"`);
+    }
+    return images.find(run.ctx, name);
+  }
+
+  // ------------------------------------------------------------------ instructions
+
+  /** Run one instruction on the stage; resolves to the image made, when one was. */
+  async #instruction(run: BuildRun, stage: Stage, st: StageState, ins: Instruction, step: number): Promise<string | undefined> {
+    switch (ins.kind) {
+      case 'RUN':
+        return this.#run(run, st, ins, step);
+      case 'COPY':
+      case 'ADD':
+        return this.#copy(run, stage, st, ins, step);
+      case 'ARG': {
+        const given = run.input.request.buildArgs ?? {};
+        const parts: string[] = [];
+        for (const a of ins.args) {
+          const scope = this.#scope(run, st, new Set());
+          let value: string | undefined;
+          if (a.key in given) {
+            value = given[a.key];
+            run.usedArgs.add(a.key);
+          } else if (a.value !== undefined) value = expandWord(ins, a.value, scope);
+          else if (run.meta.has(a.key)) value = run.meta.get(a.key);
+          else if (run.predefined.has(a.key)) value = run.predefined.get(a.key);
+          st.args.set(a.key, value);
+          parts.push(a.value !== undefined ? `${a.key}=${a.value}` : a.key);
+        }
+        st.key = hashKey(st.key, 'arg', JSON.stringify(ins.args.map((a) => [a.key, st.args.get(a.key) ?? null])));
+        return undefined;
+      }
+      case 'FROM':
+        throw parseError(ins.pos, 'FROM inside a stage');
+      case 'ONBUILD':
+      default: {
+        const scope = this.#scope(run, st, new Set());
+        const r = applyConfigStep(ins, st.config.config ?? {}, scope);
+        this.#noteArgs(run, st, scope.used);
+        if (ins.kind === 'CMD') st.cmdSet = true;
+        if (r.shell) st.shell = r.shell;
+        const now = new Date().toISOString();
+        st.config = { ...st.config, config: r.config, ...(r.author ? { author: r.author } : {}), history: [...(st.config.history ?? []), { created: now, created_by: r.createdBy, empty_layer: true }] };
+        st.dirty = true;
+        st.key = hashKey(st.key, 'config', r.createdBy);
+        return undefined;
+      }
+    }
+  }
+
+  #noteArgs(run: BuildRun, st: StageState, used: Set<string>): void {
+    for (const u of used) if (st.args.has(u)) run.usedArgs.add(u);
+  }
+
+  /** Declared args with a value, as RUN sees them in its environment (never written to the image). */
+  #argEnv(st: StageState): string[] {
+    const env = envLookup(st.config.config?.Env);
+    const out: string[] = [];
+    for (const [k, v] of st.args) if (v !== undefined && !env.has(k)) out.push(`${k}=${v}`);
+    return out;
+  }
+
+  async #run(run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number): Promise<string | undefined> {
+    const network = flagValue(ins, 'network') ?? 'default';
+    if (!['default', 'none', 'host'].includes(network)) throw parseError(ins.pos, `RUN --network=${network}: want default, none or host`);
+    if (network === 'host') throw parseError(ins.pos, 'RUN --network=host is not allowed: it needs the network.host entitlement, which berth does not grant');
+    if (ins.flags.some((f) => f.name === 'mount' || f.name === 'security')) throw parseError(ins.pos, `RUN --${ins.flags.find((f) => f.name === 'mount' || f.name === 'security')!.name} is not supported by berth's builder yet`);
+    let cmd: string[];
+    if (ins.command.json) cmd = ins.command.args;
+    else if (ins.heredocs.length && /^\d*<<-?["']?[A-Za-z_][A-Za-z0-9_]*["']?$/.test(ins.command.shell.trim())) cmd = [...st.shell, ins.heredocs[0].content];
+    else if (ins.heredocs.length) cmd = [...st.shell, `${ins.command.shell}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join('\n')}\n`];
+    else cmd = commandArgs(ins.command, st.shell);
+    const argEnv = this.#argEnv(st);
+    for (const a of argEnv) run.usedArgs.add(a.slice(0, a.indexOf('=')));
+    const createdBy = (argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '') + cmd.join(' ');
+    st.key = hashKey(st.key, 'run', JSON.stringify(cmd), network, JSON.stringify(argEnv));
+    if (await this.#cached(run, st, step)) return st.image!.id;
+    const env = st.config.config?.Env ?? [];
+    const config: ContainerConfig = {
+      image: await this.#parentId(run, st),
+      entrypoint: [],
+      cmd,
+      env: [...(envLookup(env).has('PATH') ? [] : [`PATH=${DEFAULT_PATH}`]), ...env, ...argEnv],
+      ...(st.config.config?.WorkingDir ? { workingDir: st.config.config.WorkingDir } : {}),
+      ...(st.config.config?.User ? { user: st.config.config.User } : {}),
+      labels: { 'berth.build': run.id },
+      network: { mode: network === 'none' ? 'none' : 'bridge' },
+    };
+    return this.#inContainer(run, st, step, config, createdBy, async (id) => {
+      const { stream } = await this.#d.containers.attach(run.ctx, id);
+      const exited = this.#d.containers.wait(run.ctx, id, 'next-exit');
+      exited.catch(() => {});
+      const tail: Buffer[] = [];
+      let tailBytes = 0;
+      const output = demux(stream as unknown as Readable, (_n, data) => {
+        run.emit({ kind: 'log', step, data: data.toString('utf8') });
+        tail.push(data);
+        tailBytes += data.length;
+        while (tailBytes > 4096 && tail.length > 1) tailBytes -= tail.shift()!.length;
+      }).catch(() => {});
+      try {
+        await this.#d.containers.start(run.ctx, id);
+      } catch (err) {
+        stream.destroy();
+        throw wrap(err, `step ${step}/${run.total} ${ins.original}`);
+      }
+      const { exitCode, error } = await exited;
+      await output;
+      if (exitCode !== 0) {
+        const out = Buffer.concat(tail).toString('utf8').trimEnd();
+        const err = berthError('Unknown', `step ${step}/${run.total} ${ins.original}: The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}${error ? ` (${error})` : ''}${out ? `\n${out.split('\n').slice(-10).join('\n')}` : ''}`);
+        Object.assign(err, { exitCode });
+        throw err;
+      }
+    });
+  }
+
+  async #copy(run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'COPY' | 'ADD'>, step: number): Promise<string | undefined> {
+    const scope = this.#scope(run, st, new Set());
+    const ex = (w: string) => expandWord(ins, w, scope);
+    const isAdd = ins.kind === 'ADD';
+    const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
+    for (const f of ['link', 'parents', 'exclude', 'checksum', 'keep-git-dir']) {
+      if (flagValue(ins, f) !== undefined && f !== 'link') throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
+    }
+    const chown = flagValue(ins, 'chown');
+    const chmodText = flagValue(ins, 'chmod');
+    let mode: number | undefined;
+    if (chmodText !== undefined) {
+      const m = ex(chmodText);
+      if (!/^[0-7]{3,4}$/.test(m)) throw parseError(ins.pos, `${ins.kind} --chmod=${m}: want an octal mode such as 0644`);
+      mode = parseInt(m, 8);
+    }
+    const workdir = st.config.config?.WorkingDir || '/';
+    let dest = ex(ins.dest);
+    const trailing = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+    dest = path.posix.resolve(workdir, dest) + (trailing && !dest.endsWith('/') ? '/' : trailing ? '/' : '');
+    if (dest === '//') dest = '/';
+    // Sources: heredocs, URLs (ADD), then paths in the context or in the --from root.
+    const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
+    let srcRoot = run.context.dir;
+    let release: (() => Promise<void>) | undefined;
+    let what = 'build context';
+    try {
+      if (from !== undefined) {
+        const name = expandWord(ins, from, this.#scope(run, undefined, new Set()));
+        const ref = this.#stageRef(run, name, stage.index);
+        const image = ref ? await this.#materialize(run, await this.#stage(run, ref)) : await this.#baseImage(run, name, step);
+        const opened = await this.#openImage(run, image.id);
+        srcRoot = opened.rootfs;
+        release = opened.release;
+        what = `stage or image "${name}"`;
+      }
+      const entries: SourceEntry[] = [];
+      const inline: Array<{ name: string; content: string }> = [];
+      const urls: string[] = [];
+      for (const raw of ins.sources) {
+        const hm = /^\d*<<-?(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(raw);
+        const h = hm ? heredocs.get(hm[2]) : undefined;
+        if (h) {
+          inline.push({ name: h.name, content: h.expand ? expandHeredoc(ins, h.content, scope) : h.content });
+          continue;
+        }
+        const src = ins.json ? raw : ex(raw);
+        if (isAdd && /^https?:\/\//i.test(src)) {
+          urls.push(src);
+          continue;
+        }
+        entries.push(...(await matchSources(run.ctx, srcRoot, cleanContextPath(src), what)));
+      }
+      this.#noteArgs(run, st, scope.used);
+      const digest = await contentDigest(run.ctx, entries);
+      const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';
+      const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
+      st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(ins.flags), dest, digest, JSON.stringify(inline), JSON.stringify(urls));
+      if (urls.length === 0 && (await this.#cached(run, st, step))) return st.image!.id;
+      const downloads = await Promise.all(urls.map((u, i) => this.#download(run, u, i)));
+      return await this.#inContainer(run, st, step, { image: await this.#parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
+        const { rootfs, release: done } = await this.#d.containers.rootfsOf(run.ctx, id);
+        try {
+          const owner = chown !== undefined ? await this.#owner(run, ins, rootfs, ex(chown)) : from === undefined ? { uid: 0, gid: 0 } : undefined;
+          const opts = { ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}) };
+          for (const e of entries) {
+            if (isAdd && e.st.isFile() && (await isArchive(e.abs))) await this.#unpack(run, rootfs, e.abs, dest);
+            else await copyInto(run.ctx, rootfs, [e], entries.length + inline.length + urls.length > 1 && !dest.endsWith('/') ? dest + '/' : dest, opts);
+          }
+          for (const h of inline) await writeInto(run.ctx, rootfs, dest.endsWith('/') ? path.posix.join(dest, h.name) : dest, h.content, opts);
+          for (const d of downloads) {
+            const target = dest.endsWith('/') ? path.posix.join(dest, d.name) : dest;
+            await copyInto(run.ctx, rootfs, [{ abs: d.file, rel: d.name, st: await stat(d.file) }], target, { owner: owner ?? { uid: 0, gid: 0 }, mode: mode ?? 0o600 });
+          }
+        } finally {
+          await done();
+        }
+      });
+    } finally {
+      await release?.();
+    }
+  }
+
+  async #owner(run: BuildRun, ins: Instruction, rootfs: string, chown: string): Promise<{ uid: number; gid: number }> {
+    try {
+      const u = await resolveUserInRootfs(run.ctx, rootfs, chown);
+      // As Docker: a user without a group gets its uid as gid, not its primary group.
+      return { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
+    } catch (err) {
+      throw parseError(ins.pos, `--chown=${chown}: ${(err as Error).message}`, err);
+    }
+  }
+
+  async #unpack(run: BuildRun, rootfs: string, archive: string, dest: string): Promise<void> {
+    const clean = path.posix.normalize('/' + dest);
+    const host = await resolveInRoot(run.ctx, rootfs, clean);
+    await mkdir(host, { recursive: true, mode: 0o755 });
+    await applyLayer(run.ctx, host, createReadStream(archive), { format: 'plain' });
+  }
+
+  async #download(run: BuildRun, url: string, i: number): Promise<{ file: string; name: string }> {
+    const file = path.join(run.dir, `download-${i}`);
+    const res = await fetch(url, { signal: run.ctx.signal, redirect: 'follow' }).catch((err: unknown) => {
+      throw berthError('Unavailable', `ADD ${url}: ${(err as Error).message}`, err);
+    });
+    if (!res.ok || !res.body) throw berthError('NotFound', `ADD ${url}: the server answered ${res.status} ${res.statusText}`);
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream), createWriteStream(file, { mode: 0o600 }));
+    const name = path.posix.basename(new URL(url).pathname) || 'index.html';
+    return { file, name };
+  }
+
+  /** A created (never started) container of image `id`, its rootfs mounted for reading. */
+  async #openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }> {
+    const c = await this.#d.containers.create(run.ctx, { image: id, labels: { 'berth.build': run.id }, network: { mode: 'none' }, cmd: ['true'], entrypoint: [] });
+    try {
+      const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, c.id);
+      return {
+        rootfs,
+        release: async () => {
+          await release();
+          await this.#d.containers.remove(cleanupCtx(run.ctx), c.id).catch(() => {});
+        },
+      };
+    } catch (err) {
+      await this.#d.containers.remove(cleanupCtx(run.ctx), c.id).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Create a container for the step, let `work` change it, and commit it as the stage's new image. */
+  async #inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string> {
+    const c = await this.#d.containers.create(run.ctx, config);
+    run.emit({ kind: 'container', step, id: c.id });
+    try {
+      await work(c.id);
+      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false });
+      run.made.add(id);
+      st.image = await this.#d.images.find(run.ctx, id);
+      st.config = structuredClone(st.image.config);
+      st.dirty = false;
+      await this.#remember(run, st, st.image.manifest.layers.at(-1)?.size ?? 0);
+      return id;
+    } finally {
+      await this.#d.containers.remove(cleanupCtx(run.ctx), c.id).catch(() => {});
+    }
+  }
+
+  /** The ID of an image holding the stage's layers, stored now if the stage has none yet (scratch). */
+  async #parentId(run: BuildRun, st: StageState): Promise<string> {
+    if (st.image) return st.image.id;
+    return (await this.#materialize(run, st)).id;
+  }
+
+  /** The stage's image as it stands, stored if the config moved on since the last one; cached by key. */
+  async #materialize(run: BuildRun, st: StageState): Promise<BuildImage> {
+    if (st.image && !st.dirty) return st.image;
+    if (await this.#cached(run, st, 0)) return st.image!;
+    const diffIds = st.config.rootfs.diff_ids;
+    const config: ImageConfig = { ...st.config, created: new Date().toISOString() };
+    const id = await this.#d.images.record(run.ctx, { config, layers: st.image?.manifest.layers ?? [], ...(diffIds.length ? { topSnapshot: chainId(diffIds) } : {}) });
+    run.made.add(id);
+    st.image = await this.#d.images.find(run.ctx, id);
+    st.config = structuredClone(st.image.config);
+    st.dirty = false;
+    await this.#remember(run, st, 0);
+    return st.image;
+  }
+
+  /** Take the cached image of the stage's key, when there is one and the build may use it. */
+  async #cached(run: BuildRun, st: StageState, step: number): Promise<boolean> {
+    if (run.input.request.noCache) return false;
+    const hit = await this.#d.cache.get(run.ctx, st.key);
+    if (!hit) return false;
+    try {
+      await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target);
+      st.image = await this.#d.images.find(run.ctx, hit.imageId);
+    } catch (err) {
+      if (kindOf(err) === 'Canceled') throw err;
+      await this.#d.cache.delete(run.ctx, st.key).catch(() => {});
+      return false;
+    }
+    run.made.add(hit.imageId);
+    st.config = structuredClone(st.image.config);
+    st.dirty = false;
+    if (step) run.emit({ kind: 'cached', step, id: hit.imageId });
+    return true;
+  }
+
+  async #remember(run: BuildRun, st: StageState, size: number): Promise<void> {
+    const image = st.image!;
+    const leaseId = `build-cache.${st.key.slice(7)}`;
+    try {
+      await this.#d.leases.create(run.ctx, { id: leaseId, labels: { [CACHE_LEASE_LABEL]: '1' } });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    await this.#d.leases.addResource(run.ctx, leaseId, { kind: 'content', id: image.target.digest });
+    await this.#d.cache.put(run.ctx, { key: st.key, imageId: image.id, target: image.target, leaseId, size });
+  }
+
+}
+
+function hashKey(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(`${p.length}:${p}\n`);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** A tar (plain, gzip or zstd) that ADD unpacks instead of copying, recognised by its first bytes as Docker does. */
+async function isArchive(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
+    if (bytesRead >= 4 && buf.readUInt32LE(0) === 0xfd2fb528) return true;
+    return bytesRead >= 262 && buf.toString('latin1', 257, 262) === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+export type { ImageConfigFields };

@@ -1,0 +1,77 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { SectionValues } from '../core/config.ts';
+import { isNotFound } from '../core/errors.ts';
+import { Builder } from '../build/builder.ts';
+import { buildSettings } from '../build/config.ts';
+import type { BuildImages } from '../build/types.ts';
+import type { MetadataDb } from '../metadata/db.ts';
+import { BuildCacheStore } from '../metadata/build-cache.ts';
+import { MetadataLeaseManager } from '../metadata/leases.ts';
+import { recordImage } from '../images/layer-image.ts';
+import type { ImageService } from '../images/service.ts';
+import type { Descriptor } from '../images/types.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
+
+/**
+ * The builder on the image and container services: images are found,
+ * pulled, stored and tagged by the image service; steps run in containers
+ * of the container service; the cache is the metadata database's
+ * build_cache table with a lease per entry. Contexts are unpacked under
+ * `<root>/builds` (on disk: a context may be large), emptied at start of
+ * what a build cut short by a crash left there.
+ */
+export async function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageService; containers: ContainerService; build?: SectionValues }): Promise<Builder> {
+  const { images, containers } = opts;
+  const settings = buildSettings(opts.build);
+  const workDir = path.join(opts.root, 'builds');
+  await rm(workDir, { recursive: true, force: true });
+  const leases = new MetadataLeaseManager(opts.db);
+  const records = images.deps.records;
+  const buildImages: BuildImages = {
+    async find(ctx, ref) {
+      const img = await images.find(ctx, ref);
+      return { id: img.id, target: img.manifestDesc, manifest: img.manifest, config: img.config };
+    },
+    pull: (ctx, ref, onProgress) => images.pull(ctx, ref, onProgress),
+    record: (ctx, image) => images.withLease(ctx, (lctx) => recordImage(ctx, lctx, images, image)),
+    async ensureRecord(ctx, id, target) {
+      try {
+        await records.get(ctx, id);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await records.put(ctx, { name: id, target: target as Descriptor, labels: {} });
+      }
+    },
+    async dropRecord(ctx, id) {
+      await records.delete(ctx, id).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+    },
+    tag: (ctx, id, name) => images.tag(ctx, id, name),
+    async gc(ctx) {
+      const r = await images.deps.gc.collect(ctx);
+      return { bytes: r.contentBytes };
+    },
+    platform: images.platform,
+  };
+  return new Builder({
+    images: buildImages,
+    containers: {
+      create: (ctx, config) => containers.create(ctx, config),
+      start: (ctx, id) => containers.start(ctx, id),
+      attach: (ctx, id) => containers.attach(ctx, id),
+      wait: (ctx, id, condition) => containers.wait(ctx, id, condition),
+      rootfsOf: (ctx, id) => containers.rootfsOf(ctx, id),
+      commit: (ctx, id, o) => containers.commit(ctx, id, o),
+      remove: (ctx, id) => containers.remove(ctx, id, { force: true }),
+    },
+    cache: new BuildCacheStore(opts.db),
+    leases: {
+      create: (ctx, o) => leases.create(ctx, o),
+      delete: (ctx, id) => leases.delete(ctx, id),
+      addResource: (ctx, id, res) => leases.addResource(ctx, id, res),
+    },
+    config: { maxContextBytes: settings.maxContextBytes, workDir },
+  });
+}
