@@ -370,7 +370,8 @@ export class Builder {
           st.args.set(a.key, value);
           parts.push(a.value !== undefined ? `${a.key}=${a.value}` : a.key);
         }
-        st.key = hashKey(st.key, 'arg', JSON.stringify(ins.args.map((a) => [a.key, st.args.get(a.key) ?? null])));
+        // As Docker: a new value misses the cache where the arg is first used, not at its declaration.
+        st.key = hashKey(st.key, 'arg', ins.original);
         return undefined;
       }
       case 'FROM':
@@ -466,7 +467,8 @@ export class Builder {
     for (const f of ['link', 'parents', 'exclude', 'checksum', 'keep-git-dir']) {
       if (flagValue(ins, f) !== undefined && f !== 'link') throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
     }
-    const chown = flagValue(ins, 'chown');
+    const chownFlag = flagValue(ins, 'chown');
+    const chown = chownFlag === undefined ? undefined : ex(chownFlag);
     const chmodText = flagValue(ins, 'chmod');
     let mode: number | undefined;
     if (chmodText !== undefined) {
@@ -515,13 +517,14 @@ export class Builder {
       const digest = await contentDigest(run.ctx, entries);
       const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';
       const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
-      st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(ins.flags), dest, digest, JSON.stringify(inline), JSON.stringify(urls));
+      const usedValues = [...scope.used].sort().map((u) => [u, scope.lookup(u) ?? null]);
+      st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls));
       if (urls.length === 0 && (await this.#cached(run, st, step))) return st.image!.id;
       const downloads = await Promise.all(urls.map((u, i) => this.#download(run, u, i)));
       return await this.#inContainer(run, st, step, { image: await this.#parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
         const { rootfs, release: done } = await this.#d.containers.rootfsOf(run.ctx, id);
         try {
-          const owner = chown !== undefined ? await this.#owner(run, ins, rootfs, ex(chown)) : from === undefined ? { uid: 0, gid: 0 } : undefined;
+          const owner = chown !== undefined ? await this.#owner(run, ins, rootfs, chown) : from === undefined ? { uid: 0, gid: 0 } : undefined;
           const opts = { ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}) };
           for (const e of entries) {
             if (isAdd && e.st.isFile() && (await isArchive(e.abs))) await this.#unpack(run, rootfs, e.abs, dest);

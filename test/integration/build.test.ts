@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ describe('berth build', { timeout: 600_000 }, () => {
   let e: Engine;
   let tmp: string;
   before(async () => {
-    e = await startEngine();
+    e = await startEngine({ extraConfig: '[build]\nmax_context_bytes = 1048576\n' });
     tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-build-'));
   });
   after(async () => {
@@ -66,5 +66,205 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.match(hist.stdout, /^\/bin\/sh -c echo "\$GREETING from \$\(pwd\)" > out.txt && cat hello.txt >> out.txt$/m);
     assert.match(hist.stdout, /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/app\/ $/m);
     assert.equal((await cli('ps', '-aq')).stdout, '', 'no build container is left');
+  });
+
+  /** The image's root file system as umoci unpacks it from `berth save --format oci`. */
+  const umociRootfs = async (ref: string): Promise<string> => {
+    const out = path.join(tmp, `umoci${n++}`);
+    mkdirSync(path.join(out, 'layout'), { recursive: true });
+    const saved = await cli('save', '--format', 'oci', '-o', path.join(out, 'image.tar'), ref);
+    assert.equal(saved.code, 0, saved.stderr);
+    execFileSync('tar', ['-xf', path.join(out, 'image.tar'), '-C', path.join(out, 'layout')]);
+    execFileSync('umoci', ['unpack', '--image', `${path.join(out, 'layout')}:${ref.split(':').pop()}`, path.join(out, 'bundle')], { stdio: 'pipe' });
+    return path.join(out, 'bundle', 'rootfs');
+  };
+  const steps = (stderr: string) => [...stderr.matchAll(/^#(\d+) \[[^\]]+\] (.*)$/gm)].map((m) => ({ n: m[1], text: m[2], cached: new RegExp(`^#${m[1]} CACHED$`, 'm').test(stderr) }));
+  const cachedTexts = (stderr: string) => steps(stderr).filter((s) => s.cached).map((s) => s.text);
+  const leftovers = async () => {
+    const ps = (await cli('ps', '-aq')).stdout;
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => (l.split(' ')[4] ?? '').startsWith(e.d.dir + '/') && !/\/rootfs$/.test(l.split(' ')[4]));
+    const builds = existsSync(path.join(e.d.root, 'builds')) ? readdirSync(path.join(e.d.root, 'builds')) : [];
+    return { ps, mounts: mounts.length, builds };
+  };
+
+  it('reuses the cache when nothing changed, and misses from the first step whose input changed', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${e.image}\nARG V=1\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy && echo $V >> /copy\nCOPY b.txt /b.txt\nRUN date +%s%N > /stamp\n`,
+      'a.txt': 'a\n',
+      'b.txt': 'b\n',
+    });
+    const first = await cli('build', '--progress=plain', '-q', dir);
+    assert.equal(first.code, 0, first.stderr);
+    const id1 = first.stdout.trim();
+    assert.match(id1, /^sha256:[0-9a-f]{64}$/);
+    const again = await cli('build', '--progress=plain', dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(cachedTexts(again.stderr), ['COPY a.txt /a.txt', 'RUN cat /a.txt > /copy && echo $V >> /copy', 'COPY b.txt /b.txt', 'RUN date +%s%N > /stamp']);
+    assert.match(again.stderr, new RegExp(`writing image ${id1}`), 'the same image again');
+    // A new mtime alone is no change; new content is.
+    utimesSync(path.join(dir, 'a.txt'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    writeFileSync(path.join(dir, 'b.txt'), 'b changed\n');
+    const changed = await cli('build', '--progress=plain', dir);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.deepEqual(cachedTexts(changed.stderr), ['COPY a.txt /a.txt', 'RUN cat /a.txt > /copy && echo $V >> /copy']);
+    // A build arg the RUN sees changes its key.
+    const arg = await cli('build', '--progress=plain', '--build-arg', 'V=2', '-t', 'cache:arg', dir);
+    assert.equal(arg.code, 0, arg.stderr);
+    assert.deepEqual(cachedTexts(arg.stderr), ['COPY a.txt /a.txt']);
+    assert.equal((await cli('run', '--rm', 'cache:arg', 'cat', '/copy')).stdout, 'a\n2\n');
+    const nocache = await cli('build', '--progress=plain', '--no-cache', dir);
+    assert.equal(nocache.code, 0, nocache.stderr);
+    assert.deepEqual(cachedTexts(nocache.stderr), []);
+    // The cache survives a restart of berthd, and builder prune empties it.
+    const exited = new Promise((r) => e.d.proc.once('exit', r));
+    e.d.proc.kill('SIGTERM');
+    await exited;
+    await e.d.restart();
+    const afterRestart = await cli('build', '--progress=plain', dir);
+    assert.equal(cachedTexts(afterRestart.stderr).length, 4, afterRestart.stderr);
+    const prune = await cli('builder', 'prune', '-f');
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, /Deleted build cache objects: [1-9]\d*/);
+    const afterPrune = await cli('build', '--progress=plain', dir);
+    assert.equal(afterPrune.code, 0, afterPrune.stderr);
+    assert.deepEqual(cachedTexts(afterPrune.stderr), []);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+  });
+
+  it('builds only the stages the target needs, independent ones side by side, and copies from stages and images', async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${e.image} AS one`,
+        'RUN echo one > /one.txt && sleep 1',
+        `FROM ${e.image} AS two`,
+        'RUN echo two > /two.txt && sleep 1',
+        `FROM ${e.image} AS broken`,
+        'RUN echo never built && exit 9',
+        'FROM one AS final',
+        'COPY --from=two /two.txt /from-two.txt',
+        `COPY --from=${e.image} /bin/busybox /copied-busybox`,
+        'CMD ["cat", "/one.txt", "/from-two.txt"]',
+        'FROM final AS extra',
+        'RUN echo extra > /extra.txt',
+      ].join('\n'),
+    });
+    const r = await cli('build', '--progress=plain', '--target', 'final', '-t', 'multi:1', dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /never built|extra/);
+    // The two first stages ran at once: the second started before the first was done.
+    const startTwo = r.stderr.indexOf('RUN echo two');
+    const doneOne = r.stderr.search(new RegExp(`^#${steps(r.stderr).find((s) => s.text.startsWith('RUN echo one'))!.n} DONE`, 'm'));
+    assert.ok(startTwo >= 0 && startTwo < doneOne, r.stderr);
+    const run = await cli('run', '--rm', 'multi:1');
+    assert.equal(run.stdout, 'one\ntwo\n');
+    const rootfs = await umociRootfs('multi:1');
+    assert.equal(readFileSync(path.join(rootfs, 'from-two.txt'), 'utf8'), 'two\n');
+    assert.ok(statSync(path.join(rootfs, 'copied-busybox')).size > 100_000);
+    assert.ok(!existsSync(path.join(rootfs, 'two.txt')));
+    const missing = await cli('build', '--target', 'nope', dir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /failed to reach build target nope/);
+  });
+
+  it('applies .dockerignore with exceptions, ADD unpacks a local tar, heredocs, --chown and --chmod', async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${e.image}`,
+        'ARG WHO=world',
+        'COPY . /ctx/',
+        'ADD files.tar.gz /unpacked/',
+        'COPY --chown=1000:1001 --chmod=0640 secret.txt /owned/',
+        'COPY <<EOF /etc/greeting',
+        'hello $WHO',
+        'EOF',
+        'RUN <<EOS',
+        'set -e',
+        'echo "from a heredoc" > /heredoc.txt',
+        'EOS',
+        "RUN cat <<'END' > /quoted.txt",
+        'no $expansion here',
+        'END',
+      ].join('\n'),
+      '.dockerignore': '*.log\n!keep.log\nbuild/\nsecret.txt\n',
+      'a.log': 'ignored\n',
+      'keep.log': 'kept\n',
+      'build/out.o': 'ignored\n',
+      'src/main.c': 'int main;\n',
+      'secret.txt': 'not in /ctx but copied by name? no: ignored\n',
+    });
+    // A tar with a directory and a file, made by the system tar.
+    mkdirSync(path.join(tmp, 'tarsrc/sub'), { recursive: true });
+    writeFileSync(path.join(tmp, 'tarsrc/sub/inner.txt'), 'inside the tar\n');
+    execFileSync('tar', ['-czf', path.join(dir, 'files.tar.gz'), '-C', path.join(tmp, 'tarsrc'), 'sub']);
+    const failing = await cli('build', dir);
+    assert.equal(failing.code, 1, 'secret.txt is ignored, so COPY of it fails');
+    assert.match(failing.stderr, /secret\.txt.*not found/);
+    writeFileSync(path.join(dir, '.dockerignore'), '*.log\n!keep.log\nbuild/\n');
+    const r = await cli('build', '--progress=plain', '-t', 'tree:1', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const rootfs = await umociRootfs('tree:1');
+    assert.deepEqual(readdirSync(path.join(rootfs, 'ctx')).sort(), ['.dockerignore', 'Dockerfile', 'files.tar.gz', 'keep.log', 'secret.txt', 'src']);
+    assert.equal(readFileSync(path.join(rootfs, 'ctx/src/main.c'), 'utf8'), 'int main;\n');
+    assert.equal(lstatSync(path.join(rootfs, 'ctx/keep.log')).uid, 0);
+    assert.equal(readFileSync(path.join(rootfs, 'unpacked/sub/inner.txt'), 'utf8'), 'inside the tar\n');
+    const owned = lstatSync(path.join(rootfs, 'owned/secret.txt'));
+    assert.deepEqual([owned.uid, owned.gid, owned.mode & 0o7777], [1000, 1001, 0o640]);
+    assert.equal(readFileSync(path.join(rootfs, 'etc/greeting'), 'utf8'), 'hello world\n');
+    assert.equal(readFileSync(path.join(rootfs, 'heredoc.txt'), 'utf8'), 'from a heredoc\n');
+    assert.equal(readFileSync(path.join(rootfs, 'quoted.txt'), 'utf8'), 'no $expansion here\n');
+  });
+
+  it('a failing RUN names the step, shows its output and exit code, and leaves nothing but the steps it completed', async () => {
+    const images = (await cli('images', '-q', '--no-trunc')).stdout;
+    const dir = context({ Dockerfile: `FROM ${e.image}\nRUN echo done-before > /before\nRUN echo about to fail && echo on stderr >&2 && exit 7\nRUN echo never\n` });
+    const r = await cli('build', '--progress=plain', dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /about to fail/);
+    assert.match(r.stderr, /step 3\/4 RUN echo about to fail.*returned a non-zero code: 7/);
+    assert.doesNotMatch(r.stderr, /#\d+ \[[^\]]+\] RUN echo never/);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+    assert.equal((await cli('images', '-q', '--no-trunc')).stdout, images, 'no image record is left');
+    writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${e.image}\nRUN echo done-before > /before\nRUN echo fixed\n`);
+    const fixed = await cli('build', '--progress=plain', dir);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.deepEqual(cachedTexts(fixed.stderr), ['RUN echo done-before > /before'], 'the completed step was cached');
+  });
+
+  it('refuses bad input with a clear message and a non-zero exit', async () => {
+    const unknown = await cli('build', context({ Dockerfile: `FROM ${e.image}\nFROBNICATE x\n` }));
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /Dockerfile:2:1: unknown instruction: FROBNICATE/);
+    const missingFile = await cli('build', context({ Dockerfile: `FROM ${e.image}\nCOPY nothere.txt /x\n` }));
+    assert.equal(missingFile.code, 1);
+    assert.match(missingFile.stderr, /nothere\.txt.*not found/);
+    const noDockerfile = await cli('build', context({ 'other.txt': 'x' }));
+    assert.equal(noDockerfile.code, 1);
+    assert.match(noDockerfile.stderr, /Dockerfile/);
+    const big = context({ Dockerfile: `FROM ${e.image}\nCOPY big /big\n` });
+    writeFileSync(path.join(big, 'big'), Buffer.alloc(2 << 20, 1));
+    const tooBig = await cli('build', big);
+    assert.equal(tooBig.code, 1);
+    assert.match(tooBig.stderr, /build context is larger than the limit of 1048576 bytes/);
+    const badImage = await cli('build', context({ Dockerfile: 'FROM 127.0.0.1:1/none/such:1\n' }));
+    assert.equal(badImage.code, 1);
+    assert.match(badImage.stderr, /base image "127\.0\.0\.1:1\/none\/such:1"/);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+  });
+
+  it('reads the Dockerfile or the context from stdin, writes --iidfile, and sets --label', async () => {
+    const df = `FROM ${e.image}\nRUN echo piped > /piped\n`;
+    const alone = await e.d.cli(['build', '-q', '-'], { input: df });
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.match(alone.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    const dir = context({ 'x.txt': 'x\n' });
+    const viaF = await e.d.cli(['build', '-q', '-f', '-', '--label', 'a=b', '--iidfile', path.join(tmp, 'iid'), dir], { input: `FROM ${e.image}\nCOPY x.txt /\n` });
+    assert.equal(viaF.code, 0, viaF.stderr);
+    assert.equal(readFileSync(path.join(tmp, 'iid'), 'utf8'), viaF.stdout.trim());
+    assert.equal(((await inspect(viaF.stdout.trim())).Config.Labels as Record<string, string>).a, 'b');
+    const tarDir = context({ Dockerfile: `FROM ${e.image}\nCOPY y.txt /\n`, 'y.txt': 'y\n' });
+    const tar = execFileSync('tar', ['-cf', '-', '-C', tarDir, '.']);
+    const fromTar = await e.d.cli(['build', '-q', '-t', 'fromtar:1', '-'], { input: tar });
+    assert.equal(fromTar.code, 0, fromTar.stderr);
+    assert.equal((await cli('run', '--rm', 'fromtar:1', 'cat', '/y.txt')).stdout, 'y\n');
   });
 });
