@@ -167,6 +167,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
     health: (id) => health.health(id),
     describe: (ctx) => describe.fn!(ctx),
+    builder,
   });
 
   return {

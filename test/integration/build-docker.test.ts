@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
+
+/**
+ * `docker build` (the docker CLI 28 without buildx, so the legacy builder
+ * protocol: POST /build with the context as a tar) through berth's Docker
+ * API socket, and what it built seen from both sides.
+ */
+describe('docker build through the Docker API', { skip: dockerSkip, timeout: 600_000 }, () => {
+  let de: DockerEngine;
+  let tmp: string;
+  before(async () => {
+    de = await startDockerEngine();
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-dbuild-'));
+  });
+  after(async () => {
+    await de?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+  let n = 0;
+  const context = (files: Record<string, string>): string => {
+    const dir = path.join(tmp, `ctx${n++}`);
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), text);
+    }
+    return dir;
+  };
+  const docker = (args: string[], input?: string) => de.docker(args, { input });
+
+  it('builds a multi-stage Dockerfile with args, a cache hit on the second run, and the image runs in docker and berth', async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${de.e.image} AS base`,
+        'ARG NAME=world',
+        'WORKDIR /work',
+        'COPY greet.sh .',
+        'RUN chmod +x greet.sh && ./greet.sh "$NAME" > greeting.txt',
+        `FROM ${de.e.image}`,
+        'COPY --from=base /work/greeting.txt /greeting.txt',
+        'ENV MODE=prod',
+        'CMD ["cat", "/greeting.txt"]',
+      ].join('\n'),
+      'greet.sh': '#!/bin/sh\necho "hello $1"\n',
+      '.dockerignore': 'junk\n',
+      junk: 'x',
+    });
+    const first = await docker(['build', '-t', 'dbuild:1', '--build-arg', 'NAME=berth', '--iidfile', path.join(tmp, 'iid'), dir]);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /Step 1\/9 : FROM /);
+    assert.match(first.stdout, /Successfully built [0-9a-f]{12}/);
+    assert.match(first.stdout, /Successfully tagged dbuild:1/);
+    const iid = readFileSync(path.join(tmp, 'iid'), 'utf8');
+    assert.match(iid, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await de.ok(['run', '--rm', 'dbuild:1']), 'hello berth\n');
+    assert.equal((await de.e.d.cli(['run', '--rm', 'dbuild:1'])).stdout, 'hello berth\n');
+    const again = await docker(['build', '-q', '-t', 'dbuild:2', '--build-arg', 'NAME=berth', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout.trim(), iid, 'all cached: the same image');
+    assert.doesNotMatch(again.stdout, /Step/);
+    const inspect = JSON.parse(await de.ok(['image', 'inspect', 'dbuild:1']))[0];
+    assert.deepEqual(inspect.Config.Cmd, ['cat', '/greeting.txt']);
+    assert.ok(inspect.Config.Env.includes('MODE=prod'));
+    const hist = await de.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'dbuild:1']);
+    assert.match(hist, /#\(nop\)  ENV MODE=prod/);
+  });
+
+  it('reports a failing RUN with its output and exits with its code; a Dockerfile on stdin; builder prune', async () => {
+    const bad = await docker(['build', '-'], `FROM ${de.e.image}\nRUN echo going down && exit 3\n`);
+    assert.equal(bad.code, 3, bad.stderr + bad.stdout);
+    assert.match(bad.stdout, /going down/);
+    assert.match(bad.stderr, /returned a non-zero code: 3/);
+    assert.equal((await de.ok(['ps', '-aq'])).trim(), '');
+    const unknown = await docker(['build', '-'], `FROM ${de.e.image}\nNOPE x\n`);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /Dockerfile:2:1: unknown instruction: NOPE/);
+    const prune = await docker(['builder', 'prune', '-f']);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, /Total reclaimed space/);
+    const tar = execFileSync('tar', ['-cf', '-', '-C', context({ Dockerfile: `FROM ${de.e.image}\nCOPY a /a\n`, a: 'A' }), '.']);
+    const fromTar = await de.docker(['build', '-q', '-'], { input: tar.toString('latin1') });
+    assert.equal(fromTar.code, 0, fromTar.stderr);
+  });
+});
