@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { chainId } from '../core/chain-id.ts';
-import type { ContainerConfig } from '../core/containers.ts';
+import type { ContainerConfig, MountSpec } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
-import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
+import { berthError, hasErrno, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
 import type { ImageConfigFields } from '../core/images.ts';
 import { demux } from '../core/stdcopy.ts';
 import { applyLayer } from '../snapshots/apply.ts';
@@ -19,6 +19,7 @@ import { applyConfigStep, commandArgs, DEFAULT_PATH, DEFAULT_SHELL, envLookup, e
 import { cleanContextPath, receiveContext, type BuildContext } from './context.ts';
 import { contentDigest, copyInto, matchSources, writeInto, type SourceEntry } from './copy.ts';
 import { flagValue, parseDockerfile, parseError, type Dockerfile, type Instruction, type InstructionOf, type Stage } from './dockerfile.ts';
+import { parseRunMount, type RunMount } from './run-mounts.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
 
 export type { BuilderDeps, BuildEvent, BuildInput, BuildResult };
@@ -85,6 +86,8 @@ interface BuildRun {
  */
 export class Builder {
   readonly #d: BuilderDeps;
+  /** Cache mounts used with sharing=locked or private, one user at a time. */
+  readonly #locks = new Map<string, Promise<void>>();
 
   constructor(deps: BuilderDeps) {
     this.#d = deps;
@@ -165,8 +168,13 @@ export class Builder {
         if (!isNotFound(err)) throw err;
       });
     }
+    const mountsDir = path.join(this.#d.config.cacheMountDir, ctx.namespace);
+    const mountDirs = await readdir(mountsDir).catch(() => [] as string[]);
+    let mountBytes = 0;
+    for (const d of mountDirs) mountBytes += await treeBytes(path.join(mountsDir, d));
+    await rm(mountsDir, { recursive: true, force: true });
     const { bytes } = await this.#d.images.gc(ctx);
-    return { entries: entries.length, bytes };
+    return { entries: entries.length + mountDirs.length, bytes: bytes + mountBytes };
   }
 
   // ------------------------------------------------------------------ args and stages
@@ -351,7 +359,7 @@ export class Builder {
   async #instruction(run: BuildRun, stage: Stage, st: StageState, ins: Instruction, step: number): Promise<string | undefined> {
     switch (ins.kind) {
       case 'RUN':
-        return this.#run(run, st, ins, step);
+        return this.#run(run, stage, st, ins, step);
       case 'COPY':
       case 'ADD':
         return this.#copy(run, stage, st, ins, step);
@@ -404,11 +412,14 @@ export class Builder {
     return out;
   }
 
-  async #run(run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number): Promise<string | undefined> {
+  async #run(run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'RUN'>, step: number): Promise<string | undefined> {
     const network = flagValue(ins, 'network') ?? 'default';
     if (!['default', 'none', 'host'].includes(network)) throw parseError(ins.pos, `RUN --network=${network}: want default, none or host`);
     if (network === 'host') throw parseError(ins.pos, 'RUN --network=host is not allowed: it needs the network.host entitlement, which berth does not grant');
-    if (ins.flags.some((f) => f.name === 'mount' || f.name === 'security')) throw parseError(ins.pos, `RUN --${ins.flags.find((f) => f.name === 'mount' || f.name === 'security')!.name} is not supported by berth's builder yet`);
+    if (flagValue(ins, 'security') !== undefined) throw parseError(ins.pos, 'RUN --security is not supported by berth: it needs the security.insecure entitlement, which berth does not grant');
+    const mountScope = this.#scope(run, st, new Set());
+    const mounts = ins.flags.filter((f) => f.name === 'mount').map((f) => parseRunMount(ins, expandWord(ins, f.value ?? '', mountScope)));
+    this.#noteArgs(run, st, mountScope.used);
     let cmd: string[];
     if (ins.command.json) cmd = ins.command.args;
     else if (ins.heredocs.length && /^\d*<<-?["']?[A-Za-z_][A-Za-z0-9_]*["']?$/.test(ins.command.shell.trim())) cmd = [...st.shell, ins.heredocs[0].content];
@@ -417,8 +428,54 @@ export class Builder {
     const argEnv = this.#argEnv(st);
     for (const a of argEnv) run.usedArgs.add(a.slice(0, a.indexOf('=')));
     const createdBy = (argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '') + cmd.join(' ');
-    st.key = hashKey(st.key, 'run', JSON.stringify(cmd), network, JSON.stringify(argEnv));
-    if (await this.#cached(run, st, step)) return st.image!.id;
+    // Bind mounts are resolved first: what they show is part of the step's key, as in BuildKit.
+    const binds = await this.#bindMounts(run, stage, mounts, step);
+    try {
+      st.key = hashKey(st.key, 'run', JSON.stringify(cmd), network, JSON.stringify(argEnv), JSON.stringify(mounts), ...binds.map((b) => b.digest));
+      if (await this.#cached(run, st, step)) return st.image!.id;
+      return await this.#runInContainer(run, st, ins, step, { cmd, argEnv, createdBy, network, mounts, binds });
+    } finally {
+      for (const b of binds) await b.release?.();
+    }
+  }
+
+  /** Where each bind mount's source is on the host, and the digest of what it holds. */
+  async #bindMounts(run: BuildRun, stage: Stage, mounts: RunMount[], step: number): Promise<Array<{ target: string; host: string; digest: string; release?: () => Promise<void> }>> {
+    const out: Array<{ target: string; host: string; digest: string; release?: () => Promise<void> }> = [];
+    try {
+      for (const m of mounts) {
+        if (m.type !== 'bind') continue;
+        let root = run.context.dir;
+        let release: (() => Promise<void>) | undefined;
+        let what = 'build context';
+        if (m.from !== undefined) {
+          const ref = this.#stageRef(run, m.from, stage.index);
+          const image = ref ? await this.#materialize(run, await this.#stage(run, ref)) : await this.#baseImage(run, m.from, step);
+          const opened = await this.#openImage(run, image.id);
+          root = opened.rootfs;
+          release = opened.release;
+          what = `stage or image "${m.from}"`;
+        }
+        out.push({ target: m.target, host: '', digest: '', release });
+        const entries = await matchSources(run.ctx, root, cleanContextPath(m.source), what);
+        out[out.length - 1].host = entries[0].abs;
+        out[out.length - 1].digest = await contentDigest(run.ctx, entries);
+      }
+      return out;
+    } catch (err) {
+      for (const b of out) await b.release?.();
+      throw err;
+    }
+  }
+
+  async #runInContainer(
+    run: BuildRun,
+    st: StageState,
+    ins: InstructionOf<'RUN'>,
+    step: number,
+    o: { cmd: string[]; argEnv: string[]; createdBy: string; network: string; mounts: RunMount[]; binds: Array<{ target: string; host: string }> },
+  ): Promise<string> {
+    const { cmd, argEnv, createdBy, network, mounts, binds } = o;
     const env = st.config.config?.Env ?? [];
     const config: ContainerConfig = {
       image: await this.#parentId(run, st),
@@ -430,7 +487,54 @@ export class Builder {
       labels: { 'berth.build': run.id },
       network: { mode: network === 'none' ? 'none' : 'bridge' },
     };
+    const specs: MountSpec[] = binds.map((b) => ({ type: 'bind', source: b.host, target: b.target, readOnly: true }));
+    const unlocks: Array<() => void> = [];
+    try {
+      for (const m of mounts) {
+        if (m.type === 'tmpfs') config.tmpfs = { ...config.tmpfs, [m.target]: m.size ? `size=${m.size}` : '' };
+        if (m.type !== 'cache') continue;
+        const dir = await this.#cacheMountDir(run, m);
+        if (m.sharing !== 'shared') unlocks.push(await this.#lock(dir));
+        specs.push({ type: 'bind', source: dir, target: m.target, readOnly: false });
+      }
+      if (specs.length) config.mounts = specs;
+      return await this.#runCommand(run, st, ins, step, config, createdBy, cmd, mounts.map((m) => m.target));
+    } finally {
+      for (const u of unlocks) u();
+    }
+  }
+
+  /** The directory a cache mount keeps across builds (per namespace and id), made with the mount's owner and mode. */
+  async #cacheMountDir(run: BuildRun, m: Extract<RunMount, { type: 'cache' }>): Promise<string> {
+    const dir = path.join(this.#d.config.cacheMountDir, run.ctx.namespace, createHash('sha256').update(m.id).digest('hex').slice(0, 32));
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+    try {
+      await mkdir(dir, { mode: m.mode });
+      await chown(dir, m.uid, m.gid);
+      await chmod(dir, m.mode);
+    } catch (err) {
+      if (!hasErrno(err, 'EEXIST')) throw err;
+    }
+    return dir;
+  }
+
+  async #lock(key: string): Promise<() => void> {
+    const prev = this.#locks.get(key) ?? Promise.resolve();
+    let unlock!: () => void;
+    const next = new Promise<void>((r) => (unlock = r));
+    const chained = prev.then(() => next);
+    this.#locks.set(key, chained);
+    await prev;
+    return () => {
+      unlock();
+      if (this.#locks.get(key) === chained) this.#locks.delete(key);
+    };
+  }
+
+  async #runCommand(run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string> {
     return this.#inContainer(run, st, step, config, createdBy, async (id) => {
+      // Mount points the runtime makes for the step's mounts are not part of its layer, as in BuildKit.
+      const stubs = mountTargets.length ? await this.#missingPaths(run, id, mountTargets) : [];
       const { stream } = await this.#d.containers.attach(run.ctx, id);
       const exited = this.#d.containers.wait(run.ctx, id, 'next-exit');
       exited.catch(() => {});
@@ -456,7 +560,42 @@ export class Builder {
         Object.assign(err, { exitCode });
         throw err;
       }
+      if (stubs.length) await this.#removeStubs(run, id, stubs);
     });
+  }
+
+  async #missingPaths(run: BuildRun, id: string, targets: string[]): Promise<string[]> {
+    const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
+    try {
+      const missing: string[] = [];
+      for (const t of targets) {
+        // The first missing component is what the runtime creates; below it everything is new too.
+        let cur = '';
+        for (const part of t.split('/').filter(Boolean)) {
+          cur += `/${part}`;
+          const host = await resolveInRoot(run.ctx, rootfs, cur);
+          if (!(await lstat(host).catch(() => undefined))) {
+            missing.push(cur);
+            break;
+          }
+        }
+      }
+      return missing;
+    } finally {
+      await release();
+    }
+  }
+
+  async #removeStubs(run: BuildRun, id: string, stubs: string[]): Promise<void> {
+    const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
+    try {
+      for (const s of stubs) {
+        const host = await resolveInRoot(run.ctx, rootfs, s);
+        await removeEmptyTree(host);
+      }
+    } finally {
+      await release();
+    }
   }
 
   async #copy(run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'COPY' | 'ADD'>, step: number): Promise<string | undefined> {
@@ -661,6 +800,31 @@ export class Builder {
     await this.#d.cache.put(run.ctx, { key: st.key, imageId: image.id, target: image.target, leaseId, size });
   }
 
+}
+
+async function treeBytes(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let n = 0;
+  for (const c of await readdir(p)) n += await treeBytes(path.join(p, c));
+  return n;
+}
+
+/** Remove `p` if it is an empty file or a tree of empty directories and files (a mount point stub). */
+async function removeEmptyTree(p: string): Promise<boolean> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return true;
+  if (st.isFile()) {
+    if (st.size > 0) return false;
+    await rm(p, { force: true });
+    return true;
+  }
+  if (!st.isDirectory()) return false;
+  let empty = true;
+  for (const child of await readdir(p)) if (!(await removeEmptyTree(path.join(p, child)))) empty = false;
+  if (empty) await rm(p, { recursive: true, force: true });
+  return empty;
 }
 
 function hashKey(...parts: string[]): string {

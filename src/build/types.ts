@@ -87,8 +87,10 @@ export interface BuildLeases {
 export interface BuilderConfig {
   /** Largest context accepted, in bytes. */
   maxContextBytes: number;
-  /** Where contexts are unpacked while a build runs (`<state>/builds`). */
+  /** Where contexts are unpacked while a build runs (`<root>/builds`), emptied at start. */
   workDir: string;
+  /** Where `RUN --mount=type=cache` directories persist (`<root>/build-cache-mounts`), emptied by prune. */
+  cacheMountDir: string;
 }
 
 export interface BuilderDeps {

@@ -267,4 +267,40 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.equal(fromTar.code, 0, fromTar.stderr);
     assert.equal((await cli('run', '--rm', 'fromtar:1', 'cat', '/y.txt')).stdout, 'y\n');
   });
+
+  it('RUN --mount: a cache kept across builds, a read-only bind of the context or a stage, a tmpfs; no mount point in the layer', async () => {
+    const dir = context({
+      Dockerfile: [
+        `FROM ${e.image} AS tool`,
+        'RUN echo from-tool > /tool.txt',
+        `FROM ${e.image}`,
+        'ARG N=1',
+        'RUN --mount=type=cache,target=/var/cache/count,id=counter sh -c \'echo $N >> /var/cache/count/runs; wc -l < /var/cache/count/runs > /runs\'',
+        'RUN --mount=type=bind,source=input.txt,target=/mnt/input.txt --mount=type=bind,from=tool,source=/tool.txt,target=/mnt/tool.txt cat /mnt/input.txt /mnt/tool.txt > /seen.txt',
+        'RUN --mount=type=tmpfs,target=/scratch sh -c \'grep -q " /scratch tmpfs " /proc/mounts && echo tmp > /scratch/x && echo ok > /tmpfs.txt\'',
+      ].join('\n'),
+      'input.txt': 'from-context\n',
+    });
+    const first = await cli('build', '--progress=plain', '-t', 'mounts:1', dir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal((await cli('run', '--rm', 'mounts:1', 'cat', '/runs', '/seen.txt', '/tmpfs.txt')).stdout, '1\nfrom-context\nfrom-tool\nok\n');
+    // Another value of N misses the cache step; the cache mount still holds the first run's line.
+    const second = await cli('build', '--progress=plain', '--build-arg', 'N=2', '-t', 'mounts:2', dir);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal((await cli('run', '--rm', 'mounts:2', 'cat', '/runs')).stdout, '2\n');
+    // A changed bind source misses that step's cache.
+    writeFileSync(path.join(dir, 'input.txt'), 'changed\n');
+    const third = await cli('build', '--progress=plain', '--build-arg', 'N=2', '-t', 'mounts:3', dir);
+    assert.equal(third.code, 0, third.stderr);
+    assert.ok(cachedTexts(third.stderr).some((t) => t.includes('type=cache')));
+    assert.ok(!cachedTexts(third.stderr).some((t) => t.includes('type=bind,source=input.txt')));
+    assert.match((await cli('run', '--rm', 'mounts:3', 'cat', '/seen.txt')).stdout, /^changed\n/);
+    const rootfs = await umociRootfs('mounts:3');
+    assert.ok(!existsSync(path.join(rootfs, 'mnt')), 'the bind mount points are not in the image');
+    assert.ok(!existsSync(path.join(rootfs, 'scratch')), 'nor the tmpfs one');
+    assert.ok(!existsSync(path.join(rootfs, 'var/cache/count')), 'nor the cache mount');
+    const bad = await cli('build', context({ Dockerfile: `FROM ${e.image}\nRUN --mount=type=secret,id=x,target=/s true\n` }));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Dockerfile:2:1: RUN --mount=type=secret,id=x,target=\/s: type "secret" is not supported/);
+  });
 });
