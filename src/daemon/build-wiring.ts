@@ -1,6 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { SectionValues } from '../core/config.ts';
+import { rootCtx } from '../core/context.ts';
+import type { Logger } from '../core/log.ts';
 import { isNotFound } from '../core/errors.ts';
 import { Builder } from '../build/builder.ts';
 import { buildSettings } from '../build/config.ts';
@@ -18,14 +20,23 @@ import type { ContainerService } from '../runtime/containers/containers.ts';
  * pulled, stored and tagged by the image service; steps run in containers
  * of the container service; the cache is the metadata database's
  * build_cache table with a lease per entry. Contexts are unpacked under
- * `<root>/builds` (on disk: a context may be large), emptied at start of
- * what a build cut short by a crash left there.
+ * `<root>/builds` (on disk: a context may be large). At start, what a build
+ * cut short by a crash left is removed: that directory and the step
+ * containers (label `berth.build`).
  */
-export async function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageService; containers: ContainerService; build?: SectionValues }): Promise<Builder> {
+export async function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageService; containers: ContainerService; build?: SectionValues; log: Logger }): Promise<Builder> {
   const { images, containers } = opts;
   const settings = buildSettings(opts.build);
   const workDir = path.join(opts.root, 'builds');
   await rm(workDir, { recursive: true, force: true });
+  // The containers of steps a crash cut short (their build is gone with the process).
+  for (const namespace of opts.db.namespaces()) {
+    const ctx = rootCtx({ namespace, log: opts.log });
+    for (const c of await containers.list(ctx)) {
+      if (c.record.config.labels?.['berth.build'] === undefined) continue;
+      await containers.remove(ctx, c.record.id, { force: true }).catch((err) => opts.log.warn('cannot remove a build step container', { container: c.record.id, err }));
+    }
+  }
   const leases = new MetadataLeaseManager(opts.db);
   const records = images.deps.records;
   const buildImages: BuildImages = {

@@ -121,7 +121,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
   });
 
-  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build });
+  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
   registerBuildRoutes(router, builder);
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });

@@ -303,4 +303,20 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /Dockerfile:2:1: RUN --mount=type=secret,id=x,target=\/s: type "secret" is not supported/);
   });
+
+  it('a build cut short by a berthd crash leaves no step container or context behind after the restart', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nRUN touch /started && sleep 600\n` });
+    const build = cli('build', '--progress=plain', dir);
+    // Wait for the state: the RUN step's container exists and runs.
+    for (;;) {
+      const ps = await cli('ps', '-q', '--filter', 'label=berth.build');
+      if (ps.stdout.trim()) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await e.d.kill();
+    const r = await build;
+    assert.notEqual(r.code, 0);
+    await e.d.restart();
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+  });
 });
