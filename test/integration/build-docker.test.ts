@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runProcess } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
 
 /**
@@ -86,4 +87,30 @@ describe('docker build through the Docker API', { skip: dockerSkip, timeout: 600
     const fromTar = await de.docker(['build', '-q', '-'], { input: tar.toString('latin1') });
     assert.equal(fromTar.code, 0, fromTar.stderr);
   });
+
+  it('docker-py images.build and docker-compose build: through berth', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${de.e.image}\nARG WHAT=py\nRUN echo "built by $WHAT" > /what\nCMD ["cat", "/what"]\n`,
+      'docker-compose.yml': 'version: "3"\nservices:\n  app:\n    build:\n      context: .\n      args:\n        WHAT: compose\n    image: composed:1\n',
+    });
+    const script = [
+      'import docker, sys',
+      `c = docker.DockerClient(base_url="unix://${de.sock}")`,
+      `img, logs = c.images.build(path=${JSON.stringify(dir)}, tag="pybuilt:1", rm=True)`,
+      'print(img.id)',
+      'print("".join(l.get("stream", "") for l in logs), file=sys.stderr)',
+    ].join('\n');
+    const py = await runPy(script, de.env);
+    assert.equal(py.code, 0, py.stderr);
+    assert.match(py.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.match(py.stderr, /Successfully tagged pybuilt:1/);
+    assert.equal(await de.ok(['run', '--rm', 'pybuilt:1']), 'built by py\n');
+    const compose = await runProcess('docker-compose', ['--no-ansi', 'build'], { env: { ...de.env, COMPOSE_DOCKER_CLI_BUILD: '0', DOCKER_BUILDKIT: '0' }, cwd: dir, timeoutMs: 120_000 });
+    assert.equal(compose.code, 0, compose.stderr + compose.stdout);
+    assert.equal(await de.ok(['run', '--rm', 'composed:1']), 'built by compose\n');
+  });
 });
+
+function runPy(script: string, env: Record<string, string>) {
+  return runProcess('python3', ['-c', script], { env, timeoutMs: 120_000 });
+}
