@@ -59,6 +59,8 @@ interface BuildRun {
   made: Set<string>;
   usedArgs: Set<string>;
   needed: Stage[];
+  /** SOURCE_DATE_EPOCH, when given: every time in the image is pinned to it. */
+  epoch?: number;
 }
 
 /**
@@ -122,6 +124,7 @@ export class Builder {
         made,
         usedArgs: new Set(),
         needed: [],
+        epoch: sourceDateEpoch(req.buildArgs),
       };
       this.#evalMetaArgs(run);
       const target = this.#targetStage(run);
@@ -139,7 +142,7 @@ export class Builder {
         final.key = hashKey(final.key, 'labels', JSON.stringify(Object.entries(req.labels).sort()));
       }
       const image = await this.#materialize(run, final);
-      const unused = Object.keys(req.buildArgs ?? {}).filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.includes(k) && !run.predefined.has(k));
+      const unused = Object.keys(req.buildArgs ?? {}).filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.includes(k) && !run.predefined.has(k) && k !== 'SOURCE_DATE_EPOCH');
       if (unused.length) emit({ kind: 'warning', message: `One or more build-args [${unused.join(' ')}] were not consumed` });
       const tags: string[] = [];
       for (const t of req.tags ?? []) {
@@ -319,7 +322,7 @@ export class Builder {
       const plat = expandWord(ins, ins.platform, this.#scope(run, undefined, run.usedArgs));
       if (!this.#platformMatches(plat)) throw parseError(ins.pos, `FROM --platform=${plat}: berth builds for ${this.#platformString()} only`);
     }
-    const fresh = (config: ImageConfig, image: BuildImage | undefined, key: string): StageState => ({ image, config: structuredClone(config), dirty: false, key, args: new Map(), shell: DEFAULT_SHELL, cmdSet: false });
+    const fresh = (config: ImageConfig, image: BuildImage | undefined, key: string): StageState => ({ image, config: structuredClone(config), dirty: false, key: hashKey(key, `epoch:${run.epoch ?? ''}`), args: new Map(), shell: DEFAULT_SHELL, cmdSet: false });
     const ref = this.#stageRef(run, name, stage.index);
     if (ref) {
       const base = await this.#stage(run, ref);
@@ -391,7 +394,7 @@ export class Builder {
         this.#noteArgs(run, st, scope.used);
         if (ins.kind === 'CMD') st.cmdSet = true;
         if (r.shell) st.shell = r.shell;
-        const now = new Date().toISOString();
+        const now = timestamp(run);
         st.config = { ...st.config, config: r.config, ...(r.author ? { author: r.author } : {}), history: [...(st.config.history ?? []), { created: now, created_by: r.createdBy, empty_layer: true }] };
         st.dirty = true;
         st.key = hashKey(st.key, 'config', r.createdBy);
@@ -481,7 +484,7 @@ export class Builder {
       image: await this.#parentId(run, st),
       entrypoint: [],
       cmd,
-      env: [...(envLookup(env).has('PATH') ? [] : [`PATH=${DEFAULT_PATH}`]), ...env, ...argEnv],
+      env: [...(envLookup(env).has('PATH') ? [] : [`PATH=${DEFAULT_PATH}`]), ...env, ...argEnv, ...(run.epoch !== undefined && !argEnv.some((a) => a.startsWith('SOURCE_DATE_EPOCH=')) ? [`SOURCE_DATE_EPOCH=${run.epoch}`] : [])],
       ...(st.config.config?.WorkingDir ? { workingDir: st.config.config.WorkingDir } : {}),
       ...(st.config.config?.User ? { user: st.config.config.User } : {}),
       labels: { 'berth.build': run.id },
@@ -735,7 +738,7 @@ export class Builder {
     run.emit({ kind: 'container', step, id: c.id });
     try {
       await work(c.id);
-      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false });
+      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}) });
       run.made.add(id);
       st.image = await this.#d.images.find(run.ctx, id);
       st.config = structuredClone(st.image.config);
@@ -758,7 +761,7 @@ export class Builder {
     if (st.image && !st.dirty) return st.image;
     if (await this.#cached(run, st, 0)) return st.image!;
     const diffIds = st.config.rootfs.diff_ids;
-    const config: ImageConfig = { ...st.config, created: new Date().toISOString() };
+    const config: ImageConfig = { ...st.config, created: timestamp(run) };
     const id = await this.#d.images.record(run.ctx, { config, layers: st.image?.manifest.layers ?? [], ...(diffIds.length ? { topSnapshot: chainId(diffIds) } : {}) });
     run.made.add(id);
     st.image = await this.#d.images.find(run.ctx, id);
@@ -825,6 +828,17 @@ async function removeEmptyTree(p: string): Promise<boolean> {
   for (const child of await readdir(p)) if (!(await removeEmptyTree(path.join(p, child)))) empty = false;
   if (empty) await rm(p, { recursive: true, force: true });
   return empty;
+}
+
+function timestamp(run: BuildRun): string {
+  return run.epoch !== undefined ? new Date(run.epoch * 1000).toISOString().replace('.000Z', 'Z') : new Date().toISOString();
+}
+
+function sourceDateEpoch(args: Record<string, string> | undefined): number | undefined {
+  const v = args?.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d{1,12}$/.test(v)) throw berthError('InvalidArgument', `SOURCE_DATE_EPOCH "${v}" is not a number of seconds since 1970`);
+  return Number(v);
 }
 
 function hashKey(...parts: string[]): string {

@@ -319,4 +319,25 @@ describe('berth build', { timeout: 600_000 }, () => {
     await e.d.restart();
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
   });
+
+  it('SOURCE_DATE_EPOCH pins every time: the same inputs give the same layers and image, cache or not', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${e.image}\nWORKDIR /app/data\nCOPY a.txt .\nRUN echo made > made.txt && mkdir -p /var/new && echo $SOURCE_DATE_EPOCH > /var/new/epoch\n`,
+      'a.txt': 'a\n',
+    });
+    const build = async () => {
+      const r = await cli('build', '-q', '--no-cache', '--build-arg', 'SOURCE_DATE_EPOCH=1700000000', '-t', 'epoch:1', dir);
+      assert.equal(r.code, 0, r.stderr);
+      return inspect(r.stdout.trim());
+    };
+    const one = await build();
+    const two = await build();
+    assert.deepEqual(two.RootFS.Layers, one.RootFS.Layers);
+    assert.equal(two.Id, one.Id);
+    assert.equal((await cli('run', '--rm', one.Id, 'cat', '/var/new/epoch')).stdout, '1700000000\n');
+    const hist = await cli('history', '--format', '{{.CreatedAt}}', '--no-trunc', one.Id);
+    assert.match(hist.stdout, /^2023-11-14T22:13:20(\.000)?Z$/m);
+    const rootfs = await umociRootfs('epoch:1');
+    assert.ok(statSync(path.join(rootfs, 'var/new')).mtimeMs <= 1700000000 * 1000);
+  });
 });

@@ -6,7 +6,7 @@ import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
-import { tarStream } from '../../core/tar-write.ts';
+import { tarStream, type TarItem } from '../../core/tar-write.ts';
 import { packRootfs } from './archive.ts';
 import { layerChanges, layerTarItems, type Change } from './changes.ts';
 import { commandLine } from './container-views.ts';
@@ -39,6 +39,8 @@ export interface CommitOptions {
   history?: HistoryEntry[];
   /** The new image's time (RFC 3339), instead of now. */
   created?: string;
+  /** Seconds since the epoch: later modification times in the layer are set to this (SOURCE_DATE_EPOCH). */
+  clampMtime?: number;
 }
 
 export class ContainerFiles {
@@ -66,9 +68,12 @@ export class ContainerFiles {
       // Read before the commit starts, so a snapshotter that cannot diff fails before anything is stored.
       const items = layerTarItems(ctx, mounts, runtimeMountTargets(rec), image.config.rootfs.diff_ids.length > 0);
       const first = await items.next();
+      const clamp = opts.clampMtime;
+      // A reproducible build pins every time in the layer to at most its epoch.
+      const pinned = (it: TarItem): TarItem => (clamp === undefined || (it.entry.mtime ?? 0) <= clamp ? it : { ...it, entry: { ...it.entry, mtime: clamp } });
       const layer = tarStream((async function* () {
-        if (!first.done) yield first.value;
-        yield* items;
+        if (!first.done) yield pinned(first.value);
+        for await (const it of items) yield pinned(it);
       })());
       const id = await this.#d.images.commitLayer(ctx, {
         parent: rec.imageId,
