@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -339,5 +340,54 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.match(hist.stdout, /^2023-11-14T22:13:20(\.000)?Z$/m);
     const rootfs = await umociRootfs('epoch:1');
     assert.ok(statSync(path.join(rootfs, 'var/new')).mtimeMs <= 1700000000 * 1000);
+  });
+
+  it('ADD of a URL on loopback; ONBUILD triggers run when the image is a FROM; SHELL, ENTRYPOINT, HEALTHCHECK, STOPSIGNAL, VOLUME', async () => {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/files/remote.txt') res.end('fetched over http\n');
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const base = context({
+        Dockerfile: [
+          `FROM ${e.image}`,
+          `ADD http://127.0.0.1:${port}/files/remote.txt /downloads/`,
+          'ONBUILD COPY trigger.txt /from-trigger.txt',
+          'ONBUILD RUN echo triggered > /triggered',
+          'SHELL ["/bin/sh", "-ec"]',
+          'RUN echo "$0 $-" > /shell.txt',
+          'HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD true',
+          'STOPSIGNAL SIGINT',
+          'VOLUME /data',
+          'ENTRYPOINT ["/bin/sh", "-c"]',
+        ].join('\n'),
+      });
+      const r = await cli('build', '--progress=plain', '-t', 'onbuild-base:1', base);
+      assert.equal(r.code, 0, r.stderr);
+      const img = await inspect('onbuild-base:1');
+      assert.deepEqual(img.Config.OnBuild, ['COPY trigger.txt /from-trigger.txt', 'RUN echo triggered > /triggered']);
+      assert.deepEqual(img.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Timeout: 2e9, Retries: 4 });
+      assert.equal(img.Config.StopSignal, 'SIGINT');
+      assert.deepEqual(img.Config.Volumes, { '/data': {} });
+      assert.deepEqual(img.Config.Entrypoint, ['/bin/sh', '-c']);
+      assert.equal(img.Config.Cmd, null, 'ENTRYPOINT clears the inherited CMD');
+      const rootfs = await umociRootfs('onbuild-base:1');
+      assert.equal(readFileSync(path.join(rootfs, 'downloads/remote.txt'), 'utf8'), 'fetched over http\n');
+      assert.equal(lstatSync(path.join(rootfs, 'downloads/remote.txt')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(path.join(rootfs, 'shell.txt'), 'utf8').trim().split(' ')[1].includes('e'), true, 'SHELL flags reached RUN');
+      const child = context({ Dockerfile: 'FROM onbuild-base:1\nRUN test -f /triggered\n', 'trigger.txt': 'via onbuild\n' });
+      const c = await cli('build', '--progress=plain', '-t', 'onbuild-child:1', child);
+      assert.equal(c.code, 0, c.stderr);
+      const childImg = await inspect('onbuild-child:1');
+      assert.equal(childImg.Config.OnBuild ?? null, null, 'triggers are not inherited');
+      assert.equal((await cli('run', '--rm', '--entrypoint', 'cat', 'onbuild-child:1', '/from-trigger.txt')).stdout, 'via onbuild\n');
+      const missing = await cli('build', context({ Dockerfile: `FROM ${e.image}\nADD http://127.0.0.1:${port}/nothing /x\n` }));
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /ADD http:\/\/127\.0\.0\.1:\d+\/nothing: the server answered 404/);
+    } finally {
+      server.close();
+    }
   });
 });
