@@ -541,14 +541,8 @@ export class Builder {
       const { stream } = await this.#d.containers.attach(run.ctx, id);
       const exited = this.#d.containers.wait(run.ctx, id, 'next-exit');
       exited.catch(() => {});
-      const tail: Buffer[] = [];
-      let tailBytes = 0;
-      const output = demux(stream as unknown as Readable, (_n, data) => {
-        run.emit({ kind: 'log', step, data: data.toString('utf8') });
-        tail.push(data);
-        tailBytes += data.length;
-        while (tailBytes > 4096 && tail.length > 1) tailBytes -= tail.shift()!.length;
-      }).catch(() => {});
+      // The output goes out as events as it comes (the error below does not repeat it).
+      const output = demux(stream as unknown as Readable, (_n, data) => run.emit({ kind: 'log', step, data: data.toString('utf8') })).catch(() => {});
       try {
         await this.#d.containers.start(run.ctx, id);
       } catch (err) {
@@ -558,8 +552,7 @@ export class Builder {
       const { exitCode, error } = await exited;
       await output;
       if (exitCode !== 0) {
-        const out = Buffer.concat(tail).toString('utf8').trimEnd();
-        const err = berthError('Unknown', `step ${step}/${run.total} ${ins.original}: The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}${error ? ` (${error})` : ''}${out ? `\n${out.split('\n').slice(-10).join('\n')}` : ''}`);
+        const err = berthError('Unknown', `step ${step}/${run.total} ${ins.original}: The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}${error ? ` (${error})` : ''}`);
         Object.assign(err, { exitCode });
         throw err;
       }

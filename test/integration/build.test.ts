@@ -225,10 +225,19 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.doesNotMatch(r.stderr, /#\d+ \[[^\]]+\] RUN echo never/);
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
     assert.equal((await cli('images', '-q', '--no-trunc')).stdout, images, 'no image record is left');
+    // Quiet or on a terminal, the failed step's output is printed whole after the error.
+    const quiet = await cli('build', '-q', dir);
+    assert.equal(quiet.code, 1);
+    assert.match(quiet.stderr, /=> ERROR \[stage-0 3\/4\] RUN echo about to fail.*\nabout to fail\non stderr\n/s);
     writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${e.image}\nRUN echo done-before > /before\nRUN echo fixed\n`);
     const fixed = await cli('build', '--progress=plain', dir);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.deepEqual(cachedTexts(fixed.stderr), ['RUN echo done-before > /before'], 'the completed step was cached');
+    // tty progress: one line per finished step, cached ones marked.
+    const tty = await cli('build', '--progress=tty', dir);
+    assert.equal(tty.code, 0, tty.stderr);
+    assert.match(tty.stderr, /^=> CACHED \[stage-0 2\/3\] RUN echo done-before > \/before$/m);
+    assert.match(tty.stderr, /^=> exporting to image$/m);
   });
 
   it('refuses bad input with a clear message and a non-zero exit', async () => {
