@@ -1,25 +1,19 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { chainId } from '../core/chain-id.ts';
-import type { ContainerConfig, MountSpec } from '../core/containers.ts';
+import type { ContainerConfig } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
-import { berthError, hasErrno, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
+import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/errors.ts';
 import type { ImageConfigFields } from '../core/images.ts';
-import { demux } from '../core/stdcopy.ts';
-import { applyLayer } from '../snapshots/apply.ts';
 import type { ImageConfig } from '../images/types.ts';
-import { resolveInRoot, resolveUserInRootfs } from '../runtime/oci/rootfs-files.ts';
-import { applyConfigStep, commandArgs, DEFAULT_PATH, DEFAULT_SHELL, envLookup, expandHeredoc, expandWord, type StepScope } from './config-steps.ts';
-import { cleanContextPath, receiveContext, type BuildContext } from './context.ts';
-import { contentDigest, copyInto, matchSources, writeInto, type SourceEntry } from './copy.ts';
-import { flagValue, parseDockerfile, parseError, type Dockerfile, type Instruction, type InstructionOf, type Stage } from './dockerfile.ts';
-import { parseRunMount, type RunMount } from './run-mounts.ts';
+import { applyConfigStep, DEFAULT_SHELL, envLookup, expandWord, type StepScope } from './config-steps.ts';
+import { receiveContext } from './context.ts';
+import { flagValue, parseDockerfile, parseError, type Instruction, type Stage } from './dockerfile.ts';
+import { copyStep } from './copy-step.ts';
+import { runStep } from './run-step.ts';
+import { hashKey, noteArgs, timestamp, type BuildRun, type StageState, type StepHost } from './state.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
 
 export type { BuilderDeps, BuildEvent, BuildInput, BuildResult };
@@ -30,38 +24,6 @@ const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'F
 
 const CACHE_LEASE_LABEL = 'berth.build-cache';
 
-interface StageState {
-  /** The last image stored for this stage; the config below may have moved on from it. */
-  image?: BuildImage;
-  config: ImageConfig;
-  /** The config differs from `image`'s. */
-  dirty: boolean;
-  key: string;
-  args: Map<string, string | undefined>;
-  shell: string[];
-  cmdSet: boolean;
-}
-
-interface BuildRun {
-  ctx: Ctx;
-  id: string;
-  dir: string;
-  context: BuildContext;
-  df: Dockerfile;
-  input: BuildInput;
-  emit: (ev: BuildEvent) => void;
-  step: number;
-  total: number;
-  predefined: Map<string, string>;
-  meta: Map<string, string | undefined>;
-  stageRuns: Map<number, Promise<StageState>>;
-  /** Untagged image records this build made, dropped at the end. */
-  made: Set<string>;
-  usedArgs: Set<string>;
-  needed: Stage[];
-  /** SOURCE_DATE_EPOCH, when given: every time in the image is pinned to it. */
-  epoch?: number;
-}
 
 /**
  * The builder: a Dockerfile and its context in, an image out, on the engine
@@ -88,11 +50,22 @@ interface BuildRun {
  */
 export class Builder {
   readonly #d: BuilderDeps;
-  /** Cache mounts used with sharing=locked or private, one user at a time. */
-  readonly #locks = new Map<string, Promise<void>>();
+  readonly #host: StepHost;
 
   constructor(deps: BuilderDeps) {
     this.#d = deps;
+    this.#host = {
+      deps,
+      scope: (run, st, used) => this.#scope(run, st, used),
+      imageFor: async (run, stage, name, step) => {
+        const ref = this.#stageRef(run, name, stage.index);
+        return ref ? this.#materialize(run, await this.#stage(run, ref)) : this.#baseImage(run, name, step);
+      },
+      openImage: (run, id) => this.#openImage(run, id),
+      inContainer: (run, st, step, config, createdBy, work) => this.#inContainer(run, st, step, config, createdBy, work),
+      cached: (run, st, step) => this.#cached(run, st, step),
+      parentId: (run, st) => this.#parentId(run, st),
+    };
   }
 
   async build(ctx: Ctx, input: BuildInput): Promise<BuildResult> {
@@ -362,10 +335,10 @@ export class Builder {
   async #instruction(run: BuildRun, stage: Stage, st: StageState, ins: Instruction, step: number): Promise<string | undefined> {
     switch (ins.kind) {
       case 'RUN':
-        return this.#run(run, stage, st, ins, step);
+        return runStep(this.#host, run, stage, st, ins, step);
       case 'COPY':
       case 'ADD':
-        return this.#copy(run, stage, st, ins, step);
+        return copyStep(this.#host, run, stage, st, ins, step);
       case 'ARG': {
         const given = run.input.request.buildArgs ?? {};
         const parts: string[] = [];
@@ -391,7 +364,7 @@ export class Builder {
       default: {
         const scope = this.#scope(run, st, new Set());
         const r = applyConfigStep(ins, st.config.config ?? {}, scope);
-        this.#noteArgs(run, st, scope.used);
+        noteArgs(run, st, scope.used);
         if (ins.kind === 'CMD') st.cmdSet = true;
         if (r.shell) st.shell = r.shell;
         const now = timestamp(run);
@@ -403,309 +376,17 @@ export class Builder {
     }
   }
 
-  #noteArgs(run: BuildRun, st: StageState, used: Set<string>): void {
-    for (const u of used) if (st.args.has(u)) run.usedArgs.add(u);
-  }
 
-  /** Declared args with a value, as RUN sees them in its environment (never written to the image). */
-  #argEnv(st: StageState): string[] {
-    const env = envLookup(st.config.config?.Env);
-    const out: string[] = [];
-    for (const [k, v] of st.args) if (v !== undefined && !env.has(k)) out.push(`${k}=${v}`);
-    return out;
-  }
 
-  async #run(run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'RUN'>, step: number): Promise<string | undefined> {
-    const network = flagValue(ins, 'network') ?? 'default';
-    if (!['default', 'none', 'host'].includes(network)) throw parseError(ins.pos, `RUN --network=${network}: want default, none or host`);
-    if (network === 'host') throw parseError(ins.pos, 'RUN --network=host is not allowed: it needs the network.host entitlement, which berth does not grant');
-    if (flagValue(ins, 'security') !== undefined) throw parseError(ins.pos, 'RUN --security is not supported by berth: it needs the security.insecure entitlement, which berth does not grant');
-    const mountScope = this.#scope(run, st, new Set());
-    const mounts = ins.flags.filter((f) => f.name === 'mount').map((f) => parseRunMount(ins, expandWord(ins, f.value ?? '', mountScope)));
-    this.#noteArgs(run, st, mountScope.used);
-    let cmd: string[];
-    if (ins.command.json) cmd = ins.command.args;
-    else if (ins.heredocs.length && /^\d*<<-?["']?[A-Za-z_][A-Za-z0-9_]*["']?$/.test(ins.command.shell.trim())) cmd = [...st.shell, ins.heredocs[0].content];
-    else if (ins.heredocs.length) cmd = [...st.shell, `${ins.command.shell}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join('\n')}\n`];
-    else cmd = commandArgs(ins.command, st.shell);
-    const argEnv = this.#argEnv(st);
-    for (const a of argEnv) run.usedArgs.add(a.slice(0, a.indexOf('=')));
-    const createdBy = (argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '') + cmd.join(' ');
-    // Bind mounts are resolved first: what they show is part of the step's key, as in BuildKit.
-    const binds = await this.#bindMounts(run, stage, mounts, step);
-    try {
-      st.key = hashKey(st.key, 'run', JSON.stringify(cmd), network, JSON.stringify(argEnv), JSON.stringify(mounts), ...binds.map((b) => b.digest));
-      if (await this.#cached(run, st, step)) return st.image!.id;
-      return await this.#runInContainer(run, st, ins, step, { cmd, argEnv, createdBy, network, mounts, binds });
-    } finally {
-      for (const b of binds) await b.release?.();
-    }
-  }
 
-  /** Where each bind mount's source is on the host, and the digest of what it holds. */
-  async #bindMounts(run: BuildRun, stage: Stage, mounts: RunMount[], step: number): Promise<Array<{ target: string; host: string; digest: string; release?: () => Promise<void> }>> {
-    const out: Array<{ target: string; host: string; digest: string; release?: () => Promise<void> }> = [];
-    try {
-      for (const m of mounts) {
-        if (m.type !== 'bind') continue;
-        let root = run.context.dir;
-        let release: (() => Promise<void>) | undefined;
-        let what = 'build context';
-        if (m.from !== undefined) {
-          const ref = this.#stageRef(run, m.from, stage.index);
-          const image = ref ? await this.#materialize(run, await this.#stage(run, ref)) : await this.#baseImage(run, m.from, step);
-          const opened = await this.#openImage(run, image.id);
-          root = opened.rootfs;
-          release = opened.release;
-          what = `stage or image "${m.from}"`;
-        }
-        out.push({ target: m.target, host: '', digest: '', release });
-        const entries = await matchSources(run.ctx, root, cleanContextPath(m.source), what);
-        out[out.length - 1].host = entries[0].abs;
-        out[out.length - 1].digest = await contentDigest(run.ctx, entries);
-      }
-      return out;
-    } catch (err) {
-      for (const b of out) await b.release?.();
-      throw err;
-    }
-  }
 
-  async #runInContainer(
-    run: BuildRun,
-    st: StageState,
-    ins: InstructionOf<'RUN'>,
-    step: number,
-    o: { cmd: string[]; argEnv: string[]; createdBy: string; network: string; mounts: RunMount[]; binds: Array<{ target: string; host: string }> },
-  ): Promise<string> {
-    const { cmd, argEnv, createdBy, network, mounts, binds } = o;
-    const env = st.config.config?.Env ?? [];
-    const config: ContainerConfig = {
-      image: await this.#parentId(run, st),
-      entrypoint: [],
-      cmd,
-      env: [...(envLookup(env).has('PATH') ? [] : [`PATH=${DEFAULT_PATH}`]), ...env, ...argEnv, ...(run.epoch !== undefined && !argEnv.some((a) => a.startsWith('SOURCE_DATE_EPOCH=')) ? [`SOURCE_DATE_EPOCH=${run.epoch}`] : [])],
-      ...(st.config.config?.WorkingDir ? { workingDir: st.config.config.WorkingDir } : {}),
-      ...(st.config.config?.User ? { user: st.config.config.User } : {}),
-      labels: { 'berth.build': run.id },
-      network: { mode: network === 'none' ? 'none' : 'bridge' },
-    };
-    const specs: MountSpec[] = binds.map((b) => ({ type: 'bind', source: b.host, target: b.target, readOnly: true }));
-    const unlocks: Array<() => void> = [];
-    try {
-      for (const m of mounts) {
-        if (m.type === 'tmpfs') config.tmpfs = { ...config.tmpfs, [m.target]: m.size ? `size=${m.size}` : '' };
-        if (m.type !== 'cache') continue;
-        const dir = await this.#cacheMountDir(run, m);
-        if (m.sharing !== 'shared') unlocks.push(await this.#lock(dir));
-        specs.push({ type: 'bind', source: dir, target: m.target, readOnly: false });
-      }
-      if (specs.length) config.mounts = specs;
-      return await this.#runCommand(run, st, ins, step, config, createdBy, cmd, mounts.map((m) => m.target));
-    } finally {
-      for (const u of unlocks) u();
-    }
-  }
 
-  /** The directory a cache mount keeps across builds (per namespace and id), made with the mount's owner and mode. */
-  async #cacheMountDir(run: BuildRun, m: Extract<RunMount, { type: 'cache' }>): Promise<string> {
-    const dir = path.join(this.#d.config.cacheMountDir, run.ctx.namespace, createHash('sha256').update(m.id).digest('hex').slice(0, 32));
-    await mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
-    try {
-      await mkdir(dir, { mode: m.mode });
-      await chown(dir, m.uid, m.gid);
-      await chmod(dir, m.mode);
-    } catch (err) {
-      if (!hasErrno(err, 'EEXIST')) throw err;
-    }
-    return dir;
-  }
 
-  async #lock(key: string): Promise<() => void> {
-    const prev = this.#locks.get(key) ?? Promise.resolve();
-    let unlock!: () => void;
-    const next = new Promise<void>((r) => (unlock = r));
-    const chained = prev.then(() => next);
-    this.#locks.set(key, chained);
-    await prev;
-    return () => {
-      unlock();
-      if (this.#locks.get(key) === chained) this.#locks.delete(key);
-    };
-  }
 
-  async #runCommand(run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string> {
-    return this.#inContainer(run, st, step, config, createdBy, async (id) => {
-      // Mount points the runtime makes for the step's mounts are not part of its layer, as in BuildKit.
-      const stubs = mountTargets.length ? await this.#missingPaths(run, id, mountTargets) : [];
-      const { stream } = await this.#d.containers.attach(run.ctx, id);
-      const exited = this.#d.containers.wait(run.ctx, id, 'next-exit');
-      exited.catch(() => {});
-      // The output goes out as events as it comes (the error below does not repeat it).
-      const output = demux(stream as unknown as Readable, (_n, data) => run.emit({ kind: 'log', step, data: data.toString('utf8') })).catch(() => {});
-      try {
-        await this.#d.containers.start(run.ctx, id);
-      } catch (err) {
-        stream.destroy();
-        throw wrap(err, `step ${step}/${run.total} ${ins.original}`);
-      }
-      const { exitCode, error } = await exited;
-      await output;
-      if (exitCode !== 0) {
-        const err = berthError('Unknown', `step ${step}/${run.total} ${ins.original}: The command '${cmd.join(' ')}' returned a non-zero code: ${exitCode}${error ? ` (${error})` : ''}`);
-        Object.assign(err, { exitCode });
-        throw err;
-      }
-      if (stubs.length) await this.#removeStubs(run, id, stubs);
-    });
-  }
 
-  async #missingPaths(run: BuildRun, id: string, targets: string[]): Promise<string[]> {
-    const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
-    try {
-      const missing: string[] = [];
-      for (const t of targets) {
-        // The first missing component is what the runtime creates; below it everything is new too.
-        let cur = '';
-        for (const part of t.split('/').filter(Boolean)) {
-          cur += `/${part}`;
-          const host = await resolveInRoot(run.ctx, rootfs, cur);
-          if (!(await lstat(host).catch(() => undefined))) {
-            missing.push(cur);
-            break;
-          }
-        }
-      }
-      return missing;
-    } finally {
-      await release();
-    }
-  }
 
-  async #removeStubs(run: BuildRun, id: string, stubs: string[]): Promise<void> {
-    const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
-    try {
-      for (const s of stubs) {
-        const host = await resolveInRoot(run.ctx, rootfs, s);
-        await removeEmptyTree(host);
-      }
-    } finally {
-      await release();
-    }
-  }
 
-  async #copy(run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'COPY' | 'ADD'>, step: number): Promise<string | undefined> {
-    const scope = this.#scope(run, st, new Set());
-    const ex = (w: string) => expandWord(ins, w, scope);
-    const isAdd = ins.kind === 'ADD';
-    const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
-    for (const f of ['link', 'parents', 'exclude', 'checksum', 'keep-git-dir']) {
-      if (flagValue(ins, f) !== undefined && f !== 'link') throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
-    }
-    const chownFlag = flagValue(ins, 'chown');
-    const chown = chownFlag === undefined ? undefined : ex(chownFlag);
-    const chmodText = flagValue(ins, 'chmod');
-    let mode: number | undefined;
-    if (chmodText !== undefined) {
-      const m = ex(chmodText);
-      if (!/^[0-7]{3,4}$/.test(m)) throw parseError(ins.pos, `${ins.kind} --chmod=${m}: want an octal mode such as 0644`);
-      mode = parseInt(m, 8);
-    }
-    const workdir = st.config.config?.WorkingDir || '/';
-    let dest = ex(ins.dest);
-    const trailing = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
-    dest = path.posix.resolve(workdir, dest) + (trailing && !dest.endsWith('/') ? '/' : trailing ? '/' : '');
-    if (dest === '//') dest = '/';
-    // Sources: heredocs, URLs (ADD), then paths in the context or in the --from root.
-    const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
-    let srcRoot = run.context.dir;
-    let release: (() => Promise<void>) | undefined;
-    let what = 'build context';
-    try {
-      if (from !== undefined) {
-        const name = expandWord(ins, from, this.#scope(run, undefined, new Set()));
-        const ref = this.#stageRef(run, name, stage.index);
-        const image = ref ? await this.#materialize(run, await this.#stage(run, ref)) : await this.#baseImage(run, name, step);
-        const opened = await this.#openImage(run, image.id);
-        srcRoot = opened.rootfs;
-        release = opened.release;
-        what = `stage or image "${name}"`;
-      }
-      const entries: SourceEntry[] = [];
-      const inline: Array<{ name: string; content: string }> = [];
-      const urls: string[] = [];
-      for (const raw of ins.sources) {
-        const hm = /^\d*<<-?(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(raw);
-        const h = hm ? heredocs.get(hm[2]) : undefined;
-        if (h) {
-          inline.push({ name: h.name, content: h.expand ? expandHeredoc(ins, h.content, scope) : h.content });
-          continue;
-        }
-        const src = ins.json ? raw : ex(raw);
-        if (isAdd && /^https?:\/\//i.test(src)) {
-          urls.push(src);
-          continue;
-        }
-        entries.push(...(await matchSources(run.ctx, srcRoot, cleanContextPath(src), what)));
-      }
-      this.#noteArgs(run, st, scope.used);
-      const digest = await contentDigest(run.ctx, entries);
-      const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';
-      const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
-      const usedValues = [...scope.used].sort().map((u) => [u, scope.lookup(u) ?? null]);
-      st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls));
-      if (urls.length === 0 && (await this.#cached(run, st, step))) return st.image!.id;
-      const downloads = await Promise.all(urls.map((u, i) => this.#download(run, u, i)));
-      return await this.#inContainer(run, st, step, { image: await this.#parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
-        const { rootfs, release: done } = await this.#d.containers.rootfsOf(run.ctx, id);
-        try {
-          const owner = chown !== undefined ? await this.#owner(run, ins, rootfs, chown) : from === undefined ? { uid: 0, gid: 0 } : undefined;
-          const opts = { ...(owner ? { owner } : {}), ...(mode !== undefined ? { mode } : {}) };
-          for (const e of entries) {
-            if (isAdd && e.st.isFile() && (await isArchive(e.abs))) await this.#unpack(run, rootfs, e.abs, dest);
-            else await copyInto(run.ctx, rootfs, [e], entries.length + inline.length + urls.length > 1 && !dest.endsWith('/') ? dest + '/' : dest, opts);
-          }
-          for (const h of inline) await writeInto(run.ctx, rootfs, dest.endsWith('/') ? path.posix.join(dest, h.name) : dest, h.content, opts);
-          for (const d of downloads) {
-            const target = dest.endsWith('/') ? path.posix.join(dest, d.name) : dest;
-            await copyInto(run.ctx, rootfs, [{ abs: d.file, rel: d.name, st: await stat(d.file) }], target, { owner: owner ?? { uid: 0, gid: 0 }, mode: mode ?? 0o600 });
-          }
-        } finally {
-          await done();
-        }
-      });
-    } finally {
-      await release?.();
-    }
-  }
 
-  async #owner(run: BuildRun, ins: Instruction, rootfs: string, chown: string): Promise<{ uid: number; gid: number }> {
-    try {
-      const u = await resolveUserInRootfs(run.ctx, rootfs, chown);
-      // As Docker: a user without a group gets its uid as gid, not its primary group.
-      return { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
-    } catch (err) {
-      throw parseError(ins.pos, `--chown=${chown}: ${(err as Error).message}`, err);
-    }
-  }
-
-  async #unpack(run: BuildRun, rootfs: string, archive: string, dest: string): Promise<void> {
-    const clean = path.posix.normalize('/' + dest);
-    const host = await resolveInRoot(run.ctx, rootfs, clean);
-    await mkdir(host, { recursive: true, mode: 0o755 });
-    await applyLayer(run.ctx, host, createReadStream(archive), { format: 'plain' });
-  }
-
-  async #download(run: BuildRun, url: string, i: number): Promise<{ file: string; name: string }> {
-    const file = path.join(run.dir, `download-${i}`);
-    const res = await fetch(url, { signal: run.ctx.signal, redirect: 'follow' }).catch((err: unknown) => {
-      throw berthError('Unavailable', `ADD ${url}: ${(err as Error).message}`, err);
-    });
-    if (!res.ok || !res.body) throw berthError('NotFound', `ADD ${url}: the server answered ${res.status} ${res.statusText}`);
-    await pipeline(Readable.fromWeb(res.body as WebReadableStream), createWriteStream(file, { mode: 0o600 }));
-    const name = path.posix.basename(new URL(url).pathname) || 'index.html';
-    return { file, name };
-  }
 
   /** A created (never started) container of image `id`, its rootfs mounted for reading. */
   async #openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }> {
@@ -807,25 +488,7 @@ async function treeBytes(p: string): Promise<number> {
   return n;
 }
 
-/** Remove `p` if it is an empty file or a tree of empty directories and files (a mount point stub). */
-async function removeEmptyTree(p: string): Promise<boolean> {
-  const st = await lstat(p).catch(() => undefined);
-  if (!st) return true;
-  if (st.isFile()) {
-    if (st.size > 0) return false;
-    await rm(p, { force: true });
-    return true;
-  }
-  if (!st.isDirectory()) return false;
-  let empty = true;
-  for (const child of await readdir(p)) if (!(await removeEmptyTree(path.join(p, child)))) empty = false;
-  if (empty) await rm(p, { recursive: true, force: true });
-  return empty;
-}
 
-function timestamp(run: BuildRun): string {
-  return run.epoch !== undefined ? new Date(run.epoch * 1000).toISOString().replace('.000Z', 'Z') : new Date().toISOString();
-}
 
 function sourceDateEpoch(args: Record<string, string> | undefined): number | undefined {
   const v = args?.SOURCE_DATE_EPOCH;
@@ -834,24 +497,6 @@ function sourceDateEpoch(args: Record<string, string> | undefined): number | und
   return Number(v);
 }
 
-function hashKey(...parts: string[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(`${p.length}:${p}\n`);
-  return `sha256:${h.digest('hex')}`;
-}
 
-/** A tar (plain, gzip or zstd) that ADD unpacks instead of copying, recognised by its first bytes as Docker does. */
-async function isArchive(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
-    if (bytesRead >= 4 && buf.readUInt32LE(0) === 0xfd2fb528) return true;
-    return bytesRead >= 262 && buf.toString('latin1', 257, 262) === 'ustar';
-  } finally {
-    await fh.close();
-  }
-}
 
 export type { ImageConfigFields };
