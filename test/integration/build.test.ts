@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { DatabaseSync } from 'node:sqlite';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEngine, type Engine } from '../helpers/engine.ts';
@@ -85,7 +86,15 @@ describe('berth build', { timeout: 600_000 }, () => {
     const ps = (await cli('ps', '-aq')).stdout;
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => (l.split(' ')[4] ?? '').startsWith(e.d.dir + '/') && !/\/rootfs$/.test(l.split(' ')[4]));
     const builds = existsSync(path.join(e.d.root, 'builds')) ? readdirSync(path.join(e.d.root, 'builds')) : [];
-    return { ps, mounts: mounts.length, builds };
+    // Leases other than the cache's, and snapshots that are not committed layers (a container's or a step's).
+    const db = new DatabaseSync(path.join(e.d.root, 'metadata.db'), { readOnly: true });
+    try {
+      const leases = (db.prepare(`SELECT id FROM leases WHERE id NOT LIKE 'build-cache.%'`).all() as Array<{ id: string }>).map((r) => r.id);
+      const active = (db.prepare(`SELECT key FROM snapshots WHERE kind != 'committed'`).all() as Array<{ key: string }>).map((r) => r.key);
+      return { ps, mounts: mounts.length, builds, leases, active };
+    } finally {
+      db.close();
+    }
   };
 
   it('reuses the cache when nothing changed, and misses from the first step whose input changed', async () => {
@@ -129,7 +138,7 @@ describe('berth build', { timeout: 600_000 }, () => {
     const afterPrune = await cli('build', '--progress=plain', dir);
     assert.equal(afterPrune.code, 0, afterPrune.stderr);
     assert.deepEqual(cachedTexts(afterPrune.stderr), []);
-    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
 
   it('builds only the stages the target needs, independent ones side by side, and copies from stages and images', async () => {
@@ -223,7 +232,7 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.match(r.stderr, /about to fail/);
     assert.match(r.stderr, /step 3\/4 RUN echo about to fail.*returned a non-zero code: 7/);
     assert.doesNotMatch(r.stderr, /#\d+ \[[^\]]+\] RUN echo never/);
-    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
     assert.equal((await cli('images', '-q', '--no-trunc')).stdout, images, 'no image record is left');
     // Quiet or on a terminal, the failed step's output is printed whole after the error.
     const quiet = await cli('build', '-q', dir);
@@ -258,7 +267,7 @@ describe('berth build', { timeout: 600_000 }, () => {
     const badImage = await cli('build', context({ Dockerfile: 'FROM 127.0.0.1:1/none/such:1\n' }));
     assert.equal(badImage.code, 1);
     assert.match(badImage.stderr, /base image "127\.0\.0\.1:1\/none\/such:1"/);
-    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
 
   it('reads the Dockerfile or the context from stdin, writes --iidfile, and sets --label', async () => {
@@ -327,7 +336,7 @@ describe('berth build', { timeout: 600_000 }, () => {
     const r = await build;
     assert.notEqual(r.code, 0);
     await e.d.restart();
-    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [] });
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
 
   it('SOURCE_DATE_EPOCH pins every time: the same inputs give the same layers and image, cache or not', async () => {
