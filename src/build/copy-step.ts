@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { mkdir, open, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { berthError } from '../core/errors.ts';
@@ -79,9 +79,11 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
     const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';
     const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
     const usedValues = [...scope.used].sort().map((u) => [u, scope.lookup(u) ?? null]);
-    st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls));
-    if (urls.length === 0 && (await host.cached(run, st, step))) return st.image!.id;
-    const downloads = await Promise.all(urls.map((u, i) => download(run, u, i)));
+    // A URL is fetched every time, as Docker does; what it gave is part of the key.
+    const downloads = await Promise.all(urls.map((u, i) => download(run, u, i, host.deps.config.maxContextBytes)));
+    const fetched = await contentDigest(run.ctx, await Promise.all(downloads.map(async (d) => ({ abs: d.file, rel: d.name, st: await stat(d.file) }))));
+    st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls), fetched);
+    if (await host.cached(run, st, step)) return st.image!.id;
     return await host.inContainer(run, st, step, { image: await host.parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
       const { rootfs, release: done } = await host.deps.containers.rootfsOf(run.ctx, id);
       try {
@@ -122,13 +124,25 @@ async function unpack(run: BuildRun, rootfs: string, archive: string, dest: stri
   await applyLayer(run.ctx, host, createReadStream(archive), { format: 'plain' });
 }
 
-async function download(run: BuildRun, url: string, i: number): Promise<{ file: string; name: string }> {
+async function download(run: BuildRun, url: string, i: number, maxBytes: number): Promise<{ file: string; name: string }> {
   const file = path.join(run.dir, `download-${i}`);
   const res = await fetch(url, { signal: run.ctx.signal, redirect: 'follow' }).catch((err: unknown) => {
     throw berthError('Unavailable', `ADD ${url}: ${(err as Error).message}`, err);
   });
   if (!res.ok || !res.body) throw berthError('NotFound', `ADD ${url}: the server answered ${res.status} ${res.statusText}`);
-  await pipeline(Readable.fromWeb(res.body as WebReadableStream), createWriteStream(file, { mode: 0o600 }));
+  let seen = 0;
+  // The same bound as a context's: a download may not fill the disk either.
+  const bound = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > maxBytes) done(berthError('ResourceExhausted', `ADD ${url}: larger than the limit of ${maxBytes} bytes (build.max_context_bytes)`));
+      else done(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(res.body as WebReadableStream), bound, createWriteStream(file, { mode: 0o600 }));
+  // As Docker: the file's time is the server's Last-Modified, when it says.
+  const modified = Date.parse(res.headers.get('last-modified') ?? '');
+  if (Number.isFinite(modified)) await utimes(file, new Date(modified), new Date(modified));
   const name = path.posix.basename(new URL(url).pathname) || 'index.html';
   return { file, name };
 }

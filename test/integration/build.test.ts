@@ -362,7 +362,7 @@ describe('berth build', { timeout: 600_000 }, () => {
 
   it('ADD of a URL on loopback; ONBUILD triggers run when the image is a FROM; SHELL, ENTRYPOINT, HEALTHCHECK, STOPSIGNAL, VOLUME', async () => {
     const server = http.createServer((req, res) => {
-      if (req.url === '/files/remote.txt') res.end('fetched over http\n');
+      if (req.url === '/files/remote.txt') res.writeHead(200, { 'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT' }).end('fetched over http\n');
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -394,6 +394,7 @@ describe('berth build', { timeout: 600_000 }, () => {
       const rootfs = await umociRootfs('onbuild-base:1');
       assert.equal(readFileSync(path.join(rootfs, 'downloads/remote.txt'), 'utf8'), 'fetched over http\n');
       assert.equal(lstatSync(path.join(rootfs, 'downloads/remote.txt')).mode & 0o777, 0o600);
+      assert.equal(lstatSync(path.join(rootfs, 'downloads/remote.txt')).mtimeMs, 1700000000_000);
       assert.equal(readFileSync(path.join(rootfs, 'shell.txt'), 'utf8').trim().split(' ')[1].includes('e'), true, 'SHELL flags reached RUN');
       const child = context({ Dockerfile: 'FROM onbuild-base:1\nRUN test -f /triggered\n', 'trigger.txt': 'via onbuild\n' });
       const c = await cli('build', '--progress=plain', '-t', 'onbuild-child:1', child);
