@@ -63,7 +63,7 @@ export class Builder {
       },
       openImage: (run, id) => this.#openImage(run, id),
       inContainer: (run, st, step, config, createdBy, work) => this.#inContainer(run, st, step, config, createdBy, work),
-      cached: (run, st, step) => this.#cached(run, st, step),
+      cached: (run, st, step, createdBy) => this.#cached(run, st, step, createdBy),
       parentId: (run, st) => this.#parentId(run, st),
     };
   }
@@ -98,7 +98,16 @@ export class Builder {
         usedArgs: new Set(),
         needed: [],
         epoch: sourceDateEpoch(req.buildArgs),
+        cacheFrom: [],
       };
+      for (const ref of req.noCache ? [] : (req.cacheFrom ?? [])) {
+        // As docker: a --cache-from image that is not here is passed over.
+        const img = await this.#d.images.find(bctx, ref).catch((err) => {
+          if (!isNotFound(err)) throw err;
+          emit({ kind: 'warning', message: `--cache-from ${ref}: no such image here, not used` });
+        });
+        if (img) run.cacheFrom.push(img);
+      }
       this.#evalMetaArgs(run);
       const target = this.#targetStage(run);
       run.needed = this.#neededStages(run, target);
@@ -446,10 +455,10 @@ export class Builder {
   }
 
   /** Take the cached image of the stage's key, when there is one and the build may use it. */
-  async #cached(run: BuildRun, st: StageState, step: number): Promise<boolean> {
+  async #cached(run: BuildRun, st: StageState, step: number, createdBy?: string): Promise<boolean> {
     if (run.input.request.noCache) return false;
     const hit = await this.#d.cache.get(run.ctx, st.key);
-    if (!hit) return false;
+    if (!hit) return createdBy !== undefined && this.#fromCacheImages(run, st, step, createdBy);
     try {
       await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target);
       st.image = await this.#d.images.find(run.ctx, hit.imageId);
@@ -463,6 +472,36 @@ export class Builder {
     st.dirty = false;
     if (step) run.emit({ kind: 'cached', step, id: hit.imageId });
     return true;
+  }
+
+  /**
+   * `--cache-from`, as docker's legacy builder matches: an image whose
+   * history so far is the stage's (by what made each entry) and whose next
+   * entry is this step's gives the step its layer, without running it.
+   */
+  async #fromCacheImages(run: BuildRun, st: StageState, step: number, createdBy: string): Promise<boolean> {
+    const have = st.config.history ?? [];
+    const diffs = st.config.rootfs.diff_ids;
+    const same = (a: { created_by?: string; empty_layer?: boolean }, b: { created_by?: string; empty_layer?: boolean }) => a.created_by === b.created_by && !!a.empty_layer === !!b.empty_layer;
+    for (const c of run.cacheFrom) {
+      const theirs = c.config.history ?? [];
+      const next = theirs[have.length];
+      const cd = c.config.rootfs.diff_ids;
+      if (!next || next.empty_layer || next.created_by !== createdBy || !have.every((h, i) => same(h, theirs[i]))) continue;
+      if (cd.length <= diffs.length || !diffs.every((d, i) => cd[i] === d)) continue;
+      const diffIds = [...diffs, cd[diffs.length]];
+      const config: ImageConfig = { ...st.config, created: next.created ?? timestamp(run), rootfs: { type: 'layers', diff_ids: diffIds }, history: [...have, next] };
+      const layers = [...(st.image?.manifest.layers ?? []), c.manifest.layers[diffs.length]];
+      const id = await this.#d.images.record(run.ctx, { config, layers, topSnapshot: chainId(diffIds) });
+      run.made.add(id);
+      st.image = await this.#d.images.find(run.ctx, id);
+      st.config = structuredClone(st.image.config);
+      st.dirty = false;
+      await this.#remember(run, st, layers.at(-1)?.size ?? 0);
+      run.emit({ kind: 'cached', step, id });
+      return true;
+    }
+    return false;
   }
 
   async #remember(run: BuildRun, st: StageState, size: number): Promise<void> {

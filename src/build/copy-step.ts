@@ -83,7 +83,7 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
     const downloads = await Promise.all(urls.map((u, i) => download(run, u, i, host.deps.config.maxContextBytes)));
     const fetched = await contentDigest(run.ctx, await Promise.all(downloads.map(async (d) => ({ abs: d.file, rel: d.name, st: await stat(d.file) }))));
     st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls), fetched);
-    if (await host.cached(run, st, step)) return st.image!.id;
+    if (await host.cached(run, st, step, createdBy)) return st.image!.id;
     return await host.inContainer(run, st, step, { image: await host.parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
       const { rootfs, release: done } = await host.deps.containers.rootfsOf(run.ctx, id);
       try {

@@ -46,7 +46,7 @@ export async function runStep(host: StepHost, run: BuildRun, stage: Stage, st: S
   const binds = await bindMounts(host, run, stage, mounts, step);
   try {
     st.key = hashKey(st.key, 'run', JSON.stringify(cmd), network, JSON.stringify(argEnv), JSON.stringify(mounts), ...binds.map((b) => b.digest));
-    if (await host.cached(run, st, step)) return st.image!.id;
+    if (await host.cached(run, st, step, createdBy)) return st.image!.id;
     return await runInContainer(host, run, st, ins, step, { cmd, argEnv, createdBy, network, mounts, binds });
   } finally {
     for (const b of binds) await b.release?.();

@@ -41,6 +41,8 @@ export interface BuildRun {
   needed: Stage[];
   /** SOURCE_DATE_EPOCH, when given: every time in the image is pinned to it. */
   epoch?: number;
+  /** The `--cache-from` images found in the store. */
+  cacheFrom: BuildImage[];
 }
 
 /**
@@ -57,8 +59,8 @@ export interface StepHost {
   openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
   /** Create a container for the step, let `work` change it, commit it as the stage's new image and remove it. */
   inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string>;
-  /** Take the cached image of the stage's key, when there is one and the build may use it. */
-  cached(run: BuildRun, st: StageState, step: number): Promise<boolean>;
+  /** Take the cached image of the stage's key, or of a `--cache-from` image whose next step is `createdBy`, when the build may. */
+  cached(run: BuildRun, st: StageState, step: number, createdBy?: string): Promise<boolean>;
   /** The ID of an image holding the stage's layers (stored now for a stage from scratch). */
   parentId(run: BuildRun, st: StageState): Promise<string>;
 }

@@ -409,4 +409,24 @@ describe('berth build', { timeout: 600_000 }, () => {
       server.close();
     }
   });
+
+  it('--cache-from reuses the steps of an image in the store when its history matches', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nCOPY a.txt /a\nRUN date +%s%N > /stamp\nENV X=1\nRUN echo $X > /x\n`, 'a.txt': 'a\n' });
+    const first = await cli('build', '-q', '-t', 'cf:1', dir);
+    assert.equal(first.code, 0, first.stderr);
+    const stamp = (await cli('run', '--rm', 'cf:1', 'cat', '/stamp')).stdout;
+    assert.equal((await cli('builder', 'prune', '-f')).code, 0);
+    const hinted = await cli('build', '--progress=plain', '--cache-from', 'cf:1', '--cache-from', 'no-such:1', '-t', 'cf:2', dir);
+    assert.equal(hinted.code, 0, hinted.stderr);
+    assert.deepEqual(cachedTexts(hinted.stderr), ['COPY a.txt /a', 'RUN date +%s%N > /stamp', 'RUN echo $X > /x']);
+    assert.match(hinted.stderr, /--cache-from no-such:1: no such image here/);
+    assert.equal((await cli('run', '--rm', 'cf:2', 'cat', '/stamp')).stdout, stamp, 'the layer came from cf:1, the command did not run');
+    assert.deepEqual((await inspect('cf:2')).RootFS.Layers, (await inspect('cf:1')).RootFS.Layers);
+    // Another file: the COPY differs from cf:1's, and so does everything after it.
+    writeFileSync(path.join(dir, 'a.txt'), 'changed\n');
+    assert.equal((await cli('builder', 'prune', '-f')).code, 0);
+    const miss = await cli('build', '--progress=plain', '--cache-from', 'cf:1', dir);
+    assert.equal(miss.code, 0, miss.stderr);
+    assert.deepEqual(cachedTexts(miss.stderr), []);
+  });
 });

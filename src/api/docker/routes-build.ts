@@ -31,6 +31,7 @@ export function registerBuildRoutes(router: DockerRouter, builder: Builder): voi
       noCache: flag(q.get('nocache')),
       pull: flag(q.get('pull')),
       platform: q.get('platform') || undefined,
+      cacheFrom: jsonList(q.get('cachefrom'), 'cachefrom'),
     };
     const quiet = flag(q.get('q'));
     let res: http.ServerResponse | undefined;
@@ -99,6 +100,18 @@ export function registerBuildRoutes(router: DockerRouter, builder: Builder): voi
     const r = await builder.prune(req.ctx);
     return ok({ CachesDeleted: [], SpaceReclaimed: r.bytes });
   });
+}
+
+function jsonList(text: string | null, what: string): string[] {
+  if (!text) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw berthError('InvalidArgument', `${what}: not JSON: ${text.slice(0, 100)}`);
+  }
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw berthError('InvalidArgument', `${what}: want a JSON array of strings`);
+  return v as string[];
 }
 
 function jsonMap(text: string | null, what: string): Record<string, string> {

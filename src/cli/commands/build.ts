@@ -17,6 +17,7 @@ const specs = {
   target: { type: 'string', doc: 'Set the target build stage to build' },
   'no-cache': { type: 'bool', doc: 'Do not use cache when building the image' },
   pull: { type: 'bool', doc: 'Always attempt to pull a newer version of the image' },
+  'cache-from': { type: 'list', doc: 'Images to consider as cache sources' },
   quiet: { type: 'bool', short: 'q', doc: 'Suppress the build output and print image ID on success' },
   progress: { type: 'string', default: 'auto', doc: 'Set type of progress output (auto, plain, tty)' },
   platform: { type: 'string', doc: 'Set platform (only the host\'s)' },
@@ -78,6 +79,7 @@ export const command: Command = {
             nocache: flags['no-cache'] ? '1' : undefined,
             pull: flags.pull ? '1' : undefined,
             platform: flags.platform as string | undefined,
+            cachefrom: flags['cache-from'] as string[],
           },
         })) {
           printer.onEvent(ev);
