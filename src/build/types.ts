@@ -67,7 +67,7 @@ export interface BuildContainers {
   attach(ctx: Ctx, id: string): Promise<{ stream: NodeJS.ReadableStream & { destroy(): void } }>;
   wait(ctx: Ctx, id: string, condition: 'next-exit'): Promise<{ exitCode: number; error?: string }>;
   rootfsOf(ctx: Ctx, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; pause: false }): Promise<string>;
+  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; pause: false }): Promise<string>;
   remove(ctx: Ctx, id: string): Promise<void>;
 }
 
@@ -87,6 +87,8 @@ export interface BuildLeases {
 export interface BuilderConfig {
   /** Largest context accepted, in bytes. */
   maxContextBytes: number;
+  /** How new layers are compressed. */
+  compression: 'gzip' | 'zstd';
   /** Where contexts are unpacked while a build runs (`<root>/builds`), emptied at start. */
   workDir: string;
   /** Where `RUN --mount=type=cache` directories persist (`<root>/build-cache-mounts`), emptied by prune. */

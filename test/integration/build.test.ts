@@ -430,3 +430,33 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.deepEqual(cachedTexts(miss.stderr), []);
   });
 });
+
+describe('berth build with zstd layers', { timeout: 600_000 }, () => {
+  let e: Engine;
+  let tmp: string;
+  before(async () => {
+    e = await startEngine({ extraConfig: '[build]\ncompression = "zstd"\n' });
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-build-zstd-'));
+  });
+  after(async () => {
+    await e?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('stores new layers zstd-compressed, and the image runs', async () => {
+    writeFileSync(path.join(tmp, 'Dockerfile'), `FROM ${e.image}\nRUN echo squeezed > /z\n`);
+    const r = await e.d.cli(['build', '-q', '-t', 'zstd:1', tmp]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await e.d.cli(['run', '--rm', 'zstd:1', 'cat', '/z'])).stdout, 'squeezed\n');
+    const saved = await e.d.cli(['save', '--format', 'oci', '-o', path.join(tmp, 'z.tar'), 'zstd:1']);
+    assert.equal(saved.code, 0, saved.stderr);
+    mkdirSync(path.join(tmp, 'layout'));
+    execFileSync('tar', ['-xf', path.join(tmp, 'z.tar'), '-C', path.join(tmp, 'layout')]);
+    const index = JSON.parse(readFileSync(path.join(tmp, 'layout/index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const blob = (d: string) => JSON.parse(readFileSync(path.join(tmp, 'layout/blobs/sha256', d.slice(7)), 'utf8'));
+    const manifest = blob(index.manifests[0].digest) as { layers: Array<{ mediaType: string; digest: string }> };
+    const last = manifest.layers.at(-1)!;
+    assert.equal(last.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+    assert.equal(readFileSync(path.join(tmp, 'layout/blobs/sha256', last.digest.slice(7))).readUInt32LE(0), 0xfd2fb528);
+  });
+});

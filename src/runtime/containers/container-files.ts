@@ -41,6 +41,8 @@ export interface CommitOptions {
   created?: string;
   /** Seconds since the epoch: later modification times in the layer are set to this (SOURCE_DATE_EPOCH). */
   clampMtime?: number;
+  /** How the layer blob is compressed (default gzip). */
+  compression?: 'gzip' | 'zstd';
 }
 
 export class ContainerFiles {
@@ -86,6 +88,7 @@ export class ContainerFiles {
         changes: opts.changes,
         ...(opts.history ? { history: opts.history } : {}),
         ...(opts.created ? { created: opts.created } : {}),
+        ...(opts.compression ? { compression: opts.compression } : {}),
       });
       this.#d.event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
       return id;
