@@ -44,18 +44,20 @@ describe('berth build', { timeout: 600_000 }, () => {
 
   it('builds a single stage: RUN, COPY, ENV, WORKDIR, USER, CMD carried across steps', async () => {
     const dir = context({
-      Dockerfile: `FROM ${e.image}\nENV GREETING=hello DIR=/app\nWORKDIR $DIR\nCOPY hello.txt ./\nRUN echo "$GREETING from $(pwd)" > out.txt && cat hello.txt >> out.txt\nRUN echo "app:x:1234:1234::/home/app:/bin/sh" >> /etc/passwd && echo "app:x:1234:" >> /etc/group\nUSER app\nRUN id -u > /tmp/uid\nLABEL org.example.name=test\nEXPOSE 8080\nCMD ["cat", "/app/out.txt"]\n`,
+      Dockerfile: `FROM ${e.image}\nENV GREETING=hello DIR=/app\nWORKDIR $DIR\nCOPY hello.txt ./\nRUN echo "$GREETING from $(pwd)" > out.txt && cat hello.txt >> out.txt\nRUN echo "app:x:1234:1234::/home/app:/bin/sh" >> /etc/passwd && echo "app:x:1234:" >> /etc/group\nCOPY --chown=app hello.txt /home/app/mine.txt\nUSER app\nRUN id -u > /tmp/uid && ls -ln /home/app/mine.txt > /tmp/mine\nLABEL org.example.name=test\nEXPOSE 8080\nCMD ["cat", "/app/out.txt"]\n`,
       'hello.txt': 'file content\n',
     });
     const r = await cli('build', '--progress=plain', '-t', 'single:1', '-t', 'single:2', dir);
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stderr, /#\d+ \[stage-0 2\/11\] ENV GREETING=hello DIR=\/app/);
+    assert.match(r.stderr, /#\d+ \[stage-0 2\/12\] ENV GREETING=hello DIR=\/app/);
     assert.match(r.stderr, /naming to single:1/);
     const run = await cli('run', '--rm', 'single:1');
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'hello from /app\nfile content\n');
     const uid = await cli('run', '--rm', 'single:2', 'cat', '/tmp/uid');
     assert.equal(uid.stdout, '1234\n');
+    // --chown=NAME: the user's uid, and the same number as gid, as Docker does.
+    assert.match((await cli('run', '--rm', 'single:2', 'cat', '/tmp/mine')).stdout, /^-rw-r--r--\s+1 1234\s+1234 /);
     const img = await inspect('single:1');
     assert.equal(img.Config.User, 'app');
     assert.equal(img.Config.WorkingDir, '/app');
@@ -132,9 +134,10 @@ describe('berth build', { timeout: 600_000 }, () => {
     await e.d.restart();
     const afterRestart = await cli('build', '--progress=plain', dir);
     assert.equal(cachedTexts(afterRestart.stderr).length, 4, afterRestart.stderr);
-    const prune = await cli('builder', 'prune', '-f');
+    const prune = await cli('system', 'prune', '-f');
     assert.equal(prune.code, 0, prune.stderr);
     assert.match(prune.stdout, /Deleted build cache objects: [1-9]\d*/);
+    assert.match((await cli('builder', 'prune', '-f')).stdout, /Deleted build cache objects: 0\n/);
     const afterPrune = await cli('build', '--progress=plain', dir);
     assert.equal(afterPrune.code, 0, afterPrune.stderr);
     assert.deepEqual(cachedTexts(afterPrune.stderr), []);
@@ -429,7 +432,19 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.equal(miss.code, 0, miss.stderr);
     assert.deepEqual(cachedTexts(miss.stderr), []);
   });
+
+  it('two builds of the same Dockerfile at once both succeed and agree', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nCOPY a.txt /a\nRUN cat /a > /b\nLABEL twin=yes\n`, 'a.txt': `twin ${Date.now()}\n` });
+    const [one, two] = await Promise.all([cli('build', '-q', '-t', 'twin:1', dir), cli('build', '-q', '-t', 'twin:2', dir)]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(two.code, 0, two.stderr);
+    assert.equal((await cli('run', '--rm', 'twin:1', 'cat', '/b')).stdout, (await cli('run', '--rm', 'twin:2', 'cat', '/b')).stdout);
+    const again = await cli('build', '--progress=plain', dir);
+    assert.equal(cachedTexts(again.stderr).length, 2, again.stderr);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
+  });
 });
+
 
 describe('berth build with zstd layers', { timeout: 600_000 }, () => {
   let e: Engine;
