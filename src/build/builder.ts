@@ -245,10 +245,12 @@ export class Builder {
       const base = this.#stageRef(run, this.#fromImage(run, s), s.index);
       if (base) visit(base);
       for (const ins of s.instructions) {
-        const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
-        if (from === undefined) continue;
-        const ref = this.#stageRef(run, expandWord(ins, from, this.#scope(run, undefined, new Set())), s.index);
-        if (ref) visit(ref);
+        const froms = ins.kind === 'COPY' ? [flagValue(ins, 'from')] : ins.kind === 'RUN' ? ins.flags.filter((f) => f.name === 'mount').map((f) => /(?:^|,)from=([^,]+)/.exec(f.value ?? '')?.[1]) : [];
+        for (const from of froms) {
+          if (from === undefined) continue;
+          const ref = this.#stageRef(run, expandWord(ins, from, this.#scope(run, undefined, new Set())), s.index);
+          if (ref) visit(ref);
+        }
       }
     };
     visit(target);
