@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { cliCommand } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 
 /**
@@ -441,6 +442,26 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.equal((await cli('run', '--rm', 'twin:1', 'cat', '/b')).stdout, (await cli('run', '--rm', 'twin:2', 'cat', '/b')).stdout);
     const again = await cli('build', '--progress=plain', dir);
     assert.equal(cachedTexts(again.stderr).length, 2, again.stderr);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
+  });
+
+  it('a client that goes away mid-RUN stops the build, and its container goes', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nRUN sleep 600\n` });
+    const cmd = cliCommand(['-H', `unix://${e.d.socket}`, 'build', '--progress=plain', dir]);
+    const p = spawn(cmd.file, cmd.args, { env: { ...process.env, ...cmd.env }, stdio: 'ignore' });
+    const exited = new Promise((r) => p.once('exit', r));
+    for (;;) {
+      if ((await cli('ps', '-q', '--filter', 'label=berth.build')).stdout.trim()) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    p.kill('SIGINT');
+    await exited;
+    // Wait for the state: berthd sees the client leave and removes the step's container.
+    for (;;) {
+      const left = await leftovers();
+      if (left.ps === '' && left.builds.length === 0 && left.active.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
 });
