@@ -79,7 +79,9 @@ export class Builder {
     try {
       await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
+      const t0 = performance.now();
       const context = await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
+      ctx.log.debug('build context received', { build: id, ms: Math.round(performance.now() - t0) });
       const df = parseDockerfile(context.dockerfile, context.dockerfileName);
       const run: BuildRun = {
         ctx: bctx,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmodSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
@@ -97,16 +97,22 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
 /** A digest of what copying `entries` would write, independent of times and of where the root is. */
 export async function contentDigest(ctx: Ctx, entries: SourceEntry[]): Promise<string> {
   const h = createHash('sha256');
+  let n = 0;
   const add = async (abs: string, name: string, st: Stats) => {
-    ctx.signal.throwIfAborted();
+    if (++n % 256 === 0) {
+      await new Promise((r) => setImmediate(r));
+      ctx.signal.throwIfAborted();
+    }
     h.update(`${name}\0${st.mode}\0${st.uid}:${st.gid}\0`);
-    if (st.isSymbolicLink()) h.update(`link:${await readlink(abs)}\0`);
+    if (st.isSymbolicLink()) h.update(`link:${readlinkSync(abs)}\0`);
     else if (st.isFile()) {
       h.update(`file:${st.size}\0`);
-      for await (const c of createReadStream(abs)) h.update(c as Buffer);
+      // Small files in one read; big ones streamed, so a large file is never held whole.
+      if (st.size <= 1 << 20) h.update(readFileSync(abs));
+      else for await (const c of createReadStream(abs)) h.update(c as Buffer);
     } else if (st.isDirectory()) {
       h.update('dir\0');
-      for (const child of (await readdir(abs)).sort()) await add(path.join(abs, child), `${name}/${child}`, await lstat(path.join(abs, child)));
+      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)));
     }
   };
   for (const e of entries) await add(e.abs, path.basename(e.rel) || '.', e.st);
@@ -134,7 +140,7 @@ export async function copyInto(ctx: Ctx, rootfs: string, entries: SourceEntry[],
   for (const e of entries) {
     if (e.st.isDirectory()) {
       const dir = await mkdirInRoot(ctx, rootfs, dest, opts);
-      await copyChildren(ctx, rootfs, e.abs, dir.inner, opts);
+      await copyChildren(ctx, e.abs, dir.host, dir.inner, opts, { n: 0 });
     } else {
       const target = destIsDir ? path.posix.join(dest, path.posix.basename(e.rel)) : dest;
       await mkdirInRoot(ctx, rootfs, path.posix.dirname(target), opts, true);
@@ -149,7 +155,7 @@ export async function writeInto(ctx: Ctx, rootfs: string, dest: string, content:
   const host = await hostTarget(ctx, rootfs, dest);
   await rm(host, { force: true, recursive: false }).catch(() => {});
   await writeFile(host, content, { mode: 0o644 });
-  await setMeta(host, { uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mode: opts.mode ?? 0o644 });
+  setMetaSync(host, { uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mode: opts.mode ?? 0o644 });
 }
 
 async function isDirInRoot(ctx: Ctx, rootfs: string, inner: string): Promise<boolean> {
@@ -182,23 +188,42 @@ async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOp
   return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean };
 }
 
-async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destInner: string, opts: CopyOptions): Promise<void> {
-  for (const name of (await readdir(srcDir)).sort()) {
-    ctx.signal.throwIfAborted();
-    const abs = path.join(srcDir, name);
-    const st = await lstat(abs);
-    const target = path.posix.join(destInner, name);
-    if (st.isDirectory()) {
-      const host = await hostTarget(ctx, rootfs, target);
-      const existing = await lstat(host).catch(() => undefined);
-      if (existing && !existing.isDirectory()) await rm(host, { force: true });
-      if (!existing?.isDirectory()) await mkdir(host, { mode: 0o700 });
-      await copyChildren(ctx, rootfs, abs, target, opts);
-      await setMeta(host, meta(st, opts));
-      await lutimes(host, st.atime, st.mtime);
-    } else {
-      await copyOne(ctx, rootfs, abs, st, target, opts);
+/**
+ * The tree under `srcDir` into the directory `destHost` (already resolved in
+ * the root, a real directory). Below it nothing is followed: an entry in the
+ * way that is not a directory is replaced, never written through. The calls
+ * are synchronous, as the layer applier's are (a thread-pool round trip per
+ * small call costs more than the call), with a yield to the event loop
+ * every few hundred entries.
+ */
+async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }): Promise<void> {
+  for (const name of readdirSync(srcDir).sort()) {
+    if (++tick.n % 256 === 0) {
+      await new Promise((r) => setImmediate(r));
+      ctx.signal.throwIfAborted();
     }
+    const abs = path.join(srcDir, name);
+    const st = lstatSync(abs);
+    const host = path.join(destHost, name);
+    if (st.isDirectory()) {
+      const existing = lstatOrUndefined(host);
+      if (existing && !existing.isDirectory()) rmSync(host, { force: true });
+      if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
+      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick);
+      setMetaSync(host, meta(st, opts));
+      lutimesSync(host, st.atime, st.mtime);
+    } else {
+      copyOneSync(abs, st, host, path.posix.join(destInner, name), opts);
+    }
+  }
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return undefined;
+    throw err;
   }
 }
 
@@ -206,29 +231,30 @@ function meta(st: Stats, opts: CopyOptions): { uid: number; gid: number; mode: n
   return { uid: opts.owner ? opts.owner.uid : st.uid, gid: opts.owner ? opts.owner.gid : st.gid, mode: opts.mode ?? st.mode & 0o7777 };
 }
 
-async function setMeta(host: string, m: { uid: number; gid: number; mode: number }): Promise<void> {
+function setMetaSync(host: string, m: { uid: number; gid: number; mode: number }): void {
   // Owner before mode: chown clears setuid and setgid bits.
-  await lchown(host, m.uid, m.gid);
-  await chmod(host, m.mode);
+  lchownSync(host, m.uid, m.gid);
+  chmodSync(host, m.mode);
 }
 
 async function copyOne(ctx: Ctx, rootfs: string, abs: string, st: Stats, inner: string, opts: CopyOptions): Promise<void> {
-  const host = await hostTarget(ctx, rootfs, inner);
-  const existing = await lstat(host).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    if (!st.isDirectory()) throw berthError('InvalidArgument', `cannot copy a file over the directory ${inner}`);
-  } else if (existing) {
-    await rm(host, { force: true });
-  }
+  copyOneSync(abs, st, await hostTarget(ctx, rootfs, inner), inner, opts);
+}
+
+/** One file or symlink to `host` (its parent resolved); what is in the way is replaced, a directory refused. */
+function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions): void {
+  const existing = lstatOrUndefined(host);
+  if (existing?.isDirectory()) throw berthError('InvalidArgument', `cannot copy a file over the directory ${inner}`);
+  if (existing) rmSync(host, { force: true });
   const m = meta(st, opts);
   if (st.isSymbolicLink()) {
-    await symlink(await readlink(abs), host);
-    await lchown(host, m.uid, m.gid);
-    await lutimes(host, st.atime, st.mtime);
+    symlinkSync(readlinkSync(abs), host);
+    lchownSync(host, m.uid, m.gid);
+    lutimesSync(host, st.atime, st.mtime);
     return;
   }
   if (!st.isFile()) return;
-  await copyFile(abs, host);
-  await setMeta(host, m);
-  await lutimes(host, st.atime, st.mtime);
+  copyFileSync(abs, host);
+  setMetaSync(host, m);
+  lutimesSync(host, st.atime, st.mtime);
 }

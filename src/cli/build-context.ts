@@ -87,7 +87,8 @@ async function* walk(root: string, rel: string, ignore: IgnoreMatcher, keep: Set
         continue;
       }
       if (st.nlink > 1) links.set(key, child);
-      yield { entry: { name: child, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
+      // A small file in one read: a stream per file costs more than the file.
+      yield { entry: { name: child, type: 'file', size: st.size, ...common }, body: st.size <= 1 << 20 ? await readFile(abs) : createReadStream(abs) };
     }
   }
 }
