@@ -278,6 +278,10 @@ describe('berth build', { timeout: 600_000 }, () => {
     const df = `FROM ${e.image}\nRUN echo piped > /piped\n`;
     const alone = await e.d.cli(['build', '-q', '-'], { input: df });
     assert.equal(alone.code, 0, alone.stderr);
+    // --pull asks the registry again for a base image that is here.
+    const pulled = await e.d.cli(['build', '--pull', '--progress=plain', '-'], { input: df });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stderr, /^#1 .*(Digest|Status|Already exists)/m);
     assert.match(alone.stdout, /^sha256:[0-9a-f]{64}\n$/);
     const dir = context({ 'x.txt': 'x\n' });
     const viaF = await e.d.cli(['build', '-q', '-f', '-', '--label', 'a=b', '--iidfile', path.join(tmp, 'iid'), dir], { input: `FROM ${e.image}\nCOPY x.txt /\n` });
