@@ -13,6 +13,7 @@ import { receiveContext } from './context.ts';
 import { flagValue, parseDockerfile, parseError, type Instruction, type Stage } from './dockerfile.ts';
 import { copyStep } from './copy-step.ts';
 import { runStep } from './run-step.ts';
+import { normalizeName } from '../images/names.ts';
 import { hashKey, noteArgs, timestamp, type BuildRun, type StageState, type StepHost } from './state.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
 
@@ -76,7 +77,17 @@ export class Builder {
     const bctx: Ctx = { ...ctx, signal: AbortSignal.any([ctx.signal, abort.signal]) };
     const emit = input.onEvent ?? (() => {});
     const made = new Set<string>();
+    let stageRuns: Map<number, Promise<StageState>> | undefined;
+    let firstError: unknown;
     try {
+      // A bad name fails before any work, as docker's does.
+      for (const t of req.tags ?? []) {
+        try {
+          normalizeName(t);
+        } catch (err) {
+          throw berthError('InvalidArgument', `invalid tag "${t}": ${(err as Error).message}`, err);
+        }
+      }
       await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
@@ -95,7 +106,7 @@ export class Builder {
         total: 0,
         predefined: this.#predefinedArgs(),
         meta: new Map(),
-        stageRuns: new Map(),
+        stageRuns: (stageRuns = new Map()),
         made,
         usedArgs: new Set(),
         needed: [],
@@ -116,7 +127,13 @@ export class Builder {
       run.total = run.needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
       // Every needed stage starts now; a stage waits for another only where it uses it.
       const all = run.needed.map((s) => this.#stage(run, s));
-      all.forEach((p) => p.catch(() => abort.abort()));
+      all.forEach((p) =>
+        p.catch((err: unknown) => {
+          // The first failure is the build's: the stages it aborts fail with Canceled after it.
+          firstError ??= err;
+          abort.abort();
+        }),
+      );
       const final = await this.#stage(run, target);
       await Promise.all(all);
       if (req.labels && Object.keys(req.labels).length) {
@@ -138,7 +155,9 @@ export class Builder {
       return { id: image.id, tags };
     } catch (err) {
       abort.abort();
-      throw err;
+      // Stages still running stop at the abort; their containers go before the build answers.
+      if (stageRuns) await Promise.allSettled([...stageRuns.values()]);
+      throw firstError ?? err;
     } finally {
       const cctx = cleanupCtx(ctx, 60_000);
       for (const m of made) await this.#d.images.dropRecord(cctx, m).catch(() => {});
@@ -464,14 +483,14 @@ export class Builder {
     const hit = await this.#d.cache.get(run.ctx, st.key);
     if (!hit) return createdBy !== undefined && this.#fromCacheImages(run, st, step, createdBy);
     try {
-      await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target);
+      // Only a record made here is dropped at the end: an image named before the build keeps its name.
+      if (await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target)) run.made.add(hit.imageId);
       st.image = await this.#d.images.find(run.ctx, hit.imageId);
     } catch (err) {
       if (kindOf(err) === 'Canceled') throw err;
       await this.#d.cache.delete(run.ctx, st.key).catch(() => {});
       return false;
     }
-    run.made.add(hit.imageId);
     st.config = structuredClone(st.image.config);
     st.dirty = false;
     if (step) run.emit({ kind: 'cached', step, id: hit.imageId });

@@ -51,8 +51,8 @@ export interface BuildImages {
   pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void): Promise<string>;
   /** Store an image made of `layers` (already stored, with `topSnapshot` their chain) and `config`; untagged. */
   record(ctx: Ctx, image: { config: ImageConfig; layers: Descriptor[]; topSnapshot?: string }): Promise<string>;
-  /** Make sure an untagged record names image `id` (a cache hit whose record was removed). */
-  ensureRecord(ctx: Ctx, id: string, target: BuildCacheEntry['target']): Promise<void>;
+  /** Make sure an untagged record names image `id` (a cache hit whose record was removed); true when it made one. */
+  ensureRecord(ctx: Ctx, id: string, target: BuildCacheEntry['target']): Promise<boolean>;
   /** Remove the untagged record named `id`, if no other name points at the image it is harmless. */
   dropRecord(ctx: Ctx, id: string): Promise<void>;
   tag(ctx: Ctx, id: string, name: string): Promise<void>;

@@ -49,9 +49,11 @@ export async function wireBuilder(opts: { db: MetadataDb; root: string; images: 
     async ensureRecord(ctx, id, target) {
       try {
         await records.get(ctx, id);
+        return false;
       } catch (err) {
         if (!isNotFound(err)) throw err;
         await records.put(ctx, { name: id, target: target as Descriptor, labels: {} });
+        return true;
       }
     },
     async dropRecord(ctx, id) {

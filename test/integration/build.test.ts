@@ -268,6 +268,16 @@ describe('berth build', { timeout: 600_000 }, () => {
     const tooBig = await cli('build', big);
     assert.equal(tooBig.code, 1);
     assert.match(tooBig.stderr, /build context is larger than the limit of 1048576 bytes/);
+    const badTag = await cli('build', '-t', 'Bad:Tag!', context({ Dockerfile: `FROM ${e.image}\nRUN true\n` }));
+    assert.equal(badTag.code, 1);
+    assert.match(badTag.stderr, /invalid tag "Bad:Tag!"/);
+    assert.doesNotMatch(badTag.stderr, /RUN true/, 'refused before any step');
+    // One stage fails while another runs: the build answers once the running one's container is gone.
+    const twoStages = context({ Dockerfile: `FROM ${e.image} AS slow\nRUN sleep 600\nFROM ${e.image} AS fast\nRUN sleep 1 && exit 4\nFROM ${e.image}\nCOPY --from=slow /etc/passwd /a\nCOPY --from=fast /etc/passwd /b\n` });
+    const failed = await cli('build', '--progress=plain', twoStages);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /returned a non-zero code: 4/);
+    assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
     const badImage = await cli('build', context({ Dockerfile: 'FROM 127.0.0.1:1/none/such:1\n' }));
     assert.equal(badImage.code, 1);
     assert.match(badImage.stderr, /base image "127\.0\.0\.1:1\/none\/such:1"/);
