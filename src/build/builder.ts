@@ -89,6 +89,7 @@ export class Builder {
         }
       }
       await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
+      if (req.network && !['default', 'bridge', 'none'].includes(req.network)) throw berthError('InvalidArgument', `network mode "${req.network}" is not supported for builds: want default or none`);
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
       const context = await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });

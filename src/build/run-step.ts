@@ -27,7 +27,8 @@ import { argEnv as declaredArgEnv, hashKey, noteArgs, type BuildRun, type StageS
 const locks = new Map<string, Promise<void>>();
 
 export async function runStep(host: StepHost, run: BuildRun, stage: Stage, st: StageState, ins: InstructionOf<'RUN'>, step: number): Promise<string | undefined> {
-  const network = flagValue(ins, 'network') ?? 'default';
+  const given = run.input.request.network;
+  const network = flagValue(ins, 'network') ?? (given === 'bridge' || !given ? 'default' : given);
   if (!['default', 'none', 'host'].includes(network)) throw parseError(ins.pos, `RUN --network=${network}: want default, none or host`);
   if (network === 'host') throw parseError(ins.pos, 'RUN --network=host is not allowed: it needs the network.host entitlement, which berth does not grant');
   if (flagValue(ins, 'security') !== undefined) throw parseError(ins.pos, 'RUN --security is not supported by berth: it needs the security.insecure entitlement, which berth does not grant');

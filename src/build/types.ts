@@ -28,6 +28,8 @@ export interface BuildRequest {
   cacheFrom?: string[];
   /** `linux/amd64`-style; only the host's platform is supported. */
   platform?: string;
+  /** The network of RUN steps without `--network`: `default` (the bridge) or `none`. */
+  network?: string;
 }
 
 export type { BuildEvent };

@@ -80,6 +80,8 @@ describe('docker build through the Docker API', { skip: dockerSkip, timeout: 600
     const unknown = await docker(['build', '-'], `FROM ${de.e.image}\nNOPE x\n`);
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.stderr, /Dockerfile:2:1: unknown instruction: NOPE/);
+    const offline = await docker(['build', '-q', '--network', 'none', '-'], `FROM ${de.e.image}\nRUN sh -c '! grep -q eth0 /proc/net/dev'\n`);
+    assert.equal(offline.code, 0, offline.stderr + offline.stdout);
     const prune = await docker(['builder', 'prune', '-f']);
     assert.equal(prune.code, 0, prune.stderr);
     assert.match(prune.stdout, /Total reclaimed space/);

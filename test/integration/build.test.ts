@@ -478,6 +478,17 @@ describe('berth build', { timeout: 600_000 }, () => {
     }
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
+
+  it('RUN on the default network, RUN --network=none, and --network none for the whole build', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nRUN grep -q eth0 /proc/net/dev\nRUN --network=none sh -c '! grep -q eth0 /proc/net/dev'\n` });
+    const r = await cli('build', '--progress=plain', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const none = await cli('build', '--progress=plain', '--network', 'none', context({ Dockerfile: `FROM ${e.image}\nRUN sh -c '! grep -q eth0 /proc/net/dev'\n` }));
+    assert.equal(none.code, 0, none.stderr);
+    const host = await cli('build', context({ Dockerfile: `FROM ${e.image}\nRUN --network=host true\n` }));
+    assert.equal(host.code, 1);
+    assert.match(host.stderr, /Dockerfile:2:1: RUN --network=host is not allowed/);
+  });
 });
 
 

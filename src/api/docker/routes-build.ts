@@ -9,8 +9,8 @@ import { flag, ok, type DockerRouter } from './server.ts';
  * without buildx, and docker-py's `images.build` and compose's `build:`):
  * the body is the context tar; the query carries `t` (several),
  * `dockerfile`, `buildargs` and `labels` (JSON objects), `target`,
- * `nocache`, `pull`, `q`, `platform`, `cachefrom`; `rm`, `forcerm`,
- * `networkmode` and the resource limits are accepted and have no effect.
+ * `nocache`, `pull`, `q`, `platform`, `cachefrom`, `networkmode`; `rm`,
+ * `forcerm` and the resource limits are accepted and have no effect.
  * The answer is docker's JSON message stream: `{"stream": "Step 1/3 :
  * FROM busybox\n"}`, the steps' output, `{"aux": {"ID": "sha256:..."}}`,
  * then "Successfully built" / "Successfully tagged"; a failure is a last
@@ -32,6 +32,7 @@ export function registerBuildRoutes(router: DockerRouter, builder: Builder): voi
       pull: flag(q.get('pull')),
       platform: q.get('platform') || undefined,
       cacheFrom: jsonList(q.get('cachefrom'), 'cachefrom'),
+      network: q.get('networkmode') || undefined,
     };
     const quiet = flag(q.get('q'));
     let res: http.ServerResponse | undefined;

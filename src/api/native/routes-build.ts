@@ -5,7 +5,7 @@ import type { Router } from './server.ts';
 /**
  * `POST /build`: the body is the context as a tar; the query carries the
  * request (`t` several, `dockerfile`, `buildarg` and `label` as `K=V`
- * several, `target`, `nocache`, `pull`, `platform`, `cachefrom` several). Streams NDJSON
+ * several, `target`, `nocache`, `pull`, `platform`, `cachefrom` several, `network`). Streams NDJSON
  * BuildEvents, the last one `{kind:"result"}`, or an error line.
  * `POST /build/prune` empties the build cache: `{entries, bytes}`.
  */
@@ -22,6 +22,7 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
       pull: q.get('pull') === '1',
       platform: q.get('platform') || undefined,
       cacheFrom: q.getAll('cachefrom').filter(Boolean),
+      network: q.get('network') || undefined,
     };
     const out = req.ndjson();
     // Events go out in order; a slow client slows the build's log, never loses it.

@@ -18,6 +18,7 @@ const specs = {
   'no-cache': { type: 'bool', doc: 'Do not use cache when building the image' },
   pull: { type: 'bool', doc: 'Always attempt to pull a newer version of the image' },
   'cache-from': { type: 'list', doc: 'Images to consider as cache sources' },
+  network: { type: 'string', doc: 'Set the networking mode for the RUN instructions during build (default, none)' },
   quiet: { type: 'bool', short: 'q', doc: 'Suppress the build output and print image ID on success' },
   progress: { type: 'string', default: 'auto', doc: 'Set type of progress output (auto, plain, tty)' },
   platform: { type: 'string', doc: 'Set platform (only the host\'s)' },
@@ -80,6 +81,7 @@ export const command: Command = {
             pull: flags.pull ? '1' : undefined,
             platform: flags.platform as string | undefined,
             cachefrom: flags['cache-from'] as string[],
+            network: flags.network as string | undefined,
           },
         })) {
           printer.onEvent(ev);
