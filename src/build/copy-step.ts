@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { mkdir, open, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -27,9 +28,13 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
   const ex = (w: string) => expandWord(ins, w, scope);
   const isAdd = ins.kind === 'ADD';
   const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
-  for (const f of ['link', 'parents', 'exclude', 'checksum', 'keep-git-dir']) {
-    if (flagValue(ins, f) !== undefined && f !== 'link') throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
+  // --link is taken as a plain copy: the layer is the same, only its rebasing (which berth does not do) differs.
+  for (const f of ['parents', 'exclude', 'keep-git-dir']) {
+    if (flagValue(ins, f) !== undefined) throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
   }
+  const checksumFlag = flagValue(ins, 'checksum');
+  const checksum = checksumFlag === undefined ? undefined : expandWord(ins, checksumFlag, scope);
+  if (checksum !== undefined && !/^sha256:[0-9a-f]{64}$/.test(checksum)) throw parseError(ins.pos, `ADD --checksum=${checksum}: want sha256: and 64 hex digits`);
   const chownFlag = flagValue(ins, 'chown');
   const chown = chownFlag === undefined ? undefined : ex(chownFlag);
   const chmodText = flagValue(ins, 'chmod');
@@ -80,7 +85,12 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
     const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
     const usedValues = [...scope.used].sort().map((u) => [u, scope.lookup(u) ?? null]);
     // A URL is fetched every time, as Docker does; what it gave is part of the key.
+    if (checksum !== undefined && (urls.length !== 1 || entries.length + inline.length > 0)) throw parseError(ins.pos, 'ADD --checksum needs exactly one source, a URL');
     const downloads = await Promise.all(urls.map((u, i) => download(run, u, i, host.deps.config.maxContextBytes)));
+    if (checksum !== undefined) {
+      const got = `sha256:${createHash('sha256').update(readFileSync(downloads[0].file)).digest('hex')}`;
+      if (got !== checksum) throw berthError('InvalidArgument', `ADD ${urls[0]}: checksum mismatch: the download is ${got}, --checksum says ${checksum}`);
+    }
     const fetched = await contentDigest(run.ctx, await Promise.all(downloads.map(async (d) => ({ abs: d.file, rel: d.name, st: await stat(d.file) }))));
     st.key = hashKey(st.key, ins.kind, ins.original, JSON.stringify(usedValues), dest, digest, JSON.stringify(inline), JSON.stringify(urls), fetched);
     if (await host.cached(run, st, step, createdBy)) return st.image!.id;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -420,6 +421,12 @@ describe('berth build', { timeout: 600_000 }, () => {
       const childImg = await inspect('onbuild-child:1');
       assert.equal(childImg.Config.OnBuild ?? null, null, 'triggers are not inherited');
       assert.equal((await cli('run', '--rm', '--entrypoint', 'cat', 'onbuild-child:1', '/from-trigger.txt')).stdout, 'via onbuild\n');
+      const sum = 'sha256:' + createHash('sha256').update('fetched over http\n').digest('hex');
+      const checked = await cli('build', context({ Dockerfile: `FROM ${e.image}\nADD --checksum=${sum} http://127.0.0.1:${port}/files/remote.txt /r\n` }));
+      assert.equal(checked.code, 0, checked.stderr);
+      const wrong = await cli('build', context({ Dockerfile: `FROM ${e.image}\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/files/remote.txt /r\n` }));
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /checksum mismatch: the download is sha256:[0-9a-f]{64}/);
       const missing = await cli('build', context({ Dockerfile: `FROM ${e.image}\nADD http://127.0.0.1:${port}/nothing /x\n` }));
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /ADD http:\/\/127\.0\.0\.1:\d+\/nothing: the server answered 404/);
