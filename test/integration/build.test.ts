@@ -250,8 +250,11 @@ describe('berth build', { timeout: 600_000 }, () => {
     // tty progress: one line per finished step, cached ones marked.
     const tty = await cli('build', '--progress=tty', dir);
     assert.equal(tty.code, 0, tty.stderr);
-    assert.match(tty.stderr, /^=> CACHED \[stage-0 2\/3\] RUN echo done-before > \/before$/m);
-    assert.match(tty.stderr, /^=> exporting to image$/m);
+    // The live block is redrawn in place: cursor up and clear below, then the lines again.
+    const drawn = tty.stderr.replace(/\x1b\[\d+A\x1b\[J/g, '');
+    assert.match(drawn, /^=> CACHED \[stage-0 2\/3\] RUN echo done-before > \/before$/m);
+    assert.match(drawn, /^=> exporting to image$/m);
+    assert.match(drawn, /^\[\+\] Building \d+\.\ds \(3\/3\) FINISHED$/m);
   });
 
   it('refuses bad input with a clear message and a non-zero exit', async () => {
