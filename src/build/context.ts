@@ -6,6 +6,7 @@ import type { Ctx } from '../core/context.ts';
 import { IgnoreMatcher, parseIgnoreFile } from '../core/dockerignore.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { applyLayer } from '../snapshots/apply.ts';
+import { resolveInRoot } from '../runtime/oci/rootfs-files.ts';
 
 /**
  * The build context on berthd's side: the tar the client sent, unpacked
@@ -45,7 +46,8 @@ export async function receiveContext(ctx: Ctx, dir: string, tar: Readable, opts:
   if (name === '') throw berthError('InvalidArgument', `the Dockerfile path "${opts.dockerfile}" names the context itself`);
   let dockerfile: string;
   try {
-    const p = path.join(dir, name);
+    // A Dockerfile that is a symlink is followed, inside the context only.
+    const p = await resolveInRoot(ctx, dir, '/' + name);
     if (!(await lstat(p)).isFile()) throw berthError('InvalidArgument', `the Dockerfile "${opts.dockerfile}" in the build context is not a regular file`);
     dockerfile = await readFile(p, 'utf8');
   } catch (err) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
@@ -264,6 +264,14 @@ describe('berth build', { timeout: 600_000 }, () => {
     const missingFile = await cli('build', context({ Dockerfile: `FROM ${e.image}\nCOPY nothere.txt /x\n` }));
     assert.equal(missingFile.code, 1);
     assert.match(missingFile.stderr, /nothere\.txt.*not found/);
+    // A Dockerfile that is a symlink is followed inside the context, and only there.
+    const linked = context({ 'real.Dockerfile': `FROM ${e.image}\n` });
+    symlinkSync('real.Dockerfile', path.join(linked, 'Dockerfile'));
+    assert.equal((await cli('build', '-q', linked)).code, 0);
+    const outside = context({ 'x.txt': '' });
+    symlinkSync('/etc/hostname', path.join(outside, 'Dockerfile'));
+    const escaped = await cli('build', outside);
+    assert.equal(escaped.code, 1);
     const noDockerfile = await cli('build', context({ 'other.txt': 'x' }));
     assert.equal(noDockerfile.code, 1);
     assert.match(noDockerfile.stderr, /Dockerfile/);
