@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { IgnoreMatcher } from '../core/dockerignore.ts';
 import { berthError } from '../core/errors.ts';
 import { applyLayer } from '../snapshots/apply.ts';
 import { resolveInRoot, resolveUserInRootfs } from '../runtime/oci/rootfs-files.ts';
@@ -29,9 +30,11 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
   const isAdd = ins.kind === 'ADD';
   const from = ins.kind === 'COPY' ? flagValue(ins, 'from') : undefined;
   // --link is taken as a plain copy: the layer is the same, only its rebasing (which berth does not do) differs.
-  for (const f of ['parents', 'exclude', 'keep-git-dir']) {
-    if (flagValue(ins, f) !== undefined) throw parseError(ins.pos, `${ins.kind} --${f} is not supported by berth's builder yet`);
-  }
+  if (flagValue(ins, 'keep-git-dir') !== undefined) throw parseError(ins.pos, `${ins.kind} --keep-git-dir is not supported by berth: it has no git sources`);
+  const parents = flagValue(ins, 'parents') !== undefined;
+  // --exclude patterns match a path from the context root, or from the directory being copied.
+  const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => expandWord(ins, f.value ?? '', scope));
+  const excluder = excludes.length ? new IgnoreMatcher(excludes) : undefined;
   const checksumFlag = flagValue(ins, 'checksum');
   const checksum = checksumFlag === undefined ? undefined : expandWord(ins, checksumFlag, scope);
   if (checksum !== undefined && !/^sha256:[0-9a-f]{64}$/.test(checksum)) throw parseError(ins.pos, `ADD --checksum=${checksum}: want sha256: and 64 hex digits`);
@@ -77,12 +80,18 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
         urls.push(src);
         continue;
       }
-      entries.push(...(await matchSources(run.ctx, srcRoot, cleanContextPath(src), what)));
+      const matched = (await matchSources(run.ctx, srcRoot, cleanContextPath(src), what)).filter((e) => !excluder?.ignored(e.rel));
+      if (matched.length === 0) throw berthError('NotFound', `${what}: "${src}": every match is excluded by --exclude`);
+      entries.push(...matched);
     }
     noteArgs(run, st, scope.used);
-    const digest = await contentDigest(run.ctx, entries);
+    const excludeUnder = (e: SourceEntry) => (excluder ? (rel: string) => excluder.ignored(rel) || excluder.ignored(`${e.rel}/${rel}`) : undefined);
+    let digest = await contentDigest(run.ctx, entries.filter((e) => !e.st.isDirectory()));
+    for (const e of entries.filter((x) => x.st.isDirectory())) digest += await contentDigest(run.ctx, [e], excludeUnder(e));
+    const sourceCount = entries.length + inline.length + urls.length;
+    if (sourceCount > 1 && !dest.endsWith('/')) throw parseError(ins.pos, `When using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
     const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';
-    const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${digest.slice(7)} in ${dest} `;
+    const createdBy = `${st.shell.join(' ')} #(nop) ${ins.kind} ${kindWord}:${createHash('sha256').update(digest).digest('hex')} in ${dest} `;
     const usedValues = [...scope.used].sort().map((u) => [u, scope.lookup(u) ?? null]);
     // A URL is fetched every time, as Docker does; what it gave is part of the key.
     if (checksum !== undefined && (urls.length !== 1 || entries.length + inline.length > 0)) throw parseError(ins.pos, 'ADD --checksum needs exactly one source, a URL');
@@ -100,8 +109,11 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
         const who = chown !== undefined ? await owner(run, ins, rootfs, chown) : from === undefined ? { uid: 0, gid: 0 } : undefined;
         const opts = { ...(who ? { owner: who } : {}), ...(mode !== undefined ? { mode } : {}) };
         for (const e of entries) {
-          if (isAdd && e.st.isFile() && (await isArchive(e.abs))) await unpack(run, rootfs, e.abs, dest);
-          else await copyInto(run.ctx, rootfs, [e], entries.length + inline.length + urls.length > 1 && !dest.endsWith('/') ? dest + '/' : dest, opts);
+          // --parents keeps the source's directories (from the context root) under the destination.
+          const parentDirs = parents ? (e.st.isDirectory() ? e.rel : path.posix.dirname(e.rel)) : '.';
+          const target = parentDirs === '.' || parentDirs === '' ? dest : `${path.posix.join(dest, parentDirs)}/`;
+          if (isAdd && e.st.isFile() && (await isArchive(e.abs))) await unpack(run, rootfs, e.abs, target);
+          else await copyInto(run.ctx, rootfs, [e], target, { ...opts, exclude: excludeUnder(e) });
         }
         for (const h of inline) await writeInto(run.ctx, rootfs, dest.endsWith('/') ? path.posix.join(dest, h.name) : dest, h.content, opts);
         for (const d of downloads) {

@@ -95,10 +95,11 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
 }
 
 /** A digest of what copying `entries` would write, independent of times and of where the root is. */
-export async function contentDigest(ctx: Ctx, entries: SourceEntry[]): Promise<string> {
+export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: (rel: string) => boolean): Promise<string> {
   const h = createHash('sha256');
   let n = 0;
-  const add = async (abs: string, name: string, st: Stats) => {
+  const add = async (abs: string, name: string, st: Stats, rel = '') => {
+    if (rel && exclude?.(rel)) return;
     if (++n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
@@ -112,7 +113,7 @@ export async function contentDigest(ctx: Ctx, entries: SourceEntry[]): Promise<s
       else for await (const c of createReadStream(abs)) h.update(c as Buffer);
     } else if (st.isDirectory()) {
       h.update('dir\0');
-      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)));
+      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)), rel ? `${rel}/${child}` : child);
     }
   };
   for (const e of entries) await add(e.abs, path.basename(e.rel) || '.', e.st);
@@ -124,6 +125,8 @@ export interface CopyOptions {
   owner?: { uid: number; gid: number };
   /** `--chmod`: mode of everything written. */
   mode?: number;
+  /** `--exclude`: true for a path (relative to the copied directory) to leave out. */
+  exclude?: (rel: string) => boolean;
 }
 
 /**
@@ -196,20 +199,22 @@ async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOp
  * small call costs more than the call), with a yield to the event loop
  * every few hundred entries.
  */
-async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }): Promise<void> {
+async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
   for (const name of readdirSync(srcDir).sort()) {
     if (++tick.n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
     }
     const abs = path.join(srcDir, name);
+    const rel = relDir ? `${relDir}/${name}` : name;
+    if (opts.exclude?.(rel)) continue;
     const st = lstatSync(abs);
     const host = path.join(destHost, name);
     if (st.isDirectory()) {
       const existing = lstatOrUndefined(host);
       if (existing && !existing.isDirectory()) rmSync(host, { force: true });
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
-      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick);
+      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick, rel);
       setMetaSync(host, meta(st, opts));
       lutimesSync(host, st.atime, st.mtime);
     } else {

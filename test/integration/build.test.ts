@@ -507,6 +507,31 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.equal(host.code, 1);
     assert.match(host.stderr, /Dockerfile:2:1: RUN --network=host is not allowed/);
   });
+
+  it('COPY --exclude and --parents; several sources need a directory ending in /', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${e.image}\nCOPY --exclude=*.log --exclude=secret app/ /app/\nCOPY --parents a/b/c.txt a/d/ /tree/\n`,
+      'app/main.txt': 'main\n',
+      'app/debug.log': 'noise\n',
+      'app/secret': 'hidden\n',
+      'app/sub/more.txt': 'more\n',
+      'a/b/c.txt': 'c\n',
+      'a/d/e.txt': 'e\n',
+    });
+    const r = await cli('build', '-q', '-t', 'excl:1', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const rootfs = await umociRootfs('excl:1');
+    assert.deepEqual(readdirSync(path.join(rootfs, 'app')).sort(), ['main.txt', 'sub']);
+    assert.equal(readFileSync(path.join(rootfs, 'tree/a/b/c.txt'), 'utf8'), 'c\n');
+    assert.equal(readFileSync(path.join(rootfs, 'tree/a/d/e.txt'), 'utf8'), 'e\n');
+    // The excluded files are not part of the step's key either.
+    writeFileSync(path.join(dir, 'app/debug.log'), 'other noise\n');
+    const again = await cli('build', '--progress=plain', dir);
+    assert.ok(cachedTexts(again.stderr).includes('COPY --exclude=*.log --exclude=secret app/ /app/'), again.stderr);
+    const several = await cli('build', context({ Dockerfile: `FROM ${e.image}\nCOPY x.txt y.txt /etc\n`, 'x.txt': 'x', 'y.txt': 'y' }));
+    assert.equal(several.code, 1);
+    assert.match(several.stderr, /Dockerfile:2:1: When using COPY with more than one source file, the destination must be a directory and end with a \//);
+  });
 });
 
 
