@@ -357,7 +357,7 @@ export class Builder {
     try {
       await images.pull(run.ctx, name, (progress) => run.emit({ kind: 'pull', step, progress }));
     } catch (err) {
-      throw wrap(err, `base image "${name}"`);
+      throw wrap(err, `image "${name}" (not a stage of this Dockerfile, nor in the store)`);
     }
     return images.find(run.ctx, name);
   }

@@ -292,7 +292,10 @@ describe('berth build', { timeout: 600_000 }, () => {
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
     const badImage = await cli('build', context({ Dockerfile: 'FROM 127.0.0.1:1/none/such:1\n' }));
     assert.equal(badImage.code, 1);
-    assert.match(badImage.stderr, /base image "127\.0\.0\.1:1\/none\/such:1"/);
+    assert.match(badImage.stderr, /image "127\.0\.0\.1:1\/none\/such:1" \(not a stage of this Dockerfile, nor in the store\)/);
+    const noStage = await cli('build', context({ Dockerfile: `FROM ${e.image}\nCOPY --from=5 /etc/passwd /p\n` }));
+    assert.equal(noStage.code, 1);
+    assert.match(noStage.stderr, /stage index 5 is not an earlier stage/);
     assert.deepEqual(await leftovers(), { ps: '', mounts: 0, builds: [], leases: [], active: [] });
   });
 
