@@ -13,7 +13,7 @@ import tseslint from 'typescript-eslint';
 // ---------------------------------------------------------------------------
 const LAYERS = [
   'core', 'content', 'metadata', 'distribution', 'snapshots', 'images',
-  'network', 'runtime/oci', 'runtime/tasks', 'runtime/volumes', 'runtime/sandboxes', 'runtime/containers', 'api/http', 'api/native', 'api/cri', 'api/docker', 'daemon', 'cli',
+  'network', 'runtime/oci', 'runtime/tasks', 'runtime/volumes', 'runtime/sandboxes', 'runtime/containers', 'build', 'api/http', 'api/native', 'api/cri', 'api/docker', 'daemon', 'cli',
 ];
 const FRONT_DOORS = new Set(['api/native', 'api/cri', 'api/docker']);
 // Pods and containers share the spec builder and the tasks below them and

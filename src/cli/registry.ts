@@ -67,6 +67,8 @@ export const commands: Record<string, CommandLoader> = {
   'network connect': () => import('./commands/network-connect.ts'),
   'network disconnect': () => import('./commands/network-disconnect.ts'),
   port: () => import('./commands/port.ts'),
+  build: () => import('./commands/build.ts'),
+  'builder prune': () => import('./commands/builder-prune.ts'),
   completion: () => import('./commands/completion.ts'),
   'namespace ls': () => import('./commands/namespace.ts').then((m) => ({ command: m.ls })),
   'namespace create': () => import('./commands/namespace.ts').then((m) => ({ command: m.create })),
@@ -136,6 +138,10 @@ export const aliases: Record<string, string> = {
   'namespace remove': 'namespace rm',
   'content remove': 'content rm',
   'snapshot remove': 'snapshot rm',
+  'image build': 'build',
+  'buildx build': 'build',
+  'builder build': 'build',
+  'buildx prune': 'builder prune',
 };
 
 /** Groups (docker's management commands): the first word of two-word commands, with their summary. */

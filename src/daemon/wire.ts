@@ -34,6 +34,9 @@ import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import { criSection } from '../api/cri/config.ts';
 import { wireCri } from './cri-wiring.ts';
 import { wireSandboxes } from './sandboxes-wiring.ts';
+import { wireBuilder } from './build-wiring.ts';
+import { buildSection } from '../build/config.ts';
+import { registerBuildRoutes } from '../api/native/routes-build.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -47,7 +50,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection, buildSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -137,6 +140,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     remove: (ctx, key) => removeUnheld(ctx, sn, key),
   });
   registerTaskRoutes(router, { containers: containers.containers, sandboxes, leases: images.leases });
+  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
+  registerBuildRoutes(router, builder);
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;
@@ -183,6 +188,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
     health: (id) => health.health(id),
     describe: (ctx) => describe.fn!(ctx),
+    builder,
   });
 
   return {

@@ -36,10 +36,11 @@ export async function commitLayerSnapshot(lctx: Ctx, svc: ImageServiceCore, name
 }
 
 /** Store `config` and a manifest of `layers`, and name the image (untagged without `name`); resolves to the image ID. */
-export async function recordImage(ctx: Ctx, lctx: Ctx, svc: ImageServiceCore, image: { config: ImageConfig; layers: Descriptor[]; topSnapshot: string; name?: string }): Promise<Digest> {
+export async function recordImage(ctx: Ctx, lctx: Ctx, svc: ImageServiceCore, image: { config: ImageConfig; layers: Descriptor[]; topSnapshot?: string; name?: string }): Promise<Digest> {
   const { deps } = svc;
   const configBytes = Buffer.from(JSON.stringify(image.config));
-  const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(deps.snapshotter.name)]: image.topSnapshot }, undefined, deps.leases);
+  // An image without layers (a build from scratch that only set its config) has no snapshot to keep.
+  const configDigest = await putBlob(lctx, deps.content, configBytes, image.topSnapshot ? { [GcLabels.snapshotRef(deps.snapshotter.name)]: image.topSnapshot } : {}, undefined, deps.leases);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaTypes.ociManifest,

@@ -75,6 +75,7 @@ export function toInspect(img: ResolvedImage, records: ImageRecord[], snapshotte
       Labels: c.config?.Labels ?? {},
       StopSignal: c.config?.StopSignal,
       OnBuild: c.config?.OnBuild ?? null,
+      ...(c.config?.Healthcheck ? { Healthcheck: c.config.Healthcheck } : {}),
     },
     Architecture: c.architecture,
     Variant: c.variant,
