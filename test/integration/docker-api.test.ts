@@ -100,6 +100,40 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['rm', 'kept']);
   });
 
+  test('docker run of a command that cannot run: 127 or 126 with the start error, as with dockerd; --rm leaves nothing', async () => {
+    const missing = await docker(['run', '--rm', e.image, '/nope']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /Error response from daemon: .*\/nope.*no such file or directory/);
+    assert.doesNotMatch(missing.stderr, /unable to upgrade/);
+    const notExec = await docker(['run', '--rm', e.image, '/etc/passwd']);
+    assert.equal(notExec.code, 126, notExec.stderr);
+    assert.match(notExec.stderr, /permission denied/);
+    assert.equal((await ok(['ps', '-aq'])).trim(), '', 'the --rm containers are removed');
+    const kept = await docker(['run', '--name', 'cannot', e.image, 'nope-command']);
+    assert.equal(kept.code, 127, kept.stderr);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'cannot'])).trim(), 'created 127');
+    const again = await docker(['start', '-a', 'cannot']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /nope-command/);
+    await ok(['rm', 'cannot']);
+  });
+
+  test('docker run --init, --device and --mount type=tmpfs with its size and mode', async () => {
+    const init = await docker(['run', '--rm', '--init', e.image, 'sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "; exit 3']);
+    assert.equal(init.code, 3, init.stderr);
+    const [pid, cmdline] = init.stdout.trim().split('\n');
+    assert.notEqual(pid, '1');
+    assert.match(cmdline, /^\/sbin\/docker-init -- sh -c/);
+    const dev = await ok(['run', '--rm', '--device', '/dev/null:/dev/xnull:rw', e.image, 'sh', '-c', 'ls -l /dev/xnull; echo hi > /dev/xnull && echo written']);
+    assert.match(dev, /^c.* 1,\s+3 .*\/dev\/xnull\nwritten\n$/);
+    const ins = JSON.parse(await ok(['create', '--device', '/dev/zero', e.image]).then((id) => ok(['inspect', id.trim()])))[0];
+    assert.deepEqual(ins.HostConfig.Devices, [{ PathOnHost: '/dev/zero', PathInContainer: '/dev/zero', CgroupPermissions: 'rwm' }]);
+    await ok(['rm', ins.Id]);
+    const tmpfs = await ok(['run', '--rm', '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=2m,tmpfs-mode=1770', e.image, 'sh', '-c', 'grep " /scratch " /proc/mounts; stat -c %a /scratch']);
+    assert.match(tmpfs, /^tmpfs \/scratch tmpfs \S*size=2048k/);
+    assert.match(tmpfs, /\n1770\n$/);
+  });
+
   test('docker run -d, ps and its filters, exec, logs, inspect, stop, kill, rm; berth ps sees the container', async () => {
     const id = (await ok(['run', '-d', '--name', 'web', '-e', 'GREETING=hello', '--label', 'app=web', e.image, 'sh', '-c', 'echo started; echo oops >&2; sleep 300'])).trim();
     assert.match(id, /^[0-9a-f]{64}$/);

@@ -38,7 +38,19 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
 
   router.add('GET', '/containers/:id/json', async (req) => ok(await inspectContainer(req.ctx, deps, req.params.id)));
 
-  router.add('POST', '/containers/:id/start', async (req) => notModified(containers.start(req.ctx, req.params.id)));
+  // As dockerd: a container that cannot start is removed when it was to be removed at its exit, and a
+  // command that cannot be run (exit code 126/127) is the request's fault, 400.
+  router.add('POST', '/containers/:id/start', async (req) => {
+    const rec = await containers.resolve(req.ctx, req.params.id);
+    try {
+      return await notModified(containers.start(req.ctx, rec.id));
+    } catch (err) {
+      if (rec.config.autoRemove) await containers.remove(cleanupCtx(req.ctx), rec.id, { force: true, volumes: true }).catch(() => {});
+      const exitCode = (err as { exitCode?: number }).exitCode;
+      if (exitCode === 126 || exitCode === 127) throw berthError('InvalidArgument', (err as Error).message, err);
+      throw err;
+    }
+  });
 
   router.add('POST', '/containers/:id/stop', async (req) => {
     const t = req.query.get('t');
@@ -124,7 +136,19 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
 
   router.add('POST', '/containers/:id/attach', async (req) => {
     const detachKeys = detachKeysOf(req.query.get('detachKeys'));
-    const { stream, tty, record } = await containers.attach(req.ctx, req.params.id);
+    let attached: Awaited<ReturnType<typeof containers.attach>>;
+    try {
+      attached = await containers.attach(req.ctx, req.params.id);
+    } catch (err) {
+      // Attaching to a created container prepares its start; when that fails (a command that is not
+      // there) dockerd's attach still succeeds and the start fails. The CLI attaches first: it must get
+      // the stream (which has nothing to carry) and then the start's error, to exit 127 as with dockerd.
+      if (typeof (err as { exitCode?: number }).exitCode !== 'number') throw err;
+      const rec = await containers.resolve(req.ctx, req.params.id);
+      req.hijack(streamType(!!rec.config.tty)).end();
+      return undefined;
+    }
+    const { stream, tty, record } = attached;
     const client = req.hijack(streamType(tty));
     splice(client, stream, {
       stdin: flag(req.query.get('stdin')),
