@@ -90,6 +90,23 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.match(ping.stdout, /1 packets received/);
 
     await createNetwork('second');
+    // Before its start, inspect lists the networks named at create, with their aliases, as dockerd does
+    // (compose reads them and connects only to the others); connecting one of them again is a conflict.
+    const created = (await de.ok(['create', '--name', 'later', '--network', 'appnet', '--network-alias', 'api', '--network', 'second', de.e.image, 'sleep', '300'])).trim();
+    const planned = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'later']));
+    assert.deepEqual(Object.keys(planned).sort(), ['appnet', 'second']);
+    assert.deepEqual(planned.appnet.Aliases, ['api', created.slice(0, 12)]);
+    const again = await de.docker(['network', 'connect', 'appnet', 'later']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+    await de.ok(['start', 'later']);
+    const joined = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'later']));
+    assert.deepEqual(Object.keys(joined).sort(), ['appnet', 'second']);
+    assert.match(joined.second.IPAddress, /^\d+\.\d+\.\d+\.\d+$/);
+    const byAlias = await de.docker(['run', '--rm', '--network', 'appnet', de.e.image, 'ping', '-c', '1', '-W', '5', 'api']);
+    assert.equal(byAlias.code, 0, byAlias.stdout + byAlias.stderr);
+    await de.ok(['rm', '-f', 'later']);
+
     await de.ok(['network', 'connect', 'second', 'server']);
     const nets = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'server']));
     assert.deepEqual(Object.keys(nets).sort(), ['appnet', 'second']);
