@@ -141,6 +141,10 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(await ok(['ps']), /Up .*\s+web\n/);
     assert.equal((await ok(['ps', '-q', '--filter', 'name=web'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-q', '--filter', 'name=other'])).trim(), '');
+    // Every label asked for must match (compose lists a service's containers so), any name may.
+    assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=tier'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=app'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'name=web', '--filter', 'name=other'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=running'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=exited'])).trim(), '');
 

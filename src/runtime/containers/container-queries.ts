@@ -60,7 +60,8 @@ const FILTERS = new Set(['id', 'name', 'status', 'label', 'ancestor', 'exited', 
 
 function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>, health?: HealthState): boolean {
   for (const [key, values] of Object.entries(f)) {
-    const ok = values.some((v) => {
+    // As dockerd: a container must carry every label asked for; for the other keys, one value matching is enough.
+    const matches = (v: string): boolean => {
       switch (key) {
         case 'id':
           return c.Id.startsWith(v);
@@ -82,7 +83,8 @@ function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string
         default:
           throw berthError('InvalidArgument', `invalid filter '${key}'`);
       }
-    });
+    };
+    const ok = key === 'label' ? values.every(matches) : values.some(matches);
     if (!ok) return false;
   }
   return true;
