@@ -8,6 +8,7 @@ import type { VolumeService } from '../../runtime/volumes/volumes.ts';
 import { registerContainerRoutes } from './routes-containers.ts';
 import { registerEventRoutes } from './routes-events.ts';
 import { registerExecRoutes } from './routes-exec.ts';
+import { registerFileRoutes } from './routes-files.ts';
 import { registerImageRoutes } from './routes-images.ts';
 import { registerNetworkRoutes } from './routes-networks.ts';
 import { registerSystemRoutes, type SystemDeps } from './routes-system.ts';
@@ -34,6 +35,7 @@ export function createDockerApi(deps: DockerApiDeps): http.Server {
   registerImageRoutes(router, deps.images);
   registerContainerRoutes(router, deps);
   registerExecRoutes(router, deps.containers);
+  registerFileRoutes(router, deps.containers);
   registerVolumeRoutes(router, deps.volumes);
   registerNetworkRoutes(router, deps.network, deps.containers);
   registerEventRoutes(router, deps);

@@ -256,7 +256,7 @@ function networkOf(body: DockerCreateBody, h: DockerHostConfig): NetworkAttachme
   return Object.keys(n).length > 1 || mode !== 'bridge' ? n : undefined;
 }
 
-function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefined {
+export function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefined {
   if (!p?.Name) return undefined;
   if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(p.Name)) throw berthError('InvalidArgument', `invalid restart policy '${p.Name}'`);
   const r: RestartPolicy = { name: p.Name as RestartPolicy['name'] };
@@ -267,7 +267,7 @@ function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefi
   return r;
 }
 
-function resourcesOf(h: DockerHostConfig): Resources | undefined {
+export function resourcesOf(h: DockerHostConfig): Resources | undefined {
   const r: Resources = {};
   if (h.Memory) r.memory = h.Memory;
   if (h.MemorySwap) r.memorySwap = h.MemorySwap;
