@@ -161,6 +161,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
     health: (id) => health.health(id),
     describe: (ctx) => describe.fn!(ctx),
+    diskUsage: (ctx) => describe.df!(ctx),
   });
 
   return {
