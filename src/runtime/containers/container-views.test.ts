@@ -119,8 +119,8 @@ describe('listItem', () => {
     assert.equal(item.State, 'running');
     assert.match(item.Status, /^Up \d+ minutes$/);
     assert.deepEqual(item.Mounts, [
-      { Type: 'volume', Name: 'data', Source: 'data', Destination: '/data', RW: true },
-      { Type: 'bind', Name: undefined, Source: '/srv', Destination: '/srv', RW: false },
+      { Type: 'volume', Name: 'data', Source: 'data', Destination: '/data', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+      { Type: 'bind', Name: undefined, Source: '/srv', Destination: '/srv', Driver: '', Mode: '', RW: false, Propagation: 'rprivate' },
     ]);
     assert.deepEqual(listItem(record, { status: 'created', restartCount: 0 }, []).Ports, []);
   });

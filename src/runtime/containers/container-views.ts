@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ContainerListItem, ContainerRecord } from '../../core/containers.ts';
+import type { ContainerListItem, ContainerRecord, MountSpec } from '../../core/containers.ts';
 import type { RuntimeState } from './containers.ts';
 
 /**
@@ -52,6 +52,22 @@ export function duration(ms: number): string {
   return `${Math.floor(Math.floor(ms / 3_600_000) / 24 / 365)} years`;
 }
 
+const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
+
+/** docker's MountPoint; `system df` counts a container's volumes by their `local` driver. */
+function mountView(m: MountSpec) {
+  return {
+    Type: m.type,
+    Name: m.type === 'volume' ? m.source : undefined,
+    Source: m.source ?? '',
+    Destination: m.target,
+    Driver: m.type === 'volume' ? 'local' : '',
+    Mode: '',
+    RW: !m.readOnly,
+    Propagation: m.type === 'bind' ? (m.options?.find((o) => PROPAGATIONS.includes(o)) ?? 'rprivate') : '',
+  };
+}
+
 export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]): ContainerListItem {
   return {
     Id: rec.id,
@@ -64,7 +80,7 @@ export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]):
     Labels: rec.labels,
     State: st.status,
     Status: statusText(st),
-    Mounts: (rec.config.mounts ?? []).map((m) => ({ Type: m.type, Name: m.type === 'volume' ? m.source : undefined, Source: m.source ?? '', Destination: m.target, RW: !m.readOnly })),
+    Mounts: (rec.config.mounts ?? []).map(mountView),
     Namespace: rec.namespace,
   };
 }
@@ -214,7 +230,7 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       Ulimits: (cfg.ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       LogConfig: { Type: cfg.logDriver ?? 'json-file', Config: cfg.logOpts ? Object.fromEntries(Object.entries(cfg.logOpts).map(([k, v]) => [k === 'maxSize' ? 'max-size' : 'max-file', String(v)])) : {} },
     },
-    Mounts: (cfg.mounts ?? []).map((m) => ({ Type: m.type, Name: m.type === 'volume' ? m.source : undefined, Source: m.source ?? '', Destination: m.target, RW: !m.readOnly })),
+    Mounts: (cfg.mounts ?? []).map(mountView),
     Config: {
       Hostname: st.network?.hostname ?? cfg.hostname ?? rec.id.slice(0, 12),
       Domainname: cfg.domainname ?? '',
