@@ -118,6 +118,9 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     const inUse = await de.docker(['network', 'rm', 'appnet']);
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr, /active endpoints/);
+    // dockerd's 403 for a network in use and for the pre-defined ones.
+    assert.equal((await de.request('DELETE', '/v1.50/networks/appnet')).status, 403);
+    assert.equal((await de.request('DELETE', '/v1.50/networks/bridge')).status, 403);
     const missing = await de.docker(['network', 'inspect', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /network nope not found/);
