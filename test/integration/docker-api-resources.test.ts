@@ -168,6 +168,17 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.ok(Number(cpu.replace('%', '')) > 0, `a spinning container uses CPU: ${row}`);
     assert.match(mem, /^[\d.]+[KMG]i?B \/ [\d.]+[KMG]i?B$/);
     assert.equal(pids, '1');
+    // Network counters of the container's own interfaces, as dockerd reports them (none with --network none).
+    const gateway = (await de.ok(['inspect', '-f', '{{.NetworkSettings.Gateway}}', 'busy'])).trim();
+    await de.docker(['exec', 'busy', 'ping', '-c', '2', '-W', '2', gateway]);
+    const raw = JSON.parse((await de.request('GET', '/v1.50/containers/busy/stats?stream=0&one-shot=1')).body);
+    assert.deepEqual(Object.keys(raw.networks), ['eth0']);
+    assert.ok(raw.networks.eth0.tx_packets >= 2 && raw.networks.eth0.rx_bytes > 0, JSON.stringify(raw.networks));
+    for (const k of ['rx_bytes', 'rx_packets', 'rx_errors', 'rx_dropped', 'tx_bytes', 'tx_packets', 'tx_errors', 'tx_dropped']) assert.equal(typeof raw.networks.eth0[k], 'number', k);
+    assert.match(await de.ok(['stats', '--no-stream', '--format', '{{.NetIO}}', 'busy']), /^[1-9][\d.]*k?B \/ [1-9][\d.]*k?B\n$/);
+    await de.ok(['run', '-d', '--name', 'isolated', '--network', 'none', de.e.image, 'sleep', '300']);
+    assert.equal(JSON.parse((await de.request('GET', '/v1.50/containers/isolated/stats?stream=0&one-shot=1')).body).networks, undefined);
+    await de.ok(['rm', '-f', 'isolated']);
     const missing = await de.docker(['stats', '--no-stream', 'nope']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /No such container: nope/);
