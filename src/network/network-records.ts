@@ -76,10 +76,10 @@ export class NetworkRecords {
     if (driver !== 'bridge') throw berthError('InvalidArgument', `network driver "${driver}" is not supported (only "bridge")`);
     if (this.#d.store.findNetwork(req.name)?.name === req.name) throw berthError('AlreadyExists', `network with name ${req.name} already exists`);
     const id = newId();
+    // Only the options given are kept (and shown): compose compares them with its file's and recreates a network that differs.
     const options = { ...(req.options ?? {}) };
     const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw berthError('InvalidArgument', `invalid bridge name "${bridge}": at most 15 characters of [A-Za-z0-9_.-]`);
-    options[BRIDGE_NAME_OPTION] = bridge;
     // The bridge plugin would only fail at the first container; say it now.
     const link = await run(ctx, 'ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
     if (link.code === 0 && !/"info_kind":"bridge"/.test(link.stdout)) throw berthError('Conflict', `bridge name ${bridge}: a host interface of that name exists and is not a bridge`);

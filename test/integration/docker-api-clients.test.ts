@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runProcess, type CliResult } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
-import { randomBridge, randomSubnet } from '../helpers/network.ts';
+import { bridgeOf, randomBridge, randomSubnet } from '../helpers/network.ts';
 
 /**
  * Docker's own clients, unmodified, against berth's Docker API socket:
@@ -60,7 +60,7 @@ services:
     image: ${de.e.image}
     command: ["sh", "-c", "echo hello from web > /www/index.html && echo web up && exec httpd -f -p 8080 -h /www"]
     volumes: ["data:/www"]
-    networks: ["back"]
+    networks: ["back", "front"]
   client:
     image: ${de.e.image}
     command: ["sh", "-c", "echo client up; exec sleep 600"]
@@ -69,6 +69,7 @@ services:
 volumes:
   data: {}
 networks:
+  front: {}
   back:
     driver_opts:
       com.docker.network.bridge.name: ${bridge}
@@ -84,6 +85,14 @@ networks:
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stderr, new RegExp(`Creating ${project}_web_1 \\.\\.\\. done`));
     assert.match(up.stderr, new RegExp(`Creating ${project}_client_1 \\.\\.\\. done`));
+    const front = JSON.parse(await de.ok(['network', 'inspect', `${project}_front`]))[0];
+    bridges.push(bridgeOf(front));
+    // A network shows only the options it was given: compose finds the project as it left it.
+    assert.deepEqual(front.Options, {});
+    const again = await dc(['up', '-d']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /recreate|Creating|Recreating/);
+    assert.match(again.stderr, new RegExp(`${project}_web_1 is up-to-date`));
 
     const ps = await dc(['ps']);
     assert.equal(ps.code, 0, ps.stderr);
@@ -103,17 +112,19 @@ networks:
     assert.match(logs.stdout, /web_1\s+\| web up/);
     assert.match(logs.stdout, /client_1\s+\| client up/);
 
-    const veths = (await runProcess('ip', ['-o', 'link', 'show', 'master', bridge])).stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1].split('@')[0]);
-    assert.equal(veths.length, 2, 'one veth per container on the project bridge');
+    const vethsOf = async (b: string) => (await runProcess('ip', ['-o', 'link', 'show', 'master', b])).stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1].split('@')[0]);
+    const veths = [...(await vethsOf(bridge)), ...(await vethsOf(bridgeOf(front)))];
+    assert.equal(veths.length, 3, 'one veth per container and network');
 
     const down = await dc(['down', '-v', '-t', '1']);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stderr, new RegExp(`Removing network ${project}_back`));
+    assert.match(down.stderr, new RegExp(`Removing network ${project}_front`));
     assert.match(down.stderr, new RegExp(`Removing volume ${project}_data`));
     assert.equal((await de.ok(['ps', '-aq'])).trim(), '');
     assert.doesNotMatch(await de.ok(['network', 'ls']), new RegExp(project));
     assert.equal((await de.ok(['volume', 'ls', '-q'])).trim(), '');
-    assert.notEqual((await runProcess('ip', ['link', 'show', bridge])).code, 0, 'the bridge is gone');
+    for (const b of [bridge, bridgeOf(front)]) assert.notEqual((await runProcess('ip', ['link', 'show', b])).code, 0, `bridge ${b} is gone`);
     for (const v of veths) assert.notEqual((await runProcess('ip', ['link', 'show', v])).code, 0, `veth ${v} is gone`);
     const rules = (await runProcess('iptables-save', [])).stdout;
     assert.ok(!rules.includes(subnet) && !rules.includes(bridge), 'no iptables rule names the project network');
