@@ -136,6 +136,7 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
 
   router.add('POST', '/containers/:id/attach', async (req) => {
     const detachKeys = detachKeysOf(req.query.get('detachKeys'));
+    await req.discardBody();
     let attached: Awaited<ReturnType<typeof containers.attach>>;
     try {
       attached = await containers.attach(req.ctx, req.params.id);
@@ -157,6 +158,8 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
         if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },
     });
+    // Reading a body that came in its own packets paused the connection.
+    client.resume();
     return undefined;
   });
 
