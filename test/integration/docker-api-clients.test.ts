@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +12,8 @@ import { bridgeOf, randomBridge, randomSubnet } from '../helpers/network.ts';
  * Docker's own clients, unmodified, against berth's Docker API socket:
  * docker-compose 1.29 and docker-py 5 from Debian (scripts/setup.sh
  * installs them; Debian's python3, not another on PATH, so the module is
- * Debian's).
+ * Debian's), and dockerode and testcontainers from npm (dev dependencies;
+ * testcontainers' Ryuk is off, its image is not reachable here).
  */
 const compose = '/usr/bin/docker-compose';
 const python = '/usr/bin/python3';
@@ -160,6 +161,105 @@ networks:
     assert.deepEqual(got.volumes, ['pyvol']);
     assert.equal(got.volumeGone, true);
     assert.equal(got.notFound, 'NotFound');
+  });
+
+  test('dockerode: containers (create, attach, start, wait, logs, exec, archive, inspect, list), images, networks, volumes, events and stats', async () => {
+    const { default: Docker } = await import('dockerode');
+    const docker = new Docker({ socketPath: de.sock });
+    assert.equal(String(await docker.ping()), 'OK');
+    assert.equal((await docker.version()).ApiVersion, '1.50');
+    assert.ok((await docker.listImages()).some((i) => i.RepoTags?.includes(de.e.image)));
+    assert.equal((await docker.getImage(de.e.image).inspect()).RepoTags[0], de.e.image);
+
+    const events = await docker.getEvents({ filters: { type: ['container'], event: ['start'] } });
+    const started = new Promise<{ Actor: { Attributes: { name: string } } }>((resolve) => events.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()))));
+    const c = await docker.createContainer({ Image: de.e.image, name: 'dode', Cmd: ['sh', '-c', 'read line; echo "got $line"; echo err >&2; exit 4'], OpenStdin: true, StdinOnce: true, Labels: { via: 'dockerode' } });
+    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const { Writable } = await import('node:stream');
+    const sink = (into: Buffer[]) => new Writable({ write: (chunk: Buffer, _e, done) => (into.push(chunk), done()) });
+    c.modem.demuxStream(stream, sink(out), sink(err));
+    const waited = c.wait({ condition: 'next-exit' });
+    await c.start();
+    stream.end('hello\n');
+    assert.equal((await waited).StatusCode, 4);
+    assert.equal(((await started) as { Actor: { Attributes: { name: string } } }).Actor.Attributes.name, 'dode');
+    (events as unknown as { destroy(): void }).destroy();
+    for (let i = 0; i < 100 && Buffer.concat(out).length === 0; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(Buffer.concat(out).toString(), 'got hello\n');
+    assert.equal(Buffer.concat(err).toString(), 'err\n');
+    const logs = await c.logs({ stdout: true, stderr: true, follow: false });
+    assert.match(logs.toString(), /got hello/);
+    const ins = await c.inspect();
+    assert.equal(ins.State.ExitCode, 4);
+    assert.equal(ins.Config.Labels.via, 'dockerode');
+    assert.deepEqual((await docker.listContainers({ all: true, filters: { label: ['via=dockerode'] } })).map((x) => x.Names[0]), ['/dode']);
+    await c.remove();
+
+    const runner = await docker.createContainer({ Image: de.e.image, name: 'dode2', Cmd: ['sleep', '300'] });
+    await runner.start();
+    const ex = await runner.exec({ Cmd: ['sh', '-c', 'echo from-exec; exit 7'], AttachStdout: true, AttachStderr: true });
+    const exStream = await ex.start({ hijack: true, stdin: false });
+    const exOut: Buffer[] = [];
+    runner.modem.demuxStream(exStream, sink(exOut), sink([]));
+    await new Promise((r) => exStream.on('end', r));
+    assert.equal(Buffer.concat(exOut).toString(), 'from-exec\n');
+    assert.equal((await ex.inspect()).ExitCode, 7);
+    const { execFileSync } = await import('node:child_process');
+    const tar = execFileSync('tar', ['-c', '-C', '/etc', 'hostname']);
+    await runner.putArchive(tar, { path: '/tmp' });
+    const back = await runner.getArchive({ path: '/tmp/hostname' });
+    const chunks: Buffer[] = [];
+    for await (const chunk of back) chunks.push(chunk as Buffer);
+    assert.match(execFileSync('tar', ['-t'], { input: Buffer.concat(chunks) }).toString(), /^hostname\n$/);
+    const stats = await runner.stats({ stream: false });
+    assert.ok(stats.memory_stats.usage > 0);
+    assert.ok(stats.networks?.eth0, 'network counters');
+    await runner.remove({ force: true });
+
+    const net = await docker.createNetwork({ Name: 'dodenet' });
+    assert.equal((await net.inspect()).Name, 'dodenet');
+    await net.remove();
+    const vol = await docker.createVolume({ Name: 'dodevol' });
+    assert.equal((await docker.getVolume('dodevol').inspect()).Name, 'dodevol');
+    assert.ok((await docker.listVolumes()).Volumes.some((v) => v.Name === vol.name));
+    await docker.getVolume('dodevol').remove();
+    await assert.rejects(docker.getContainer('nope').inspect(), (e: { statusCode?: number }) => e.statusCode === 404);
+  });
+
+  test('testcontainers: a container with copied content, a wait strategy, a mapped port, exec, logs and copies both ways', async () => {
+    Object.assign(process.env, { DOCKER_HOST: `unix://${de.sock}`, DOCKER_CONFIG: de.env.DOCKER_CONFIG, TESTCONTAINERS_RYUK_DISABLED: 'true' });
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const c = await new GenericContainer(de.e.image)
+      .withCommand(['sh', '-c', 'echo ready; exec httpd -f -p 8080 -h /www'])
+      .withExposedPorts(8080)
+      .withCopyContentToContainer([{ content: 'hello testcontainers\n', target: '/www/index.html', mode: 0o644 }])
+      .withCopyFilesToContainer([{ source: '/etc/hostname', target: '/tmp/hostfile' }])
+      .withWaitStrategy(Wait.forLogMessage('ready'))
+      .withLabels({ via: 'testcontainers' })
+      .start();
+    try {
+      const res = await fetch(`http://${c.getHost()}:${c.getMappedPort(8080)}/`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'hello testcontainers\n');
+      const ex = await c.exec(['cat', '/tmp/hostfile']);
+      assert.equal(ex.exitCode, 0);
+      assert.equal(ex.output, await readFile('/etc/hostname', 'utf8'));
+      await c.copyContentToContainer([{ content: 'later\n', target: '/tmp/later' }]);
+      assert.equal((await c.exec(['cat', '/tmp/later'])).output, 'later\n');
+      const archive = await c.copyArchiveFromContainer('/tmp/later');
+      const chunks: Buffer[] = [];
+      for await (const chunk of archive) chunks.push(chunk as Buffer);
+      const { execFileSync } = await import('node:child_process');
+      assert.equal(execFileSync('tar', ['-xO'], { input: Buffer.concat(chunks) }).toString(), 'later\n');
+      assert.match(c.getIpAddress(c.getNetworkNames()[0]), /^\d+\.\d+\.\d+\.\d+$/);
+      await c.restart();
+      assert.equal((await c.exec(['cat', '/www/index.html'])).output, 'hello testcontainers\n');
+    } finally {
+      await c.stop();
+    }
+    assert.equal((await de.ok(['ps', '-aq', '--filter', 'label=via=testcontainers'])).trim(), '', 'stop removes the container');
   });
 });
 
