@@ -94,6 +94,12 @@ networks:
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /recreate|Creating|Recreating/);
     assert.match(again.stderr, new RegExp(`${project}_web_1 is up-to-date`));
+    // A changed service is recreated (compose reads the image's ContainerConfig for its volumes then).
+    const file = path.join(dir, 'docker-compose.yml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('echo client up;', 'echo client up again;'));
+    const recreated = await dc(['up', '-d', '-t', '1']);
+    assert.equal(recreated.code, 0, recreated.stderr);
+    assert.match(recreated.stderr, new RegExp(`Recreating ${project}_client_1 \\.\\.\\. done`));
 
     const ps = await dc(['ps']);
     assert.equal(ps.code, 0, ps.stderr);

@@ -62,6 +62,11 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
     assert.equal((await ok(['images', '-q'])).trim(), id.slice(7, 19));
     assert.match(await ok(['images', '--digests']), /sha256:[0-9a-f]{64}/);
+    // Fields older clients read: ContainerConfig (compose 1.29) always, VirtualSize before API 1.44.
+    const current = JSON.parse((await request('GET', `/v1.50/images/${id}/json`)).body);
+    assert.equal(current.ContainerConfig.Volumes, null);
+    assert.equal(current.VirtualSize, undefined);
+    assert.equal(JSON.parse((await request('GET', `/v1.41/images/${id}/json`)).body).VirtualSize, current.Size);
     assert.equal((await ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).trim(), e.image);
 
     await ok(['tag', e.image, 'mine:v1']);
@@ -139,6 +144,7 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.equal((await ok(['ps', '-q'])).trim(), id.slice(0, 12));
     assert.match(await ok(['ps']), /Up .*\s+web\n/);
+    assert.equal(await ok(['ps', '--format', '{{.Networks}} {{.Mounts}}']), 'bridge \n');
     assert.equal((await ok(['ps', '-q', '--filter', 'name=web'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-q', '--filter', 'name=other'])).trim(), '');
     // Every label asked for must match (compose lists a service's containers so), any name may.

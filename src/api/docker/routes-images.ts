@@ -7,6 +7,7 @@ import type { ImageService } from '../../images/service.ts';
 import { writeStreamed } from '../http/write.ts';
 import { withRequestAuth } from './registry-auth.ts';
 import { flag, ok, type DockerRequest, type DockerRouter } from './server.ts';
+import { compareVersions } from './version.ts';
 
 /**
  * Image endpoints of the Docker API: list, pull (`POST /images/create` with
@@ -20,7 +21,8 @@ import { flag, ok, type DockerRequest, type DockerRouter } from './server.ts';
 export function registerImageRoutes(router: DockerRouter, images: ImageService): void {
   router.add('GET', '/images/json', async (req) => {
     const rows = await images.list(req.ctx, { all: flag(req.query.get('all')), filters: parseFilters(req.query.get('filters')) });
-    return ok(rows.map((r) => ({ ...r, SharedSize: -1 })));
+    const old = compareVersions(req.version, '1.44') < 0;
+    return ok(rows.map((r) => ({ ...r, SharedSize: -1, ...(old ? { VirtualSize: r.Size } : {}) })));
   });
 
   router.add('POST', '/images/create', async (req) => {
@@ -76,7 +78,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     });
   });
 
-  router.add('GET', '/images/*name/json', async (req) => ok(await images.inspect(req.ctx, req.params.name)));
+  router.add('GET', '/images/*name/json', async (req) => ok(inspectForVersion(await images.inspect(req.ctx, req.params.name), req.version)));
   router.add('GET', '/images/*name/history', async (req) => ok(await images.history(req.ctx, req.params.name)));
   router.add('POST', '/images/*name/tag', async (req) => {
     const repo = req.query.get('repo');
@@ -86,6 +88,37 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     return { status: 201 };
   });
   router.add('DELETE', '/images/*name', async (req) => ok(await images.remove(req.ctx, req.params.name, { force: flag(req.query.get('force')) })));
+}
+
+/**
+ * Fields dockerd dropped from newer API versions: VirtualSize (1.44) is
+ * sent to older clients only; Container and ContainerConfig (1.45) always,
+ * because docker-py 5 negotiates the newest version and compose 1.29 reads
+ * ContainerConfig.Volumes when it recreates a container (against dockerd
+ * 25 it fails there with KeyError). berth's images are not built from a
+ * container, so it is an empty one, as dockerd shows for a pulled image.
+ */
+function inspectForVersion(view: object & { Size: number }, version: string): object {
+  const containerConfig = {
+    Hostname: '',
+    Domainname: '',
+    User: '',
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: null,
+    Cmd: null,
+    Image: '',
+    Volumes: null,
+    WorkingDir: '',
+    Entrypoint: null,
+    OnBuild: null,
+    Labels: null,
+  };
+  return { ...view, Container: '', ContainerConfig: containerConfig, ...(compareVersions(version, '1.44') < 0 ? { VirtualSize: view.Size } : {}) };
 }
 
 /**

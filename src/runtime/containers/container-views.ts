@@ -81,6 +81,8 @@ export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]):
     State: st.status,
     Status: statusText(st),
     Mounts: (rec.config.mounts ?? []).map(mountView),
+    HostConfig: { NetworkMode: rec.config.network?.mode ?? 'bridge' },
+    NetworkSettings: { Networks: networkViews(rec, st) },
     Namespace: rec.namespace,
   };
 }
@@ -166,6 +168,7 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     (ports[key] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
   }
   const networks = networkViews(rec, st);
+  const runningExecs = Object.entries(st.execs ?? {}).filter(([, x]) => x.running).map(([id]) => id);
   const first = st.network?.interfaces?.[0];
   return {
     Id: rec.id,
@@ -195,6 +198,11 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     RestartCount: st.restartCount ?? 0,
     Driver: rec.snapshotter,
     Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: runningExecs.length ? runningExecs : null,
+    GraphDriver: { Name: rec.snapshotter, Data: null },
     Namespace: rec.namespace,
     HostConfig: {
       Binds: (cfg.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
@@ -250,11 +258,22 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       ...(cfg.exposedPorts?.length ? { ExposedPorts: Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) } : {}),
     },
     NetworkSettings: {
+      Bridge: '',
+      SandboxID: st.network?.netnsPath ? rec.id : '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
       SandboxKey: st.network?.netnsPath ?? '',
       Ports: ports,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: first ? (networks[first.network]?.EndpointID ?? '') : '',
       IPAddress: first?.ip ?? '',
       IPPrefixLen: first?.prefixLen ?? 0,
       Gateway: first?.gateway ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPv6Gateway: '',
       MacAddress: first?.mac ?? '',
       Networks: networks,
     },
