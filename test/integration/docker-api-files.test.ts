@@ -143,7 +143,14 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     await writeFile(path.join(de.env.DOCKER_CONFIG, 'config.json'), auth(authRegistry.user!, 'wrong'));
     const wrong = await de.docker(['push', ref]);
     assert.equal(wrong.code, 1);
-    await writeFile(path.join(de.env.DOCKER_CONFIG, 'config.json'), auth(authRegistry.user!, authRegistry.password!));
+    const badLogin = await de.docker(['login', '-u', authRegistry.user!, '--password-stdin', authRegistry.host], { input: 'wrong\n' });
+    assert.equal(badLogin.code, 1);
+    // docker login: berth checks the credentials, the CLI keeps them and sends them with the push.
+    await rm(path.join(de.env.DOCKER_CONFIG, 'config.json'));
+    const login = await de.docker(['login', '-u', authRegistry.user!, '--password-stdin', authRegistry.host], { input: `${authRegistry.password}\n` });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /Login Succeeded/);
+    assert.match(await readFile(path.join(de.env.DOCKER_CONFIG, 'config.json'), 'utf8'), new RegExp(authRegistry.host.replace(/\./g, '\\.')));
     const pushed = await de.docker(['push', ref]);
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.match(pushed.stdout, new RegExp(`The push refers to repository \\[${authRegistry.host.replace(/\./g, '\\.')}/test/pushed\\]`));

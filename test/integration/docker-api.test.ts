@@ -69,6 +69,14 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.equal(JSON.parse((await request('GET', `/v1.41/images/${id}/json`)).body).VirtualSize, current.Size);
     assert.equal((await ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).trim(), e.image);
 
+    assert.equal((await ok(['images', '-q', '--filter', `before=${e.image}`])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', `since=${e.image}`])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', 'until=2000-01-01T00:00:00Z'])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', 'until=1m'])).trim(), id.slice(7, 19));
+    const badFilter = await docker(['images', '--filter', 'bogus=1']);
+    assert.equal(badFilter.code, 1);
+    assert.match(badFilter.stderr, /invalid filter 'bogus'/);
+
     await ok(['tag', e.image, 'mine:v1']);
     assert.equal((await ok(['image', 'inspect', '-f', '{{.Id}}', 'mine:v1'])).trim(), id);
     assert.match(await ok(['rmi', 'mine:v1']), /Untagged: mine:v1/);
@@ -173,6 +181,7 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.equal(logs.stdout, 'started\n');
     assert.equal(logs.stderr, 'oops\n');
     const ins = JSON.parse(await ok(['inspect', 'web']))[0];
+    assert.match(await ok(['inspect', '--size', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'web']), /^\d+ [1-9]\d+\n$/);
     assert.equal(ins.Id, id);
     assert.equal(ins.Name, '/web');
     assert.equal(ins.State.Running, true);

@@ -36,7 +36,12 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     return ok(rows);
   });
 
-  router.add('GET', '/containers/:id/json', async (req) => ok(await inspectContainer(req.ctx, deps, req.params.id)));
+  router.add('GET', '/containers/:id/json', async (req) => {
+    const view = await inspectContainer(req.ctx, deps, req.params.id);
+    // inspect --size: the writable layer's bytes, and with the image's.
+    if (!flag(req.query.get('size'))) return ok(view);
+    return ok({ ...view, ...(await containers.sizes(req.ctx, await containers.resolve(req.ctx, view.Id))) });
+  });
 
   // As dockerd: a container that cannot start is removed when it was to be removed at its exit, and a
   // command that cannot be run (exit code 126/127) is the request's fault, 400.

@@ -78,6 +78,14 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     });
   });
 
+  // docker login: the credentials are checked here and kept by the client (its config.json), as with dockerd.
+  router.add('POST', '/auth', async (req) => {
+    const b = (await req.json<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string } | null>()) ?? {};
+    const host = (b.serveraddress || 'docker.io').replace(/^[a-z]+:\/\//, '').split('/')[0];
+    await images.checkLogin(req.ctx, host, b.username ?? '', b.password || b.identitytoken || '');
+    return ok({ Status: 'Login Succeeded', IdentityToken: '' });
+  });
+
   router.add('GET', '/images/*name/json', async (req) => ok(inspectForVersion(await images.inspect(req.ctx, req.params.name), req.version)));
   router.add('GET', '/images/*name/history', async (req) => ok(await images.history(req.ctx, req.params.name)));
   router.add('POST', '/images/*name/tag', async (req) => {
