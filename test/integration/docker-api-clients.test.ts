@@ -19,7 +19,7 @@ const compose = '/usr/bin/docker-compose';
 const python = '/usr/bin/python3';
 const clientsSkip = dockerSkip ?? (existsSync(compose) && existsSync('/usr/lib/python3/dist-packages/docker') ? undefined : 'needs docker-compose and python3-docker (scripts/setup.sh)');
 
-describe('Docker API: docker-compose and docker-py', { skip: clientsSkip }, () => {
+describe('Docker API: docker-compose, docker-py, dockerode and testcontainers', { skip: clientsSkip }, () => {
   let de: DockerEngine;
   let dir: string;
   const bridges: string[] = [];
@@ -140,7 +140,10 @@ networks:
   test("docker-py: the containers, images, networks and volumes steps", async () => {
     const script = path.join(dir, 'steps.py');
     await writeFile(script, DOCKER_PY_STEPS);
-    const r = await runProcess(python, [script], { env: { ...de.env, IMG: de.e.image }, timeoutMs: 180_000 });
+    const tar = path.join(dir, 'one.tar');
+    await writeFile(path.join(dir, 'one.txt'), 'one\n');
+    assert.equal((await runProcess('tar', ['-C', dir, '-cf', tar, 'one.txt'])).code, 0);
+    const r = await runProcess(python, [script], { env: { ...de.env, IMG: de.e.image, TAR: tar }, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stderr);
     const got = Object.fromEntries(r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as [string, unknown]));
     assert.equal(got.ping, true);
@@ -166,6 +169,12 @@ networks:
     assert.deepEqual(got.volume, ['pyvol', { k: 'v' }]);
     assert.deepEqual(got.volumes, ['pyvol']);
     assert.equal(got.volumeGone, true);
+    assert.deepEqual(got.archive, [true, 'hostname', true]);
+    assert.equal(got.commit, true);
+    assert.equal(got.export, true);
+    assert.equal(got.diff, true);
+    assert.deepEqual(got.load, ['pycommit:v1']);
+    assert.deepEqual(got.df, ['BuildCache', 'Containers', 'Images', 'LayersSize', 'Volumes']);
     assert.equal(got.notFound, 'NotFound');
   });
 
@@ -324,6 +333,20 @@ out('volume', [v.name, c.volumes.get('pyvol').attrs['Labels']])
 out('volumes', [x.name for x in c.volumes.list()])
 v.remove()
 out('volumeGone', c.volumes.list() == [])
+ct = c.containers.run(img, ['sh', '-c', 'echo kept > /kept; exec sleep 300'], detach=True, name='pyfiles')
+ct.exec_run(['true'])
+ok = ct.put_archive('/tmp', open(os.environ['TAR'], 'rb').read())
+stream, stat = ct.get_archive('/etc/hostname')
+out('archive', [ok, stat['name'], len(b''.join(stream)) > 0])
+committed = ct.commit(repository='pycommit', tag='v1', changes=['ENV FROM_PY=1'])
+out('commit', 'FROM_PY=1' in committed.attrs['Config']['Env'])
+out('export', len(b''.join(ct.export())) > 0)
+out('diff', any(d['Path'] == '/tmp/one.txt' for d in ct.diff()))
+ct.remove(force=True)
+saved = b''.join(c.images.get('pycommit:v1').save(named=True))
+c.images.remove('pycommit:v1')
+out('load', [t for i in c.images.load(saved) for t in i.tags])
+out('df', sorted(c.df().keys()))
 try:
     c.containers.get('nope')
 except docker.errors.NotFound:
