@@ -58,6 +58,14 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     await de.ok(['cp', '-L', 'files:/tmp/link', path.join(back, 'followed')]);
     assert.equal(await readFile(path.join(back, 'followed'), 'utf8'), 'one\n');
 
+    // A directory is never replaced by a file, nor the reverse, as dockerd refuses it.
+    await de.ok(['exec', 'files', 'mkdir', '-p', '/tmp/taken/sub']);
+    await writeFile(path.join(local, 'taken'), 'file\n');
+    const over = await de.docker(['cp', path.join(local, 'taken'), 'files:/tmp/']);
+    assert.equal(over.code, 1);
+    assert.match(over.stderr, /cannot overwrite directory "\/tmp\/taken" with non-directory/);
+    assert.equal((await de.ok(['exec', 'files', 'ls', '/tmp/taken'])).trim(), 'sub');
+
     const missing = await de.docker(['cp', 'files:/nope', back]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Error response from daemon: Could not find the file \/nope in container files/);

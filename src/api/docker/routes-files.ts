@@ -48,7 +48,9 @@ export function registerFileRoutes(router: DockerRouter, containers: ContainerSe
 
   router.add('PUT', '/containers/:id/archive', async (req) => {
     const path = pathOf(req);
-    await withRootfs(req, (rootfs, mounts) => extractIntoRoot(req.ctx, rootfs, mounts, path, req.raw));
+    // The CLI asks noOverwriteDirNonDir=true: a directory never silently becomes a file, nor the reverse.
+    const noOverwriteDirNonDir = flag(req.query.get('noOverwriteDirNonDir'));
+    await withRootfs(req, (rootfs, mounts) => extractIntoRoot(req.ctx, rootfs, mounts, path, req.raw, { noOverwriteDirNonDir }));
     return { status: 200 };
   });
 
