@@ -66,6 +66,14 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     assert.match(over.stderr, /cannot overwrite directory "\/tmp\/taken" with non-directory/);
     assert.equal((await de.ok(['exec', 'files', 'ls', '/tmp/taken'])).trim(), 'sub');
 
+    // cp -a into a container with a user would give the entries to that user in dockerd: not done, and said so.
+    await de.ok(['create', '--name', 'withuser', '--network', 'none', '-u', '1000', de.e.image]);
+    const archiveMode = await de.docker(['cp', '-a', path.join(local, 'one.txt'), 'withuser:/tmp/']);
+    assert.equal(archiveMode.code, 1);
+    assert.match(archiveMode.stderr, /docker cp -a into a container with a user\) is not implemented by berth/);
+    await de.ok(['rm', 'withuser']);
+    await de.ok(['cp', '-a', path.join(local, 'one.txt'), 'files:/tmp/archived.txt']);
+
     const missing = await de.docker(['cp', 'files:/nope', back]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Error response from daemon: Could not find the file \/nope in container files/);

@@ -50,6 +50,11 @@ export function registerFileRoutes(router: DockerRouter, containers: ContainerSe
     const path = pathOf(req);
     // The CLI asks noOverwriteDirNonDir=true: a directory never silently becomes a file, nor the reverse.
     const noOverwriteDirNonDir = flag(req.query.get('noOverwriteDirNonDir'));
+    // copyUIDGID (cp -a) keeps the archive's owners, as without it, unless the container has a user: dockerd
+    // then gives every entry to that user, which berth does not do yet.
+    if (flag(req.query.get('copyUIDGID')) && (await containers.resolve(req.ctx, req.params.id)).config.user) {
+      throw berthError('Unimplemented', 'copying with the owner of the container\'s user (docker cp -a into a container with a user) is not implemented by berth');
+    }
     await withRootfs(req, (rootfs, mounts) => extractIntoRoot(req.ctx, rootfs, mounts, path, req.raw, { noOverwriteDirNonDir }));
     return { status: 200 };
   });
