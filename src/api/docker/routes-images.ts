@@ -86,7 +86,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
     return ok({ Status: 'Login Succeeded', IdentityToken: '' });
   });
 
-  router.add('GET', '/images/*name/json', async (req) => ok(inspectForVersion(await images.inspect(req.ctx, req.params.name), req.version)));
+  router.add('GET', '/images/*name/json', async (req) => ok(withDroppedFields(await images.inspect(req.ctx, req.params.name), req.version)));
   router.add('GET', '/images/*name/history', async (req) => ok(await images.history(req.ctx, req.params.name)));
   router.add('POST', '/images/*name/tag', async (req) => {
     const repo = req.query.get('repo');
@@ -106,7 +106,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
  * 25 it fails there with KeyError). berth's images are not built from a
  * container, so it is an empty one, as dockerd shows for a pulled image.
  */
-function inspectForVersion(view: object & { Size: number }, version: string): object {
+function withDroppedFields(view: object & { Size: number }, version: string): object {
   const containerConfig = {
     Hostname: '',
     Domainname: '',
