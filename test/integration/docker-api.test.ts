@@ -159,6 +159,23 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=tier'])).trim(), '');
     assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=app'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-q', '--filter', 'name=web', '--filter', 'name=other'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'network=bridge'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'network=none'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', 'is-task=true'])).trim(), '');
+    const later = (await ok(['create', '--network', 'none', e.image])).trim();
+    assert.equal((await ok(['ps', '-aq', '--filter', 'since=web'])).trim(), later.slice(0, 12));
+    assert.equal((await ok(['ps', '-aq', '--filter', `before=${later}`])).trim(), id.slice(0, 12));
+    // A limit lists stopped containers too, as dockerd does.
+    assert.equal((await ok(['ps', '-q', '-n', '1'])).trim(), later.slice(0, 12));
+    await ok(['rm', later]);
+    const pub = (await ok(['run', '-d', '-p', '127.0.0.1::80', e.image, 'sleep', '300'])).trim();
+    const hostPort = (await ok(['port', pub, '80'])).trim().split(':')[1];
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=80'])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=79-81/tcp'])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=80/udp'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', `publish=${hostPort}`])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'publish=80'])).trim(), hostPort === '80' ? pub.slice(0, 12) : '');
+    await ok(['rm', '-f', pub]);
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=running'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=exited'])).trim(), '');
 
