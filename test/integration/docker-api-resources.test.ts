@@ -137,7 +137,7 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
 
   test('docker events --since/--until/--filter', async () => {
     const since = (Date.now() / 1000).toFixed(3);
-    await de.ok(['run', '--rm', '--name', 'evented', de.e.image, 'true']);
+    await de.ok(['run', '--rm', '--name', 'evented', '--label', 'evented=yes', de.e.image, 'true']);
     const until = ((Date.now() + 1) / 1000).toFixed(3);
     const all = await de.ok(['events', '--since', since, '--until', until]);
     const actions = all.split('\n').filter(Boolean).map((l) => l.split(' ')[2]);
@@ -152,6 +152,9 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.equal(e.Actor.Attributes.name, 'evented');
     assert.match(String(e.timeNano), /^\d{19}$/);
     assert.equal((await de.ok(['events', '--since', since, '--until', until, '--filter', 'container=other'])).trim(), '');
+    // A container's events carry its labels, as dockerd's do: compose's `events` filters on its project label.
+    const labelled = await de.ok(['events', '--since', since, '--until', until, '--filter', 'label=evented=yes', '--format', '{{.Action}} {{index .Actor.Attributes "evented"}}']);
+    assert.deepEqual(labelled.split('\n').filter((l) => /^(create|start|die|destroy) /.test(l)), ['create yes', 'start yes', 'die yes', 'destroy yes']);
     const bad = await de.docker(['events', '--until', until, '--filter', 'bogus=1']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /invalid filter 'bogus'/);

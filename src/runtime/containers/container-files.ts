@@ -73,7 +73,7 @@ export class ContainerFiles {
         createdBy: commandLine(rec, image.config.config).join(' '),
         changes: opts.changes,
       });
-      this.#d.event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
+      this.#d.event(ctx, 'commit', rec.id, { ...rec.labels, name: rec.name, imageID: id });
       return id;
     } finally {
       if (pause) await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after commit failed', { container: rec.id, err }));

@@ -68,7 +68,7 @@ export class ContainerStarter {
       restartCount: opts.restart ? (cur.restartCount ?? 0) + 1 : opts.manual ? 0 : cur.restartCount,
       restartDelayMs: opts.manual ? 0 : cur.restartDelayMs,
     }));
-    this.#d.event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
+    this.#d.event(ctx, 'start', rec.id, { ...rec.labels, name: rec.name, image: rec.imageName });
     this.#d.exits.watch(ctx, rec);
   }
 

@@ -222,7 +222,7 @@ export class ContainerService {
       });
       await this.#states.locked(rec.id, () => this.#starter.start(ctx, rec, { manual: true }));
     });
-    this.#event(ctx, 'restart', rec.id, { name: rec.name });
+    this.#event(ctx, 'restart', rec.id, { ...rec.labels, name: rec.name });
   }
 
   async pause(ctx: Ctx, idOrName: string): Promise<void> {
@@ -234,7 +234,7 @@ export class ContainerService {
       await this.#d.tasks.pause(ctx, rec.id);
       await this.#states.patch(ctx, rec.id, { status: 'paused' });
     });
-    this.#event(ctx, 'pause', rec.id, { name: rec.name });
+    this.#event(ctx, 'pause', rec.id, { ...rec.labels, name: rec.name });
   }
 
   async unpause(ctx: Ctx, idOrName: string): Promise<void> {
@@ -245,7 +245,7 @@ export class ContainerService {
       await this.#d.tasks.resume(ctx, rec.id);
       await this.#states.patch(ctx, rec.id, { status: 'running' });
     });
-    this.#event(ctx, 'unpause', rec.id, { name: rec.name });
+    this.#event(ctx, 'unpause', rec.id, { ...rec.labels, name: rec.name });
   }
 
   // ---------------------------------------------------------------- wait
@@ -290,7 +290,7 @@ export class ContainerService {
     if (!namePattern.test(name)) throw berthError('InvalidArgument', `Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const rec = await this.resolve(ctx, idOrName);
     await this.#d.store.rename(ctx, rec.id, name);
-    this.#event(ctx, 'rename', rec.id, { name, oldName: rec.name });
+    this.#event(ctx, 'rename', rec.id, { ...rec.labels, name, oldName: rec.name });
   }
 
   async update(ctx: Ctx, idOrName: string, patch: Pick<ContainerConfig, 'resources' | 'restartPolicy'>): Promise<void> {
@@ -307,7 +307,7 @@ export class ContainerService {
       await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources) as unknown as Parameters<TaskService['update']>[2]);
     }
     await this.#d.store.update(ctx, rec.id, { config });
-    this.#event(ctx, 'update', rec.id, { name: rec.name });
+    this.#event(ctx, 'update', rec.id, { ...rec.labels, name: rec.name });
   }
 
   // ---------------------------------------------------------------- network connect, disconnect
