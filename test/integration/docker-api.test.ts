@@ -261,6 +261,14 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['pause', 'lifecycle']);
     assert.match(await ok(['ps', '--filter', 'name=lifecycle', '--format', '{{.Status}}']), /\(Paused\)/);
     await ok(['unpause', 'lifecycle']);
+    // A start refused (paused) is not a failed start: an AutoRemove container stays.
+    await ok(['run', '-d', '--rm', '--name', 'pausedrm', '--network', 'none', e.image, 'sleep', '600']);
+    await ok(['pause', 'pausedrm']);
+    const refused = await docker(['start', 'pausedrm']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /cannot start a paused container, try unpause instead/);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'pausedrm'])).trim(), 'paused');
+    await ok(['rm', '-f', 'pausedrm']);
     assert.match(await ok(['top', 'lifecycle']), /PID[\s\S]*sleep 600/);
     await ok(['rename', 'lifecycle', 'renamed']);
     assert.equal((await ok(['ps', '--filter', 'name=renamed', '--format', '{{.Names}}'])).trim(), 'renamed');

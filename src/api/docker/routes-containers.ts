@@ -50,8 +50,9 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     try {
       return await notModified(containers.start(req.ctx, rec.id));
     } catch (err) {
-      if (rec.config.autoRemove) await containers.remove(cleanupCtx(req.ctx), rec.id, { force: true, volumes: true }).catch(() => {});
+      // Only a start that was tried and failed carries an exit code; a refused one (paused, being removed) leaves it be.
       const exitCode = (err as { exitCode?: number }).exitCode;
+      if (rec.config.autoRemove && typeof exitCode === 'number') await containers.remove(cleanupCtx(req.ctx), rec.id, { force: true, volumes: true }).catch(() => {});
       if (exitCode === 126 || exitCode === 127) throw berthError('InvalidArgument', (err as Error).message, err);
       throw err;
     }
