@@ -342,13 +342,14 @@ export class ContainerService {
   async attach(ctx: Ctx, idOrName: string): Promise<{ stream: Duplex; tty: boolean; record: ContainerRecord }> {
     const rec = await this.resolve(ctx, idOrName);
     const st = await this.#states.state(ctx, rec.id);
-    if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'created') {
+    // An exited container is attached to as a created one (`docker start -a`: attach, then start), as dockerd allows.
+    const startable = (s: RuntimeState) => (s.status === 'created' || s.status === 'exited') && !s.taskCreated;
+    if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'created' && st.status !== 'exited') {
       throw berthError('Conflict', `You cannot attach to a stopped container, start it first`);
     }
-    if (st.status === 'created' && !st.taskCreated) {
+    if (startable(st)) {
       await this.#states.locked(rec.id, async () => {
-        const now = await this.#states.state(ctx, rec.id);
-        if (now.status === 'created' && !now.taskCreated) await this.#starter.prepare(ctx, rec);
+        if (startable(await this.#states.state(ctx, rec.id))) await this.#starter.prepare(ctx, rec);
       });
     }
     return { stream: await this.#d.tasks.attach(ctx, rec.id), tty: !!rec.config.tty, record: rec };
