@@ -84,7 +84,24 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     assert.equal(stat.name, 'tree');
     assert.equal(stat.mode, 2 ** 31 + 0o755);
     assert.equal((await de.request('HEAD', '/v1.50/containers/files/archive?path=/nope')).status, 404);
+    // A copy right after another (cp -L: the archive, then a stat) waits for the first one's thaw: never a refused freeze.
+    for (let i = 0; i < 100; i++) {
+      assert.equal((await de.request('GET', '/v1.50/containers/files/archive?path=/tmp/link')).status, 200);
+      assert.equal((await de.request('HEAD', '/v1.50/containers/files/archive?path=/tmp/link')).status, 200, `round ${i}`);
+    }
+    assert.equal((await de.ok(['inspect', '-f', '{{.State.Status}}', 'files'])).trim(), 'running');
     await de.ok(['rm', '-f', 'files']);
+
+    // A stopped container's files, both ways: its root is mounted for the copy and unmounted after.
+    await de.ok(['run', '--name', 'stopped', '--network', 'none', de.e.image, 'sh', '-c', 'echo left > /left; cat /one.txt 2>/dev/null || true']);
+    await de.ok(['cp', 'stopped:/left', path.join(back, 'left')]);
+    assert.equal(await readFile(path.join(back, 'left'), 'utf8'), 'left\n');
+    await de.ok(['cp', path.join(local, 'one.txt'), 'stopped:/one.txt']);
+    // start -a attaches to the exited container first, as the CLI does, then starts it: its output comes back.
+    assert.equal(await de.ok(['start', '-a', 'stopped']), 'one\n');
+    await de.ok(['cp', 'stopped:/one.txt', path.join(back, 'one-back.txt')]);
+    assert.equal(await readFile(path.join(back, 'one-back.txt'), 'utf8'), 'one\n');
+    await de.ok(['rm', 'stopped']);
   });
 
   test('docker diff, commit with changes, export and import', async () => {
