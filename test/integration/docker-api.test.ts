@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { runCli, type CliResult } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
@@ -256,6 +257,32 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['rm', 'twice']);
   });
 
+
+  test('an exited container attached to and not started keeps its last exit across a berthd restart, and starts later', async () => {
+    const run = await docker(['run', '--name', 'reattached', '--network', 'none', e.image, 'sh', '-c', 'echo ran; exit 3']);
+    assert.equal(run.code, 3);
+    // An attach prepares the next start (docker start -a attaches first); the client goes before any start.
+    const upgraded = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: '/v1.50/containers/reattached/attach?stream=1&stdout=1', headers: { connection: 'Upgrade', upgrade: 'tcp' } });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('response', (res) => resolve(res.statusCode ?? 0));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(upgraded, 101);
+    const stopped = new Promise((r) => e.d.proc.once('exit', r));
+    e.d.proc.kill('SIGTERM');
+    await stopped;
+    await e.d.restart();
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'reattached'])).trim(), 'exited 3');
+    const again = await docker(['start', '-a', 'reattached']);
+    assert.equal(again.code, 3, again.stderr);
+    assert.equal(again.stdout, 'ran\n');
+    await ok(['rm', 'reattached']);
+  });
   test('docker pause, unpause, top, rename, container prune and image prune', async () => {
     await ok(['run', '-d', '--name', 'lifecycle', '--network', 'none', e.image, 'sleep', '600']);
     await ok(['pause', 'lifecycle']);
