@@ -50,6 +50,13 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     assert.match(await readFile(path.join(back, 'passwd'), 'utf8'), /^root:x:0:0:/);
     await de.ok(['cp', 'files:/tmp/tree', path.join(back, 'tree')]);
     assert.equal(await readFile(path.join(back, 'tree', 'sub', 'deep.txt'), 'utf8'), 'deep\n');
+    // DIR/. copies DIR's contents, into a directory that is there or one made for them.
+    const contents = path.join(back, 'contents');
+    await mkdir(contents);
+    await de.ok(['cp', 'files:/tmp/tree/.', contents]);
+    assert.equal(await readFile(path.join(contents, 'sub', 'deep.txt'), 'utf8'), 'deep\n');
+    await de.ok(['cp', 'files:/tmp/tree/.', path.join(back, 'made')]);
+    assert.equal(await readFile(path.join(back, 'made', 'sub', 'deep.txt'), 'utf8'), 'deep\n');
     // A link is copied as the link, as docker does without -L.
     await de.ok(['exec', 'files', 'ln', '-s', '/tmp/one.txt', '/tmp/link']);
     await de.ok(['cp', 'files:/tmp/link', path.join(back, 'link')]);

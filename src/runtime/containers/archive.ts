@@ -69,7 +69,8 @@ export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly Reso
 export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
   const real = await resolveEntry(ctx, rootfs, mounts, p);
   await statInRoot(ctx, rootfs, mounts, p);
-  const base = path.basename(path.posix.normalize('/' + p)) || '.';
+  // `DIR/.` asks for DIR's contents, as docker cp: the entries are named from `.` ("./a", "./sub/b").
+  const base = /(^|\/)\.$/.test(p) ? '.' : path.basename(path.posix.normalize('/' + p)) || '.';
   return tarStream(walkTree(real, base, new Map()));
 }
 
