@@ -244,7 +244,8 @@ networks:
   });
 
   test('testcontainers: a container with copied content, a wait strategy, a mapped port, exec, logs and copies both ways', async () => {
-    Object.assign(process.env, { DOCKER_HOST: `unix://${de.sock}`, DOCKER_CONFIG: de.env.DOCKER_CONFIG, TESTCONTAINERS_RYUK_DISABLED: 'true' });
+    // TMPDIR: testcontainers leaves its lock file there, which goes with this test's temp dir.
+    Object.assign(process.env, { DOCKER_HOST: `unix://${de.sock}`, DOCKER_CONFIG: de.env.DOCKER_CONFIG, TESTCONTAINERS_RYUK_DISABLED: 'true', TMPDIR: dir });
     const { GenericContainer, Wait } = await import('testcontainers');
     const c = await new GenericContainer(de.e.image)
       .withCommand(['sh', '-c', 'echo ready; exec httpd -f -p 8080 -h /www'])
