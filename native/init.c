@@ -4,6 +4,8 @@
  * pid 1 of the container, or a subreaper otherwise) and exits with the
  * child's status: the exit code, or 128+N when the child was killed by
  * signal N. Linked statically so it can be bind-mounted into any image.
+ * A leading `--` ends its own options, as tini and catatonit read it: the
+ * runtime starts it as `docker-init -- CMD...`, as dockerd does.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +20,10 @@ int main(int argc, char **argv)
 	sigset_t all, old;
 	int status = 0, sig;
 	pid_t child, pid;
+	if (argc > 1 && strcmp(argv[1], "--") == 0) {
+		argv++;
+		argc--;
+	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: berth-init COMMAND [ARG...]\n");
 		return 2;

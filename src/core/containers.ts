@@ -220,5 +220,7 @@ export interface ContainerListItem {
   State: string;
   Status: string;
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
+  HostConfig: { NetworkMode: string };
+  NetworkSettings: { Networks: Record<string, unknown> };
   Namespace: string;
 }

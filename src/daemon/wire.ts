@@ -189,6 +189,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     health: (id) => health.health(id),
     describe: (ctx) => describe.fn!(ctx),
     builder,
+    diskUsage: (ctx) => describe.df!(ctx),
   });
 
   return {

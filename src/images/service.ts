@@ -113,6 +113,19 @@ export class ImageService implements ImageServiceCore {
       return toSummary(recs[0].img, recs.map((x) => x.rec), inUse.filter((u) => u === id).length);
     });
     const f = opts.filters ?? {};
+    // Checked before any image is, as dockerd does: a bad filter fails on an empty store too.
+    for (const key of Object.keys(f)) if (!IMAGE_FILTERS.includes(key)) throw berthError('InvalidArgument', `invalid filter '${key}'`);
+    // before/since name an image: those created before (after) it.
+    for (const [key, keep] of [['before', (a: number, b: number) => a < b], ['since', (a: number, b: number) => a > b]] as const) {
+      for (const ref of f[key] ?? []) {
+        const created = Date.parse((await this.find(ctx, ref)).config.created ?? '') / 1000 || 0;
+        rows = rows.filter((r) => keep(r.Created, created));
+      }
+    }
+    for (const t of f.until ?? []) {
+      const until = untilSeconds(t);
+      rows = rows.filter((r) => r.Created < until);
+    }
     if (f.dangling?.length) {
       const want = f.dangling[0] === 'true' || f.dangling[0] === '1';
       rows = rows.filter((r) => (r.RepoTags.length === 0) === want);
@@ -205,6 +218,12 @@ export class ImageService implements ImageServiceCore {
     return importRootfs(this, ctx, stream, opts).finally(mallocTrim);
   }
 
+  /** Check credentials against a registry without storing them (the Docker API's /auth: its client keeps them). */
+  async checkLogin(ctx: Ctx, host: string, username: string, password: string): Promise<void> {
+    if (!username || !password) throw berthError('InvalidArgument', 'login: username and password are required');
+    await this.deps.registry.login(ctx, host, username, password);
+  }
+
   async login(ctx: Ctx, host: string, username: string, password: string): Promise<void> {
     if (!username || !password) throw berthError('InvalidArgument', 'login: username and password are required');
     await this.deps.registry.login(ctx, host, username, password);
@@ -237,6 +256,18 @@ export class ImageService implements ImageServiceCore {
 }
 
 export { familiarName };
+
+const IMAGE_FILTERS = ['dangling', 'reference', 'label', 'before', 'since', 'until'];
+
+/** docker's `until`: a Unix time (seconds, with a fraction), an RFC 3339 time or a duration before now ("10m", "2h30m"). */
+function untilSeconds(t: string): number {
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const d = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(t);
+  if (d && t) return Date.now() / 1000 - (Number(d[1] ?? 0) * 3600 + Number(d[2] ?? 0) * 60 + Number(d[3] ?? 0));
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw berthError('InvalidArgument', `invalid filter 'until=${t}': expected a timestamp or a duration`);
+  return ms / 1000;
+}
 
 function globToRegExp(p: string): RegExp {
   const esc = p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.');

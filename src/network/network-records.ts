@@ -70,15 +70,16 @@ export class NetworkRecords {
 
   async create(ctx: Ctx, req: CreateNetworkRequest): Promise<NetworkInfo> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(req.name ?? '')) throw berthError('InvalidArgument', `invalid network name "${req.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-    if (PREDEFINED.has(req.name)) throw berthError('FailedPrecondition', `${req.name} is a pre-defined network and cannot be created`);
+    // PermissionDenied, as dockerd answers 403 for what it never does to its predefined networks and networks in use.
+    if (PREDEFINED.has(req.name)) throw berthError('PermissionDenied', `${req.name} is a pre-defined network and cannot be created`);
     const driver = req.driver || 'bridge';
     if (driver !== 'bridge') throw berthError('InvalidArgument', `network driver "${driver}" is not supported (only "bridge")`);
     if (this.#d.store.findNetwork(req.name)?.name === req.name) throw berthError('AlreadyExists', `network with name ${req.name} already exists`);
     const id = newId();
+    // Only the options given are kept (and shown): compose compares them with its file's and recreates a network that differs.
     const options = { ...(req.options ?? {}) };
     const bridge = options[BRIDGE_NAME_OPTION] || `br-${id.slice(0, 12)}`;
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw berthError('InvalidArgument', `invalid bridge name "${bridge}": at most 15 characters of [A-Za-z0-9_.-]`);
-    options[BRIDGE_NAME_OPTION] = bridge;
     // The bridge plugin would only fail at the first container; say it now.
     const link = await run(ctx, 'ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
     if (link.code === 0 && !/"info_kind":"bridge"/.test(link.stdout)) throw berthError('Conflict', `bridge name ${bridge}: a host interface of that name exists and is not a bridge`);
@@ -126,7 +127,7 @@ export class NetworkRecords {
 
   async remove(ctx: Ctx, ref: string): Promise<void> {
     const n = PREDEFINED.has(ref) ? { name: ref } : this.find(ref);
-    if (PREDEFINED.has(n.name)) throw berthError('FailedPrecondition', `${n.name} is a pre-defined network and cannot be removed`);
+    if (PREDEFINED.has(n.name)) throw berthError('PermissionDenied', `${n.name} is a pre-defined network and cannot be removed`);
     await this.#removeUnused(ctx, n as NetworkRecord);
   }
 
@@ -145,7 +146,7 @@ export class NetworkRecords {
     const users = this.#d.store.listAttachments({ networkId: n.id });
     for (const containerId of this.#d.inflightUsers(n.id)) users.push({ containerId } as AttachmentRecord);
     if (users.length) {
-      throw berthError('Conflict', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.#d.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
+      throw berthError('PermissionDenied', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.#d.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
     }
     this.#d.store.deleteNetwork(n.id);
     // The bridge plugin creates bridges but never deletes them.

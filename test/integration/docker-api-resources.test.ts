@@ -90,6 +90,23 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.match(ping.stdout, /1 packets received/);
 
     await createNetwork('second');
+    // Before its start, inspect lists the networks named at create, with their aliases, as dockerd does
+    // (compose reads them and connects only to the others); connecting one of them again is a conflict.
+    const created = (await de.ok(['create', '--name', 'later', '--network', 'appnet', '--network-alias', 'api', '--network', 'second', de.e.image, 'sleep', '300'])).trim();
+    const planned = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'later']));
+    assert.deepEqual(Object.keys(planned).sort(), ['appnet', 'second']);
+    assert.deepEqual(planned.appnet.Aliases, ['api', created.slice(0, 12)]);
+    const again = await de.docker(['network', 'connect', 'appnet', 'later']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+    await de.ok(['start', 'later']);
+    const joined = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'later']));
+    assert.deepEqual(Object.keys(joined).sort(), ['appnet', 'second']);
+    assert.match(joined.second.IPAddress, /^\d+\.\d+\.\d+\.\d+$/);
+    const byAlias = await de.docker(['run', '--rm', '--network', 'appnet', de.e.image, 'ping', '-c', '1', '-W', '5', 'api']);
+    assert.equal(byAlias.code, 0, byAlias.stdout + byAlias.stderr);
+    await de.ok(['rm', '-f', 'later']);
+
     await de.ok(['network', 'connect', 'second', 'server']);
     const nets = JSON.parse(await de.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'server']));
     assert.deepEqual(Object.keys(nets).sort(), ['appnet', 'second']);
@@ -101,6 +118,9 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     const inUse = await de.docker(['network', 'rm', 'appnet']);
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr, /active endpoints/);
+    // dockerd's 403 for a network in use and for the pre-defined ones.
+    assert.equal((await de.request('DELETE', '/v1.50/networks/appnet')).status, 403);
+    assert.equal((await de.request('DELETE', '/v1.50/networks/bridge')).status, 403);
     const missing = await de.docker(['network', 'inspect', 'nope']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /network nope not found/);
@@ -117,7 +137,7 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
 
   test('docker events --since/--until/--filter', async () => {
     const since = (Date.now() / 1000).toFixed(3);
-    await de.ok(['run', '--rm', '--name', 'evented', de.e.image, 'true']);
+    await de.ok(['run', '--rm', '--name', 'evented', '--label', 'evented=yes', de.e.image, 'true']);
     const until = ((Date.now() + 1) / 1000).toFixed(3);
     const all = await de.ok(['events', '--since', since, '--until', until]);
     const actions = all.split('\n').filter(Boolean).map((l) => l.split(' ')[2]);
@@ -132,6 +152,9 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.equal(e.Actor.Attributes.name, 'evented');
     assert.match(String(e.timeNano), /^\d{19}$/);
     assert.equal((await de.ok(['events', '--since', since, '--until', until, '--filter', 'container=other'])).trim(), '');
+    // A container's events carry its labels, as dockerd's do: compose's `events` filters on its project label.
+    const labelled = await de.ok(['events', '--since', since, '--until', until, '--filter', 'label=evented=yes', '--format', '{{.Action}} {{index .Actor.Attributes "evented"}}']);
+    assert.deepEqual(labelled.split('\n').filter((l) => /^(create|start|die|destroy) /.test(l)), ['create yes', 'start yes', 'die yes', 'destroy yes']);
     const bad = await de.docker(['events', '--until', until, '--filter', 'bogus=1']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /invalid filter 'bogus'/);
@@ -148,6 +171,17 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     assert.ok(Number(cpu.replace('%', '')) > 0, `a spinning container uses CPU: ${row}`);
     assert.match(mem, /^[\d.]+[KMG]i?B \/ [\d.]+[KMG]i?B$/);
     assert.equal(pids, '1');
+    // Network counters of the container's own interfaces, as dockerd reports them (none with --network none).
+    const gateway = (await de.ok(['inspect', '-f', '{{.NetworkSettings.Gateway}}', 'busy'])).trim();
+    await de.docker(['exec', 'busy', 'ping', '-c', '2', '-W', '2', gateway]);
+    const raw = JSON.parse((await de.request('GET', '/v1.50/containers/busy/stats?stream=0&one-shot=1')).body);
+    assert.deepEqual(Object.keys(raw.networks), ['eth0']);
+    assert.ok(raw.networks.eth0.tx_packets >= 2 && raw.networks.eth0.rx_bytes > 0, JSON.stringify(raw.networks));
+    for (const k of ['rx_bytes', 'rx_packets', 'rx_errors', 'rx_dropped', 'tx_bytes', 'tx_packets', 'tx_errors', 'tx_dropped']) assert.equal(typeof raw.networks.eth0[k], 'number', k);
+    assert.match(await de.ok(['stats', '--no-stream', '--format', '{{.NetIO}}', 'busy']), /^[1-9][\d.]*k?B \/ [1-9][\d.]*k?B\n$/);
+    await de.ok(['run', '-d', '--name', 'isolated', '--network', 'none', de.e.image, 'sleep', '300']);
+    assert.equal(JSON.parse((await de.request('GET', '/v1.50/containers/isolated/stats?stream=0&one-shot=1')).body).networks, undefined);
+    await de.ok(['rm', '-f', 'isolated']);
     const missing = await de.docker(['stats', '--no-stream', 'nope']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /No such container: nope/);

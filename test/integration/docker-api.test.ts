@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { runCli, type CliResult } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
@@ -41,12 +42,12 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
   });
 
   test('what is not built answers 501 naming the endpoint', async () => {
-    const r = await request('GET', '/v1.50/system/df');
+    const r = await request('POST', '/v1.50/build');
     assert.equal(r.status, 501);
-    assert.deepEqual(JSON.parse(r.body), { message: 'GET /system/df is not implemented by berth' });
-    const cli = await docker(['system', 'df']);
-    assert.notEqual(cli.code, 0);
-    assert.match(cli.stderr, /GET \/system\/df is not implemented by berth/);
+    assert.deepEqual(JSON.parse(r.body), { message: 'POST /build is not implemented by berth' });
+    const swarm = await docker(['service', 'ls']);
+    assert.notEqual(swarm.code, 0);
+    assert.match(swarm.stderr, /GET \/services is not implemented by berth/);
   });
 
   test('docker info', async () => {
@@ -62,7 +63,20 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
     assert.equal((await ok(['images', '-q'])).trim(), id.slice(7, 19));
     assert.match(await ok(['images', '--digests']), /sha256:[0-9a-f]{64}/);
+    // Fields older clients read: ContainerConfig (compose 1.29) always, VirtualSize before API 1.44.
+    const current = JSON.parse((await request('GET', `/v1.50/images/${id}/json`)).body);
+    assert.equal(current.ContainerConfig.Volumes, null);
+    assert.equal(current.VirtualSize, undefined);
+    assert.equal(JSON.parse((await request('GET', `/v1.41/images/${id}/json`)).body).VirtualSize, current.Size);
     assert.equal((await ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).trim(), e.image);
+
+    assert.equal((await ok(['images', '-q', '--filter', `before=${e.image}`])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', `since=${e.image}`])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', 'until=2000-01-01T00:00:00Z'])).trim(), '');
+    assert.equal((await ok(['images', '-q', '--filter', 'until=1m'])).trim(), id.slice(7, 19));
+    const badFilter = await docker(['images', '--filter', 'bogus=1']);
+    assert.equal(badFilter.code, 1);
+    assert.match(badFilter.stderr, /invalid filter 'bogus'/);
 
     await ok(['tag', e.image, 'mine:v1']);
     assert.equal((await ok(['image', 'inspect', '-f', '{{.Id}}', 'mine:v1'])).trim(), id);
@@ -100,13 +114,69 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['rm', 'kept']);
   });
 
+  test('docker run of a command that cannot run: 127 or 126 with the start error, as with dockerd; --rm leaves nothing', async () => {
+    const missing = await docker(['run', '--rm', e.image, '/nope']);
+    assert.equal(missing.code, 127, missing.stderr);
+    assert.match(missing.stderr, /Error response from daemon: .*\/nope.*no such file or directory/);
+    assert.doesNotMatch(missing.stderr, /unable to upgrade/);
+    const notExec = await docker(['run', '--rm', e.image, '/etc/passwd']);
+    assert.equal(notExec.code, 126, notExec.stderr);
+    assert.match(notExec.stderr, /permission denied/);
+    assert.equal((await ok(['ps', '-aq'])).trim(), '', 'the --rm containers are removed');
+    const kept = await docker(['run', '--name', 'cannot', e.image, 'nope-command']);
+    assert.equal(kept.code, 127, kept.stderr);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'cannot'])).trim(), 'created 127');
+    const again = await docker(['start', '-a', 'cannot']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /nope-command/);
+    await ok(['rm', 'cannot']);
+  });
+
+  test('docker run --init, --device and --mount type=tmpfs with its size and mode', async () => {
+    const init = await docker(['run', '--rm', '--init', e.image, 'sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "; exit 3']);
+    assert.equal(init.code, 3, init.stderr);
+    const [pid, cmdline] = init.stdout.trim().split('\n');
+    assert.notEqual(pid, '1');
+    assert.match(cmdline, /^\/sbin\/docker-init -- sh -c/);
+    const dev = await ok(['run', '--rm', '--device', '/dev/null:/dev/xnull:rw', e.image, 'sh', '-c', 'ls -l /dev/xnull; echo hi > /dev/xnull && echo written']);
+    assert.match(dev, /^c.* 1,\s+3 .*\/dev\/xnull\nwritten\n$/);
+    const ins = JSON.parse(await ok(['create', '--device', '/dev/zero', e.image]).then((id) => ok(['inspect', id.trim()])))[0];
+    assert.deepEqual(ins.HostConfig.Devices, [{ PathOnHost: '/dev/zero', PathInContainer: '/dev/zero', CgroupPermissions: 'rwm' }]);
+    await ok(['rm', ins.Id]);
+    const tmpfs = await ok(['run', '--rm', '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=2m,tmpfs-mode=1770', e.image, 'sh', '-c', 'grep " /scratch " /proc/mounts; stat -c %a /scratch']);
+    assert.match(tmpfs, /^tmpfs \/scratch tmpfs \S*size=2048k/);
+    assert.match(tmpfs, /\n1770\n$/);
+  });
+
   test('docker run -d, ps and its filters, exec, logs, inspect, stop, kill, rm; berth ps sees the container', async () => {
     const id = (await ok(['run', '-d', '--name', 'web', '-e', 'GREETING=hello', '--label', 'app=web', e.image, 'sh', '-c', 'echo started; echo oops >&2; sleep 300'])).trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.equal((await ok(['ps', '-q'])).trim(), id.slice(0, 12));
     assert.match(await ok(['ps']), /Up .*\s+web\n/);
+    assert.equal(await ok(['ps', '--format', '{{.Networks}} {{.Mounts}}']), 'bridge \n');
     assert.equal((await ok(['ps', '-q', '--filter', 'name=web'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-q', '--filter', 'name=other'])).trim(), '');
+    // Every label asked for must match (compose lists a service's containers so), any name may.
+    assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=tier'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', 'label=app=web', '--filter', 'label=app'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'name=web', '--filter', 'name=other'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'network=bridge'])).trim(), id.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'network=none'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', 'is-task=true'])).trim(), '');
+    const later = (await ok(['create', '--network', 'none', e.image])).trim();
+    assert.equal((await ok(['ps', '-aq', '--filter', 'since=web'])).trim(), later.slice(0, 12));
+    assert.equal((await ok(['ps', '-aq', '--filter', `before=${later}`])).trim(), id.slice(0, 12));
+    // A limit lists stopped containers too, as dockerd does.
+    assert.equal((await ok(['ps', '-q', '-n', '1'])).trim(), later.slice(0, 12));
+    await ok(['rm', later]);
+    const pub = (await ok(['run', '-d', '-p', '127.0.0.1::80', e.image, 'sleep', '300'])).trim();
+    const hostPort = (await ok(['port', pub, '80'])).trim().split(':')[1];
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=80'])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=79-81/tcp'])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'expose=80/udp'])).trim(), '');
+    assert.equal((await ok(['ps', '-q', '--filter', `publish=${hostPort}`])).trim(), pub.slice(0, 12));
+    assert.equal((await ok(['ps', '-q', '--filter', 'publish=80'])).trim(), hostPort === '80' ? pub.slice(0, 12) : '');
+    await ok(['rm', '-f', pub]);
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=running'])).trim(), id.slice(0, 12));
     assert.equal((await ok(['ps', '-aq', '--filter', 'status=exited'])).trim(), '');
 
@@ -129,6 +199,7 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     assert.equal(logs.stdout, 'started\n');
     assert.equal(logs.stderr, 'oops\n');
     const ins = JSON.parse(await ok(['inspect', 'web']))[0];
+    assert.match(await ok(['inspect', '--size', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'web']), /^\d+ [1-9]\d+\n$/);
     assert.equal(ins.Id, id);
     assert.equal(ins.Name, '/web');
     assert.equal(ins.State.Running, true);
@@ -186,11 +257,45 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
     await ok(['rm', 'twice']);
   });
 
+
+  test('an exited container attached to and not started keeps its last exit across a berthd restart, and starts later', async () => {
+    const run = await docker(['run', '--name', 'reattached', '--network', 'none', e.image, 'sh', '-c', 'echo ran; exit 3']);
+    assert.equal(run.code, 3);
+    // An attach prepares the next start (docker start -a attaches first); the client goes before any start.
+    const upgraded = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: sock, method: 'POST', path: '/v1.50/containers/reattached/attach?stream=1&stdout=1', headers: { connection: 'Upgrade', upgrade: 'tcp' } });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('response', (res) => resolve(res.statusCode ?? 0));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(upgraded, 101);
+    const stopped = new Promise((r) => e.d.proc.once('exit', r));
+    e.d.proc.kill('SIGTERM');
+    await stopped;
+    await e.d.restart();
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'reattached'])).trim(), 'exited 3');
+    const again = await docker(['start', '-a', 'reattached']);
+    assert.equal(again.code, 3, again.stderr);
+    assert.equal(again.stdout, 'ran\n');
+    await ok(['rm', 'reattached']);
+  });
   test('docker pause, unpause, top, rename, container prune and image prune', async () => {
     await ok(['run', '-d', '--name', 'lifecycle', '--network', 'none', e.image, 'sleep', '600']);
     await ok(['pause', 'lifecycle']);
     assert.match(await ok(['ps', '--filter', 'name=lifecycle', '--format', '{{.Status}}']), /\(Paused\)/);
     await ok(['unpause', 'lifecycle']);
+    // A start refused (paused) is not a failed start: an AutoRemove container stays.
+    await ok(['run', '-d', '--rm', '--name', 'pausedrm', '--network', 'none', e.image, 'sleep', '600']);
+    await ok(['pause', 'pausedrm']);
+    const refused = await docker(['start', 'pausedrm']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /cannot start a paused container, try unpause instead/);
+    assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'pausedrm'])).trim(), 'paused');
+    await ok(['rm', '-f', 'pausedrm']);
     assert.match(await ok(['top', 'lifecycle']), /PID[\s\S]*sleep 600/);
     await ok(['rename', 'lifecycle', 'renamed']);
     assert.equal((await ok(['ps', '--filter', 'name=renamed', '--format', '{{.Names}}'])).trim(), 'renamed');

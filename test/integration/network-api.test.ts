@@ -9,7 +9,7 @@ import { newId } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/log.ts';
 import { runCli } from '../helpers/daemon.ts';
 import type { TestNet } from '../helpers/network.ts';
-import { openTestNet, randomSubnet } from '../helpers/network.ts';
+import { bridgeOf, openTestNet, randomSubnet } from '../helpers/network.ts';
 
 /**
  * The network routes and the CLI against a network service that has real
@@ -47,7 +47,7 @@ describe('network routes with running endpoints', { skip: !root && 'needs root' 
   it('port, connect and disconnect through the CLI', async () => {
     for (const name of ['api1', 'api2']) {
       const n = await t.svc.createNetwork(ctx, { name, subnet: randomSubnet() });
-      t.bridges.add(n.Options['com.docker.network.bridge.name']);
+      t.bridges.add(bridgeOf(n));
     }
     const id = newId();
     const r = await t.svc.setupContainer(ctx, {

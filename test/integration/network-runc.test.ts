@@ -9,7 +9,7 @@ import type { SetupResult } from '../../src/network/types.ts';
 import type { TestBundle } from '../helpers/bundle.ts';
 import { makeBundle } from '../helpers/bundle.ts';
 import type { TestNet } from '../helpers/network.ts';
-import { openTestNet, randomSubnet, sh } from '../helpers/network.ts';
+import { bridgeOf, openTestNet, randomSubnet, sh } from '../helpers/network.ts';
 
 /**
  * The contract with the runtime, end to end: a runc container joins the
@@ -48,7 +48,7 @@ async function runIn(net: SetupResult, args: string[]): Promise<{ code: number; 
 describe('a runc container on a berth network', { skip: !root && 'needs root' }, () => {
   it('resolves and reaches its peers through the files and netns it was given', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'rt1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const a = { containerId: newId(), namespace: 'default', name: 'app', hostname: 'app-host', attachment: { mode: 'rt1', dns: ['192.0.2.53'] } };
     const b = { containerId: newId(), namespace: 'default', name: 'db', attachment: { mode: 'rt1', aliases: ['database'] } };
     const ra = await t.svc.setupContainer(ctx, a);

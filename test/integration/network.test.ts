@@ -12,7 +12,7 @@ import { cniNameOf } from '../../src/network/conflist.ts';
 import { isMounted } from '../../src/network/netns.ts';
 import type { SetupRequest } from '../../src/network/types.ts';
 import type { TestNet } from '../helpers/network.ts';
-import { nodeBin, openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
+import { bridgeOf, nodeBin, openTestNet, pingFrom, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
 import { parsePublish } from '../../src/core/ports.ts';
 
 /**
@@ -94,7 +94,7 @@ async function assertClean(networkIds: string[]): Promise<void> {
 describe('network service with CNI plugins', { skip: !root && 'needs root (netns, bridges, iptables)' }, () => {
   it('two containers on a user network reach each other by IP, name and alias; hosts files follow them', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'users1', subnet: randomSubnet(), labels: { team: 'a' } });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const a = req('alpha', 'users1', { aliases: ['web'], extraHosts: ['gw.test:10.1.2.3'], dns: ['192.0.2.10'], dnsSearch: ['example.test'] });
     const b = req('beta', 'users1');
     const ra = await t.svc.setupContainer(ctx, { ...a, hostname: 'alpha-host' });
@@ -121,7 +121,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     assert.equal(Object.keys(info.Containers).length, 2);
     assert.equal(info.Containers[a.containerId].IPv4Address, `${ipA}/24`);
     assert.deepEqual(info.Labels, { team: 'a' });
-    await assert.rejects(t.svc.removeNetwork(ctx, 'users1'), (e) => kindOf(e) === 'Conflict' && /active endpoints/.test((e as Error).message));
+    await assert.rejects(t.svc.removeNetwork(ctx, 'users1'), (e) => kindOf(e) === 'PermissionDenied' && /active endpoints/.test((e as Error).message));
 
     const inode = (await stat(ra.hostsPath)).ino;
     await t.svc.teardownContainer(ctx, b.containerId);
@@ -131,12 +131,12 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.teardownContainer(ctx, a.containerId);
     await assertClean([n.Id]);
     await t.svc.removeNetwork(ctx, n.Id);
-    assert.equal((await sh('ip', ['link', 'show', n.Options['com.docker.network.bridge.name']])).code !== 0, true, 'bridge removed with its network');
+    assert.equal((await sh('ip', ['link', 'show', bridgeOf(n)])).code !== 0, true, 'bridge removed with its network');
   });
 
   it('publishes ports on loopback and the bridge address, picks free ports for -P and refuses taken ones', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'ports1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const a = req('srv', 'ports1', {
       ports: [
         { hostPort: 0, containerPort: 8080, protocol: 'tcp' },
@@ -186,7 +186,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('publishes UDP ports and port ranges', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'udp1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const free = await freePortPair();
     const c = req('dns', 'udp1', {
       ports: [
@@ -213,7 +213,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('masquerades outbound traffic: a server outside sees the host\'s address, not the container\'s', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'nat1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     // "outside": a namespace of this test behind a veth with its own subnet
     const outside = randomSubnet().replace(/0\/24$/, '');
     const ext = path.join(t.dir, 'ext-ns');
@@ -250,7 +250,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
   it('disconnect cuts connectivity and connect restores it', async () => {
     const n1 = await t.svc.createNetwork(ctx, { name: 'conn1', subnet: randomSubnet() });
     const n2 = await t.svc.createNetwork(ctx, { name: 'conn2', subnet: randomSubnet() });
-    t.bridges.add(n1.Options['com.docker.network.bridge.name']).add(n2.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n1)).add(bridgeOf(n2));
     const a = req('ca', 'conn1');
     const b = req('cb', 'conn2');
     const ra = await t.svc.setupContainer(ctx, a);
@@ -278,7 +278,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
   it('joins several networks at setup (eth0, eth1) and is reachable on each', async () => {
     const n1 = await t.svc.createNetwork(ctx, { name: 'multi1', subnet: randomSubnet() });
     const n2 = await t.svc.createNetwork(ctx, { name: 'multi2', subnet: randomSubnet() });
-    t.bridges.add(n1.Options['com.docker.network.bridge.name']).add(n2.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n1)).add(bridgeOf(n2));
     const peer = req('peer2', 'multi2');
     const rp = await t.svc.setupContainer(ctx, peer);
     const hub = { ...req('hub', 'multi1'), moreNetworks: [{ network: 'multi2', aliases: ['hub-two'] }] };
@@ -297,7 +297,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('sets up and tears down containers in parallel with distinct addresses and ports', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'par1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const reqs = Array.from({ length: 6 }, (_, i) => req(`p${i}`, 'par1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] }));
     const results = await Promise.all(reqs.map((r) => t.svc.setupContainer(ctx, r)));
     assert.equal(new Set(results.map((r) => r.interfaces[0].ip)).size, 6);
@@ -312,7 +312,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('in two steps: netns and files exist at once, the address and NAT follow in place', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'steps1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const c = req('stepper', 'steps1', {
       ports: [
         { hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' },
@@ -366,12 +366,12 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
   it('bad input gives clear errors and leaves nothing half-wired', async () => {
     const sub = randomSubnet();
     const n = await t.svc.createNetwork(ctx, { name: 'bad1', subnet: sub });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad2', subnet: sub.replace('/24', '/25') }), (e) => kindOf(e) === 'Conflict' && /overlaps network bad1/.test((e as Error).message));
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad1', subnet: randomSubnet() }), (e) => kindOf(e) === 'AlreadyExists');
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad3', subnet: '10.0.0.1/24' }), (e) => kindOf(e) === 'InvalidArgument');
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'bad4', subnet: randomSubnet(), gateway: '192.0.2.1' }), (e) => kindOf(e) === 'InvalidArgument');
-    await assert.rejects(t.svc.removeNetwork(ctx, 'bridge'), (e) => kindOf(e) === 'FailedPrecondition');
+    await assert.rejects(t.svc.removeNetwork(ctx, 'bridge'), (e) => kindOf(e) === 'PermissionDenied');
     await assert.rejects(t.svc.createNetwork(ctx, { name: 'lo-net', subnet: randomSubnet(), options: { 'com.docker.network.bridge.name': 'lo' } }), (e) => kindOf(e) === 'Conflict' && /not a bridge/.test((e as Error).message));
     await assert.rejects(t.svc.setupContainer(ctx, req('u', 'nosuchnet')), (e) => kindOf(e) === 'NotFound' && /network nosuchnet not found/.test((e as Error).message));
     await assert.rejects(t.svc.setupContainer(ctx, req('al', 'bridge', { aliases: ['x'] })), (e) => kindOf(e) === 'InvalidArgument');
@@ -402,7 +402,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('after a crash, teardown works from the cache and reconcile reclaims what no live container owns', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'crash1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const live = req('live', 'crash1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const dead = req('dead', 'crash1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const lost = req('lost', 'crash1', { ports: [{ hostPort: 0, containerPort: 81, protocol: 'tcp' }] });
@@ -433,7 +433,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('with the firewall plugin, FORWARD accept rules come and go with the container', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'fw1', subnet: randomSubnet() });
-    t.bridges.add(n.Options['com.docker.network.bridge.name']);
+    t.bridges.add(bridgeOf(n));
     const svc = await t.reopen({ firewall: 'true' });
     const c = req('guarded', 'fw1');
     const r = await svc.setupContainer(ctx, c);
@@ -450,7 +450,7 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
 
   it('after a reboot (netns and bridge gone, records and allocations kept) reconcile frees everything', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'reboot1', subnet: randomSubnet() });
-    const bridge = n.Options['com.docker.network.bridge.name'];
+    const bridge = bridgeOf(n);
     t.bridges.add(bridge);
     const c = req('survivor', 'reboot1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const r = await t.svc.setupContainer(ctx, c);

@@ -11,6 +11,7 @@ import type { HostFacts } from '../../src/runtime/oci/spec.ts';
 import { buildSpec } from '../../src/runtime/oci/spec.ts';
 import { rootCtx } from '../../src/core/context.ts';
 import { resolveUserInRootfs } from '../../src/runtime/oci/rootfs-files.ts';
+import { defaultInitPath } from '../../src/runtime/tasks/monitor.ts';
 
 /**
  * The spec builder against the real runtime: a busybox rootfs, config.json
@@ -210,10 +211,11 @@ describe('OCI spec run by runc', { skip }, () => {
     assert.equal(field(out, 'chroot'), 'denied');
   });
 
-  it('--init runs the command under the init as pid 1', { skip: existsSync('/usr/bin/catatonit') ? false : 'needs catatonit' }, async () => {
+  // berth's own init, as a daemon uses it by default; the spec starts it as `docker-init -- CMD`.
+  it('--init runs the command under the init as pid 1', { skip: existsSync(defaultInitPath) ? false : 'needs native/build/berth-init (scripts/setup.sh)' }, async () => {
     const id = `spec-init-${randomBytes(4).toString('hex')}`;
     const script = 'echo pid=$$; echo init=$(cat /proc/1/cmdline | head -c 17); echo READY';
-    const r = await run(id, await bundle(id, { init: true }, script, { initPath: '/usr/bin/catatonit' }));
+    const r = await run(id, await bundle(id, { init: true }, script, { initPath: defaultInitPath }));
     assert.ok(r.out.includes('READY'), `container output: ${r.out}\n${r.err}`);
     assert.notEqual(field(r.out, 'pid'), '1');
     assert.equal(field(r.out, 'init'), '/sbin/docker-init');

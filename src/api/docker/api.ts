@@ -10,6 +10,7 @@ import { registerBuildRoutes } from './routes-build.ts';
 import { registerContainerRoutes } from './routes-containers.ts';
 import { registerEventRoutes } from './routes-events.ts';
 import { registerExecRoutes } from './routes-exec.ts';
+import { registerFileRoutes } from './routes-files.ts';
 import { registerImageRoutes } from './routes-images.ts';
 import { registerNetworkRoutes } from './routes-networks.ts';
 import { registerSystemRoutes, type SystemDeps } from './routes-system.ts';
@@ -38,6 +39,7 @@ export function createDockerApi(deps: DockerApiDeps): http.Server {
   registerImageRoutes(router, deps.images);
   registerContainerRoutes(router, deps);
   registerExecRoutes(router, deps.containers);
+  registerFileRoutes(router, deps.containers);
   registerVolumeRoutes(router, deps.volumes);
   registerNetworkRoutes(router, deps.network, deps.containers);
   registerEventRoutes(router, deps);

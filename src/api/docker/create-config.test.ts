@@ -70,6 +70,36 @@ test('the defaults stay unset; --entrypoint "" clears the image entrypoint; host
   assert.deepEqual(containerConfigOf({ Image: 'b', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 } } }).restartPolicy, { name: 'on-failure', maximumRetryCount: 3 });
 });
 
+test('devices, the options of Mounts, and every network named at create', () => {
+  const c = containerConfigOf({
+    Image: 'b',
+    HostConfig: {
+      NetworkMode: 'front',
+      Devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/xnull', CgroupPermissions: 'rw' }, { PathOnHost: '/dev/zero' }],
+      Mounts: [
+        { Type: 'tmpfs', Target: '/scratch', TmpfsOptions: { SizeBytes: 1 << 20, Mode: 0o1770 } },
+        { Type: 'bind', Source: '/srv', Target: '/srv', BindOptions: { Propagation: 'rslave' } },
+        { Type: 'volume', Source: 'data', Target: '/data', VolumeOptions: { NoCopy: true } },
+      ],
+    },
+    NetworkingConfig: { EndpointsConfig: { front: { Aliases: ['web'] }, back: { Aliases: ['api'], IPAMConfig: { IPv4Address: '10.9.0.5' } }, other: null } },
+  });
+  assert.deepEqual(c.devices, [
+    { pathOnHost: '/dev/null', pathInContainer: '/dev/xnull', permissions: 'rw' },
+    { pathOnHost: '/dev/zero', pathInContainer: '/dev/zero', permissions: 'rwm' },
+  ]);
+  assert.deepEqual(c.mounts, [
+    { type: 'tmpfs', target: '/scratch', options: ['size=1048576', 'mode=1770'] },
+    { type: 'bind', source: '/srv', target: '/srv', options: ['rslave'] },
+    { type: 'volume', source: 'data', target: '/data', options: ['nocopy'] },
+  ]);
+  assert.deepEqual(c.network, {
+    mode: 'front',
+    aliases: ['web'],
+    extraNetworks: [{ network: 'back', aliases: ['api'], ipAddress: '10.9.0.5' }, { network: 'other' }],
+  });
+});
+
 test('bad create bodies are InvalidArgument', () => {
   const kind = (f: () => unknown) => assert.throws(f, (err: { kind?: string }) => err.kind === 'InvalidArgument');
   kind(() => containerConfigOf({}));
@@ -78,6 +108,11 @@ test('bad create bodies are InvalidArgument', () => {
   kind(() => containerConfigOf({ Image: 'b', HostConfig: { NetworkMode: 'host', PortBindings: { '80/tcp': [{ HostPort: '80' }] } } }));
   kind(() => containerConfigOf({ Image: 'b', HostConfig: { PortBindings: { 'x/tcp': null } } }));
   kind(() => containerConfigOf({ Image: 'b', HostConfig: { SecurityOpt: ['apparmor=x'] } }));
+  kind(() => containerConfigOf({ Image: 'b', HostConfig: { Devices: [{ PathOnHost: 'null' }] } }));
+  kind(() => containerConfigOf({ Image: 'b', HostConfig: { Devices: [{ PathOnHost: '/dev/null', CgroupPermissions: 'x' }] } }));
+  kind(() => containerConfigOf({ Image: 'b', HostConfig: { Mounts: [{ Type: 'volume', Target: '/v', TmpfsOptions: { SizeBytes: 1 } }] } }));
+  kind(() => containerConfigOf({ Image: 'b', HostConfig: { Mounts: [{ Type: 'tmpfs', Target: '/t', TmpfsOptions: { Mode: -1 } }] } }));
+  kind(() => containerConfigOf({ Image: 'b', HostConfig: { NetworkMode: 'none' }, NetworkingConfig: { EndpointsConfig: { net: {} } } }));
   kind(() => parseBind('/only'));
   kind(() => parseBind('/a:relative'));
 });

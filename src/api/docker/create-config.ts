@@ -1,4 +1,4 @@
-import type { ContainerConfig, MountSpec, NetworkAttachment, PortMapping, Resources, RestartPolicy } from '../../core/containers.ts';
+import type { ContainerConfig, DeviceMapping, MountSpec, NetworkAttachment, PortMapping, Resources, RestartPolicy } from '../../core/containers.ts';
 import { berthError } from '../../core/errors.ts';
 
 /**
@@ -26,12 +26,31 @@ export interface DockerCreateBody {
   StopTimeout?: number | null;
   Healthcheck?: ContainerConfig['healthcheck'] | null;
   HostConfig?: DockerHostConfig | null;
-  NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string } | null> | null } | null;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, DockerEndpointConfig | null> | null } | null;
+}
+
+export interface DockerEndpointConfig {
+  Aliases?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string } | null;
+  MacAddress?: string;
+}
+
+/** One entry of HostConfig.Mounts, with the options of its type. */
+export interface DockerMount {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string } | null;
+  VolumeOptions?: { NoCopy?: boolean } | null;
+  /** SizeBytes in bytes; Mode a file mode as a number (0o1777 = 1023). */
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
 }
 
 export interface DockerHostConfig {
   Binds?: string[] | null;
-  Mounts?: Array<{ Type?: string; Source?: string; Target?: string; ReadOnly?: boolean }> | null;
+  Mounts?: DockerMount[] | null;
+  Devices?: Array<{ PathOnHost?: string; PathInContainer?: string; CgroupPermissions?: string }> | null;
   Tmpfs?: Record<string, string> | null;
   NetworkMode?: string;
   PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
@@ -99,6 +118,7 @@ export function containerConfigOf(body: DockerCreateBody, name?: string): Contai
   const mounts = [...(h.Binds ?? []).map(parseBind), ...(h.Mounts ?? []).map(mountOf)];
   if (mounts.length) c.mounts = mounts;
   if (h.Tmpfs && Object.keys(h.Tmpfs).length) c.tmpfs = h.Tmpfs;
+  if (nonEmpty(h.Devices)) c.devices = h.Devices.map(deviceOf);
   const network = networkOf(body, h);
   if (network) c.network = network;
   if (h.AutoRemove) c.autoRemove = true;
@@ -146,14 +166,51 @@ export function parseBind(bind: string): MountSpec {
   return m;
 }
 
-function mountOf(m: { Type?: string; Source?: string; Target?: string; ReadOnly?: boolean }): MountSpec {
+const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
+
+/** A HostConfig.Mounts entry; its type's options become OCI mount options, as the berth CLI's --mount makes them. */
+function mountOf(m: DockerMount): MountSpec {
   const type = m.Type ?? 'volume';
   if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') throw berthError('InvalidArgument', `mount type "${type}" is not supported by berth`);
-  if (!m.Target?.startsWith('/')) throw berthError('InvalidArgument', `invalid mount config: mount path must be absolute: "${m.Target ?? ''}"`);
+  if (!m.Target?.startsWith('/')) throw berthError('InvalidArgument', `invalid mount config for type "${type}": invalid mount path: '${m.Target ?? ''}' mount path must be absolute`);
+  const wrong = (field: string, want: string) => {
+    throw berthError('InvalidArgument', `invalid mount config for type "${type}": ${field} must not be specified (it is for type "${want}")`);
+  };
+  if (m.BindOptions && type !== 'bind') wrong('BindOptions', 'bind');
+  if (m.VolumeOptions && type !== 'volume') wrong('VolumeOptions', 'volume');
+  if (m.TmpfsOptions && type !== 'tmpfs') wrong('TmpfsOptions', 'tmpfs');
+  if (type === 'tmpfs' && m.Source) throw berthError('InvalidArgument', 'invalid mount config for type "tmpfs": field Source must not be specified');
   const out: MountSpec = { type, target: m.Target };
   if (m.Source) out.source = m.Source;
   if (m.ReadOnly) out.readOnly = true;
+  const options: string[] = [];
+  const propagation = m.BindOptions?.Propagation;
+  if (propagation) {
+    if (!PROPAGATIONS.includes(propagation)) throw berthError('InvalidArgument', `invalid mount config for type "bind": invalid propagation mode: ${propagation}`);
+    options.push(propagation);
+  }
+  if (m.VolumeOptions?.NoCopy) options.push('nocopy');
+  const size = m.TmpfsOptions?.SizeBytes;
+  if (size !== undefined && size !== 0) {
+    if (!Number.isInteger(size) || size < 0) throw berthError('InvalidArgument', `invalid mount config for type "tmpfs": invalid size ${size}`);
+    options.push(`size=${size}`);
+  }
+  const mode = m.TmpfsOptions?.Mode;
+  if (mode !== undefined && mode !== 0) {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw berthError('InvalidArgument', `invalid mount config for type "tmpfs": invalid mode ${mode}`);
+    options.push(`mode=${mode.toString(8)}`);
+  }
+  if (options.length) out.options = options;
   return out;
+}
+
+/** HostConfig.Devices: the path inside defaults to the host's, the permissions to rwm, as dockerd does. */
+function deviceOf(d: { PathOnHost?: string; PathInContainer?: string; CgroupPermissions?: string }): DeviceMapping {
+  const inside = d.PathInContainer || d.PathOnHost || '';
+  const permissions = d.CgroupPermissions || 'rwm';
+  if (!d.PathOnHost?.startsWith('/') || !inside.startsWith('/')) throw berthError('InvalidArgument', `invalid device mapping: paths must be absolute: "${d.PathOnHost ?? ''}:${inside}"`);
+  if (!/^[rwm]{1,3}$/.test(permissions)) throw berthError('InvalidArgument', `invalid device mode: ${permissions}`);
+  return { pathOnHost: d.PathOnHost, pathInContainer: inside, permissions };
 }
 
 function networkOf(body: DockerCreateBody, h: DockerHostConfig): NetworkAttachment | undefined {
@@ -178,17 +235,28 @@ function networkOf(body: DockerCreateBody, h: DockerHostConfig): NetworkAttachme
   if (nonEmpty(h.DnsSearch)) n.dnsSearch = h.DnsSearch;
   if (nonEmpty(h.DnsOptions)) n.dnsOptions = h.DnsOptions;
   if (nonEmpty(h.ExtraHosts)) n.extraHosts = h.ExtraHosts;
-  const endpoint = body.NetworkingConfig?.EndpointsConfig?.[h.NetworkMode ?? ''] ?? undefined;
+  const endpoints = Object.entries(body.NetworkingConfig?.EndpointsConfig ?? {});
+  const endpoint = endpoints.find(([name]) => name === h.NetworkMode)?.[1] ?? undefined;
   if (nonEmpty(endpoint?.Aliases)) n.aliases = endpoint.Aliases;
   if (endpoint?.IPAMConfig?.IPv4Address) n.ipAddress = endpoint.IPAMConfig.IPv4Address;
   if (endpoint?.MacAddress) n.macAddress = endpoint.MacAddress;
+  // API 1.44+ clients (docker run --network a --network b) name every network at create: the others join as connect does.
+  const more = endpoints.filter(([name]) => name !== h.NetworkMode && name !== mode);
+  if (more.length) {
+    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) throw berthError('InvalidArgument', `conflicting options: network mode ${mode.split(':')[0]} cannot be combined with other networks`);
+    n.extraNetworks = more.map(([network, e]) => ({
+      network,
+      ...(nonEmpty(e?.Aliases) ? { aliases: e.Aliases } : {}),
+      ...(e?.IPAMConfig?.IPv4Address ? { ipAddress: e.IPAMConfig.IPv4Address } : {}),
+    }));
+  }
   if ((mode === 'host' || mode === 'none' || mode.startsWith('container:')) && (n.ports || n.publishAll)) {
     throw berthError('InvalidArgument', `conflicting options: port publishing and the ${mode.split(':')[0]} network mode`);
   }
   return Object.keys(n).length > 1 || mode !== 'bridge' ? n : undefined;
 }
 
-function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefined {
+export function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefined {
   if (!p?.Name) return undefined;
   if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(p.Name)) throw berthError('InvalidArgument', `invalid restart policy '${p.Name}'`);
   const r: RestartPolicy = { name: p.Name as RestartPolicy['name'] };
@@ -199,7 +267,7 @@ function restartOf(p: DockerHostConfig['RestartPolicy']): RestartPolicy | undefi
   return r;
 }
 
-function resourcesOf(h: DockerHostConfig): Resources | undefined {
+export function resourcesOf(h: DockerHostConfig): Resources | undefined {
   const r: Resources = {};
   if (h.Memory) r.memory = h.Memory;
   if (h.MemorySwap) r.memorySwap = h.MemorySwap;

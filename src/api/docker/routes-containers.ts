@@ -36,9 +36,27 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     return ok(rows);
   });
 
-  router.add('GET', '/containers/:id/json', async (req) => ok(await inspectContainer(req.ctx, deps, req.params.id)));
+  router.add('GET', '/containers/:id/json', async (req) => {
+    const view = await inspectContainer(req.ctx, deps, req.params.id);
+    // inspect --size: the writable layer's bytes, and with the image's.
+    if (!flag(req.query.get('size'))) return ok(view);
+    return ok({ ...view, ...(await containers.sizes(req.ctx, await containers.resolve(req.ctx, view.Id))) });
+  });
 
-  router.add('POST', '/containers/:id/start', async (req) => notModified(containers.start(req.ctx, req.params.id)));
+  // As dockerd: a container that cannot start is removed when it was to be removed at its exit, and a
+  // command that cannot be run (exit code 126/127) is the request's fault, 400.
+  router.add('POST', '/containers/:id/start', async (req) => {
+    const rec = await containers.resolve(req.ctx, req.params.id);
+    try {
+      return await notModified(containers.start(req.ctx, rec.id));
+    } catch (err) {
+      // Only a start that was tried and failed carries an exit code; a refused one (paused, being removed) leaves it be.
+      const exitCode = (err as { exitCode?: number }).exitCode;
+      if (rec.config.autoRemove && typeof exitCode === 'number') await containers.remove(cleanupCtx(req.ctx), rec.id, { force: true, volumes: true }).catch(() => {});
+      if (exitCode === 126 || exitCode === 127) throw berthError('InvalidArgument', (err as Error).message, err);
+      throw err;
+    }
+  });
 
   router.add('POST', '/containers/:id/stop', async (req) => {
     const t = req.query.get('t');
@@ -124,7 +142,20 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
 
   router.add('POST', '/containers/:id/attach', async (req) => {
     const detachKeys = detachKeysOf(req.query.get('detachKeys'));
-    const { stream, tty, record } = await containers.attach(req.ctx, req.params.id);
+    await req.discardBody();
+    let attached: Awaited<ReturnType<typeof containers.attach>>;
+    try {
+      attached = await containers.attach(req.ctx, req.params.id);
+    } catch (err) {
+      // Attaching to a created container prepares its start; when that fails (a command that is not
+      // there) dockerd's attach still succeeds and the start fails. The CLI attaches first: it must get
+      // the stream (which has nothing to carry) and then the start's error, to exit 127 as with dockerd.
+      if (typeof (err as { exitCode?: number }).exitCode !== 'number') throw err;
+      const rec = await containers.resolve(req.ctx, req.params.id);
+      req.hijack(streamType(!!rec.config.tty)).end();
+      return undefined;
+    }
+    const { stream, tty, record } = attached;
     const client = req.hijack(streamType(tty));
     splice(client, stream, {
       stdin: flag(req.query.get('stdin')),
@@ -133,6 +164,8 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
         if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },
     });
+    // Reading a body that came in its own packets paused the connection.
+    client.resume();
     return undefined;
   });
 

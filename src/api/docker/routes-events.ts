@@ -4,7 +4,7 @@ import type { Ctx } from '../../core/context.ts';
 import type { BerthEvent, EventBus } from '../../core/events.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { ContainerService } from '../../runtime/containers/containers.ts';
-import type { TaskStats } from '../../runtime/tasks/task-types.ts';
+import type { NetworkCounters, TaskStats } from '../../runtime/tasks/task-types.ts';
 import { queryEvents } from '../http/events.ts';
 import { writeStreamed } from '../http/write.ts';
 import { flag, ok, type DockerRouter } from './server.ts';
@@ -98,6 +98,15 @@ function cpuView(s: Sample | undefined) {
   };
 }
 
+function networksView(n: Record<string, NetworkCounters>) {
+  return Object.fromEntries(
+    Object.entries(n).map(([name, c]) => [
+      name,
+      { rx_bytes: c.rxBytes, rx_packets: c.rxPackets, rx_errors: c.rxErrors, rx_dropped: c.rxDropped, tx_bytes: c.txBytes, tx_packets: c.txPackets, tx_errors: c.txErrors, tx_dropped: c.txDropped },
+    ]),
+  );
+}
+
 /** docker's stats JSON for one sample, with the one before it as `precpu_stats`. */
 export function statsView(s: Sample, prev?: Sample) {
   const m = s.stats.memory;
@@ -115,5 +124,7 @@ export function statsView(s: Sample, prev?: Sample) {
     precpu_stats: cpuView(prev),
     // An unlimited cgroup v1 reports a huge limit: docker shows the host's memory instead.
     memory_stats: { usage: m.usage, max_usage: m.maxUsage, stats: { cache: m.cache, rss: m.rss }, failcnt: m.failcnt, limit: m.limit > 0 && m.limit < os.totalmem() ? m.limit : os.totalmem() },
+    // As dockerd: absent for a container without a network namespace of its own.
+    ...(s.stats.networks ? { networks: networksView(s.stats.networks) } : {}),
   };
 }

@@ -29,8 +29,10 @@ export interface DockerRequest {
   readonly version: string;
   /** The parsed JSON body; undefined when empty, InvalidArgument when malformed. */
   json<T = unknown>(): Promise<T>;
-  /** Answer 200 with `contentType` and stream the body; the handler ends it. */
-  stream(contentType: string): http.ServerResponse;
+  /** Read the body and drop it, whatever it holds: dockerd ignores an attach's (dockerode sends its options there). */
+  discardBody(): Promise<void>;
+  /** Answer 200 with `contentType` (and `headers`) and stream the body; the handler ends it. */
+  stream(contentType: string, headers?: Record<string, string>): http.ServerResponse;
   /** Take the connection over (101 UPGRADED, or 200 for a client that did not ask to upgrade). */
   hijack(contentType: string): Duplex;
 }
@@ -88,10 +90,22 @@ async function handle(opts: { router: DockerRouter; log: Logger; shutdown: Abort
         pending = undefined;
         return body;
       },
-      stream: (contentType) => {
+      discardBody: async () => {
+        if (!socket) {
+          req.resume();
+          return;
+        }
+        try {
+          await readUpgradeJson(req, socket, pending);
+        } catch (err) {
+          if (kindOf(err) !== 'InvalidArgument' || !/not valid JSON/.test((err as Error).message)) throw err;
+        }
+        pending = undefined;
+      },
+      stream: (contentType, headers = {}) => {
         if (!res) throw berthError('InvalidArgument', 'this endpoint cannot stream on an upgraded connection');
         taken = true;
-        res.writeHead(200, { ...commonHeaders, 'content-type': contentType });
+        res.writeHead(200, { ...commonHeaders, ...headers, 'content-type': contentType });
         res.flushHeaders();
         return res;
       },

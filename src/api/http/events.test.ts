@@ -19,6 +19,9 @@ test("docker's event filters", () => {
   assert.ok(matchEvent(ev({}), { container: ['abc'] }));
   assert.ok(!matchEvent(ev({}), { container: ['other'] }));
   assert.ok(!matchEvent(ev({}), { event: ['die'] }));
+  // Labels are all required, as dockerd's MatchKVList; other keys take any of their values.
+  assert.ok(matchEvent(ev({}), { label: ['app=x', 'name=web'] }));
+  assert.ok(!matchEvent(ev({}), { label: ['app=x', 'other'] }));
   assert.ok(matchEvent(ev({ type: 'network', id: 'n1', attributes: { name: 'net' } }), { network: ['net'] }));
 });
 

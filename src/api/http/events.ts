@@ -62,7 +62,8 @@ async function* drain(ctx: Ctx, sub: Subscription, until: bigint | undefined): A
 /** docker's event filters: every key must match, any value of a key may. */
 export function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean {
   for (const [key, values] of Object.entries(f)) {
-    const ok = values.some((v) => {
+    // As dockerd: every label asked for must be there; for the other keys, one value matching is enough.
+    const matches = (v: string): boolean => {
       switch (key) {
         case 'type':
           return e.type === v;
@@ -83,7 +84,8 @@ export function matchEvent(e: BerthEvent, f: Record<string, string[]>): boolean 
         default:
           return true;
       }
-    });
+    };
+    const ok = key === 'label' ? values.every(matches) : values.some(matches);
     if (!ok) return false;
   }
   return true;

@@ -41,7 +41,7 @@ export const command: Command = {
       const client = env.client();
       if (src.container) {
         const srcContainer = encodeURIComponent(src.container);
-        const wantBase = path.basename(path.posix.normalize('/' + src.path)) || '.';
+        const wantBase = baseOf(src.path);
         let srcPath = src.path;
         if (flags['follow-link']) {
           // As docker's CLI: a final symlink is replaced by its target, resolved again inside the container.
@@ -55,7 +55,7 @@ export const command: Command = {
         }
         const dest = path.resolve(dst.path);
         const isDir = await stat(dest).then((s) => s.isDirectory(), () => false);
-        const gotBase = path.basename(path.posix.normalize('/' + srcPath)) || '.';
+        const gotBase = baseOf(srcPath);
         if (isDir && gotBase === wantBase) {
           await untar(tar, dest);
           return 0;
@@ -107,4 +107,9 @@ function tarOf(src: string, renameTo?: string): Readable {
   args.push(base);
   const p = spawn('tar', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return p.stdout;
+}
+
+/** The name the daemon gives a copied path's tar entries: its base name, or `.` for `DIR/.` (DIR's contents). */
+function baseOf(p: string): string {
+  return /(^|\/)\.$/.test(p) ? '.' : path.basename(path.posix.normalize('/' + p)) || '.';
 }

@@ -9,8 +9,9 @@ export async function daemonCall<T>(env: CommandEnv, fn: () => Promise<T>): Prom
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
-    const kind = (err as { kind?: string }).kind;
-    if (kind === 'Unavailable' || kind === 'PermissionDenied') throw err;
+    const { kind, cause } = err as { kind?: string; cause?: { code?: string } };
+    // Not reaching the daemon is the CLI's own error; the daemon refusing (a pre-defined network) is its answer.
+    if (kind === 'Unavailable' || (kind === 'PermissionDenied' && cause?.code === 'EACCES')) throw err;
     env.stderr.write(`Error response from daemon: ${err instanceof Error ? err.message : String(err)}\n`);
     return { ok: false };
   }

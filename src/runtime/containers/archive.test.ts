@@ -157,3 +157,45 @@ describe('archive', () => {
     await assert.rejects(extractIntoRoot(ctx, root, [], '/target', tarStream(hard)), (err) => kindOf(err) === 'InvalidArgument');
   });
 });
+
+describe('extract without replacing a directory by a non-directory (docker cp)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'berth-guard-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A tar made by GNU tar in `format`, of `names` under `src`. */
+  const tarOf = (src: string, names: string[], format: string): Buffer => execFileSync('tar', ['-c', `--format=${format}`, '-C', src, ...names]);
+  const from = (b: Buffer) => (async function* () {
+    // Odd chunk sizes, so headers straddle chunks.
+    for (let i = 0; i < b.length; i += 333) yield b.subarray(i, i + 333);
+  })();
+
+  it('refuses a file over a directory and a directory over a file, in every tar format; passes the rest through unchanged', async () => {
+    const root = path.join(dir, 'root');
+    await mkdir(path.join(root, 'tmp', 'thing', 'sub'), { recursive: true });
+    await writeFile(path.join(root, 'tmp', 'thing', 'sub', 'keep'), 'keep');
+    await writeFile(path.join(root, 'tmp', 'afile'), 'a');
+    const src = path.join(dir, 'src');
+    const long = 'l'.repeat(120);
+    await mkdir(path.join(src, 'afile'), { recursive: true });
+    await mkdir(path.join(src, 'ok', long), { recursive: true });
+    await writeFile(path.join(src, 'thing'), 'x');
+    await writeFile(path.join(src, 'ok', long, 'f'), 'fine');
+    for (const format of ['gnu', 'posix', 'ustar']) {
+      const names = format === 'ustar' ? ['thing'] : ['ok', 'thing'];
+      const fileOverDir = tarOf(src, names, format);
+      await assert.rejects(extractIntoRoot(ctx, root, [], '/tmp', from(fileOverDir), { noOverwriteDirNonDir: true }), (e: Error) => kindOf(e) === 'Conflict' && /cannot overwrite directory "\/tmp\/thing" with non-directory "thing"/.test(e.message), format);
+      assert.equal(await readFile(path.join(root, 'tmp', 'thing', 'sub', 'keep'), 'utf8'), 'keep', `${format}: the directory stays`);
+      if (format !== 'ustar') assert.equal(await readFile(path.join(root, 'tmp', 'ok', long, 'f'), 'utf8'), 'fine', `${format}: entries before the refused one are in`);
+      await assert.rejects(extractIntoRoot(ctx, root, [], '/tmp', from(tarOf(src, ['afile'], format)), { noOverwriteDirNonDir: true }), /cannot overwrite non-directory "\/tmp\/afile" with directory "afile\/"/);
+      assert.equal(await readFile(path.join(root, 'tmp', 'afile'), 'utf8'), 'a');
+    }
+    // Without the option, as berth's own cp: the entry replaces what is there.
+    await extractIntoRoot(ctx, root, [], '/tmp', from(tarOf(src, ['thing'], 'gnu')));
+    assert.equal(await readFile(path.join(root, 'tmp', 'thing'), 'utf8'), 'x');
+  });
+});

@@ -69,7 +69,8 @@ export async function statInRoot(ctx: Ctx, rootfs: string, mounts: readonly Reso
 export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string): Promise<Readable> {
   const real = await resolveEntry(ctx, rootfs, mounts, p);
   await statInRoot(ctx, rootfs, mounts, p);
-  const base = path.basename(path.posix.normalize('/' + p)) || '.';
+  // `DIR/.` asks for DIR's contents, as docker cp: the entries are named from `.` ("./a", "./sub/b").
+  const base = /(^|\/)\.$/.test(p) ? '.' : path.basename(path.posix.normalize('/' + p)) || '.';
   return tarStream(walkTree(real, base, new Map()));
 }
 
@@ -113,8 +114,14 @@ export async function tarItemOf(abs: string, name: string, st: Stats, links: Map
   return undefined;
 }
 
-/** Extract a tar into directory `p` of `rootfs`; the directory must exist. */
-export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Extract a tar into directory `p` of `rootfs`; the directory must exist.
+ * With `noOverwriteDirNonDir` (what docker's CLI always asks), an entry
+ * that would replace a directory with something else, or the reverse, is
+ * refused (Conflict) before it is applied, as dockerd refuses it: the
+ * entries before it stay, as with dockerd.
+ */
+export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly ResolvedMount[], p: string, tar: AsyncIterable<Uint8Array>, opts: { noOverwriteDirNonDir?: boolean } = {}): Promise<void> {
   const real = await hostPath(ctx, rootfs, mounts, p);
   let st;
   try {
@@ -123,7 +130,97 @@ export async function extractIntoRoot(ctx: Ctx, rootfs: string, mounts: readonly
     throw berthError('NotFound', `Could not find the file ${p} in container`);
   }
   if (!st.isDirectory()) throw berthError('InvalidArgument', `extraction point is not a directory: ${p}`);
-  await applyLayer(ctx, real, tar, { format: 'plain' });
+  await applyLayer(ctx, real, opts.noOverwriteDirNonDir ? guardDirNonDir(ctx, real, p, tar) : tar, { format: 'plain' });
+}
+
+/**
+ * Pass a tar through unchanged, holding each entry back until it is checked
+ * against what the directory `real` (container path `p`) already has: a
+ * directory entry where a non-directory is, or the reverse, ends the stream
+ * with Conflict. Headers are read as ustar with pax `path` and GNU long
+ * names; the extraction itself still refuses what would leave the root.
+ */
+export async function* guardDirNonDir(ctx: Ctx, real: string, p: string, tar: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let buf = Buffer.alloc(0);
+  let skip = 0;
+  let next: string | undefined;
+  let meta: 'pax' | 'longname' | undefined;
+  let metaData: Buffer[] = [];
+  for await (const chunk of tar) {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
+    let out = 0;
+    for (;;) {
+      if (skip > 0) {
+        const n = Math.min(skip, buf.length - out);
+        if (meta) metaData.push(buf.subarray(out, out + n));
+        out += n;
+        skip -= n;
+        if (skip > 0) break;
+        if (meta) {
+          const data = Buffer.concat(metaData);
+          next = meta === 'pax' ? (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString('utf8'))?.[1] ?? next) : data.toString('utf8').replace(/\0.*$/s, '');
+          meta = undefined;
+          metaData = [];
+        }
+      }
+      if (buf.length - out < 512) break;
+      const h = buf.subarray(out, out + 512);
+      if (h.every((b) => b === 0)) {
+        out = buf.length;
+        break;
+      }
+      const type = String.fromCharCode(h[156] || 0x30);
+      const size = tarNumber(h.subarray(124, 136));
+      const field = (from: number, len: number) => h.subarray(from, from + len).toString('utf8').replace(/\0.*$/s, '');
+      if (type === 'x' || type === 'L') {
+        meta = type === 'x' ? 'pax' : 'longname';
+      } else if (type !== 'g' && type !== 'K') {
+        // POSIX ustar keeps a name prefix there; GNU tar's own format keeps times.
+        const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? field(345, 155) : '';
+        const name = next ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+        next = undefined;
+        // Everything above this entry's bytes goes out first: earlier entries may create what this one is checked against.
+        if (out > 0) {
+          yield buf.subarray(0, out);
+          buf = buf.subarray(out);
+          out = 0;
+        }
+        await checkDirNonDir(ctx, real, p, name, type === '5');
+      }
+      out += 512;
+      skip = Math.ceil(size / 512) * 512;
+    }
+    if (out > 0) {
+      yield buf.subarray(0, out);
+      buf = buf.subarray(out);
+    }
+  }
+  if (buf.length) yield buf;
+}
+
+async function checkDirNonDir(ctx: Ctx, real: string, p: string, name: string, isDir: boolean): Promise<void> {
+  const clean = path.posix.normalize('/' + name).replace(/\/$/, '');
+  if (clean === '' || clean === '/') return;
+  let existing: Stats;
+  try {
+    existing = await lstat(path.join(await resolveInRoot(ctx, real, path.posix.dirname(clean)), path.posix.basename(clean)));
+  } catch {
+    return;
+  }
+  const inContainer = path.posix.join(p, clean);
+  if (existing.isDirectory() && !isDir) throw berthError('Conflict', `cannot overwrite directory "${inContainer}" with non-directory "${name}"`);
+  if (!existing.isDirectory() && isDir) throw berthError('Conflict', `cannot overwrite non-directory "${inContainer}" with directory "${name}"`);
+}
+
+/** A tar number field: octal text, or base-256 when the high bit is set. */
+function tarNumber(f: Buffer): number {
+  if (f[0] & 0x80) {
+    let n = f[0] & 0x7f;
+    for (let i = 1; i < f.length; i++) n = n * 256 + f[i];
+    return n;
+  }
+  const text = f.toString('ascii').replace(/[\0 ]+$/g, '').trim();
+  return text ? parseInt(text, 8) : 0;
 }
 
 // Linux's dev_t: the minor's low 8 bits, then 12 bits of major, then the minor's upper bits.

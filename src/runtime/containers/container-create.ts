@@ -96,7 +96,7 @@ export class ContainerCreator {
       name = record.name;
       await this.#d.store.setState(ctx, id, { status: 'created', restartCount: 0, anonymousVolumes: anonymous } satisfies RuntimeState);
       this.#d.volumeUsers.track(ctx.namespace, id, mounts);
-      this.#d.event(ctx, 'create', id, { name, image: config.image });
+      this.#d.event(ctx, 'create', id, { ...record.labels, name, image: config.image });
       return { id, warnings };
     } catch (err) {
       const cctx = cleanupCtx(ctx);

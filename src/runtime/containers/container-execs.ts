@@ -57,7 +57,7 @@ export class ContainerExecs {
     const size = exec.tty && exec.consoleSize && dim(exec.consoleSize.height) && dim(exec.consoleSize.width) ? { rows: exec.consoleSize.height, cols: exec.consoleSize.width } : {};
     await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin, stdinOnce: !!exec.attachStdin && !!exec.stdinOnce, ...size });
     await this.#d.patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
-    this.#d.event(ctx, 'exec_create', rec.id, { name: rec.name, execID: execId });
+    this.#d.event(ctx, 'exec_create', rec.id, { ...rec.labels, name: rec.name, execID: execId });
     return execId;
   }
 
@@ -87,13 +87,13 @@ export class ContainerExecs {
       throw err;
     }
     await this.#patchExec(ctx, rec.id, execId, { running: true, pid });
-    this.#d.event(ctx, 'exec_start', rec.id, { name: rec.name, execID: execId });
+    this.#d.event(ctx, 'exec_start', rec.id, { ...rec.labels, name: rec.name, execID: execId });
     const bg = withCtx(ctx, { signal: new AbortController().signal });
     void this.#d.tasks
       .wait(bg, rec.id, execId)
       .then(async (exit) => {
         await this.#patchExec(bg, rec.id, execId, { running: false, exitCode: exit.exitCode });
-        this.#d.event(bg, 'exec_die', rec.id, { execID: execId, exitCode: String(exit.exitCode) });
+        this.#d.event(bg, 'exec_die', rec.id, { ...rec.labels, name: rec.name, execID: execId, exitCode: String(exit.exitCode) });
         // The exit code now lives in the container's state: the session's dir
         // and monitor can go, or a long-running container gathers one per exec.
         await this.#d.tasks.deleteExec(bg, rec.id, execId, { graceful: true });

@@ -75,7 +75,7 @@ export class ContainerExits {
     if (!removal) await this.release(ctx, rec);
     // Decide on the state as it is now: a stop may have landed while the task was released.
     const st = await this.#d.patch(ctx, id, { status: removal ? 'removing' : 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
-    this.#d.event(ctx, 'die', id, { name: rec.name, image: rec.imageName, exitCode: String(exit.exitCode) });
+    this.#d.event(ctx, 'die', id, { ...rec.labels, name: rec.name, image: rec.imageName, exitCode: String(exit.exitCode) });
 
     if (removal) {
       await this.#d.removeNow(ctx, id, removal, st).catch((err) => this.#d.log.warn(rec.config.autoRemove ? 'auto-remove failed' : 'removal failed', { container: id, err }));

@@ -48,6 +48,8 @@ export interface CommitOptions {
 export class ContainerFiles {
   readonly #d: ContainerFilesDeps;
   readonly #copyFreezes = new Map<string, { count: number; frozen: Promise<void> }>();
+  /** Resumes still under way: a copy that comes right after another freezes only once the thaw is done. */
+  readonly #thaws = new Map<string, Promise<void>>();
 
   constructor(deps: ContainerFilesDeps) {
     this.#d = deps;
@@ -90,7 +92,7 @@ export class ContainerFiles {
         ...(opts.created ? { created: opts.created } : {}),
         ...(opts.compression ? { compression: opts.compression } : {}),
       });
-      this.#d.event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
+      this.#d.event(ctx, 'commit', rec.id, { ...rec.labels, name: rec.name, imageID: id });
       return id;
     } finally {
       if (pause) await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after commit failed', { container: rec.id, err }));
@@ -136,14 +138,19 @@ export class ContainerFiles {
       // directory for a symlink to the host between the check and the use.
       let freeze = this.#copyFreezes.get(rec.id);
       if (!freeze) {
-        freeze = { count: 0, frozen: this.#d.tasks.pause(ctx, rec.id) };
+        // The client of the last copy may ask again (docker cp -L: a stat, then the archive) before its thaw is done.
+        const thawed = this.#thaws.get(rec.id) ?? Promise.resolve();
+        freeze = { count: 0, frozen: thawed.then(() => this.#d.tasks.pause(ctx, rec.id)) };
         this.#copyFreezes.set(rec.id, freeze);
       }
       freeze.count++;
       const release = async () => {
         if (--freeze.count > 0) return;
         this.#copyFreezes.delete(rec.id);
-        await this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after copy failed', { container: rec.id, err }));
+        const thaw = this.#d.tasks.resume(cleanupCtx(ctx), rec.id).catch((err) => this.#d.log.warn('resume after copy failed', { container: rec.id, err }));
+        this.#thaws.set(rec.id, thaw);
+        await thaw;
+        if (this.#thaws.get(rec.id) === thaw) this.#thaws.delete(rec.id);
       };
       try {
         await freeze.frozen;

@@ -31,10 +31,17 @@ export async function listContainers(ctx: Ctx, deps: ContainerQueryDeps, q: List
   const filters = q.filters ?? {};
   // Checked before any container is, as dockerd does: a bad filter fails on an empty host too.
   for (const key of Object.keys(filters)) if (!FILTERS.has(key)) throw berthError('InvalidArgument', `invalid filter '${key}'`);
+  // before/since name containers: those created before (after) them.
+  const createdOf = async (ref: string) => Date.parse((await deps.containers.resolve(ctx, ref)).createdAt);
+  const before = filters.before?.length ? Math.min(...(await Promise.all(filters.before.map(createdOf)))) : undefined;
+  const since = filters.since?.length ? Math.max(...(await Promise.all(filters.since.map(createdOf)))) : undefined;
   const out = [];
   for (const c of await deps.containers.list(ctx)) {
     const running = c.state.status === 'running' || c.state.status === 'paused' || c.state.status === 'restarting';
-    if (!q.all && !running && !filters.status) continue;
+    // As dockerd: a stopped container is listed with `all`, a status filter, or a limit (`ps -n 3`).
+    if (!q.all && !running && !filters.status && !(q.limit !== undefined && q.limit > 0)) continue;
+    const created = Date.parse(c.record.createdAt);
+    if ((before !== undefined && created >= before) || (since !== undefined && created <= since)) continue;
     const img = await deps.imageConfig(ctx, c.record.imageId);
     const item = listItem(c.record, c.state, commandLine(c.record, img));
     const health = running ? deps.health?.(c.record.id) : undefined;
@@ -56,11 +63,21 @@ export async function inspectContainer(ctx: Ctx, deps: ContainerQueryDeps, idOrN
   return health ? { ...view, State: { ...view.State, Health: health } } : view;
 }
 
-const FILTERS = new Set(['id', 'name', 'status', 'label', 'ancestor', 'exited', 'health', 'volume']);
+const FILTERS = new Set(['id', 'name', 'status', 'label', 'ancestor', 'exited', 'health', 'volume', 'network', 'publish', 'expose', 'before', 'since', 'is-task']);
+
+/** `80`, `80/tcp` or a range `8000-8080[/udp]` against one port and protocol. */
+function portMatches(spec: string, port: number | undefined, proto: string): boolean {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(spec);
+  if (!m) throw berthError('InvalidArgument', `invalid filter: port "${spec}"`);
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  return port !== undefined && port >= from && port <= to && (m[3] ?? 'tcp') === proto;
+}
 
 function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string[]>, health?: HealthState): boolean {
   for (const [key, values] of Object.entries(f)) {
-    const ok = values.some((v) => {
+    // As dockerd: a container must carry every label asked for; for the other keys, one value matching is enough.
+    const matches = (v: string): boolean => {
       switch (key) {
         case 'id':
           return c.Id.startsWith(v);
@@ -79,10 +96,23 @@ function matchContainer(c: ReturnType<typeof listItem>, f: Record<string, string
           return (health?.Status ?? 'none') === v;
         case 'volume':
           return c.Mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v);
+        case 'network':
+          return Object.entries(c.NetworkSettings.Networks).some(([name, n]) => name === v || (v.length > 0 && ((n as { NetworkID?: string }).NetworkID ?? '').startsWith(v)));
+        case 'publish':
+          return c.Ports.some((p) => p.PublicPort !== undefined && portMatches(v, p.PublicPort, p.Type));
+        case 'expose':
+          return c.Ports.some((p) => portMatches(v, p.PrivatePort, p.Type));
+        case 'is-task':
+          // No swarm: no container is a task.
+          return v === 'false';
+        case 'before':
+        case 'since':
+          return true;
         default:
           throw berthError('InvalidArgument', `invalid filter '${key}'`);
       }
-    });
+    };
+    const ok = key === 'label' ? values.every(matches) : values.some(matches);
     if (!ok) return false;
   }
   return true;

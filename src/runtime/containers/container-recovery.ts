@@ -60,8 +60,8 @@ export class ContainerRecovery {
           this.#d.exits.watch(nctx, rec);
           continue;
         }
-        if (st.status === 'created') {
-          // Prepared by an attach that never saw its start: give the task back, keep the container.
+        if (st.status === 'created' || (st.status === 'exited' && st.taskCreated)) {
+          // Prepared by an attach that never saw its start: give the task back, keep the container (and its last exit).
           if (task || st.taskCreated) {
             await this.#d.exits.release(nctx, rec);
             await this.#d.patch(nctx, rec.id, { taskCreated: false, network: undefined });

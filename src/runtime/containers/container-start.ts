@@ -49,6 +49,9 @@ export class ContainerStarter {
       await this.prepare(ctx, rec);
       st = await this.#d.state(ctx, rec.id);
     }
+    // Taken before the process runs, so every line it logs comes after it: clients wait for output
+    // with `logs --since StartedAt` after a restart (testcontainers does).
+    const startedAt = new Date().toISOString();
     try {
       await this.#d.tasks.start(ctx, rec.id);
     } catch (err) {
@@ -60,12 +63,12 @@ export class ContainerStarter {
       taskCreated: false,
       exitCode: 0,
       error: undefined,
-      startedAt: new Date().toISOString(),
+      startedAt,
       manuallyStopped: opts.manual ? false : cur.manuallyStopped,
       restartCount: opts.restart ? (cur.restartCount ?? 0) + 1 : opts.manual ? 0 : cur.restartCount,
       restartDelayMs: opts.manual ? 0 : cur.restartDelayMs,
     }));
-    this.#d.event(ctx, 'start', rec.id, { name: rec.name, image: rec.imageName });
+    this.#d.event(ctx, 'start', rec.id, { ...rec.labels, name: rec.name, image: rec.imageName });
     this.#d.exits.watch(ctx, rec);
   }
 

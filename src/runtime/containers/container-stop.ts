@@ -57,7 +57,7 @@ export class ContainerStopper {
       await this.#d.tasks.kill(ctx, rec.id, SIGKILL, { all: true }).catch(() => {});
       await exited;
     }
-    this.#d.event(ctx, 'stop', rec.id, { name: rec.name });
+    this.#d.event(ctx, 'stop', rec.id, { ...rec.labels, name: rec.name });
   }
 
   async kill(ctx: Ctx, idOrName: string, signal = 'SIGKILL'): Promise<void> {
@@ -70,7 +70,7 @@ export class ContainerStopper {
     // A paused container would hold the signal pending: let it run to receive it, as docker does.
     if (st.status === 'paused' && sig === SIGKILL) await this.#d.tasks.resume(ctx, rec.id).catch(() => {});
     await this.#d.tasks.kill(ctx, rec.id, sig);
-    this.#d.event(ctx, 'kill', rec.id, { name: rec.name, signal: String(sig) });
+    this.#d.event(ctx, 'kill', rec.id, { ...rec.labels, name: rec.name, signal: String(sig) });
   }
 
   /** `rm`: refused for a live container without `force`; with it, killed and removed at its exit. */
@@ -142,7 +142,7 @@ export class ContainerStopper {
       }
       for (const v of anonymous) await this.#d.volumes.remove(cctx, v, { force: true }).catch(() => {});
     }
-    this.#d.event(ctx, 'destroy', rec.id, { name: rec.name, image: rec.imageName, exitCode: String(st.exitCode ?? 0) });
+    this.#d.event(ctx, 'destroy', rec.id, { ...rec.labels, name: rec.name, image: rec.imageName, exitCode: String(st.exitCode ?? 0) });
   }
 
   async prune(ctx: Ctx, opts: { labels?: string[] } = {}): Promise<{ removed: string[] }> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ContainerRecord } from '../../core/containers.ts';
 import type { RuntimeState } from './types.ts';
-import { commandLine, duration, inspectView, listItem, statusText } from './container-views.ts';
+import { commandLine, duration, inspectView, listItem, networkViews, statusText } from './container-views.ts';
 
 const S = 1000;
 const M = 60 * S;
@@ -119,8 +119,8 @@ describe('listItem', () => {
     assert.equal(item.State, 'running');
     assert.match(item.Status, /^Up \d+ minutes$/);
     assert.deepEqual(item.Mounts, [
-      { Type: 'volume', Name: 'data', Source: 'data', Destination: '/data', RW: true },
-      { Type: 'bind', Name: undefined, Source: '/srv', Destination: '/srv', RW: false },
+      { Type: 'volume', Name: 'data', Source: 'data', Destination: '/data', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+      { Type: 'bind', Name: undefined, Source: '/srv', Destination: '/srv', Driver: '', Mode: '', RW: false, Propagation: 'rprivate' },
     ]);
     assert.deepEqual(listItem(record, { status: 'created', restartCount: 0 }, []).Ports, []);
   });
@@ -166,5 +166,34 @@ describe('inspectView', () => {
     assert.equal(restarting.State.Running, true);
     assert.equal(restarting.State.Restarting, true);
     assert.equal(restarting.State.Pid, 0);
+  });
+});
+
+describe('networkViews', () => {
+  const short = record.id.slice(0, 12);
+  it('lists the networks a created container will join, with their aliases, as dockerd does after create', () => {
+    const rec = { ...record, config: { ...record.config, network: { mode: 'front', aliases: ['web'], extraNetworks: [{ network: 'back', ipAddress: '10.9.0.5' }] } } };
+    const v = networkViews(rec, { status: 'created', restartCount: 0 });
+    assert.deepEqual(Object.keys(v), ['front', 'back']);
+    assert.deepEqual(v.front.Aliases, ['web', short]);
+    assert.deepEqual(v.back.Aliases, [short]);
+    assert.deepEqual(v.back.IPAMConfig, { IPv4Address: '10.9.0.5' });
+    assert.equal(v.front.IPAddress, '');
+    assert.equal(v.front.EndpointID, '');
+    assert.deepEqual(Object.keys(networkViews(record, { status: 'created', restartCount: 0 })), ['bridge']);
+    assert.equal(networkViews(record, { status: 'created', restartCount: 0 }).bridge.Aliases, null);
+    assert.deepEqual(Object.keys(networkViews({ ...record, config: { image: 'x', network: { mode: 'host' } } }, { status: 'created', restartCount: 0 })), ['host']);
+    assert.deepEqual(networkViews({ ...record, config: { image: 'x', network: { mode: 'container:other' } } }, { status: 'created', restartCount: 0 }), {});
+    assert.deepEqual(networkViews({ ...record, config: { image: 'x', network: { mode: 'none', extraNetworks: [] } } }, { status: 'exited', restartCount: 0 }), {});
+  });
+
+  it("gives a joined network every field of docker's EndpointSettings", () => {
+    const v = networkViews(record, running).bridge;
+    assert.equal(v.IPAddress, '10.88.0.2');
+    assert.equal(v.Gateway, '10.88.0.1');
+    assert.equal(v.NetworkID, 'n1');
+    assert.match(v.EndpointID, /^[0-9a-f]{64}$/);
+    assert.equal(v.Aliases, null);
+    for (const key of ['IPAMConfig', 'Links', 'MacAddress', 'DriverOpts', 'IPPrefixLen', 'IPv6Gateway', 'GlobalIPv6Address', 'GlobalIPv6PrefixLen', 'DNSNames']) assert.ok(key in v, key);
   });
 });

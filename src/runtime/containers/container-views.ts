@@ -1,4 +1,5 @@
-import type { ContainerListItem, ContainerRecord } from '../../core/containers.ts';
+import { createHash } from 'node:crypto';
+import type { ContainerListItem, ContainerRecord, MountSpec } from '../../core/containers.ts';
 import type { RuntimeState } from './types.ts';
 
 /**
@@ -51,6 +52,22 @@ export function duration(ms: number): string {
   return `${Math.floor(Math.floor(ms / 3_600_000) / 24 / 365)} years`;
 }
 
+const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
+
+/** docker's MountPoint; `system df` counts a container's volumes by their `local` driver. */
+function mountView(m: MountSpec) {
+  return {
+    Type: m.type,
+    Name: m.type === 'volume' ? m.source : undefined,
+    Source: m.source ?? '',
+    Destination: m.target,
+    Driver: m.type === 'volume' ? 'local' : '',
+    Mode: '',
+    RW: !m.readOnly,
+    Propagation: m.type === 'bind' ? (m.options?.find((o) => PROPAGATIONS.includes(o)) ?? 'rprivate') : '',
+  };
+}
+
 export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]): ContainerListItem {
   return {
     Id: rec.id,
@@ -63,8 +80,81 @@ export function listItem(rec: ContainerRecord, st: RuntimeState, cmd: string[]):
     Labels: rec.labels,
     State: st.status,
     Status: statusText(st),
-    Mounts: (rec.config.mounts ?? []).map((m) => ({ Type: m.type, Name: m.type === 'volume' ? m.source : undefined, Source: m.source ?? '', Destination: m.target, RW: !m.readOnly })),
+    Mounts: (rec.config.mounts ?? []).map(mountView),
+    HostConfig: { NetworkMode: rec.config.network?.mode ?? 'bridge' },
+    NetworkSettings: { Networks: networkViews(rec, st) },
     Namespace: rec.namespace,
+  };
+}
+
+/**
+ * docker's NetworkSettings.Networks: the joined networks of a started
+ * container; before its start (and after its exit) the networks it will
+ * join, with their aliases, as dockerd lists the ones named at create or
+ * connect (compose reads them to decide whether to connect). As dockerd
+ * 20.10 shows them, a user network's aliases end with the container's
+ * short id, which its DNS answers for too.
+ */
+export function networkViews(rec: ContainerRecord, st: RuntimeState): Record<string, EndpointView> {
+  const out: Record<string, EndpointView> = {};
+  const shortId = rec.id.slice(0, 12);
+  const aliasesOn = (network: string, aliases: string[] | undefined): string[] | null => {
+    if (network === 'bridge') return aliases?.length ? aliases : null;
+    return [...(aliases ?? []).filter((a) => a !== shortId), shortId];
+  };
+  const joined = st.network?.interfaces ?? [];
+  if (joined.length) {
+    for (const i of joined) {
+      out[i.network] = endpointView({ NetworkID: i.networkId, IPAddress: i.ip, IPPrefixLen: i.prefixLen, Gateway: i.gateway, MacAddress: i.mac, Aliases: aliasesOn(i.network, i.aliases) }, rec.name, rec.id);
+    }
+    return out;
+  }
+  const a = rec.config.network ?? { mode: 'bridge' };
+  // docker lists host and none as networks of their own; a container sharing another's, or
+  // disconnected from all of its networks (none with an empty list), has none.
+  if (a.mode.startsWith('container:') || (a.mode === 'none' && a.extraNetworks)) return out;
+  if (a.mode === 'host' || a.mode === 'none') return { [a.mode]: endpointView({}, rec.name, rec.id) };
+  out[a.mode] = endpointView({ Aliases: aliasesOn(a.mode, a.aliases), MacAddress: a.macAddress, IPAMConfig: a.ipAddress ? { IPv4Address: a.ipAddress } : null }, rec.name, rec.id);
+  for (const x of a.extraNetworks ?? []) out[x.network] = endpointView({ Aliases: aliasesOn(x.network, x.aliases), IPAMConfig: x.ipAddress ? { IPv4Address: x.ipAddress } : null }, rec.name, rec.id);
+  return out;
+}
+
+export interface EndpointView {
+  IPAMConfig: { IPv4Address?: string } | null;
+  Links: null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: null;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+/** Every field of docker's EndpointSettings, so SDKs that read one find it. */
+function endpointView(v: Partial<EndpointView>, name: string, id: string): EndpointView {
+  const user = v.Aliases?.includes(id.slice(0, 12));
+  return {
+    IPAMConfig: v.IPAMConfig ?? null,
+    Links: null,
+    Aliases: v.Aliases ?? null,
+    MacAddress: v.MacAddress ?? '',
+    DriverOpts: null,
+    NetworkID: v.NetworkID ?? '',
+    // berth's endpoint is the pair (network, container): its id is derived from theirs.
+    EndpointID: v.NetworkID && v.IPAddress ? createHash('sha256').update(`${v.NetworkID}/${id}`).digest('hex') : '',
+    Gateway: v.Gateway ?? '',
+    IPAddress: v.IPAddress ?? '',
+    IPPrefixLen: v.IPPrefixLen ?? 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: user ? [...new Set([name, ...v.Aliases!])] : null,
   };
 }
 
@@ -77,10 +167,8 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     const key = `${p.containerPort}/${p.protocol}`;
     (ports[key] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
   }
-  const networks: Record<string, unknown> = {};
-  for (const i of st.network?.interfaces ?? []) {
-    networks[i.network] = { NetworkID: i.networkId, IPAddress: i.ip, IPPrefixLen: i.prefixLen, Gateway: i.gateway, MacAddress: i.mac, Aliases: i.aliases };
-  }
+  const networks = networkViews(rec, st);
+  const runningExecs = Object.entries(st.execs ?? {}).filter(([, x]) => x.running).map(([id]) => id);
   const first = st.network?.interfaces?.[0];
   return {
     Id: rec.id,
@@ -110,6 +198,11 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
     RestartCount: st.restartCount ?? 0,
     Driver: rec.snapshotter,
     Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: runningExecs.length ? runningExecs : null,
+    GraphDriver: { Name: rec.snapshotter, Data: null },
     Namespace: rec.namespace,
     HostConfig: {
       Binds: (cfg.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`),
@@ -145,7 +238,7 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       Ulimits: (cfg.ulimits ?? []).map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       LogConfig: { Type: cfg.logDriver ?? 'json-file', Config: cfg.logOpts ? Object.fromEntries(Object.entries(cfg.logOpts).map(([k, v]) => [k === 'maxSize' ? 'max-size' : 'max-file', String(v)])) : {} },
     },
-    Mounts: (cfg.mounts ?? []).map((m) => ({ Type: m.type, Name: m.type === 'volume' ? m.source : undefined, Source: m.source ?? '', Destination: m.target, RW: !m.readOnly })),
+    Mounts: (cfg.mounts ?? []).map(mountView),
     Config: {
       Hostname: st.network?.hostname ?? cfg.hostname ?? rec.id.slice(0, 12),
       Domainname: cfg.domainname ?? '',
@@ -165,11 +258,22 @@ export function inspectView(rec: ContainerRecord, st: RuntimeState, extra: { cmd
       ...(cfg.exposedPorts?.length ? { ExposedPorts: Object.fromEntries(cfg.exposedPorts.map((p) => [p, {}])) } : {}),
     },
     NetworkSettings: {
+      Bridge: '',
+      SandboxID: st.network?.netnsPath ? rec.id : '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
       SandboxKey: st.network?.netnsPath ?? '',
       Ports: ports,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: first ? (networks[first.network]?.EndpointID ?? '') : '',
       IPAddress: first?.ip ?? '',
       IPPrefixLen: first?.prefixLen ?? 0,
       Gateway: first?.gateway ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPv6Gateway: '',
       MacAddress: first?.mac ?? '',
       Networks: networks,
     },

@@ -150,7 +150,7 @@ export class ContainerService {
       });
       await this.#states.locked(rec.id, () => this.#starter.start(ctx, rec, { manual: true }));
     });
-    this.#event(ctx, 'restart', rec.id, { name: rec.name });
+    this.#event(ctx, 'restart', rec.id, { ...rec.labels, name: rec.name });
   }
 
   async pause(ctx: Ctx, idOrName: string): Promise<void> {
@@ -162,7 +162,7 @@ export class ContainerService {
       await this.#d.tasks.pause(ctx, rec.id);
       await this.#states.patch(ctx, rec.id, { status: 'paused' });
     });
-    this.#event(ctx, 'pause', rec.id, { name: rec.name });
+    this.#event(ctx, 'pause', rec.id, { ...rec.labels, name: rec.name });
   }
 
   async unpause(ctx: Ctx, idOrName: string): Promise<void> {
@@ -173,7 +173,7 @@ export class ContainerService {
       await this.#d.tasks.resume(ctx, rec.id);
       await this.#states.patch(ctx, rec.id, { status: 'running' });
     });
-    this.#event(ctx, 'unpause', rec.id, { name: rec.name });
+    this.#event(ctx, 'unpause', rec.id, { ...rec.labels, name: rec.name });
   }
 
   // ---------------------------------------------------------------- wait
@@ -218,7 +218,7 @@ export class ContainerService {
     if (!namePattern.test(name)) throw berthError('InvalidArgument', `Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const rec = await this.resolve(ctx, idOrName);
     await this.#d.store.rename(ctx, rec.id, name);
-    this.#event(ctx, 'rename', rec.id, { name, oldName: rec.name });
+    this.#event(ctx, 'rename', rec.id, { ...rec.labels, name, oldName: rec.name });
   }
 
   async update(ctx: Ctx, idOrName: string, patch: Pick<ContainerConfig, 'resources' | 'restartPolicy'>): Promise<void> {
@@ -235,7 +235,7 @@ export class ContainerService {
       await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources, { hugetlb: this.#d.host.hugetlb }) as unknown as Parameters<TaskService['update']>[2]);
     }
     await this.#d.store.update(ctx, rec.id, { config });
-    this.#event(ctx, 'update', rec.id, { name: rec.name });
+    this.#event(ctx, 'update', rec.id, { ...rec.labels, name: rec.name });
   }
 
   // ---------------------------------------------------------------- network connect, disconnect
@@ -270,13 +270,14 @@ export class ContainerService {
   async attach(ctx: Ctx, idOrName: string): Promise<{ stream: Duplex; tty: boolean; record: ContainerRecord }> {
     const rec = await this.resolve(ctx, idOrName);
     const st = await this.#states.state(ctx, rec.id);
-    if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'created') {
+    // An exited container is attached to as a created one (`docker start -a`: attach, then start), as dockerd allows.
+    const startable = (s: RuntimeState) => (s.status === 'created' || s.status === 'exited') && !s.taskCreated;
+    if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'created' && st.status !== 'exited') {
       throw berthError('Conflict', `You cannot attach to a stopped container, start it first`);
     }
-    if (st.status === 'created' && !st.taskCreated) {
+    if (startable(st)) {
       await this.#states.locked(rec.id, async () => {
-        const now = await this.#states.state(ctx, rec.id);
-        if (now.status === 'created' && !now.taskCreated) await this.#starter.prepare(ctx, rec);
+        if (startable(await this.#states.state(ctx, rec.id))) await this.#starter.prepare(ctx, rec);
       });
     }
     return { stream: await this.#d.tasks.attach(ctx, rec.id), tty: !!rec.config.tty, record: rec };

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, rmdir } from 'node:fs/promises';
+import { readdir, readFile, readlink, rmdir } from 'node:fs/promises';
 import { hasErrno } from '../../core/errors.ts';
 import path from 'node:path';
 import type { RuntimeStats } from './runc.ts';
-import type { TaskStats } from './task-types.ts';
+import type { NetworkCounters, TaskStats } from './task-types.ts';
 
 function cgroupsPathOf(bundle: string): string | undefined {
   try {
@@ -89,4 +89,36 @@ export function normaliseStats(raw: RuntimeStats): TaskStats {
     pids: { current: raw.pids?.current ?? 0, limit: raw.pids?.limit ?? 0 },
     blkio: { readBytes: sumOp('read'), writeBytes: sumOp('write') },
   };
+}
+
+/**
+ * The interfaces of process `pid`'s network namespace with their counters,
+ * from /proc/PID/net/dev; undefined when the process shares this host's
+ * namespace (host networking: docker reports no networks then), has only
+ * loopback (--network none) or is gone.
+ */
+export async function networkCounters(pid: number): Promise<Record<string, NetworkCounters> | undefined> {
+  if (!pid) return undefined;
+  try {
+    const [own, theirs] = await Promise.all([readlink('/proc/self/ns/net'), readlink(`/proc/${pid}/ns/net`)]);
+    if (own === theirs) return undefined;
+    const counters = parseNetDev(await readFile(`/proc/${pid}/net/dev`, 'utf8'));
+    return Object.keys(counters).length ? counters : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/net/dev: two header lines, then `name: rx bytes packets errs drop fifo frame compressed multicast tx bytes packets errs drop ...`. */
+export function parseNetDev(text: string): Record<string, NetworkCounters> {
+  const out: Record<string, NetworkCounters> = {};
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (name === 'lo' || f.length < 16) continue;
+    out[name] = { rxBytes: f[0], rxPackets: f[1], rxErrors: f[2], rxDropped: f[3], txBytes: f[8], txPackets: f[9], txErrors: f[10], txDropped: f[11] };
+  }
+  return out;
 }

@@ -170,4 +170,17 @@ export interface TaskStats {
   memory: { usage: number; limit: number; maxUsage: number; cache: number; rss: number; failcnt: number };
   pids: { current: number; limit: number };
   blkio: { readBytes: number; writeBytes: number };
+  /** Per interface of the task's own network namespace (none when it shares the host's); loopback left out, as docker does. */
+  networks?: Record<string, NetworkCounters>;
+}
+
+export interface NetworkCounters {
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
 }

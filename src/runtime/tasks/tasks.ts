@@ -10,7 +10,7 @@ import type { ExitStatus, MonitorStatus } from './monitor.ts';
 import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, monitorPid, readExit, readStatus, waitExit } from './monitor.ts';
 import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
-import { normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
+import { networkCounters, normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 import { removeTree } from '../../core/remove-tree.ts';
 
@@ -438,8 +438,10 @@ export class MonitorTaskService implements TaskService {
   }
 
   async stats(ctx: Ctx, id: string): Promise<TaskStats> {
-    const raw = await this.runtime((await this.record(ctx, id)).runtime).stats(ctx, id);
-    return normaliseStats(raw);
+    const rec = await this.record(ctx, id);
+    const [raw, info] = await Promise.all([this.runtime(rec.runtime).stats(ctx, id), this.describe(ctx, rec)]);
+    const networks = await networkCounters(info.pid);
+    return { ...normaliseStats(raw), ...(networks ? { networks } : {}) };
   }
 
   async delete(ctx: Ctx, id: string, opts: { force?: boolean; onStopped?: () => void } = {}): Promise<ExitStatus | undefined> {
