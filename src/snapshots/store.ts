@@ -1,11 +1,11 @@
 import { mkdirSync, readdirSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.ts';
 import { diskUsage } from './usage.ts';
-import { removeTree } from '../core/remove-tree.ts';
+import { emptyTrash, removeOrSetAside, removeTree } from '../core/remove-tree.ts';
 
 const migrations = [
   `CREATE TABLE snapshots (
@@ -43,6 +43,9 @@ export interface SnapshotRow {
  * mkdir runs inside it), and removal deletes the row first and renames the
  * directory to `rm-<id>` before deleting it; `open` deletes any directory
  * without a row, so a crash leaves nothing behind after the next start.
+ * What it cannot delete (a mount still inside, a file system error) is
+ * moved to `<root>/trash`, logged, and tried again at the next start:
+ * nothing on disk can stop the daemon from starting.
  */
 export abstract class SnapshotStoreBase implements Snapshotter {
   abstract readonly name: string;
@@ -69,12 +72,23 @@ export abstract class SnapshotStoreBase implements Snapshotter {
   /** Fill a freshly created snapshot from its parent (the copy snapshotter copies). */
   protected async populate(_ctx: Ctx, _row: SnapshotRow, _parent: SnapshotRow | undefined): Promise<void> {}
 
-  /** Remove directories left by a crash (no row, or half-removed). */
+  /**
+   * Remove directories left by a crash (no row, or half-removed). One that
+   * cannot be removed is moved aside (or left) and logged: the start goes on.
+   */
   async cleanup(ctx: Ctx): Promise<void> {
+    const trash = `${this.root}/trash`;
+    for (const left of await emptyTrash(trash)) {
+      ctx.log.warn('snapshot directory set aside earlier still cannot be removed', { path: left.path, err: left.error });
+    }
     const ids = new Set((this.db.sql.prepare(`SELECT id FROM snapshots WHERE snapshotter = ?`).all(this.name) as Array<{ id: number }>).map((r) => String(r.id)));
     for (const name of readdirSync(`${this.root}/snapshots`)) {
       ctx.signal.throwIfAborted();
-      if (!ids.has(name)) await rm(`${this.root}/snapshots/${name}`, { recursive: true, force: true });
+      if (ids.has(name)) continue;
+      const dir = `${this.root}/snapshots/${name}`;
+      const r = await removeOrSetAside(dir, trash);
+      if (r?.movedTo) ctx.log.warn('cannot remove a leftover snapshot directory: moved it to the trash', { path: dir, movedTo: r.movedTo, err: r.error });
+      else if (r) ctx.log.warn('cannot remove a leftover snapshot directory, nor move it aside: left in place', { path: dir, err: r.error });
     }
   }
 
