@@ -14,7 +14,9 @@ import { chainIds } from '../core/chain-id.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
 import type { ImageService } from './service.ts';
 import { limiter, readAllStream, waitDrain } from './streams.ts';
-import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
+import type { Descriptor, Platform } from './types.ts';
+import { checkedConfig, checkedIndex, checkedManifest } from './untrusted.ts';
+import { isIndexType, isManifestType } from '../core/media-types.ts';
 import { GcLabels, isIndex } from './types.ts';
 import { MAX_JSON_BLOB } from './blobs.ts';
 
@@ -67,21 +69,25 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
         return body;
       });
     };
+    const image = familiarName(name);
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
+    checkDocumentType(target, image);
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
     if (isIndex(target.mediaType)) {
       indexBytes = manifestBytes;
-      manifestDesc = selectFromIndex(parseJson<Index>(indexBytes, 'index'), platform, familiarName(name));
+      manifestDesc = selectFromIndex(checkedIndex(indexBytes, `image "${image}": index ${target.digest}`), platform, image);
+      checkDocumentType(manifestDesc, image);
+      if (isIndex(manifestDesc.mediaType)) throw berthError('InvalidArgument', `image "${image}": index ${target.digest} names another index (${manifestDesc.digest}) for the platform`);
       manifestBytes = await fetchJson(manifestDesc, 'manifest');
     }
-    const manifest = parseJson<Manifest>(manifestBytes, 'manifest');
-    if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
+    // Checked before anything is unpacked or recorded: a hostile document is refused, never stored as an image.
+    const manifest = checkedManifest(manifestBytes, `image "${image}": manifest ${manifestDesc.digest}`);
     const configBytes = await fetchJson(manifest.config, 'image config');
-    const config = parseJson<ImageConfig>(configBytes, 'image config');
-    const diffIds = config.rootfs?.diff_ids ?? [];
+    const config = checkedConfig(configBytes, `image "${image}": config ${manifest.config.digest}`);
+    const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== manifest.layers.length) {
-      throw berthError('DataLoss', `image ${familiarName(name)}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+      throw berthError('DataLoss', `image ${image}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
     }
 
     const chain = await unpackLayers(svc, lctx, name, manifest.layers, diffIds, emit);
@@ -100,12 +106,10 @@ export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit
   });
 }
 
-function parseJson<T>(buf: Buffer, what: string): T {
-  try {
-    return JSON.parse(buf.toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('DataLoss', `${what} is not valid JSON`, err);
-  }
+/** A manifest or index the registry names must be of a type berth knows: an image, not some other artifact. */
+function checkDocumentType(desc: Descriptor, image: string): void {
+  if (isIndexType(desc.mediaType) || isManifestType(desc.mediaType)) return;
+  throw berthError('InvalidArgument', `image "${image}": unsupported manifest media type "${desc.mediaType}" (${desc.digest})`);
 }
 
 /** Is everything an image needs present: its blobs and its top snapshot? */
