@@ -52,6 +52,9 @@ export async function wireImages(opts: {
   const content = await LocalContentStore.open(ctx, path.join(opts.root, 'content'));
   const imageStore = new MetadataImageStore(opts.db);
   const leases = new MetadataLeaseManager(opts.db);
+  // Operations of an earlier life hold nothing any more; partial downloads stay for a resume (GC's grace period).
+  const dropped = leases.deleteExpiring();
+  if (dropped) ctx.log.info('dropped the leases of operations a restart interrupted', { leases: dropped });
   const containers = new MetadataContainerStore(opts.db);
   const snRoot = path.join(opts.root, 'snapshots', settings.snapshotter);
   await mkdir(snRoot, { recursive: true, mode: 0o711 });
@@ -123,7 +126,7 @@ export async function wireImages(opts: {
       },
     },
     // One knob for both: layers in flight per pull are the registry client's downloads.
-    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs },
+    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs, maxLayerUnpackedBytes: settings.maxLayerUnpackedBytes },
   });
 
   return {

@@ -118,6 +118,7 @@ async function isComplete(svc: ImageService, ctx: Ctx, target: Descriptor): Prom
     const img = await svc.resolveRecord(ctx, { name: '', target, labels: {}, createdAt: new Date(), updatedAt: new Date() });
     const top = chainIds(img.config.rootfs.diff_ids).at(-1);
     if (top) await svc.deps.snapshotter.stat(ctx, top);
+    for (const l of img.manifest.layers) if (!(await hasBlob(ctx, svc.deps.content, l.digest))) return false;
     return true;
   } catch {
     return false;
@@ -163,13 +164,25 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
       const id = shortId(layer.digest);
       await deps.leases.attach(ctx, { kind: 'snapshot', id: chain[i], snapshotter: sn.name });
       await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
+      // The snapshot may come from another image whose layer has the same content but another blob
+      // (compressed otherwise): the image still needs its own blob in the store, for save and push.
+      const ensureBlob = async (inLimit: boolean): Promise<boolean> => {
+        if (await hasBlob(ctx, deps.content, layer.digest)) return false;
+        if (!name) throw berthError('InvalidArgument', `layer ${layer.digest}: blob not in the archive`);
+        const fetch = () => fetchLayer(svc, ctx, name, layer, id, emit, undefined);
+        await shared(svc, `blob:${layer.digest}`, () => (inLimit ? fetch() : limit(fetch)));
+        return true;
+      };
       if (await snapshotExists(svc, ctx, chain[i])) {
-        emit({ id, status: 'Already exists' });
+        if (!(await ensureBlob(false))) emit({ id, status: 'Already exists' });
         return undefined;
       }
       return shared(svc, `fetch:${chain[i]}`, () =>
         limit(async () => {
-          if (await snapshotExists(svc, ctx, chain[i])) return {};
+          if (await snapshotExists(svc, ctx, chain[i])) {
+            await ensureBlob(true);
+            return {};
+          }
           if (!parallel) {
             await fetchLayer(svc, ctx, name, layer, id, emit, undefined);
             return {};
@@ -178,7 +191,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
           const mounts = await sn.prepare(ctx, key, undefined, { labels: { 'containerd.io/snapshot.ref': chain[i] } });
           created.push(key);
           await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
-          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay' })));
+          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes })));
           if (diffId !== diffIds[i]) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
           return { key };
         }),
@@ -228,7 +241,7 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   const mounts = await deps.snapshotter.prepare(ctx, key, parent);
   try {
     emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
-    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' }));
+    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain', maxBytes: deps.config.maxLayerUnpackedBytes }));
     const got = res.diffId;
     await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(res.size) }).catch(() => {});
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
