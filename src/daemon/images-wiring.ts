@@ -18,6 +18,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import { imagesSettings } from '../images/config.ts';
 import { ImageService } from '../images/service.ts';
+import { removeInterruptedUnpacks } from '../images/recover.ts';
 import type { ImageRecordStore, RegistryRole } from '../images/types.ts';
 import type { SectionValues } from '../core/config.ts';
 
@@ -60,6 +61,8 @@ export async function wireImages(opts: {
   await mkdir(snRoot, { recursive: true, mode: 0o711 });
   const snapshotter: Snapshotter =
     settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
+  const interrupted = await removeInterruptedUnpacks(ctx, snapshotter);
+  if (interrupted) ctx.log.info('removed the snapshots of unpacks a restart interrupted', { snapshots: interrupted });
   const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
   const dist = distributionConfig(opts.registry);
   const credentials = new DockerConfigCredentialStore([path.join(opts.root, 'auth.json'), ...dist.authFiles]);

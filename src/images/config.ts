@@ -19,7 +19,7 @@ export const imagesSection: ConfigSection = {
     lease_ttl_s: {
       type: 'number',
       default: 3600,
-      doc: 'how long the content of an interrupted pull stays protected from GC if berthd dies mid-pull',
+      doc: 'how long what a pull, load or import has made stays protected from GC while it runs; a longer operation may lose it to a concurrent prune. Leases of an earlier daemon life are dropped at start (partial downloads stay for a resume within GC\'s grace period)',
     },
   },
 };
