@@ -167,6 +167,23 @@ describe('hostile images', { skip, timeout: 600_000 }, () => {
     await assertAnswersAndClean(d);
   });
 
+  it('a huge config is refused without being read whole, and a config whose bytes do not match its digest too', async () => {
+    const layer = await smallLayer();
+    putImage(reg, 'evil/huge', '1', { layers: [layer], config: { config: { Labels: { big: 'x'.repeat(9 << 20) } } } });
+    const r = await d.cli(['pull', `${reg.host}/evil/huge:1`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /image config sha256:[0-9a-f]{64} is larger than \d+ bytes/);
+    await assertAnswersAndClean(d);
+
+    const img = putImage(reg, 'evil/cfgdigest', '1', { layers: [layer] });
+    const cfg = JSON.parse(img.config.toString()) as Record<string, unknown>;
+    reg.blob(sha256(img.config), Buffer.from(JSON.stringify({ ...cfg, os: 'other' })));
+    const r2 = await d.cli(['pull', `${reg.host}/evil/cfgdigest:1`]);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /digest mismatch/);
+    await assertAnswersAndClean(d);
+  });
+
   it('fields of the wrong type are refused at pull, naming the image and the field', async () => {
     const layer = await smallLayer();
     putImage(reg, 'evil/env', '1', { layers: [layer], config: { config: { Env: 'PATH=/bin', Cmd: ['sh'] } } });
