@@ -9,7 +9,7 @@ import type { ImageConfigFields } from '../core/images.ts';
 import { applyChanges } from './changes.ts';
 import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { normalizeName } from './names.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { waitDrain } from './streams.ts';
 import type { ImageConfig } from './types.ts';
 import { MediaTypes } from './types.ts';
@@ -38,7 +38,7 @@ export interface CommitLayerOptions {
  * same garbage-collection references a pulled image has (config to the top
  * snapshot, manifest to config and layers). Resolves to the image ID.
  */
-export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
+export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
   const { deps } = svc;
   const parent = await svc.find(ctx, opts.parent);
   const name = opts.name ? normalizeName(opts.name) : undefined;

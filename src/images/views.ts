@@ -1,8 +1,7 @@
 import type { ImageHistoryItem, ImageInspect, ImageSummary } from '../core/images.ts';
 import { chainIds } from '../core/chain-id.ts';
-import type { ResolvedImage } from './blobs.ts';
 import { familiarName, isDanglingName, parseName } from './names.ts';
-import type { ImageRecord } from './types.ts';
+import type { ImageRecord, ResolvedImage } from './types.ts';
 import { GcLabels } from './types.ts';
 
 /** Docker-shaped views of an image: a list row, inspect and history. */

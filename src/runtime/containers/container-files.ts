@@ -13,8 +13,7 @@ import { commandLine } from './container-views.ts';
 import type { ImageConfig } from '../oci/oci-types.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
 import { INIT_PATH_IN_CONTAINER, mergeEnv } from '../oci/spec.ts';
-import type { ContainerServiceDeps } from './containers.ts';
-import type { ContainerBasics } from './container-state.ts';
+import type { ContainerBasics, ContainerServiceDeps } from './types.ts';
 
 /**
  * What the container service does with a container's file system: `cp`'s
