@@ -72,20 +72,13 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
           return { mediaType, digest: s.digest, size: s.size };
         });
         const manifest: Manifest = { schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: { mediaType: MediaTypes.dockerConfig, digest: configDigest, size: configSize }, layers };
-        const target = await storeManifest(svc, lctx, manifest, emit);
         const names = entry.RepoTags?.length ? entry.RepoTags.map((t) => normalizeName(t)) : [];
+        const target = await storeManifest(svc, lctx, manifest, emit, undefined, archiveImage(names[0]));
         loaded.push(...(await record(svc, ctx, target, configDigest, names, emit)));
       }
     } else if (small.has('index.json')) {
       const index = checkedIndex(small.get('index.json')!, 'archive: index.json');
       for (const desc of index.manifests) {
-        let manifestDesc = desc;
-        if (isIndex(desc.mediaType)) {
-          const nested = await readCheckedBlob(lctx, deps.content, desc.digest, 'archive: index', checkedIndex);
-          manifestDesc = selectFromIndex(nested, svc.platform, `archive image ${desc.digest}`);
-        }
-        const manifest = await readCheckedBlob(lctx, deps.content, manifestDesc.digest, 'archive: manifest', checkedManifest);
-        await storeManifest(svc, lctx, manifest, emit, manifestDesc);
         const refName = desc.annotations?.['io.containerd.image.name'] ?? desc.annotations?.['org.opencontainers.image.ref.name'];
         let names: string[] = [];
         if (refName) {
@@ -95,6 +88,14 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
             // A bare tag such as "latest" names no repository: the image loads untagged.
           }
         }
+        const where = archiveImage(names[0]);
+        let manifestDesc = desc;
+        if (isIndex(desc.mediaType)) {
+          const nested = await readCheckedBlob(lctx, deps.content, desc.digest, `${where}: index`, checkedIndex);
+          manifestDesc = selectFromIndex(nested, svc.platform, `archive image ${desc.digest}`);
+        }
+        const manifest = await readCheckedBlob(lctx, deps.content, manifestDesc.digest, `${where}: manifest`, checkedManifest);
+        await storeManifest(svc, lctx, manifest, emit, manifestDesc, where);
         loaded.push(...(await record(svc, ctx, desc, manifest.config.digest, names, emit)));
       }
     } else {
@@ -153,9 +154,14 @@ async function ingest(ctx: Ctx, svc: ImageServiceCore, body: Readable, path: str
   }
 }
 
-async function storeManifest(svc: ImageServiceCore, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given?: Descriptor): Promise<Descriptor> {
+/** How errors name an image of the archive: by its name when it has one. */
+function archiveImage(name: string | undefined): string {
+  return name ? `archive: image "${familiarName(name)}"` : 'archive: image';
+}
+
+async function storeManifest(svc: ImageServiceCore, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given: Descriptor | undefined, where: string): Promise<Descriptor> {
   const { deps } = svc;
-  const config = await readCheckedBlob(ctx, deps.content, manifest.config.digest, 'archive: image config', checkedConfig);
+  const config = await readCheckedBlob(ctx, deps.content, manifest.config.digest, `${where}: config`, checkedConfig);
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) throw berthError('InvalidArgument', `archive: image ${manifest.config.digest} has ${manifest.layers.length} layers but its config lists ${diffIds.length}`);
   const chain = await unpackLayers(svc, ctx, '', manifest.layers, diffIds, emit);

@@ -85,7 +85,7 @@ describe('hostile archives', { skip, timeout: 600_000 }, () => {
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
     const r = await load('deep', await ociArchive({ layer, config: Buffer.from(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["${sha256(layer)}"]},"x":${deep}}`) }));
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /archive: image config sha256:[0-9a-f]{64}: nested more than 64 levels deep/);
+    assert.match(r.stderr, /archive: image "hostile\/archive:1": config sha256:[0-9a-f]{64}: nested more than 64 levels deep/);
     await assertNothingStored();
   });
 
@@ -97,7 +97,7 @@ describe('hostile archives', { skip, timeout: 600_000 }, () => {
 
     r = await load('layers', await ociArchive({ layer, manifest: (m) => ({ ...m, layers: { 0: 'x' } }) }));
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /archive: manifest sha256:[0-9a-f]{64}: "layers" must be an array of descriptors/);
+    assert.match(r.stderr, /archive: image "hostile\/archive:1": manifest sha256:[0-9a-f]{64}: "layers" must be an array of descriptors/);
     await assertNothingStored();
 
     const dockerManifest = Buffer.from(JSON.stringify([{ Config: 7, Layers: ['x'] }]));
