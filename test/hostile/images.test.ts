@@ -149,6 +149,7 @@ describe('hostile images', { skip, timeout: 600_000 }, () => {
     // Rewrite the stored config in place, as an image pulled by an older berthd would be.
     const cfg = JSON.parse(pulled.config.toString()) as { config: Record<string, unknown> };
     cfg.config.Env = 'PATH=/bin';
+    cfg.config.User = 5;
     cfg.config.Labels = '@deep@';
     const deep = JSON.stringify(cfg).replace('"@deep@"', `{"x":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`);
     await d.kill();
@@ -163,6 +164,10 @@ describe('hostile images', { skip, timeout: 600_000 }, () => {
     assert.deepEqual((JSON.parse(inspect.stdout) as { Config: { Env: unknown; Labels: unknown } }[])[0].Config.Env, []);
     const docker = await dockerGet(d, '/images/json');
     assert.equal(docker.status, 200, docker.body);
+    // A run reads Env and User: it gets as far as the missing executable, not to a JavaScript TypeError.
+    const run = await d.cli(['run', '--rm', '--network', 'none', ref, '/no/such/binary']);
+    assert.equal(run.code, 127, run.stderr);
+    assert.doesNotMatch(run.stderr, /is not a function/);
     assert.equal((await d.cli(['rmi', ref])).code, 0);
     await assertAnswersAndClean(d);
   });
