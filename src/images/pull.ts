@@ -322,7 +322,15 @@ async function fetchLayer(
   const toApply = apply ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
   let applyDone = false;
   const applied = apply && toApply ? apply(toApply).finally(() => (applyDone = true)) : undefined;
-  applied?.catch(() => {});
+  // A layer past the unpack bound stops its download at once: the rest could only be more of a bomb.
+  // Other refusals wait for the digest check, which names corruption on the way for what it is.
+  let refused: { err: unknown } | undefined;
+  applied?.catch((err) => {
+    if (kindOf(err) !== 'ResourceExhausted') return;
+    refused = { err };
+    // The download may be waiting for bytes: end it now, not when the registry sends more.
+    src.destroy(err instanceof Error ? err : new Error(String(err)));
+  });
   const hash = createHash('sha256');
   let n = 0;
   let lastEmit = 0;
@@ -335,6 +343,7 @@ async function fetchLayer(
       if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
       if (writer) await writer.write(chunk);
       if (toApply && !applyDone && !toApply.destroyed && !toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied!.catch(() => {})]);
+      if (refused) throw refused.err;
       if (n - lastEmit >= 512 * 1024 || n === layer.size) {
         lastEmit = n;
         emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: n, total: layer.size } });
@@ -363,20 +372,22 @@ async function fetchLayer(
   } catch (err) {
     toApply?.destroy();
     src.destroy();
-    throw await failLayer(svc, ctx, layer, writer, err);
+    // What arrived of a layer past the bound is of no use to a later pull: it goes rather than wait for GC's grace period.
+    throw await failLayer(svc, ctx, layer, writer, refused?.err ?? err, refused !== undefined && !ctx.signal.aborted);
   }
 }
 
 /**
- * Close the ingest after a failure: wrong bytes are discarded, anything
+ * Close the ingest after a failure: wrong bytes (and a layer the applier
+ * refused, with `discard`) are discarded, anything
  * else (a cancel, the registry going away) keeps what arrived so the next
  * pull resumes there; GC removes abandoned ingests after a grace period.
  */
-async function failLayer(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown): Promise<Error> {
+async function failLayer(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown, discard = false): Promise<Error> {
   const dataLoss = kindOf(err) === 'DataLoss' || kindOf(err) === 'FailedPrecondition';
   if (writer) {
     await writer.close().catch(() => {});
-    if (dataLoss) await svc.deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
+    if (dataLoss || discard) await svc.deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
   }
   if (dataLoss) {
     const msg = err instanceof Error ? err.message : String(err);

@@ -150,9 +150,10 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
     if (decompressing) await decompressing;
     ex.finish();
   } catch (err) {
-    // Stop reading first: a pipeline with nobody reading its end never settles.
-    await tarStream.return?.();
-    if (decompressing) await decompressing.catch(() => {});
+    // Stop reading, without waiting for it: the source may be blocked on bytes its producer only
+    // sends after hearing of this failure (a download feeding the applier as it arrives), so
+    // waiting here would wait for the whole layer. The caller ends the source.
+    void tarStream.return?.()?.catch(() => {});
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const z = zlibError(err);
     if (z?.code === 'Z_BUF_ERROR') throw berthError('DataLoss', `layer: truncated ${compression} stream: ${z.message}`, err);
