@@ -103,7 +103,8 @@ describe('hostile images', { skip, timeout: 600_000 }, () => {
   before(async () => {
     reg = await startStubRegistry();
     scratch = await mkdtemp(path.join(os.tmpdir(), 'berth-hostile-'));
-    d = await startDaemon({ config: `version = 1\n[images]\nmax_layer_unpacked_mib = ${BOUND_MIB}\n` });
+    // A held blob must not be taken for a stalled download: the client would give up and resume on its own.
+    d = await startDaemon({ config: `version = 1\n[images]\nmax_layer_unpacked_mib = ${BOUND_MIB}\n[registry]\nprogress_timeout_s = 0\n` });
   });
   after(async () => {
     await cleanupDaemonMounts(d);
@@ -247,8 +248,8 @@ describe('hostile images', { skip, timeout: 600_000 }, () => {
     // the pull must stop on its own, without the rest.
     const hold = reg.hold(img.layers[0].digest, img.layers[0].blob.length >> 1);
     try {
-      const r = await d.cli(['pull', `${reg.host}/evil/bomb:1`]);
-      assert.equal(r.code, 1);
+      const r = await d.cli(['pull', `${reg.host}/evil/bomb:1`], { timeoutMs: 60_000 });
+      assert.equal(r.code, 1, `the pull did not stop at the bound: ${r.stderr}`);
       assert.ok(r.stderr.includes(`layer ${img.layers[0].digest}: `), r.stderr);
       assert.ok(r.stderr.includes(`unpacked layer is larger than the bound of ${BOUND_MIB << 20} bytes (images.max_layer_unpacked_mib)`), r.stderr);
       await assertAnswersAndClean(d);
