@@ -261,8 +261,11 @@ test('overlayfs: a layer nested deeper than a path can name is refused, and its 
     const left = join(tmp, 'sn', 'snapshots', '77', 'fs');
     await mkdir(left, { recursive: true });
     await assert.rejects(applyLayer(ctx, left, (async function* () { yield tar; })(), { format: 'overlay' }));
-    await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+    const again = await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
     assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+    // Moved to the trash at open and removed from there in the background, which close waits for.
+    await again.close();
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'trash')), []);
   });
 });
 
@@ -274,18 +277,18 @@ test('a leftover snapshot directory that cannot be removed is moved to the trash
     await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], stuck);
     let trashed: string | undefined;
     try {
-      await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+      await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
       assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
       const trash = await readdir(join(tmp, 'sn', 'trash'));
       assert.equal(trash.length, 1);
       trashed = join(tmp, 'sn', 'trash', trash[0], 'fs');
       // Still there at the next open, which goes on again.
-      await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+      await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
       assert.equal((await readdir(join(tmp, 'sn', 'trash'))).length, 1);
     } finally {
       await unmountAll(ctx, trashed ?? stuck);
     }
-    await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+    await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
     assert.deepEqual(await readdir(join(tmp, 'sn', 'trash')), []);
   });
 });

@@ -41,6 +41,11 @@ async function leftovers(d: TestDaemon): Promise<string[]> {
 }
 
 async function assertAnswersAndClean(d: TestDaemon): Promise<void> {
+  // Leftovers found at a start are moved to the trash at once and removed from there in the background.
+  const trash = path.join(d.root, 'snapshots/overlayfs/trash');
+  for (const deadline = Date.now() + 300_000; (await readdir(trash).catch(() => [])).length > 0 && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const images = await d.cli(['images', '-q']);
   assert.equal(images.code, 0, images.stderr);
   assert.equal(images.stdout.trim(), '', 'no image (half or whole) is listed');
