@@ -8,6 +8,7 @@ import type { Digest } from '../core/digest.ts';
 import { algorithmOf, hexOf, isDigest } from '../core/digest.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import type { ContentInfo, ContentStore, ContentWriter, IngestStatus } from './types.ts';
+import { emptyTrash, removeOrSetAside } from '../core/remove-tree.ts';
 import { exists, IO_CHUNK, LocalWriter, mapWriteError } from './local-writer.ts';
 
 /**
@@ -36,24 +37,32 @@ export class LocalContentStore implements ContentStore {
   /**
    * Create the layout under `root` (idempotent) and reconcile what a crash
    * may have left: label files of blobs that are gone, temp label files, and
-   * ingest directories that never got their `ref` file.
+   * ingest directories that never got their `ref` file. What cannot be
+   * removed is moved to `<root>/trash` (tried again at the next open) or
+   * left, and logged: nothing on disk stops the store from opening.
    */
-  static async open(_ctx: Ctx, root: string): Promise<LocalContentStore> {
+  static async open(ctx: Ctx, root: string): Promise<LocalContentStore> {
     for (const dir of ['blobs/sha256', 'labels/sha256', 'ingest']) {
       await fsp.mkdir(path.join(root, dir), { recursive: true });
     }
     const store = new LocalContentStore(root);
+    const trash = path.join(root, 'trash');
+    for (const left of await emptyTrash(trash)) ctx.log.warn('content set aside earlier still cannot be removed', { path: left.path, err: left.error });
+    const drop = async (p: string): Promise<void> => {
+      const r = await removeOrSetAside(p, trash);
+      if (r) ctx.log.warn(r.movedTo ? 'cannot remove leftover content: moved it to the trash' : 'cannot remove leftover content, nor move it aside: left in place', { path: p, movedTo: r.movedTo, err: r.error });
+    };
     for (const alg of ['sha256', 'sha512']) {
       const dir = path.join(root, 'labels', alg);
-      for (const name of await readdirOrEmpty(dir)) {
+      for (const name of await listForCleanup(ctx, dir)) {
         const hex = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
         const orphan = !hex || !(await exists(path.join(root, 'blobs', alg, hex)));
-        if (orphan) await fsp.rm(path.join(dir, name), { force: true });
+        if (orphan) await drop(path.join(dir, name));
       }
     }
-    for (const name of await readdirOrEmpty(path.join(root, 'ingest'))) {
+    for (const name of await listForCleanup(ctx, path.join(root, 'ingest'))) {
       const dir = path.join(root, 'ingest', name);
-      if (!(await exists(path.join(dir, 'ref')))) await fsp.rm(dir, { recursive: true, force: true });
+      if (!(await exists(path.join(dir, 'ref')))) await drop(dir);
     }
     return store;
   }
@@ -260,6 +269,16 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return [];
     throw err;
+  }
+}
+
+/** The names in `dir`: none when it is missing or unreadable (logged; a start-up clean-up goes on). */
+async function listForCleanup(ctx: Ctx, dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir);
+  } catch (err) {
+    if (!hasErrno(err, 'ENOENT')) ctx.log.warn('cannot list a content directory to clean it up', { path: dir, err });
+    return [];
   }
 }
 

@@ -32,6 +32,27 @@ export const Annotations = {
 export const isManifestType = (mt: string | undefined): boolean =>
   mt === MediaTypes.ociManifest || mt === MediaTypes.dockerManifest;
 
+/**
+ * Layer media types an image may name: the OCI image spec's (plain, gzip,
+ * zstd, and the non-distributable ones the spec has deprecated but images
+ * still carry) and Docker schema 2's (plain, gzip, zstd, foreign).
+ */
+export const LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+
+export const isLayerType = (mt: string | undefined): boolean => mt !== undefined && LAYER_MEDIA_TYPES.has(mt);
+
 export const isIndexType = (mt: string | undefined): boolean =>
   mt === MediaTypes.ociIndex || mt === MediaTypes.dockerManifestList;
 

@@ -1,5 +1,7 @@
-import { lstatSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { rm, rmdir, unlink } from 'node:fs/promises';
+import { constants as fsc, lstatSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 
 /**
  * Remove a directory tree, like `rm -rf`. A small tree (a few dozen
@@ -32,7 +34,142 @@ export async function removeTree(dir: string, limits: { maxEntries?: number; max
       // Something changed under us: the plain way below.
     }
   }
-  await rm(dir, { recursive: true, force: true });
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (err) {
+    // node's recursive rm names every entry by its full path, which a deep enough tree makes
+    // longer than PATH_MAX (a hostile layer can nest thousands of directories).
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    await removeTreeAt(dir);
+  }
+}
+
+const DIR_FLAGS = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
+
+/** A name inside the directory open on `fd`: a short path however deep that directory lies. */
+function at(fd: number, name: string): string {
+  return `/proc/self/fd/${fd}/${name}`;
+}
+
+/**
+ * Remove a tree of any depth, `rm -rf --one-file-system` style, naming every
+ * entry relative to a descriptor of its directory (as unlinkat(2) would,
+ * through /proc/self/fd), so no path ever grows with the depth. One
+ * directory is open at a time: it climbs back through `..`, so a tree
+ * thousands of levels deep costs no more descriptors than a flat one. A
+ * directory on another file system (a mount point) is not entered: that
+ * fails with EBUSY, naming it, and what it shows stays untouched. Symlinks
+ * are removed, never followed. A missing `dir` is fine.
+ */
+export async function removeTreeAt(dir: string): Promise<void> {
+  let cur: FileHandle;
+  try {
+    cur = await open(dir, DIR_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    // Not a directory (or a symlink to one): the entry itself goes.
+    if (code === 'ENOTDIR' || code === 'ELOOP') return unlink(dir).catch(ignoreMissing);
+    throw err;
+  }
+  const dev = (await cur.stat()).dev;
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const entries = await readdir(`/proc/self/fd/${cur.fd}`, { withFileTypes: true });
+      const fd = cur.fd;
+      await Promise.all(entries.filter((e) => !e.isDirectory()).map((e) => unlink(at(fd, e.name)).catch(ignoreMissing)));
+      let full: string | undefined;
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        try {
+          await rmdir(at(fd, e.name));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') continue;
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+          full = e.name;
+          break;
+        }
+      }
+      if (full !== undefined) {
+        const child = await open(at(fd, full), DIR_FLAGS);
+        if ((await child.stat()).dev !== dev) {
+          await child.close();
+          const err = new Error(`EBUSY: a mount point inside the tree, "${full}" under ${dir}`) as NodeJS.ErrnoException;
+          err.code = 'EBUSY';
+          err.path = dir;
+          throw err;
+        }
+        await cur.close();
+        cur = child;
+        names.push(full);
+        continue;
+      }
+      const name = names.pop();
+      if (name === undefined) break;
+      const parent = await open(at(fd, '..'), DIR_FLAGS);
+      await cur.close();
+      cur = parent;
+      await rmdir(at(cur.fd, name)).catch(ignoreMissing);
+    }
+  } finally {
+    await cur.close().catch(() => {});
+  }
+  await rmdir(dir).catch(ignoreMissing);
+}
+
+/** What `removeOrSetAside` did with a tree it could not remove. */
+export interface SetAside {
+  /** Why the removal failed. */
+  error: unknown;
+  /** Where the tree went, or undefined when it could not even be moved (it stays where it was). */
+  movedTo?: string;
+}
+
+/**
+ * Remove `target`; when that fails, move it into `trash` (a directory on
+ * the same file system, made when needed) under a fresh name, so the
+ * caller can go on and a later start (`emptyTrash`) tries again. Resolves
+ * to undefined once `target` is gone, else to what happened, for the caller
+ * to log: a start-up clean-up must never stop the daemon over one tree it
+ * cannot remove.
+ */
+export async function removeOrSetAside(target: string, trash: string): Promise<SetAside | undefined> {
+  try {
+    await removeTree(target);
+    return undefined;
+  } catch (error) {
+    const movedTo = path.join(trash, `${path.basename(target)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await mkdir(trash, { recursive: true, mode: 0o700 });
+      await rename(target, movedTo);
+      return { error, movedTo };
+    } catch {
+      return { error };
+    }
+  }
+}
+
+/** Try again to remove what `removeOrSetAside` moved into `trash`; resolves to what still cannot go, with why. */
+export async function emptyTrash(trash: string): Promise<{ path: string; error: unknown }[]> {
+  let names: string[];
+  try {
+    names = await readdir(trash);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    return [{ path: trash, error: err }];
+  }
+  const left: { path: string; error: unknown }[] = [];
+  for (const name of names) {
+    const p = path.join(trash, name);
+    try {
+      await removeTree(p);
+    } catch (error) {
+      left.push({ path: p, error });
+    }
+  }
+  return left;
 }
 
 function ignoreMissing(err: unknown): void {

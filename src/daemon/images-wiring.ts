@@ -18,6 +18,7 @@ import { OverlaySnapshotter } from '../snapshots/overlay.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import { imagesSettings } from '../images/config.ts';
 import { ImageService } from '../images/service.ts';
+import { removeInterruptedUnpacks } from '../images/recover.ts';
 import type { ImageRecordStore, RegistryRole } from '../images/types.ts';
 import type { SectionValues } from '../core/config.ts';
 
@@ -53,11 +54,23 @@ export async function wireImages(opts: {
   const content = await LocalContentStore.open(ctx, path.join(opts.root, 'content'));
   const imageStore = new MetadataImageStore(opts.db);
   const leases = new MetadataLeaseManager(opts.db);
+  // Operations of an earlier life hold nothing any more; partial downloads stay for a resume (GC's grace period).
+  try {
+    const dropped = leases.deleteExpiring();
+    if (dropped) ctx.log.info('dropped the leases of operations a restart interrupted', { leases: dropped });
+  } catch (err) {
+    ctx.log.warn('cannot drop the leases of an earlier daemon life; GC frees what they hold when they expire', { err });
+  }
   const containers = new MetadataContainerStore(opts.db);
   const snRoot = path.join(opts.root, 'snapshots', settings.snapshotter);
   await mkdir(snRoot, { recursive: true, mode: 0o711 });
   const snapshotter: Snapshotter =
     settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
+  const interrupted = await removeInterruptedUnpacks(ctx, snapshotter).catch((err) => {
+    ctx.log.warn('cannot look for the snapshots of unpacks a restart interrupted; GC takes them after its grace period', { err });
+    return 0;
+  });
+  if (interrupted) ctx.log.info('removed the snapshots of unpacks a restart interrupted', { snapshots: interrupted });
   const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
   const dist = distributionConfig(opts.registry);
   const credentials = new DockerConfigCredentialStore([path.join(opts.root, 'auth.json'), ...dist.authFiles]);
@@ -124,7 +137,7 @@ export async function wireImages(opts: {
       },
     },
     // One knob for both: layers in flight per pull are the registry client's downloads.
-    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs },
+    config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs, maxLayerUnpackedBytes: settings.maxLayerUnpackedBytes },
   });
 
   return {

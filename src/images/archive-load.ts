@@ -6,13 +6,14 @@ import type { Digest } from '../core/digest.ts';
 import { isDigest } from '../core/digest.ts';
 import { berthError, isAlreadyExists } from '../core/errors.ts';
 import type { ProgressEvent } from '../core/images.ts';
-import { MAX_JSON_BLOB, putBlob, readJsonBlob } from './blobs.ts';
+import { MAX_JSON_BLOB, putBlob, readCheckedBlob } from './blobs.ts';
+import { checkedConfig, checkedIndex, checkedManifest, parseUntrustedJson } from './untrusted.ts';
 import { familiarName, normalizeName } from './names.ts';
 import { unpackLayers } from './pull.ts';
 import type { ImageServiceCore } from './types.ts';
 import { detectCompression } from './streams.ts';
 import { readTar } from '../core/tar-read.ts';
-import type { Descriptor, ImageConfig, Index, Manifest } from './types.ts';
+import type { Descriptor, Manifest } from './types.ts';
 import { GcLabels, MediaTypes, isIndex } from './types.ts';
 import { selectFromIndex } from './blobs.ts';
 
@@ -55,7 +56,7 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
       return s;
     };
     if (small.has('manifest.json')) {
-      const entries = parseJson<{ Config: string; RepoTags?: string[] | null; Layers: string[] }[]>(small.get('manifest.json')!, 'manifest.json');
+      const entries = dockerManifests(small.get('manifest.json')!);
       for (const entry of entries) {
         let configDigest: Digest;
         let configSize: number;
@@ -71,20 +72,13 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
           return { mediaType, digest: s.digest, size: s.size };
         });
         const manifest: Manifest = { schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: { mediaType: MediaTypes.dockerConfig, digest: configDigest, size: configSize }, layers };
-        const target = await storeManifest(svc, lctx, manifest, emit);
         const names = entry.RepoTags?.length ? entry.RepoTags.map((t) => normalizeName(t)) : [];
+        const target = await storeManifest(svc, lctx, manifest, emit, undefined, archiveImage(names[0]));
         loaded.push(...(await record(svc, ctx, target, configDigest, names, emit)));
       }
     } else if (small.has('index.json')) {
-      const index = parseJson<Index>(small.get('index.json')!, 'index.json');
-      for (const desc of index.manifests ?? []) {
-        let manifestDesc = desc;
-        if (isIndex(desc.mediaType)) {
-          const nested = await readJsonBlob<Index>(lctx, deps.content, desc.digest, 'index');
-          manifestDesc = selectFromIndex(nested, svc.platform, `archive image ${desc.digest}`);
-        }
-        const manifest = await readJsonBlob<Manifest>(lctx, deps.content, manifestDesc.digest, 'manifest');
-        await storeManifest(svc, lctx, manifest, emit, manifestDesc);
+      const index = checkedIndex(small.get('index.json')!, 'archive: index.json');
+      for (const desc of index.manifests) {
         const refName = desc.annotations?.['io.containerd.image.name'] ?? desc.annotations?.['org.opencontainers.image.ref.name'];
         let names: string[] = [];
         if (refName) {
@@ -94,6 +88,14 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
             // A bare tag such as "latest" names no repository: the image loads untagged.
           }
         }
+        const where = archiveImage(names[0]);
+        let manifestDesc = desc;
+        if (isIndex(desc.mediaType)) {
+          const nested = await readCheckedBlob(lctx, deps.content, desc.digest, `${where}: index`, checkedIndex);
+          manifestDesc = selectFromIndex(nested, svc.platform, `archive image ${desc.digest}`);
+        }
+        const manifest = await readCheckedBlob(lctx, deps.content, manifestDesc.digest, `${where}: manifest`, checkedManifest);
+        await storeManifest(svc, lctx, manifest, emit, manifestDesc, where);
         loaded.push(...(await record(svc, ctx, desc, manifest.config.digest, names, emit)));
       }
     } else {
@@ -103,12 +105,18 @@ export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Reada
   });
 }
 
-function parseJson<T>(buf: Buffer, what: string): T {
-  try {
-    return JSON.parse(buf.toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('InvalidArgument', `archive: ${what} is not valid JSON`, err);
-  }
+/** docker save's manifest.json: one entry per image, checked for the types read from it. */
+function dockerManifests(buf: Buffer): { Config: string; RepoTags: string[]; Layers: string[] }[] {
+  const doc = parseUntrustedJson(buf, 'archive: manifest.json');
+  if (!Array.isArray(doc)) throw berthError('InvalidArgument', 'archive: manifest.json: must be an array');
+  return doc.map((e: unknown, i) => {
+    const o = (typeof e === 'object' && e !== null ? e : {}) as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
+    const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (typeof o.Config !== 'string') throw berthError('InvalidArgument', `archive: manifest.json: "[${i}].Config" must be a string`);
+    if (!strings(o.Layers)) throw berthError('InvalidArgument', `archive: manifest.json: "[${i}].Layers" must be an array of strings`);
+    if (o.RepoTags != null && !strings(o.RepoTags)) throw berthError('InvalidArgument', `archive: manifest.json: "[${i}].RepoTags" must be an array of strings`);
+    return { Config: o.Config, RepoTags: (o.RepoTags ?? []) as string[], Layers: o.Layers as string[] };
+  });
 }
 
 async function ingest(ctx: Ctx, svc: ImageServiceCore, body: Readable, path: string): Promise<Stored> {
@@ -146,10 +154,15 @@ async function ingest(ctx: Ctx, svc: ImageServiceCore, body: Readable, path: str
   }
 }
 
-async function storeManifest(svc: ImageServiceCore, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given?: Descriptor): Promise<Descriptor> {
+/** How errors name an image of the archive: by its name when it has one. */
+function archiveImage(name: string | undefined): string {
+  return name ? `archive: image "${familiarName(name)}"` : 'archive: image';
+}
+
+async function storeManifest(svc: ImageServiceCore, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given: Descriptor | undefined, where: string): Promise<Descriptor> {
   const { deps } = svc;
-  const config = await readJsonBlob<ImageConfig>(ctx, deps.content, manifest.config.digest, 'image config');
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const config = await readCheckedBlob(ctx, deps.content, manifest.config.digest, `${where}: config`, checkedConfig);
+  const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) throw berthError('InvalidArgument', `archive: image ${manifest.config.digest} has ${manifest.layers.length} layers but its config lists ${diffIds.length}`);
   const chain = await unpackLayers(svc, ctx, '', manifest.layers, diffIds, emit);
   if (chain.length) await deps.content.updateLabels(ctx, manifest.config.digest, { [GcLabels.snapshotRef(deps.snapshotter.name)]: chain.at(-1)! });

@@ -1,22 +1,30 @@
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
-import { digestOf } from '../core/digest.ts';
+import { digestOf, isDigest } from '../core/digest.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { berthError, isAlreadyExists, isNotFound, kindOf } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
-import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform, ResolvedImage } from './types.ts';
+import type { Descriptor, Index, LeaseRole, Platform, ResolvedImage } from './types.ts';
+import { MAX_DOCUMENT_BYTES, sanitizeConfig, sanitizeIndex, sanitizeManifest, storedDocument } from './untrusted.ts';
 import { GcLabels, isIndex } from './types.ts';
 
 /** Manifests, indexes and configs are small; anything larger is refused. */
-export const MAX_JSON_BLOB = 8 << 20;
+export const MAX_JSON_BLOB = MAX_DOCUMENT_BYTES;
 
-export async function readJsonBlob<T>(ctx: Ctx, content: ContentStore, digest: Digest, what: string): Promise<T> {
-  const buf = await content.readAll(ctx, digest, MAX_JSON_BLOB);
-  try {
-    return JSON.parse(buf.toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('DataLoss', `${what} ${digest} is not valid JSON`, err);
-  }
+/** A document from the store that has not been checked yet (a loaded archive's): checked as a pulled one is. */
+export async function readCheckedBlob<T>(ctx: Ctx, content: ContentStore, digest: Digest, what: string, check: (buf: Buffer, what: string) => T): Promise<T> {
+  return check(await content.readAll(ctx, digest, MAX_JSON_BLOB), `${what} ${digest}`);
+}
+
+/**
+ * A document of a stored image, read leniently (see `storedDocument`): an
+ * image stored before today's checks lists with its bad fields dropped,
+ * and says so in the log once per daemon.
+ */
+async function readStoredBlob<T>(ctx: Ctx, content: ContentStore, digest: Digest, what: string, sanitize: (doc: unknown) => { value: T; problems: string[] }): Promise<T> {
+  const { value, problems } = storedDocument(sanitize, await content.readAll(ctx, digest, MAX_JSON_BLOB), `${what} ${digest}`);
+  if (problems.length) ctx.log.warn(`stored ${what} breaks the image rules; its bad fields are ignored`, { digest, problems: problems.slice(0, 10) });
+  return value;
 }
 
 /** Store `data` as a blob (present already counts as success) and set `labels` on it. */
@@ -101,7 +109,7 @@ export function selectFromIndex(index: Index, platform: Platform, where: string)
 export async function loadImage(ctx: Ctx, content: ContentStore, target: Descriptor, platform: Platform): Promise<ResolvedImage> {
   let manifestDesc = target;
   if (isIndex(target.mediaType)) {
-    const index = await readJsonBlob<Index>(ctx, content, target.digest, 'index');
+    const index = await readStoredBlob(ctx, content, target.digest, 'index', sanitizeIndex);
     const candidates = index.manifests.filter((m) => platformMatches(platform, m.platform));
     let chosen: Descriptor | undefined;
     for (const c of [...candidates, ...index.manifests]) {
@@ -113,9 +121,9 @@ export async function loadImage(ctx: Ctx, content: ContentStore, target: Descrip
     if (!chosen) throw berthError('NotFound', `index ${target.digest}: none of its manifests is present`);
     manifestDesc = chosen;
   }
-  const manifest = await readJsonBlob<Manifest>(ctx, content, manifestDesc.digest, 'manifest');
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
-  const config = await readJsonBlob<ImageConfig>(ctx, content, manifest.config.digest, 'image config');
+  const manifest = await readStoredBlob(ctx, content, manifestDesc.digest, 'manifest', sanitizeManifest);
+  if (!isDigest(manifest.config.digest)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config`);
+  const config = await readStoredBlob(ctx, content, manifest.config.digest, 'image config', sanitizeConfig);
   const layerSizes: number[] = [];
   for (const l of manifest.layers) {
     const info = await content.info(ctx, l.digest).catch(() => undefined);

@@ -51,7 +51,7 @@ export async function importRootfs(svc: ImageServiceCore, ctx: Ctx, stream: Read
       let size = 0;
       let head = Buffer.alloc(0);
       let applyDone = false;
-      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'plain' }));
+      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'plain', maxBytes: deps.config.maxLayerUnpackedBytes }));
       applied.then(() => (applyDone = true), () => (applyDone = true));
       let diffId: Digest;
       let layerDigest: Digest;

@@ -14,7 +14,9 @@ import { chainIds } from '../core/chain-id.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
 import type { ImageServiceCore } from './types.ts';
 import { limiter, readAllStream, waitDrain } from './streams.ts';
-import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
+import type { Descriptor, Platform } from './types.ts';
+import { checkedConfig, checkedIndex, checkedManifest } from './untrusted.ts';
+import { isIndexType, isManifestType } from '../core/media-types.ts';
 import { GcLabels, isIndex } from './types.ts';
 import { MAX_JSON_BLOB } from './blobs.ts';
 
@@ -67,21 +69,25 @@ export async function pullImage(svc: ImageServiceCore, ctx: Ctx, input: string, 
         return body;
       });
     };
+    const image = familiarName(name);
     let indexBytes: Buffer | undefined;
     let manifestDesc = target;
+    checkDocumentType(target, image);
     let manifestBytes = await fetchJson(target, isIndex(target.mediaType) ? 'index' : 'manifest');
     if (isIndex(target.mediaType)) {
       indexBytes = manifestBytes;
-      manifestDesc = selectFromIndex(parseJson<Index>(indexBytes, 'index'), platform, familiarName(name));
+      manifestDesc = selectFromIndex(checkedIndex(indexBytes, `image "${image}": index ${target.digest}`), platform, image);
+      checkDocumentType(manifestDesc, image);
+      if (isIndex(manifestDesc.mediaType)) throw berthError('InvalidArgument', `image "${image}": index ${target.digest} names another index (${manifestDesc.digest}) for the platform`);
       manifestBytes = await fetchJson(manifestDesc, 'manifest');
     }
-    const manifest = parseJson<Manifest>(manifestBytes, 'manifest');
-    if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw berthError('DataLoss', `manifest ${manifestDesc.digest} has no config or layers`);
+    // Checked before anything is unpacked or recorded: a hostile document is refused, never stored as an image.
+    const manifest = checkedManifest(manifestBytes, `image "${image}": manifest ${manifestDesc.digest}`);
     const configBytes = await fetchJson(manifest.config, 'image config');
-    const config = parseJson<ImageConfig>(configBytes, 'image config');
-    const diffIds = config.rootfs?.diff_ids ?? [];
+    const config = checkedConfig(configBytes, `image "${image}": config ${manifest.config.digest}`);
+    const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== manifest.layers.length) {
-      throw berthError('DataLoss', `image ${familiarName(name)}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+      throw berthError('DataLoss', `image ${image}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
     }
 
     const chain = await unpackLayers(svc, lctx, name, manifest.layers, diffIds, emit);
@@ -100,12 +106,10 @@ export async function pullImage(svc: ImageServiceCore, ctx: Ctx, input: string, 
   });
 }
 
-function parseJson<T>(buf: Buffer, what: string): T {
-  try {
-    return JSON.parse(buf.toString('utf8')) as T;
-  } catch (err) {
-    throw berthError('DataLoss', `${what} is not valid JSON`, err);
-  }
+/** A manifest or index the registry names must be of a type berth knows: an image, not some other artifact. */
+function checkDocumentType(desc: Descriptor, image: string): void {
+  if (isIndexType(desc.mediaType) || isManifestType(desc.mediaType)) return;
+  throw berthError('InvalidArgument', `image "${image}": unsupported manifest media type "${desc.mediaType}" (${desc.digest})`);
 }
 
 /** Is everything an image needs present: its blobs and its top snapshot? */
@@ -114,6 +118,7 @@ async function isComplete(svc: ImageServiceCore, ctx: Ctx, target: Descriptor): 
     const img = await svc.resolveRecord(ctx, { name: '', target, labels: {}, createdAt: new Date(), updatedAt: new Date() });
     const top = chainIds(img.config.rootfs.diff_ids).at(-1);
     if (top) await svc.deps.snapshotter.stat(ctx, top);
+    for (const l of img.manifest.layers) if (!(await hasBlob(ctx, svc.deps.content, l.digest))) return false;
     return true;
   } catch {
     return false;
@@ -159,13 +164,25 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
       const id = shortId(layer.digest);
       await deps.leases.attach(ctx, { kind: 'snapshot', id: chain[i], snapshotter: sn.name });
       await deps.leases.attach(ctx, { kind: 'content', id: layer.digest });
+      // The snapshot may come from another image whose layer has the same content but another blob
+      // (compressed otherwise): the image still needs its own blob in the store, for save and push.
+      const ensureBlob = async (inLimit: boolean): Promise<boolean> => {
+        if (await hasBlob(ctx, deps.content, layer.digest)) return false;
+        if (!name) throw berthError('InvalidArgument', `layer ${layer.digest}: blob not in the archive`);
+        const fetch = () => fetchLayer(svc, ctx, name, layer, id, emit, undefined);
+        await shared(svc, `blob:${layer.digest}`, () => (inLimit ? fetch() : limit(fetch)));
+        return true;
+      };
       if (await snapshotExists(svc, ctx, chain[i])) {
-        emit({ id, status: 'Already exists' });
+        if (!(await ensureBlob(false))) emit({ id, status: 'Already exists' });
         return undefined;
       }
       return shared(svc, `fetch:${chain[i]}`, () =>
         limit(async () => {
-          if (await snapshotExists(svc, ctx, chain[i])) return {};
+          if (await snapshotExists(svc, ctx, chain[i])) {
+            await ensureBlob(true);
+            return {};
+          }
           if (!parallel) {
             await fetchLayer(svc, ctx, name, layer, id, emit, undefined);
             return {};
@@ -174,7 +191,7 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
           const mounts = await sn.prepare(ctx, key, undefined, { labels: { 'containerd.io/snapshot.ref': chain[i] } });
           created.push(key);
           await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
-          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay' })));
+          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes })));
           if (diffId !== diffIds[i]) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
           return { key };
         }),
@@ -224,7 +241,7 @@ async function applySequential(svc: ImageServiceCore, ctx: Ctx, layer: Descripto
   const mounts = await deps.snapshotter.prepare(ctx, key, parent);
   try {
     emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
-    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain' }));
+    const res = await deps.withMounted(ctx, mounts, async (dir) => deps.applyLayer(ctx, dir, await deps.content.reader(ctx, layer.digest), { format: 'plain', maxBytes: deps.config.maxLayerUnpackedBytes }));
     const got = res.diffId;
     await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(res.size) }).catch(() => {});
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
@@ -305,7 +322,15 @@ async function fetchLayer(
   const toApply = apply ? new PassThrough({ highWaterMark: 1 << 20 }) : undefined;
   let applyDone = false;
   const applied = apply && toApply ? apply(toApply).finally(() => (applyDone = true)) : undefined;
-  applied?.catch(() => {});
+  // A layer past the unpack bound stops its download at once: the rest could only be more of a bomb.
+  // Other refusals wait for the digest check, which names corruption on the way for what it is.
+  let refused: { err: unknown } | undefined;
+  applied?.catch((err) => {
+    if (kindOf(err) !== 'ResourceExhausted') return;
+    refused = { err };
+    // The download may be waiting for bytes: end it now, not when the registry sends more.
+    src.destroy(err instanceof Error ? err : new Error(String(err)));
+  });
   const hash = createHash('sha256');
   let n = 0;
   let lastEmit = 0;
@@ -318,6 +343,7 @@ async function fetchLayer(
       if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
       if (writer) await writer.write(chunk);
       if (toApply && !applyDone && !toApply.destroyed && !toApply.write(chunk)) await Promise.race([waitDrain(toApply), applied!.catch(() => {})]);
+      if (refused) throw refused.err;
       if (n - lastEmit >= 512 * 1024 || n === layer.size) {
         lastEmit = n;
         emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: n, total: layer.size } });
@@ -346,20 +372,22 @@ async function fetchLayer(
   } catch (err) {
     toApply?.destroy();
     src.destroy();
-    throw await failLayer(svc, ctx, layer, writer, err);
+    // What arrived of a layer past the bound is of no use to a later pull: it goes rather than wait for GC's grace period.
+    throw await failLayer(svc, ctx, layer, writer, refused?.err ?? err, refused !== undefined && !ctx.signal.aborted);
   }
 }
 
 /**
- * Close the ingest after a failure: wrong bytes are discarded, anything
+ * Close the ingest after a failure: wrong bytes (and a layer the applier
+ * refused, with `discard`) are discarded, anything
  * else (a cancel, the registry going away) keeps what arrived so the next
  * pull resumes there; GC removes abandoned ingests after a grace period.
  */
-async function failLayer(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown): Promise<Error> {
+async function failLayer(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown, discard = false): Promise<Error> {
   const dataLoss = kindOf(err) === 'DataLoss' || kindOf(err) === 'FailedPrecondition';
   if (writer) {
     await writer.close().catch(() => {});
-    if (dataLoss) await svc.deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
+    if (dataLoss || discard) await svc.deps.content.abort(cleanupCtx(ctx), writer.ref).catch(() => {});
   }
   if (dataLoss) {
     const msg = err instanceof Error ? err.message : String(err);

@@ -244,13 +244,24 @@ export class ImageService implements ImageServiceCore {
     return this.deps.containers ? this.deps.containers.imagesInUse(ctx) : [];
   }
 
-  /** Run a function under a fresh lease, deleted afterwards whatever happens. */
+  /**
+   * Run a function under a fresh lease, deleted afterwards whatever happens.
+   * When it fails, GC runs at once: what the operation stored (blobs of a
+   * refused image, a decompression bomb's blob) is garbage the moment the
+   * lease goes, and should not wait for the next prune. Partial downloads
+   * stay for a resume: GC spares ingests touched within its grace period.
+   */
   async withLease<T>(ctx: Ctx, fn: (leased: Ctx) => Promise<T>): Promise<T> {
     const lease = await this.deps.leases.create(ctx, { ttlMs: this.deps.config.leaseTtlMs });
+    let ok = false;
     try {
-      return await fn({ ...ctx, lease });
+      const r = await fn({ ...ctx, lease });
+      ok = true;
+      return r;
     } finally {
-      await this.deps.leases.delete({ ...ctx, signal: AbortSignal.timeout(30_000) }, lease).catch((err) => ctx.log.warn('cannot delete lease', { lease, err }));
+      const cctx = { ...ctx, signal: AbortSignal.timeout(30_000) };
+      await this.deps.leases.delete(cctx, lease).catch((err) => ctx.log.warn('cannot delete lease', { lease, err }));
+      if (!ok) await this.deps.gc.collect(cctx).catch((err) => ctx.log.warn('cannot collect what a failed operation left', { err }));
     }
   }
 }

@@ -100,9 +100,10 @@ export interface CredentialRole {
 /**
  * Unpack a layer (an uncompressed tar stream) into `dir`; `format: 'overlay'`
  * records whiteouts as overlay upper entries. Resolves to the diff ID
- * (sha256 of the uncompressed tar) and its size.
+ * (sha256 of the uncompressed tar) and its size. With `maxBytes`, a tar
+ * that grows past it stops there (ResourceExhausted).
  */
-export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'plain' }) => Promise<{ diffId: Digest; size: number }>;
+export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'plain'; maxBytes?: number }) => Promise<{ diffId: Digest; size: number }>;
 
 /** Mount `mounts` on a temp dir for the duration of `fn` (a bind of one dir is used in place). */
 export type WithMounted = <T>(ctx: Ctx, mounts: { type: string; source: string; options: string[] }[], fn: (dir: string) => Promise<T>) => Promise<T>;
@@ -185,6 +186,8 @@ export interface ImagesConfig {
   maxConcurrentDownloads: number;
   /** Lease lifetime should the daemon die mid-operation. */
   leaseTtlMs: number;
+  /** Bound on one layer's uncompressed size for pull, load and import (`images.max_layer_unpacked_mib`); none when undefined. */
+  maxLayerUnpackedBytes?: number;
 }
 
 export interface ImageServiceDeps {

@@ -68,6 +68,26 @@ test('leases: attach uses ctx.lease; withLease deletes its lease afterwards, eve
   }
 });
 
+test('leases: at a start, the expiring leases of an earlier life go in every namespace, lasting ones stay', async () => {
+  const t = await tempDb();
+  try {
+    const lm = new MetadataLeaseManager(t.db);
+    const a = rootCtx();
+    const b = rootCtx({ namespace: 'k8s.io' });
+    const later = new Date(Date.now() + 3_600_000);
+    await lm.create(a, { id: 'pull', expiresAt: later });
+    await lm.create(b, { id: 'pull', expiresAt: later });
+    await lm.create(a, { id: 'kept' });
+    await lm.addResource(a, 'pull', { kind: 'snapshot', id: 's', snapshotter: 'overlayfs' });
+    assert.equal(lm.deleteExpiring(), 2);
+    assert.deepEqual((await lm.list(a)).map((l) => l.id), ['kept']);
+    assert.deepEqual(await lm.list(b), []);
+    assert.deepEqual(lm.activeResources(new Date()), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('leases: expiry ends protection; namespaces isolate', async () => {
   const t = await tempDb();
   try {

@@ -199,6 +199,16 @@ export class MetadataLeaseManager implements LeaseManager {
     return rows.map((r) => ({ namespace: r.namespace, ...toResource(r) }));
   }
 
+  /**
+   * Delete every lease that has an expiry, in every namespace; returns how
+   * many. For the daemon's start: such leases belong to operations (pull,
+   * load, import) of an earlier life, none of which runs any more, and
+   * keeping them would keep what a killed pull made until they expire.
+   */
+  deleteExpiring(): number {
+    return this.#db.transaction(() => Number(this.#db.sql.prepare(`DELETE FROM leases WHERE expires_at IS NOT NULL`).run().changes));
+  }
+
   /** Delete every lease expired at `now` (GC does this before marking); returns how many. */
   deleteExpired(now: Date): number {
     return this.#db.transaction(

@@ -6,7 +6,7 @@ import type { ErrorKind } from '../core/errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
 
 export type ToWorker =
-  | { t: 'start'; id: number; dir: string; format: ApplyOptions['format'] }
+  | { t: 'start'; id: number; dir: string; format: ApplyOptions['format']; maxBytes?: number }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'end'; id: number }
   | { t: 'abort'; id: number; reason: string };
@@ -124,7 +124,7 @@ export class ApplierPool {
     const onAbort = () => send({ t: 'abort', id, reason: String((ctx.signal.reason as Error)?.message ?? 'aborted') });
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      send({ t: 'start', id, dir, format: opts.format });
+      send({ t: 'start', id, dir, format: opts.format, maxBytes: opts.maxBytes });
       for await (const chunk of source) {
         if (settled) break;
         const p = this.#pending.get(id);

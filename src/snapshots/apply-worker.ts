@@ -38,7 +38,7 @@ port.on('message', (m: ToWorker) => {
   if (m.t === 'start') {
     const job: Job = { queue: [], ended: false, abort: new AbortController() };
     jobs.set(m.id, job);
-    applyLayer(rootCtx({ signal: job.abort.signal }), m.dir, feed(m.id, job), { format: m.format })
+    applyLayer(rootCtx({ signal: job.abort.signal }), m.dir, feed(m.id, job), { format: m.format, maxBytes: m.maxBytes })
       .then((result) => post({ t: 'done', id: m.id, result }))
       .catch((err: unknown) => {
         let code: string | undefined;

@@ -42,6 +42,11 @@ import { Extractor } from './extract.ts';
  */
 export interface ApplyOptions {
   format: 'overlay' | 'plain' | 'naive';
+  /**
+   * Bound on the uncompressed tar's bytes: past it the unpack stops with
+   * ResourceExhausted (a decompression bomb fills no disk). None when unset.
+   */
+  maxBytes?: number;
 }
 
 export interface ApplyResult {
@@ -100,6 +105,7 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
   const { compression, stream } = await sniff(source);
   const hash = createHash('sha256');
   let size = 0;
+  const maxBytes = opts.maxBytes && opts.maxBytes > 0 ? opts.maxBytes : Infinity;
 
   let tarStream: AsyncIterator<Uint8Array>;
   let decompressing: Promise<void> | undefined;
@@ -121,6 +127,9 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
       if (!r.done) {
         hash.update(r.value);
         size += r.value.length;
+        if (size > maxBytes) {
+          throw berthError('ResourceExhausted', `unpacked layer is larger than the bound of ${maxBytes} bytes (images.max_layer_unpacked_mib); unpacking stopped`);
+        }
       }
       return r;
     },
@@ -141,9 +150,10 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
     if (decompressing) await decompressing;
     ex.finish();
   } catch (err) {
-    // Stop reading first: a pipeline with nobody reading its end never settles.
-    await tarStream.return?.();
-    if (decompressing) await decompressing.catch(() => {});
+    // Stop reading, without waiting for it: the source may be blocked on bytes its producer only
+    // sends after hearing of this failure (a download feeding the applier as it arrives), so
+    // waiting here would wait for the whole layer. The caller ends the source.
+    void tarStream.return?.()?.catch(() => {});
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const z = zlibError(err);
     if (z?.code === 'Z_BUF_ERROR') throw berthError('DataLoss', `layer: truncated ${compression} stream: ${z.message}`, err);

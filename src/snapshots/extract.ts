@@ -139,7 +139,10 @@ export class Extractor {
     try {
       await this.#apply(e);
     } catch (err) {
-      throw wrap(err, `layer entry "${e.path}"`);
+      const name = e.path.length > 200 ? `${e.path.slice(0, 100)}...${e.path.slice(-60)}` : e.path;
+      // A name longer than the kernel takes (PATH_MAX, or NAME_MAX per component) is the layer's fault.
+      if (hasErrno(err, 'ENAMETOOLONG')) throw berthError('InvalidArgument', `layer entry "${name}" (${e.path.length} bytes): path too long to unpack`, err);
+      throw wrap(err, `layer entry "${name}"`);
     }
   }
 

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { removeTree } from '../core/remove-tree.ts';
 import { join } from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
@@ -83,6 +84,7 @@ async function checkOverlay(ctx: Ctx, root: string): Promise<void> {
   } catch (err) {
     throw berthError('FailedPrecondition', `overlayfs snapshotter: overlayfs does not work on "${root}" (${(err as Error).message}); use the native snapshotter`, err);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // Left behind, it is a directory without a row: the next open's clean-up takes it (or sets it aside).
+    await removeTree(dir).catch((err) => ctx.log.warn('cannot remove the overlayfs check directory', { path: dir, err }));
   }
 }

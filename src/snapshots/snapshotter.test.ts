@@ -244,6 +244,55 @@ test('overlayfs: a refused layer leaves its snapshot removable, and removal neve
   });
 });
 
+test('overlayfs: a layer nested deeper than a path can name is refused, and its snapshot goes however deep it got', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[0][1], async (sn, tmp, db) => {
+    const dir = writableDir(await sn.prepare(ctx, 'deep', undefined))!;
+    const entries = [];
+    for (let i = 1, p = ''; i <= 600; i++) entries.push({ name: (p += 'dddddddd/'), type: 'dir' as const });
+    const tar = makeTar(entries);
+    await assert.rejects(
+      applyLayer(ctx, dir, (async function* () { yield tar; })(), { format: 'overlay' }),
+      (e) => kindOf(e) === 'InvalidArgument' && /path too long to unpack/.test((e as Error).message) && (e as Error).message.length < 400,
+    );
+    await sn.remove(ctx, 'deep');
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+
+    // The same tree left by a crash (no row) is removed at the next open.
+    const left = join(tmp, 'sn', 'snapshots', '77', 'fs');
+    await mkdir(left, { recursive: true });
+    await assert.rejects(applyLayer(ctx, left, (async function* () { yield tar; })(), { format: 'overlay' }));
+    const again = await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db });
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+    // Moved to the trash at open and removed from there in the background, which close waits for.
+    await again.close();
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'trash')), []);
+  });
+});
+
+test('a leftover snapshot directory that cannot be removed is moved to the trash, and open goes on', { skip: !isRoot && 'needs root' }, async () => {
+  await withSnapshotter(impls[0][1], async (_sn, tmp, db) => {
+    const stuck = join(tmp, 'sn', 'snapshots', '55', 'fs');
+    await mkdir(stuck, { recursive: true });
+    // A mount inside: rmdir refuses it (EBUSY); the directory holding it can still be renamed.
+    await mountAll(ctx, [{ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }], stuck);
+    let trashed: string | undefined;
+    try {
+      await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
+      assert.deepEqual(await readdir(join(tmp, 'sn', 'snapshots')), []);
+      const trash = await readdir(join(tmp, 'sn', 'trash'));
+      assert.equal(trash.length, 1);
+      trashed = join(tmp, 'sn', 'trash', trash[0], 'fs');
+      // Still there at the next open, which goes on again.
+      await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
+      assert.equal((await readdir(join(tmp, 'sn', 'trash'))).length, 1);
+    } finally {
+      await unmountAll(ctx, trashed ?? stuck);
+    }
+    await (await OverlaySnapshotter.open(ctx, { root: join(tmp, 'sn'), db })).close();
+    assert.deepEqual(await readdir(join(tmp, 'sn', 'trash')), []);
+  });
+});
+
 test('native: a parentless snapshot cannot be attached to a parent at commit', { skip: !isRoot && 'needs root' }, async () => {
   await withSnapshotter(impls[1][1], async (sn) => {
     await sn.prepare(ctx, 'p', undefined);

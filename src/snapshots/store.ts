@@ -1,11 +1,12 @@
 import { mkdirSync, readdirSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename } from 'node:fs/promises';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import type { MetadataDb } from '../metadata/db.ts';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.ts';
 import { diskUsage } from './usage.ts';
-import { removeTree } from '../core/remove-tree.ts';
+import { emptyTrash, removeOrSetAside, removeTree } from '../core/remove-tree.ts';
 
 const migrations = [
   `CREATE TABLE snapshots (
@@ -43,6 +44,10 @@ export interface SnapshotRow {
  * mkdir runs inside it), and removal deletes the row first and renames the
  * directory to `rm-<id>` before deleting it; `open` deletes any directory
  * without a row, so a crash leaves nothing behind after the next start.
+ * Leftovers are moved to `<root>/trash` at open and removed from there
+ * in the background (`close` waits for it); what cannot be removed (a mount
+ * still inside, a file system error) is logged and tried again at the next
+ * start: nothing on disk can stop or hold up the daemon's start.
  */
 export abstract class SnapshotStoreBase implements Snapshotter {
   abstract readonly name: string;
@@ -69,14 +74,39 @@ export abstract class SnapshotStoreBase implements Snapshotter {
   /** Fill a freshly created snapshot from its parent (the copy snapshotter copies). */
   protected async populate(_ctx: Ctx, _row: SnapshotRow, _parent: SnapshotRow | undefined): Promise<void> {}
 
-  /** Remove directories left by a crash (no row, or half-removed). */
+  /**
+   * Remove directories left by a crash (no row, or half-removed). One that
+   * cannot be removed is moved aside (or left) and logged: the start goes on.
+   */
   async cleanup(ctx: Ctx): Promise<void> {
+    const trash = `${this.root}/trash`;
     const ids = new Set((this.db.sql.prepare(`SELECT id FROM snapshots WHERE snapshotter = ?`).all(this.name) as Array<{ id: number }>).map((r) => String(r.id)));
     for (const name of readdirSync(`${this.root}/snapshots`)) {
       ctx.signal.throwIfAborted();
-      if (!ids.has(name)) await rm(`${this.root}/snapshots/${name}`, { recursive: true, force: true });
+      if (ids.has(name)) continue;
+      const dir = `${this.root}/snapshots/${name}`;
+      // Into the trash at once (one rename), removed below without holding up the start: a leftover
+      // may be thousands of levels deep, or gigabytes of a half-unpacked layer.
+      try {
+        await mkdir(trash, { recursive: true, mode: 0o700 });
+        await rename(dir, `${trash}/${name}-${randomBytes(4).toString('hex')}`);
+        continue;
+      } catch {
+        // Not movable (a mount point): removed in place, or left and logged.
+      }
+      const r = await removeOrSetAside(dir, trash);
+      if (r) ctx.log.warn('cannot remove a leftover snapshot directory, nor move it aside: left in place', { path: dir, err: r.error });
     }
+    this.#emptying = emptyTrash(trash).then(
+      (left) => {
+        for (const l of left) ctx.log.warn('cannot remove a leftover snapshot directory: it stays in the trash until the next start', { path: l.path, err: l.error });
+      },
+      (err) => ctx.log.warn('cannot empty the snapshot trash', { path: trash, err }),
+    );
   }
+
+  /** The removal of the trash that `cleanup` started; `close` waits for it. */
+  #emptying: Promise<void> = Promise.resolve();
 
   protected row(key: string): SnapshotRow | undefined {
     return this.db.sql.prepare(`SELECT * FROM snapshots WHERE snapshotter = ? AND key = ?`).get(this.name, key) as SnapshotRow | undefined;
@@ -227,7 +257,9 @@ export abstract class SnapshotStoreBase implements Snapshotter {
     return diskUsage(ctx, `${this.dirOf(row.id)}/fs`);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#emptying;
+  }
 }
 
 /** SQLITE_FULL: the database's file system has no room for the write (or its journal). */
