@@ -23,7 +23,10 @@ export type Entry =
   | { kind: 'link'; name: string }
   | { kind: 'netavark-chains' }
   | { kind: 'cmd'; argv: string[] }
-  | { kind: 'rmdir-empty'; paths: string[] };
+  | { kind: 'rmdir-empty'; paths: string[] }
+  | { kind: 'cri'; socket: string }
+  | { kind: 'cgroup'; name: string }
+  | { kind: 'cni-masq'; network: string };
 
 export class Journal {
   readonly file: string;
@@ -129,6 +132,12 @@ async function release(e: Entry, log: (s: string) => void): Promise<void> {
     case 'cmd':
       await run(e.argv[0], e.argv.slice(1), quiet);
       return;
+    case 'cri':
+      return removePods(e.socket, log);
+    case 'cgroup':
+      return removeCgroup(e.name, log);
+    case 'cni-masq':
+      return removeMasq(e.network, log);
   }
 }
 
@@ -272,4 +281,60 @@ async function removeNetavarkChains(): Promise<void> {
 export async function netavarkChainsPresent(): Promise<boolean> {
   const save = await run('iptables-save', []);
   return save.stdout.includes('NETAVARK');
+}
+
+/** Stops and removes every pod sandbox (and so its containers) a CRI runtime still has. */
+async function removePods(socket: string, log: (s: string) => void): Promise<void> {
+  if (!existsSync(socket)) return;
+  // Loaded here: gRPC is needed only when a CRI bench ran.
+  const { criClient } = await import('./cri-client.ts');
+  const cri = criClient(socket);
+  try {
+    const pods = ((await cri.runtime('ListPodSandbox', {})).items ?? []) as { id: string }[];
+    if (pods.length) log(`cleanup: removing ${pods.length} pod(s) from ${socket}`);
+    for (const p of pods) {
+      await cri.runtime('StopPodSandbox', { pod_sandbox_id: p.id }).catch(() => {});
+      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }).catch((err: Error) => log(`cleanup: RemovePodSandbox ${p.id}: ${err.message}`));
+    }
+  } finally {
+    cri.close();
+  }
+}
+
+/** Removes a cgroup and everything under it in every hierarchy (v1 controllers or v2), children first; only empty cgroups can go. */
+async function removeCgroup(name: string, log: (s: string) => void): Promise<void> {
+  const dirs: string[] = [];
+  const walk = (dir: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    dirs.push(dir);
+    for (const d of entries) if (d.isDirectory()) walk(`${dir}/${d.name}`);
+  };
+  const top = '/sys/fs/cgroup';
+  for (const c of readdirSync(top, { withFileTypes: true })) if (c.isDirectory()) walk(`${top}/${c.name}${name}`);
+  walk(`${top}${name}`);
+  for (const dir of dirs.sort((a, b) => b.length - a.length)) {
+    const r = await run('rmdir', [dir]);
+    if (r.code !== 0 && existsSync(dir)) log(`cleanup: rmdir ${dir}: ${r.stderr.trim()}`);
+  }
+}
+
+/**
+ * The bridge plugin's NAT rules for a network of ours, left when a pod's
+ * CNI DEL never ran (a killed run): each POSTROUTING rule carries the
+ * network's name in its comment and jumps to a chain of its own.
+ */
+async function removeMasq(network: string, log: (s: string) => void): Promise<void> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  if (save.code !== 0) return;
+  const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A POSTROUTING ') && l.includes(`name: \\"${network}\\"`));
+  if (!rules.length) return;
+  const chains = rules.map((l) => / -j (\S+)/.exec(l)?.[1]).filter((c): c is string => !!c && c.startsWith('CNI-'));
+  const input = ['*nat', ...rules.map((l) => `-D ${l.slice(3)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  const r = await run('iptables-restore', ['-w', '--noflush'], { input });
+  log(`cleanup: removed ${rules.length} NAT rule(s) of CNI network ${network}${r.code ? `: ${r.stderr.trim()}` : ''}`);
 }
