@@ -51,7 +51,7 @@ async function starters(env: BenchEnv): Promise<Starter[]> {
       },
     });
   }
-  const cni = env.cniNetwork('startup-cni', `bbt${env.tag}`);
+  const cni = await env.cniNetwork('startup-cni', `bbt${env.tag}`);
   for (const withCri of [true, false]) {
     const key = withCri ? 'containerd-cri' : 'containerd';
     const dir = path.join(mnt, `${key}-startup`);

@@ -26,7 +26,8 @@ export type Entry =
   | { kind: 'rmdir-empty'; paths: string[] }
   | { kind: 'cri'; socket: string }
   | { kind: 'cgroup'; name: string }
-  | { kind: 'cni-masq'; network: string };
+  | { kind: 'cni-masq'; network: string }
+  | { kind: 'portmap-chains' };
 
 export class Journal {
   readonly file: string;
@@ -138,6 +139,8 @@ async function release(e: Entry, log: (s: string) => void): Promise<void> {
       return removeCgroup(e.name, log);
     case 'cni-masq':
       return removeMasq(e.network, log);
+    case 'portmap-chains':
+      return removePortmapChains();
   }
 }
 
@@ -337,4 +340,28 @@ async function removeMasq(network: string, log: (s: string) => void): Promise<vo
   const input = ['*nat', ...rules.map((l) => `-D ${l.slice(3)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
   const r = await run('iptables-restore', ['-w', '--noflush'], { input });
   log(`cleanup: removed ${rules.length} NAT rule(s) of CNI network ${network}${r.code ? `: ${r.stderr.trim()}` : ''}`);
+}
+
+const PORTMAP_CHAINS = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'];
+
+/** Whether the portmap plugin's base chains exist now (then they are not ours to remove). */
+export async function portmapChainsPresent(): Promise<boolean> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  return save.stdout.includes(':CNI-HOSTPORT-');
+}
+
+/**
+ * The portmap plugin creates its base chains on first use and never
+ * removes them. Journaled only when they did not exist before the bench;
+ * removed only when no port mapping of anyone is left in them.
+ */
+async function removePortmapChains(): Promise<void> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  if (save.code !== 0 || !save.stdout.includes(':CNI-HOSTPORT-DNAT') || /^-A CNI-HOSTPORT-DNAT /m.test(save.stdout)) return;
+  const ipt = (...a: string[]) => run('iptables', ['-w', '-t', 'nat', ...a]);
+  await ipt('-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT');
+  await ipt('-D', 'OUTPUT', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT');
+  await ipt('-D', 'POSTROUTING', '-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ');
+  for (const c of PORTMAP_CHAINS) await ipt('-F', c);
+  for (const c of PORTMAP_CHAINS) await ipt('-X', c);
 }

@@ -5,7 +5,7 @@ import { mkdtemp, truncate } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Journal, netavarkChainsPresent, startTimeOf } from './cleanup.ts';
+import { Journal, netavarkChainsPresent, portmapChainsPresent, startTimeOf } from './cleanup.ts';
 import { criClient, grpcAnswers, httpAnswers } from './cri-client.ts';
 import { ensureLayout } from './image-gen.ts';
 import { cniConflist, containerdToml, hostsToml } from './peer-config.ts';
@@ -73,6 +73,7 @@ export class BenchEnv {
   readonly ns = 'bench';
   readonly tag = randomBytes(3).toString('hex');
   readonly diskGiB: number;
+  #portmapJournaled = false;
 
   private constructor(work: string, diskGiB: number) {
     this.work = work;
@@ -281,7 +282,9 @@ export class BenchEnv {
   }
 
   /** A CNI network of the bench's own (conflist in a dir of ours, its own bridge, subnet and IPAM store). */
-  cniNetwork(what: string, bridge: string): { confDir: string; name: string; subnet: string; bridge: string } {
+  async cniNetwork(what: string, bridge: string): Promise<{ confDir: string; name: string; subnet: string; bridge: string }> {
+    if (!this.#portmapJournaled && !(await portmapChainsPresent())) this.journal.add({ kind: 'portmap-chains' });
+    this.#portmapJournaled = true;
     const confDir = path.join(this.work, what, 'net.d');
     mkdirSync(confDir, { recursive: true });
     const name = `berthbench-${what}-${this.tag}`;
@@ -312,7 +315,7 @@ export class BenchEnv {
     mkdirSync(dir, { recursive: true });
     mkdirSync(runDir, { recursive: true });
     const pause = await this.image('pause');
-    const net = this.cniNetwork('cri-cni', `bbc${this.tag}`);
+    const net = await this.cniNetwork('cri-cni', `bbc${this.tag}`);
     const cfg = path.join(this.work, 'containerd-cri.toml');
     writeFileSync(cfg, containerdToml({ root: `${dir}/root`, state: `${runDir}/state`, socket: sock, cri: { cniConfDir: net.confDir, cniBinDir: '/usr/lib/cni', sandboxImage: pause } }));
     // The CRI plugin keeps pod netns mounts in /run/netns and CNI results in /var/lib/cni whatever its config says.
@@ -337,7 +340,7 @@ export class BenchEnv {
    */
   readonly ctrCni = memo(async () => {
     const cd = await this.containerd();
-    const net = this.cniNetwork('ctr-cni', `bbn${this.tag}`);
+    const net = await this.cniNetwork('ctr-cni', `bbn${this.tag}`);
     const cache = path.join(this.work, 'ctr-cni', 'cache');
     mkdirSync(cache, { recursive: true });
     this.hostDirs(['/etc/cni/net.d', '/etc/cni', '/var/lib/cni']);

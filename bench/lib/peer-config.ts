@@ -80,11 +80,16 @@ export function containerdToml(o: ContainerdOptions): string {
       '  stream_server_address = "127.0.0.1"',
       '  stream_server_port = "0"',
       '  enable_selinux = false',
+      // A sandbox's oom_score_adj of -998 needs CAP_SYS_RESOURCE, which root lacks in a container such as this host; runc then fails in nsexec.
+      '  restrict_oom_score_adj = true',
       '[plugins."io.containerd.grpc.v1.cri".containerd]',
       '  snapshotter = "overlayfs"',
       '  default_runtime_name = "runc"',
       '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
       '  runtime_type = "io.containerd.runc.v2"',
+      // runc's state under the bench's run dir, not the default /run/containerd/runc.
+      '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+      `  Root = ${toml(o.state + '/runc')}`,
       '[plugins."io.containerd.grpc.v1.cri".cni]',
       `  bin_dir = ${toml(o.cri.cniBinDir)}`,
       `  conf_dir = ${toml(o.cri.cniConfDir)}`,
