@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 missing=""
-for p in containerd podman; do
+for p in containerd podman netavark; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
