@@ -27,7 +27,8 @@ export type Entry =
   | { kind: 'cri'; socket: string }
   | { kind: 'cgroup'; name: string }
   | { kind: 'cni-masq'; network: string }
-  | { kind: 'portmap-chains' };
+  | { kind: 'portmap-chains' }
+  | { kind: 'subnet-rules'; subnet: string };
 
 export class Journal {
   readonly file: string;
@@ -141,6 +142,8 @@ async function release(e: Entry, log: (s: string) => void): Promise<void> {
       return removeMasq(e.network, log);
     case 'portmap-chains':
       return removePortmapChains();
+    case 'subnet-rules':
+      return removeSubnetRules(e.subnet, log);
   }
 }
 
@@ -364,4 +367,23 @@ async function removePortmapChains(): Promise<void> {
   await ipt('-D', 'POSTROUTING', '-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ');
   for (const c of PORTMAP_CHAINS) await ipt('-F', c);
   for (const c of PORTMAP_CHAINS) await ipt('-X', c);
+}
+
+/**
+ * Rules that name a subnet of ours, and the per-network chains they jump
+ * to: netavark leaves them when a container's network was set up but its
+ * start failed and no teardown ran. Our subnets are random and unused
+ * elsewhere, so a rule naming one is ours.
+ */
+export async function removeSubnetRules(subnet: string, log: (s: string) => void): Promise<void> {
+  for (const table of ['filter', 'nat']) {
+    const save = await run('iptables-save', ['-t', table]);
+    if (save.code !== 0) continue;
+    const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A ') && l.split(' ').includes(subnet));
+    if (!rules.length) continue;
+    const chains = [...new Set(rules.map((l) => / -j (NETAVARK-[0-9A-F]{8,}|CNI-[0-9a-f]{8,})$/.exec(l)?.[1]).filter((c): c is string => !!c))];
+    const input = [`*${table}`, ...rules.map((l) => `-D ${l.slice(3)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+    const r = await run('iptables-restore', ['-w', '--noflush'], { input });
+    log(`cleanup: removed ${rules.length} ${table} rule(s) naming ${subnet}${r.code ? `: ${r.stderr.trim()}` : ''}`);
+  }
 }

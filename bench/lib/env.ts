@@ -257,6 +257,7 @@ export class BenchEnv {
     const subnet = randomSubnet();
     if (!(await netavarkChainsPresent())) this.journal.add({ kind: 'netavark-chains' });
     this.journal.add({ kind: 'link', name: iface });
+    this.journal.add({ kind: 'subnet-rules', subnet: `${subnet}.0/24` });
     writeFileSync(
       path.join(netDir, `${name}.json`),
       JSON.stringify({
