@@ -59,7 +59,7 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
     ],
     notes: [
       'ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none',
-      "ctr run --cni sets up containerd's CNI (go-cni, in ctr) with a conflist of the bench's own, bind-mounted on /etc/cni/net.d in a private mount namespace (ctr 1.6 reads no other dir), entered with nsenter; it is compared against berth's default bridge",
+      "ctr run --cni sets up containerd's CNI (go-cni, in ctr) with a conflist of the bench's own, bind-mounted on /etc/cni/net.d in a private mount namespace (ctr 1.6 reads no other dir), entered with nsenter; it is compared against berth's default bridge; ctr's CNI DEL passes no netns, so the bridge plugin releases the address but leaves the container's NAT rule (removed by the bench at the end)",
       'berth = the native client, whose command berthd runs; the Node CLI row is the same command in a Node process of its own',
     ],
   };
