@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     if (want('images')) await bench('images', async () => [await imagesBench(env, rounds(15))]);
     if (want('run')) await bench('run', async () => [await runBench(env, rounds(10))]);
     if (want('run50') || want('memory')) {
-      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') }));
+      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory'), afterBigPull: want('pull') }));
     }
     if (want('network')) await bench('network', async () => [await networkBench(env, rounds(5))]);
     if (want('cri')) await bench('cri', async () => [await criBench(env, rounds(5))]);

@@ -80,7 +80,7 @@ interface Fleet {
  * another; with `memory`, the memory each running container adds is taken
  * in the first round while all 50 sleep.
  */
-export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean } = {}): Promise<BenchResult[]> {
+export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean; afterBigPull?: boolean } = {}): Promise<BenchResult[]> {
   const count = opts.count ?? 50;
   const p = await prepare(env);
   // A sleep duration unique to this run tags our container processes, so the
@@ -118,7 +118,7 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   const memory: Series[] = [];
   const memNotes: string[] = [];
   if (opts.memory) {
-    const fresh = await freshMemory(env);
+    const fresh = await freshMemory(env, opts.afterBigPull ?? false);
     memory.push(...fresh.series);
     memNotes.push(...fresh.notes);
   }
