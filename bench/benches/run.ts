@@ -176,7 +176,7 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
         { num: 'berth-per-container-pss', den: 'ctr-per-container-pss' },
         { num: 'berth-monitor-rss', den: 'podman-monitor-rss' },
         { num: 'berthd-fresh-rss', den: 'limit-fresh', target: 1 },
-        { num: 'berth-daemon-idle-rss', den: 'limit-idle', target: 1 },
+        ...(opts.afterBigPull ? [{ num: 'berth-daemon-idle-rss', den: 'limit-idle', target: 1 }] : []),
         { num: 'berthd-fresh-rss', den: 'containerd-fresh-rss' },
         { num: 'berthd-fresh-pss', den: 'containerd-fresh-pss' },
       ],
