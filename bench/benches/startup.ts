@@ -22,7 +22,14 @@ interface Starter {
  * containerd until its socket answers a Version call, with its CRI plugin
  * on (what a Kubernetes node runs, as berthd serves the CRI) and off.
  */
-async function starters(env: BenchEnv): Promise<Starter[]> {
+// One set per run: memory's fresh rows and the startup bench share the daemons' roots and configs.
+const made = new WeakMap<BenchEnv, Promise<Starter[]>>();
+function starters(env: BenchEnv): Promise<Starter[]> {
+  if (!made.has(env)) made.set(env, makeStarters(env));
+  return made.get(env)!;
+}
+
+async function makeStarters(env: BenchEnv): Promise<Starter[]> {
   const mnt = await env.fs();
   const runFs = await env.runFs();
   const berth = await env.berth();
