@@ -294,7 +294,7 @@ async function removePods(socket: string, log: (s: string) => void): Promise<voi
   if (!existsSync(socket)) return;
   // Loaded here: gRPC is needed only when a CRI bench ran.
   const { criClient } = await import('./cri-client.ts');
-  const cri = criClient(socket);
+  const cri = criClient(socket, 30_000);
   try {
     const pods = ((await cri.runtime('ListPodSandbox', {})).items ?? []) as { id: string }[];
     if (pods.length) log(`cleanup: removing ${pods.length} pod(s) from ${socket}`);

@@ -28,7 +28,8 @@ export interface CriClient {
   close(): void;
 }
 
-export function criClient(socket: string): CriClient {
+/** `deadlineMs` bounds every call (a hung daemon must not hold a cleanup for long). */
+export function criClient(socket: string, deadlineMs = 120_000): CriClient {
   const p = runtimePackage();
   const address = `unix:${socket}`;
   const creds = grpc.credentials.createInsecure();
@@ -38,7 +39,7 @@ export function criClient(socket: string): CriClient {
   const image = new p.runtime.v1.ImageService(address, creds, options);
   const call = (client: any): CriCall => (method, req) =>
     new Promise((resolve, reject) =>
-      client[method](req, { deadline: Date.now() + 120_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(new Error(`${method}: ${err.message}`)) : resolve(res))),
+      client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(new Error(`${method}: ${err.message}`)) : resolve(res))),
     );
   return {
     runtime: call(runtime),
