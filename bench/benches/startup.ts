@@ -42,7 +42,10 @@ async function makeStarters(env: BenchEnv): Promise<Starter[]> {
     const cfg = path.join(env.work, 'berth-startup.toml');
     const bridge = `bbs${env.tag}`;
     env.journal.add({ kind: 'link', name: bridge });
-    writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
+    // A bridge and cgroup parent of its own: its start-up recovery must never meet the other berthd's containers.
+    const cgroup = `/berth-bench-startup-${env.tag}`;
+    env.journal.add({ kind: 'cgroup', name: cgroup });
+    writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n[runtime]\ncgroup_parent = "${cgroup}"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
     const sock = path.join(state, 'berth.sock');
     out.push({
       key: 'berthd',
