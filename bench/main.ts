@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import { imagesBench, pullBench } from './benches/pull.ts';
 import { networkBench } from './benches/network.ts';
 import { run50Bench, runBench } from './benches/run.ts';
+import { criBench } from './benches/cri.ts';
+import { dockerBench } from './benches/docker.ts';
+import { startupBench } from './benches/startup.ts';
 import { readJournal, startTimeOf } from './lib/cleanup.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
 import { interrupted, run } from './lib/proc.ts';
@@ -12,22 +15,25 @@ import { printResult, printSummary, writeResult, type BenchResult } from './lib/
 /**
  * The bench harness: berth beside containerd, podman and runc, in one run on
  * the same images and filesystem. `sh bench/run.sh [pull|images|run|run50|
- * memory|network|all]`; see bench/README.md.
+ * memory|network|cri|docker|startup|all]`; see bench/README.md.
  */
-const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|all] [--rounds N]
+const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|cri|docker|startup|all] [--rounds N]
 
   pull      cold pull-and-unpack of a ~400 MB, 8-layer image, and re-pull of a present one
   images    listing latency with the image present
-  run       run --rm of \`true\` (and raw runc as the floor)
+  run       run --rm of \`true\` (and raw runc as the floor; ctr --cni beside the default bridge)
   run50     50 containers started detached one after another, then removed
-  memory    daemon idle memory and the memory each running container adds (50 sleeping)
+  memory    daemon memory fresh and idle, and the memory each running container adds (50 sleeping)
   network   bridge network + published port until it answers, and the cost over --network none
+  cri       CRI pod start and ListContainerStats with 50 running, against containerd's CRI plugin
+  docker    docker run --rm through berth's Docker socket, podman's service, and berth run --rm
+  startup   daemon start until every socket answers, against containerd
   all       everything above (run50 and memory share their containers)
 
-  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5)
+  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5, cri 5, docker 10, startup 5)
 `;
 
-const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network'] as const;
+const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network', 'cri', 'docker', 'startup'] as const;
 
 async function versions(): Promise<Record<string, string>> {
   const v = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => undefined))?.stdout.split('\n')[0].trim() ?? '';
@@ -114,9 +120,12 @@ async function main(): Promise<number> {
     if (want('images')) await bench('images', async () => [await imagesBench(env, rounds(15))]);
     if (want('run')) await bench('run', async () => [await runBench(env, rounds(10))]);
     if (want('run50') || want('memory')) {
-      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory') }));
+      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory'), afterBigPull: want('pull') }));
     }
     if (want('network')) await bench('network', async () => [await networkBench(env, rounds(5))]);
+    if (want('cri')) await bench('cri', async () => [await criBench(env, rounds(5))]);
+    if (want('docker')) await bench('docker', async () => [await dockerBench(env, rounds(10))]);
+    if (want('startup')) await bench('startup', async () => [await startupBench(env, rounds(5))]);
   } catch (err) {
     failed = true;
     if (!stopping) process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);

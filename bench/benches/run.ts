@@ -1,6 +1,7 @@
 import type { BenchEnv, Berth } from '../lib/env.ts';
 import { berthSetup, commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
 import { sleep } from '../lib/proc.ts';
+import { freshMemory } from './startup.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 
 /** Pulls the tiny image into every store (untimed) and returns what the run benchmarks need. */
@@ -21,6 +22,7 @@ async function prepare(env: BenchEnv) {
 export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResult> {
   const p = await prepare(env);
   const { runc, bundle } = await env.runcBundle();
+  const cni = await env.ctrCni();
   let n = 0;
   const id = (what: string) => `${what}-${env.tag}-${n++}`;
   const cases: Case[] = [
@@ -33,6 +35,12 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
       measure: async () => (await p.b!.cli.must(['run', '--rm', '--network', 'none', p.ref, 'true'], { env: { BERTH_CLI_LOCAL: '1' } })).ms,
     },
     { key: 'ctr', label: 'ctr run --rm', note: 'own empty netns', measure: async () => (await p.ctr.must(['run', '--rm', '--runc-root', p.runcRoot, p.ref, id('c'), 'true'])).ms },
+    {
+      key: 'ctr-cni',
+      label: 'ctr run --rm --cni',
+      note: `bridge + portmap conflist of ours (${cni.net.bridge}, ${cni.net.subnet})`,
+      measure: async () => (await cni.ctr.must(['run', '--rm', '--cni', '--runc-root', cni.runcRoot, p.ref, id('n'), 'true'])).ms,
+    },
     { key: 'podman', label: 'podman run --rm --network none', measure: async () => (await p.podman.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
     { key: 'runc', label: 'runc run (prepared bundle)', note: 'floor', measure: async () => (await runc.must(['run', '--bundle', bundle, id('r')])).ms },
   ];
@@ -41,6 +49,7 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
     series: await interleave(cases, rounds, (s) => env.log(s)),
     ratios: [
       { num: 'berth-none', den: 'ctr', target: 0.75 },
+      { num: 'berth', den: 'ctr-cni', target: 0.5 },
       { num: 'berth', den: 'ctr' },
       { num: 'berth-none', den: 'podman' },
       { num: 'berth-none', den: 'runc' },
@@ -50,6 +59,7 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
     ],
     notes: [
       'ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none',
+      "ctr run --cni sets up containerd's CNI (go-cni, in ctr) with a conflist of the bench's own, bind-mounted on /etc/cni/net.d in a private mount namespace (ctr 1.6 reads no other dir), entered with nsenter; it is compared against berth's default bridge; ctr's CNI DEL passes no netns, so the bridge plugin releases the address but leaves the container's NAT rule (removed by the bench at the end)",
       'berth = the native client, whose command berthd runs; the Node CLI row is the same command in a Node process of its own',
     ],
   };
@@ -70,7 +80,7 @@ interface Fleet {
  * another; with `memory`, the memory each running container adds is taken
  * in the first round while all 50 sleep.
  */
-export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean } = {}): Promise<BenchResult[]> {
+export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean; afterBigPull?: boolean } = {}): Promise<BenchResult[]> {
   const count = opts.count ?? 50;
   const p = await prepare(env);
   // A sleep duration unique to this run tags our container processes, so the
@@ -107,6 +117,11 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   ]);
   const memory: Series[] = [];
   const memNotes: string[] = [];
+  if (opts.memory) {
+    const fresh = await freshMemory(env, opts.afterBigPull ?? false);
+    memory.push(...fresh.series);
+    memNotes.push(...fresh.notes);
+  }
   const get = (k: string) => timing.find((s) => s.key === k)!;
   for (let r = 0; r < rounds; r++) {
     for (const f of fleets) {
@@ -160,6 +175,10 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
         { num: 'berth-per-container-pss', den: 'podman-per-container-pss', target: 1 },
         { num: 'berth-per-container-pss', den: 'ctr-per-container-pss' },
         { num: 'berth-monitor-rss', den: 'podman-monitor-rss' },
+        { num: 'berthd-fresh-rss', den: 'limit-fresh', target: 1 },
+        ...(opts.afterBigPull ? [{ num: 'berth-daemon-idle-rss', den: 'limit-idle', target: 1 }] : []),
+        { num: 'berthd-fresh-rss', den: 'containerd-fresh-rss' },
+        { num: 'berthd-fresh-pss', den: 'containerd-fresh-pss' },
       ],
       notes: [
         `with ${count} sleeping containers per engine; monitor = parent process of each container's init (found by the run's unique sleep argument), summed over its PIDs and divided by ${count}`,

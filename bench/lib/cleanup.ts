@@ -23,7 +23,12 @@ export type Entry =
   | { kind: 'link'; name: string }
   | { kind: 'netavark-chains' }
   | { kind: 'cmd'; argv: string[] }
-  | { kind: 'rmdir-empty'; paths: string[] };
+  | { kind: 'rmdir-empty'; paths: string[] }
+  | { kind: 'cri'; socket: string }
+  | { kind: 'cgroup'; name: string }
+  | { kind: 'cni-masq'; network: string }
+  | { kind: 'portmap-chains' }
+  | { kind: 'subnet-rules'; subnet: string };
 
 export class Journal {
   readonly file: string;
@@ -129,6 +134,16 @@ async function release(e: Entry, log: (s: string) => void): Promise<void> {
     case 'cmd':
       await run(e.argv[0], e.argv.slice(1), quiet);
       return;
+    case 'cri':
+      return removePods(e.socket, log);
+    case 'cgroup':
+      return removeCgroup(e.name, log);
+    case 'cni-masq':
+      return removeMasq(e.network, log);
+    case 'portmap-chains':
+      return removePortmapChains();
+    case 'subnet-rules':
+      return removeSubnetRules(e.subnet, log);
   }
 }
 
@@ -272,4 +287,103 @@ async function removeNetavarkChains(): Promise<void> {
 export async function netavarkChainsPresent(): Promise<boolean> {
   const save = await run('iptables-save', []);
   return save.stdout.includes('NETAVARK');
+}
+
+/** Stops and removes every pod sandbox (and so its containers) a CRI runtime still has. */
+async function removePods(socket: string, log: (s: string) => void): Promise<void> {
+  if (!existsSync(socket)) return;
+  // Loaded here: gRPC is needed only when a CRI bench ran.
+  const { criClient } = await import('./cri-client.ts');
+  const cri = criClient(socket, 30_000);
+  try {
+    const pods = ((await cri.runtime('ListPodSandbox', {})).items ?? []) as { id: string }[];
+    if (pods.length) log(`cleanup: removing ${pods.length} pod(s) from ${socket}`);
+    for (const p of pods) {
+      await cri.runtime('StopPodSandbox', { pod_sandbox_id: p.id }).catch(() => {});
+      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }).catch((err: Error) => log(`cleanup: RemovePodSandbox ${p.id}: ${err.message}`));
+    }
+  } finally {
+    cri.close();
+  }
+}
+
+/** Removes a cgroup and everything under it in every hierarchy (v1 controllers or v2), children first; only empty cgroups can go. */
+async function removeCgroup(name: string, log: (s: string) => void): Promise<void> {
+  const dirs: string[] = [];
+  const walk = (dir: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    dirs.push(dir);
+    for (const d of entries) if (d.isDirectory()) walk(`${dir}/${d.name}`);
+  };
+  const top = '/sys/fs/cgroup';
+  for (const c of readdirSync(top, { withFileTypes: true })) if (c.isDirectory()) walk(`${top}/${c.name}${name}`);
+  walk(`${top}${name}`);
+  for (const dir of dirs.sort((a, b) => b.length - a.length)) {
+    const r = await run('rmdir', [dir]);
+    if (r.code !== 0 && existsSync(dir)) log(`cleanup: rmdir ${dir}: ${r.stderr.trim()}`);
+  }
+}
+
+/**
+ * The bridge plugin's NAT rules for a network of ours, left when a pod's
+ * CNI DEL never ran (a killed run): each POSTROUTING rule carries the
+ * network's name in its comment and jumps to a chain of its own.
+ */
+async function removeMasq(network: string, log: (s: string) => void): Promise<void> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  if (save.code !== 0) return;
+  const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A POSTROUTING ') && l.includes(`name: \\"${network}\\"`));
+  if (!rules.length) return;
+  const chains = rules.map((l) => / -j (\S+)/.exec(l)?.[1]).filter((c): c is string => !!c && c.startsWith('CNI-'));
+  const input = ['*nat', ...rules.map((l) => `-D ${l.slice(3)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  const r = await run('iptables-restore', ['-w', '--noflush'], { input });
+  log(`cleanup: removed ${rules.length} NAT rule(s) of CNI network ${network}${r.code ? `: ${r.stderr.trim()}` : ''}`);
+}
+
+const PORTMAP_CHAINS = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'];
+
+/** Whether the portmap plugin's base chains exist now (then they are not ours to remove). */
+export async function portmapChainsPresent(): Promise<boolean> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  return save.stdout.includes(':CNI-HOSTPORT-');
+}
+
+/**
+ * The portmap plugin creates its base chains on first use and never
+ * removes them. Journaled only when they did not exist before the bench;
+ * removed only when no port mapping of anyone is left in them.
+ */
+async function removePortmapChains(): Promise<void> {
+  const save = await run('iptables-save', ['-t', 'nat']);
+  if (save.code !== 0 || !save.stdout.includes(':CNI-HOSTPORT-DNAT') || /^-A CNI-HOSTPORT-DNAT /m.test(save.stdout)) return;
+  const ipt = (...a: string[]) => run('iptables', ['-w', '-t', 'nat', ...a]);
+  await ipt('-D', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT');
+  await ipt('-D', 'OUTPUT', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'CNI-HOSTPORT-DNAT');
+  await ipt('-D', 'POSTROUTING', '-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', 'CNI-HOSTPORT-MASQ');
+  for (const c of PORTMAP_CHAINS) await ipt('-F', c);
+  for (const c of PORTMAP_CHAINS) await ipt('-X', c);
+}
+
+/**
+ * Rules that name a subnet of ours, and the per-network chains they jump
+ * to: netavark leaves them when a container's network was set up but its
+ * start failed and no teardown ran. Our subnets are random and unused
+ * elsewhere, so a rule naming one is ours.
+ */
+export async function removeSubnetRules(subnet: string, log: (s: string) => void): Promise<void> {
+  for (const table of ['filter', 'nat']) {
+    const save = await run('iptables-save', ['-t', table]);
+    if (save.code !== 0) continue;
+    const rules = save.stdout.split('\n').filter((l) => l.startsWith('-A ') && l.split(' ').includes(subnet));
+    if (!rules.length) continue;
+    const chains = [...new Set(rules.map((l) => / -j (NETAVARK-[0-9A-F]{8,}|CNI-[0-9a-f]{8,})$/.exec(l)?.[1]).filter((c): c is string => !!c))];
+    const input = [`*${table}`, ...rules.map((l) => `-D ${l.slice(3)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+    const r = await run('iptables-restore', ['-w', '--noflush'], { input });
+    log(`cleanup: removed ${rules.length} ${table} rule(s) naming ${subnet}${r.code ? `: ${r.stderr.trim()}` : ''}`);
+  }
 }

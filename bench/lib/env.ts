@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, truncate } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Journal, netavarkChainsPresent, startTimeOf } from './cleanup.ts';
+import { Journal, netavarkChainsPresent, portmapChainsPresent, startTimeOf } from './cleanup.ts';
+import { criClient, grpcAnswers, httpAnswers } from './cri-client.ts';
 import { ensureLayout } from './image-gen.ts';
+import { cniConflist, containerdToml, hostsToml } from './peer-config.ts';
 import { must, run, sleep, type RunOptions, type RunResult } from './proc.ts';
 
 export const projectRoot = path.resolve(import.meta.dirname, '../..');
@@ -42,6 +44,11 @@ export interface Berth {
   daemon: Daemon;
   root: string;
   state: string;
+  daemonBin: string;
+  /** berthd's config file (bridge, registry hosts, CRI). */
+  config: string;
+  criSocket: string;
+  dockerSocket: string;
   /** Whether `berth ARGS --help` succeeds, i.e. the command exists in this checkout. */
   has(command: string): Promise<boolean>;
   /** Stop berthd, wipe its root and state, start it again. */
@@ -66,6 +73,7 @@ export class BenchEnv {
   readonly ns = 'bench';
   readonly tag = randomBytes(3).toString('hex');
   readonly diskGiB: number;
+  #portmapJournaled = false;
 
   private constructor(work: string, diskGiB: number) {
     this.work = work;
@@ -119,7 +127,7 @@ export class BenchEnv {
   });
 
   /** Starts a program in its own process group (so Ctrl-C reaches only the harness) and journals its PID. */
-  async spawnDaemon(what: string, cmd: string, args: string[], ready: () => Promise<boolean>, env: Record<string, string> = {}): Promise<Daemon> {
+  async spawnDaemon(what: string, cmd: string, args: string[], ready: (pid: number) => Promise<boolean>, env: Record<string, string> = {}): Promise<Daemon> {
     const logFile = path.join(this.work, `${what}.log`);
     const fd = openSync(logFile, 'a');
     const p = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
@@ -132,7 +140,7 @@ export class BenchEnv {
     p.on('exit', () => (exited = true));
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (await ready().catch(() => false)) return { pid, start, log: logFile };
+      if (await ready(pid).catch(() => false)) return { pid, start, log: logFile };
       if (exited || Date.now() > deadline) {
         const tail = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
         throw new Error(`${what} ${exited ? 'exited' : 'did not become ready in 30 s'}; log ${logFile}:\n${tail}`);
@@ -164,7 +172,7 @@ export class BenchEnv {
   });
 
   /** Reference of test image `name` in the registry, generated and pushed on first use. */
-  async image(name: 'big' | 'tiny'): Promise<string> {
+  async image(name: 'big' | 'tiny' | 'pause'): Promise<string> {
     const host = await this.registry();
     const layout = await ensureLayout(this.cacheDir, name, (s) => this.log(s));
     const ref = `${host}/bench/${name}:1`;
@@ -190,27 +198,7 @@ export class BenchEnv {
     mkdirSync(dir, { recursive: true });
     mkdirSync(runDir, { recursive: true });
     const cfg = path.join(this.work, 'containerd.toml');
-    writeFileSync(
-      cfg,
-      [
-        'version = 2',
-        `root = "${dir}/root"`,
-        `state = "${runDir}/state"`,
-        'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
-        '[grpc]',
-        `  address = "${sock}"`,
-        '[ttrpc]',
-        `  address = "${sock}.ttrpc"`,
-        '[debug]',
-        '  address = ""',
-        '  level = "warn"',
-        '[metrics]',
-        '  address = ""',
-        '[plugins."io.containerd.monitor.v1.cgroups"]',
-        '  no_prometheus = true',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(cfg, containerdToml({ root: `${dir}/root`, state: `${runDir}/state`, socket: sock }));
     const ctr = new Tool('ctr', ['-a', sock, '-n', this.ns]);
     // containerd 1.6 puts shim sockets and ctr's FIFOs under /run/containerd
     // whatever its config says; remove those dirs afterwards if they are ours and empty.
@@ -248,6 +236,8 @@ export class BenchEnv {
         '[network]',
         'network_backend = "netavark"',
         `network_config_dir = "${conf}/net"`,
+        // Never podman's own default (podman0, 10.88.0.0/16): a network of ours, written by podmanNetwork().
+        `default_network = "berthbench${this.tag}"`,
         '',
       ].join('\n'),
     );
@@ -267,6 +257,7 @@ export class BenchEnv {
     const subnet = randomSubnet();
     if (!(await netavarkChainsPresent())) this.journal.add({ kind: 'netavark-chains' });
     this.journal.add({ kind: 'link', name: iface });
+    this.journal.add({ kind: 'subnet-rules', subnet: `${subnet}.0/24` });
     writeFileSync(
       path.join(netDir, `${name}.json`),
       JSON.stringify({
@@ -285,6 +276,93 @@ export class BenchEnv {
     return { name, iface, subnet: `${subnet}.0/24` };
   });
 
+  /** Directories a peer creates on the host whatever its config says, removed afterwards when they were not there and are empty again. */
+  hostDirs(paths: string[]): void {
+    const missing = paths.filter((p) => !existsSync(p));
+    if (missing.length) this.journal.add({ kind: 'rmdir-empty', paths: missing.sort((a, b) => b.length - a.length) });
+  }
+
+  /** A CNI network of the bench's own (conflist in a dir of ours, its own bridge, subnet and IPAM store). */
+  async cniNetwork(what: string, bridge: string): Promise<{ confDir: string; name: string; subnet: string; bridge: string }> {
+    if (!this.#portmapJournaled && !(await portmapChainsPresent())) this.journal.add({ kind: 'portmap-chains' });
+    this.#portmapJournaled = true;
+    const confDir = path.join(this.work, what, 'net.d');
+    mkdirSync(confDir, { recursive: true });
+    const name = `berthbench-${what}-${this.tag}`;
+    const subnet = randomSubnet();
+    this.journal.add({ kind: 'link', name: bridge });
+    this.journal.add({ kind: 'cni-masq', network: name });
+    writeFileSync(path.join(confDir, '10-bench.conflist'), cniConflist({ name, bridge, subnet, dataDir: path.join(this.work, what, 'ipam') }));
+    return { confDir, name, subnet: `${subnet}.0/24`, bridge };
+  }
+
+  /** The cgroup the CRI benchmark's pods are put under on both engines (their sandbox configs' cgroup_parent). */
+  readonly criCgroup = memo(async () => {
+    const name = `/berth-bench-${this.tag}`;
+    this.journal.add({ kind: 'cgroup', name });
+    return name;
+  });
+
+  /**
+   * A second private containerd 1.6, with its CRI plugin on: its own root,
+   * state and socket, a CNI conflist of ours, and the bench's pause image
+   * (pre-pulled) as sandbox_image.
+   */
+  readonly containerdCri = memo(async () => {
+    const mnt = await this.fs();
+    const runDir = path.join(await this.runFs(), 'containerd-cri');
+    const dir = path.join(mnt, 'containerd-cri');
+    const sock = path.join(runDir, 'containerd.sock');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(runDir, { recursive: true });
+    const pause = await this.image('pause');
+    const net = await this.cniNetwork('cri-cni', `bbc${this.tag}`);
+    const cfg = path.join(this.work, 'containerd-cri.toml');
+    writeFileSync(cfg, containerdToml({ root: `${dir}/root`, state: `${runDir}/state`, socket: sock, cri: { cniConfDir: net.confDir, cniBinDir: '/usr/lib/cni', sandboxImage: pause } }));
+    // The CRI plugin keeps pod netns mounts in /run/netns and CNI results in /var/lib/cni whatever its config says.
+    this.hostDirs(['/run/containerd/fifo', '/run/containerd/s', '/run/containerd', '/run/netns', '/var/lib/cni/results', '/var/lib/cni']);
+    const daemon = await this.spawnDaemon('containerd-cri', 'containerd', ['--config', cfg], () => grpcAnswers(sock, '/runtime.v1.RuntimeService/Version'));
+    this.journal.add({ kind: 'cri', socket: sock });
+    const cri = criClient(sock);
+    try {
+      await cri.image('PullImage', { image: { image: pause } });
+    } finally {
+      cri.close();
+    }
+    return { socket: sock, daemon, net, pause };
+  });
+
+  /**
+   * A process holding a private mount namespace in which /etc/cni/net.d and
+   * /var/lib/cni are directories of ours: `ctr run --cni` reads its conflist
+   * from the fixed /etc/cni/net.d (ctr 1.6 has no flag for it), and this
+   * keeps the host's untouched. Commands enter it with nsenter (one small
+   * exec, a millisecond or so, counted against ctr).
+   */
+  readonly ctrCni = memo(async () => {
+    const cd = await this.containerd();
+    const net = await this.cniNetwork('ctr-cni', `bbn${this.tag}`);
+    const cache = path.join(this.work, 'ctr-cni', 'cache');
+    mkdirSync(cache, { recursive: true });
+    this.hostDirs(['/etc/cni/net.d', '/etc/cni', '/var/lib/cni']);
+    mkdirSync('/etc/cni/net.d', { recursive: true });
+    mkdirSync('/var/lib/cni', { recursive: true });
+    const own = readlinkSync('/proc/self/ns/mnt');
+    const holder = await this.spawnDaemon('cni-mount-ns', 'unshare', ['--mount', '--propagation', 'private', 'sleep', '1000000000'], async (pid) => readlinkSync(`/proc/${pid}/ns/mnt`) !== own);
+    const enter = ['-t', String(holder.pid), '-m', '--'];
+    await must('nsenter', [...enter, 'mount', '--bind', net.confDir, '/etc/cni/net.d']);
+    await must('nsenter', [...enter, 'mount', '--bind', cache, '/var/lib/cni']);
+    return { ctr: new Tool('nsenter', [...enter, cd.ctr.bin, ...cd.ctr.prefix]), runcRoot: cd.runcRoot, net };
+  });
+
+  /** `podman system service` on the bench's podman roots: the Docker-compatible API podman serves. */
+  readonly podmanService = memo(async () => {
+    const { podman } = await this.podman();
+    const sock = path.join(await this.runFs(), 'podman', 'podman.sock');
+    const daemon = await this.spawnDaemon('podman-service', podman.bin, [...podman.prefix, 'system', 'service', '--time', '0', `unix://${sock}`], () => httpAnswers(sock, '/_ping'), podman.env);
+    return { socket: sock, daemon };
+  });
+
   /** berth's CLI against a private berthd on the bench filesystem, or why berth cannot be measured. */
   readonly berth = memo(async (): Promise<Berth | string> => {
     // BERTH_BENCH_CHECKOUT measures the berth of another checkout with this harness.
@@ -301,7 +379,15 @@ export class BenchEnv {
     // Our own default bridge and subnet, so the bench never meets a host's berth0.
     const bridge = `bbb${this.tag}`;
     this.journal.add({ kind: 'link', name: bridge });
-    writeFileSync(cfg, `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`);
+    // The registry as plain HTTP in a hosts dir of ours, so the CRI's pulls resolve it as the CLI's do; CRI pods on the bench's default bridge.
+    const registry = await this.registry();
+    const hostsDir = path.join(this.work, 'berth-hosts');
+    mkdirSync(path.join(hostsDir, registry), { recursive: true });
+    writeFileSync(path.join(hostsDir, registry, 'hosts.toml'), hostsToml(registry));
+    writeFileSync(
+      cfg,
+      `version = 1\n[network]\nbridge = "${bridge}"\nsubnet = "${randomSubnet()}.0/24"\n[registry]\nconfig_path = "${hostsDir}"\n[cri]\nnetwork = ""\n${process.env.BERTH_BENCH_CONFIG ?? ''}\n`,
+    );
     const cli = new Tool(cliBin, ['-H', `unix://${sock}`]);
     const start = () =>
       this.spawnDaemon('berthd', daemonBin, ['--root', root, '--state', state, '--address', sock, '--config', cfg, '--log-level', 'warn'], async () => existsSync(sock) && (await cli.run(['version'], { timeoutMs: 10_000 })).code === 0);
@@ -318,6 +404,10 @@ export class BenchEnv {
       daemon,
       root,
       state,
+      daemonBin,
+      config: cfg,
+      criSocket: path.join(state, 'cri.sock'),
+      dockerSocket: path.join(state, 'docker.sock'),
       has: (command) => {
         if (!known.has(command)) known.set(command, cli.run([...command.split(' '), '--help'], { timeoutMs: 20_000 }).then((r) => r.code === 0));
         return known.get(command)!;

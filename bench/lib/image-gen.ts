@@ -19,6 +19,7 @@ import { tarStream, type TarItem } from './tar.ts';
  *   mixed layer, a data layer, and an app layer with a whiteout and an
  *   opaque directory.
  * - tiny: busybox-static alone, for the run benchmarks.
+ * - pause: berth's pause binary alone, the sandbox image of containerd's CRI.
  */
 export const GENERATOR_VERSION = 1;
 
@@ -162,10 +163,23 @@ async function writeBlob(blobDir: string, body: string): Promise<{ digest: strin
   return { digest, size: Buffer.byteLength(body) };
 }
 
+/** berth's own pause binary (static), as the sandbox image of containerd's CRI plugin: both engines then hold a pod with the same program. */
+function* pause(): Generator<TarItem> {
+  yield { path: 'pause', type: 'file', mode: 0o755, data: readFileSync(path.resolve(import.meta.dirname, '../../native/build/berth-pause')) };
+}
+
 const IMAGES = {
   big: [base, sourceTree, blobs, logs, modules, mixed, data, app],
   tiny: [base],
+  pause: [pause],
 } as const;
+
+const PATH_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+const CONFIGS: Record<keyof typeof IMAGES, object> = {
+  big: { Env: PATH_ENV, Cmd: ['sh'], WorkingDir: '/', ExposedPorts: { '80/tcp': {} } },
+  tiny: { Env: PATH_ENV, Cmd: ['sh'], WorkingDir: '/', ExposedPorts: { '80/tcp': {} } },
+  pause: { Env: PATH_ENV, Entrypoint: ['/pause'], WorkingDir: '/' },
+};
 
 /** Returns the cached layout of image `name`, generating it first if needed. */
 export async function ensureLayout(cacheDir: string, name: keyof typeof IMAGES, log: (s: string) => void): Promise<Layout> {
@@ -183,7 +197,7 @@ export async function ensureLayout(cacheDir: string, name: keyof typeof IMAGES, 
     architecture: 'amd64',
     os: 'linux',
     created: '2026-01-01T00:00:00Z',
-    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], WorkingDir: '/', ExposedPorts: { '80/tcp': {} } },
+    config: CONFIGS[name],
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: IMAGES[name].map((g) => ({ created: '2026-01-01T00:00:00Z', created_by: `bench generator: ${g.name}` })),
   });
