@@ -89,8 +89,10 @@ test('WebSocket handshakes: version 13, a valid key, a known subprotocol', async
 test('a SPDY client that never opens its streams is dropped after the creation timeout', async (t) => {
   const s = await server(t, { creationTimeoutMs: 50 });
   const { client } = await spdyConnect(s.url(exec), ['v4.channel.k8s.io']);
+  // Listen before opening: on a loaded host the 50 ms may pass while the stream is being opened.
+  const closed = new Promise((r) => client.once('close', r));
   await client.open({ streamtype: 'error' });
-  await new Promise((r) => client.once('close', r));
+  await closed;
   while (s.connections > 0) await new Promise((r) => setTimeout(r, 10));
 });
 
