@@ -81,6 +81,22 @@ describe('host guards', { skip: runtimeSkipReason(), timeout: 600_000 }, () => {
     assert.equal((await e.d.cli(['volume', 'ls', '-q'])).stdout, '', 'the image\'s other VOLUME left no anonymous volume');
   });
 
+  it('removes the anonymous volumes of a run --rm whose start failed', async () => {
+    const r = await e.d.cli(['run', '--rm', '-v', '/data', e.image, 'no-such-executable']);
+    assert.equal(r.code, 127, r.stderr);
+    const d = await e.d.cli(['run', '-d', '--rm', '-v', '/data', e.image, 'no-such-executable']);
+    assert.equal(d.code, 127, d.stderr);
+    await noContainers();
+    assert.equal((await e.d.cli(['volume', 'ls', '-q'])).stdout, '');
+    // Without --rm the volume stays with the container, and rm without -v keeps it, as docker does.
+    const kept = await e.d.cli(['run', '-v', '/data', e.image, 'no-such-executable']);
+    assert.equal(kept.code, 127);
+    assert.equal((await e.d.cli(['rm', (await e.d.cli(['ps', '-aq'])).stdout.trim()])).code, 0);
+    const left = (await e.d.cli(['volume', 'ls', '-q'])).stdout.trim();
+    assert.match(left, /^[0-9a-f]{64}$/);
+    assert.equal((await e.d.cli(['volume', 'rm', left])).code, 0);
+  });
+
   it('gives a default container a read-only cgroup tree, a privileged one a writable one', async () => {
     const probe = 'touch /sys/fs/cgroup/probe && echo root-writable; mkdir /sys/fs/cgroup/pids/probe && rmdir /sys/fs/cgroup/pids/probe && echo pids-writable; true';
     const plain = await e.d.cli(['run', '--rm', e.image, 'sh', '-c', probe]);
