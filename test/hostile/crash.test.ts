@@ -140,6 +140,29 @@ describe('kill -9 of berthd during run, rm and network setup', { skip: runtimeSk
     });
   }
 
+  it('a run -d burst, killed when the runtime starts making the first container', async () => {
+    const killed = killWhenEntries(path.join(e.d.state, 'runtime', 'runc', 'default'), 1);
+    const runs = Array.from({ length: BURST }, () => e.d.cli(['run', '-d', e.image, 'sleep', '600']));
+    await killed;
+    const answered = (await Promise.all(runs)).flatMap(ids);
+    await e.d.restart();
+    await assertRecovered(answered);
+    await assertClean('run burst killed in runc create');
+  });
+
+  it('a run --rm burst, killed at the second die event: the exited ones are removed at the restart', async () => {
+    const { fired } = await killAtEvent('die', 2);
+    const runs = Array.from({ length: BURST }, (_, i) => e.d.cli(['run', '--rm', e.image, 'sh', '-c', `exit ${i}`]));
+    await fired;
+    await Promise.all(runs);
+    await e.d.restart();
+    await assertRecovered([]);
+    // Those that ran to their exit are gone (removed at their exit or by recovery); none is left exited.
+    const exited = (await e.d.cli(['ps', '-aq', '--no-trunc', '--filter', 'status=exited'])).stdout.trim();
+    assert.equal(exited, '', 'no --rm container is left exited');
+    await assertClean('run --rm burst');
+  });
+
   it('a run -d burst, killed at the third start event', async () => {
     const { fired } = await killAtEvent('start', 3);
     const runs = Array.from({ length: BURST }, () => e.d.cli(['run', '-d', e.image, 'sleep', '600']));
