@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand, type CliResult } from '../helpers/daemon.ts';
@@ -189,6 +189,26 @@ describe('kill -9 of berthd during run, rm and network setup', { skip: runtimeSk
     const left = new Set((await e.d.cli(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean));
     for (const id of removed) assert.ok(!left.has(id), `container ${id.slice(0, 12)} whose rm answered stays removed`);
     await assertClean('rm burst');
+  });
+
+  it('leftovers of every kind a create cut short are swept at the restart, a live task never', async () => {
+    const live = await e.d.cli(['run', '-d', e.image, 'sleep', '600']);
+    assert.equal(live.code, 0, live.stderr);
+    const liveId = live.stdout.trim();
+    await e.d.kill();
+    const fake = (n: number) => String(n).repeat(64);
+    const rtDir = path.join(e.d.state, 'runtime', 'runc', 'default');
+    mkdirSync(path.join(tasksDir(), fake(1)));
+    mkdirSync(path.join(tasksDir(), fake(2)));
+    writeFileSync(path.join(tasksDir(), fake(2), 'task.json.tmp'), '{"id":');
+    mkdirSync(path.join(rtDir, fake(3)));
+    mkdirSync(path.join(rtDir, fake(4)));
+    writeFileSync(path.join(rtDir, fake(4), 'exec.fifo'), '');
+    await e.d.restart();
+    assert.deepEqual(readdirSync(tasksDir()), [liveId]);
+    assert.deepEqual(readdirSync(rtDir), [liveId]);
+    await assertRecovered([liveId]);
+    await assertClean('planted leftovers');
   });
 
   it('network setup on a user network with published ports, killed when the first netns appears', async () => {
