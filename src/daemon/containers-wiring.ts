@@ -78,6 +78,8 @@ export async function wireContainers(opts: {
     ownsTask: opts.sandboxes ? (ns, id) => opts.sandboxes!.ownsTask(ns, id) : undefined,
   });
   const namespaces = [...new Set(['default', ...(await listNamespaces(opts.startCtx, opts.db))])];
+  // What a crash left half made goes before sandboxes and containers read their tasks.
+  await tasks.sweep(opts.startCtx);
   const liveSandboxes = (await opts.sandboxes?.recover(opts.startCtx)) ?? [];
   await containers.recover(opts.startCtx, namespaces);
   await opts.network.reconcile(opts.startCtx, [...(await containers.liveIds(opts.startCtx, namespaces)), ...liveSandboxes]);

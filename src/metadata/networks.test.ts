@@ -36,7 +36,7 @@ test('networks: records, lookups, attachments and cascades survive a reopen', as
   try {
     let s = new NetworkStore(t.db);
     s.createNetwork(net(idA, 'n1', 'br-a'));
-    s.createNetwork(net(idB, 'n2', 'br-b'));
+    s.createNetwork({ ...net(idB, 'n2', 'br-b'), hostBridge: { hadGateway: true } });
     await rejectsKind(() => s.createNetwork(net('cc' + '0'.repeat(62), 'n1', 'br-c')), 'AlreadyExists');
     assert.equal(s.findNetwork('n1')?.id, idA);
     assert.equal(s.findNetwork(idB)?.name, 'n2');
@@ -55,6 +55,8 @@ test('networks: records, lookups, attachments and cascades survive a reopen', as
     s = new NetworkStore(db2);
     assert.equal(s.findEndpoint('default', 'web')?.dns.extraHosts[0], 'x:1.2.3.4');
     assert.equal(s.findEndpoint('default', 'c1')?.name, 'web');
+    assert.deepEqual(s.findNetwork('n2')?.hostBridge, { hadGateway: true });
+    assert.equal(s.findNetwork('n1')?.hostBridge, undefined);
     assert.equal(s.findEndpoint('other', 'web'), undefined);
     assert.deepEqual(s.listAttachments({ networkId: idA })[0].ports, [{ hostPort: 80, containerPort: 8080, protocol: 'tcp' }]);
     s.deleteEndpoint('c1' + '0'.repeat(62));

@@ -22,6 +22,13 @@ export interface NetworkRecord {
   labels: Record<string, string>;
   options: Record<string, string>;
   createdAt: string;
+  /**
+   * Set when the bridge existed before the network (a host bridge named
+   * with com.docker.network.bridge.name): it is never deleted, and its
+   * gateway address stays too when it carried it already (`hadGateway`).
+   * Unset when berth made the bridge, which goes with the network.
+   */
+  hostBridge?: { hadGateway: boolean };
 }
 
 export interface EndpointRecord {
@@ -70,6 +77,7 @@ const migrations = [
      aliases TEXT NOT NULL, ports TEXT NOT NULL,
      PRIMARY KEY (container_id, network_id));
    CREATE INDEX network_attachments_by_network ON network_attachments(network_id);`,
+  `ALTER TABLE networks ADD COLUMN host_bridge TEXT;`,
 ];
 
 type Row = Record<string, string | number | null>;
@@ -85,8 +93,8 @@ export class NetworkStore {
   createNetwork(n: NetworkRecord): void {
     try {
       this.db.sql
-        .prepare(`INSERT INTO networks (id, name, driver, bridge, subnet, gateway, internal, labels, options, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.internal ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.createdAt);
+        .prepare(`INSERT INTO networks (id, name, driver, bridge, subnet, gateway, internal, labels, options, created_at, host_bridge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(n.id, n.name, n.driver, n.bridge, n.subnet, n.gateway, n.internal ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.createdAt, n.hostBridge ? JSON.stringify(n.hostBridge) : null);
     } catch (err) {
       if (/UNIQUE/.test((err as Error).message)) throw berthError('AlreadyExists', `network with name ${n.name} already exists`, err);
       throw err;
@@ -181,6 +189,7 @@ function networkOf(r: Row): NetworkRecord {
     labels: JSON.parse(r.labels as string) as Record<string, string>,
     options: JSON.parse(r.options as string) as Record<string, string>,
     createdAt: r.created_at as string,
+    ...(r.host_bridge ? { hostBridge: JSON.parse(r.host_bridge as string) as { hadGateway: boolean } } : {}),
   };
 }
 

@@ -100,6 +100,48 @@ export async function hostRoutes(ctx: Ctx): Promise<Subnet[]> {
   return out;
 }
 
+/** An IPv4 network the host uses: a route's destination or an address's subnet, and its device. */
+export interface HostNetwork {
+  subnet: Subnet;
+  dev: string;
+}
+
+/**
+ * Every IPv4 route (all tables, the default route aside) and address of the
+ * host, so an explicit subnet that would shadow the host's own networks (its
+ * loopback, its uplink's subnet, another bridge) is refused. Empty when `ip`
+ * cannot tell.
+ */
+export async function hostNetworks(ctx: Ctx): Promise<HostNetwork[]> {
+  const [routes, addrs] = await Promise.all([
+    run(ctx, 'ip', ['-4', '-j', 'route', 'show', 'table', 'all'], { allowFail: true }),
+    run(ctx, 'ip', ['-4', '-j', 'addr', 'show'], { allowFail: true }),
+  ]);
+  const out: HostNetwork[] = [];
+  const add = (cidr: string, dev: string | undefined) => {
+    const [addr, len = '32'] = cidr.split('/');
+    const ip = parseIPv4(addr);
+    const prefix = Number(len);
+    if (ip === undefined || !(prefix >= 1 && prefix <= 32)) return;
+    const mask = prefix === 32 ? 0xffffffff : (0xffffffff << (32 - prefix)) >>> 0;
+    out.push({ subnet: { base: (ip & mask) >>> 0, prefix }, dev: dev ?? '' });
+  };
+  const parse = <T>(text: string): T[] => {
+    try {
+      return JSON.parse(text) as T[];
+    } catch {
+      return [];
+    }
+  };
+  if (routes.code === 0) for (const r of parse<{ dst?: string; dev?: string }>(routes.stdout)) if (r.dst && r.dst !== 'default') add(r.dst, r.dev);
+  if (addrs.code === 0) {
+    for (const link of parse<{ ifname?: string; addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }> }>(addrs.stdout)) {
+      for (const a of link.addr_info ?? []) if (a.family === 'inet' && a.local) add(`${a.local}/${a.prefixlen ?? 32}`, link.ifname);
+    }
+  }
+  return out;
+}
+
 /** A container's network as the runtime and inspect see it; one joined with `container:` shows its owner's. */
 export function setupResultOf(store: NetworkStore, ep: EndpointRecord): SetupResult {
   const owner = ep.mode.startsWith('container:') ? (store.getEndpoint(ep.mode.slice(10)) ?? ep) : ep;

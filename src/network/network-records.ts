@@ -9,7 +9,7 @@ import type { NetworkConfig } from './config.ts';
 import { cniNameOf } from './conflist.ts';
 import { DEFAULT_NETWORK } from './endpoint-files.ts';
 import { run } from './exec.ts';
-import { hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
+import { hostNetworks, hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
 import { firstHost, formatSubnet, overlaps, parseSubnet, pickSubnet, validateGateway, type Subnet } from './ipnet.ts';
 import type { CreateNetworkRequest, NetworkFilters, NetworkInfo } from './types.ts';
 
@@ -83,10 +83,12 @@ export class NetworkRecords {
     // The bridge plugin would only fail at the first container; say it now.
     const link = await run(ctx, 'ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
     if (link.code === 0 && !/"info_kind":"bridge"/.test(link.stdout)) throw berthError('Conflict', `bridge name ${bridge}: a host interface of that name exists and is not a bridge`);
+    const hostBridge = link.code === 0;
     let subnet;
     if (req.subnet) {
       subnet = parseSubnet(req.subnet);
       this.#checkOverlap(subnet, bridge);
+      await checkHostOverlap(ctx, subnet, hostBridge ? bridge : undefined);
     } else {
       if (req.gateway) throw berthError('InvalidArgument', 'a --gateway needs a --subnet');
       const used = this.#d.store.listNetworks().map((n) => parseSubnet(n.subnet));
@@ -107,6 +109,8 @@ export class NetworkRecords {
       labels: req.labels ?? {},
       options,
       createdAt: new Date().toISOString(),
+      // As libnetwork's BridgeIfaceCreator: a bridge that exists already is the host's, and stays.
+      ...(hostBridge ? { hostBridge: { hadGateway: await hasAddress(ctx, bridge, gateway) } } : {}),
     };
     this.#d.store.db.transaction(() => {
       this.#checkOverlap(subnet, bridge);
@@ -149,8 +153,9 @@ export class NetworkRecords {
       throw berthError('PermissionDenied', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => this.#d.store.getEndpoint(u.containerId)?.name ?? u.containerId.slice(0, 12)).join(', ')})`);
     }
     this.#d.store.deleteNetwork(n.id);
-    // The bridge plugin creates bridges but never deletes them.
-    await run(cleanupCtx(ctx), 'ip', ['link', 'del', n.bridge], { allowFail: true });
+    // The bridge plugin creates bridges but never deletes them; a host's bridge keeps all but the gateway address it was given.
+    if (!n.hostBridge) await run(cleanupCtx(ctx), 'ip', ['link', 'del', n.bridge], { allowFail: true });
+    else if (!n.hostBridge.hadGateway) await run(cleanupCtx(ctx), 'ip', ['addr', 'del', `${n.gateway}/${parseSubnet(n.subnet).prefix}`, 'dev', n.bridge], { allowFail: true });
     await rm(path.join(this.#d.ipamDir, cniNameOf(n.id)), { recursive: true, force: true });
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
@@ -168,6 +173,23 @@ export class NetworkRecords {
       if (n.bridge === bridge) throw berthError('Conflict', `bridge ${bridge} is already used by network ${n.name}`);
     }
   }
+}
+
+/**
+ * An explicit subnet may not overlap the host's routes and addresses (old
+ * libnetwork's CheckRouteOverlaps did this; its words), except those on the
+ * host bridge the network is to use: they are that bridge's own.
+ */
+async function checkHostOverlap(ctx: Ctx, subnet: Subnet, ownBridge: string | undefined): Promise<void> {
+  const hit = (await hostNetworks(ctx)).find((h) => h.dev !== ownBridge && overlaps(h.subnet, subnet));
+  if (hit) {
+    throw berthError('Conflict', `requested network ${formatSubnet(subnet)} overlaps with existing network: the host's ${formatSubnet(hit.subnet)}${hit.dev ? ` on ${hit.dev}` : ''}`);
+  }
+}
+
+async function hasAddress(ctx: Ctx, dev: string, ip: string): Promise<boolean> {
+  const r = await run(ctx, 'ip', ['-4', '-j', 'addr', 'show', 'dev', dev], { allowFail: true });
+  return r.code === 0 && r.stdout.includes(`"local":"${ip}"`);
 }
 
 /** docker keeps network-scoped aliases to user networks. */

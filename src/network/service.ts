@@ -1,3 +1,4 @@
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { PortMapping } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
@@ -172,7 +173,7 @@ export class CniNetworkService implements NetworkService {
     return this.#serial(async () => {
       const live = new Set(liveContainerIds);
       const isLive = (id: string) => live.has(id);
-      const report: ReconcileReport = { endpoints: 0, cniAttachments: 0, allocations: 0, iptablesRules: 0, netns: 0 };
+      const report: ReconcileReport = { endpoints: 0, cniAttachments: 0, allocations: 0, iptablesRules: 0, netns: 0, fileDirs: 0 };
       for (const ep of this.store.listEndpoints()) {
         if (live.has(ep.containerId)) continue;
         await this.#setup.forget(ctx, ep, await this.#setup.release(ctx, ep)).catch((err) => ctx.log.warn('reconcile: teardown failed', { containerId: ep.containerId, err }));
@@ -195,6 +196,12 @@ export class CniNetworkService implements NetworkService {
         if (owned.has(this.netns.pathOf(id))) continue;
         await removeNetnsFile(ctx, this.netns.pathOf(id)).catch((err) => ctx.log.warn('reconcile: netns removal failed', { id, err }));
         report.netns++;
+      }
+      // A setup writes its files before it records the endpoint: a crash in between leaves them unowned.
+      for (const id of await readdir(this.containersDir).catch(() => [] as string[])) {
+        if (live.has(id) || this.store.getEndpoint(id)) continue;
+        await rm(path.join(this.containersDir, id), { recursive: true, force: true }).catch((err) => ctx.log.warn('reconcile: removing network files failed', { id, err }));
+        report.fileDirs++;
       }
       if (Object.values(report).some((v) => v > 0)) ctx.log.info('network leftovers reclaimed', { ...report });
       return report;

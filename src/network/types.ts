@@ -190,4 +190,6 @@ export interface ReconcileReport {
   allocations: number;
   iptablesRules: number;
   netns: number;
+  /** Directories of hosts/resolv.conf/hostname files written for a setup that a crash cut short. */
+  fileDirs: number;
 }

@@ -400,6 +400,48 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await rm(partial, { recursive: true });
   });
 
+  it('a host bridge named for a network is never deleted, and an explicit subnet may not overlap the host\'s networks', async () => {
+    const hostBr = `bh${randomBytes(3).toString('hex')}`;
+    t.bridges.add(hostBr);
+    assert.equal((await sh('ip', ['link', 'add', hostBr, 'type', 'bridge'])).code, 0);
+    const linkOf = async () => (await sh('ip', ['-4', '-o', 'addr', 'show', 'dev', hostBr])).stdout;
+    const sub = randomSubnet();
+    const bridgeOpt = { 'com.docker.network.bridge.name': hostBr };
+    const n = await t.svc.createNetwork(ctx, { name: 'hostbr', subnet: sub, options: bridgeOpt });
+    const c = req('onhost', 'hostbr');
+    const r = await t.svc.setupContainer(ctx, c);
+    assert.ok(r.interfaces[0].ip.startsWith(sub.replace(/0\/24$/, '')));
+    assert.match(await linkOf(), new RegExp(`inet ${sub.replace(/0\/24$/, '1')}/24`), 'the plugin gave the bridge its gateway');
+    await t.svc.teardownContainer(ctx, c.containerId);
+    await t.svc.removeNetwork(ctx, 'hostbr');
+    assert.equal((await sh('ip', ['link', 'show', 'dev', hostBr])).code, 0, 'the host bridge is still there');
+    assert.equal(await linkOf(), '', 'the gateway address berth gave it is gone');
+    await assertClean([n.Id]);
+
+    // A host bridge with its own address on the subnet: the address is the bridge's, so the subnet is
+    // allowed on that bridge (and only there), and both stay after the network goes.
+    const own = randomSubnet();
+    const ownGw = own.replace(/0\/24$/, '1');
+    assert.equal((await sh('ip', ['addr', 'add', `${ownGw}/24`, 'dev', hostBr])).code, 0);
+    await assert.rejects(t.svc.createNetwork(ctx, { name: 'elsewhere', subnet: own }), (e) => kindOf(e) === 'Conflict' && new RegExp(`requested network ${own} overlaps with existing network: the host's ${own} on ${hostBr}`).test((e as Error).message));
+    await t.svc.createNetwork(ctx, { name: 'hostbr2', subnet: own, options: bridgeOpt });
+    await t.svc.removeNetwork(ctx, 'hostbr2');
+    assert.equal((await sh('ip', ['link', 'show', 'dev', hostBr])).code, 0);
+    assert.match(await linkOf(), new RegExp(`inet ${ownGw}/24`));
+
+    // The host's loopback and uplink subnets, and the subnet of any route, are refused.
+    const uplink = JSON.parse((await sh('ip', ['-4', '-j', 'route', 'show', 'default'])).stdout || '[]') as Array<{ dev?: string }>;
+    const hostSubnets = ['127.0.0.0/8', '127.0.0.0/24'];
+    if (uplink[0]?.dev) {
+      const addr = (JSON.parse((await sh('ip', ['-4', '-j', 'route', 'show', 'dev', uplink[0].dev, 'scope', 'link'])).stdout || '[]') as Array<{ dst?: string }>).find((x) => x.dst?.includes('/'));
+      if (addr?.dst) hostSubnets.push(addr.dst);
+    }
+    for (const subnet of hostSubnets) {
+      await assert.rejects(t.svc.createNetwork(ctx, { name: 'shadow', subnet }), (e) => kindOf(e) === 'Conflict' && /requested network .* overlaps with existing network: the host's/.test((e as Error).message), subnet);
+    }
+    assert.equal(t.svc.store.findNetwork('shadow'), undefined);
+  });
+
   it('after a crash, teardown works from the cache and reconcile reclaims what no live container owns', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'crash1', subnet: randomSubnet() });
     t.bridges.add(bridgeOf(n));

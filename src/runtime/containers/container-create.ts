@@ -8,6 +8,7 @@ import type { ContainerStore } from '../../metadata/containers.ts';
 import type { Snapshotter } from '../../snapshots/types.ts';
 import type { ImageLookup, RuntimeState } from './types.ts';
 import { imageDefaults } from '../oci/image-defaults.ts';
+import { checkMountTarget } from '../oci/spec-mounts.ts';
 import type { VolumeService } from '../volumes/volumes.ts';
 import type { VolumeUsers } from './volume-users.ts';
 
@@ -54,6 +55,9 @@ export class ContainerCreator {
       const mode = config[key];
       if (mode?.startsWith('container:')) config = { ...config, [key]: `container:${(await this.#d.resolve(ctx, mode.slice('container:'.length))).id}` };
     }
+    // Every door reaches this: a mount over the container's root is refused before anything exists.
+    for (const m of config.mounts ?? []) checkMountTarget(m.type, m.target);
+    for (const target of Object.keys(config.tmpfs ?? {})) checkMountTarget('tmpfs', target);
     if (config.volumesFrom?.length) config = { ...config, mounts: await this.#mountsFrom(ctx, config) };
     const id = newId();
     const snapshotKey = id;

@@ -7,7 +7,7 @@ import type { ContainerExits } from './container-exits.ts';
 import type { ContainerStarter } from './container-start.ts';
 import { SIGKILL, type ContainerStopper } from './container-stop.ts';
 import { removeTree } from '../../core/remove-tree.ts';
-import { mountPointsUnder } from '../../snapshots/mount.ts';
+import { mountPoints, mountPointsUnder } from '../../snapshots/mount.ts';
 import type { ContainerBasics, ContainerServiceDeps } from './types.ts';
 import { startOnDaemonStart } from './restart-policy.ts';
 import type { ExitStatus } from '../tasks/task-types.ts';
@@ -19,7 +19,7 @@ import type { VolumeUsers } from './volume-users.ts';
  * functions and the parts whose steps recovery finishes: exits, starts and
  * removals.
  */
-export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir' | 'ownsTask'> {
+export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked' | 'bundleDir'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir' | 'ownsTask'> {
   exits: Pick<ContainerExits, 'watch' | 'release' | 'onExit'>;
   starter: Pick<ContainerStarter, 'start'>;
   stopper: Pick<ContainerStopper, 'remove'>;
@@ -41,6 +41,7 @@ export class ContainerRecovery {
    */
   async recover(ctx: Ctx, namespaces: string[]): Promise<{ running: string[] }> {
     const running: string[] = [];
+    const mounted = new Set(mountPoints());
     for (const ns of namespaces) {
       const nctx = withCtx(ctx, { namespace: ns });
       const tasks = new Map((await this.#d.tasks.list(nctx).catch(() => [])).map((t) => [t.id, t]));
@@ -61,8 +62,10 @@ export class ContainerRecovery {
           continue;
         }
         if (st.status === 'created' || (st.status === 'exited' && st.taskCreated)) {
-          // Prepared by an attach that never saw its start: give the task back, keep the container (and its last exit).
-          if (task || st.taskCreated) {
+          // Prepared by an attach that never saw its start, or cut short while being prepared (its
+          // rootfs mounted, its network set up, no task yet): give it all back, keep the container
+          // (and its last exit).
+          if (task || st.taskCreated || st.network || mounted.has(path.join(this.#d.bundleDir(rec), 'rootfs'))) {
             await this.#d.exits.release(nctx, rec);
             await this.#d.patch(nctx, rec.id, { taskCreated: false, network: undefined });
           }

@@ -132,7 +132,9 @@ export class ContainerStopper {
       if (!isNotFound(err)) throw err;
     });
     this.#d.volumeUsers.untrack(rec.namespace, rec.id);
-    if (opts.volumes) {
+    // An --rm container's anonymous volumes go with it however it is removed (moby removes them
+    // both at its exit and when its start fails), so a start refused by the runtime leaks none.
+    if (opts.volumes || rec.config.autoRemove) {
       // docker's rm -v: every anonymous volume the container mounts, its own and those it got through
       // --volumes-from, unless another container still uses it (the Conflict is not an error here).
       const anonymous = new Set(st.anonymousVolumes ?? []);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isInvalidArgument } from '../../core/errors.ts';
 import { imageDefaults } from './image-defaults.ts';
 
 const image = {
@@ -19,6 +20,11 @@ describe('imageDefaults', () => {
     assert.deepEqual(d.anonymousVolumes, ['/data', '/cache', '/logs']);
     assert.deepEqual(d.publishAllPorts, []);
     assert.deepEqual(imageDefaults({}, { image: 'x' }), { labels: {}, stopSignal: 'SIGTERM', user: '', anonymousVolumes: [], publishAllPorts: [] });
+  });
+  it('refuses an image VOLUME on the container root', () => {
+    for (const v of ['', '/', '/.']) {
+      assert.throws(() => imageDefaults({ Volumes: { '/data': {}, [v]: {} } }, { image: 'x' }), (e) => isInvalidArgument(e) && (e as Error).message.endsWith(`invalid mount config for type "volume": invalid specification: destination can't be '/'`));
+    }
   });
   it('lets the container win', () => {
     const d = imageDefaults(image, {

@@ -1,4 +1,5 @@
 import type { ContainerConfig, PortMapping } from '../../core/containers.ts';
+import { berthError } from '../../core/errors.ts';
 import { exposedToMapping } from '../../core/ports.ts';
 import type { ImageConfig } from './oci-types.ts';
 import { cleanPath } from './spec-mounts.ts';
@@ -25,6 +26,10 @@ export interface ImageDefaults {
 
 export function imageDefaults(image: ImageConfig, config: ContainerConfig): ImageDefaults {
   const taken = new Set([...(config.mounts ?? []).map((m) => cleanPath(m.target)), ...Object.keys(config.tmpfs ?? {}).map(cleanPath)]);
+  for (const v of Object.keys(image.Volumes ?? {})) {
+    // VOLUME "" and VOLUME / name the container's root: docker fails them only at start, with a runtime error.
+    if (cleanPath(v) === '/') throw berthError('InvalidArgument', `image VOLUME ${JSON.stringify(v)}: invalid mount config for type "volume": invalid specification: destination can't be '/'`);
+  }
   const anonymousVolumes = [...new Set(Object.keys(image.Volumes ?? {}).map(cleanPath))].filter((v) => !taken.has(v));
   const published = new Set((config.network?.ports ?? []).map((p) => `${p.containerPort}/${p.protocol}`));
   const publishAllPorts = config.network?.publishAll

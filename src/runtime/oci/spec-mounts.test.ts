@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isInvalidArgument } from '../../core/errors.ts';
-import { cleanPath, composeMounts, etcFileMounts, mergeMountOptions, resolvedToOci, standardMounts, tmpfsMount } from './spec-mounts.ts';
+import { checkMountTarget, cleanPath, composeMounts, etcFileMounts, mergeMountOptions, resolvedToOci, standardMounts, tmpfsMount } from './spec-mounts.ts';
 
 describe('spec mounts', () => {
   it('cleans paths', () => {
@@ -30,6 +30,14 @@ describe('spec mounts', () => {
   it('binds the /etc files read-only when asked', () => {
     assert.deepEqual(etcFileMounts({ hosts: '/h' }, true), [{ destination: '/etc/hosts', type: 'bind', source: '/h', options: ['rbind', 'rprivate', 'ro'] }]);
     assert.deepEqual(etcFileMounts({}), []);
+  });
+  it('checks a destination as docker does', () => {
+    const msg = (type: string, why: string) => (e: unknown) => isInvalidArgument(e) && (e as Error).message === `invalid mount config for type "${type}": ${why}`;
+    assert.throws(() => checkMountTarget('bind', '/'), msg('bind', "invalid specification: destination can't be '/'"));
+    assert.throws(() => checkMountTarget('volume', '/data/..'), msg('volume', "invalid specification: destination can't be '/'"));
+    assert.throws(() => checkMountTarget('tmpfs', ''), msg('tmpfs', 'field Target must not be empty'));
+    assert.throws(() => checkMountTarget('bind', 'data'), msg('bind', "invalid mount path: 'data' mount path must be absolute"));
+    checkMountTarget('bind', '/data');
   });
   it('a user /dev replaces every standard mount below it', () => {
     const out = composeMounts(standardMounts(), [], [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }]);

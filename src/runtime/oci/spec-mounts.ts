@@ -105,6 +105,19 @@ export function cleanPath(p: string): string {
   return `/${parts.join('/')}`;
 }
 
+/**
+ * docker's checks of a mount's destination (moby volume/mounts
+ * linux_parser.go): present, never the container's root, absolute. A mount
+ * over / would hide the image and let the runtime create the container's
+ * /dev inside the mount's source on the host.
+ */
+export function checkMountTarget(type: string, target: string): void {
+  const fail = (why: string) => berthError('InvalidArgument', `invalid mount config for type "${type}": ${why}`);
+  if (!target) throw fail('field Target must not be empty');
+  if (cleanPath(target) === '/') throw fail("invalid specification: destination can't be '/'");
+  if (!target.startsWith('/')) throw fail(`invalid mount path: '${target}' mount path must be absolute`);
+}
+
 const depth = (p: string) => (p === '/' ? 0 : p.split('/').length - 1);
 
 /**
@@ -114,7 +127,7 @@ const depth = (p: string) => (p === '/' ? 0 : p.split('/').length - 1);
  */
 export function composeMounts(standard: Mount[], etc: Mount[], user: Mount[]): Mount[] {
   for (const m of user) {
-    if (!m.destination.startsWith('/')) throw berthError('InvalidArgument', `invalid mount config: mount path "${m.destination}" must be absolute`);
+    checkMountTarget(m.type ?? 'bind', m.destination);
     m.destination = cleanPath(m.destination);
   }
   const seen = new Set<string>();

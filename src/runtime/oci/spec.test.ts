@@ -171,8 +171,22 @@ describe('buildSpec linux', () => {
     const s = build();
     assert.deepEqual(s.linux.maskedPaths, [...MASKED_PATHS]);
     assert.ok(s.linux.maskedPaths?.includes('/proc/kcore'));
-    assert.deepEqual(s.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
-    assert.deepEqual(s.linux.readonlyPaths, [...READONLY_PATHS]);
+    assert.deepEqual(s.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger', '/sys/fs/cgroup']);
+    assert.deepEqual(s.linux.readonlyPaths, [...READONLY_PATHS, '/sys/fs/cgroup']);
+  });
+  it('makes the whole cgroup tree read-only unless privileged or mounted by the user', () => {
+    // runc leaves the tmpfs of a read-only v1 cgroup mount writable; the read-only path covers it.
+    assert.ok(build().linux.readonlyPaths?.includes('/sys/fs/cgroup'));
+    assert.equal(build({ privileged: true }).linux.readonlyPaths, undefined);
+    const own = build({}, { mounts: [{ type: 'bind', source: '/sys/fs/cgroup', target: '/sys/fs/cgroup' }] });
+    assert.ok(!own.linux.readonlyPaths?.includes('/sys/fs/cgroup'));
+  });
+  it('refuses a mount over the container root', () => {
+    const root = (target: string) => build({}, { mounts: [{ type: 'bind', source: '/tmp', target }] });
+    for (const t of ['/', '//', '/a/..']) {
+      assert.throws(() => root(t), (e) => isInvalidArgument(e) && (e as Error).message === `invalid mount config for type "bind": invalid specification: destination can't be '/'`);
+    }
+    assert.throws(() => build({ tmpfs: { '/': '' } }), (e) => isInvalidArgument(e) && /type "tmpfs".*destination can't be '\/'/.test((e as Error).message));
   });
   it('denies all devices but the standard ones', () => {
     const d = build().linux.resources?.devices ?? [];

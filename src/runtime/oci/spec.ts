@@ -37,6 +37,7 @@ export const MASKED_PATHS: readonly string[] = [
   '/sys/devices/virtual/powercap',
 ];
 export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+const CGROUP_DIR = '/sys/fs/cgroup';
 
 export interface HostFacts {
   /** Default hostname (docker: the first 12 characters of the id); config.hostname wins. */
@@ -198,6 +199,7 @@ export function buildSpec(input: SpecInput): Spec {
   if (!config.privileged) for (const d of mapped) resources.devices?.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: d.access });
   const sysctl = checkSysctls(config);
 
+  const mounts = composeMounts(standardMounts({ shmSize: config.shmSize, privileged: config.privileged }), etcFileMounts(input.etcFiles ?? {}), userMounts);
   const spec: Spec = {
     ociVersion: OCI_VERSION,
     process: {
@@ -215,7 +217,7 @@ export function buildSpec(input: SpecInput): Spec {
     },
     root: { path: input.rootfs, ...(config.readOnlyRootfs ? { readonly: true } : {}) },
     ...(ownUts ? { hostname, ...(config.domainname ? { domainname: config.domainname } : {}) } : {}),
-    mounts: composeMounts(standardMounts({ shmSize: config.shmSize, privileged: config.privileged }), etcFileMounts(input.etcFiles ?? {}), userMounts),
+    mounts,
     linux: {
       namespaces: ns,
       cgroupsPath: host.cgroupsPath,
@@ -225,7 +227,7 @@ export function buildSpec(input: SpecInput): Spec {
         : {
             ...(mapped.length ? { devices: mapped.map(({ access: _, ...d }) => d) } : {}),
             maskedPaths: [...(config.maskedPaths ?? MASKED_PATHS)],
-            readonlyPaths: [...(config.readonlyPaths ?? READONLY_PATHS)],
+            readonlyPaths: [...(config.readonlyPaths ?? [...READONLY_PATHS, ...cgroupReadOnly(mounts)])],
           }),
       ...(sysctl ? { sysctl } : {}),
       ...(host.rootfsPropagation ? { rootfsPropagation: host.rootfsPropagation } : {}),
@@ -235,6 +237,19 @@ export function buildSpec(input: SpecInput): Spec {
   if (sc) spec.linux.seccomp = sc;
   if (config.annotations && Object.keys(config.annotations).length) spec.annotations = { ...config.annotations };
   return spec;
+}
+
+/**
+ * On cgroup v1, runc (since 1.0, opencontainers/runc 55d5c99) mounts a
+ * read-only `cgroup` mount as a writable tmpfs holding read-only binds of
+ * the controllers: the tmpfs itself stays writable. As a read-only path the
+ * runtime binds it onto itself and remounts that read-only, so the whole
+ * tree is read-only as in Docker. Not when the user mounts something else
+ * there.
+ */
+function cgroupReadOnly(mounts: Mount[]): string[] {
+  const m = mounts.find((x) => x.destination === CGROUP_DIR);
+  return m?.type === 'cgroup' && m.options?.includes('ro') ? [CGROUP_DIR] : [];
 }
 
 function checkConsoleSize(size: { height: number; width: number }): { height: number; width: number } {

@@ -99,6 +99,12 @@ export interface TaskService {
    * their real exit status; half-created ones are removed.
    */
   recover(ctx: Ctx): Promise<TaskInfo[]>;
+  /**
+   * At daemon start, the first step of `recover` alone: half-created tasks,
+   * dead exec sessions and runtime state without a task are removed; live
+   * tasks are not touched. Cheap: no runtime process per live task.
+   */
+  sweep(ctx: Ctx): Promise<void>;
 }
 
 export interface TaskStdio {

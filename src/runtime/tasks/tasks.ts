@@ -13,6 +13,7 @@ import { OciRuntime } from './runc.ts';
 import { networkCounters, normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
 import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 import { removeTree } from '../../core/remove-tree.ts';
+import { mountPointsUnder } from '../../snapshots/mount.ts';
 
 export type * from './task-types.ts';
 export { normaliseStats } from './task-stats.ts';
@@ -486,26 +487,14 @@ export class MonitorTaskService implements TaskService {
   }
 
   async recover(ctx: Ctx): Promise<TaskInfo[]> {
+    await this.sweep(ctx);
     const tasksRoot = path.join(this.stateDir, 'tasks');
-    const namespaces = await readdir(tasksRoot).catch(() => [] as string[]);
     const out: TaskInfo[] = [];
-    for (const ns of namespaces) {
+    for (const ns of await readdir(tasksRoot).catch(() => [] as string[])) {
       const nctx = withCtx(ctx, { namespace: ns, log: ctx.log.child({ namespace: ns }) });
       for (const id of await readdir(path.join(tasksRoot, ns)).catch(() => [] as string[])) {
-        const dir = this.taskDir(ns, id);
         const rec = await this.record(nctx, id).catch(() => undefined);
-        const status = await readStatus(dir);
-        if (!rec || !status || !status.ok) {
-          // Half-created (berthd died during create, or create failed and was not cleaned up).
-          nctx.log.info('removing half-created task', { id });
-          const rt = this.runtimes.get(rec?.runtime ?? this.defaultRuntime) ?? this.runtime(this.defaultRuntime);
-          await this.remove(cleanupCtx(nctx), rt, id, dir);
-          continue;
-        }
-        for (const e of await readdir(path.join(dir, 'exec')).catch(() => [] as string[])) {
-          const edir = path.join(dir, 'exec', e);
-          if (!(await monitorPid(edir)) && !(await readExit(edir))) await this.removeExec(edir);
-        }
+        if (!rec) continue;
         try {
           out.push(await this.describe(nctx, rec, true));
         } catch (err) {
@@ -513,11 +502,49 @@ export class MonitorTaskService implements TaskService {
         }
       }
     }
-    await this.removeGhosts(ctx);
     return out;
   }
 
-  /** Runtime state with no task directory (a removal that failed half-way): delete it. */
+  /**
+   * At daemon start, before the tasks are read: what a crash left half made
+   * goes, and no live task is touched. A task directory without task.json
+   * (berthd died before the monitor was started: empty, or only the temp
+   * file) is removed. A task whose create has not reported is given its
+   * monitor's answer first (the monitor outlives berthd and finishes the
+   * runtime's create; removing the task under it would leave a created
+   * container with no task), then removed unless it was created. Exec
+   * sessions whose monitor died without an exit go, and so does runtime
+   * state that has no task directory.
+   */
+  async sweep(ctx: Ctx): Promise<void> {
+    const tasksRoot = path.join(this.stateDir, 'tasks');
+    for (const ns of await readdir(tasksRoot).catch(() => [] as string[])) {
+      const nctx = withCtx(ctx, { namespace: ns, log: ctx.log.child({ namespace: ns }) });
+      for (const id of await readdir(path.join(tasksRoot, ns)).catch(() => [] as string[])) {
+        const dir = this.taskDir(ns, id);
+        const rec = await this.record(nctx, id).catch(() => undefined);
+        const status = rec ? await settledStatus(dir) : undefined;
+        if (!rec || !status || !status.ok) {
+          nctx.log.info('removing half-created task', { id });
+          const rt = rec ? (this.runtimes.get(rec.runtime) ?? this.runtime(this.defaultRuntime)) : undefined;
+          await this.remove(cleanupCtx(nctx), rt, id, dir).catch((err) => nctx.log.warn('cannot remove a half-created task', { id, err }));
+          continue;
+        }
+        for (const e of await readdir(path.join(dir, 'exec')).catch(() => [] as string[])) {
+          const edir = path.join(dir, 'exec', e);
+          if (!(await monitorPid(edir)) && !(await readExit(edir))) await this.removeExec(edir);
+        }
+      }
+    }
+    await this.removeGhosts(ctx);
+  }
+
+  /**
+   * Runtime state with no task directory (a removal that failed half-way,
+   * or a create cut short): runc's containers are deleted through runc; a
+   * directory runc never finished (no state.json, so `runc list` skips it)
+   * is removed, unless something is mounted in it.
+   */
   private async removeGhosts(ctx: Ctx): Promise<void> {
     for (const rt of this.runtimes.values()) {
       const base = path.join(this.stateDir, 'runtime', rt.name);
@@ -529,8 +556,31 @@ export class MonitorTaskService implements TaskService {
           nctx.log.info('removing runtime state without a task', { id: c.id, runtime: rt.name });
           await rt.delete(cleanupCtx(nctx), c.id, { force: true }).catch(() => {});
         }
+        for (const id of await readdir(rt.root(ns)).catch(() => [] as string[])) {
+          const dir = path.join(rt.root(ns), id);
+          if (existsSync(this.taskDir(ns, id)) || existsSync(path.join(dir, 'state.json'))) continue;
+          if (mountPointsUnder(dir).length) continue;
+          nctx.log.info('removing unfinished runtime state', { id, runtime: rt.name });
+          await removeTree(dir).catch((err) => nctx.log.warn('cannot remove runtime state', { id, err }));
+        }
       }
     }
+  }
+}
+
+/**
+ * A task's create result once its monitor has given one: a live monitor
+ * that has not reported yet is still running the runtime's create, which
+ * is waited for (bounded: a monitor stuck past it is treated as failed).
+ */
+async function settledStatus(dir: string, limitMs = 30_000): Promise<MonitorStatus | undefined> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const status = await readStatus(dir);
+    if (status) return status;
+    if (!(await monitorPid(dir))) return readStatus(dir);
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
