@@ -28,7 +28,8 @@ export async function wireDocker(cfg: Config, deps: Omit<DockerApiDeps, 'root'>)
   });
   // The API's server never listens (the listener here does), so node:http does not track its connections.
   const sockets = new Set<Socket>();
-  const listener = createServer((socket: Socket) => {
+  // Half-open as node:http's own servers are: the docker CLI shuts its side of an attach down and still reads.
+  const listener = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     door.accept(socket);
