@@ -6,7 +6,7 @@ import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import type { SectionValues } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
-import { criConfig } from '../api/cri/config.ts';
+import { CRI_NAMESPACE, criConfig } from '../api/cri/config.ts';
 import type { Readiness } from '../api/cri/types.ts';
 import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
@@ -17,11 +17,13 @@ import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import { listenUnix } from './socket-bind.ts';
+import { lazyDoor } from './lazy-door.ts';
 
 /**
  * Starts the CRI front door on `cri.address` (default `<state>/cri.sock`)
- * unless `cri.enabled` is false. gRPC is imported here, on demand, so a
- * berthd without the CRI and the CLI never load it.
+ * unless `cri.enabled` is false. The socket and the streaming port are bound
+ * at start; gRPC and the CRI server are loaded when the first client
+ * connects (lazy-door.ts), so a berthd no kubelet talks to never loads them.
  */
 export interface CriWiring {
   address: string;
@@ -48,13 +50,9 @@ export async function wireCri(opts: {
   if (!cfg.enabled) return undefined;
   const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
   const log = opts.log.child({ component: 'cri' });
-  const [grpc, { createCriServer, CRI_NAMESPACE }, { acceptConnection }, { StreamingServer }, { criStreamingRuntime }] = await Promise.all([
-    import('@grpc/grpc-js'),
-    import('../api/cri/server.ts'),
-    import('../api/cri/authority-front.ts'),
-    import('../api/cri/streaming/server.ts'),
-    import('../api/cri/streaming-runtime.ts'),
-  ]);
+  // The streaming server is light (node:http, which berthd has loaded already) and binds its port at
+  // start, so a bad or busy port stops berthd there; gRPC and the CRI's protobuf wait for the first client.
+  const [{ StreamingServer }, { criStreamingRuntime }] = await Promise.all([import('../api/cri/streaming/server.ts'), import('../api/cri/streaming-runtime.ts')]);
   // The streaming server answers the URLs of Exec, Attach and PortForward (address and port from [cri]).
   const streamLog = log.child({ component: 'cri-streaming' });
   const streaming = new StreamingServer({
@@ -71,37 +69,48 @@ export async function wireCri(opts: {
   log.info('CRI streaming server listening', { url: streaming.baseUrl });
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);
+  const version = await projectVersion();
   let usage: Promise<{ size: number; inodes: number }> | undefined;
-  const server = createCriServer({
-    images: opts.images,
-    sandboxes: opts.sandboxes,
-    containers: opts.containers,
-    events: opts.events,
-    snapshotRoot: opts.snapshotRoot,
-    streaming,
-    version: await projectVersion(),
-    runtimeState: { podCidrs: [] },
-    log,
-    shutdown: opts.shutdown,
-    async readiness() {
-      return { runtime: await runtimeReadiness(rt.runtimes[rt.defaultRuntime], rt.monitorPath), network: await networkReadiness(net.pluginDirs) };
-    },
-    async imageFsUsage(ctx: Ctx) {
-      // Walking the snapshots is the cost: concurrent calls share one walk.
-      usage ??= diskUsage(ctx, opts.snapshotRoot).finally(() => (usage = undefined));
-      const u = await usage;
-      return { mountpoint: opts.snapshotRoot, usedBytes: u.size, inodesUsed: u.inodes };
-    },
+  let server: { forceShutdown(): void } | undefined;
+  const door = lazyDoor('CRI', log, async () => {
+    const [grpc, { createCriServer }, { acceptConnection }] = await Promise.all([
+      import('@grpc/grpc-js'),
+      import('../api/cri/server.ts'),
+      import('../api/cri/authority-front.ts'),
+    ]);
+    const grpcServer = createCriServer({
+      images: opts.images,
+      sandboxes: opts.sandboxes,
+      containers: opts.containers,
+      events: opts.events,
+      snapshotRoot: opts.snapshotRoot,
+      streaming,
+      version,
+      runtimeState: { podCidrs: [] },
+      log,
+      shutdown: opts.shutdown,
+      async readiness() {
+        return { runtime: await runtimeReadiness(rt.runtimes[rt.defaultRuntime], rt.monitorPath), network: await networkReadiness(net.pluginDirs) };
+      },
+      async imageFsUsage(ctx: Ctx) {
+        // Walking the snapshots is the cost: concurrent calls share one walk.
+        usage ??= diskUsage(ctx, opts.snapshotRoot).finally(() => (usage = undefined));
+        const u = await usage;
+        return { mountpoint: opts.snapshotRoot, usedBytes: u.size, inodesUsed: u.inodes };
+      },
+    });
+    server = grpcServer;
+    // Connections reach grpc-js through the authority front, so that clients sending a socket path as
+    // :authority are served too (api/cri/authority-front.ts).
+    const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const onError = (err: Error) => log.debug('CRI client sent a malformed HTTP/2 stream; disconnected', { err: err.message });
+    return (socket) => acceptConnection(socket, (connection) => injector.injectConnection(connection), { onError });
   });
-  // Connections reach grpc-js through the authority front, so that clients sending a socket path as
-  // :authority are served too (api/cri/authority-front.ts).
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<Socket>();
   const listener = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    const onError = (err: Error) => log.debug('CRI client sent a malformed HTTP/2 stream; disconnected', { err: err.message });
-    acceptConnection(socket, (connection) => injector.injectConnection(connection), { onError });
+    door.accept(socket);
   });
   await listenUnix(listener, address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string });
   log.info('CRI listening', { address });
@@ -109,7 +118,7 @@ export async function wireCri(opts: {
     address,
     async close() {
       listener.close();
-      server.forceShutdown();
+      server?.forceShutdown();
       for (const socket of sockets) socket.destroy();
       await streaming.close();
       await rm(address, { force: true });

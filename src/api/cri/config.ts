@@ -68,3 +68,6 @@ export function criConfig(v: SectionValues): CriConfig {
     },
   };
 }
+
+/** The namespace of everything the CRI creates (containerd's CRI plugin uses the same). */
+export const CRI_NAMESPACE = 'k8s.io';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { CRI_NAMESPACE } from './config.ts';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
@@ -53,7 +54,7 @@ import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.
  *   const server = createCriServer(deps);
  *   server.bindAsync('unix:/run/berth/cri.sock', grpc.ServerCredentials.createInsecure(), cb);
  */
-export const CRI_NAMESPACE = 'k8s.io';
+export { CRI_NAMESPACE };
 
 /**
  * api.proto is read at run time. dist/ (types stripped) holds only .js, so
