@@ -42,9 +42,9 @@ describe('Docker Engine API with the docker CLI', { skip: dockerSkip }, () => {
   });
 
   test('what is not built answers 501 naming the endpoint', async () => {
-    const r = await request('POST', '/v1.50/build');
+    const r = await request('GET', '/v1.50/images/search?term=busybox');
     assert.equal(r.status, 501);
-    assert.deepEqual(JSON.parse(r.body), { message: 'POST /build is not implemented by berth' });
+    assert.deepEqual(JSON.parse(r.body), { message: 'GET /images/search is not implemented by berth' });
     const swarm = await docker(['service', 'ls']);
     assert.notEqual(swarm.code, 0);
     assert.match(swarm.stderr, /GET \/services is not implemented by berth/);
