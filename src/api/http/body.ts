@@ -9,10 +9,16 @@ export const MAX_JSON_BODY = 16 << 20;
 export async function readJson<T>(req: http.IncomingMessage): Promise<T> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    // A client that leaves mid-body is no failure of ours.
+    if (req.destroyed && !req.complete) throw berthError('Canceled', 'client went away', err);
+    throw err;
   }
   if (size === 0) return undefined as T;
   return parseJson<T>(Buffer.concat(chunks));
@@ -43,7 +49,7 @@ export async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Dupl
       };
       const onEnd = () => {
         cleanup();
-        reject(berthError('InvalidArgument', 'request body cut short'));
+        reject(berthError('Canceled', 'client went away before its request body ended'));
       };
       const cleanup = () => {
         socket.off('data', onData);
