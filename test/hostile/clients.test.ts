@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { cliCommand } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { runtimeSkipReason } from '../helpers/tasks.ts';
-import { answering, fdsBackTo, hangUp, openFds, request, socketsOf } from './clients-helpers.ts';
+import { answering, fdsBackTo, hangUp, killedGrpcClient, openFds, request, socketsOf } from './clients-helpers.ts';
 
 const skip = runtimeSkipReason();
 
@@ -158,5 +158,34 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
     // The preface and an empty SETTINGS frame: the server answers with its own SETTINGS.
     const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
     await survives('leave after the preface', () => hangUp(s.cri, ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', settings], /[\s\S]{9}/));
+  });
+
+  it('cri: a client killed mid unary call (a pull from a registry that never answers)', async () => {
+    const stall = net.createServer((c) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      c.on('error', () => {});
+      // Read, or berthd's close would never be seen here.
+      c.resume();
+    });
+    const conns = new Set<net.Socket>();
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
+    const port = (stall.address() as net.AddressInfo).port;
+    try {
+      await survives('killed mid PullImage', async () => {
+        await killedGrpcClient(s.cri, { service: 'ImageService', method: 'PullImage', request: { image: { image: `127.0.0.1:${port}/stall/img:1` } }, kind: 'unary' }, async () => {
+          while (conns.size === 0) await new Promise((r) => setTimeout(r, 20));
+        });
+        // The pull is the call's: the client gone, berthd lets go of the registry too.
+        while (conns.size) await new Promise((r) => setTimeout(r, 20));
+      });
+    } finally {
+      for (const c of conns) c.destroy();
+      await new Promise((r) => stall.close(r));
+    }
+  });
+
+  it('cri: a client killed mid server stream', async () => {
+    await survives('killed mid GetContainerEvents', () => killedGrpcClient(s.cri, { service: 'RuntimeService', method: 'GetContainerEvents', request: {}, kind: 'stream' }));
   });
 });
