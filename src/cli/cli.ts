@@ -197,6 +197,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   if (io.hosted) host = io.hosted.host;
   const env: CommandEnv = Object.create(io, {
     client: { value: () => (client ??= new Client({ host, namespace, signal: io.hosted?.signal })) },
+    signal: { value: io.hosted?.signal },
   }) as CommandEnv;
   return command.run(args, env);
 }

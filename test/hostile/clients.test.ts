@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
@@ -187,5 +190,32 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
 
   it('cri: a client killed mid server stream', async () => {
     await survives('killed mid GetContainerEvents', () => killedGrpcClient(s.cri, { service: 'RuntimeService', method: 'GetContainerEvents', request: {}, kind: 'stream' }));
+  });
+  it('files a user names (--env-file, --label-file, seccomp=FILE, exec --env-file): a device, a FIFO or an oversized file is refused by name and never blocks berthd', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-hostile-files-'));
+    try {
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const big = path.join(dir, 'big.env');
+      await writeFile(big, Buffer.alloc(2 << 20, 'A'));
+      const cases: Array<[string[], string, RegExp]> = [
+        [['run', '--rm', '--env-file', '/dev/zero', e.image, 'true'], '/dev/zero', /open \/dev\/zero: not a regular file \(--env-file\)/],
+        [['run', '--rm', '--env-file', fifo, e.image, 'true'], fifo, /not a regular file \(--env-file\)/],
+        [['create', '--label-file', fifo, e.image], fifo, /not a regular file \(--label-file\)/],
+        [['run', '--rm', '--security-opt', `seccomp=${fifo}`, e.image, 'true'], fifo, /opening seccomp profile .* not a regular file/],
+        [['run', '--rm', '--env-file', big, e.image, 'true'], big, /larger than the 1048576-byte limit/],
+        [['exec', '--env-file', fifo, ticker, 'true'], fifo, /not a regular file \(--env-file\)/],
+      ];
+      for (const [args, file, message] of cases) {
+        await survives(args.join(' '), async () => {
+          const r = await e.d.cli(args, { timeoutMs: 60_000 });
+          assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`);
+          assert.match(r.stderr, message);
+          assert.ok(r.stderr.includes(file), r.stderr);
+        });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
