@@ -29,6 +29,11 @@ export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
 }
 
 export function createDockerApi(deps: DockerApiDeps): http.Server {
+  return createDockerServer({ router: dockerRoutes(deps), log: deps.log, shutdown: deps.shutdown });
+}
+
+/** The door's router with every route; registering only captures `deps`. */
+export function dockerRoutes(deps: DockerApiDeps): DockerRouter {
   const router = new DockerRouter();
   registerSystemRoutes(router, deps);
   registerImageRoutes(router, deps.images);
@@ -37,5 +42,5 @@ export function createDockerApi(deps: DockerApiDeps): http.Server {
   registerVolumeRoutes(router, deps.volumes);
   registerNetworkRoutes(router, deps.network, deps.containers);
   registerEventRoutes(router, deps);
-  return createDockerServer({ router, log: deps.log, shutdown: deps.shutdown });
+  return router;
 }

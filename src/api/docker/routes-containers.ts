@@ -8,6 +8,7 @@ import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
 import { flag, ok, type DockerRouter, type Reply } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
 import { streamType } from './streams.ts';
+import { createBodySchema } from './bodies.ts';
 
 /**
  * Container endpoints of the Docker API: create, list, inspect, start,
@@ -20,7 +21,7 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   const { containers } = deps;
 
   router.add('POST', '/containers/create', async (req) => {
-    const config = containerConfigOf((await req.json<DockerCreateBody>()) ?? {}, req.query.get('name') || undefined);
+    const config = containerConfigOf((await req.json<DockerCreateBody>(createBodySchema)) ?? {}, req.query.get('name') || undefined);
     const { id, warnings } = await containers.create(req.ctx, config);
     return ok({ Id: id, Warnings: warnings }, 201);
   });

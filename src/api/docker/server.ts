@@ -4,6 +4,7 @@ import type { Ctx } from '../../core/context.ts';
 import { DEFAULT_NAMESPACE } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import type { Schema } from '../../core/schema.ts';
 import { createHttpServer, type HttpExchange } from '../http/exchange.ts';
 import { HttpRouter } from '../http/router.ts';
 import { dockerStatusOf } from './errors.ts';
@@ -27,8 +28,8 @@ export interface DockerRequest {
   readonly raw: http.IncomingMessage;
   /** The API version the client asked for. */
   readonly version: string;
-  /** The parsed JSON body; undefined when empty, InvalidArgument when malformed. */
-  json<T = unknown>(): Promise<T>;
+  /** The parsed JSON body, checked against `schema` (a JSON object at least); undefined when empty, InvalidArgument (in dockerd's words) when malformed or of the wrong shape. */
+  json<T = unknown>(schema?: Schema): Promise<T>;
   /** Answer 200 with `contentType` and stream the body; the handler ends it. */
   stream(contentType: string): http.ServerResponse;
   /** Take the connection over (101 UPGRADED, or 200 for a client that did not ask to upgrade). */
@@ -76,7 +77,7 @@ async function handle(opts: { router: DockerRouter; log: Logger; shutdown: Abort
       query: url.searchParams,
       raw: req,
       version,
-      json: <T>() => ex.json<T>(),
+      json: <T>(schema?: Schema) => ex.json<T>(schema, 'docker'),
       stream: (contentType) => ex.stream(200, { ...commonHeaders, 'content-type': contentType }),
       hijack: (contentType) => {
         // A client that did not ask to upgrade reads the stream as the body.

@@ -2,6 +2,9 @@ import http from 'node:http';
 import { Duplex } from 'node:stream';
 import { readJson, readUpgradeJson } from './body.ts';
 import { berthError } from '../../core/errors.ts';
+import { checkBody, t, type Schema } from '../../core/schema.ts';
+
+const ANY_OBJECT = t.object({});
 
 /**
  * One request and its answer on a connection the client may leave at any
@@ -63,11 +66,20 @@ export class HttpExchange {
     return this.#taken !== undefined;
   }
 
-  /** The parsed JSON body; undefined when empty, InvalidArgument when malformed, Canceled when the client left midway. */
-  async json<T>(): Promise<T> {
-    if (!this.socket) return readJson<T>(this.req);
-    const body = await readUpgradeJson<T>(this.req, this.socket, this.#pending);
-    this.#pending = undefined;
+  /**
+   * The parsed JSON body, checked against `schema` (every body is a JSON
+   * object, whatever else it holds); undefined when empty. InvalidArgument,
+   * worded in the door's `style`, when malformed or of the wrong shape;
+   * Canceled when the client left midway.
+   */
+  async json<T>(schema: Schema = ANY_OBJECT, style: 'docker' | 'plain' = 'plain'): Promise<T> {
+    let body: T;
+    if (!this.socket) body = await readJson<T>(this.req);
+    else {
+      body = await readUpgradeJson<T>(this.req, this.socket, this.#pending);
+      this.#pending = undefined;
+    }
+    checkBody(schema, body, style);
     return body;
   }
 

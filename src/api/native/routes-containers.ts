@@ -10,6 +10,7 @@ import { queryEvents } from '../http/events.ts';
 import { splice } from '../http/hijack.ts';
 import { registerRunRoute } from './routes-run.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
+import { containerConfigSchema, execSchema, updateSchema, volumeCreateSchema } from './bodies.ts';
 
 /**
  * Native API routes for containers, exec sessions, volumes and events. The
@@ -35,7 +36,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   registerRunRoute(router, containers);
 
   router.add('POST', '/containers/create', async (req) => {
-    const config = await req.json<ContainerConfig>();
+    const config = await req.json<ContainerConfig>(containerConfigSchema);
     if (!config || typeof config.image !== 'string' || !config.image) throw berthError('InvalidArgument', 'config.image is required');
     const name = req.query.get('name');
     if (name) config.name = name;
@@ -111,7 +112,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/update', async (req) => {
-    const body = await req.json<Pick<ContainerConfig, 'resources' | 'restartPolicy'>>();
+    const body = await req.json<Pick<ContainerConfig, 'resources' | 'restartPolicy'>>(updateSchema);
     await containers.update(req.ctx, req.params.id, body ?? {});
     return { warnings: [] };
   });
@@ -144,7 +145,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/exec', async (req) => {
-    const body = await req.json<ExecConfig>();
+    const body = await req.json<ExecConfig>(execSchema);
     return { id: await containers.execCreate(req.ctx, req.params.id, body) };
   });
 
@@ -253,7 +254,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
 
   router.add('GET', '/volumes', async (req) => listVolumes(req.ctx, volumes, parseFilters(req.query.get('filters'))));
   router.add('POST', '/volumes/create', async (req) => {
-    const body = (await req.json<{ name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string> }>()) ?? {};
+    const body = (await req.json<{ name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string> }>(volumeCreateSchema)) ?? {};
     return volumes.create(req.ctx, { ...body, anonymous: false });
   });
   router.add('GET', '/volumes/:name', async (req) => volumes.inspect(req.ctx, req.params.name));

@@ -5,6 +5,7 @@ import type { Ctx } from '../../core/context.ts';
 import { DEFAULT_NAMESPACE, validateNamespace } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import type { Schema } from '../../core/schema.ts';
 import { createHttpServer, type HttpExchange } from '../http/exchange.ts';
 import { HttpRouter } from '../http/router.ts';
 import { writeStreamed } from '../http/write.ts';
@@ -23,8 +24,8 @@ export interface ApiRequest {
   readonly params: Record<string, string>;
   readonly query: URLSearchParams;
   readonly raw: http.IncomingMessage;
-  /** The parsed JSON body (undefined when there is none); InvalidArgument if malformed. */
-  json<T = unknown>(): Promise<T>;
+  /** The parsed JSON body (undefined when there is none), checked against `schema` (a JSON object at least); InvalidArgument if malformed or of the wrong shape. */
+  json<T = unknown>(schema?: Schema): Promise<T>;
   /** Switch the response to NDJSON; call `write` per line and `end` when done. */
   ndjson(): NdjsonWriter;
   /** Upgrade the connection and hand over the raw socket (for attach/exec); `headers` go with the 101. */
@@ -91,7 +92,7 @@ async function handle(opts: ServerOptions, ex: HttpExchange): Promise<void> {
       query: url.searchParams,
       raw: req,
       body: req,
-      json: <T>() => ex.json<T>(),
+      json: <T>(schema?: Schema) => ex.json<T>(schema, 'plain'),
       ndjson: () => {
         streaming = ndjsonWriter(ex.stream(200, { 'content-type': 'application/x-ndjson' }), signal);
         return streaming;
