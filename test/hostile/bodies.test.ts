@@ -7,6 +7,8 @@ import { registerImageRoutes } from '../../src/api/native/routes-images.ts';
 import { registerNetworkRoutes } from '../../src/api/native/routes-networks.ts';
 import { registerSystemRoutes } from '../../src/api/native/routes-system.ts';
 import { Router } from '../../src/api/native/server.ts';
+import * as grpc from '@grpc/grpc-js';
+import { criClient, rejectsWith } from '../helpers/cri.ts';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { answering, fdsBackTo, openFds, socketsOf } from './clients-helpers.ts';
 
@@ -168,5 +170,21 @@ describe('hostile bodies: every route of the native and Docker doors', { skip, t
         assert.match(JSON.parse(r.body).message, message);
       }
     }
+  });
+  it('cri: requests out of range answer INVALID_ARGUMENT naming the field, and make nothing', async () => {
+    const cri = criClient(socketsOf(d).cri);
+    try {
+      const pod = (extra: object) => ({ config: { metadata: { name: 'hostile', uid: 'u1', namespace: 'default', attempt: 0 }, ...extra } });
+      let err = await rejectsWith(cri.runtime('RunPodSandbox', pod({ hostname: 'h'.repeat(5000) })), grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /config\.hostname: is longer than 64 characters/);
+      err = await rejectsWith(cri.runtime('RunPodSandbox', { config: { metadata: { name: '', uid: 'u2', namespace: 'default' } } }), grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /config\.metadata\.name: must not be empty/);
+      err = await rejectsWith(cri.image('PullImage', { image: { image: 'x'.repeat(5000) } }), grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /image\.image: is longer than 4096 characters/);
+      assert.deepEqual((await cri.runtime('ListPodSandbox', {})).items, []);
+    } finally {
+      cri.close();
+    }
+    await answering(d);
   });
 });

@@ -3,7 +3,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
+import { checkBody } from '../../core/schema.ts';
 import { toGrpcError } from './errors.ts';
+import { CRI_REQUEST_SCHEMAS } from './requests.ts';
 import { imageFsInfo } from './image-fs-info.ts';
 import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
@@ -80,7 +82,11 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
     call.once('cancelled', () => settled || cancel.abort(berthError('Canceled', `${rpc}: the client cancelled the call`)));
     const log = deps.log.child({ rpc, namespace: CRI_NAMESPACE });
     const ctx = rootCtx({ log, namespace: CRI_NAMESPACE, signal: AbortSignal.any([deps.shutdown, cancel.signal]) });
-    fn(ctx, call.request, deps).then(
+    const schema = CRI_REQUEST_SCHEMAS[rpc];
+    (async () => {
+      if (schema) checkBody(schema, call.request, 'plain');
+      return fn(ctx, call.request, deps);
+    })().then(
       (res) => {
         settled = true;
         callback(null, res);
