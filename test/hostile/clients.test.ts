@@ -24,6 +24,8 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
   let s: ReturnType<typeof socketsOf>;
   /** A container that prints a line every 0.2 s, for attach, exec and logs. */
   let ticker: string;
+  /** A container that prints nothing: only its client's leaving can end an attach to it. */
+  let quiet: string;
 
   before(async () => {
     e = await startEngine();
@@ -32,6 +34,10 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
     assert.equal(created.status, 201, created.body);
     ticker = JSON.parse(created.body).Id;
     assert.equal((await request(s.docker, 'POST', `/containers/${ticker}/start`)).status, 204);
+    const made = await request(s.docker, 'POST', '/containers/create?name=quiet', { Image: e.image, Cmd: ['sleep', '100000'], OpenStdin: true });
+    assert.equal(made.status, 201, made.body);
+    quiet = JSON.parse(made.body).Id;
+    assert.equal((await request(s.docker, 'POST', `/containers/${quiet}/start`)).status, 204);
   });
   after(async () => {
     await e?.stop();
@@ -87,6 +93,12 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
     it(`${door}: a client that leaves mid-hijack of an attach`, async () => {
       const q = door === 'docker' ? '?stream=1&stdout=1&stderr=1&stdin=1' : '';
       await survives('leave mid-attach', () => hangUp(sock(), [head('POST', `/containers/${ticker}/attach${q}`, upgrade(protocol))], /tick/));
+    });
+
+    it(`${door}: a client that leaves mid-hijack of an attach to a container that prints nothing`, async () => {
+      const q = door === 'docker' ? '?stream=1&stdout=1&stderr=1&stdin=1' : '';
+      await survives('leave an idle attach', () => hangUp(sock(), [head('POST', `/containers/${quiet}/attach${q}`, upgrade(protocol))], /101/));
+      await survives('leave an idle attach without stdin', () => hangUp(sock(), [head('POST', `/containers/${quiet}/attach${door === 'docker' ? '?stream=1&stdout=1' : ''}`, upgrade(protocol))], /101/));
     });
 
     it(`${door}: a client that leaves mid-hijack of an exec`, async () => {

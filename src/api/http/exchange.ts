@@ -3,6 +3,7 @@ import { Duplex } from 'node:stream';
 import { readJson, readUpgradeJson } from './body.ts';
 import { berthError } from '../../core/errors.ts';
 import { checkBody, t, type Schema } from '../../core/schema.ts';
+import { peerHungUp } from '../../core/sys.ts';
 
 const ANY_OBJECT = t.object({});
 
@@ -122,6 +123,7 @@ export class HttpExchange {
   hijackResponse(status: number, headers: Record<string, string | number>): Duplex {
     const res = this.stream(status, headers);
     this.#taken = 'connection';
+    closeWhenPeerGone(this.req.socket);
     const duplex = Duplex.from({ readable: this.req, writable: res });
     duplex.on('error', ignore);
     return duplex;
@@ -132,6 +134,7 @@ export class HttpExchange {
     const socket = this.socket;
     if (!socket) throw berthError('InvalidArgument', 'this endpoint needs Connection: Upgrade');
     this.#taken = 'connection';
+    closeWhenPeerGone(socket);
     if (!socket.destroyed && socket.writable) socket.write(`HTTP/1.1 101 ${reason}\r\n${headerLines(headers)}`);
     if (this.#pending?.length) socket.unshift(this.#pending);
     this.#pending = undefined;
@@ -189,4 +192,40 @@ function closeAfterAnswer(socket: Duplex): void {
   const timer = setTimeout(() => socket.destroy(), ANSWER_LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/** How often a half-closed connection is asked whether its peer has gone altogether. */
+const HANGUP_POLL_MS = 1000;
+
+/**
+ * A taken-over connection whose peer half-closed may still be read by it
+ * (docker's CLI half-closes when its input ends and reads the output to
+ * the end), so its end is no reason to close. But a peer that went away
+ * altogether is only noticed on the next write, and a container that
+ * prints nothing never writes: the descriptor, and the task stream behind
+ * it, would stay for the container's life. So once the peer's side ends,
+ * the connection is closed as soon as the peer has hung up for good.
+ */
+function closeWhenPeerGone(socket: Duplex): void {
+  socket.once('end', () => {
+    const fd = (socket as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    const check = () => {
+      if (socket.destroyed) return clearInterval(timer);
+      let gone = true;
+      try {
+        gone = peerHungUp(fd);
+      } catch {
+        // The descriptor went with the socket.
+      }
+      if (gone) {
+        clearInterval(timer);
+        socket.destroy();
+      }
+    };
+    const timer = setInterval(check, HANGUP_POLL_MS);
+    timer.unref();
+    socket.once('close', () => clearInterval(timer));
+    check();
+  });
 }
