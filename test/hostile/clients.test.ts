@@ -143,6 +143,18 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
     }
   });
 
+  it('native: an upgrade request whose body never comes, from a client that stays, is let go', async () => {
+    await survives('a /cli body that never comes', async () => {
+      const c = net.connect(s.native);
+      c.on('error', () => {});
+      c.resume();
+      await new Promise((r) => c.once('connect', r));
+      c.write(head('POST', '/cli', upgrade('berth-stream', { 'Content-Type': 'application/json', 'Content-Length': 100 })) + '{"argv":');
+      // berthd closes the connection once the body is overdue (30 s); the client only waits.
+      await new Promise((r) => c.once('close', r));
+    });
+  });
+
   it('native: a hosted command whose client is killed while it runs', async () => {
     await survives('kill the client of a hosted logs -f', async () => {
       const cmd = cliCommand(['-H', `unix://${s.native}`, 'logs', '-f', ticker]);

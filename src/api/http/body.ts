@@ -5,6 +5,9 @@ import { berthError } from '../../core/errors.ts';
 /** Request bodies of the HTTP front doors: JSON, capped, InvalidArgument when malformed. */
 export const MAX_JSON_BODY = 16 << 20;
 
+/** How long the body of an upgrade request may take to arrive. */
+export const UPGRADE_BODY_TIMEOUT_MS = 30_000;
+
 /** The parsed JSON body of an ordinary request; undefined when it is empty. */
 export async function readJson<T>(req: http.IncomingMessage): Promise<T> {
   const chunks: Buffer[] = [];
@@ -51,7 +54,14 @@ export async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Dupl
         cleanup();
         reject(berthError('Canceled', 'client went away before its request body ended'));
       };
+      // node:http's request timeout no longer covers a connection it handed over for an upgrade.
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(berthError('DeadlineExceeded', `request body not received within ${UPGRADE_BODY_TIMEOUT_MS / 1000} s`));
+      }, UPGRADE_BODY_TIMEOUT_MS);
+      timer.unref();
       const cleanup = () => {
+        clearTimeout(timer);
         socket.off('data', onData);
         socket.off('end', onEnd);
         socket.off('close', onEnd);
