@@ -101,6 +101,18 @@ describe('hostile clients: hanging up at every step', { skip, timeout: 600_000 }
       await survives('leave an idle attach without stdin', () => hangUp(sock(), [head('POST', `/containers/${quiet}/attach${door === 'docker' ? '?stream=1&stdout=1' : ''}`, upgrade(protocol))], /101/));
     });
 
+    it(`${door}: a client that leaves right after an attach or exec request that succeeds`, async () => {
+      const q = door === 'docker' ? '?stream=1&stdout=1&stderr=1&stdin=1' : '';
+      for (let i = 0; i < 10; i++) {
+        await survives('leave at once an attach', () => hangUp(sock(), [head('POST', `/containers/${quiet}/attach${q}`, upgrade(protocol))]));
+        const body = door === 'docker' ? { Cmd: ['sleep', '1'], AttachStdout: true, AttachStdin: true } : { cmd: ['sleep', '1'], attachStdin: true };
+        const made = await request(sock(), 'POST', `/containers/${quiet}/exec`, body);
+        const id = JSON.parse(made.body).Id ?? JSON.parse(made.body).id;
+        const start = door === 'docker' ? JSON.stringify({ Detach: false }) : '';
+        await survives('leave at once an exec', () => hangUp(sock(), [head('POST', `/exec/${id}/start`, upgrade(protocol, { 'Content-Type': 'application/json', 'Content-Length': start.length })), start]));
+      }
+    });
+
     it(`${door}: a client that leaves mid-hijack of an exec`, async () => {
       const body = door === 'docker' ? { Cmd: ['sh', '-c', 'for i in $(seq 50); do echo exec-tick; sleep 0.1; done'], AttachStdout: true, AttachStdin: true } : { cmd: ['sh', '-c', 'for i in $(seq 50); do echo exec-tick; sleep 0.1; done'], attachStdin: true };
       const made = await request(sock(), 'POST', `/containers/${ticker}/exec`, body);

@@ -22,6 +22,8 @@ export interface SpliceOptions {
 }
 
 export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void {
+  // A client gone while the task stream was being opened has already closed: its 'close' will not come again.
+  if (client.destroyed) return void task.destroy();
   let ended = false;
   const finish = () => {
     if (ended) return;

@@ -76,6 +76,7 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
  * connection, never the container.
  */
 function relay(client: Duplex, output: NodeJS.ReadableStream & { destroy?: () => void }, task: Duplex, onClientEnd: () => void): Promise<void> {
+  if (client.destroyed) task.destroy();
   client.pipe(task, { end: false });
   client.on('end', () => {
     onClientEnd();
