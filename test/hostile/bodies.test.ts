@@ -10,6 +10,8 @@ import { Router } from '../../src/api/native/server.ts';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, rejectsWith } from '../helpers/cri.ts';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { startEngine, type Engine } from '../helpers/engine.ts';
+import { runtimeSkipReason } from '../helpers/tasks.ts';
 import { answering, fdsBackTo, openFds, socketsOf } from './clients-helpers.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (berthd)' : undefined;
@@ -197,5 +199,39 @@ describe('hostile bodies: every route of the native and Docker doors', { skip, t
       cri.close();
     }
     await answering(d);
+  });
+});
+
+describe('hostile query parameters on a running container', { skip: runtimeSkipReason(), timeout: 300_000 }, () => {
+  let e: Engine;
+  let id: string;
+  before(async () => {
+    e = await startEngine();
+    const made = await send(socketsOf(e.d).docker, 'POST', '/containers/create', JSON.stringify({ Image: e.image, Cmd: ['sleep', '100000'], Tty: true }));
+    id = JSON.parse(made.body).Id;
+    assert.equal((await send(socketsOf(e.d).docker, 'POST', `/containers/${id}/start`, '')).status, 204);
+  });
+  after(async () => {
+    await e?.stop();
+  });
+
+  it('a stop timeout or a terminal size that is not a number in range is refused, and the container runs on', async () => {
+    for (const socket of [e.d.socket, socketsOf(e.d).docker]) {
+      for (const [p, message] of [
+        [`/containers/${id}/stop?t=abc`, /invalid value for t: "abc": must be an integer from -1 to 2147483647/],
+        [`/containers/${id}/restart?t=1e9999`, /invalid value for t: "1e9999"/],
+        [`/containers/${id}/resize?h=abc&w=80`, /invalid resize height: "abc": must be an integer from 0 to 65535/],
+        [`/containers/${id}/resize?h=24&w=70000`, /invalid resize width: "70000"/],
+        [`/containers/${id}/resize`, /resize needs a height \(h\) and a width \(w\)/],
+      ] as const) {
+        const r = await send(socket, 'POST', p, '');
+        assert.equal(r.status, 400, `${p}: ${r.status} ${r.body}`);
+        assert.match(JSON.parse(r.body).message, message);
+      }
+    }
+    const inspect = JSON.parse((await send(socketsOf(e.d).docker, 'GET', `/containers/${id}/json`, '')).body);
+    assert.equal(inspect.State.Status, 'running');
+    assert.equal(inspect.RestartCount, 0);
+    await answering(e.d);
   });
 });

@@ -7,6 +7,7 @@ import { ok, type DockerRouter } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
 import { streamType } from './streams.ts';
 import { execCreateSchema, execStartSchema } from './bodies.ts';
+import { terminalSize } from '../http/query.ts';
 
 /**
  * docker exec over the Docker API: create (`POST /containers/{id}/exec`),
@@ -100,7 +101,8 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {
-    await containers.execResize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.execResize(req.ctx, req.params.id, h, w);
     return { status: 200 };
   });
 }

@@ -11,6 +11,7 @@ import { splice } from '../http/hijack.ts';
 import { registerRunRoute } from './routes-run.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
 import { containerConfigSchema, execSchema, updateSchema, volumeCreateSchema } from './bodies.ts';
+import { stopTimeout, terminalSize } from '../http/query.ts';
 
 /**
  * Native API routes for containers, exec sessions, volumes and events. The
@@ -68,9 +69,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/stop', async (req) => {
-    const t = req.query.get('t');
     try {
-      await containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') ?? undefined });
+      await containers.stop(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query), signal: req.query.get('signal') ?? undefined });
     } catch (err) {
       if (kindOf(err) === 'NotModified') return { notModified: true };
       throw err;
@@ -79,8 +79,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/restart', async (req) => {
-    const t = req.query.get('t');
-    await containers.restart(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t) });
+    await containers.restart(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query) });
   });
 
   router.add('POST', '/containers/:id/kill', async (req) => {
@@ -141,7 +140,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/resize', async (req) => {
-    await containers.resize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.resize(req.ctx, req.params.id, h, w);
   });
 
   router.add('POST', '/containers/:id/exec', async (req) => {
@@ -161,7 +161,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {
-    await containers.execResize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.execResize(req.ctx, req.params.id, h, w);
   });
 
   router.add('GET', '/exec/:id/json', async (req) => containers.execInspect(req.ctx, req.params.id));
