@@ -64,6 +64,7 @@ export function request(socket: string, method: string, p: string, body?: unknow
 
 /** berthd is running and every door answers. */
 export async function answering(d: TestDaemon): Promise<void> {
+  await new Promise((r) => setImmediate(r));
   assert.equal(d.proc.exitCode, null, `berthd exited:\n${d.logs().slice(-4000)}`);
   assert.equal(d.proc.signalCode, null, `berthd was killed:\n${d.logs().slice(-4000)}`);
   const s = socketsOf(d);
