@@ -1,121 +1,7 @@
 import type { ApiClient } from '../api/native/client.ts';
-import type { Command, CommandEnv } from './command.ts';
-
-/**
- * The berth command line. Each command lives in its own module under commands/,
- * loaded on demand so start-up stays small. Aliases map docker's two-word
- * forms (`image ls`) and short forms (`images`) onto one module.
- */
-const commands: Record<string, () => Promise<{ command: Command }>> = {
-  version: () => import('./commands/version.ts'),
-  info: () => import('./commands/info.ts'),
-  'system prune': () => import('./commands/system-prune.ts'),
-  'system df': () => import('./commands/system-df.ts'),
-  run: () => import('./commands/run.ts'),
-  create: () => import('./commands/create.ts'),
-  start: () => import('./commands/start.ts'),
-  stop: () => import('./commands/stop.ts'),
-  kill: () => import('./commands/kill.ts'),
-  restart: () => import('./commands/restart.ts'),
-  rm: () => import('./commands/rm.ts'),
-  ps: () => import('./commands/ps.ts'),
-  logs: () => import('./commands/logs.ts'),
-  exec: () => import('./commands/exec.ts'),
-  attach: () => import('./commands/attach.ts'),
-  wait: () => import('./commands/wait.ts'),
-  inspect: () => import('./commands/inspect.ts'),
-  top: () => import('./commands/top.ts'),
-  stats: () => import('./commands/stats.ts'),
-  pause: () => import('./commands/pause.ts'),
-  unpause: () => import('./commands/unpause.ts'),
-  rename: () => import('./commands/rename.ts'),
-  cp: () => import('./commands/cp.ts'),
-  export: () => import('./commands/export.ts'),
-  commit: () => import('./commands/commit.ts'),
-  diff: () => import('./commands/diff.ts'),
-  update: () => import('./commands/update.ts'),
-  events: () => import('./commands/events.ts'),
-  'container prune': () => import('./commands/container-prune.ts'),
-  volume: () => import('./commands/volume.ts'),
-  pull: () => import('./commands/pull.ts'),
-  push: () => import('./commands/push.ts'),
-  images: () => import('./commands/images.ts'),
-  tag: () => import('./commands/tag.ts'),
-  rmi: () => import('./commands/rmi.ts'),
-  'image inspect': () => import('./commands/image-inspect.ts'),
-  'image history': () => import('./commands/image-history.ts'),
-  'image prune': () => import('./commands/image-prune.ts'),
-  save: () => import('./commands/save.ts'),
-  load: () => import('./commands/load.ts'),
-  import: () => import('./commands/import.ts'),
-  login: () => import('./commands/login.ts'),
-  logout: () => import('./commands/logout.ts'),
-  network: () => import('./commands/network.ts'),
-  'network create': () => import('./commands/network-create.ts'),
-  'network ls': () => import('./commands/network-ls.ts'),
-  'network inspect': () => import('./commands/network-inspect.ts'),
-  'network rm': () => import('./commands/network-rm.ts'),
-  'network prune': () => import('./commands/network-prune.ts'),
-  'network connect': () => import('./commands/network-connect.ts'),
-  'network disconnect': () => import('./commands/network-disconnect.ts'),
-  port: () => import('./commands/port.ts'),
-};
-
-const aliases: Record<string, string> = {
-  'container ls': 'ps',
-  'container list': 'ps',
-  'container run': 'run',
-  'container create': 'create',
-  'container start': 'start',
-  'container stop': 'stop',
-  'container kill': 'kill',
-  'container restart': 'restart',
-  'container rm': 'rm',
-  'container logs': 'logs',
-  'container exec': 'exec',
-  'container attach': 'attach',
-  'container wait': 'wait',
-  'container inspect': 'inspect',
-  'container top': 'top',
-  'container stats': 'stats',
-  'container pause': 'pause',
-  'container unpause': 'unpause',
-  'container rename': 'rename',
-  'container cp': 'cp',
-  'container export': 'export',
-  'container commit': 'commit',
-  'container diff': 'diff',
-  'container update': 'update',
-  'image ls': 'images',
-  'image list': 'images',
-  'image pull': 'pull',
-  'image push': 'push',
-  'image tag': 'tag',
-  'image rm': 'rmi',
-  'image remove': 'rmi',
-  'image save': 'save',
-  'image load': 'load',
-  'image import': 'import',
-  history: 'image history',
-  'system info': 'info',
-  'system events': 'events',
-  'container port': 'port',
-  'network list': 'network ls',
-  'network remove': 'network rm',
-};
-
-const globalHelp = `Usage:  berth [OPTIONS] COMMAND
-
-A container engine: images, containers and networks.
-
-Global options:
-  -H, --host string        daemon socket (unix://PATH); BERTH_HOST (default unix:///run/berth/berth.sock)
-  -n, --namespace string   namespace; BERTH_NAMESPACE (default "default")
-  -h, --help               print usage
-  -v, --version            print version
-
-Commands:
-`;
+import type { CommandEnv } from './command.ts';
+import { isFlagError } from './flags.ts';
+import { commands, groupNames, resolve } from './registry.ts';
 
 /**
  * What runs a command needs from whoever started it: the user's stdio,
@@ -144,6 +30,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | typeof
   }
 }
 
+/** docker's usage error: the message, the command's usage, where to read more; exit 125. */
+function usageError(io: CliIo, message: string, usage: string, helpOf: string): number {
+  io.stderr.write(`${message}\n\nUsage:  ${usage}\n\nRun '${helpOf} --help' for more information\n`);
+  return 125;
+}
+
 async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_LOCALLY> {
   let host = io.env.BERTH_HOST || 'unix:///run/berth/berth.sock';
   let namespace = io.env.BERTH_NAMESPACE || 'default';
@@ -156,67 +48,81 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
       if (i + 1 >= argv.length) throw Object.assign(new Error(`flag needs an argument: ${flag}`), { exit: 125 });
       return argv[++i];
     };
-    if (a === '-H' || a.startsWith('--host')) host = value('--host');
-    else if (a === '-n' || a.startsWith('--namespace')) namespace = value('--namespace');
+    if (a === '-H' || a === '--host' || a.startsWith('--host=')) host = value('--host');
+    else if (a === '-n' || a === '--namespace' || a.startsWith('--namespace=')) namespace = value('--namespace');
     else if (a === '-h' || a === '--help') return printHelp(io);
     else if (a === '-v' || a === '--version') {
       io.stdout.write('berth version 0.1.0\n');
       return 0;
     } else if (a.startsWith('-')) {
-      io.stderr.write(`berth: unknown flag: ${a}\nSee 'berth --help'.\n`);
-      return 125;
+      return usageError(io, a.startsWith('--') ? `unknown flag: ${a.replace(/=.*/, '')}` : `unknown shorthand flag: '${a[1]}' in ${a}`, 'berth [OPTIONS] COMMAND', 'berth');
     } else break;
   }
-  const rest = argv.slice(i);
-  if (rest.length === 0) return printHelp(io);
+  let rest = argv.slice(i);
+  // docker's `help [COMMAND]` is `[COMMAND] --help`.
+  if (rest[0] === 'help') rest = [...rest.slice(1), '--help'];
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === '--help')) return printHelp(io);
+  // A hosted command talks to the daemon that runs it, whatever path the client used to reach it.
+  if (io.hosted) host = io.hosted.host;
+  if (rest[0] === '__complete') {
+    const { complete } = await import('./complete.ts');
+    // The words may name another socket (-H) and namespace (-n); a hosted command keeps to its daemon.
+    const client = async (ns: string, h: string) => {
+      const { ApiClient: Client } = await import('../api/native/client.ts');
+      return new Client({ host: io.hosted ? host : h, namespace: ns, signal: io.hosted?.signal });
+    };
+    io.stdout.write(await complete(rest.slice(1), { host, namespace, client }));
+    return 0;
+  }
   let name = rest[0];
   let args = rest.slice(1);
+  let typed = rest[0];
   const two = `${rest[0]} ${rest[1] ?? ''}`;
-  if (aliases[two] || commands[two]) {
-    name = aliases[two] ?? two;
+  if (resolve(two)) {
+    name = resolve(two)!;
+    typed = two;
     args = rest.slice(2);
-  } else if (aliases[name]) name = aliases[name];
+  } else name = resolve(name) ?? name;
   const load = commands[name];
   if (!load) {
-    const sub = [...Object.keys(commands), ...Object.keys(aliases)].filter((k) => k.startsWith(`${rest[0]} `));
-    if (sub.length && (rest.length === 1 || rest[1] === '--help' || rest[1] === '-h')) return printGroupHelp(io, rest[0], sub);
-    const what = sub.length && rest[1] ? `${rest[0]} ${rest[1]}` : rest[0];
-    io.stderr.write(`berth: '${what}' is not a berth command.\nSee 'berth ${sub.length ? `${rest[0]} ` : ''}--help'\n`);
-    return 125;
+    const { groupHelp } = await import('./help.ts');
+    const isGroup = groupNames().includes(rest[0]);
+    if (isGroup && (rest.length === 1 || rest[1] === '--help' || rest[1] === '-h')) {
+      io.stdout.write(await groupHelp(rest[0]));
+      return 0;
+    }
+    // docker 28: an unknown command is not a usage error, it exits 1.
+    const what = isGroup ? `${rest[0]} ${rest[1]}` : rest[0];
+    io.stderr.write(`berth: unknown command: berth ${what}\n\n${isGroup ? `Usage:  berth ${rest[0]}\n\n` : ''}Run 'berth ${isGroup ? `${rest[0]} ` : ''}--help' for more information\n`);
+    return 1;
   }
   const { command } = await load();
   if (command.local && io.hosted) return RUN_LOCALLY;
-  if (args.includes('--help') || (args[0] === '-h' && args.length === 1)) {
-    io.stdout.write(`${command.usage}\n\n${command.summary}\n`);
+  const dashDash = args.indexOf('--');
+  const own = dashDash < 0 ? args : args.slice(0, dashDash);
+  if (own.includes('--help') || (args[0] === '-h' && args.length === 1)) {
+    const { commandHelp } = await import('./help.ts');
+    io.stdout.write(commandHelp(name, command, typed));
     return 0;
   }
+  let client: ApiClient | undefined;
   // The client (and node:http with it) loads only for commands that talk to berthd.
   const { ApiClient: Client } = await import('../api/native/client.ts');
-  let client: ApiClient | undefined;
-  // A hosted command talks to the daemon that runs it, whatever path the client used to reach it.
-  if (io.hosted) host = io.hosted.host;
   const env: CommandEnv = Object.create(io, {
     client: { value: () => (client ??= new Client({ host, namespace, signal: io.hosted?.signal })) },
     signal: { value: io.hosted?.signal },
   }) as CommandEnv;
-  return command.run(args, env);
-}
-
-/** `berth image`, `berth container`, `berth system`: the group's commands, as docker lists them. */
-async function printGroupHelp(io: CliIo, group: string, keys: string[]): Promise<number> {
-  const rows: string[][] = [];
-  for (const key of [...new Set(keys)].sort()) {
-    const { command } = await commands[aliases[key] ?? key]();
-    rows.push([key.slice(group.length + 1), command.summary]);
+  try {
+    return await command.run(args, env);
+  } catch (err) {
+    // docker names the command as it was typed: `container ls`, not `ps`.
+    if (isFlagError(err)) return usageError(io, err.message, command.usage.replace(`berth ${name}`, `berth ${typed}`), `berth ${typed}`);
+    throw err;
   }
-  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
-  io.stdout.write(`Usage:  berth ${group} COMMAND\n\nCommands:\n${rows.map(([n, s]) => `  ${n.padEnd(width)}${s}`).join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`);
-  return 0;
 }
 
-function printHelp(io: CliIo): number {
-  const names = [...new Set(Object.keys(commands))].sort();
-  io.stdout.write(globalHelp + names.map((n) => `  ${n}`).join('\n') + '\n');
+async function printHelp(io: CliIo): Promise<number> {
+  const { globalHelp } = await import('./help.ts');
+  io.stdout.write(await globalHelp());
   return 0;
 }
-

@@ -1,4 +1,5 @@
 import type { ApiClient } from '../api/native/client.ts';
+import type { ArgKind, FlagSpec } from './flags.ts';
 
 /**
  * A CLI command module exports `command: Command`. cli.ts imports a module
@@ -27,9 +28,21 @@ export interface CommandEnv {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * A command's own definition is the one source of its help (`berth CMD
+ * --help`, the one-line summary in `berth --help`) and of its shell
+ * completion (`berth completion`): what it declares here shows up there.
+ */
 export interface Command {
   usage: string;
   summary: string;
+  /** The flags it parses, with their descriptions and defaults. */
+  flags?: Record<string, FlagSpec>;
+  /**
+   * What its positional arguments name, for completion: argument i is
+   * `args[i]`, the last kind repeats (`none` ends completion of names).
+   */
+  args?: readonly ArgKind[];
   /**
    * The command reads or writes the user's files by path, or prompts on the
    * terminal: it always runs in the user's own process, with the user's

@@ -20,6 +20,8 @@ export function eachContainer(opts: {
   return {
     usage: opts.usage,
     summary: opts.summary,
+    flags: opts.specs,
+    args: ['container'],
     async run(argv, env) {
       const { flags, args } = parseFlags(argv, opts.specs);
       if (args.length < 1) {

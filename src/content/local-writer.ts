@@ -8,8 +8,7 @@ import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { algorithmOf } from '../core/digest.ts';
 import { berthError, hasErrno, wrap } from '../core/errors.ts';
-import type { ContentInfo, ContentWriter } from './types.ts';
-import type { LocalContentStore } from './local-store.ts';
+import type { ContentInfo, ContentWriter, LocalBlobs } from './types.ts';
 
 /** Reads and writes move in 1 MiB pieces: few syscalls, bounded memory. */
 export const IO_CHUNK = 1 << 20;
@@ -23,7 +22,7 @@ export function mapWriteError(err: unknown, what: string): Error {
 }
 
 interface OpenOpts {
-  store: LocalContentStore;
+  store: LocalBlobs;
   ref: string;
   dir: string;
   expected?: { digest: Digest; size?: number };
@@ -38,7 +37,7 @@ interface OpenOpts {
  */
 export class LocalWriter implements ContentWriter {
   readonly ref: string;
-  readonly #store: LocalContentStore;
+  readonly #store: LocalBlobs;
   readonly #dir: string;
   readonly #expected?: { digest: Digest; size?: number };
   readonly #release: () => void;

@@ -90,3 +90,14 @@ export interface ContentManager {
 }
 
 export interface ContentStore extends ContentProvider, ContentIngester, IngestManager, ContentManager {}
+
+/**
+ * What a local store's writer needs of the store it commits into: where a
+ * blob goes, its labels, and its info once there. The writer depends on this
+ * rather than on the store, which opens writers.
+ */
+export interface LocalBlobs {
+  blobPath(digest: Digest): string;
+  writeLabels(digest: Digest, labels: Record<string, string>): Promise<void>;
+  info(ctx: Ctx, digest: Digest): Promise<ContentInfo>;
+}

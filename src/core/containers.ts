@@ -75,6 +75,39 @@ export interface ContainerConfig {
   annotations?: Record<string, string>;
   /** Name of the OCI runtime (config [runtime.runtimes]); default runc. */
   runtime?: string;
+  /** Replace the default masked paths (the CRI's masked_paths; an empty list masks nothing). */
+  maskedPaths?: string[];
+  /** Replace the default read-only paths (the CRI's readonly_paths). */
+  readonlyPaths?: string[];
+  /** The container's oom_score_adj; never set below berthd's own (lowering it needs CAP_SYS_RESOURCE). */
+  oomScoreAdj?: number;
+  /** cgroupfs parent of the container's cgroup (a CRI pod's cgroup_parent); the runtime's own parent otherwise. */
+  cgroupParent?: string;
+  /** A CRI pod's container: the sandbox it joins. */
+  pod?: PodMembership;
+}
+
+/**
+ * What a pod's container joins of its sandbox, handed in by the CRI door
+ * (the container service knows nothing of sandboxes). The network is the
+ * sandbox's network endpoint (netns, hosts, resolv.conf and hostname
+ * files), as `--network container:<sandbox id>`; ipc and uts are the pause
+ * process's namespaces unless the node's; pid per `pid`.
+ */
+export interface PodMembership {
+  sandboxId: string;
+  /** Host pid of the sandbox's pause process when the container was created. */
+  pausePid: number;
+  /** The node's network (and uts) namespace rather than the pod's. */
+  hostNetwork: boolean;
+  /** 'pod': the pause process's; 'node': the host's; 'container': its own; 'target': `targetPid`'s. */
+  pid: 'pod' | 'node' | 'container' | 'target';
+  ipc: 'pod' | 'node';
+  /** Host pid of the target container's process, with pid 'target'. */
+  targetPid?: number;
+  /** The CRI's container metadata. */
+  name: string;
+  attempt: number;
 }
 
 export interface DeviceMapping {
@@ -103,7 +136,10 @@ export interface Resources {
   cpuQuota?: number;
   cpuPeriod?: number;
   cpusetCpus?: string;
+  cpusetMems?: string;
   pidsLimit?: number;
+  /** Huge page limits in bytes by page size ("2MB", "1GB"). */
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
 }
 
 export interface Ulimit {

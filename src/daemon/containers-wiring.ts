@@ -19,7 +19,7 @@ import { MonitorTaskService } from '../runtime/tasks/tasks.ts';
 import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
 import { VolumeService } from '../runtime/volumes/volumes.ts';
 import type { SectionValues } from '../core/config.ts';
-import { capabilityMask, hardRlimits } from './host-facts.ts';
+import { capabilityMask, hardRlimits, hugetlbController, ownOomScoreAdj } from './host-facts.ts';
 import { capabilitiesFromMask } from '../runtime/oci/caps.ts';
 
 /**
@@ -71,7 +71,7 @@ export async function wireContainers(opts: {
     log: opts.log.child({ component: 'containers' }),
     stateDir,
     rootDir,
-    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()) },
+    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()), oomScoreAdj: await ownOomScoreAdj(), hugetlb: await hugetlbController() },
     defaultRuntime: settings.defaultRuntime,
     cgroupParent: settings.cgroupParent,
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },

@@ -1,7 +1,9 @@
 import { accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
+import { berthError } from '../core/errors.ts';
 import type { SectionValues } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import { criConfig } from '../api/cri/config.ts';
@@ -10,9 +12,11 @@ import type { ImageService } from '../images/service.ts';
 import { networkConfig } from '../network/config.ts';
 import { lookPath } from '../runtime/tasks/runc.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
+import type { ContainerService } from '../runtime/containers/containers.ts';
 import type { SandboxService } from '../runtime/sandboxes/sandbox-types.ts';
+import type { EventBus } from '../core/events.ts';
 import { diskUsage } from '../snapshots/usage.ts';
-import { bindSocket } from './socket-bind.ts';
+import { listenUnix } from './socket-bind.ts';
 
 /**
  * Starts the CRI front door on `cri.address` (default `<state>/cri.sock`)
@@ -34,6 +38,8 @@ export async function wireCri(opts: {
   runtime: SectionValues;
   images: ImageService;
   sandboxes: SandboxService;
+  containers: ContainerService;
+  events: EventBus;
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
@@ -42,14 +48,39 @@ export async function wireCri(opts: {
   if (!cfg.enabled) return undefined;
   const address = cfg.address ? path.resolve(cfg.address) : path.join(opts.daemon.state as string, 'cri.sock');
   const log = opts.log.child({ component: 'cri' });
-  const [grpc, { createCriServer }] = await Promise.all([import('@grpc/grpc-js'), import('../api/cri/server.ts')]);
+  const [grpc, { createCriServer, CRI_NAMESPACE }, { acceptConnection }, { StreamingServer }, { criStreamingRuntime }] = await Promise.all([
+    import('@grpc/grpc-js'),
+    import('../api/cri/server.ts'),
+    import('../api/cri/authority-front.ts'),
+    import('../api/cri/streaming/server.ts'),
+    import('../api/cri/streaming-runtime.ts'),
+  ]);
+  // The streaming server answers the URLs of Exec, Attach and PortForward (address and port from [cri]).
+  const streamLog = log.child({ component: 'cri-streaming' });
+  const streaming = new StreamingServer({
+    address: cfg.streaming.address,
+    port: cfg.streaming.port,
+    idleTimeoutMs: cfg.streaming.idleTimeoutMs,
+    tokenTtlMs: cfg.streaming.tokenTtlMs,
+    log: streamLog,
+    runtime: criStreamingRuntime({ containers: opts.containers, sandboxes: opts.sandboxes, log: streamLog, shutdown: opts.shutdown, namespace: CRI_NAMESPACE }),
+  });
+  await streaming.start().catch((err: NodeJS.ErrnoException) => {
+    throw berthError('InvalidArgument', `config: "cri.stream_server_address" and "cri.stream_server_port": listen on ${cfg.streaming.address}:${cfg.streaming.port}: ${err.code ?? err.message}`, err);
+  });
+  log.info('CRI streaming server listening', { url: streaming.baseUrl });
   const net = networkConfig(opts.network);
   const rt = runtimeConfig(opts.runtime);
   let usage: Promise<{ size: number; inodes: number }> | undefined;
   const server = createCriServer({
     images: opts.images,
     sandboxes: opts.sandboxes,
+    containers: opts.containers,
+    events: opts.events,
+    snapshotRoot: opts.snapshotRoot,
+    streaming,
     version: await projectVersion(),
+    runtimeState: { podCidrs: [] },
     log,
     shutdown: opts.shutdown,
     async readiness() {
@@ -62,16 +93,25 @@ export async function wireCri(opts: {
       return { mountpoint: opts.snapshotRoot, usedBytes: u.size, inodesUsed: u.inodes };
     },
   });
-  await bindSocket(address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string }, (at) =>
-    new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${at}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    }),
-  );
+  // Connections reach grpc-js through the authority front, so that clients sending a socket path as
+  // :authority are served too (api/cri/authority-front.ts).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const sockets = new Set<Socket>();
+  const listener = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const onError = (err: Error) => log.debug('CRI client sent a malformed HTTP/2 stream; disconnected', { err: err.message });
+    acceptConnection(socket, (connection) => injector.injectConnection(connection), { onError });
+  });
+  await listenUnix(listener, address, { mode: opts.daemon.socket_mode as string, group: opts.daemon.socket_group as string });
   log.info('CRI listening', { address });
   return {
     address,
     async close() {
+      listener.close();
       server.forceShutdown();
+      for (const socket of sockets) socket.destroy();
+      await streaming.close();
       await rm(address, { force: true });
     },
   };

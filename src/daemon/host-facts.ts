@@ -44,6 +44,19 @@ export async function capabilityMask(): Promise<string> {
   return /^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0';
 }
 
+/** berthd's own oom_score_adj: the floor of a container's, as lowering it needs CAP_SYS_RESOURCE. */
+export async function ownOomScoreAdj(): Promise<number> {
+  const text = await readFile('/proc/self/oom_score_adj', 'utf8').catch(() => '0');
+  return Number(text.trim()) || 0;
+}
+
+/** Whether the hugetlb cgroup controller is there (v1 hierarchy or v2 root); without it runc cannot apply any hugepage limit. */
+export async function hugetlbController(): Promise<boolean> {
+  const v2 = await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8').catch(() => undefined);
+  if (v2 !== undefined) return v2.split(/\s+/).includes('hugetlb');
+  return readFile('/sys/fs/cgroup/hugetlb/cgroup.procs', 'utf8').then(() => true, () => false);
+}
+
 /** The host as `info` shows it: kernel, distribution, CPUs, memory, cgroup version. */
 export async function hostDescription(): Promise<Record<string, unknown>> {
   const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');

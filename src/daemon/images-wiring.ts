@@ -35,6 +35,7 @@ export interface ImagesWiring {
   /** The snapshotter's root directory: where image layers (and containers' writable layers) take disk space. */
   snapshotRoot: string;
   gc: GarbageCollector;
+  leases: MetadataLeaseManager;
   registry: RegistryClient;
   close(): Promise<void>;
 }
@@ -132,6 +133,7 @@ export async function wireImages(opts: {
     snapshotter,
     snapshotRoot: snRoot,
     gc,
+    leases,
     registry: client,
     async close() {
       client.close();

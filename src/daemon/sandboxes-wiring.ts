@@ -9,6 +9,8 @@ import { defaultPausePath } from '../runtime/tasks/monitor.ts';
 import { PauseSandboxService } from '../runtime/sandboxes/sandboxes.ts';
 import { runtimeConfig } from '../runtime/tasks/task-config.ts';
 import { MonitorTaskService } from '../runtime/tasks/tasks.ts';
+import { capabilitiesFromMask } from '../runtime/oci/caps.ts';
+import { capabilityMask } from './host-facts.ts';
 
 /**
  * Builds the pod sandbox service: records in the metadata database,
@@ -31,5 +33,6 @@ export async function wireSandboxes(opts: { db: MetadataDb; state: string; netwo
     networkName: criConfig(opts.cri).network || 'bridge',
     cgroupParent: rt.cgroupParent,
     defaultRuntime: rt.defaultRuntime,
+    capabilities: capabilitiesFromMask(await capabilityMask()),
   });
 }

@@ -7,6 +7,12 @@ import { registerSystemRoutes, type DescribeEngine } from '../api/native/routes-
 import { registerNetworkRoutes } from '../api/native/routes-networks.ts';
 import { registerImageRoutes } from '../api/native/routes-images.ts';
 import { registerContainerRoutes } from '../api/native/routes-containers.ts';
+import { registerContentRoutes } from '../api/native/routes-content.ts';
+import { registerNamespaceRoutes } from '../api/native/routes-namespaces.ts';
+import { registerSnapshotRoutes } from '../api/native/routes-snapshots.ts';
+import { registerTaskRoutes } from '../api/native/routes-tasks.ts';
+import { NamespaceStore } from '../metadata/namespaces.ts';
+import { removeUnheld } from '../snapshots/remove-unheld.ts';
 import { rootCtx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
@@ -28,6 +34,9 @@ import { diskUsageReport, type DiskUsageReport } from './disk-usage.ts';
 import { criSection } from '../api/cri/config.ts';
 import { wireCri } from './cri-wiring.ts';
 import { wireSandboxes } from './sandboxes-wiring.ts';
+import { wireBuilder } from './build-wiring.ts';
+import { buildSection } from '../build/config.ts';
+import { registerBuildRoutes } from '../api/native/routes-build.ts';
 import type { Ctx } from '../core/context.ts';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -41,7 +50,7 @@ export interface Services {
 }
 
 export function allSections(): ConfigSection[] {
-  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection];
+  return [daemonSection, networkSection, imagesSection, registrySection, runtimeSection, criSection, dockerSection, buildSection];
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
@@ -118,6 +127,22 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
   });
 
+  // ctr's low-level views of the same engine.
+  registerNamespaceRoutes(router, new NamespaceStore(db));
+  registerContentRoutes(router, images.content);
+  const sn = images.snapshotter;
+  registerSnapshotRoutes(router, {
+    name: sn.name,
+    walk: (ctx, fn) => sn.walk(ctx, fn),
+    stat: (ctx, key) => sn.stat(ctx, key),
+    usage: (ctx, key) => sn.usage(ctx, key),
+    mounts: (ctx, key) => sn.mounts(ctx, key),
+    remove: (ctx, key) => removeUnheld(ctx, sn, key),
+  });
+  registerTaskRoutes(router, { containers: containers.containers, sandboxes, leases: images.leases });
+  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
+  registerBuildRoutes(router, builder);
+
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
   const rt = cfg.sections.runtime;
   describe.fn = async (ctx) => {
@@ -146,6 +171,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     runtime: rt,
     images: images.images,
     sandboxes,
+    containers: containers.containers,
+    events,
     snapshotRoot: images.snapshotRoot,
     log: opts.log,
     shutdown: opts.shutdown,
@@ -161,6 +188,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     imageConfig,
     health: (id) => health.health(id),
     describe: (ctx) => describe.fn!(ctx),
+    builder,
   });
 
   return {

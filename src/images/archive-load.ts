@@ -9,7 +9,7 @@ import type { ProgressEvent } from '../core/images.ts';
 import { MAX_JSON_BLOB, putBlob, readJsonBlob } from './blobs.ts';
 import { familiarName, normalizeName } from './names.ts';
 import { unpackLayers } from './pull.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { detectCompression } from './streams.ts';
 import { readTar } from '../core/tar-read.ts';
 import type { Descriptor, ImageConfig, Index, Manifest } from './types.ts';
@@ -32,7 +32,7 @@ interface Stored {
  * layers are unpacked and its names recorded. Resolves to the names (or IDs
  * of untagged images) loaded.
  */
-export async function loadArchive(svc: ImageService, ctx: Ctx, stream: Readable, emit: (ev: ProgressEvent) => void): Promise<string[]> {
+export async function loadArchive(svc: ImageServiceCore, ctx: Ctx, stream: Readable, emit: (ev: ProgressEvent) => void): Promise<string[]> {
   const { deps } = svc;
   return svc.withLease(ctx, async (lctx) => {
     const small = new Map<string, Buffer>();
@@ -111,7 +111,7 @@ function parseJson<T>(buf: Buffer, what: string): T {
   }
 }
 
-async function ingest(ctx: Ctx, svc: ImageService, body: Readable, path: string): Promise<Stored> {
+async function ingest(ctx: Ctx, svc: ImageServiceCore, body: Readable, path: string): Promise<Stored> {
   const content = svc.deps.content;
   const expected = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/.exec(path);
   const ref = `load-${randomBytes(8).toString('hex')}`;
@@ -146,7 +146,7 @@ async function ingest(ctx: Ctx, svc: ImageService, body: Readable, path: string)
   }
 }
 
-async function storeManifest(svc: ImageService, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given?: Descriptor): Promise<Descriptor> {
+async function storeManifest(svc: ImageServiceCore, ctx: Ctx, manifest: Manifest, emit: (ev: ProgressEvent) => void, given?: Descriptor): Promise<Descriptor> {
   const { deps } = svc;
   const config = await readJsonBlob<ImageConfig>(ctx, deps.content, manifest.config.digest, 'image config');
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -164,7 +164,7 @@ async function storeManifest(svc: ImageService, ctx: Ctx, manifest: Manifest, em
   return { mediaType: manifest.mediaType ?? MediaTypes.ociManifest, digest, size: bytes.length };
 }
 
-async function record(svc: ImageService, ctx: Ctx, target: Descriptor, id: Digest, names: string[], emit: (ev: ProgressEvent) => void): Promise<string[]> {
+async function record(svc: ImageServiceCore, ctx: Ctx, target: Descriptor, id: Digest, names: string[], emit: (ev: ProgressEvent) => void): Promise<string[]> {
   if (!isDigest(target.digest)) throw berthError('InvalidArgument', `archive: invalid digest ${target.digest}`);
   const desc: Descriptor = { mediaType: target.mediaType, digest: target.digest, size: target.size };
   if (!names.length) {

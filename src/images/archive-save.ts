@@ -4,7 +4,7 @@ import type { Digest } from '../core/digest.ts';
 import { hexOf } from '../core/digest.ts';
 import { berthError } from '../core/errors.ts';
 import { familiarName, isDanglingName, parseName } from './names.ts';
-import type { FoundImage, ImageService } from './service.ts';
+import type { FoundImage, ImageServiceCore } from './types.ts';
 import { tarFileHeader, tarPad, TAR_END_BLOCKS } from './tar-out.ts';
 import type { Descriptor } from './types.ts';
 import { MediaTypes } from './types.ts';
@@ -17,7 +17,7 @@ import { MediaTypes } from './types.ts';
  * so docker, skopeo (`docker-archive:`, `oci-archive:`) and this `load`
  * all read it. Layers are written as stored (compressed).
  */
-export async function saveImages(svc: ImageService, ctx: Ctx, names: string[], format: 'docker' | 'oci'): Promise<Readable> {
+export async function saveImages(svc: ImageServiceCore, ctx: Ctx, names: string[], format: 'docker' | 'oci'): Promise<Readable> {
   if (!names.length) throw berthError('InvalidArgument', 'save: name at least one image');
   const images: { img: FoundImage; tags: string[] }[] = [];
   for (const n of names) {

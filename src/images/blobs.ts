@@ -4,7 +4,7 @@ import { digestOf } from '../core/digest.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { berthError, isAlreadyExists, isNotFound, kindOf } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
-import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform } from './types.ts';
+import type { Descriptor, ImageConfig, Index, LeaseRole, Manifest, Platform, ResolvedImage } from './types.ts';
 import { GcLabels, isIndex } from './types.ts';
 
 /** Manifests, indexes and configs are small; anything larger is refused. */
@@ -95,20 +95,6 @@ export function selectFromIndex(index: Index, platform: Platform, where: string)
   if (found) return found;
   const offered = index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : 'unknown')).join(', ');
   throw berthError('NotFound', `${where}: no manifest for platform ${platform.os}/${platform.architecture} (the index offers: ${offered || 'nothing'})`);
-}
-
-export interface ResolvedImage {
-  /** The record's target: a manifest, or an index. */
-  target: Descriptor;
-  manifestDesc: Descriptor;
-  manifest: Manifest;
-  config: ImageConfig;
-  /** The image ID: the config digest. */
-  id: Digest;
-  /** Unpacked size: the layers' uncompressed sizes where recorded, else their blob sizes. */
-  size: number;
-  /** The same, per layer. */
-  layerSizes: number[];
 }
 
 /** Walk a stored target down to the platform's manifest and config. */

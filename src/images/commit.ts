@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { createGzip, createZstdCompress } from 'node:zlib';
 import { chainId } from '../core/chain-id.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -9,7 +9,7 @@ import type { ImageConfigFields } from '../core/images.ts';
 import { applyChanges } from './changes.ts';
 import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { normalizeName } from './names.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { waitDrain } from './streams.ts';
 import type { ImageConfig } from './types.ts';
 import { MediaTypes } from './types.ts';
@@ -29,6 +29,12 @@ export interface CommitLayerOptions {
   createdBy: string;
   /** Dockerfile-style instructions applied to the config (`CMD ["sh"]`, `ENV A=1`). */
   changes?: string[];
+  /** The history the new entry follows, instead of the parent's (a build's steps that changed only the config). */
+  history?: ImageConfig['history'];
+  /** The image's and its new history entry's time (RFC 3339), instead of now. */
+  created?: string;
+  /** How the layer blob is compressed (default gzip). */
+  compression?: 'gzip' | 'zstd';
 }
 
 /**
@@ -38,7 +44,7 @@ export interface CommitLayerOptions {
  * same garbage-collection references a pulled image has (config to the top
  * snapshot, manifest to config and layers). Resolves to the image ID.
  */
-export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
+export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
   const { deps } = svc;
   const parent = await svc.find(ctx, opts.parent);
   const name = opts.name ? normalizeName(opts.name) : undefined;
@@ -61,7 +67,8 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
       const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: standalone ? 'overlay' : 'plain' }));
       let applyDone = false;
       applied.then(() => (applyDone = true), () => (applyDone = true));
-      const gzip = createGzip();
+      const zstd = opts.compression === 'zstd';
+      const gzip = zstd ? createZstdCompress() : createGzip();
       const hash = createHash('sha256');
       let size = 0;
       const stored = (async () => {
@@ -95,7 +102,7 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
       const diffIds = [...parentDiffIds, diffId];
       const top = chainId(diffIds)!;
       committed = await commitLayerSnapshot(lctx, svc, top, key, parentChain);
-      const now = new Date().toISOString();
+      const now = opts.created ?? new Date().toISOString();
       const base = parent.config as ImageConfig;
       const config: ImageConfig = {
         ...base,
@@ -103,10 +110,10 @@ export async function commitLayer(svc: ImageService, ctx: Ctx, opts: CommitLayer
         ...(opts.author ? { author: opts.author } : {}),
         config: opts.config,
         rootfs: { type: 'layers', diff_ids: diffIds },
-        history: [...(base.history ?? []), { created: now, created_by: opts.createdBy, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
+        history: [...(opts.history ?? base.history ?? []), { created: now, created_by: opts.createdBy, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
       };
       applyChanges(config, opts.changes ?? []);
-      const layers = [...parent.manifest.layers, { mediaType: MediaTypes.ociLayerGzip, digest: layerDigest, size }];
+      const layers = [...parent.manifest.layers, { mediaType: zstd ? MediaTypes.ociLayerZstd : MediaTypes.ociLayerGzip, digest: layerDigest, size }];
       return await recordImage(ctx, lctx, svc, { config, layers, topSnapshot: top, name });
     } finally {
       if (!committed) await sn.remove(cleanupCtx(ctx), key).catch(() => {});

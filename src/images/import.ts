@@ -10,7 +10,7 @@ import { parsePlatform } from './blobs.ts';
 import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { applyChanges } from './changes.ts';
 import { normalizeName } from './names.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { detectCompression, waitDrain } from './streams.ts';
 import type { ImageConfig } from './types.ts';
 import { MediaTypes } from './types.ts';
@@ -22,7 +22,7 @@ import { MediaTypes } from './types.ts';
  * Dockerfile-style instructions for the config (CMD, ENV, ...). Resolves
  * to the image ID.
  */
-export async function importRootfs(svc: ImageService, ctx: Ctx, stream: Readable, opts: ImportOptions): Promise<string> {
+export async function importRootfs(svc: ImageServiceCore, ctx: Ctx, stream: Readable, opts: ImportOptions): Promise<string> {
   const { deps } = svc;
   const name = opts.name ? normalizeName(opts.name) : undefined;
   const platform = opts.platform ? parsePlatform(opts.platform) : svc.platform;

@@ -3,7 +3,7 @@ import type { Digest } from '../core/digest.ts';
 import { isAlreadyExists } from '../core/errors.ts';
 import type { ContentWriter } from '../content/types.ts';
 import { putBlob } from './blobs.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import type { Descriptor, ImageConfig, Manifest } from './types.ts';
 import { GcLabels, MediaTypes } from './types.ts';
 
@@ -13,7 +13,7 @@ import { GcLabels, MediaTypes } from './types.ts';
  * config, manifest and name, with the garbage-collection references a pulled
  * image carries (config to the top snapshot, manifest to config and layers).
  */
-export async function commitLayerBlob(lctx: Ctx, svc: ImageService, writer: ContentWriter, blob: { digest: Digest; size: number; unpacked: number }): Promise<void> {
+export async function commitLayerBlob(lctx: Ctx, svc: ImageServiceCore, writer: ContentWriter, blob: { digest: Digest; size: number; unpacked: number }): Promise<void> {
   await svc.deps.leases.attach(lctx, { kind: 'content', id: blob.digest });
   try {
     await writer.commit(lctx, { size: blob.size, digest: blob.digest, labels: { [GcLabels.layerSize]: String(blob.unpacked) } });
@@ -23,7 +23,7 @@ export async function commitLayerBlob(lctx: Ctx, svc: ImageService, writer: Cont
 }
 
 /** Commit the active snapshot `key` as `name`; false when that snapshot already existed (the caller removes `key`). */
-export async function commitLayerSnapshot(lctx: Ctx, svc: ImageService, name: string, key: string, parent?: string): Promise<boolean> {
+export async function commitLayerSnapshot(lctx: Ctx, svc: ImageServiceCore, name: string, key: string, parent?: string): Promise<boolean> {
   const sn = svc.deps.snapshotter;
   try {
     await svc.deps.leases.attach(lctx, { kind: 'snapshot', id: name, snapshotter: sn.name });
@@ -36,10 +36,11 @@ export async function commitLayerSnapshot(lctx: Ctx, svc: ImageService, name: st
 }
 
 /** Store `config` and a manifest of `layers`, and name the image (untagged without `name`); resolves to the image ID. */
-export async function recordImage(ctx: Ctx, lctx: Ctx, svc: ImageService, image: { config: ImageConfig; layers: Descriptor[]; topSnapshot: string; name?: string }): Promise<Digest> {
+export async function recordImage(ctx: Ctx, lctx: Ctx, svc: ImageServiceCore, image: { config: ImageConfig; layers: Descriptor[]; topSnapshot?: string; name?: string }): Promise<Digest> {
   const { deps } = svc;
   const configBytes = Buffer.from(JSON.stringify(image.config));
-  const configDigest = await putBlob(lctx, deps.content, configBytes, { [GcLabels.snapshotRef(deps.snapshotter.name)]: image.topSnapshot }, undefined, deps.leases);
+  // An image without layers (a build from scratch that only set its config) has no snapshot to keep.
+  const configDigest = await putBlob(lctx, deps.content, configBytes, image.topSnapshot ? { [GcLabels.snapshotRef(deps.snapshotter.name)]: image.topSnapshot } : {}, undefined, deps.leases);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaTypes.ociManifest,

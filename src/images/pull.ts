@@ -12,7 +12,7 @@ import type { ContentWriter } from '../content/types.ts';
 import { hasBlob, putBlob, selectFromIndex } from './blobs.ts';
 import { chainIds } from '../core/chain-id.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { limiter, readAllStream, waitDrain } from './streams.ts';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './types.ts';
 import { GcLabels, isIndex } from './types.ts';
@@ -34,7 +34,7 @@ type Emit = (ev: ProgressEvent) => void;
  * NotFound (unknown image or platform), Unavailable (registry down),
  * Unauthenticated, DataLoss (digest or diff ID mismatch, corrupt layer).
  */
-export async function pullImage(svc: ImageService, ctx: Ctx, input: string, emit: Emit, opts: { platform?: Platform }): Promise<string> {
+export async function pullImage(svc: ImageServiceCore, ctx: Ctx, input: string, emit: Emit, opts: { platform?: Platform }): Promise<string> {
   const name = normalizeName(input);
   const p = parseName(name);
   const platform = opts.platform ?? svc.platform;
@@ -109,7 +109,7 @@ function parseJson<T>(buf: Buffer, what: string): T {
 }
 
 /** Is everything an image needs present: its blobs and its top snapshot? */
-async function isComplete(svc: ImageService, ctx: Ctx, target: Descriptor): Promise<boolean> {
+async function isComplete(svc: ImageServiceCore, ctx: Ctx, target: Descriptor): Promise<boolean> {
   try {
     const img = await svc.resolveRecord(ctx, { name: '', target, labels: {}, createdAt: new Date(), updatedAt: new Date() });
     const top = chainIds(img.config.rootfs.diff_ids).at(-1);
@@ -120,7 +120,7 @@ async function isComplete(svc: ImageService, ctx: Ctx, target: Descriptor): Prom
   }
 }
 
-async function snapshotExists(svc: ImageService, ctx: Ctx, name: string): Promise<boolean> {
+async function snapshotExists(svc: ImageServiceCore, ctx: Ctx, name: string): Promise<boolean> {
   try {
     const info = await svc.deps.snapshotter.stat(ctx, name);
     return info.kind === 'committed';
@@ -131,7 +131,7 @@ async function snapshotExists(svc: ImageService, ctx: Ctx, name: string): Promis
 }
 
 /** Share one promise per key between concurrent pulls. */
-function shared<T>(svc: ImageService, key: string, fn: () => Promise<T>): Promise<T> {
+function shared<T>(svc: ImageServiceCore, key: string, fn: () => Promise<T>): Promise<T> {
   const cur = svc.inflight.get(key) as Promise<T> | undefined;
   if (cur) return cur;
   const p = fn().finally(() => svc.inflight.delete(key));
@@ -145,7 +145,7 @@ interface Extracted {
 }
 
 /** Unpack `layers` (fetching those not in the content store) into committed snapshots named by chain ID. */
-export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, layers: Descriptor[], diffIds: Digest[], emit: Emit): Promise<Digest[]> {
+export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string, layers: Descriptor[], diffIds: Digest[], emit: Emit): Promise<Digest[]> {
   const { deps } = svc;
   const sn = deps.snapshotter;
   const chain = chainIds(diffIds);
@@ -207,7 +207,7 @@ export async function unpackLayers(svc: ImageService, ctx: Ctx, name: string, la
   return chain;
 }
 
-async function commitSnapshot(svc: ImageService, ctx: Ctx, name: string, key: string, parent: string | undefined): Promise<void> {
+async function commitSnapshot(svc: ImageServiceCore, ctx: Ctx, name: string, key: string, parent: string | undefined): Promise<void> {
   try {
     await svc.deps.snapshotter.commit(ctx, name, key, { parent });
   } catch (err) {
@@ -217,7 +217,7 @@ async function commitSnapshot(svc: ImageService, ctx: Ctx, name: string, key: st
 }
 
 /** Copy-snapshotter path: each layer applied on top of its parent, in order, from the content store. */
-async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, chainId: Digest, parent: Digest | undefined, diffId: Digest, id: string, emit: Emit): Promise<void> {
+async function applySequential(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, chainId: Digest, parent: Digest | undefined, diffId: Digest, id: string, emit: Emit): Promise<void> {
   const { deps } = svc;
   const key = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
   await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: deps.snapshotter.name });
@@ -235,7 +235,7 @@ async function applySequential(svc: ImageService, ctx: Ctx, layer: Descriptor, c
   }
 }
 
-async function waitForBlob(ctx: Ctx, svc: ImageService, digest: Digest): Promise<boolean> {
+async function waitForBlob(ctx: Ctx, svc: ImageServiceCore, digest: Digest): Promise<boolean> {
   for (let i = 0; i < 6000; i++) {
     if (await hasBlob(ctx, svc.deps.content, digest)) return true;
     const status = await svc.deps.content.status(ctx, `layer-${digest}`).catch(() => undefined);
@@ -252,7 +252,7 @@ async function waitForBlob(ctx: Ctx, svc: ImageService, digest: Digest): Promise
  * mismatch is DataLoss and leaves nothing behind.
  */
 async function fetchLayer(
-  svc: ImageService,
+  svc: ImageServiceCore,
   ctx: Ctx,
   name: string,
   layer: Descriptor,
@@ -355,7 +355,7 @@ async function fetchLayer(
  * else (a cancel, the registry going away) keeps what arrived so the next
  * pull resumes there; GC removes abandoned ingests after a grace period.
  */
-async function failLayer(svc: ImageService, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown): Promise<Error> {
+async function failLayer(svc: ImageServiceCore, ctx: Ctx, layer: Descriptor, writer: ContentWriter | undefined, err: unknown): Promise<Error> {
   const dataLoss = kindOf(err) === 'DataLoss' || kindOf(err) === 'FailedPrecondition';
   if (writer) {
     await writer.close().catch(() => {});
@@ -370,7 +370,7 @@ async function failLayer(svc: ImageService, ctx: Ctx, layer: Descriptor, writer:
 
 /** Finish an interrupted download from `offset`, then unpack the whole blob from the store. */
 async function resumeLayer(
-  svc: ImageService,
+  svc: ImageServiceCore,
   ctx: Ctx,
   layer: Descriptor,
   id: string,

@@ -4,7 +4,7 @@ import { berthError, wrap } from '../core/errors.ts';
 import type { ProgressEvent } from '../core/images.ts';
 import { hasBlob } from './blobs.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
-import type { ImageService } from './service.ts';
+import type { ImageServiceCore } from './types.ts';
 import { limiter } from './streams.ts';
 
 /**
@@ -13,7 +13,7 @@ import { limiter } from './streams.ts';
  * platform, with docker's progress lines. Layers the registry has already
  * report "Layer already exists". Resolves to the pushed manifest digest.
  */
-export async function pushImage(svc: ImageService, ctx: Ctx, input: string, emit: (ev: ProgressEvent) => void): Promise<string> {
+export async function pushImage(svc: ImageServiceCore, ctx: Ctx, input: string, emit: (ev: ProgressEvent) => void): Promise<string> {
   const name = normalizeName(input);
   const p = parseName(name);
   if (p.digest && !p.tag) throw berthError('InvalidArgument', `cannot push "${input}": push a tag, not a digest`);

@@ -3,7 +3,7 @@ import { isDigest, shortId } from '../core/digest.ts';
 import { berthError } from '../core/errors.ts';
 import type { PruneResult, RemoveResult } from '../core/images.ts';
 import { familiarName, isDanglingName, normalizeName } from './names.ts';
-import type { FoundImage, ImageService } from './service.ts';
+import type { FoundImage, ImageServiceCore } from './types.ts';
 import { imageSize } from './views.ts';
 
 /**
@@ -13,7 +13,7 @@ import { imageSize } from './views.ts';
  * is refused unless forced (and then only untagged, as docker keeps the
  * image of an existing container). Deleting runs GC so the space returns.
  */
-export async function removeImages(svc: ImageService, ctx: Ctx, input: string, opts: { force?: boolean }): Promise<RemoveResult[]> {
+export async function removeImages(svc: ImageServiceCore, ctx: Ctx, input: string, opts: { force?: boolean }): Promise<RemoveResult[]> {
   const img = await svc.find(ctx, input);
   const { records } = svc.deps;
   const users = (await svc.usage(ctx)).filter((u) => u.imageId === img.id || img.records.some((r) => r.name === u.image || familiarName(r.name) === u.image));
@@ -55,7 +55,7 @@ function tryNormalize(s: string): string | undefined {
   }
 }
 
-async function deleteImage(svc: ImageService, ctx: Ctx, img: FoundImage, out: RemoveResult[]): Promise<void> {
+async function deleteImage(svc: ImageServiceCore, ctx: Ctx, img: FoundImage, out: RemoveResult[]): Promise<void> {
   for (const r of img.records) {
     await svc.deps.records.delete(ctx, r.name);
     if (!isDanglingName(r.name)) out.push({ Untagged: familiarName(r.name) });
@@ -70,7 +70,7 @@ async function deleteImage(svc: ImageService, ctx: Ctx, img: FoundImage, out: Re
  * Remove dangling images (no name), or with `all` every image no container
  * uses, then collect garbage.
  */
-export async function pruneImages(svc: ImageService, ctx: Ctx, opts: { all?: boolean }): Promise<PruneResult> {
+export async function pruneImages(svc: ImageServiceCore, ctx: Ctx, opts: { all?: boolean }): Promise<PruneResult> {
   const all = await svc.all(ctx);
   const used = new Set((await svc.usage(ctx)).map((u) => u.imageId));
   const ids = [...new Set(all.map((x) => x.img.id))];

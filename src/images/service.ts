@@ -5,23 +5,9 @@ import { hexOf, isDigest } from '../core/digest.ts';
 import { berthError, isNotFound } from '../core/errors.ts';
 import { mallocTrim } from '../core/sys.ts';
 import type { ImageHistoryItem, ImageInspect, ImageSummary, ImportOptions, ProgressEvent, PruneResult, RemoveResult } from '../core/images.ts';
-import type { ContentStore } from '../content/types.ts';
-import type { Snapshotter } from '../snapshots/types.ts';
-import type { ResolvedImage } from './blobs.ts';
 import { hostPlatform, loadImage } from './blobs.ts';
 import { familiarName, isDanglingName, looksLikeIdPrefix, normalizeName, parseName } from './names.ts';
-import type {
-  ApplyLayer,
-  ContainerUsageRole,
-  CredentialRole,
-  GcRole,
-  ImageRecord,
-  ImageRecordStore,
-  LeaseRole,
-  Platform,
-  RegistryRole,
-  WithMounted,
-} from './types.ts';
+import type { FoundImage, ImageRecord, ImagesConfig, ImageServiceCore, ImageServiceDeps, Platform, ResolvedImage } from './types.ts';
 import { GcLabels } from './types.ts';
 import { toHistory, toInspect, toSummary } from './views.ts';
 import { pullImage } from './pull.ts';
@@ -32,32 +18,7 @@ import { loadArchive } from './archive-load.ts';
 import { importRootfs } from './import.ts';
 import { commitLayer, type CommitLayerOptions } from './commit.ts';
 
-export interface ImagesConfig {
-  /** Layers downloaded (and unpacked) at once per pull. */
-  maxConcurrentDownloads: number;
-  /** Lease lifetime should the daemon die mid-operation. */
-  leaseTtlMs: number;
-}
-
-export interface ImageServiceDeps {
-  content: ContentStore;
-  records: ImageRecordStore;
-  snapshotter: Snapshotter;
-  applyLayer: ApplyLayer;
-  withMounted: WithMounted;
-  leases: LeaseRole;
-  gc: GcRole;
-  containers?: ContainerUsageRole;
-  registry: RegistryRole;
-  credentials: CredentialRole;
-  config: ImagesConfig;
-  platform?: Platform;
-}
-
-/** A located image: its ID, the resolved manifest and the records (names) that point at it. */
-export interface FoundImage extends ResolvedImage {
-  records: ImageRecord[];
-}
+export type { FoundImage, ImagesConfig, ImageServiceDeps };
 
 /**
  * The image service: pull, push, tag, remove, list, inspect, history,
@@ -73,7 +34,7 @@ export interface FoundImage extends ResolvedImage {
  *   await images.pull(ctx, 'busybox', (ev) => console.log(ev.status));
  *   const [row] = await images.list(ctx);
  */
-export class ImageService {
+export class ImageService implements ImageServiceCore {
   readonly deps: ImageServiceDeps;
   readonly platform: Platform;
   /** Content is immutable, so a target digest always resolves to the same image. */

@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import type { ImageConfigFields } from '../core/images.ts';
+import type { ContentStore } from '../content/types.ts';
+import type { Snapshotter } from '../snapshots/types.ts';
 
 /**
  * What the image service needs from the parts below it, each as the
@@ -162,4 +164,63 @@ export interface ImageConfig {
   history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
   comment?: string;
   docker_version?: string;
+}
+
+export interface ResolvedImage {
+  /** The record's target: a manifest, or an index. */
+  target: Descriptor;
+  manifestDesc: Descriptor;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** The image ID: the config digest. */
+  id: Digest;
+  /** Unpacked size: the layers' uncompressed sizes where recorded, else their blob sizes. */
+  size: number;
+  /** The same, per layer. */
+  layerSizes: number[];
+}
+
+export interface ImagesConfig {
+  /** Layers downloaded (and unpacked) at once per pull. */
+  maxConcurrentDownloads: number;
+  /** Lease lifetime should the daemon die mid-operation. */
+  leaseTtlMs: number;
+}
+
+export interface ImageServiceDeps {
+  content: ContentStore;
+  records: ImageRecordStore;
+  snapshotter: Snapshotter;
+  applyLayer: ApplyLayer;
+  withMounted: WithMounted;
+  leases: LeaseRole;
+  gc: GcRole;
+  containers?: ContainerUsageRole;
+  registry: RegistryRole;
+  credentials: CredentialRole;
+  config: ImagesConfig;
+  platform?: Platform;
+}
+
+/** A located image: its ID, the resolved manifest and the records (names) that point at it. */
+export interface FoundImage extends ResolvedImage {
+  records: ImageRecord[];
+}
+
+/**
+ * What the service's operations (pull, push, remove, prune, save, load,
+ * import, commit: a file each) use of the service that calls them. They
+ * depend on this rather than on the service, which imports them.
+ */
+export interface ImageServiceCore {
+  readonly deps: ImageServiceDeps;
+  readonly platform: Platform;
+  /** Per-layer work in progress, shared by concurrent pulls of the same layers. */
+  readonly inflight: Map<string, Promise<unknown>>;
+  resolveRecord(ctx: Ctx, rec: ImageRecord): Promise<ResolvedImage>;
+  all(ctx: Ctx): Promise<{ rec: ImageRecord; img: ResolvedImage }[]>;
+  find(ctx: Ctx, input: string): Promise<FoundImage>;
+  setName(ctx: Ctx, name: string, target: Descriptor, id: Digest, labels?: Record<string, string>): Promise<void>;
+  usage(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]>;
+  withLease<T>(ctx: Ctx, fn: (leased: Ctx) => Promise<T>): Promise<T>;
 }

@@ -1,8 +1,7 @@
 import type { ImageHistoryItem, ImageInspect, ImageSummary } from '../core/images.ts';
 import { chainIds } from '../core/chain-id.ts';
-import type { ResolvedImage } from './blobs.ts';
 import { familiarName, isDanglingName, parseName } from './names.ts';
-import type { ImageRecord } from './types.ts';
+import type { ImageRecord, ResolvedImage } from './types.ts';
 import { GcLabels } from './types.ts';
 
 /** Docker-shaped views of an image: a list row, inspect and history. */
@@ -76,6 +75,7 @@ export function toInspect(img: ResolvedImage, records: ImageRecord[], snapshotte
       Labels: c.config?.Labels ?? {},
       StopSignal: c.config?.StopSignal,
       OnBuild: c.config?.OnBuild ?? null,
+      ...(c.config?.Healthcheck ? { Healthcheck: c.config.Healthcheck } : {}),
     },
     Architecture: c.architecture,
     Variant: c.variant,

@@ -73,6 +73,11 @@ export class MetadataDb {
     return (this.sql.prepare(`SELECT DISTINCT namespace FROM (${union}) ORDER BY namespace`).all() as { namespace: string }[]).map((r) => r.namespace);
   }
 
+  /** The registered tables that hold at least one record in `namespace`, sorted. */
+  tablesHolding(namespace: string): string[] {
+    return [...this.#namespacedTables].filter((t) => this.sql.prepare(`SELECT 1 FROM ${t} WHERE namespace = ? LIMIT 1`).get(namespace)).sort();
+  }
+
   close(): void {
     this.sql.close();
   }

@@ -1,3 +1,4 @@
+import type { PortMapping } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import type { MetadataDb } from './db.ts';
@@ -7,6 +8,23 @@ import { nsOf } from './common.ts';
 export type SandboxNamespaceMode = 'pod' | 'container' | 'node';
 
 export type SandboxState = 'ready' | 'notready';
+
+/**
+ * A pod's resources as kubelet declares them (the CRI's LinuxContainerResources
+ * of the sandbox config): kept and passed on, not enforced on the pause
+ * process, since kubelet sizes the pod's cgroup itself. 0 or absent: not set.
+ */
+export interface SandboxResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  memorySwapLimitInBytes?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
+  unified?: Record<string, string>;
+}
 
 /** A pod sandbox as recorded: what RunPodSandbox asked for and what it got (the pod's address). */
 export interface SandboxRecord {
@@ -28,6 +46,21 @@ export interface SandboxRecord {
   state: SandboxState;
   /** Nanoseconds since the epoch, as a decimal string (the CRI's created_at). */
   createdAtNs: string;
+  // Settings of the pod's sandbox config that its containers follow; records written before berth kept them lack them.
+  /** Where the pod's container logs go (their log paths are relative to it); empty: none given. */
+  logDirectory?: string;
+  /** The host ports published to the pod (kubelet's hostPort mappings), with the host ports used. */
+  ports?: PortMapping[];
+  /** A privileged pod: its containers may be privileged too. */
+  privileged?: boolean;
+  /** Namespaced sysctls set in the pod's network and IPC namespaces. */
+  sysctls?: Record<string, string>;
+  /** The pod's cgroupfs parent as kubelet gave it; empty: berth's own. */
+  cgroupParent?: string;
+  /** The pause process's seccomp profile: `runtime/default`, `unconfined` or `localhost/<path>`. */
+  seccomp?: string;
+  overhead?: SandboxResources;
+  resources?: SandboxResources;
 }
 
 /**
@@ -92,7 +125,7 @@ export class SandboxStore {
     return rows.map((r) => JSON.parse(r.record) as SandboxRecord);
   }
 
-  update(ctx: Ctx, id: string, patch: Partial<Pick<SandboxRecord, 'state' | 'ip'>>): SandboxRecord {
+  update(ctx: Ctx, id: string, patch: Partial<Pick<SandboxRecord, 'state' | 'ip' | 'ports' | 'overhead' | 'resources'>>): SandboxRecord {
     const next = { ...this.get(ctx, id), ...patch };
     this.#db.sql.prepare(`UPDATE sandboxes SET record = ? WHERE namespace = ? AND id = ?`).run(JSON.stringify(next), nsOf(ctx), id);
     return next;

@@ -73,14 +73,17 @@ describe('the bundled CLI', () => {
 
   it('reports bad input with docker exit codes', async () => {
     const unknown = await berth(['nosuchcommand']);
-    assert.equal(unknown.code, 125);
-    assert.match(unknown.stderr, /'nosuchcommand' is not a berth command/);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^berth: unknown command: berth nosuchcommand\n/);
     const group = await berth(['image']);
     assert.equal(group.code, 0);
     assert.match(group.stdout, /^Usage: {2}berth image COMMAND\n[\s\S]*\n {2}inspect +Display detailed information/);
     const badSub = await berth(['image', 'bogus']);
-    assert.equal(badSub.code, 125);
-    assert.match(badSub.stderr, /'image bogus' is not a berth command/);
+    assert.equal(badSub.code, 1);
+    assert.match(badSub.stderr, /^berth: unknown command: berth image bogus\n/);
+    const badFlag = await berth(['ps', '--bogus']);
+    assert.equal(badFlag.code, 125);
+    assert.equal(badFlag.stderr, "unknown flag: --bogus\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n");
     const missing = await berth(['rm', 'no-such-container']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /no-such-container/);

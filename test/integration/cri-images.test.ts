@@ -123,9 +123,9 @@ describe('CRI: Version, Status and the image service over cri.sock', { skip }, (
   });
 
   it('methods not served answer UNIMPLEMENTED naming the method', async () => {
-    const err = await cri.raw('/runtime.v1.RuntimeService/CreateContainer');
+    const err = await cri.raw('/runtime.v1.RuntimeService/CheckpointContainer');
     assert.equal(err?.code, grpc.status.UNIMPLEMENTED);
-    assert.match(err!.details, /CreateContainer/);
+    assert.match(err!.details, /CheckpointContainer/);
     const unknown = await cri.raw('/runtime.v1.ImageService/NoSuchMethod');
     assert.equal(unknown?.code, grpc.status.UNIMPLEMENTED);
     assert.match(unknown!.details, /NoSuchMethod/);

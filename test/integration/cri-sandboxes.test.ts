@@ -85,7 +85,7 @@ describe('CRI: pod sandboxes over cri.sock', { skip, timeout: 300_000 }, () => {
     assert.ok(BigInt(st.created_at) > before && BigInt(st.created_at) <= BigInt(Date.now()) * 1_000_000n);
     assert.deepEqual(st.labels, { app: 'web', tier: 'test' });
     assert.deepEqual(st.annotations, { 'example.com/note': 'pod web' });
-    assert.deepEqual(st.linux.namespaces.options, { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '' });
+    assert.deepEqual(st.linux.namespaces.options, { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '', userns_options: null });
     // An id prefix names the sandbox too, as in containerd.
     assert.equal((await status(web.slice(0, 12), false)).status.id, web);
   });

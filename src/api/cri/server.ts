@@ -3,27 +3,47 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
+import { createContainer } from './container-create.ts';
+import { listContainers } from './container-list.ts';
+import { removeContainer } from './container-remove.ts';
+import { reopenContainerLog } from './container-reopen-log.ts';
+import { startContainer } from './container-start.ts';
+import { containerStatus } from './container-status.ts';
+import { stopContainer } from './container-stop.ts';
+import { updateContainerResources } from './container-update.ts';
 import { checkBody } from '../../core/schema.ts';
 import { toGrpcError } from './errors.ts';
 import { CRI_REQUEST_SCHEMAS } from './requests.ts';
+import { streamContainerEvents } from './container-events.ts';
+import { containerStats, listContainerStats } from './container-stats.ts';
+import { listMetricDescriptors } from './metric-descriptors.ts';
+import { listPodSandboxMetrics } from './sandbox-metrics.ts';
+import { listPodSandboxStats, podSandboxStats } from './sandbox-stats.ts';
+import { CriStatsCache } from './stats-cache.ts';
+import { execSync } from './exec-sync.ts';
 import { imageFsInfo } from './image-fs-info.ts';
 import { listImages } from './image-list.ts';
 import { imageStatus } from './image-status.ts';
 import { pullImage } from './image-pull.ts';
 import { removeImage } from './image-remove.ts';
+import { runtimeConfig, updateRuntimeConfig } from './runtime-config.ts';
 import { status } from './runtime-status.ts';
 import { listPodSandbox } from './sandbox-list.ts';
 import { removePodSandbox } from './sandbox-remove.ts';
 import { runPodSandbox } from './sandbox-run.ts';
 import { podSandboxStatus } from './sandbox-status.ts';
+import { updatePodSandboxResources } from './sandbox-update-resources.ts';
 import { stopPodSandbox } from './sandbox-stop.ts';
+import { attach } from './streaming-attach.ts';
+import { exec } from './streaming-exec.ts';
+import { portForward } from './streaming-port-forward.ts';
 import { version } from './runtime-version.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
-import { STREAMING_METHODS, UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
+import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
 
 /**
  * The CRI v1 gRPC server: RuntimeService (Version, Status, the pod sandbox
- * lifecycle) and the whole ImageService, translated onto the engine's services. Every call runs in
+ * and container lifecycles, ExecSync) and the whole ImageService, translated onto the engine's services. Every call runs in
  * the `k8s.io` namespace, whatever the native API's callers use, because the
  * CRI has no namespaces and containerd keeps Kubernetes' objects there too.
  *
@@ -53,23 +73,56 @@ const IMAGE_SERVICE = 'runtime.v1.ImageService';
 export function createCriServer(deps: CriDeps): grpc.Server {
   const def = protoLoader.loadSync(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
   const server = new grpc.Server();
-  server.addService(def[RUNTIME_SERVICE] as grpc.ServiceDefinition, {
+  const stats = new CriStatsCache(deps);
+  deps.shutdown.addEventListener('abort', () => stats.close(), { once: true });
+  // Pods made or ended change what the stats list; containers' changes reach the cache through the event bus.
+  const changesPods = (fn: UnaryHandler<any, any>): UnaryHandler<any, any> => async (ctx, req, d) => {
+    try {
+      return await fn(ctx, req, d);
+    } finally {
+      stats.invalidate();
+    }
+  };
+  const runtime: grpc.UntypedServiceImplementation = {
     Version: unary(deps, 'Version', version),
     Status: unary(deps, 'Status', status),
-    RunPodSandbox: unary(deps, 'RunPodSandbox', runPodSandbox),
-    StopPodSandbox: unary(deps, 'StopPodSandbox', stopPodSandbox),
-    RemovePodSandbox: unary(deps, 'RemovePodSandbox', removePodSandbox),
+    RunPodSandbox: unary(deps, 'RunPodSandbox', changesPods(runPodSandbox)),
+    StopPodSandbox: unary(deps, 'StopPodSandbox', changesPods(stopPodSandbox)),
+    RemovePodSandbox: unary(deps, 'RemovePodSandbox', changesPods(removePodSandbox)),
     PodSandboxStatus: unary(deps, 'PodSandboxStatus', podSandboxStatus),
     ListPodSandbox: unary(deps, 'ListPodSandbox', listPodSandbox),
-  });
-  server.addService(def[IMAGE_SERVICE] as grpc.ServiceDefinition, {
+    CreateContainer: unary(deps, 'CreateContainer', createContainer),
+    StartContainer: unary(deps, 'StartContainer', startContainer),
+    StopContainer: unary(deps, 'StopContainer', stopContainer),
+    RemoveContainer: unary(deps, 'RemoveContainer', removeContainer),
+    ListContainers: unary(deps, 'ListContainers', listContainers),
+    ContainerStatus: unary(deps, 'ContainerStatus', containerStatus),
+    UpdateContainerResources: unary(deps, 'UpdateContainerResources', updateContainerResources),
+    ReopenContainerLog: unary(deps, 'ReopenContainerLog', reopenContainerLog),
+    ExecSync: unary(deps, 'ExecSync', execSync),
+    ContainerStats: unary(deps, 'ContainerStats', containerStats(stats)),
+    ListContainerStats: unary(deps, 'ListContainerStats', listContainerStats(stats)),
+    PodSandboxStats: unary(deps, 'PodSandboxStats', podSandboxStats(stats)),
+    ListPodSandboxStats: unary(deps, 'ListPodSandboxStats', listPodSandboxStats(stats)),
+    ListMetricDescriptors: unary(deps, 'ListMetricDescriptors', listMetricDescriptors),
+    ListPodSandboxMetrics: unary(deps, 'ListPodSandboxMetrics', listPodSandboxMetrics(stats)),
+    GetContainerEvents: serverStream(deps, 'GetContainerEvents', streamContainerEvents),
+    UpdatePodSandboxResources: unary(deps, 'UpdatePodSandboxResources', updatePodSandboxResources),
+    RuntimeConfig: unary(deps, 'RuntimeConfig', runtimeConfig),
+    UpdateRuntimeConfig: unary(deps, 'UpdateRuntimeConfig', updateRuntimeConfig),
+    Exec: unary(deps, 'Exec', exec),
+    Attach: unary(deps, 'Attach', attach),
+    PortForward: unary(deps, 'PortForward', portForward),
+  };
+  const image: grpc.UntypedServiceImplementation = {
     ListImages: unary(deps, 'ListImages', listImages),
     ImageStatus: unary(deps, 'ImageStatus', imageStatus),
     PullImage: unary(deps, 'PullImage', pullImage),
     RemoveImage: unary(deps, 'RemoveImage', removeImage),
     ImageFsInfo: unary(deps, 'ImageFsInfo', imageFsInfo),
-  });
-  addUnserved(server, RUNTIME_SERVICE, UNSERVED_RUNTIME_METHODS);
+  };
+  server.addService(withUnserved(def, RUNTIME_SERVICE, runtime, UNSERVED_RUNTIME_METHODS), runtime);
+  server.addService(withUnserved(def, IMAGE_SERVICE, image, []), image);
   return server;
 }
 
@@ -103,27 +156,57 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
   };
 }
 
-/** Handlers for methods declared upstream but not served, on raw bytes: their messages are not in our api.proto. */
-function addUnserved(server: grpc.Server, service: string, methods: readonly string[]): void {
-  const raw = (b: Buffer) => b;
-  const def: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-  const impl: grpc.UntypedServiceImplementation = {};
-  for (const m of methods) {
-    const streaming = STREAMING_METHODS.has(m);
-    def[m] = {
-      path: `/${service}/${m}`,
-      requestStream: false,
-      responseStream: streaming,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-      originalName: m,
-    };
+/**
+ * A server-streaming call: `fn` sends messages until the client cancels
+ * (the ctx aborts) or berthd stops; then the stream ends with OK, or with
+ * the error's status if `fn` failed.
+ */
+function serverStream<Req>(
+  deps: CriDeps,
+  rpc: string,
+  fn: (ctx: ReturnType<typeof rootCtx>, deps: CriDeps, send: (msg: object) => boolean | void, req: Req) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, object> {
+  return (call) => {
+    const cancel = new AbortController();
+    call.once('cancelled', () => cancel.abort(berthError('Canceled', `${rpc}: the client cancelled the call`)));
+    const log = deps.log.child({ rpc, namespace: CRI_NAMESPACE });
+    const ctx = rootCtx({ log, namespace: CRI_NAMESPACE, signal: AbortSignal.any([deps.shutdown, cancel.signal]) });
+    // Headers at once: the client knows the stream is open before its first message, which may be long in coming.
+    call.sendMetadata(new grpc.Metadata());
+    fn(ctx, deps, (msg) => !call.cancelled && call.write(msg), call.request).then(
+      () => {
+        if (!call.cancelled) call.end();
+      },
+      (err) => {
+        if (call.cancelled) return;
+        if (kindOf(err) !== 'Canceled') log.warn('CRI stream failed', { err: (err as Error)?.message });
+        call.emit('error', toGrpcError(err));
+      },
+    );
+  };
+}
+
+/**
+ * The service's definition, after adding to `impl` an UNIMPLEMENTED answer naming the method for each
+ * method in `unserved`. A method the proto declares that is neither served nor listed is a bug caught
+ * here, at start-up, rather than grpc-js's anonymous default answer at run time.
+ */
+function withUnserved(
+  def: protoLoader.PackageDefinition,
+  service: string,
+  impl: grpc.UntypedServiceImplementation,
+  unserved: readonly string[],
+): grpc.ServiceDefinition {
+  const methods = def[service] as grpc.ServiceDefinition;
+  for (const m of unserved) {
+    const method = methods[m];
+    if (!method) throw new Error(`${service}/${m}: listed as unserved but not in api.proto`);
     const error = { code: grpc.status.UNIMPLEMENTED, details: unimplementedMessage(service, m) };
-    impl[m] = streaming
-      ? (call: grpc.ServerWritableStream<Buffer, Buffer>) => call.emit('error', error)
-      : (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(error);
+    impl[m] = method.responseStream
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', error)
+      : (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(error);
   }
-  server.addService(def as grpc.ServiceDefinition, impl);
+  const missing = Object.keys(methods).filter((m) => !impl[m]);
+  if (missing.length > 0) throw new Error(`${service}: ${missing.join(', ')} neither served nor listed as unserved`);
+  return methods;
 }

@@ -1,7 +1,10 @@
 import type { Ctx } from '../../core/context.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageService } from '../../images/service.ts';
+import type { EventBus } from '../../core/events.ts';
+import type { ContainerService } from '../../runtime/containers/containers.ts';
 import type { SandboxService } from '../../runtime/sandboxes/sandbox-types.ts';
+import type { StreamRequest } from './streaming/server.ts';
 
 /**
  * The CRI messages this front door reads and writes, as @grpc/proto-loader
@@ -47,15 +50,30 @@ export interface Readiness {
 export interface CriDeps {
   images: ImageService;
   sandboxes: SandboxService;
+  /** The engine's one container service: a CRI container is a berth container in `k8s.io` with a pod. */
+  containers: ContainerService;
+  /** The engine's event bus, for GetContainerEvents. */
+  events: EventBus;
+  /** Hands out the streaming server's single-use URLs (absent: Exec, Attach and PortForward are UNAVAILABLE). */
+  streaming?: { url(req: StreamRequest): string };
   /** berth's version, reported as runtime_version. */
   version: string;
   /** Whether containers can run (the OCI runtime and monitor are there) and be networked (the CNI plugins are). */
   readiness(ctx: Ctx): Promise<{ runtime: Readiness; network: Readiness }>;
+  /** The snapshotter's root: the file system of containers' writable layers. */
+  snapshotRoot: string;
   /** Use of the file system holding the image store's snapshots. */
   imageFsUsage(ctx: Ctx): Promise<{ mountpoint: string; usedBytes: number; inodesUsed: number }>;
+  /** What kubelet told the runtime with UpdateRuntimeConfig; lives as long as the CRI server, as in containerd. */
+  runtimeState: CriRuntimeState;
   log: Logger;
   /** Aborts every call in flight when berthd stops. */
   shutdown: AbortSignal;
+}
+
+export interface CriRuntimeState {
+  /** The node's pod CIDRs, empty until kubelet sends them. */
+  podCidrs: string[];
 }
 
 /** One unary RPC: validate the request, call the services, convert the answer. */

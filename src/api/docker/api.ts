@@ -5,6 +5,8 @@ import type { ImageService } from '../../images/service.ts';
 import type { NetworkService } from '../../network/types.ts';
 import type { ContainerQueryDeps } from '../../runtime/containers/container-queries.ts';
 import type { VolumeService } from '../../runtime/volumes/volumes.ts';
+import type { Builder } from '../../build/builder.ts';
+import { registerBuildRoutes } from './routes-build.ts';
 import { registerContainerRoutes } from './routes-containers.ts';
 import { registerEventRoutes } from './routes-events.ts';
 import { registerExecRoutes } from './routes-exec.ts';
@@ -26,6 +28,8 @@ export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
   log: Logger;
   /** Aborted when the daemon shuts down; every request's signal follows it. */
   shutdown: AbortSignal;
+  /** `POST /build` and `/build/prune`; without it they answer 501. */
+  builder?: Builder;
 }
 
 export function createDockerApi(deps: DockerApiDeps): http.Server {
@@ -42,5 +46,6 @@ export function dockerRoutes(deps: DockerApiDeps): DockerRouter {
   registerVolumeRoutes(router, deps.volumes);
   registerNetworkRoutes(router, deps.network, deps.containers);
   registerEventRoutes(router, deps);
+  if (deps.builder) registerBuildRoutes(router, deps.builder);
   return router;
 }

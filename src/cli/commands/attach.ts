@@ -13,6 +13,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth attach [OPTIONS] CONTAINER',
   summary: "Attach local standard input, output, and error streams to a running container",
+  flags: specs,
+  args: ['container', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

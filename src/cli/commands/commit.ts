@@ -13,6 +13,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
   summary: "Create a new image from a container's changes",
+  flags: specs,
+  args: ['container', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1 || args.length > 2) {

@@ -11,6 +11,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth container prune [OPTIONS]',
   summary: 'Remove all stopped containers',
+  flags: specs,
   async run(argv, env) {
     const { flags } = parseFlags(argv, specs);
     if (!flags.force && !(await confirm(env, 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] '))) return 0;

@@ -23,6 +23,7 @@ function splitTarget(arg: string): { container?: string; path: string } {
 export const command: Command = {
   usage: 'berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n        berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
   summary: 'Copy files/folders between a container and the local filesystem',
+  flags: specs,
   local: true,
   async run(argv, env) {
     const { args, flags } = parseFlags(argv, specs);

@@ -1,11 +1,13 @@
 import type { Command } from '../command.ts';
 import { createContainer, runOptionsEnv } from '../container-run.ts';
-import { parseFlags } from '../flags.ts';
+import { isFlagError, parseFlags } from '../flags.ts';
 import { CREATE_FLAGS, toContainerConfig } from '../run-options.ts';
 
 export const command: Command = {
   usage: 'berth create [OPTIONS] IMAGE [COMMAND] [ARG...]',
   summary: 'Create a new container',
+  flags: CREATE_FLAGS,
+  args: ['image', 'none'],
   async run(argv, env) {
     try {
       const parsed = parseFlags(argv, CREATE_FLAGS, { stopAtPositional: true });
@@ -17,6 +19,7 @@ export const command: Command = {
       env.stdout.write(`${await createContainer(env, opts)}\n`);
       return 0;
     } catch (err) {
+      if (isFlagError(err)) throw err;
       const kind = (err as { kind?: string }).kind;
       env.stderr.write(`berth: ${kind === 'InvalidArgument' || kind === 'Unavailable' ? '' : 'Error response from daemon: '}${(err as Error).message}\n`);
       return 125;

@@ -8,6 +8,7 @@ const KINDS = ['C', 'A', 'D'];
 export const command: Command = {
   usage: 'berth diff CONTAINER',
   summary: "Inspect changes to files or directories on a container's filesystem",
+  args: ['container', 'none'],
   async run(argv, env) {
     const { args } = parseFlags(argv, {});
     if (args.length !== 1) {

@@ -22,6 +22,7 @@ interface Event {
 export const command: Command = {
   usage: 'berth events [OPTIONS]',
   summary: 'Get real time events from the server',
+  flags: specs,
   async run(argv, env) {
     const { flags } = parseFlags(argv, specs);
     const filters: Record<string, string[]> = {};

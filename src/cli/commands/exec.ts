@@ -20,6 +20,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth exec [OPTIONS] CONTAINER COMMAND [ARG...]',
   summary: 'Execute a command in a running container',
+  flags: specs,
+  args: ['container', 'none'],
   async run(argv, env) {
     const { flags, args: positional } = parseFlags(argv, specs, { stopAtPositional: true });
     if (positional.length < 2) {

@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth export [OPTIONS] CONTAINER',
   summary: "Export a container's filesystem as a tar archive",
+  flags: specs,
+  args: ['container', 'none'],
   local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);

@@ -15,6 +15,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth image history [OPTIONS] IMAGE',
   summary: 'Show the history of an image',
+  flags: specs,
+  args: ['image', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

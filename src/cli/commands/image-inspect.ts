@@ -12,6 +12,8 @@ const enc = (name: string) => name.split('/').map(encodeURIComponent).join('/');
 export const command: Command = {
   usage: 'berth image inspect [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Display detailed information on one or more images',
+  flags: specs,
+  args: ['image'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1) {

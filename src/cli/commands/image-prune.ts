@@ -13,6 +13,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth image prune [OPTIONS]',
   summary: 'Remove unused images',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {

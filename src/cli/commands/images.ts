@@ -62,6 +62,8 @@ export function imageRows(images: ImageSummary[], opts: { noTrunc: boolean; dige
 export const command: Command = {
   usage: 'berth images [OPTIONS] [REPOSITORY[:TAG]]',
   summary: 'List images',
+  flags: specs,
+  args: ['image', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length > 1) {

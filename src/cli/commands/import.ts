@@ -14,6 +14,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth import [OPTIONS] file|- [REPOSITORY[:TAG]]',
   summary: 'Import the contents from a tarball to create a filesystem image',
+  flags: specs,
   local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);

@@ -37,6 +37,7 @@ interface Info {
 export const command: Command = {
   usage: 'berth info [OPTIONS]',
   summary: 'Display system-wide information',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {

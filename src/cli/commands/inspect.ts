@@ -18,6 +18,8 @@ const paths: Record<string, (name: string) => string> = {
 export const command: Command = {
   usage: 'berth inspect [OPTIONS] NAME|ID [NAME|ID...]',
   summary: 'Return low-level information on berth objects',
+  flags: specs,
+  args: ['container'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1) {

@@ -14,6 +14,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth load [OPTIONS]',
   summary: 'Load an image from a tar archive (docker save or OCI layout) or STDIN',
+  flags: specs,
   local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);

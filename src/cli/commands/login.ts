@@ -12,6 +12,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth login [OPTIONS] [SERVER]',
   summary: 'Log in to a registry (default docker.io); credentials go to <root>/auth.json',
+  flags: specs,
   local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);

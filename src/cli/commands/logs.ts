@@ -44,6 +44,8 @@ export function parseTimeArg(s: string, now = Date.now()): number {
 export const command: Command = {
   usage: 'berth logs [OPTIONS] CONTAINER',
   summary: 'Fetch the logs of a container',
+  flags: specs,
+  args: ['container', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

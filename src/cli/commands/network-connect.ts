@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth network connect [OPTIONS] NETWORK CONTAINER',
   summary: 'Connect a container to a network',
+  flags: specs,
+  args: ['network', 'container', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 2) throw berthError('InvalidArgument', '"network connect" requires exactly 2 arguments.');

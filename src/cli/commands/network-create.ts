@@ -15,6 +15,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth network create [OPTIONS] NETWORK',
   summary: 'Create a network',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) throw berthError('InvalidArgument', '"network create" requires exactly 1 argument.');

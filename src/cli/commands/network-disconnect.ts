@@ -10,6 +10,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth network disconnect [OPTIONS] NETWORK CONTAINER',
   summary: 'Disconnect a container from a network',
+  flags: specs,
+  args: ['network', 'container', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 2) throw berthError('InvalidArgument', '"network disconnect" requires exactly 2 arguments.');

@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth network inspect [OPTIONS] NETWORK [NETWORK...]',
   summary: 'Display detailed information on one or more networks',
+  flags: specs,
+  args: ['network'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length === 0) throw berthError('InvalidArgument', '"network inspect" requires at least 1 argument.');

@@ -19,6 +19,7 @@ interface Net {
 export const command: Command = {
   usage: 'berth network ls [OPTIONS]',
   summary: 'List networks',
+  flags: specs,
   async run(argv, env) {
     const { flags } = parseFlags(argv, specs);
     const r = await daemonCall(env, () => env.client().call<Net[]>('GET', '/networks', { query: { filters: filtersJson(flags.filter as string[]) } }));

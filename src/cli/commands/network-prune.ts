@@ -10,6 +10,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth network prune [OPTIONS]',
   summary: 'Remove all unused networks',
+  flags: specs,
   async run(argv, env) {
     const { flags } = parseFlags(argv, specs);
     if (!flags.force) {

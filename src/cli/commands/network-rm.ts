@@ -10,6 +10,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth network rm NETWORK [NETWORK...]',
   summary: 'Remove one or more networks',
+  flags: specs,
+  args: ['network'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length === 0) throw berthError('InvalidArgument', '"network rm" requires at least 1 argument.');

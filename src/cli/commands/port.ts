@@ -8,6 +8,7 @@ import { daemonCall } from './network-common.ts';
 export const command: Command = {
   usage: 'berth port CONTAINER [PRIVATE_PORT[/PROTO]]',
   summary: 'List port mappings or a specific mapping for the container',
+  args: ['container', 'none'],
   async run(argv, env) {
     const { args } = parseFlags(argv, {});
     if (args.length < 1 || args.length > 2) throw berthError('InvalidArgument', '"port" requires at least 1 and at most 2 arguments.');

@@ -21,6 +21,7 @@ type Item = ContainerListItem;
 export const command: Command = {
   usage: 'berth ps [OPTIONS]',
   summary: 'List containers',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {

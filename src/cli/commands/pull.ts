@@ -13,6 +13,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth pull [OPTIONS] NAME[:TAG|@DIGEST]',
   summary: 'Download an image from a registry',
+  flags: specs,
+  args: ['image', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

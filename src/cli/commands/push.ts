@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth push [OPTIONS] NAME[:TAG]',
   summary: 'Upload an image to a registry',
+  flags: specs,
+  args: ['image', 'none'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length !== 1) {

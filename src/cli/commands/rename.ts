@@ -5,6 +5,7 @@ import { parseFlags } from '../flags.ts';
 export const command: Command = {
   usage: 'berth rename CONTAINER NEW_NAME',
   summary: 'Rename a container',
+  args: ['container', 'none'],
   async run(argv, env) {
     const { args } = parseFlags(argv, {});
     if (args.length !== 2) {

@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth rmi [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Remove one or more images',
+  flags: specs,
+  args: ['image'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1) {

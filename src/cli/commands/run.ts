@@ -1,7 +1,7 @@
 import type { Command } from '../command.ts';
 import { parseDetachKeys, runContainer, runOptionsEnv } from '../container-run.ts';
 import { daemonError } from '../errors.ts';
-import { parseFlags } from '../flags.ts';
+import { isFlagError, parseFlags } from '../flags.ts';
 import { RUN_FLAGS, toContainerConfig } from '../run-options.ts';
 
 const specs = {
@@ -13,6 +13,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth run [OPTIONS] IMAGE [COMMAND] [ARG...]',
   summary: 'Create and run a new container from an image',
+  flags: specs,
+  args: ['image', 'none'],
   async run(argv, env) {
     let opts;
     try {
@@ -25,6 +27,7 @@ export const command: Command = {
       const detachKeys = parseDetachKeys(parsed.flags['detach-keys'] as string | undefined);
       return await runContainer(env, opts, { sigProxy: parsed.flags['sig-proxy'] !== false, detachKeys });
     } catch (err) {
+      if (isFlagError(err)) throw err;
       if ((err as { kind?: string }).kind === 'InvalidArgument' || (err as { exit?: number }).exit) {
         env.stderr.write(`berth: ${(err as Error).message}\nSee 'berth run --help'.\n`);
         return 125;

@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth save [OPTIONS] IMAGE [IMAGE...]',
   summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  flags: specs,
+  args: ['image'],
   local: true,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);

@@ -11,6 +11,8 @@ const specs = {
 export const command: Command = {
   usage: 'berth start [OPTIONS] CONTAINER [CONTAINER...]',
   summary: 'Start one or more stopped containers',
+  flags: specs,
+  args: ['container'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length < 1) {

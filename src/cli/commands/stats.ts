@@ -25,6 +25,8 @@ interface Sample {
 export const command: Command = {
   usage: 'berth stats [OPTIONS] [CONTAINER...]',
   summary: 'Display a live stream of container(s) resource usage statistics',
+  flags: specs,
+  args: ['container'],
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     return daemonCall(env, async () => {

@@ -21,6 +21,7 @@ const pct = (part: number, whole: number) => (whole > 0 ? ` (${Math.round((part 
 export const command: Command = {
   usage: 'berth system df [OPTIONS]',
   summary: 'Show berth disk usage',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {

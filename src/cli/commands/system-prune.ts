@@ -15,6 +15,7 @@ const specs = {
 export const command: Command = {
   usage: 'berth system prune [OPTIONS]',
   summary: 'Remove unused data',
+  flags: specs,
   async run(argv, env) {
     const { flags, args } = parseFlags(argv, specs);
     if (args.length) {
@@ -27,6 +28,7 @@ export const command: Command = {
         '  - all networks not used by at least one container',
         ...(flags.volumes ? ['  - all anonymous volumes not used by at least one container'] : []),
         flags.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+        '  - all build cache',
       ];
       if (!(await confirm(env, `WARNING! This will remove:\n${what.join('\n')}\n\nAre you sure you want to continue? [y/N] `))) return 0;
     }
@@ -46,7 +48,9 @@ export const command: Command = {
         for (const d of images.ImagesDeleted) env.stdout.write(d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted}\n`);
         env.stdout.write('\n');
       }
-      env.stdout.write(`Total reclaimed space: ${humanSize(images.SpaceReclaimed)}\n`);
+      const cache = await client.call<{ entries: number; bytes: number }>('POST', '/build/prune');
+      if (cache.entries) env.stdout.write(`Deleted build cache objects: ${cache.entries}\n\n`);
+      env.stdout.write(`Total reclaimed space: ${humanSize(images.SpaceReclaimed + cache.bytes)}\n`);
       return 0;
     });
   },

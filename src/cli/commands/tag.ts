@@ -5,6 +5,7 @@ import { parseFlags } from '../flags.ts';
 export const command: Command = {
   usage: 'berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
   summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+  args: ['image', 'image', 'none'],
   async run(argv, env) {
     const { args } = parseFlags(argv, {});
     if (args.length !== 2) {

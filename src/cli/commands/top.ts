@@ -6,6 +6,7 @@ import { table } from '../output.ts';
 export const command: Command = {
   usage: 'berth top CONTAINER',
   summary: 'Display the running processes of a container',
+  args: ['container', 'none'],
   async run(argv, env) {
     const { args } = parseFlags(argv, {}, { stopAtPositional: true });
     if (args.length < 1) {

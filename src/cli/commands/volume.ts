@@ -1,4 +1,4 @@
-import type { Command, CommandEnv } from '../command.ts';
+import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { table } from '../output.ts';
@@ -31,14 +31,20 @@ function filtersOf(list: string[]): string | undefined {
   return Object.keys(f).length ? JSON.stringify(f) : undefined;
 }
 
-const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> = {
-  async create(argv, env) {
-    const { flags, args } = parseFlags(argv, {
-      driver: { type: 'string', short: 'd', default: 'local' },
-      label: { type: 'list' },
-      opt: { type: 'list', short: 'o' },
-      name: { type: 'string' },
-    });
+const createSpecs = {
+  driver: { type: 'string', short: 'd', default: 'local', doc: 'Specify volume driver name' },
+  label: { type: 'list', doc: 'Set metadata for a volume' },
+  opt: { type: 'list', short: 'o', doc: 'Set driver specific options' },
+  name: { type: 'string', doc: 'Specify volume name' },
+} as const;
+
+export const create: Command = {
+  usage: 'berth volume create [OPTIONS] [VOLUME]',
+  summary: 'Create a volume',
+  flags: createSpecs,
+  args: ['none'],
+  async run(argv, env) {
+    const { flags, args } = parseFlags(argv, createSpecs);
     return daemonCall(env, async () => {
       const v = await env.client().call<Volume>('POST', '/volumes/create', {
         body: { name: (flags.name as string) ?? args[0], driver: flags.driver, labels: keyValues(flags.label as string[]), options: keyValues(flags.opt as string[]) },
@@ -47,8 +53,20 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
       return 0;
     });
   },
-  async ls(argv, env) {
-    const { flags } = parseFlags(argv, { quiet: { type: 'bool', short: 'q' }, filter: { type: 'list', short: 'f' }, format: { type: 'string' } });
+};
+
+const lsSpecs = {
+  quiet: { type: 'bool', short: 'q', doc: 'Only display volume names' },
+  filter: { type: 'list', short: 'f', doc: "Provide filter values (e.g. 'dangling=true')" },
+  format: { type: 'string', doc: "Format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'" },
+} as const;
+
+export const ls: Command = {
+  usage: 'berth volume ls [OPTIONS]',
+  summary: 'List volumes',
+  flags: lsSpecs,
+  async run(argv, env) {
+    const { flags } = parseFlags(argv, lsSpecs);
     return daemonCall(env, async () => {
       const vols = await env.client().call<Volume[]>('GET', '/volumes', { query: { filters: filtersOf(flags.filter as string[]) } });
       if (flags.quiet) env.stdout.write(vols.map((v) => v.name + '\n').join(''));
@@ -57,8 +75,17 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
       return 0;
     });
   },
-  async inspect(argv, env) {
-    const { flags, args } = parseFlags(argv, { format: { type: 'string', short: 'f' } });
+};
+
+const inspectSpecs = { format: { type: 'string', short: 'f', doc: 'Format output using a custom template' } } as const;
+
+export const inspect: Command = {
+  usage: 'berth volume inspect [OPTIONS] VOLUME [VOLUME...]',
+  summary: 'Display detailed information on one or more volumes',
+  flags: inspectSpecs,
+  args: ['volume'],
+  async run(argv, env) {
+    const { flags, args } = parseFlags(argv, inspectSpecs);
     if (!args.length) {
       env.stderr.write('berth: "volume inspect" requires at least 1 argument.\n');
       return 1;
@@ -77,8 +104,17 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
     else env.stdout.write(JSON.stringify(out, null, 4) + '\n');
     return failed ? 1 : 0;
   },
-  async rm(argv, env) {
-    const { flags, args } = parseFlags(argv, { force: { type: 'bool', short: 'f' } });
+};
+
+const rmSpecs = { force: { type: 'bool', short: 'f', doc: 'Force the removal of one or more volumes' } } as const;
+
+export const rm: Command = {
+  usage: 'berth volume rm [OPTIONS] VOLUME [VOLUME...]',
+  summary: 'Remove one or more volumes',
+  flags: rmSpecs,
+  args: ['volume'],
+  async run(argv, env) {
+    const { flags, args } = parseFlags(argv, rmSpecs);
     if (!args.length) {
       env.stderr.write('berth: "volume rm" requires at least 1 argument.\n');
       return 1;
@@ -95,8 +131,20 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
     }
     return failed ? 1 : 0;
   },
-  async prune(argv, env) {
-    const { flags } = parseFlags(argv, { force: { type: 'bool', short: 'f' }, all: { type: 'bool', short: 'a' }, filter: { type: 'list' } });
+};
+
+const pruneSpecs = {
+  force: { type: 'bool', short: 'f', doc: 'Do not prompt for confirmation' },
+  all: { type: 'bool', short: 'a', doc: 'Remove all unused volumes, not just anonymous ones' },
+  filter: { type: 'list', doc: "Provide filter values (e.g. 'label=<label>')" },
+} as const;
+
+export const prune: Command = {
+  usage: 'berth volume prune [OPTIONS]',
+  summary: 'Remove unused local volumes',
+  flags: pruneSpecs,
+  async run(argv, env) {
+    const { flags } = parseFlags(argv, pruneSpecs);
     if (!flags.force && !(await confirm(env, `WARNING! This will remove ${flags.all ? 'all local volumes not used by at least one container' : 'anonymous local volumes not used by at least one container'}.\nAre you sure you want to continue? [y/N] `))) return 0;
     return daemonCall(env, async () => {
       const f = JSON.parse(filtersOf(flags.filter as string[]) ?? '{}') as Record<string, string[]>;
@@ -106,19 +154,5 @@ const sub: Record<string, (argv: string[], env: CommandEnv) => Promise<number>> 
       env.stdout.write('Total reclaimed space: 0B\n');
       return 0;
     });
-  },
-};
-
-export const command: Command = {
-  usage: 'berth volume COMMAND',
-  summary: 'Manage volumes (create, ls, inspect, rm, prune)',
-  async run(argv, env) {
-    const name = { list: 'ls', remove: 'rm' }[argv[0]] ?? argv[0];
-    const fn = sub[name];
-    if (!fn) {
-      env.stdout.write(`Usage:  berth volume COMMAND\n\nCommands:\n  create\n  inspect\n  ls\n  prune\n  rm\n`);
-      return argv.length ? 1 : 0;
-    }
-    return fn(argv.slice(1), env);
   },
 };

@@ -6,7 +6,7 @@ import { namePattern, newId } from '../../core/ids.ts';
 import { randomName } from '../../core/names.ts';
 import type { ContainerStore } from '../../metadata/containers.ts';
 import type { Snapshotter } from '../../snapshots/types.ts';
-import type { ImageLookup, RuntimeState } from './containers.ts';
+import type { ImageLookup, RuntimeState } from './types.ts';
 import { imageDefaults } from '../oci/image-defaults.ts';
 import type { VolumeService } from '../volumes/volumes.ts';
 import type { VolumeUsers } from './volume-users.ts';

@@ -7,8 +7,7 @@ import { cleanupCtx, withCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { demux, Streams } from '../../core/stdcopy.ts';
-import type { ExecConfig, RuntimeState } from './containers.ts';
-import type { ContainerBasics } from './container-state.ts';
+import type { ContainerBasics, ExecConfig, RuntimeState } from './types.ts';
 import type { Spec } from '../oci/oci-types.ts';
 import { resolveUserInRootfs } from '../oci/rootfs-files.ts';
 import { buildExecProcess } from '../oci/spec-exec.ts';
@@ -56,7 +55,7 @@ export class ContainerExecs {
     const execId = newId();
     const dim = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536;
     const size = exec.tty && exec.consoleSize && dim(exec.consoleSize.height) && dim(exec.consoleSize.width) ? { rows: exec.consoleSize.height, cols: exec.consoleSize.width } : {};
-    await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin, ...size });
+    await this.#d.tasks.exec(ctx, rec.id, execId, process, { tty: !!exec.tty, stdin: !!exec.attachStdin, stdinOnce: !!exec.attachStdin && !!exec.stdinOnce, ...size });
     await this.#d.patch(ctx, rec.id, (cur) => ({ execs: { ...(cur.execs ?? {}), [execId]: { config: exec, running: false } } }));
     this.#d.event(ctx, 'exec_create', rec.id, { name: rec.name, execID: execId });
     return execId;
@@ -169,6 +168,13 @@ export class ContainerExecs {
     } finally {
       await this.#d.tasks.deleteExec(cleanupCtx(ctx), rec.id, execId).catch(() => {});
     }
+  }
+
+  /** Signal a running exec's process: the CRI kills an exec whose client went away, as containerd does. */
+  async execKill(ctx: Ctx, execId: string, signal: string): Promise<void> {
+    const { rec, st } = await this.#findExec(ctx, execId);
+    if (!st.execs![execId].running) return;
+    await this.#d.tasks.kill(ctx, rec.id, signal, { execId });
   }
 
   async execWait(ctx: Ctx, execId: string): Promise<number> {

@@ -3,8 +3,7 @@ import type { ContainerRecord } from '../../core/containers.ts';
 import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx, withCtx } from '../../core/context.ts';
 import { isNotFound } from '../../core/errors.ts';
-import type { ContainerBasics } from './container-state.ts';
-import type { ContainerServiceDeps, RuntimeState } from './containers.ts';
+import type { ContainerBasics, ContainerServiceDeps, RuntimeState } from './types.ts';
 import { restartDelay, shouldRestart } from './restart-policy.ts';
 import type { ExitStatus } from '../tasks/task-types.ts';
 

@@ -6,15 +6,14 @@ import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
-import { tarStream } from '../../core/tar-write.ts';
+import { tarStream, type TarItem } from '../../core/tar-write.ts';
 import { packRootfs } from './archive.ts';
 import { layerChanges, layerTarItems, type Change } from './changes.ts';
 import { commandLine } from './container-views.ts';
 import type { ImageConfig } from '../oci/oci-types.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
 import { INIT_PATH_IN_CONTAINER, mergeEnv } from '../oci/spec.ts';
-import type { ContainerServiceDeps } from './containers.ts';
-import type { ContainerBasics } from './container-state.ts';
+import type { ContainerBasics, ContainerServiceDeps, HistoryEntry } from './types.ts';
 
 /**
  * What the container service does with a container's file system: `cp`'s
@@ -32,6 +31,18 @@ export interface CommitOptions {
   comment?: string;
   changes?: string[];
   pause?: boolean;
+  /** The new image's runnable config, instead of the container's over its image's (a build step's). */
+  config?: ImageConfig;
+  /** What the history entry says made the layer, instead of the container's command line. */
+  createdBy?: string;
+  /** The history the new entry follows, instead of the image's. */
+  history?: HistoryEntry[];
+  /** The new image's time (RFC 3339), instead of now. */
+  created?: string;
+  /** Seconds since the epoch: later modification times in the layer are set to this (SOURCE_DATE_EPOCH). */
+  clampMtime?: number;
+  /** How the layer blob is compressed (default gzip). */
+  compression?: 'gzip' | 'zstd';
 }
 
 export class ContainerFiles {
@@ -59,19 +70,25 @@ export class ContainerFiles {
       // Read before the commit starts, so a snapshotter that cannot diff fails before anything is stored.
       const items = layerTarItems(ctx, mounts, runtimeMountTargets(rec), image.config.rootfs.diff_ids.length > 0);
       const first = await items.next();
+      const clamp = opts.clampMtime;
+      // A reproducible build pins every time in the layer to at most its epoch.
+      const pinned = (it: TarItem): TarItem => (clamp === undefined || (it.entry.mtime ?? 0) <= clamp ? it : { ...it, entry: { ...it.entry, mtime: clamp } });
       const layer = tarStream((async function* () {
-        if (!first.done) yield first.value;
-        yield* items;
+        if (!first.done) yield pinned(first.value);
+        for await (const it of items) yield pinned(it);
       })());
       const id = await this.#d.images.commitLayer(ctx, {
         parent: rec.imageId,
         layer,
-        config: committedConfig(image.config.config ?? {}, rec.config),
+        config: opts.config ?? committedConfig(image.config.config ?? {}, rec.config),
         name: opts.name,
         author: opts.author,
         comment: opts.comment,
-        createdBy: commandLine(rec, image.config.config).join(' '),
+        createdBy: opts.createdBy ?? commandLine(rec, image.config.config).join(' '),
         changes: opts.changes,
+        ...(opts.history ? { history: opts.history } : {}),
+        ...(opts.created ? { created: opts.created } : {}),
+        ...(opts.compression ? { compression: opts.compression } : {}),
       });
       this.#d.event(ctx, 'commit', rec.id, { name: rec.name, imageID: id });
       return id;

@@ -1,17 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ContainerConfig, ContainerRecord } from '../../core/containers.ts';
+import type { ContainerConfig, ContainerRecord, PodMembership } from '../../core/containers.ts';
 import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError, hasErrno, kindOf, wrap } from '../../core/errors.ts';
 import type { PendingSetup } from '../../network/types.ts';
 import type { Mount as SnapshotMount } from '../../snapshots/types.ts';
-import type { ContainerBasics } from './container-state.ts';
 import type { ContainerExits } from './container-exits.ts';
-import type { ContainerServiceDeps, RuntimeState } from './containers.ts';
+import type { ContainerBasics, ContainerServiceDeps, RuntimeState } from './types.ts';
 import { hostDevices, resolveDevice } from '../oci/host-devices.ts';
-import type { ImageConfig } from '../oci/oci-types.ts';
+import type { ImageConfig, Seccomp } from '../oci/oci-types.ts';
+import { parseSeccompProfile } from '../oci/seccomp-profile.ts';
 import { resolveUserInRootfs } from '../oci/rootfs-files.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
 import { buildSpec } from '../oci/spec.ts';
@@ -96,7 +96,7 @@ export class ContainerStarter {
       const rootfsReady = (async () => {
         await this.#mountRootfs(ctx, rec, rootfs);
         mounted = true;
-        return resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd);
+        return resolveUserInRootfs(ctx, rootfs, cfg.user ?? imageConfig.User, cfg.groupAdd, { memberGroupsAlways: !!cfg.pod });
       })();
       const netReady = this.#setupNetwork(ctx, rec, imageConfig);
       const [userResult, netResult] = await Promise.allSettled([rootfsReady, netReady]);
@@ -112,6 +112,7 @@ export class ContainerStarter {
       const net = netResult.value;
 
       const mounts = await this.resolveMounts(ctx, rec);
+      const seccompProfile = cfg.seccompProfile && cfg.seccompProfile !== 'unconfined' && !cfg.privileged ? await loadSeccompProfile(cfg.seccompProfile) : undefined;
       const logPath = this.#d.logPath(rec);
       mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
       const spec = buildSpec({
@@ -126,7 +127,9 @@ export class ContainerStarter {
           ...(cfg.privileged ? { devices: await hostDevices(ctx) } : {}),
           ...(cfg.devices?.length ? { mappedDevices: await Promise.all(cfg.devices.map(resolveDevice)) } : {}),
           hostname: net?.hostname ?? rec.id.slice(0, 12),
-          cgroupsPath: path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
+          cgroupsPath: cfg.cgroupParent ? path.posix.join(cfg.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace === 'default' ? '' : rec.namespace, rec.id),
+          ...(seccompProfile ? { seccompProfile } : {}),
+          ...(rootfsPropagationFor(mounts) ? { rootfsPropagation: rootfsPropagationFor(mounts) } : {}),
           namespacePaths: { ...joins.paths, ...(net?.netnsPath ? { network: net.netnsPath } : {}) },
           hostNamespaces: [...joins.host, ...(net && !net.netnsPath ? ['network' as const] : [])],
         },
@@ -200,6 +203,7 @@ export class ContainerStarter {
    */
   async #namespaceJoins(ctx: Ctx, cfg: ContainerConfig): Promise<{ paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> }> {
     const out: { paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> } = { paths: {}, host: [] };
+    if (cfg.pod) return podJoins(cfg.pod);
     for (const [type, mode] of [['pid', cfg.pidMode], ['ipc', cfg.ipcMode], ['uts', cfg.utsMode]] as const) {
       if (mode === 'host') out.host.push(type);
       else if (mode?.startsWith('container:')) {
@@ -217,6 +221,10 @@ export class ContainerStarter {
     const cfg = rec.config;
     const attachment = cfg.network ?? { mode: 'bridge' };
     const shared = cfg.sharedNamespaces?.network;
+    if (cfg.pod) {
+      // The sandbox's endpoint: its netns (or the node's network) and its hosts, resolv.conf and hostname files.
+      return this.#d.network.beginSetup(ctx, { containerId: rec.id, namespace: rec.namespace, name: rec.name, attachment: { mode: `container:${cfg.pod.sandboxId}` } });
+    }
     if (attachment.mode.startsWith('container:')) {
       const other = await this.#d.get(ctx, attachment.mode.slice('container:'.length));
       if (other.state.status !== 'running' && other.state.status !== 'paused') {
@@ -257,6 +265,51 @@ export class ContainerStarter {
     // --tmpfs mounts are added by buildSpec, with docker's noexec,nosuid,nodev defaults.
     return out;
   }
+}
+
+/**
+ * A pod's container joins the pause process's namespaces by path, as
+ * containerd's CRI does: uts always (the node's with the node's network),
+ * ipc unless the node's, pid per its mode (its own, the pod's, the node's
+ * or a target container's).
+ */
+function podJoins(pod: PodMembership): { paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> } {
+  const out: { paths: Partial<Record<'pid' | 'ipc' | 'uts', string>>; host: Array<'pid' | 'ipc' | 'uts'> } = { paths: {}, host: [] };
+  const ns = (pid: number, type: string) => `/proc/${pid}/ns/${type}`;
+  if (pod.hostNetwork) out.host.push('uts');
+  else out.paths.uts = ns(pod.pausePid, 'uts');
+  if (pod.ipc === 'node') out.host.push('ipc');
+  else out.paths.ipc = ns(pod.pausePid, 'ipc');
+  if (pod.pid === 'node') out.host.push('pid');
+  else if (pod.pid === 'pod') out.paths.pid = ns(pod.pausePid, 'pid');
+  else if (pod.pid === 'target') {
+    if (!pod.targetPid) throw berthError('FailedPrecondition', 'the target container of the pid namespace is not running');
+    out.paths.pid = ns(pod.targetPid, 'pid');
+  }
+  return out;
+}
+
+/**
+ * A bind whose propagation reaches back to the host needs the root's
+ * propagation to allow it (runc makes the root rprivate otherwise): rshared
+ * for a bidirectional bind, rslave for a host-to-container one.
+ */
+function rootfsPropagationFor(mounts: readonly ResolvedMount[]): string | undefined {
+  const opts = mounts.flatMap((m) => m.options ?? []);
+  if (opts.includes('rshared') || opts.includes('shared')) return 'rshared';
+  if (opts.includes('rslave') || opts.includes('slave')) return 'rslave';
+  return undefined;
+}
+
+/** A seccomp profile file (docker's format, which is the OCI one with an optional archMap). */
+async function loadSeccompProfile(file: string): Promise<Seccomp> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw berthError('InvalidArgument', `seccomp profile "${file}": ${(err as Error).message}`, err);
+  }
+  return parseSeccompProfile(text, file);
 }
 
 /** docker's exit codes for a container that could not start: 127 not found, 126 not executable. */

@@ -1,25 +1,6 @@
-import type { ContainerRecord } from '../../core/containers.ts';
 import type { Ctx } from '../../core/context.ts';
 import type { ContainerStore } from '../../metadata/containers.ts';
-import type { ContainerSummary, RuntimeState } from './containers.ts';
-
-/**
- * What the container service hands each of its parts (create, start, exit
- * handling, stop and removal, recovery, files, execs): its records, their
- * state and its events, as functions. A part asks for the ones it needs.
- */
-export interface ContainerBasics {
-  resolve(ctx: Ctx, idOrName: string): Promise<ContainerRecord>;
-  /** The record and its state as shown (inspect). */
-  get(ctx: Ctx, idOrName: string): Promise<ContainerSummary>;
-  list(ctx: Ctx): Promise<ContainerSummary[]>;
-  state(ctx: Ctx, id: string): Promise<RuntimeState>;
-  patch(ctx: Ctx, id: string, patch: Partial<RuntimeState> | ((st: RuntimeState) => Partial<RuntimeState>)): Promise<RuntimeState>;
-  locked<T>(id: string, fn: () => Promise<T>): Promise<T>;
-  event(ctx: Ctx, action: string, id: string, attributes: Record<string, string>): void;
-  bundleDir(rec: ContainerRecord): string;
-  logPath(rec: ContainerRecord): string;
-}
+import type { RuntimeState } from './types.ts';
 
 /**
  * A container's runtime state and the per-container serialization every

@@ -5,9 +5,8 @@ import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError, isNotFound, wrap } from '../../core/errors.ts';
 import { removeTree } from '../../core/remove-tree.ts';
-import type { ContainerBasics } from './container-state.ts';
 import type { ContainerExits } from './container-exits.ts';
-import type { ContainerServiceDeps, RuntimeState } from './containers.ts';
+import type { ContainerBasics, ContainerServiceDeps, RuntimeState } from './types.ts';
 import type { VolumeUsers } from './volume-users.ts';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ContainerRecord } from '../../core/containers.ts';
-import type { RuntimeState } from './containers.ts';
+import type { RuntimeState } from './types.ts';
 import { commandLine, duration, inspectView, listItem, statusText } from './container-views.ts';
 
 const S = 1000;

@@ -1,5 +1,5 @@
 import type { ContainerListItem, ContainerRecord } from '../../core/containers.ts';
-import type { RuntimeState } from './containers.ts';
+import type { RuntimeState } from './types.ts';
 
 /**
  * Docker-shaped views of a container, shared by every front door: the

@@ -8,7 +8,7 @@ import { EventBus } from '../../core/events.ts';
 import { silentLogger } from '../../core/log.ts';
 import { MetadataContainerStore } from '../../metadata/containers.ts';
 import { MetadataDb } from '../../metadata/db.ts';
-import type { ContainerServiceDeps, RuntimeState } from './containers.ts';
+import type { ContainerServiceDeps, RuntimeState } from './types.ts';
 import { ContainerService } from './containers.ts';
 import type { ExitStatus } from '../tasks/task-types.ts';
 import { VolumeService } from '../volumes/volumes.ts';

@@ -1,15 +1,10 @@
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
-import type { ContainerConfig, ContainerRecord, ContainerState } from '../../core/containers.ts';
+import type { ContainerConfig, ContainerRecord } from '../../core/containers.ts';
 import type { Ctx } from '../../core/context.ts';
 import { withCtx } from '../../core/context.ts';
 import { berthError, isNotFound, kindOf } from '../../core/errors.ts';
-import type { EventBus } from '../../core/events.ts';
 import { namePattern } from '../../core/ids.ts';
-import type { Logger } from '../../core/log.ts';
-import type { ContainerStore } from '../../metadata/containers.ts';
-import type { NetworkService, SetupResult } from '../../network/types.ts';
-import type { Mount as SnapshotMount, Snapshotter } from '../../snapshots/types.ts';
 import type { Change } from './changes.ts';
 import { ContainerCreator } from './container-create.ts';
 import { ContainerExits } from './container-exits.ts';
@@ -18,16 +13,16 @@ import { ContainerFiles, type CommitOptions } from './container-files.ts';
 import { withConnected, withDisconnected } from './container-networks.ts';
 import { ContainerRecovery } from './container-recovery.ts';
 import { ContainerStarter } from './container-start.ts';
-import { type ContainerBasics, ContainerStates, isActive } from './container-state.ts';
+import { ContainerStates, isActive } from './container-state.ts';
 import { ContainerStopper } from './container-stop.ts';
 import type { LogFile } from '../tasks/log-reader.ts';
-import type { ImageConfig } from '../oci/oci-types.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
-import type { HostFacts } from '../oci/spec.ts';
 import type { TaskService } from '../tasks/task-types.ts';
 import { topOf } from '../tasks/top.ts';
 import { VolumeUsers } from './volume-users.ts';
-import type { VolumeService } from '../volumes/volumes.ts';
+import type { ContainerBasics, ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState } from './types.ts';
+
+export type { ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState };
 
 /**
  * The container service: docker's container lifecycle on top of images,
@@ -44,73 +39,6 @@ import type { VolumeService } from '../volumes/volumes.ts';
  * InvalidArgument (bad config), NotModified (start of a running container,
  * stop of a stopped one), FailedPrecondition (exec in a stopped container).
  */
-export interface ImageLookup {
-  /** The local image for a reference or id: NotFound when it is not present. */
-  find(ctx: Ctx, ref: string): Promise<{ id: string; name: string; config: { config?: ImageConfig; rootfs: { diff_ids: string[] } }; chainId?: string; /** Unpacked bytes of its layers. */ size?: number }>;
-  /** A new image of `parent`'s layers and `layer` (an uncompressed tar); resolves to its ID. */
-  commitLayer?(ctx: Ctx, opts: { parent: string; layer: Readable; config: ImageConfig; name?: string; author?: string; comment?: string; createdBy: string; changes?: string[] }): Promise<string>;
-}
-
-export interface Mounter {
-  mountAll(mounts: SnapshotMount[], target: string): Promise<void>;
-  unmountAll(target: string): Promise<void>;
-}
-
-export interface ContainerServiceDeps {
-  store: ContainerStore;
-  images: ImageLookup;
-  snapshotter: Snapshotter;
-  mounter: Mounter;
-  tasks: TaskService;
-  network: NetworkService;
-  volumes: VolumeService;
-  events: EventBus;
-  log: Logger;
-  /** <state>/containers: bundles (config.json, rootfs mount point). */
-  stateDir: string;
-  /** <root>/containers: logs and anything that must survive a reboot. */
-  rootDir: string;
-  /** Host facts for every spec: hard rlimits, init binary, capabilities. */
-  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities'>;
-  /** Default runtime name and cgroup parent. */
-  defaultRuntime: string;
-  cgroupParent: string;
-  logDefaults: { maxSize?: number; maxFiles?: number };
-  /** Tasks of a namespace that belong to something else (pod sandboxes' pause processes): recovery leaves them alone. */
-  ownsTask?: (namespace: string, id: string) => boolean;
-}
-
-export interface RuntimeState extends ContainerState {
-  manuallyStopped?: boolean;
-  /** A task exists (created by `attach` before `start`) but has not been started. */
-  taskCreated?: boolean;
-  /** Host ports and addresses of the last start, for inspect. */
-  network?: SetupResult;
-  /** Exec sessions: id -> what inspect needs. */
-  execs?: Record<string, { config: ExecConfig; running: boolean; exitCode?: number; pid?: number }>;
-  /** Anonymous volumes this container created, removed with `rm -v`. */
-  anonymousVolumes?: string[];
-  /** Last restart back-off, in ms. */
-  restartDelayMs?: number;
-}
-
-export interface ExecConfig {
-  cmd: string[];
-  env?: string[];
-  workingDir?: string;
-  user?: string;
-  tty?: boolean;
-  /** The terminal's size at the start, with `tty`: a resize after it races the program's first look. */
-  consoleSize?: { height: number; width: number };
-  attachStdin?: boolean;
-  privileged?: boolean;
-}
-
-export interface ContainerSummary {
-  record: ContainerRecord;
-  state: RuntimeState;
-}
-
 export class ContainerService {
   readonly #d: ContainerServiceDeps;
   readonly #states: ContainerStates;
@@ -304,7 +232,7 @@ export class ContainerService {
     }
     if (patch.resources && (st.status === 'running' || st.status === 'paused')) {
       const { buildResources } = await import('../oci/spec-resources.ts');
-      await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources) as unknown as Parameters<TaskService['update']>[2]);
+      await this.#d.tasks.update(ctx, rec.id, buildResources(config.resources, { hugetlb: this.#d.host.hugetlb }) as unknown as Parameters<TaskService['update']>[2]);
     }
     await this.#d.store.update(ctx, rec.id, { config });
     this.#event(ctx, 'update', rec.id, { name: rec.name });
@@ -359,6 +287,12 @@ export class ContainerService {
     await this.#d.tasks.resize(ctx, rec.id, { rows, cols });
   }
 
+  /** Open the log file afresh after it was moved away (the CRI's ReopenContainerLog); Conflict when not running. */
+  async reopenLog(ctx: Ctx, idOrName: string): Promise<void> {
+    const rec = await this.#running(ctx, idOrName);
+    await this.#d.tasks.reopenLog(ctx, rec.id);
+  }
+
   async closeStdin(ctx: Ctx, id: string): Promise<void> {
     await this.#d.tasks.closeStdin(ctx, id).catch(() => {});
   }
@@ -393,6 +327,10 @@ export class ContainerService {
     return this.#execs.execWait(ctx, execId);
   }
 
+  execKill(ctx: Ctx, execId: string, signal: string = 'SIGKILL'): Promise<void> {
+    return this.#execs.execKill(ctx, execId, signal);
+  }
+
   async top(ctx: Ctx, idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
     const rec = await this.#running(ctx, idOrName);
     return topOf(await this.#d.tasks.pids(ctx, rec.id));
@@ -407,6 +345,11 @@ export class ContainerService {
 
   commit(ctx: Ctx, idOrName: string, opts: CommitOptions = {}): Promise<string> {
     return this.#files.commit(ctx, idOrName, opts);
+  }
+
+  /** Bytes and inodes of the container's writable layer (a walk of it, like du). */
+  writableLayerUsage(ctx: Ctx, rec: ContainerRecord): Promise<{ size: number; inodes: number }> {
+    return this.#d.snapshotter.usage(ctx, rec.snapshotKey);
   }
 
   sizes(ctx: Ctx, rec: ContainerRecord): Promise<{ SizeRw: number; SizeRootFs: number }> {

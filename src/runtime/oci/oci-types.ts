@@ -90,6 +90,7 @@ export interface Resources {
   memory?: { limit?: number; reservation?: number; swap?: number };
   cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
 }
 
 export interface Linux {
@@ -101,6 +102,8 @@ export interface Linux {
   seccomp?: Seccomp;
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** private, rslave or rshared: what the root's mount propagation becomes (rshared for a bidirectional bind). */
+  rootfsPropagation?: string;
 }
 
 export type SeccompAction =

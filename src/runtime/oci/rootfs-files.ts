@@ -82,7 +82,7 @@ export async function readRootfsFile(ctx: Ctx, rootfs: string, inner: string, ma
 }
 
 /** resolveUser against the rootfs's own /etc/passwd and /etc/group. */
-export async function resolveUserInRootfs(ctx: Ctx, rootfs: string, user: string | undefined, groupAdd?: readonly string[]): Promise<ResolvedUser> {
+export async function resolveUserInRootfs(ctx: Ctx, rootfs: string, user: string | undefined, groupAdd?: readonly string[], opts: { memberGroupsAlways?: boolean } = {}): Promise<ResolvedUser> {
   const [passwd, group] = await Promise.all([readRootfsFile(ctx, rootfs, '/etc/passwd'), readRootfsFile(ctx, rootfs, '/etc/group')]);
-  return resolveUser({ user, groupAdd, passwd, group });
+  return resolveUser({ user, groupAdd, passwd, group, memberGroupsAlways: opts.memberGroupsAlways });
 }

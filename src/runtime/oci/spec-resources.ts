@@ -42,6 +42,8 @@ export interface ResourceOptions {
   swapAccounting?: boolean;
   /** Online CPUs of the host, to refuse --cpus and --cpuset-cpus it cannot give. */
   cpuCount?: number;
+  /** false: the host has no hugetlb controller, so hugepage limits are left out (runc fails on them). */
+  hugetlb?: boolean;
 }
 
 function checkCpus(r: ConfigResources, cpuCount: number | undefined): void {
@@ -94,8 +96,15 @@ export function buildResources(r: ConfigResources = {}, opts: ResourceOptions = 
   }
   if (r.cpuShares) cpu.shares = r.cpuShares;
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
   if (Object.keys(cpu).length) out.cpu = cpu;
   if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
+  if (r.hugepageLimits?.length && opts.hugetlb !== false) {
+    for (const h of r.hugepageLimits) {
+      if (!/^\d+[KMG]B$/.test(h.pageSize)) throw berthError('InvalidArgument', `hugepage limit: page size "${h.pageSize}" is not of the form 2MB or 1GB`);
+    }
+    out.hugepageLimits = r.hugepageLimits.map((h) => ({ pageSize: h.pageSize, limit: h.limit }));
+  }
   return out;
 }
 

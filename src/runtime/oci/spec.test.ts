@@ -266,3 +266,28 @@ describe('sysctls and devices', () => {
     assert.equal(p.linux.devices?.[0].path, '/dev/mynull');
   });
 });
+
+describe('pieces a CRI container asks for', () => {
+  it('replaces the masked and read-only paths when given', () => {
+    const spec = build({ maskedPaths: ['/proc/version'], readonlyPaths: [] });
+    assert.deepEqual(spec.linux.maskedPaths, ['/proc/version']);
+    assert.deepEqual(spec.linux.readonlyPaths, []);
+    assert.deepEqual(build().linux.maskedPaths, [...MASKED_PATHS]);
+  });
+  it('never sets an oom_score_adj below berthd\'s own', () => {
+    assert.equal(build({ oomScoreAdj: -998 }, { host: { ...host, oomScoreAdj: -500 } }).process.oomScoreAdj, -500);
+    assert.equal(build({ oomScoreAdj: 1000 }, { host: { ...host, oomScoreAdj: -500 } }).process.oomScoreAdj, 1000);
+    assert.equal(build().process.oomScoreAdj, undefined);
+  });
+  it('keeps hugepage limits and cpuset mems, and drops the limits on a host without the hugetlb controller', () => {
+    const resources = { hugepageLimits: [{ pageSize: '2MB', limit: 0 }], cpusetMems: '0' };
+    assert.deepEqual(build({ resources }).linux.resources?.hugepageLimits, [{ pageSize: '2MB', limit: 0 }]);
+    assert.equal(build({ resources }).linux.resources?.cpu?.mems, '0');
+    assert.equal(build({ resources }, { host: { ...host, hugetlb: false } }).linux.resources?.hugepageLimits, undefined);
+    assert.throws(() => build({ resources: { hugepageLimits: [{ pageSize: 'huge', limit: 1 }] } }), isInvalidArgument);
+  });
+  it('makes the root rshared when asked', () => {
+    assert.equal(build({}, { host: { ...host, rootfsPropagation: 'rshared' } }).linux.rootfsPropagation, 'rshared');
+    assert.equal(build().linux.rootfsPropagation, undefined);
+  });
+});

@@ -17,8 +17,9 @@ import { buildResources, buildRlimits } from './spec-resources.ts';
  * default capabilities, the default seccomp profile, masked and read-only
  * /proc and /sys paths, a device cgroup that denies all but the standard
  * devices, new pid/ipc/uts/mount/network namespaces (no cgroup namespace,
- * as Docker on cgroup v1), no rlimits and no oomScoreAdj (the runtime
- * inherits ours; lowering oom_score_adj needs CAP_SYS_RESOURCE).
+ * as Docker on cgroup v1), no rlimits and no oomScoreAdj unless asked (the
+ * runtime inherits ours; an asked one is raised to berthd's own, since
+ * lowering oom_score_adj needs CAP_SYS_RESOURCE).
  *
  *   const spec = buildSpec({ image, config, user: { uid: 0, gid: 0, additionalGids: [] },
  *     rootfs: '/run/berth/c/abc/rootfs', host: { hostname: 'abc123', cgroupsPath: '/berth/abc' } });
@@ -61,6 +62,12 @@ export interface HostFacts {
   initPath?: string;
   /** A profile the caller loaded for `seccompProfile: PATH`. */
   seccompProfile?: Seccomp;
+  /** Whether the hugetlb cgroup controller exists; false drops hugepage limits, which runc could not apply (and the host has no huge pages to limit). */
+  hugetlb?: boolean;
+  /** berthd's own oom_score_adj: a container's may not go below it (lowering needs CAP_SYS_RESOURCE). */
+  oomScoreAdj?: number;
+  /** Mount propagation of the rootfs: rslave or rshared when a bind needs it to reach the host. */
+  rootfsPropagation?: string;
   arch?: string;
   kernel?: [number, number];
 }
@@ -186,7 +193,7 @@ export function buildSpec(input: SpecInput): Spec {
 
   const caps = containerCapabilities({ capAdd: config.capAdd, capDrop: config.capDrop, privileged: config.privileged, available: host.capabilities });
   const rlimits = buildRlimits(config.ulimits, host.rlimitHard);
-  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount });
+  const resources = buildResources(config.resources, { privileged: config.privileged, swapAccounting: host.swapAccounting, cpuCount: host.cpuCount, hugetlb: host.hugetlb });
   const mapped = host.mappedDevices ?? [];
   if (!config.privileged) for (const d of mapped) resources.devices?.push({ allow: true, type: d.type as 'c' | 'b', major: d.major, minor: d.minor, access: d.access });
   const sysctl = checkSysctls(config);
@@ -204,6 +211,7 @@ export function buildSpec(input: SpecInput): Spec {
       capabilities: capabilities(caps, input.user.uid),
       ...(rlimits.length ? { rlimits } : {}),
       ...(config.noNewPrivileges ? { noNewPrivileges: true } : {}),
+      ...(config.oomScoreAdj !== undefined ? { oomScoreAdj: Math.max(config.oomScoreAdj, host.oomScoreAdj ?? 0) } : {}),
     },
     root: { path: input.rootfs, ...(config.readOnlyRootfs ? { readonly: true } : {}) },
     ...(ownUts ? { hostname, ...(config.domainname ? { domainname: config.domainname } : {}) } : {}),
@@ -214,8 +222,13 @@ export function buildSpec(input: SpecInput): Spec {
       resources,
       ...(config.privileged
         ? { devices: [...(host.devices ?? []), ...mapped.map(({ access: _, ...d }) => d)] }
-        : { ...(mapped.length ? { devices: mapped.map(({ access: _, ...d }) => d) } : {}), maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+        : {
+            ...(mapped.length ? { devices: mapped.map(({ access: _, ...d }) => d) } : {}),
+            maskedPaths: [...(config.maskedPaths ?? MASKED_PATHS)],
+            readonlyPaths: [...(config.readonlyPaths ?? READONLY_PATHS)],
+          }),
       ...(sysctl ? { sysctl } : {}),
+      ...(host.rootfsPropagation ? { rootfsPropagation: host.rootfsPropagation } : {}),
     },
   };
   const sc = seccomp(config, host, caps);

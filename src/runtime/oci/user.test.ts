@@ -63,3 +63,12 @@ describe('resolveUser', () => {
     assert.throws(() => r('app', ['nogroup']), isInvalidArgument);
   });
 });
+
+describe('the CRI rule for member groups', () => {
+  it('adds the groups the user is listed in even with a group given, then the supplemental ones', () => {
+    const r = resolveUser({ user: '1000:2000', groupAdd: ['3000'], passwd, group, memberGroupsAlways: true });
+    assert.deepEqual({ uid: r.uid, gid: r.gid, additionalGids: r.additionalGids }, { uid: 1000, gid: 2000, additionalGids: [4, 29, 3000] });
+    // runc's and docker's rule: an explicit group leaves them out.
+    assert.deepEqual(resolveUser({ user: '1000:2000', passwd, group }).additionalGids, []);
+  });
+});

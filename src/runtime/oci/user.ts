@@ -69,6 +69,12 @@ export interface ResolveUserInput {
   user?: string;
   /** --group-add: group names or numeric gids. */
   groupAdd?: readonly string[];
+  /**
+   * Add the groups /etc/group lists the user in even when a group is given
+   * (containerd's CRI rule, WithAdditionalGIDs); runc and docker add them
+   * only to a user given without a group.
+   */
+  memberGroupsAlways?: boolean;
   passwd?: string;
   group?: string;
 }
@@ -110,7 +116,8 @@ export function resolveUser(input: ResolveUserInput): ResolvedUser {
     if (entry) result.gid = entry.gid;
     else if (gidArg !== undefined) result.gid = gidArg;
     else throw berthError('InvalidArgument', `unable to find group ${groupArg}: no matching entries in group file`);
-  } else if (userName !== undefined && groups) {
+  }
+  if ((groupArg === '' || input.memberGroupsAlways) && userName !== undefined && groups) {
     // supplementary groups only in the implicit form, as runc
     for (const g of groups) if (g.members.includes(userName)) result.additionalGids.push(g.gid);
   }

@@ -30,4 +30,60 @@ describe('sandboxSpec', () => {
     assert.deepEqual(s.linux.namespaces, [{ type: 'mount' }]);
     assert.equal(s.hostname, undefined);
   });
+
+  const withSettings = (extra: Partial<SandboxRecord>, namespaces: SandboxRecord['namespaces'] = { network: 'pod', pid: 'container', ipc: 'pod' }) =>
+    sandboxSpec({
+      rec: { ...rec(namespaces), ...extra },
+      net,
+      rootfs: '/rootfs',
+      user: { uid: 0, gid: 0, additionalGids: [5] },
+      cgroupsPath: '/kubepods/pod1/abc',
+      host: { capabilities: ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], devices: [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }] },
+    });
+
+  it("sets the pod's sysctls and refuses those that are not the pod's own", () => {
+    const s = withSettings({ sysctls: { 'net.ipv4.ip_forward': '1', 'kernel.shm_rmid_forced': '1' } });
+    assert.deepEqual(s.linux.sysctl, { 'net.ipv4.ip_forward': '1', 'kernel.shm_rmid_forced': '1' });
+    assert.deepEqual(s.process.user.additionalGids, [5]);
+    assert.throws(() => withSettings({ sysctls: { 'kernel.pid_max': '9' } }), /kernel\.pid_max/);
+    assert.throws(() => withSettings({ sysctls: { 'kernel.shm_rmid_forced': '1' } }, { network: 'pod', pid: 'container', ipc: 'node' }), /IPC namespace/);
+    assert.throws(() => withSettings({ sysctls: { 'net.core.somaxconn': '9' } }, { network: 'node', pid: 'container', ipc: 'pod' }), /network namespace/);
+  });
+
+  it('makes a privileged pause process: every capability berthd holds, no seccomp, the host devices, nothing masked', () => {
+    const s = withSettings({ privileged: true });
+    assert.deepEqual(s.process.capabilities?.bounding, ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN']);
+    assert.equal(s.linux.seccomp, undefined);
+    assert.equal(s.linux.maskedPaths, undefined);
+    assert.ok(s.linux.devices?.some((d) => d.path === '/dev/kmsg'));
+  });
+
+  it('follows the seccomp choice: unconfined, or the loaded Localhost profile', () => {
+    assert.equal(withSettings({ seccomp: 'unconfined' }).linux.seccomp, undefined);
+    const local = sandboxSpec({
+      rec: { ...rec({ network: 'pod', pid: 'container', ipc: 'pod' }), seccomp: 'localhost/p.json' },
+      net,
+      rootfs: '/rootfs',
+      user: { uid: 0, gid: 0 },
+      cgroupsPath: '/x',
+      host: { seccompProfile: { defaultAction: 'SCMP_ACT_LOG' } },
+    });
+    assert.deepEqual(local.linux.seccomp, { defaultAction: 'SCMP_ACT_LOG' });
+  });
+
+  it("carries containerd's sandbox annotations, the declared resources among them", () => {
+    const s = withSettings({ logDirectory: '/var/log/pods/x', resources: { cpuPeriod: 100000, cpuQuota: 50000, cpuShares: 512, memoryLimitInBytes: 1024 } });
+    assert.deepEqual(s.annotations, {
+      'io.kubernetes.cri.container-type': 'sandbox',
+      'io.kubernetes.cri.sandbox-id': 'abc',
+      'io.kubernetes.cri.sandbox-name': 'web',
+      'io.kubernetes.cri.sandbox-namespace': 'default',
+      'io.kubernetes.cri.sandbox-uid': 'u',
+      'io.kubernetes.cri.sandbox-log-directory': '/var/log/pods/x',
+      'io.kubernetes.cri.sandbox-cpu-period': '100000',
+      'io.kubernetes.cri.sandbox-cpu-quota': '50000',
+      'io.kubernetes.cri.sandbox-cpu-shares': '512',
+      'io.kubernetes.cri.sandbox-memory': '1024',
+    });
+  });
 });

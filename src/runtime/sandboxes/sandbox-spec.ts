@@ -1,6 +1,6 @@
 import type { SandboxRecord } from '../../metadata/sandboxes.ts';
 import type { SetupResult } from '../../network/types.ts';
-import type { NamespaceType, Spec } from '../oci/oci-types.ts';
+import type { Device, NamespaceType, Seccomp, Spec } from '../oci/oci-types.ts';
 import { buildSpec } from '../oci/spec.ts';
 
 /** Where the pause binary sits in the sandbox rootfs. */
@@ -12,26 +12,71 @@ export const PAUSE_IN_ROOTFS = 'pause';
  * rootfs, with the pod's hostname and namespaces. The node's network
  * brings the node's uts namespace with it, as in containerd; a pod pid
  * namespace (`pod` or `container`) is the pause process's own, where it is
- * pid 1 and reaps. Pure, like buildSpec.
+ * pid 1 and reaps. The pod's sysctls are set by runc as it creates the
+ * pause process in the pod's namespaces, so they hold for every container
+ * that joins them; buildSpec refuses those that are not the pod's own. A
+ * privileged pod's pause process is privileged too (every capability, no
+ * seccomp, the host's devices), as in containerd. The pod's declared
+ * resources travel as containerd's annotations, for runtimes that size a
+ * VM by them. Pure, like buildSpec.
  */
-export function sandboxSpec(input: { rec: SandboxRecord; net: SetupResult; rootfs: string; user: { uid: number; gid: number }; cgroupsPath: string }): Spec {
+export function sandboxSpec(input: {
+  rec: SandboxRecord;
+  net: SetupResult;
+  rootfs: string;
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  cgroupsPath: string;
+  /** What berthd holds (what "every capability" means), the host's devices for a privileged pod, a Localhost profile. */
+  host?: { capabilities?: readonly string[]; devices?: Device[]; seccompProfile?: Seccomp };
+}): Spec {
   const { rec, net } = input;
   const hostNet = rec.namespaces.network === 'node';
   const hostNamespaces: NamespaceType[] = [];
   if (hostNet) hostNamespaces.push('network', 'uts');
   if (rec.namespaces.pid === 'node') hostNamespaces.push('pid');
   if (rec.namespaces.ipc === 'node') hostNamespaces.push('ipc');
+  const seccomp = rec.seccomp === 'unconfined' ? 'unconfined' : rec.seccomp?.startsWith('localhost/') ? rec.seccomp.slice('localhost/'.length) : undefined;
   return buildSpec({
     image: {},
-    config: { image: '', cmd: [`/${PAUSE_IN_ROOTFS}`], readOnlyRootfs: true, ...(hostNet ? {} : { hostname: net.hostname }), network: { mode: hostNet ? 'host' : rec.network } },
+    config: {
+      image: '',
+      cmd: [`/${PAUSE_IN_ROOTFS}`],
+      readOnlyRootfs: true,
+      ...(hostNet ? {} : { hostname: net.hostname }),
+      network: { mode: hostNet ? 'host' : rec.network },
+      ...(rec.namespaces.ipc === 'node' ? { ipcMode: 'host' } : {}),
+      privileged: !!rec.privileged,
+      sysctls: rec.sysctls,
+      seccompProfile: seccomp,
+      annotations: sandboxAnnotations(rec),
+    },
     user: input.user,
     rootfs: input.rootfs,
     etcFiles: { hosts: net.hostsPath, resolvConf: net.resolvConfPath, hostname: net.hostnamePath },
     host: {
+      ...input.host,
       hostname: net.hostname,
       cgroupsPath: input.cgroupsPath,
       namespacePaths: net.netnsPath ? { network: net.netnsPath } : {},
       hostNamespaces,
     },
   });
+}
+
+/** containerd's annotations on a sandbox's spec (pkg/cri/annotations), the pod's resources among them. */
+export function sandboxAnnotations(rec: SandboxRecord): Record<string, string> {
+  const a: Record<string, string> = {
+    'io.kubernetes.cri.container-type': 'sandbox',
+    'io.kubernetes.cri.sandbox-id': rec.id,
+    'io.kubernetes.cri.sandbox-name': rec.name,
+    'io.kubernetes.cri.sandbox-namespace': rec.podNamespace,
+    'io.kubernetes.cri.sandbox-uid': rec.uid,
+  };
+  if (rec.logDirectory) a['io.kubernetes.cri.sandbox-log-directory'] = rec.logDirectory;
+  const r = rec.resources;
+  if (r?.cpuPeriod) a['io.kubernetes.cri.sandbox-cpu-period'] = String(r.cpuPeriod);
+  if (r?.cpuQuota) a['io.kubernetes.cri.sandbox-cpu-quota'] = String(r.cpuQuota);
+  if (r?.cpuShares) a['io.kubernetes.cri.sandbox-cpu-shares'] = String(r.cpuShares);
+  if (r?.memoryLimitInBytes) a['io.kubernetes.cri.sandbox-memory'] = String(r.memoryLimitInBytes);
+  return a;
 }

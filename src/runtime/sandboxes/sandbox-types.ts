@@ -1,7 +1,8 @@
 import type { Ctx } from '../../core/context.ts';
-import type { SandboxNamespaceMode, SandboxRecord, SandboxState } from '../../metadata/sandboxes.ts';
+import type { PortMapping } from '../../core/containers.ts';
+import type { SandboxNamespaceMode, SandboxRecord, SandboxResources, SandboxState } from '../../metadata/sandboxes.ts';
 
-export type { SandboxNamespaceMode, SandboxRecord, SandboxState } from '../../metadata/sandboxes.ts';
+export type { SandboxNamespaceMode, SandboxRecord, SandboxResources, SandboxState } from '../../metadata/sandboxes.ts';
 
 /**
  * Pod sandboxes: the shared part of a Kubernetes pod, as containerd's CRI
@@ -20,7 +21,10 @@ export type { SandboxNamespaceMode, SandboxRecord, SandboxState } from '../../me
  * from `pausePid`, and `netnsPath` for the network.
  *
  * Errors: InvalidArgument (metadata without name, uid or namespace; an
- * unsupported namespace mode), AlreadyExists (a sandbox for the same pod
+ * unsupported namespace mode; a sysctl that is not the pod's own, as runc
+ * refuses it; a relative log directory or cgroup parent; a Localhost
+ * seccomp profile that is missing or malformed), Conflict (a host port
+ * already taken), AlreadyExists (a sandbox for the same pod
  * name, uid, namespace and attempt), NotFound (unknown id; `stop` and
  * `remove` throw it too, and the CRI door answers OK for it as containerd
  * does), the network service's and the runtime's errors from `run`, after
@@ -40,6 +44,12 @@ export interface SandboxService {
   remove(ctx: Ctx, id: string): Promise<void>;
   /** By id or unique id prefix. */
   status(ctx: Ctx, id: string): Promise<SandboxInfo>;
+  /**
+   * Record the pod's new declared overhead and resources (an in-place pod
+   * resize); a field left out keeps its value. kubelet resizes the pod's
+   * cgroup itself, so nothing else changes.
+   */
+  updateResources(ctx: Ctx, id: string, update: { overhead?: SandboxResources; resources?: SandboxResources }): Promise<SandboxInfo>;
   list(ctx: Ctx, filter?: SandboxFilter): Promise<SandboxInfo[]>;
   /**
    * At daemon start, for every namespace with sandboxes: a ready sandbox
@@ -68,6 +78,18 @@ export interface RunSandboxRequest {
   cgroupParent?: string;
   runAsUser?: number;
   runAsGroup?: number;
+  supplementalGroups?: number[];
+  /** Host ports to publish (kubelet's hostPort mappings), through the network service as containers' -p. */
+  ports?: PortMapping[];
+  /** Namespaced sysctls (net.* with the pod's network, the IPC ones with its IPC namespace). */
+  sysctls?: Record<string, string>;
+  privileged?: boolean;
+  /** The pause process's seccomp profile; absent: the default profile. */
+  seccomp?: { type: 'runtime/default' } | { type: 'unconfined' } | { type: 'localhost'; path: string };
+  /** Absolute; made if missing. The pod's container logs go under it. */
+  logDirectory?: string;
+  overhead?: SandboxResources;
+  resources?: SandboxResources;
 }
 
 export interface SandboxInfo extends SandboxRecord {

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx, withCtx } from '../../core/context.ts';
@@ -6,8 +6,11 @@ import { berthError, isNotFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { SandboxRecord, SandboxStore } from '../../metadata/sandboxes.ts';
 import type { NetworkService, SetupResult } from '../../network/types.ts';
-import type { SandboxFilter, SandboxInfo, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
+import type { SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
 import { PAUSE_IN_ROOTFS, sandboxSpec } from './sandbox-spec.ts';
+import { hostDevices } from '../oci/host-devices.ts';
+import type { Seccomp } from '../oci/oci-types.ts';
+import { parseSeccompProfile } from '../oci/seccomp-profile.ts';
 import type { TaskService } from '../tasks/task-types.ts';
 
 export type * from './sandbox-types.ts';
@@ -25,6 +28,8 @@ export interface SandboxServiceDeps {
   /** Parent cgroup of sandboxes the caller gives none for. */
   cgroupParent: string;
   defaultRuntime: string;
+  /** The capabilities berthd holds: what a privileged pod's pause process gets. */
+  capabilities?: readonly string[];
 }
 
 /** SandboxService on the metadata store, the network service and berth-monitor tasks. */
@@ -45,6 +50,11 @@ export class PauseSandboxService implements SandboxService {
     }
     const ns = { network: req.namespaces?.network ?? 'pod', pid: req.namespaces?.pid ?? 'container', ipc: req.namespaces?.ipc ?? 'pod' } as const;
     if (ns.network === 'container' || ns.ipc === 'container') throw berthError('InvalidArgument', 'pod sandbox: network and ipc namespaces are per pod or the node\'s, not per container');
+    for (const [field, p] of [['log directory', req.logDirectory], ['cgroup parent', req.cgroupParent]] as const) {
+      if (p && (!p.startsWith('/') || p.split('/').includes('..'))) throw berthError('InvalidArgument', `pod sandbox: ${field} "${p}" must be an absolute path without ".."`);
+    }
+    // A Localhost profile is read before anything is made, so that a missing one leaves nothing behind.
+    const seccompProfile = req.seccomp?.type === 'localhost' ? await loadSeccompProfile(req.seccomp.path) : undefined;
     const hostNet = ns.network === 'node';
     const rec: SandboxRecord = {
       id: newId(),
@@ -61,13 +71,31 @@ export class PauseSandboxService implements SandboxService {
       ip: '',
       state: 'notready',
       createdAtNs: String(BigInt(Date.now()) * 1_000_000n),
+      logDirectory: req.logDirectory ?? '',
+      ports: [],
+      privileged: !!req.privileged,
+      sysctls: { ...req.sysctls },
+      cgroupParent: req.cgroupParent ?? '',
+      seccomp: !req.seccomp ? 'runtime/default' : req.seccomp.type === 'localhost' ? `localhost/${req.seccomp.path}` : req.seccomp.type,
+      ...(req.overhead ? { overhead: req.overhead } : {}),
+      ...(req.resources ? { resources: req.resources } : {}),
     };
+    const user = { uid: req.runAsUser ?? 0, gid: req.runAsGroup ?? 0, additionalGids: req.supplementalGroups };
+    const cgroupsPath = req.cgroupParent ? path.posix.join(req.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace, rec.id);
+    const hostFacts = { capabilities: this.#d.capabilities, ...(seccompProfile ? { seccompProfile } : {}) };
+    // A first plan of the spec, before anything is made, so that what buildSpec refuses (a sysctl that is not the pod's own) leaves nothing behind.
+    sandboxSpec({ rec, net: plannedNetwork(rec), rootfs: '/', user, cgroupsPath, host: hostFacts });
     // The record comes first: it reserves the pod's name, and a crash from here on leaves a notready sandbox that recovery clears.
     this.#d.store.create(ctx, rec);
     this.#creating.add(rec.id);
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [async () => this.#d.store.delete(cctx, rec.id)];
     try {
+      if (rec.logDirectory) {
+        // kubelet makes the directory first; made here too for other clients, and taken back on failure only if made here.
+        const made = await mkdir(rec.logDirectory, { recursive: true, mode: 0o755 });
+        if (made) undo.push(() => rm(made, { recursive: true, force: true }));
+      }
       const rootfs = await this.#preparedRootfs();
       const bundle = this.#bundleDir(rec);
       await mkdir(bundle, { recursive: true, mode: 0o700 });
@@ -78,20 +106,29 @@ export class PauseSandboxService implements SandboxService {
         namespace: ctx.namespace,
         name: `k8s_POD_${rec.name}_${rec.podNamespace}_${rec.uid}_${rec.attempt}`,
         hostname: rec.hostname || undefined,
-        attachment: { mode: hostNet ? 'host' : this.#d.networkName, dns: req.dns?.servers, dnsSearch: req.dns?.searches, dnsOptions: req.dns?.options },
+        attachment: {
+          mode: hostNet ? 'host' : this.#d.networkName,
+          dns: req.dns?.servers,
+          dnsSearch: req.dns?.searches,
+          dnsOptions: req.dns?.options,
+          // The node's network has no port mapping to make, as with containerd's CNI.
+          ...(hostNet ? {} : { ports: req.ports ?? [] }),
+        },
       });
+      rec.ports = net.ports;
       const spec = sandboxSpec({
         rec,
         net,
         rootfs,
-        user: { uid: req.runAsUser ?? 0, gid: req.runAsGroup ?? 0 },
-        cgroupsPath: req.cgroupParent ? path.posix.join(req.cgroupParent, rec.id) : path.posix.join(this.#d.cgroupParent, rec.namespace, rec.id),
+        user,
+        cgroupsPath,
+        host: { ...hostFacts, ...(rec.privileged ? { devices: await hostDevices(ctx) } : {}) },
       });
       await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
       await this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} });
       undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
       const task = await this.#d.tasks.start(ctx, rec.id);
-      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: net.interfaces[0]?.ip ?? '' });
+      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: net.interfaces[0]?.ip ?? '', ports: net.ports });
       return { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
     } catch (err) {
       for (const u of undo.reverse()) await u().catch((e) => ctx.log.warn('pod sandbox rollback step failed', { sandbox: rec.id, err: e }));
@@ -134,6 +171,14 @@ export class PauseSandboxService implements SandboxService {
     const rec = this.#resolve(ctx, ref);
     const pid = rec.state === 'ready' ? await this.#d.tasks.state(ctx, rec.id).then((t) => (t.status === 'running' ? t.pid : 0), () => 0) : 0;
     return this.#info(ctx, rec, pid);
+  }
+
+  async updateResources(ctx: Ctx, ref: string, update: { overhead?: SandboxResources; resources?: SandboxResources }): Promise<SandboxInfo> {
+    const rec = this.#resolve(ctx, ref);
+    await this.#locked(rec.id, async () => {
+      this.#d.store.update(ctx, rec.id, { ...(update.overhead ? { overhead: update.overhead } : {}), ...(update.resources ? { resources: update.resources } : {}) });
+    });
+    return this.status(ctx, rec.id);
   }
 
   async list(ctx: Ctx, filter: SandboxFilter = {}): Promise<SandboxInfo[]> {
@@ -220,4 +265,20 @@ export class PauseSandboxService implements SandboxService {
       if (this.#locks.get(id) === next) this.#locks.delete(id);
     }
   }
+}
+
+/** Stand-in network state for planning a spec before the network exists: the spec only takes paths and the hostname from it. */
+function plannedNetwork(rec: SandboxRecord): SetupResult {
+  return { mode: rec.network || 'host', hostname: rec.hostname || rec.id.slice(0, 12), hostsPath: '', resolvConfPath: '', hostnamePath: '', interfaces: [], ports: [] };
+}
+
+async function loadSeccompProfile(file: string): Promise<Seccomp> {
+  if (!path.isAbsolute(file)) throw berthError('InvalidArgument', `seccomp profile "${file}" must be an absolute path on the node`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw berthError('InvalidArgument', `seccomp profile "${file}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
+  }
+  return parseSeccompProfile(text, file);
 }

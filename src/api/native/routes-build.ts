@@ -1,0 +1,54 @@
+import { berthError } from '../../core/errors.ts';
+import type { Builder, BuildEvent, BuildRequest } from '../../build/builder.ts';
+import type { Router } from './server.ts';
+
+/**
+ * `POST /build`: the body is the context as a tar; the query carries the
+ * request (`t` several, `dockerfile`, `buildarg` and `label` as `K=V`
+ * several, `target`, `nocache`, `pull`, `platform`, `cachefrom` several, `network`). Streams NDJSON
+ * BuildEvents, the last one `{kind:"result"}`, or an error line.
+ * `POST /build/prune` empties the build cache: `{entries, bytes}`.
+ */
+export function registerBuildRoutes(router: Router, builder: Builder): void {
+  router.add('POST', '/build', async (req) => {
+    const q = req.query;
+    const request: BuildRequest = {
+      tags: q.getAll('t').filter(Boolean),
+      dockerfile: q.get('dockerfile') || undefined,
+      buildArgs: pairs(q.getAll('buildarg'), 'buildarg'),
+      labels: pairs(q.getAll('label'), 'label'),
+      target: q.get('target') || undefined,
+      noCache: q.get('nocache') === '1',
+      pull: q.get('pull') === '1',
+      platform: q.get('platform') || undefined,
+      cacheFrom: q.getAll('cachefrom').filter(Boolean),
+      network: q.get('network') || undefined,
+    };
+    const out = req.ndjson();
+    // Events go out in order; a slow client slows the build's log, never loses it.
+    let pending = Promise.resolve();
+    const emit = (ev: BuildEvent) => {
+      pending = pending.then(() => out.write(ev)).catch(() => {});
+    };
+    try {
+      await builder.build(req.ctx, { request, context: req.body, onEvent: emit });
+      await pending;
+      out.end();
+    } catch (err) {
+      await pending;
+      out.fail(err);
+    }
+    return undefined;
+  });
+  router.add('POST', '/build/prune', async (req) => builder.prune(req.ctx));
+}
+
+function pairs(list: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of list) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw berthError('InvalidArgument', `${what} "${p}": want KEY=VALUE`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+import type { ConfigSection, SectionValues } from '../core/config.ts';
+import { berthError } from '../core/errors.ts';
+
+/** The `[build]` section of berth.toml. */
+export const buildSection: ConfigSection = {
+  name: 'build',
+  doc: 'image builds from Dockerfiles (berth build, the Docker API /build)',
+  fields: {
+    max_context_bytes: {
+      type: 'number',
+      default: 4 * 1024 * 1024 * 1024,
+      doc: 'largest build context accepted (bytes as sent, a tar): a bigger one is refused before it fills the disk; contexts are unpacked under the state dir while the build runs',
+    },
+    compression: {
+      type: 'string',
+      default: 'gzip',
+      doc: 'gzip (every client reads it) or zstd (smaller and faster to unpack; needs a client that reads zstd layers, as containerd 1.5+, podman and docker 23+ do)',
+    },
+  },
+};
+
+export interface BuildSettings {
+  maxContextBytes: number;
+  compression: 'gzip' | 'zstd';
+}
+
+export function buildSettings(v: SectionValues = {}): BuildSettings {
+  const max = Number(v.max_context_bytes ?? buildSection.fields.max_context_bytes.default);
+  if (!Number.isFinite(max) || max < 1024) throw berthError('InvalidArgument', `config: build.max_context_bytes must be a number of bytes of at least 1024, not ${v.max_context_bytes}`);
+  const compression = String(v.compression ?? 'gzip');
+  if (compression !== 'gzip' && compression !== 'zstd') throw berthError('InvalidArgument', `config: build.compression must be gzip or zstd, not "${compression}"`);
+  return { maxContextBytes: max, compression };
+}

@@ -1,0 +1,265 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Ctx } from '../core/context.ts';
+import { berthError, hasErrno } from '../core/errors.ts';
+import { resolveInRoot } from '../runtime/oci/rootfs-files.ts';
+
+/**
+ * COPY and ADD on the file system: sources matched in a root (the context,
+ * or another stage's or image's rootfs for `--from`) with Go's
+ * `filepath.Match` wildcards, the content digest the cache keys on (names,
+ * types, modes, sizes, contents and link targets; never times), and the
+ * copy into a container's mounted rootfs. Every path, source or
+ * destination, resolves inside its root: a symlink can never lead out.
+ */
+export interface SourceEntry {
+  /** Host path, resolved inside the root. */
+  abs: string;
+  /** The path as matched, relative to the root. */
+  rel: string;
+  st: Stats;
+}
+
+function matchRegExp(component: string): RegExp {
+  let re = '';
+  for (let i = 0; i < component.length; i++) {
+    const ch = component[i];
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '\\' && i + 1 < component.length) re += escapeRe(component[++i]);
+    else if (ch === '[') {
+      const end = component.indexOf(']', i + 1);
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
+      let cls = component.slice(i + 1, end);
+      if (cls.startsWith('^') || cls.startsWith('!')) cls = '^' + cls.slice(1);
+      re += `[${cls}]`;
+      i = end;
+    } else re += escapeRe(ch);
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function escapeRe(ch: string): string {
+  return /[.+^${}()|[\]\\/*?]/.test(ch) ? `\\${ch}` : ch;
+}
+
+const hasWildcard = (s: string) => /[*?[]/.test(s);
+
+/** The entries `pattern` names in `root`; none is NotFound naming the pattern. */
+export async function matchSources(ctx: Ctx, root: string, pattern: string, what: string): Promise<SourceEntry[]> {
+  const parts = pattern.split('/').filter((p) => p && p !== '.');
+  const clean: string[] = [];
+  for (const p of parts) {
+    if (p === '..') clean.pop();
+    else clean.push(p);
+  }
+  const notFound = () => berthError('NotFound', `${what}: "${pattern}": not found${what.startsWith('build context') ? ' (or excluded by .dockerignore)' : ''}`);
+  if (!clean.some(hasWildcard)) {
+    const rel = clean.join('/');
+    const abs = await resolveInRoot(ctx, root, '/' + rel);
+    try {
+      return [{ abs, rel, st: await lstat(abs) }];
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) throw notFound();
+      throw err;
+    }
+  }
+  let current = [''];
+  for (const part of clean) {
+    const next: string[] = [];
+    for (const dir of current) {
+      if (!hasWildcard(part)) {
+        next.push(dir ? `${dir}/${part}` : part);
+        continue;
+      }
+      const re = matchRegExp(part);
+      const abs = await resolveInRoot(ctx, root, '/' + dir);
+      const names = await readdir(abs).catch(() => [] as string[]);
+      for (const n of names.sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
+    }
+    current = next;
+  }
+  const out: SourceEntry[] = [];
+  for (const rel of current) {
+    const abs = await resolveInRoot(ctx, root, '/' + rel);
+    const st = await lstat(abs).catch(() => undefined);
+    if (st) out.push({ abs, rel, st });
+  }
+  if (out.length === 0) throw notFound();
+  return out;
+}
+
+/** A digest of what copying `entries` would write, independent of times and of where the root is. */
+export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: (rel: string) => boolean): Promise<string> {
+  const h = createHash('sha256');
+  let n = 0;
+  const add = async (abs: string, name: string, st: Stats, rel = '') => {
+    if (rel && exclude?.(rel)) return;
+    if (++n % 256 === 0) {
+      await new Promise((r) => setImmediate(r));
+      ctx.signal.throwIfAborted();
+    }
+    h.update(`${name}\0${st.mode}\0${st.uid}:${st.gid}\0`);
+    if (st.isSymbolicLink()) h.update(`link:${readlinkSync(abs)}\0`);
+    else if (st.isFile()) {
+      h.update(`file:${st.size}\0`);
+      // Small files in one read; big ones streamed, so a large file is never held whole.
+      if (st.size <= 1 << 20) h.update(readFileSync(abs));
+      else for await (const c of createReadStream(abs)) h.update(c as Buffer);
+    } else if (st.isDirectory()) {
+      h.update('dir\0');
+      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)), rel ? `${rel}/${child}` : child);
+    }
+  };
+  for (const e of entries) await add(e.abs, path.basename(e.rel) || '.', e.st);
+  return `sha256:${h.digest('hex')}`;
+}
+
+export interface CopyOptions {
+  /** Owner of everything written; undefined keeps the source's (`--from`). */
+  owner?: { uid: number; gid: number };
+  /** `--chmod`: mode of everything written. */
+  mode?: number;
+  /** `--exclude`: true for a path (relative to the copied directory) to leave out. */
+  exclude?: (rel: string) => boolean;
+}
+
+/**
+ * Copy `entries` to `dest` (a path in the image, absolute) inside the
+ * mounted `rootfs`, Docker's rules: a directory's contents go into the
+ * destination; a file goes to `dest` itself unless `dest` ends in `/` or is
+ * an existing directory, then into it; several sources need a directory.
+ */
+export async function copyInto(ctx: Ctx, rootfs: string, entries: SourceEntry[], dest: string, opts: CopyOptions): Promise<void> {
+  const destIsDir = dest.endsWith('/') || entries.length > 1 || (await isDirInRoot(ctx, rootfs, dest));
+  if (entries.length > 1 && !dest.endsWith('/') && !(await isDirInRoot(ctx, rootfs, dest))) {
+    throw berthError('InvalidArgument', `When using COPY with more than one source file, the destination must be a directory and end with a /`);
+  }
+  for (const e of entries) {
+    if (e.st.isDirectory()) {
+      const dir = await mkdirInRoot(ctx, rootfs, dest, opts);
+      await copyChildren(ctx, e.abs, dir.host, dir.inner, opts, { n: 0 });
+    } else {
+      const target = destIsDir ? path.posix.join(dest, path.posix.basename(e.rel)) : dest;
+      await mkdirInRoot(ctx, rootfs, path.posix.dirname(target), opts, true);
+      await copyOne(ctx, rootfs, e.abs, e.st, target, opts);
+    }
+  }
+}
+
+/** Write a file (a heredoc's content) at `dest`. */
+export async function writeInto(ctx: Ctx, rootfs: string, dest: string, content: string, opts: CopyOptions): Promise<void> {
+  await mkdirInRoot(ctx, rootfs, path.posix.dirname(dest), opts, true);
+  const host = await hostTarget(ctx, rootfs, dest);
+  await rm(host, { force: true, recursive: false }).catch(() => {});
+  await writeFile(host, content, { mode: 0o644 });
+  setMetaSync(host, { uid: opts.owner?.uid ?? 0, gid: opts.owner?.gid ?? 0, mode: opts.mode ?? 0o644 });
+}
+
+async function isDirInRoot(ctx: Ctx, rootfs: string, inner: string): Promise<boolean> {
+  const host = await resolveInRoot(ctx, rootfs, inner);
+  return (await lstat(host).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** The host path of image path `inner`: its parent resolved in the root, its own name not followed. */
+async function hostTarget(ctx: Ctx, rootfs: string, inner: string): Promise<string> {
+  const clean = path.posix.normalize('/' + inner);
+  if (clean === '/') return resolveInRoot(ctx, rootfs, '/');
+  return path.join(await resolveInRoot(ctx, rootfs, path.posix.dirname(clean)), path.posix.basename(clean));
+}
+
+/** `mkdir -p` inside the root: missing directories are root's 0755 (the copy's owner when `--chown` asks). */
+async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOptions, parentsOnly = false): Promise<{ host: string; inner: string }> {
+  const clean = path.posix.normalize('/' + inner);
+  let cur = '/';
+  for (const part of clean.split('/').filter(Boolean)) {
+    cur = path.posix.join(cur, part);
+    const host = await resolveInRoot(ctx, rootfs, cur);
+    const st = await lstat(host).catch(() => undefined);
+    if (st?.isDirectory()) continue;
+    if (st) throw berthError('InvalidArgument', `cannot copy to ${clean}: ${cur} exists in the image and is not a directory`);
+    await mkdir(host, { mode: 0o755 });
+    const owner = parentsOnly ? { uid: 0, gid: 0 } : (opts.owner ?? { uid: 0, gid: 0 });
+    await lchown(host, owner.uid, owner.gid);
+    await chmod(host, 0o755);
+  }
+  return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean };
+}
+
+/**
+ * The tree under `srcDir` into the directory `destHost` (already resolved in
+ * the root, a real directory). Below it nothing is followed: an entry in the
+ * way that is not a directory is replaced, never written through. The calls
+ * are synchronous, as the layer applier's are (a thread-pool round trip per
+ * small call costs more than the call), with a yield to the event loop
+ * every few hundred entries.
+ */
+async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
+  for (const name of readdirSync(srcDir).sort()) {
+    if (++tick.n % 256 === 0) {
+      await new Promise((r) => setImmediate(r));
+      ctx.signal.throwIfAborted();
+    }
+    const abs = path.join(srcDir, name);
+    const rel = relDir ? `${relDir}/${name}` : name;
+    if (opts.exclude?.(rel)) continue;
+    const st = lstatSync(abs);
+    const host = path.join(destHost, name);
+    if (st.isDirectory()) {
+      const existing = lstatOrUndefined(host);
+      if (existing && !existing.isDirectory()) rmSync(host, { force: true });
+      if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
+      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick, rel);
+      setMetaSync(host, meta(st, opts));
+      lutimesSync(host, st.atime, st.mtime);
+    } else {
+      copyOneSync(abs, st, host, path.posix.join(destInner, name), opts);
+    }
+  }
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+function meta(st: Stats, opts: CopyOptions): { uid: number; gid: number; mode: number } {
+  return { uid: opts.owner ? opts.owner.uid : st.uid, gid: opts.owner ? opts.owner.gid : st.gid, mode: opts.mode ?? st.mode & 0o7777 };
+}
+
+function setMetaSync(host: string, m: { uid: number; gid: number; mode: number }): void {
+  // Owner before mode: chown clears setuid and setgid bits.
+  lchownSync(host, m.uid, m.gid);
+  chmodSync(host, m.mode);
+}
+
+async function copyOne(ctx: Ctx, rootfs: string, abs: string, st: Stats, inner: string, opts: CopyOptions): Promise<void> {
+  copyOneSync(abs, st, await hostTarget(ctx, rootfs, inner), inner, opts);
+}
+
+/** One file or symlink to `host` (its parent resolved); what is in the way is replaced, a directory refused. */
+function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions): void {
+  const existing = lstatOrUndefined(host);
+  if (existing?.isDirectory()) throw berthError('InvalidArgument', `cannot copy a file over the directory ${inner}`);
+  if (existing) rmSync(host, { force: true });
+  const m = meta(st, opts);
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(abs), host);
+    lchownSync(host, m.uid, m.gid);
+    lutimesSync(host, st.atime, st.mtime);
+    return;
+  }
+  if (!st.isFile()) return;
+  copyFileSync(abs, host);
+  setMetaSync(host, m);
+  lutimesSync(host, st.atime, st.mtime);
+}

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { rootCtx } from '../core/context.ts';
+import { kindOf } from '../core/errors.ts';
+import { BuildCacheStore } from './build-cache.ts';
+import { MetadataDb } from './db.ts';
+
+test('build cache entries: put, get, list, delete, per namespace, across reopen', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-build-cache-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'm.db');
+  let db = new MetadataDb(file);
+  let store = new BuildCacheStore(db);
+  const ctx = { ...rootCtx(), namespace: 'default' };
+  const other = { ...ctx, namespace: 'other' };
+  const target = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:' + 'a'.repeat(64), size: 10 };
+  await store.put(ctx, { key: 'k1', imageId: 'sha256:' + 'b'.repeat(64), target, leaseId: 'build-cache.k1', size: 5 });
+  assert.equal((await store.get(ctx, 'k1'))?.imageId, 'sha256:' + 'b'.repeat(64));
+  assert.equal(await store.get(other, 'k1'), undefined);
+  assert.deepEqual(db.namespaces(), ['default']);
+  db.close();
+  db = new MetadataDb(file);
+  store = new BuildCacheStore(db);
+  const again = await store.get(ctx, 'k1');
+  assert.deepEqual(again?.target, target);
+  assert.equal(again?.size, 5);
+  await store.put(ctx, { key: 'k1', imageId: 'sha256:' + 'c'.repeat(64), target, leaseId: 'build-cache.k1', size: 6 });
+  assert.equal((await store.list(ctx)).length, 1);
+  assert.equal((await store.list(ctx))[0].imageId, 'sha256:' + 'c'.repeat(64));
+  await store.delete(ctx, 'k1');
+  assert.deepEqual(await store.list(ctx), []);
+  await assert.rejects(store.put(ctx, { key: '', imageId: 'x', target, leaseId: 'l', size: 0 }), (e) => kindOf(e) === 'InvalidArgument');
+  db.close();
+});
