@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dockerRoutes } from '../../src/api/docker/api.ts';
-import { registerContainerRoutes } from '../../src/api/native/routes-containers.ts';
-import { registerImageRoutes } from '../../src/api/native/routes-images.ts';
-import { registerNetworkRoutes } from '../../src/api/native/routes-networks.ts';
-import { registerSystemRoutes } from '../../src/api/native/routes-system.ts';
 import { Router } from '../../src/api/native/server.ts';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, rejectsWith } from '../helpers/cri.ts';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { projectRoot, startDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { runtimeSkipReason } from '../helpers/tasks.ts';
 import { answering, fdsBackTo, openFds, socketsOf } from './clients-helpers.ts';
@@ -27,13 +25,16 @@ const skip = process.getuid?.() !== 0 ? 'needs root (berthd)' : undefined;
 /** Stands for any dependency: registering a route only captures it. */
 const anything: any = new Proxy(function () {}, { get: (_t, k) => (k === 'then' ? undefined : anything), apply: () => anything });
 
-function nativeRoutes(): Array<{ method: string; pattern: string }> {
+/** Every native route: each `register...Route(s)` of every `api/native/routes-*.ts`, so a new file is covered too. */
+async function nativeRoutes(): Promise<Array<{ method: string; pattern: string }>> {
   const router = new Router();
-  registerSystemRoutes(router, { root: '/nonexistent', state: '/nonexistent' });
-  registerImageRoutes(router, anything);
-  registerNetworkRoutes(router, anything, anything);
-  registerContainerRoutes(router, anything);
-  return [...router.routes(), { method: 'POST', pattern: '/cli' }];
+  const dir = path.join(projectRoot, 'src/api/native');
+  for (const file of readdirSync(dir).filter((f) => /^routes-.*\.ts$/.test(f) && !f.endsWith('.test.ts'))) {
+    const mod = (await import(path.join(dir, file))) as Record<string, unknown>;
+    for (const [name, fn] of Object.entries(mod)) if (/^register\w*Routes?$/.test(name) && typeof fn === 'function') fn(router, anything, anything);
+  }
+  const seen = new Set<string>();
+  return [...router.routes(), { method: 'POST', pattern: '/cli' }].filter((r) => !seen.has(`${r.method} ${r.pattern}`) && seen.add(`${r.method} ${r.pattern}`));
 }
 
 /** Bodies no route should take: not JSON, not an object, and an object whose usual fields all have the wrong type. */
@@ -115,14 +116,14 @@ describe('hostile bodies: every route of the native and Docker doors', { skip, t
     await d?.stop();
   });
 
-  const doors: Array<['native' | 'docker', () => Array<{ method: string; pattern: string }>]> = [
+  const doors: Array<['native' | 'docker', () => Promise<Array<{ method: string; pattern: string }>>]> = [
     ['native', nativeRoutes],
-    ['docker', () => dockerRoutes(anything).routes()],
+    ['docker', async () => dockerRoutes(anything).routes()],
   ];
   for (const [door, routes] of doors) {
     it(`${door}: every route refuses malformed and wrongly typed bodies and query parameters with a client error`, async () => {
       const socket = door === 'native' ? d.socket : socketsOf(d).docker;
-      const list = routes();
+      const list = await routes();
       assert.ok(list.length > 20, `only ${list.length} routes found`);
       const failures: string[] = [];
       for (const { method, pattern } of list) {
