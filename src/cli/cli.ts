@@ -110,6 +110,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   const { ApiClient: Client } = await import('../api/native/client.ts');
   const env: CommandEnv = Object.create(io, {
     client: { value: () => (client ??= new Client({ host, namespace, signal: io.hosted?.signal })) },
+    signal: { value: io.hosted?.signal },
   }) as CommandEnv;
   try {
     return await command.run(args, env);

@@ -24,6 +24,8 @@ export interface CommandEnv {
   stdinIsTTY(): boolean;
   /** Handle a signal sent to the berth command; returns the function that stops handling it. */
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
+  /** Aborted when a hosted command's client goes away: long reads stop with it. */
+  readonly signal?: AbortSignal;
 }
 
 /**

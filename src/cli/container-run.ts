@@ -6,7 +6,9 @@ import type { ProgressEvent } from '../core/images.ts';
 import { attachStreams } from './attach.ts';
 import type { CommandEnv } from './command.ts';
 import { progressPrinter } from './progress.ts';
-import type { RunOptions } from './run-options.ts';
+import type { Parsed } from './flags.ts';
+import { readNamedFiles, type RunOptions, type RunOptionsEnv } from './run-options.ts';
+import { readUserFile } from './user-file.ts';
 
 /**
  * The shared steps of `run` and `create`: pull the image when it is missing
@@ -196,10 +198,10 @@ export async function runAttached(env: CommandEnv, id: string, cfg: Pick<Contain
   }
 }
 
-export function runOptionsEnv(env: CommandEnv) {
-  // node:fs through getBuiltinModule: an ESM import of it builds a facade of every export, loading
-  // fs streams and more on each start of the CLI, for a read only --env-file needs.
-  return { vars: env.env, cwd: env.cwd, readFile: (f: string) => process.getBuiltinModule('node:fs').readFileSync(f, 'utf8') };
+/** What toContainerConfig needs of the command's environment, with the files the options name already read (bounded, never blocking). */
+export async function runOptionsEnv(env: CommandEnv, parsed: Parsed): Promise<RunOptionsEnv> {
+  const readFile = await readNamedFiles(parsed, env.cwd, (file, name) => readUserFile(file, { name, signal: env.signal }));
+  return { vars: env.env, cwd: env.cwd, readFile };
 }
 
 /** docker's --detach-keys: "ctrl-p,ctrl-q" (ctrl-a..z, ctrl-@, ctrl-[ \\ ] ^ _) or single characters. */

@@ -132,8 +132,41 @@ function readFileFor(env: RunOptionsEnv, file: string, what: string): string {
   try {
     return env.readFile(path.resolve(env.cwd, file));
   } catch (e) {
+    if (isBerthError(e)) throw berthError('InvalidArgument', `${e.message} (${what})`);
     throw berthError('InvalidArgument', `open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message} (${what})`);
   }
+}
+
+/**
+ * The files the options name (`--env-file`, `--label-file`, `--security-opt
+ * seccomp=FILE`), read ahead with `read` (the CLI's bounded, non-blocking
+ * reader) so that toContainerConfig stays synchronous and pure. A file that
+ * could not be read keeps its error for the option that names it.
+ */
+export async function readNamedFiles(parsed: Parsed, cwd: string, read: (file: string, name: string) => Promise<string>): Promise<(file: string) => string> {
+  const list = (k: string) => (parsed.flags[k] as string[] | undefined) ?? [];
+  const named = [...list('env-file'), ...list('label-file')];
+  for (const opt of list('security-opt')) {
+    const m = /^seccomp[=:](.+)$/.exec(opt);
+    if (m && m[1] !== 'unconfined') named.push(m[1]);
+  }
+  const read_ = new Map<string, { text?: string; err?: unknown }>();
+  for (const name of named) {
+    const file = path.resolve(cwd, name);
+    if (read_.has(file)) continue;
+    try {
+      read_.set(file, { text: await read(file, name) });
+    } catch (err) {
+      if ((err as { kind?: string }).kind === 'Canceled') throw err;
+      read_.set(file, { err });
+    }
+  }
+  return (file) => {
+    const got = read_.get(file);
+    if (!got) throw berthError('Internal', `${file} was not read ahead`);
+    if (got.err !== undefined) throw got.err;
+    return got.text!;
+  };
 }
 
 export function toContainerConfig(parsed: Parsed, env: RunOptionsEnv, command: 'run' | 'create' = 'run'): RunOptions {

@@ -95,6 +95,7 @@ interface Libc {
   pidfd_open: (pid: number, flags: number) => number;
   pidfd_getfd: (pidfd: number, targetfd: number, flags: number) => number;
   fcntl: (fd: number, cmd: number, ...args: unknown[]) => number;
+  poll: (fds: Buffer, nfds: number, timeout: number) => number;
   errno: () => number;
 }
 
@@ -140,6 +141,7 @@ function load(): Libc {
     pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
     pidfd_getfd: lib.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)'),
     fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
+    poll: lib.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -564,4 +566,25 @@ export function setFileStatusFlags(fd: number, flags: number): void {
   checkInt('flags', flags, 0x7fffffff);
   const c = load();
   if (c.fcntl(fd, F_SETFL, 'int', flags) !== 0) throw errnoError(c.errno(), 'fcntl F_SETFL');
+}
+
+const POLLOUT = 0x4;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+
+/**
+ * Whether the peer of a connected socket has closed it altogether, without
+ * waiting (poll(2) with a zero timeout). A unix socket whose peer only shut
+ * down its writing side (a half-close) is not hung up: POLLHUP comes when
+ * both directions are shut, which is how a client that half-closed and then
+ * went away is told from one still reading.
+ */
+export function peerHungUp(fd: number): boolean {
+  checkInt('fd', fd, 0x7fffffff);
+  const c = load();
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(POLLOUT, 4);
+  if (c.poll(pfd, 1, 0) < 0) throw errnoError(c.errno(), 'poll');
+  return (pfd.readInt16LE(6) & (POLLHUP | POLLERR)) !== 0;
 }

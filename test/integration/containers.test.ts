@@ -139,15 +139,19 @@ describe('containers', { timeout: 600_000 }, () => {
   it("stops with the image's StopSignal unless the container names its own", async () => {
     const image = await e.push('stopsignal', busyboxImage([], { Cmd: ['sh'], StopSignal: 'SIGUSR1' }));
     assert.equal((await cli('pull', image)).code, 0);
-    // A TERM would end the script with 143: only USR1 gives 42.
-    const script = 'trap "exit 42" USR1; trap "exit 43" TERM; while true; do sleep 0.1; done';
+    // A TERM would end the script with 143: only USR1 gives 42. The stop waits for the traps: one that
+    // came before them would end the shell by the signal's default action instead.
+    const script = 'trap "exit 42" USR1; trap "exit 43" TERM; echo trapped; while true; do sleep 0.1; done';
+    const trapped = (name: string) => waitFor(async () => (await cli('logs', name)).stdout.includes('trapped'), `${name} to set its traps`);
     const run = await cli('run', '-d', '--name', 'stopsig', image, 'sh', '-c', script);
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await cli('inspect', '-f', '{{.Config.StopSignal}}', 'stopsig')).stdout.trim(), 'SIGUSR1');
+    await trapped('stopsig');
     assert.equal((await cli('stop', '-t', '20', 'stopsig')).code, 0);
     assert.equal((await cli('inspect', '-f', '{{.State.ExitCode}}', 'stopsig')).stdout.trim(), '42');
     const own = await cli('run', '-d', '--name', 'stopsig-own', '--stop-signal', 'TERM', image, 'sh', '-c', script);
     assert.equal(own.code, 0, own.stderr);
+    await trapped('stopsig-own');
     assert.equal((await cli('stop', '-t', '20', 'stopsig-own')).code, 0);
     assert.equal((await cli('inspect', '-f', '{{.State.ExitCode}}', 'stopsig-own')).stdout.trim(), '43');
     assert.equal((await cli('rm', 'stopsig', 'stopsig-own')).code, 0);

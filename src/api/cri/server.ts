@@ -12,7 +12,9 @@ import { startContainer } from './container-start.ts';
 import { containerStatus } from './container-status.ts';
 import { stopContainer } from './container-stop.ts';
 import { updateContainerResources } from './container-update.ts';
+import { checkBody } from '../../core/schema.ts';
 import { toGrpcError } from './errors.ts';
+import { CRI_REQUEST_SCHEMAS } from './requests.ts';
 import { streamContainerEvents } from './container-events.ts';
 import { containerStats, listContainerStats } from './container-stats.ts';
 import { listMetricDescriptors } from './metric-descriptors.ts';
@@ -134,7 +136,11 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
     call.once('cancelled', () => settled || cancel.abort(berthError('Canceled', `${rpc}: the client cancelled the call`)));
     const log = deps.log.child({ rpc, namespace: CRI_NAMESPACE });
     const ctx = rootCtx({ log, namespace: CRI_NAMESPACE, signal: AbortSignal.any([deps.shutdown, cancel.signal]) });
-    fn(ctx, call.request, deps).then(
+    const schema = CRI_REQUEST_SCHEMAS[rpc];
+    (async () => {
+      if (schema) checkBody(schema, call.request, 'plain');
+      return fn(ctx, call.request, deps);
+    })().then(
       (res) => {
         settled = true;
         callback(null, res);

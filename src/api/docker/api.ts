@@ -34,6 +34,11 @@ export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
 }
 
 export function createDockerApi(deps: DockerApiDeps): http.Server {
+  return createDockerServer({ router: dockerRoutes(deps), log: deps.log, shutdown: deps.shutdown });
+}
+
+/** The door's router with every route; registering only captures `deps`. */
+export function dockerRoutes(deps: DockerApiDeps): DockerRouter {
   const router = new DockerRouter();
   registerSystemRoutes(router, deps);
   registerImageRoutes(router, deps.images);
@@ -44,5 +49,5 @@ export function createDockerApi(deps: DockerApiDeps): http.Server {
   registerNetworkRoutes(router, deps.network, deps.containers);
   registerEventRoutes(router, deps);
   if (deps.builder) registerBuildRoutes(router, deps.builder);
-  return createDockerServer({ router, log: deps.log, shutdown: deps.shutdown });
+  return router;
 }

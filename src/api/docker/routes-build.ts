@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { berthError } from '../../core/errors.ts';
+import { berthError, kindOf } from '../../core/errors.ts';
 import type { Builder, BuildEvent, BuildRequest } from '../../build/builder.ts';
 import { writeStreamed } from '../http/write.ts';
 import { flag, ok, type DockerRouter } from './server.ts';
@@ -87,7 +87,9 @@ export function registerBuildRoutes(router: DockerRouter, builder: Builder): voi
       await pending;
     } catch (err) {
       await pending;
-      // An error before anything was sent is an error answer, which the CLI prints as dockerd's.
+      // An error before anything was sent is an error answer, which the CLI prints as dockerd's. The
+      // context is read before any step: a loss of data then is the client's upload that is not a tar.
+      if (!res && kindOf(err) === 'DataLoss') throw berthError('InvalidArgument', `the build context is not a valid archive: ${(err as Error).message}`, err);
       if (!res) throw err;
       const message = err instanceof Error ? err.message : String(err);
       const code = (err as { exitCode?: number }).exitCode;

@@ -8,6 +8,8 @@ import { containerConfigOf, type DockerCreateBody } from './create-config.ts';
 import { flag, ok, type DockerRouter, type Reply } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
 import { streamType } from './streams.ts';
+import { createBodySchema } from './bodies.ts';
+import { stopTimeout, terminalSize } from '../http/query.ts';
 
 /**
  * Container endpoints of the Docker API: create, list, inspect, start,
@@ -20,7 +22,7 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   const { containers } = deps;
 
   router.add('POST', '/containers/create', async (req) => {
-    const config = containerConfigOf((await req.json<DockerCreateBody>()) ?? {}, req.query.get('name') || undefined);
+    const config = containerConfigOf((await req.json<DockerCreateBody>(createBodySchema)) ?? {}, req.query.get('name') || undefined);
     const { id, warnings } = await containers.create(req.ctx, config);
     return ok({ Id: id, Warnings: warnings }, 201);
   });
@@ -59,13 +61,11 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   });
 
   router.add('POST', '/containers/:id/stop', async (req) => {
-    const t = req.query.get('t');
-    return notModified(containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') || undefined }));
+    return notModified(containers.stop(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query), signal: req.query.get('signal') || undefined }));
   });
 
   router.add('POST', '/containers/:id/restart', async (req) => {
-    const t = req.query.get('t');
-    await containers.restart(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t) });
+    await containers.restart(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query) });
     return undefined;
   });
 
@@ -170,7 +170,8 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
   });
 
   router.add('POST', '/containers/:id/resize', async (req) => {
-    await containers.resize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.resize(req.ctx, req.params.id, h, w);
     return { status: 200 };
   });
 }

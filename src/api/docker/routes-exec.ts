@@ -6,6 +6,8 @@ import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { ok, type DockerRouter } from './server.ts';
 import { detachKeysOf, splice } from '../http/hijack.ts';
 import { streamType } from './streams.ts';
+import { execCreateSchema, execStartSchema } from './bodies.ts';
+import { terminalSize } from '../http/query.ts';
 
 /**
  * docker exec over the Docker API: create (`POST /containers/{id}/exec`),
@@ -30,7 +32,7 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
   // An exec's own detach keys, from its create to its start; checked at create so a bad one fails there, as in docker.
   const detachKeysByExec = new Map<string, string>();
   router.add('POST', '/containers/:id/exec', async (req) => {
-    const b = (await req.json<ExecCreateBody>()) ?? {};
+    const b = (await req.json<ExecCreateBody>(execCreateSchema)) ?? {};
     if (b.DetachKeys) detachKeysOf(b.DetachKeys);
     const id = await containers.execCreate(req.ctx, req.params.id, {
       cmd: b.Cmd ?? [],
@@ -47,7 +49,7 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
   });
 
   router.add('POST', '/exec/:id/start', async (req) => {
-    const b = (await req.json<{ Detach?: boolean }>()) ?? {};
+    const b = (await req.json<{ Detach?: boolean }>(execStartSchema)) ?? {};
     if (b.Detach) {
       await containers.execStart(req.ctx, req.params.id, { detach: true });
       return { status: 200 };
@@ -99,7 +101,8 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {
-    await containers.execResize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.execResize(req.ctx, req.params.id, h, w);
     return { status: 200 };
   });
 }

@@ -1,7 +1,7 @@
 import { parseFilters } from '../../core/filters.ts';
 import type { NetworkService } from '../../network/types.ts';
 import type { ContainerService } from '../../runtime/containers/containers.ts';
-import { connectRequest, createNetworkRequest, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
+import { connectRequest, createNetworkRequest, networkConnectSchema, networkCreateSchema, networkDisconnectSchema, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
 import { ok, type DockerRouter } from './server.ts';
 
 /**
@@ -16,7 +16,7 @@ export function registerNetworkRoutes(router: DockerRouter, network: NetworkServ
   router.add('GET', '/networks', async (req) => ok(await network.listNetworks(req.ctx, filters(req.query.get('filters')))));
 
   router.add('POST', '/networks/create', async (req) => {
-    const info = await network.createNetwork(req.ctx, createNetworkRequest((await req.json<NetworkCreateBody>()) ?? {}));
+    const info = await network.createNetwork(req.ctx, createNetworkRequest((await req.json<NetworkCreateBody>(networkCreateSchema)) ?? {}));
     return ok({ Id: info.Id, Warning: '' }, 201);
   });
 
@@ -30,13 +30,13 @@ export function registerNetworkRoutes(router: DockerRouter, network: NetworkServ
   });
 
   router.add('POST', '/networks/:id/connect', async (req) => {
-    const { container, ...r } = connectRequest(req.params.id, (await req.json<NetworkConnectBody>()) ?? {});
+    const { container, ...r } = connectRequest(req.params.id, (await req.json<NetworkConnectBody>(networkConnectSchema)) ?? {});
     await containers.connectNetwork(req.ctx, container, r);
     return { status: 200 };
   });
 
   router.add('POST', '/networks/:id/disconnect', async (req) => {
-    const b = (await req.json<{ Container?: string; Force?: boolean }>()) ?? {};
+    const b = (await req.json<{ Container?: string; Force?: boolean }>(networkDisconnectSchema)) ?? {};
     const { container } = connectRequest(req.params.id, { Container: b.Container });
     await containers.disconnectNetwork(req.ctx, container, { network: req.params.id, force: b.Force });
     return { status: 200 };

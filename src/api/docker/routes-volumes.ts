@@ -1,6 +1,7 @@
 import { parseFilters } from '../../core/filters.ts';
 import { listVolumes, type Volume, type VolumeService } from '../../runtime/volumes/volumes.ts';
 import { flag, ok, type DockerRouter } from './server.ts';
+import { volumeCreateSchema } from './bodies.ts';
 
 /**
  * Volume endpoints of the Docker API onto berth's volume service: create,
@@ -26,7 +27,7 @@ export function registerVolumeRoutes(router: DockerRouter, volumes: VolumeServic
   });
 
   router.add('POST', '/volumes/create', async (req) => {
-    const b = (await req.json<VolumeCreateBody>()) ?? {};
+    const b = (await req.json<VolumeCreateBody>(volumeCreateSchema)) ?? {};
     const v = await volumes.create(req.ctx, { name: b.Name || undefined, driver: b.Driver || undefined, labels: b.Labels ?? undefined, options: b.DriverOpts ?? undefined, anonymous: !b.Name });
     return ok(volumeView(v), 201);
   });

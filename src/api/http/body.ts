@@ -5,14 +5,23 @@ import { berthError } from '../../core/errors.ts';
 /** Request bodies of the HTTP front doors: JSON, capped, InvalidArgument when malformed. */
 export const MAX_JSON_BODY = 16 << 20;
 
+/** How long the body of an upgrade request may take to arrive. */
+export const UPGRADE_BODY_TIMEOUT_MS = 30_000;
+
 /** The parsed JSON body of an ordinary request; undefined when it is empty. */
 export async function readJson<T>(req: http.IncomingMessage): Promise<T> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JSON_BODY) throw berthError('InvalidArgument', `request body larger than ${MAX_JSON_BODY} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    // A client that leaves mid-body is no failure of ours.
+    if (req.destroyed && !req.complete) throw berthError('Canceled', 'client went away', err);
+    throw err;
   }
   if (size === 0) return undefined as T;
   return parseJson<T>(Buffer.concat(chunks));
@@ -43,9 +52,16 @@ export async function readUpgradeJson<T>(req: http.IncomingMessage, socket: Dupl
       };
       const onEnd = () => {
         cleanup();
-        reject(berthError('InvalidArgument', 'request body cut short'));
+        reject(berthError('Canceled', 'client went away before its request body ended'));
       };
+      // node:http's request timeout no longer covers a connection it handed over for an upgrade.
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(berthError('DeadlineExceeded', `request body not received within ${UPGRADE_BODY_TIMEOUT_MS / 1000} s`));
+      }, UPGRADE_BODY_TIMEOUT_MS);
+      timer.unref();
       const cleanup = () => {
+        clearTimeout(timer);
         socket.off('data', onData);
         socket.off('end', onEnd);
         socket.off('close', onEnd);

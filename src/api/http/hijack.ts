@@ -22,6 +22,13 @@ export interface SpliceOptions {
 }
 
 export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void {
+  // A client gone while the task stream was being opened has already closed: its 'close' will not come
+  // again. The stream may be destroyed with an error too (its ctx aborted with the client), which must
+  // find a listener.
+  if (client.destroyed) {
+    task.on('error', () => {});
+    return void task.destroy();
+  }
   let ended = false;
   const finish = () => {
     if (ended) return;

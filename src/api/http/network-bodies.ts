@@ -1,4 +1,5 @@
 import { berthError } from '../../core/errors.ts';
+import { t } from '../../core/schema.ts';
 import type { CreateNetworkRequest, NetworkFilters } from '../../network/types.ts';
 
 /**
@@ -49,3 +50,23 @@ export function networkFilters(f: Record<string, string[]>): NetworkFilters {
   }
   return out;
 }
+
+/** The network bodies as schemas (both doors take docker's shapes). */
+export const networkCreateSchema = t.object({
+  Name: t.string(),
+  Driver: t.string(),
+  Internal: t.boolean(),
+  Attachable: t.boolean(),
+  EnableIPv6: t.boolean(),
+  CheckDuplicate: t.boolean(),
+  Labels: t.map(t.string()),
+  Options: t.map(t.string()),
+  IPAM: t.object({ Driver: t.string(), Config: t.array(t.object({ Subnet: t.string(), Gateway: t.string(), IPRange: t.string() })), Options: t.map(t.string()) }),
+});
+
+export const networkConnectSchema = t.object({
+  Container: t.string(),
+  EndpointConfig: t.object({ Aliases: t.strings(), IPAMConfig: t.object({ IPv4Address: t.string(), IPv6Address: t.string() }) }),
+});
+
+export const networkDisconnectSchema = t.object({ Container: t.string(), Force: t.boolean() });

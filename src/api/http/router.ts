@@ -14,6 +14,11 @@ export class HttpRouter<H> {
     this.#routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
   }
 
+  /** Every route, in the order added: for tests that go over all of a door's routes. */
+  routes(): Array<{ method: string; pattern: string }> {
+    return this.#routes.map((r) => ({ method: r.method, pattern: `/${r.parts.join('/')}` }));
+  }
+
   match(method: string, pathname: string): { handler: H; params: Record<string, string> } | undefined {
     const parts = pathname.split('/').filter(Boolean);
     for (const r of this.#routes) {

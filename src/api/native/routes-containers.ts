@@ -10,6 +10,8 @@ import { queryEvents } from '../http/events.ts';
 import { splice } from '../http/hijack.ts';
 import { registerRunRoute } from './routes-run.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
+import { containerConfigSchema, execSchema, updateSchema, volumeCreateSchema } from './bodies.ts';
+import { stopTimeout, terminalSize } from '../http/query.ts';
 
 /**
  * Native API routes for containers, exec sessions, volumes and events. The
@@ -35,7 +37,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   registerRunRoute(router, containers);
 
   router.add('POST', '/containers/create', async (req) => {
-    const config = await req.json<ContainerConfig>();
+    const config = await req.json<ContainerConfig>(containerConfigSchema);
     if (!config || typeof config.image !== 'string' || !config.image) throw berthError('InvalidArgument', 'config.image is required');
     const name = req.query.get('name');
     if (name) config.name = name;
@@ -67,9 +69,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/stop', async (req) => {
-    const t = req.query.get('t');
     try {
-      await containers.stop(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t), signal: req.query.get('signal') ?? undefined });
+      await containers.stop(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query), signal: req.query.get('signal') ?? undefined });
     } catch (err) {
       if (kindOf(err) === 'NotModified') return { notModified: true };
       throw err;
@@ -78,8 +79,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/restart', async (req) => {
-    const t = req.query.get('t');
-    await containers.restart(req.ctx, req.params.id, { timeoutSec: t === null ? undefined : Number(t) });
+    await containers.restart(req.ctx, req.params.id, { timeoutSec: stopTimeout(req.query) });
   });
 
   router.add('POST', '/containers/:id/kill', async (req) => {
@@ -111,7 +111,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/update', async (req) => {
-    const body = await req.json<Pick<ContainerConfig, 'resources' | 'restartPolicy'>>();
+    const body = await req.json<Pick<ContainerConfig, 'resources' | 'restartPolicy'>>(updateSchema);
     await containers.update(req.ctx, req.params.id, body ?? {});
     return { warnings: [] };
   });
@@ -140,11 +140,12 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/resize', async (req) => {
-    await containers.resize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.resize(req.ctx, req.params.id, h, w);
   });
 
   router.add('POST', '/containers/:id/exec', async (req) => {
-    const body = await req.json<ExecConfig>();
+    const body = await req.json<ExecConfig>(execSchema);
     return { id: await containers.execCreate(req.ctx, req.params.id, body) };
   });
 
@@ -160,7 +161,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {
-    await containers.execResize(req.ctx, req.params.id, Number(req.query.get('h')), Number(req.query.get('w')));
+    const { h, w } = terminalSize(req.query);
+    await containers.execResize(req.ctx, req.params.id, h, w);
   });
 
   router.add('GET', '/exec/:id/json', async (req) => containers.execInspect(req.ctx, req.params.id));
@@ -253,7 +255,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
 
   router.add('GET', '/volumes', async (req) => listVolumes(req.ctx, volumes, parseFilters(req.query.get('filters'))));
   router.add('POST', '/volumes/create', async (req) => {
-    const body = (await req.json<{ name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string> }>()) ?? {};
+    const body = (await req.json<{ name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string> }>(volumeCreateSchema)) ?? {};
     return volumes.create(req.ctx, { ...body, anonymous: false });
   });
   router.add('GET', '/volumes/:name', async (req) => volumes.inspect(req.ctx, req.params.name));

@@ -1,7 +1,8 @@
-import { berthError } from '../../core/errors.ts';
+import { berthError, kindOf } from '../../core/errors.ts';
 import type { ImportOptions, ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
+import { loginSchema, logoutSchema, tagSchema } from './bodies.ts';
 
 /**
  * Image endpoints of the native API. Handlers validate, call the image
@@ -38,7 +39,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
     return images.list(req.ctx, { all: req.query.get('all') === '1', filters: parsed });
   });
   router.add('POST', '/images/tag', async (req) => {
-    const body = (await req.json<{ source?: string; target?: string }>()) ?? {};
+    const body = (await req.json<{ source?: string; target?: string }>(tagSchema)) ?? {};
     await images.tag(req.ctx, need(body.source, 'source'), need(body.target, 'target'));
     return undefined;
   });
@@ -61,15 +62,21 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
       message: req.query.get('message') || undefined,
       platform: req.query.get('platform') || undefined,
     };
-    return { Id: await images.import(req.ctx, req.body, opts) };
+    try {
+      return { Id: await images.import(req.ctx, req.body, opts) };
+    } catch (err) {
+      // The archive is the client's upload: one that is not a tar is a bad request, not a loss of our data.
+      if (kindOf(err) === 'DataLoss') throw berthError('InvalidArgument', `import: the upload is not a valid archive: ${(err as Error).message}`, err);
+      throw err;
+    }
   });
   router.add('POST', '/auth/login', async (req) => {
-    const body = (await req.json<{ serveraddress?: string; username?: string; password?: string }>()) ?? {};
+    const body = (await req.json<{ serveraddress?: string; username?: string; password?: string }>(loginSchema)) ?? {};
     await images.login(req.ctx, need(body.serveraddress, 'serveraddress'), need(body.username, 'username'), need(body.password, 'password'));
     return { Status: 'Login Succeeded' };
   });
   router.add('POST', '/auth/logout', async (req) => {
-    const body = (await req.json<{ serveraddress?: string }>()) ?? {};
+    const body = (await req.json<{ serveraddress?: string }>(logoutSchema)) ?? {};
     const removed = await images.logout(req.ctx, need(body.serveraddress, 'serveraddress'));
     return { Removed: removed };
   });

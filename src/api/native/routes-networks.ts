@@ -1,7 +1,7 @@
 import { berthError } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { NetworkFilters, NetworkService } from '../../network/types.ts';
-import { connectRequest, createNetworkRequest, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
+import { connectRequest, createNetworkRequest, networkConnectSchema, networkCreateSchema, networkDisconnectSchema, networkFilters, type NetworkConnectBody, type NetworkCreateBody } from '../http/network-bodies.ts';
 import type { ApiRequest, Router } from './server.ts';
 
 /**
@@ -40,7 +40,7 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
   };
   router.add('GET', '/networks', async (req) => svc.listNetworks(req.ctx, filtersOf(req)));
   router.add('POST', '/networks/create', async (req) => {
-    const info = await svc.createNetwork(req.ctx, createNetworkRequest((await req.json<NetworkCreateBody>()) ?? {}));
+    const info = await svc.createNetwork(req.ctx, createNetworkRequest((await req.json<NetworkCreateBody>(networkCreateSchema)) ?? {}));
     return { Id: info.Id, Warning: '' };
   });
   router.add('POST', '/networks/prune', async (req) => ({ NetworksDeleted: await svc.pruneNetworks(req.ctx, filtersOf(req)) }));
@@ -49,12 +49,12 @@ export function registerNetworkRoutes(router: Router, svc: NetworkService, opts:
     await svc.removeNetwork(req.ctx, req.params.id);
   });
   router.add('POST', '/networks/:id/connect', async (req) => {
-    const { container: ref, ...r } = connectRequest(req.params.id, (await req.json<NetworkConnectBody>()) ?? {});
+    const { container: ref, ...r } = connectRequest(req.params.id, (await req.json<NetworkConnectBody>(networkConnectSchema)) ?? {});
     if (opts.containers) return opts.containers.connect(req, ref, r);
     await svc.connect(req.ctx, { container: await container(req, ref), ...r });
   });
   router.add('POST', '/networks/:id/disconnect', async (req) => {
-    const b = (await req.json<{ Container?: string; Force?: boolean }>()) ?? {};
+    const b = (await req.json<{ Container?: string; Force?: boolean }>(networkDisconnectSchema)) ?? {};
     if (opts.containers) {
       if (!b.Container) throw berthError('InvalidArgument', 'a container is required');
       return opts.containers.disconnect(req, b.Container, { network: req.params.id, force: b.Force });

@@ -7,6 +7,7 @@ import { frame, Streams } from '../../core/stdcopy.ts';
 import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from './protocol.ts';
 import type { Router } from './server.ts';
+import { containerConfigSchema } from './bodies.ts';
 
 /**
  * `POST /containers/run`: docker's `run` as one request, so the CLI pays one
@@ -26,7 +27,7 @@ import type { Router } from './server.ts';
  */
 export function registerRunRoute(router: Router, containers: ContainerService): void {
   router.add('POST', '/containers/run', async (req) => {
-    const config = await req.json<ContainerConfig>();
+    const config = await req.json<ContainerConfig>(containerConfigSchema);
     if (!config || typeof config.image !== 'string' || !config.image) throw berthError('InvalidArgument', 'config.image is required');
     const name = req.query.get('name');
     if (name) config.name = name;
@@ -75,6 +76,7 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
  * connection, never the container.
  */
 function relay(client: Duplex, output: NodeJS.ReadableStream & { destroy?: () => void }, task: Duplex, onClientEnd: () => void): Promise<void> {
+  if (client.destroyed) task.destroy();
   client.pipe(task, { end: false });
   client.on('end', () => {
     onClientEnd();

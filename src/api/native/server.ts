@@ -1,11 +1,12 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Ctx } from '../../core/context.ts';
 import { DEFAULT_NAMESPACE, validateNamespace } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { readJson, readUpgradeJson } from '../http/body.ts';
+import type { Schema } from '../../core/schema.ts';
+import { createHttpServer, type HttpExchange } from '../http/exchange.ts';
 import { HttpRouter } from '../http/router.ts';
 import { writeStreamed } from '../http/write.ts';
 import { httpStatusOf, NAMESPACE_HEADER, UPGRADE_PROTOCOL } from './protocol.ts';
@@ -23,8 +24,8 @@ export interface ApiRequest {
   readonly params: Record<string, string>;
   readonly query: URLSearchParams;
   readonly raw: http.IncomingMessage;
-  /** The parsed JSON body (undefined when there is none); InvalidArgument if malformed. */
-  json<T = unknown>(): Promise<T>;
+  /** The parsed JSON body (undefined when there is none), checked against `schema` (a JSON object at least); InvalidArgument if malformed or of the wrong shape. */
+  json<T = unknown>(schema?: Schema): Promise<T>;
   /** Switch the response to NDJSON; call `write` per line and `end` when done. */
   ndjson(): NdjsonWriter;
   /** Upgrade the connection and hand over the raw socket (for attach/exec); `headers` go with the 101. */
@@ -56,45 +57,29 @@ export interface ServerOptions {
 }
 
 export function createApiServer(opts: ServerOptions): http.Server {
-  const server = http.createServer({ keepAlive: true });
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer) => {
-    void handle(opts, req, res, socket, head);
-  };
-  server.on('request', (req, res) => onRequest(req, res));
-  server.on('upgrade', (req, socket, head) => onRequest(req, undefined, socket, head));
-  return server;
+  return createHttpServer((ex) => void handle(opts, ex));
 }
 
-async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.ServerResponse | undefined, socket?: Duplex, head?: Buffer): Promise<void> {
+async function handle(opts: ServerOptions, ex: HttpExchange): Promise<void> {
+  const req = ex.req;
+  const res = ex.res;
   const url = new URL(req.url ?? '/', 'http://berth');
   const ns = (req.headers[NAMESPACE_HEADER] as string | undefined) ?? DEFAULT_NAMESPACE;
-  const requestAbort = new AbortController();
-  const onClose = () => requestAbort.abort(berthError('Canceled', 'client went away'));
-  (res ?? socket)?.once('close', onClose);
-  const signal = AbortSignal.any([opts.shutdown, requestAbort.signal]);
+  const signal = AbortSignal.any([opts.shutdown, ex.gone]);
   const log = opts.log.child({ method: req.method, path: url.pathname, namespace: ns });
   const ctx: Ctx = { signal, log, namespace: ns };
   let streaming: NdjsonWriter | undefined;
-  let upgraded = false;
   let rawResponse = false;
-  /** Bytes after the head not yet given to the handler (an upgrade request's body, then its stream). */
-  let pending = head;
 
   const sendError = (err: unknown) => {
     const kind = kindOf(err);
     const message = err instanceof Error ? err.message : String(err);
     if (kind === 'Internal' || kind === 'Unknown') log.error('request failed', { err });
-    if (upgraded) return;
-    if (rawResponse && res?.headersSent) return void res.destroy();
     if (streaming) return streaming.fail(err);
-    if (res && !res.headersSent) {
-      const body = errorBody(kind, message, err);
-      res.writeHead(httpStatusOf(kind), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    } else if (socket && !socket.destroyed) {
-      const body = errorBody(kind, message, err);
-      socket.end(`HTTP/1.1 ${httpStatusOf(kind)} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-    }
+    if (rawResponse && res?.headersSent) return void res.destroy();
+    // A handler that failed after taking the connection over leaves it to nobody.
+    if (ex.taken) return void ex.socket?.destroy();
+    ex.answer(httpStatusOf(kind), { 'content-type': 'application/json' }, errorBody(kind, message, err));
   };
 
   try {
@@ -107,17 +92,9 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
       query: url.searchParams,
       raw: req,
       body: req,
-      json: async <T>() => {
-        if (!socket) return readJson<T>(req);
-        const body = await readUpgradeJson<T>(req, socket, pending);
-        pending = undefined;
-        return body;
-      },
+      json: <T>(schema?: Schema) => ex.json<T>(schema, 'plain'),
       ndjson: () => {
-        if (!res) throw berthError('InvalidArgument', 'this endpoint cannot stream on an upgraded connection');
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        res.flushHeaders();
-        streaming = ndjsonWriter(res, signal);
+        streaming = ndjsonWriter(ex.stream(200, { 'content-type': 'application/x-ndjson' }), signal);
         return streaming;
       },
       response: () => {
@@ -125,32 +102,17 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
         rawResponse = true;
         return res;
       },
-      upgrade: (headers = {}) => {
-        if (!socket) throw berthError('InvalidArgument', 'this endpoint needs Connection: Upgrade');
-        let extra = '';
-        for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v.replace(/[\r\n]/g, ' ')}\r\n`;
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${UPGRADE_PROTOCOL}\r\n${extra}\r\n`);
-        if (pending && pending.length) socket.unshift(pending);
-        upgraded = true;
-        return socket;
-      },
+      upgrade: (headers = {}) => ex.upgrade('Switching Protocols', { connection: 'Upgrade', upgrade: UPGRADE_PROTOCOL, ...headers }),
     };
     const result = await m.handler(apiReq);
-    if (upgraded || streaming || rawResponse) return;
+    if (ex.taken || rawResponse) return;
     if (!res) throw berthError('InvalidArgument', 'endpoint does not upgrade');
-    if (result === undefined) {
-      res.writeHead(204).end();
-    } else {
-      const body = JSON.stringify(result);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    }
+    if (result === undefined) ex.answer(204, {});
+    else ex.answer(200, { 'content-type': 'application/json' }, JSON.stringify(result));
   } catch (err) {
     sendError(err);
   } finally {
-    // An upgraded connection outlives its handler: its signal must still abort
-    // when the client leaves, or everything listening on it stays alive.
-    if (!upgraded) (res ?? socket)?.off('close', onClose);
+    ex.release();
   }
 }
 

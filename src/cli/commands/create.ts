@@ -15,7 +15,7 @@ export const command: Command = {
         env.stderr.write(`berth: "create" requires at least 1 argument.\nSee 'berth create --help'.\n\nUsage:  ${this.usage}\n`);
         return 125;
       }
-      const opts = toContainerConfig(parsed, runOptionsEnv(env), 'create');
+      const opts = toContainerConfig(parsed, await runOptionsEnv(env, parsed), 'create');
       env.stdout.write(`${await createContainer(env, opts)}\n`);
       return 0;
     } catch (err) {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readUserFile } from '../user-file.ts';
 import { attachStreams } from '../attach.ts';
 import type { Command } from '../command.ts';
 import { parseDetachKeys } from '../container-run.ts';
@@ -31,7 +31,14 @@ export const command: Command = {
     const [container, ...cmd] = positional;
     const envList = [...(flags.env as string[])];
     for (const f of flags['env-file'] as string[]) {
-      for (const line of readFileSync(path.resolve(env.cwd, f), 'utf8').split('\n')) if (line.trim() && !line.startsWith('#')) envList.push(line.trim());
+      let text: string;
+      try {
+        text = await readUserFile(path.resolve(env.cwd, f), { name: f, signal: env.signal });
+      } catch (err) {
+        env.stderr.write(`berth: ${(err as Error).message} (--env-file)\n`);
+        return 125;
+      }
+      for (const line of text.split('\n')) if (line.trim() && !line.startsWith('#')) envList.push(line.trim());
     }
     const vars = envList.map((e) => (e.includes('=') ? e : env.env[e] !== undefined ? `${e}=${env.env[e]}` : e)).filter((e) => e.includes('='));
     const client = env.client();

@@ -23,7 +23,7 @@ export const command: Command = {
         env.stderr.write(`berth: "run" requires at least 1 argument.\nSee 'berth run --help'.\n\nUsage:  ${this.usage}\n`);
         return 125;
       }
-      opts = toContainerConfig(parsed, runOptionsEnv(env), 'run');
+      opts = toContainerConfig(parsed, await runOptionsEnv(env, parsed), 'run');
       const detachKeys = parseDetachKeys(parsed.flags['detach-keys'] as string | undefined);
       return await runContainer(env, opts, { sigProxy: parsed.flags['sig-proxy'] !== false, detachKeys });
     } catch (err) {

@@ -240,6 +240,9 @@ export async function connectUnix(ctx: Ctx, sockPath: string): Promise<net.Socke
       sock.once('close', () => ctx.signal.removeEventListener('abort', onAbort));
       sock.once('connect', () => {
         sock.removeListener('error', reject);
+        // The abort above destroys the socket with an error, which must find a listener even when its
+        // caller has not attached its own yet (a client that left while its attach or exec was opening).
+        sock.on('error', () => {});
         resolve(sock);
       });
       sock.once('error', reject);
