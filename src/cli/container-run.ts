@@ -8,7 +8,7 @@ import type { CommandEnv } from './command.ts';
 import { progressPrinter } from './progress.ts';
 import type { Parsed } from './flags.ts';
 import { readNamedFiles, type RunOptions, type RunOptionsEnv } from './run-options.ts';
-import { readUserFile } from './user-file.ts';
+import { readUserFile } from '../core/user-file.ts';
 
 /**
  * The shared steps of `run` and `create`: pull the image when it is missing

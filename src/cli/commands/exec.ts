@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readUserFile } from '../user-file.ts';
+import { readUserFile } from '../../core/user-file.ts';
 import { attachStreams } from '../attach.ts';
 import type { Command } from '../command.ts';
 import { parseDetachKeys } from '../container-run.ts';

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { berthError } from '../core/errors.ts';
+import { berthError } from './errors.ts';
 
 /**
  * Files a user names on the command line (`--env-file`, `--label-file`,
