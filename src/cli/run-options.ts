@@ -334,7 +334,8 @@ function parseSecurityOpt(opt: string, config: ContainerConfig, warnings: string
       } catch (e) {
         throw berthError('InvalidArgument', `seccomp profile (${value}) is not valid JSON: ${(e as Error).message}`);
       }
-      config.seccompProfile = file;
+      // The profile's content travels, as docker's CLI sends it: berthd never opens a path a user names.
+      config.seccompProfile = text;
       return;
     }
     case 'apparmor':

@@ -37,7 +37,7 @@ export interface ContainerConfig {
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
-  /** "unconfined", a path to a JSON profile, or undefined for the default profile. */
+  /** "unconfined", a JSON profile (its content, as the CLIs send it; a CRI Localhost profile is a path on the node), or undefined for the default profile. */
   seccompProfile?: string;
   noNewPrivileges?: boolean;
   mounts?: MountSpec[];

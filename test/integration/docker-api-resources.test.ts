@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runProcess } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
@@ -63,6 +66,19 @@ describe('Docker API: volumes, networks, events and stats', { skip: dockerSkip }
     await de.ok(['rm', '-f', 'user']);
     assert.equal((await de.ok(['volume', 'rm', 'data'])).trim(), 'data');
     assert.equal((await de.ok(['volume', 'ls', '-q'])).trim(), '');
+  });
+
+  test('docker run --security-opt seccomp=FILE: the CLI sends the profile, berthd applies it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-seccomp-'));
+    try {
+      const profile = path.join(dir, 'no-mkdir.json');
+      writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+      const denied = await de.docker(['run', '--rm', '--security-opt', `seccomp=${profile}`, de.e.image, 'mkdir', '/tmp/d']);
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /Operation not permitted/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('docker run -v NAME:/path: the data persists across two containers', async () => {

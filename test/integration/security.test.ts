@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -147,6 +148,21 @@ describe('security: container defaults', { timeout: 600_000 }, () => {
     assert.match(text, /^Seccomp:\s+0$/m);
     assert.equal(caps.CapEff, DEFAULT_CAPS);
     assert.equal(await run(['--security-opt', 'seccomp=unconfined', e.image, 'probe', 'keyctl']).then((r) => r.stdout.trim()), 'ok');
+  });
+
+  it('--security-opt seccomp=FILE applies that profile; a FIFO named as the profile is refused and berthd goes on', async () => {
+    const profile = path.join(tmp, 'no-mkdir.json');
+    writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }] }));
+    const denied = await run(['--security-opt', `seccomp=${profile}`, e.image, 'mkdir', '/tmp/d']);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Operation not permitted/);
+    assert.equal((await run([e.image, 'mkdir', '/tmp/d'])).code, 0);
+    const fifo = path.join(tmp, 'profile.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const refused = await run(['--security-opt', `seccomp=${fifo}`, e.image, 'true']);
+    assert.equal(refused.code, 125);
+    assert.match(refused.stderr, /not a regular file/);
+    assert.equal((await e.d.cli(['version'])).code, 0);
   });
 
   it('--read-only: the rootfs refuses writes, /dev/shm and --tmpfs stay writable', async () => {

@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerConfig, ContainerRecord, PodMembership } from '../../core/containers.ts';
 import type { Ctx } from '../../core/context.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError, hasErrno, kindOf, wrap } from '../../core/errors.ts';
+import { readUserFile } from '../../core/user-file.ts';
 import type { PendingSetup } from '../../network/types.ts';
 import type { Mount as SnapshotMount } from '../../snapshots/types.ts';
 import type { ContainerExits } from './container-exits.ts';
@@ -304,15 +305,21 @@ function rootfsPropagationFor(mounts: readonly ResolvedMount[]): string | undefi
   return undefined;
 }
 
-/** A seccomp profile file (docker's format, which is the OCI one with an optional archMap). */
-async function loadSeccompProfile(file: string): Promise<Seccomp> {
+/**
+ * A seccomp profile (docker's format, which is the OCI one with an optional
+ * archMap): its JSON content, as the docker and berth CLIs send it, or the
+ * path of a file on the node (a CRI Localhost profile), read bounded and
+ * without blocking: a FIFO or /dev/zero there must not stall berthd.
+ */
+async function loadSeccompProfile(profile: string): Promise<Seccomp> {
+  if (profile.trimStart().startsWith('{')) return parseSeccompProfile(profile, 'the container\'s seccomp profile');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readUserFile(profile);
   } catch (err) {
-    throw berthError('InvalidArgument', `seccomp profile "${file}": ${(err as Error).message}`, err);
+    throw berthError('InvalidArgument', `seccomp profile "${profile}": ${(err as Error).message}`, err);
   }
-  return parseSeccompProfile(text, file);
+  return parseSeccompProfile(text, profile);
 }
 
 /** docker's exit codes for a container that could not start: 127 not found, 126 not executable. */
