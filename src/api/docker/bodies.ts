@@ -146,3 +146,4 @@ export const execStartSchema = t.object({ Detach: t.boolean(), Tty: t.boolean(),
 
 /** `POST /volumes/create`. */
 export const volumeCreateSchema = t.object({ Name: t.string(), Driver: t.string(), DriverOpts: stringMap, Labels: stringMap });
+export const authSchema = t.object({ username: t.string(), password: t.string(), serveraddress: t.string(), identitytoken: t.string(), email: t.string() });

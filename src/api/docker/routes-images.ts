@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { berthError, isNotFound } from '../../core/errors.ts';
+import { berthError, isNotFound, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
@@ -8,6 +8,7 @@ import { writeStreamed } from '../http/write.ts';
 import { withRequestAuth } from './registry-auth.ts';
 import { flag, ok, type DockerRequest, type DockerRouter } from './server.ts';
 import { compareVersions } from './version.ts';
+import { authSchema } from './bodies.ts';
 
 /**
  * Image endpoints of the Docker API: list, pull (`POST /images/create` with
@@ -52,7 +53,12 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
 
   router.add('POST', '/images/load', async (req) => {
     const quiet = flag(req.query.get('quiet'));
-    return progressStream(req, (emit) => images.load(req.ctx, req.raw, (ev) => (!quiet || loadedLine(ev) ? emit(ev) : undefined)), loadedMessage);
+    const load = (emit: (ev: ProgressEvent) => void) =>
+      images.load(req.ctx, req.raw, (ev) => (!quiet || loadedLine(ev) ? emit(ev) : undefined)).catch((err: unknown) => {
+        // The archive is the client's upload: one that is not a tar is a bad request, not berth's data lost.
+        throw kindOf(err) === 'DataLoss' ? berthError('InvalidArgument', `the upload is not a valid image archive: ${(err as Error).message}`, err) : err;
+      });
+    return progressStream(req, load, loadedMessage);
   });
 
   router.add('POST', '/images/*name/push', async (req) => {
@@ -80,7 +86,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
 
   // docker login: the credentials are checked here and kept by the client (its config.json), as with dockerd.
   router.add('POST', '/auth', async (req) => {
-    const b = (await req.json<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string } | null>()) ?? {};
+    const b = (await req.json<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string } | null>(authSchema)) ?? {};
     const host = (b.serveraddress || 'docker.io').replace(/^[a-z]+:\/\//, '').split('/')[0];
     await images.checkLogin(req.ctx, host, b.username ?? '', b.password || b.identitytoken || '');
     return ok({ Status: 'Login Succeeded', IdentityToken: '' });
