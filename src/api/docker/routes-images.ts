@@ -4,6 +4,7 @@ import { berthError, isNotFound, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
+import { detachedBody } from '../http/body.ts';
 import { writeStreamed } from '../http/write.ts';
 import { withRequestAuth } from './registry-auth.ts';
 import { flag, ok, type DockerRequest, type DockerRouter } from './server.ts';
@@ -54,7 +55,7 @@ export function registerImageRoutes(router: DockerRouter, images: ImageService):
   router.add('POST', '/images/load', async (req) => {
     const quiet = flag(req.query.get('quiet'));
     const load = (emit: (ev: ProgressEvent) => void) =>
-      images.load(req.ctx, req.raw, (ev) => (!quiet || loadedLine(ev) ? emit(ev) : undefined)).catch((err: unknown) => {
+      images.load(req.ctx, detachedBody(req.raw), (ev) => (!quiet || loadedLine(ev) ? emit(ev) : undefined)).catch((err: unknown) => {
         // The archive is the client's upload: one that is not a tar is a bad request, not berth's data lost.
         throw kindOf(err) === 'DataLoss' ? berthError('InvalidArgument', `the upload is not a valid image archive: ${(err as Error).message}`, err) : err;
       });

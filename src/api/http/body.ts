@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { berthError } from '../../core/errors.ts';
 
 /** Request bodies of the HTTP front doors: JSON, capped, InvalidArgument when malformed. */
@@ -83,4 +83,25 @@ function parseJson<T>(buf: Buffer): T {
   } catch (err) {
     throw berthError('InvalidArgument', `request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/**
+ * An upload's body as a stream of its own, for a consumer that may give up
+ * early (an archive refused at its manifest): destroying it leaves the
+ * connection alone, and the rest of the upload is read and dropped, so the
+ * client, still writing, reads the error answer instead of failing on EPIPE.
+ * A client that goes away mid-upload errors it.
+ */
+export function detachedBody(req: http.IncomingMessage): Readable {
+  const body = new PassThrough();
+  req.pipe(body);
+  req.once('error', (err) => body.destroy(err));
+  req.once('close', () => {
+    if (!req.complete) body.destroy(berthError('Canceled', 'the client went away during the upload'));
+  });
+  body.once('close', () => {
+    req.unpipe(body);
+    req.resume();
+  });
+  return body;
 }

@@ -1,6 +1,7 @@
 import { berthError, kindOf } from '../../core/errors.ts';
 import type { ImportOptions, ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
+import { detachedBody } from '../http/body.ts';
 import { sendTar, type ApiRequest, type Router } from './server.ts';
 import { loginSchema, logoutSchema, tagSchema } from './bodies.ts';
 
@@ -52,7 +53,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
   });
   router.add('POST', '/images/load', async (req) =>
     streamProgress(req, async (emit) => {
-      await images.load(req.ctx, req.body, emit);
+      await images.load(req.ctx, detachedBody(req.body), emit);
     }),
   );
   router.add('POST', '/images/import', async (req) => {
