@@ -40,12 +40,19 @@ export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void 
     client.on('data', (chunk: Buffer) => {
       if (!escape) return void writeInput(client, task, chunk);
       const { pass, detached } = escape.feed(chunk);
-      if (pass.length) writeInput(client, task, pass);
-      if (detached) {
-        ended = true;
+      if (!detached) {
+        if (pass.length) writeInput(client, task, pass);
+        return;
+      }
+      ended = true;
+      // The input typed before the keys reaches the container before its stream goes: a destroy
+      // drops what the socket has not written yet.
+      const close = () => {
         task.destroy();
         client.end();
-      }
+      };
+      if (pass.length && !task.destroyed && !task.writableEnded) task.write(pass, close);
+      else close();
     });
     client.on('end', () => {
       if (ended) return;
