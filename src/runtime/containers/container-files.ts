@@ -63,6 +63,8 @@ export class ContainerFiles {
   async commit(ctx: Ctx, idOrName: string, opts: CommitOptions = {}): Promise<string> {
     if (!this.#d.images.commitLayer) throw berthError('FailedPrecondition', 'commit is not available in this daemon');
     const rec = await this.#d.resolve(ctx, idOrName);
+    // A copy's thaw may still be under way (its client has read the archive already): runc refuses to pause a paused container.
+    await this.#thaws.get(rec.id);
     const st = await this.#d.state(ctx, rec.id);
     const pause = opts.pause !== false && st.status === 'running';
     if (pause) await this.#d.tasks.pause(ctx, rec.id);
