@@ -75,6 +75,8 @@ for (const [name, frame] of [
     const { session, client } = await pair(t);
     const errored = once(session, 'protocolError');
     const goaway = once(client, 'goaway');
+    // Listened for from the start: the server may close before the GOAWAY is awaited.
+    const closed = once(client, 'close');
     if (frame === 'huge') {
       const h = Buffer.alloc(8);
       h.writeUInt32BE(0x80030001, 0);
@@ -92,6 +94,6 @@ for (const [name, frame] of [
     }
     await errored;
     assert.deepEqual(await goaway, [1]);
-    await once(client, 'close');
+    await closed;
   });
 }

@@ -87,12 +87,13 @@ test('a close is echoed and the server ends the connection', async (t) => {
   let answer = Buffer.alloc(0);
   client.on('data', (d: Buffer) => (answer = Buffer.concat([answer, d])));
   const ended = once(client, 'end');
+  const closed = once(ws, 'close');
   const body = Buffer.from([0x03, 0xe8]);
   client.write(encodeFrame(Opcode.CLOSE, body, { mask }));
   await ended;
   assert.deepEqual(answer, encodeFrame(Opcode.CLOSE, body));
   client.end();
-  const [code] = (await once(ws, 'close')) as [number];
+  const [code] = (await closed) as [number];
   assert.equal(code, 1000);
 });
 
