@@ -9,28 +9,31 @@ export function table(headers: string[], rows: string[][]): string {
   return [fmt(headers), ...rows.map(fmt)].join('\n') + '\n';
 }
 
-/** Docker's human sizes: 1000-based, 3 significant digits ("4.26MB"). */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** `bytes` divided down by `base` until it is below it (or the units run out), with the unit it is then in. */
+export function scaleBytes(bytes: number, base: 1000 | 1024): { value: number; unit: string; scaled: boolean } {
+  const units = base === 1000 ? DECIMAL_UNITS : BINARY_UNITS;
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
-  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
+  return { value: v, unit: units[i], scaled: i > 0 };
+}
+
+/** Docker's human sizes: 1000-based, 3 significant digits ("4.26MB"). */
+export function humanSize(bytes: number): string {
+  const { value, unit, scaled } = scaleBytes(bytes, 1000);
+  return `${scaled ? Number(value.toPrecision(3)) : value}${unit}`;
 }
 
 /** docker's units.BytesSize, for memory: binary units, four significant digits ("336KiB", "1.953GiB"). */
 export function binarySize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
+  const { value, unit } = scaleBytes(bytes, 1024);
+  return `${Number(value.toPrecision(4))}${unit}`;
 }
 
 /** Docker's "About a minute ago", "3 hours ago". */

@@ -1,4 +1,4 @@
-import { humanAge } from '../output.ts';
+import { humanAge, scaleBytes } from '../output.ts';
 
 /**
  * Output helpers of the low-level commands (namespace, content, snapshot,
@@ -25,26 +25,14 @@ export function labelList(labels: Record<string, string> | undefined): string {
 
 /** go-units HumanSize (content ls): 1000-based, four significant digits ("2.794MB"). */
 export function ctrSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
+  const { value, unit } = scaleBytes(bytes, 1000);
+  return `${Number(value.toPrecision(4))}${unit}`;
 }
 
 /** containerd's progress.Bytes (snapshot usage): 1024-based with one decimal ("4.0 KiB"). */
 export function ctrBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
+  const { value, unit } = scaleBytes(bytes, 1024);
+  return `${value.toFixed(1)} ${unit}`;
 }
 
 /** go-units HumanDuration since a time (content ls's AGE): "About a minute", "3 hours". */
