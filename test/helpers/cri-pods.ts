@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { criClient } from './cri.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { busyboxImage, type ImageSpec } from './image-builder.ts';
+import { removeCgroupParent } from './leak-probe.ts';
 
 /**
  * A berthd with a busybox image pulled into `k8s.io` through the CRI, and
@@ -74,25 +74,7 @@ export async function startCriPods(opts: { image?: ImageSpec } = {}): Promise<Cr
       cri.close();
       await e.stop();
       await rm(logDir, { recursive: true, force: true });
-      for (const dir of cgroupDirs(cgroupParent).reverse()) await rmdir(dir).catch(() => {});
+      await removeCgroupParent(cgroupParent);
     },
   };
-}
-
-/** Every directory of the cgroup parent in each cgroup v1 controller (or v2), parents before children. */
-export function cgroupDirs(parent: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    out.push(dir);
-    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
-  };
-  for (const c of readdirSync('/sys/fs/cgroup')) walk(path.join('/sys/fs/cgroup', c, parent));
-  walk(path.join('/sys/fs/cgroup', parent));
-  return out;
 }

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { rejectsWith } from '../helpers/cri.ts';
-import { cgroupDirs, startCriPods, type CriPods } from '../helpers/cri-pods.ts';
+import { startCriPods, type CriPods } from '../helpers/cri-pods.ts';
+import { cgroupsUnder } from '../helpers/leak-probe.ts';
 import { busyboxImage } from '../helpers/image-builder.ts';
 import { sh } from '../helpers/network.ts';
 import { until } from '../helpers/tasks.ts';
@@ -143,7 +144,7 @@ describe('CRI: security context, bad input and restart safety of containers', { 
     // Each snapshot has an fs directory (its layer), a level or two below the snapshotter's root.
     const snapshots = () => (readdirSync(path.join(p.e.d.root, 'snapshots'), { recursive: true }) as string[]).filter((f) => /^[^/]+\/[^/]+\/[^/]+\/fs$|^[^/]+\/[^/]+\/fs$/.test(f)).length;
     const veths = async () => (await sh('ip', ['-o', 'link', 'show', 'master', p.e.bridge])).stdout.split('\n').filter(Boolean).length;
-    const before = { list: (await p.cri.runtime('ListContainers', {})).containers.length, snapshots: snapshots(), cgroups: cgroupDirs(p.cgroupParent).length, veths: await veths() };
+    const before = { list: (await p.cri.runtime('ListContainers', {})).containers.length, snapshots: snapshots(), cgroups: (await cgroupsUnder(p.cgroupParent)).length, veths: await veths() };
     assert.ok(before.snapshots > 0 && before.cgroups > 0 && before.veths > 0, JSON.stringify(before));
     const cases: Array<[string, Promise<unknown>, grpc.status, RegExp]> = [
       ['no metadata', p.cri.runtime('CreateContainer', { pod_sandbox_id: pod.id, config: { image: { image: p.image } }, sandbox_config: pod.config }), grpc.status.INVALID_ARGUMENT, /metadata/],
@@ -161,7 +162,7 @@ describe('CRI: security context, bad input and restart safety of containers', { 
     // A second container of the same name and attempt in the same pod.
     await p.container(pod, 'dup');
     await rejectsWith(p.container(pod, 'dup'), grpc.status.ALREADY_EXISTS);
-    const after = { list: (await p.cri.runtime('ListContainers', {})).containers.length - 1, snapshots: snapshots() - 1, cgroups: cgroupDirs(p.cgroupParent).length, veths: await veths() };
+    const after = { list: (await p.cri.runtime('ListContainers', {})).containers.length - 1, snapshots: snapshots() - 1, cgroups: (await cgroupsUnder(p.cgroupParent)).length, veths: await veths() };
     assert.deepEqual(after, before);
   });
 

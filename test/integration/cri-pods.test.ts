@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { criClient, rejectsWith } from '../helpers/cri.ts';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { randomBridge, randomSubnet, serveIn, sh, tcpRead, udpAsk, udpEchoIn } from '../helpers/network.ts';
 import { freePort } from '../helpers/registry.ts';
+import { removeCgroupParent } from '../helpers/leak-probe.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (runc, netns, CNI, iptables)' : undefined;
 
@@ -39,8 +40,7 @@ describe('CRI: pod sandbox settings', { skip, timeout: 300_000 }, () => {
     cri?.close();
     await d?.stop();
     await sh('ip', ['link', 'del', bridge]);
-    for (const ctl of ['memory', 'cpu', 'pids', 'devices', 'freezer', 'cpuset', 'blkio', 'cpuacct', 'net_cls', 'perf_event', 'hugetlb', 'systemd'])
-      await rmdir(`/sys/fs/cgroup/${ctl}${cgroupParent}`).catch(() => {});
+    await removeCgroupParent(cgroupParent);
     await rm(tmp, { recursive: true, force: true });
   });
 
