@@ -46,7 +46,10 @@ export function http1(req: Http1Request): Promise<Http1Response> {
     // Written at once: the socket queues it until connected, which saves a turn of the event loop.
     {
       const headers: Record<string, string> = { host: 'berth', ...req.headers };
-      if (!('connection' in headers)) headers.connection = 'close';
+      // An upload stays keep-alive: berthd may answer (an error) before it has read the upload, and on a
+      // connection to be closed it would close while we still write, so we would meet EPIPE, not the answer.
+      // Kept alive, the server reads the rest and drops it; we close once the answer is read.
+      if (!('connection' in headers)) headers.connection = req.upload ? 'keep-alive' : 'close';
       if (req.upload) headers['transfer-encoding'] = 'chunked';
       else headers['content-length'] = String(req.body ? Buffer.byteLength(req.body) : 0);
       let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
