@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { buildSpec } from '../../src/runtime/oci/spec.ts';
 import { rootCtx } from '../../src/core/context.ts';
 import { resolveUserInRootfs } from '../../src/runtime/oci/rootfs-files.ts';
 import { defaultInitPath } from '../../src/runtime/tasks/monitor.ts';
+import { removeCgroupParent } from '../helpers/leak-probe.ts';
 
 /**
  * The spec builder against the real runtime: a busybox rootfs, config.json
@@ -20,7 +21,6 @@ import { defaultInitPath } from '../../src/runtime/tasks/monitor.ts';
 const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/bin/busybox') ? 'needs /bin/busybox' : spawnSync('runc', ['--version']).status !== 0 ? 'needs runc' : false;
 
 const APPLETS = ['sh', 'touch', 'chroot', 'cat', 'grep', 'awk', 'id', 'wc', 'sleep', 'env', 'pwd', 'echo', 'hostname', 'unshare', 'true', 'head'];
-const CGROUP_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd'];
 
 describe('OCI spec run by runc', { skip }, () => {
   let dir: string;
@@ -33,13 +33,10 @@ describe('OCI spec run by runc', { skip }, () => {
     runcRoot = path.join(dir, 'runc');
   });
 
-  after(() => {
+  after(async () => {
     for (const id of started) spawnSync('runc', ['--root', runcRoot, 'delete', '-f', id]);
-    for (const c of CGROUP_CONTROLLERS) {
-      const parent = `/sys/fs/cgroup/${c}/${cgroupParent}`;
-      for (const id of started) if (existsSync(`${parent}/${id}`)) rmdirSync(`${parent}/${id}`);
-      if (existsSync(parent)) rmdirSync(parent);
-    }
+    // Every hierarchy, the unified one included: runc makes the parent in each.
+    await removeCgroupParent(cgroupParent);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
