@@ -22,7 +22,8 @@ export const PAUSE_IN_ROOTFS = 'pause';
  */
 export function sandboxSpec(input: {
   rec: SandboxRecord;
-  net: SetupResult;
+  /** The network as far as the spec needs it: a started setup's netns, hostname and files. */
+  net: Omit<SetupResult, 'interfaces' | 'ports'>;
   rootfs: string;
   user: { uid: number; gid: number; additionalGids?: number[] };
   cgroupsPath: string;

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../../core/context.ts';
@@ -14,6 +15,9 @@ import { parseSeccompProfile } from '../oci/seccomp-profile.ts';
 import type { TaskService } from '../tasks/task-types.ts';
 
 export type * from './sandbox-types.ts';
+
+/** Sysctls of one interface's settings, which exist only once the interface does. */
+const INTERFACE_SYSCTL = /^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)/;
 
 export interface SandboxServiceDeps {
   store: SandboxStore;
@@ -100,8 +104,9 @@ export class PauseSandboxService implements SandboxService {
       const bundle = this.#bundleDir(rec);
       await mkdir(bundle, { recursive: true, mode: 0o700 });
       undo.push(() => rm(bundle, { recursive: true, force: true }));
-      undo.push(() => this.#d.network.teardownContainer(cctx, rec.id));
-      const net = await this.#d.network.setupContainer(ctx, {
+      // The netns and the pod's files exist when this answers; the interfaces, addresses and host ports come
+      // up (`done`) while runc creates the pause process, which only starts once they are in place.
+      const net = await this.#d.network.beginSetup(ctx, {
         containerId: rec.id,
         namespace: ctx.namespace,
         name: `k8s_POD_${rec.name}_${rec.podNamespace}_${rec.uid}_${rec.attempt}`,
@@ -115,7 +120,7 @@ export class PauseSandboxService implements SandboxService {
           ...(hostNet ? {} : { ports: req.ports ?? [] }),
         },
       });
-      rec.ports = net.ports;
+      undo.push(() => net.done.catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
       const spec = sandboxSpec({
         rec,
         net,
@@ -124,11 +129,17 @@ export class PauseSandboxService implements SandboxService {
         cgroupsPath,
         host: { ...hostFacts, ...(rec.privileged ? { devices: await hostDevices(ctx) } : {}) },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
-      await this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} });
-      undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
+      // The spec is a few KB on the state directory: written in place, not through the thread pool.
+      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      // runc sets sysctls as it creates the process: one naming an interface (net.ipv4.conf.eth0.*) needs the interface there first.
+      if (Object.keys(rec.sysctls ?? {}).some((k) => INTERFACE_SYSCTL.test(k))) await net.done;
+      const [created, wired] = await Promise.allSettled([this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} }), net.done]);
+      if (created.status === 'fulfilled') undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
+      if (created.status === 'rejected') throw created.reason;
+      if (wired.status === 'rejected') throw wired.reason;
+      rec.ports = wired.value.ports;
       const task = await this.#d.tasks.start(ctx, rec.id);
-      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: net.interfaces[0]?.ip ?? '', ports: net.ports });
+      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: wired.value.interfaces[0]?.ip ?? '', ports: rec.ports });
       return { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
     } catch (err) {
       for (const u of undo.reverse()) await u().catch((e) => ctx.log.warn('pod sandbox rollback step failed', { sandbox: rec.id, err: e }));
