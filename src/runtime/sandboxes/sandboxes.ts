@@ -7,7 +7,7 @@ import { berthError, isNotFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { SandboxRecord, SandboxStore } from '../../metadata/sandboxes.ts';
 import type { NetworkService, SetupResult } from '../../network/types.ts';
-import type { SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
+import type { SandboxEvent, SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
 import { PAUSE_IN_ROOTFS, sandboxSpec } from './sandbox-spec.ts';
 import { hostDevices } from '../oci/host-devices.ts';
 import type { Seccomp } from '../oci/oci-types.ts';
@@ -42,6 +42,9 @@ export class PauseSandboxService implements SandboxService {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Sandboxes being run: not listed, and unknown to every other call, until they are ready (containerd adds them to its store then). */
   readonly #creating = new Set<string>();
+  readonly #listeners = new Set<(e: SandboxEvent) => void>();
+  /** Sandboxes whose pause process's exit is being waited for, to report it once. */
+  readonly #watched = new Set<string>();
   #rootfs?: Promise<string>;
 
   constructor(deps: SandboxServiceDeps) {
@@ -92,6 +95,7 @@ export class PauseSandboxService implements SandboxService {
     // The record comes first: it reserves the pod's name, and a crash from here on leaves a notready sandbox that recovery clears.
     this.#d.store.create(ctx, rec);
     this.#creating.add(rec.id);
+    let info: SandboxInfo;
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [async () => this.#d.store.delete(cctx, rec.id)];
     try {
@@ -142,13 +146,45 @@ export class PauseSandboxService implements SandboxService {
       rec.ports = wired.value.ports;
       const task = await this.#d.tasks.start(ctx, rec.id);
       const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: wired.value.interfaces[0]?.ip ?? '', ports: rec.ports });
-      return { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
+      info = { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
     } catch (err) {
       for (const u of undo.reverse()) await u().catch((e) => ctx.log.warn('pod sandbox rollback step failed', { sandbox: rec.id, err: e }));
       throw err;
     } finally {
       this.#creating.delete(rec.id);
     }
+    this.#emit('created', rec);
+    this.#emit('started', rec);
+    this.#watchExit(ctx, rec);
+    return info;
+  }
+
+  subscribe(fn: (e: SandboxEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #emit(action: SandboxEvent['action'], rec: Pick<SandboxRecord, 'id' | 'namespace'>): void {
+    const e: SandboxEvent = { action, id: rec.id, namespace: rec.namespace, timeNano: String(BigInt(Date.now()) * 1_000_000n) };
+    for (const fn of this.#listeners) fn(e);
+  }
+
+  /**
+   * Report the pause process's exit once, whether a stop killed it or it
+   * died. A berthd that stops waits no more (its recovery waits again for
+   * the sandboxes still running); a task removed while waited for has exited.
+   */
+  #watchExit(ctx: Ctx, rec: SandboxRecord): void {
+    if (this.#watched.has(rec.id)) return;
+    this.#watched.add(rec.id);
+    const wctx = withCtx(ctx, { namespace: rec.namespace });
+    void this.#d.tasks.wait(wctx, rec.id).then(
+      () => true,
+      (err) => isNotFound(err),
+    ).then((exited) => {
+      this.#watched.delete(rec.id);
+      if (exited) this.#emit('stopped', rec);
+    });
   }
 
   #resolve(ctx: Ctx, ref: string): SandboxRecord {
@@ -177,6 +213,7 @@ export class PauseSandboxService implements SandboxService {
       await this.#stop(ctx, this.#d.store.get(ctx, rec.id));
       await rm(this.#bundleDir(rec), { recursive: true, force: true });
       this.#d.store.delete(ctx, rec.id);
+      this.#emit('deleted', rec);
     });
   }
 
@@ -217,6 +254,7 @@ export class PauseSandboxService implements SandboxService {
         const task = tasks.get(rec.id);
         if (rec.state === 'ready' && task?.status === 'running') {
           live.push(rec.id);
+          this.#watchExit(nctx, rec);
           continue;
         }
         // The pause process died (or a run was cut short): what it held goes, as a stop would take it.
