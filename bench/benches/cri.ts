@@ -64,6 +64,9 @@ export async function criBench(env: BenchEnv, rounds: number, opts: { count?: nu
     await e.cri!.runtime('StopPodSandbox', { pod_sandbox_id: id });
     await e.cri!.runtime('RemovePodSandbox', { pod_sandbox_id: id });
   };
+  // Each call of a pod start, from the same samples: where an engine's time goes.
+  const rpcs = ['RunPodSandbox', 'CreateContainer', 'StartContainer'] as const;
+  const perRpc = new Map(engines.map((e) => [e.key, rpcs.map(() => [] as number[])]));
   const podStart = (e: Engine): Case => ({
     key: `${e.key}-pod`,
     label: `${e.label}: RunPodSandbox + CreateContainer + StartContainer`,
@@ -71,12 +74,18 @@ export async function criBench(env: BenchEnv, rounds: number, opts: { count?: nu
     measure: async () => {
       const name = `pod-${env.tag}-${n++}`;
       const config = podConfig(e, name);
-      const t0 = process.hrtime.bigint();
+      const t = [process.hrtime.bigint()];
       let pod: string | undefined;
       try {
         pod = (await e.cri!.runtime('RunPodSandbox', { config })).pod_sandbox_id as string;
-        await container(e, pod, config, 'c');
-        return Number(process.hrtime.bigint() - t0) / 1e6;
+        t.push(process.hrtime.bigint());
+        const c = { metadata: { name: 'c', attempt: 0 }, image: { image: e.image }, command: ['sleep', '100000'], log_path: 'c/0.log' };
+        const id = (await e.cri!.runtime('CreateContainer', { pod_sandbox_id: pod, config: c, sandbox_config: config })).container_id as string;
+        t.push(process.hrtime.bigint());
+        await e.cri!.runtime('StartContainer', { container_id: id });
+        t.push(process.hrtime.bigint());
+        rpcs.forEach((_, i) => perRpc.get(e.key)![i].push(Number(t[i + 1] - t[i]) / 1e6));
+        return Number(t[3] - t[0]) / 1e6;
       } finally {
         // Every pod goes after its sample, untimed.
         if (pod) await removePod(e, pod);
@@ -84,6 +93,12 @@ export async function criBench(env: BenchEnv, rounds: number, opts: { count?: nu
     },
   });
   const series = await interleave(engines.map(podStart), rounds, (s) => env.log(s));
+  for (const [i, rpc] of rpcs.entries()) {
+    for (const e of engines) {
+      const samples = perRpc.get(e.key)![i];
+      series.push({ key: `${e.key}-${rpc}`, label: `${e.label}: ${rpc} (of the pod start)`, unit: 'ms', samples, ...(samples.length ? {} : { skip: e.skip ?? 'no samples' }) });
+    }
+  }
 
   // ListContainerStats with `count` containers running in one pod per engine.
   const fleets = new Map<string, string>();
@@ -124,12 +139,14 @@ export async function criBench(env: BenchEnv, rounds: number, opts: { count?: nu
     series,
     ratios: [
       { num: 'berth-pod', den: 'containerd-pod', target: 0.6 },
+      ...rpcs.map((rpc) => ({ num: `berth-${rpc}`, den: `containerd-${rpc}` })),
       { num: 'berth-stats', den: 'containerd-stats', target: 0.5 },
     ],
     notes: [
       `same grpc-js client (the project's api.proto) for both; image present (PullImage untimed); pods on each engine's bridge (berth's default network, containerd: bridge + host-local + portmap conflist of the bench's own), cgroup_parent ${cgroupParent}`,
       "containerd's sandbox image is berth's own pause binary, served from the bench's registry and pre-pulled",
       'every pod is stopped and removed after its sample, untimed',
+      'the rows "(of the pod start)" split the same samples into their three calls',
       `ListContainerStats: ${count} containers of \`sleep\` in one pod per engine, one untimed call first, then ${rounds * 5} calls interleaved`,
     ],
   };

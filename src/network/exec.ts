@@ -77,8 +77,11 @@ export function spawnCollect(file: string, args: string[], opts: { env?: Record<
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = () => {
       if (--open > 0) return;
-      // The pipes close as the child exits: it is reaped at once or within a few polls.
-      let delay = 0;
+      // The pipes close as the child exits: it is reaped within a few polls. Not at once: a child reaped
+      // while its exit is still under way (the bridge plugin's Go threads) has the kernel spin flushing its
+      // /proc entries (wait4 -> release_task -> proc_invalidate_siblings_dcache), 3-10 ms of berthd's
+      // event loop per bridge plugin run here, where a millisecond later the same reap costs microseconds.
+      let delay = 1;
       const reap = () => {
         let code: number | undefined;
         try {
@@ -96,7 +99,7 @@ export function spawnCollect(file: string, args: string[], opts: { env?: Record<
         if (aborted) reject(aborted);
         else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
       };
-      reap();
+      setTimeout(reap, delay);
     };
     const reader = (fd: number, into: Buffer[]) => {
       const s = new net.Socket({ fd, readable: true, writable: false });

@@ -115,4 +115,40 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
       client.close();
     }
   });
+
+  it("GetContainerEvents streams a sandbox's own events under its id, as containerd 1.7: a stop and a pause that dies", async () => {
+    const def = protoLoader.loadSync(path.resolve(import.meta.dirname, '../../src/api/cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    const client = new pkg.runtime.v1.RuntimeService(`unix:${path.join(p.e.d.state, 'cri.sock')}`, grpc.credentials.createInsecure());
+    const events: any[] = [];
+    const stream = client.GetContainerEvents({});
+    stream.on('data', (e: any) => events.push(e));
+    stream.on('error', () => {});
+    try {
+      await new Promise((r) => stream.once('metadata', r));
+      const pod = await p.runPod('sbevents');
+      const c = await p.container(pod, 'c', {}, { start: true });
+      await p.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod.id });
+      await p.cri.runtime('RemovePodSandbox', { pod_sandbox_id: pod.id });
+      const mine = await until(() => events.filter((e) => e.container_id === pod.id), (x) => x.length >= 4, 'four events of the sandbox');
+      assert.deepEqual(mine.map((e) => e.container_event_type), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+      for (const e of mine) assert.ok(BigInt(e.created_at) > 0n);
+      assert.equal(mine[0].pod_sandbox_status.id, pod.id);
+      assert.equal(mine[1].pod_sandbox_status.state, 'SANDBOX_READY');
+      assert.deepEqual(mine[1].containers_statuses, []);
+      assert.equal(mine[3].pod_sandbox_status, null);
+      // The container's own events are still its own.
+      assert.ok(events.some((e) => e.container_id === c && e.container_event_type === 'CONTAINER_STARTED_EVENT'));
+
+      // A pause process that dies is reported as it happens, before anyone asks for the sandbox.
+      const crashed = await p.runPod('sbcrash');
+      const info = JSON.parse((await p.cri.runtime('PodSandboxStatus', { pod_sandbox_id: crashed.id, verbose: true })).info.info);
+      process.kill(info.pid, 'SIGKILL');
+      const stopped = await until(() => events.find((e) => e.container_id === crashed.id && e.container_event_type === 'CONTAINER_STOPPED_EVENT'), (x) => !!x, 'the dead pause process reported');
+      assert.equal(stopped.pod_sandbox_status.state, 'SANDBOX_NOTREADY');
+    } finally {
+      stream.cancel();
+      client.close();
+    }
+  });
 });

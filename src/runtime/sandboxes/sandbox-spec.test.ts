@@ -21,6 +21,9 @@ describe('sandboxSpec', () => {
     assert.equal(s.linux.cgroupsPath, '/berth/k8s.io/abc');
     // The default security settings: seccomp, masked paths, no privileged extras.
     assert.ok(s.linux.seccomp);
+    // The pause binary is the host's own: its filter lists the host's architecture alone.
+    assert.deepEqual(s.linux.seccomp.architectures, ['SCMP_ARCH_X86_64']);
+    assert.ok(s.linux.seccomp.syscalls?.some((c) => c.names.includes('wait4')));
     assert.ok(s.linux.maskedPaths?.includes('/proc/kcore'));
     assert.ok(s.mounts.some((m) => m.destination === '/etc/resolv.conf' && m.source === '/r'));
   });
@@ -66,9 +69,10 @@ describe('sandboxSpec', () => {
       rootfs: '/rootfs',
       user: { uid: 0, gid: 0 },
       cgroupsPath: '/x',
-      host: { seccompProfile: { defaultAction: 'SCMP_ACT_LOG' } },
+      host: { seccompProfile: { defaultAction: 'SCMP_ACT_LOG', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'] } },
     });
-    assert.deepEqual(local.linux.seccomp, { defaultAction: 'SCMP_ACT_LOG' });
+    // A profile the pod names is applied as written, its architectures too.
+    assert.deepEqual(local.linux.seccomp, { defaultAction: 'SCMP_ACT_LOG', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'] });
   });
 
   it("carries containerd's sandbox annotations, the declared resources among them", () => {

@@ -60,6 +60,22 @@ export interface SandboxService {
   recover(ctx: Ctx): Promise<string[]>;
   /** Whether the task `id` in `namespace` is a sandbox's pause process (not a container's). */
   ownsTask(namespace: string, id: string): boolean;
+  /**
+   * Follow sandboxes' lives, as containerd 1.7's CRI reports them on its
+   * container event stream: `created` and `started` once a run is ready,
+   * `stopped` when the pause process exits (a stop, or its death), `deleted`
+   * once removed. `fn` is called synchronously and must not throw; the
+   * returned function unsubscribes.
+   */
+  subscribe(fn: (e: SandboxEvent) => void): () => void;
+}
+
+export interface SandboxEvent {
+  action: 'created' | 'started' | 'stopped' | 'deleted';
+  id: string;
+  namespace: string;
+  /** Nanoseconds since the epoch, as a decimal string. */
+  timeNano: string;
 }
 
 export interface RunSandboxRequest {

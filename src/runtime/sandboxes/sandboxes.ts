@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../../core/context.ts';
@@ -6,7 +7,7 @@ import { berthError, isNotFound } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { SandboxRecord, SandboxStore } from '../../metadata/sandboxes.ts';
 import type { NetworkService, SetupResult } from '../../network/types.ts';
-import type { SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
+import type { SandboxEvent, SandboxFilter, SandboxInfo, SandboxResources, SandboxService, RunSandboxRequest } from './sandbox-types.ts';
 import { PAUSE_IN_ROOTFS, sandboxSpec } from './sandbox-spec.ts';
 import { hostDevices } from '../oci/host-devices.ts';
 import type { Seccomp } from '../oci/oci-types.ts';
@@ -14,6 +15,9 @@ import { parseSeccompProfile } from '../oci/seccomp-profile.ts';
 import type { TaskService } from '../tasks/task-types.ts';
 
 export type * from './sandbox-types.ts';
+
+/** Sysctls of one interface's settings, which exist only once the interface does. */
+const INTERFACE_SYSCTL = /^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.)/;
 
 export interface SandboxServiceDeps {
   store: SandboxStore;
@@ -38,6 +42,9 @@ export class PauseSandboxService implements SandboxService {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Sandboxes being run: not listed, and unknown to every other call, until they are ready (containerd adds them to its store then). */
   readonly #creating = new Set<string>();
+  readonly #listeners = new Set<(e: SandboxEvent) => void>();
+  /** Sandboxes whose pause process's exit is being waited for, to report it once. */
+  readonly #watched = new Set<string>();
   #rootfs?: Promise<string>;
 
   constructor(deps: SandboxServiceDeps) {
@@ -88,20 +95,24 @@ export class PauseSandboxService implements SandboxService {
     // The record comes first: it reserves the pod's name, and a crash from here on leaves a notready sandbox that recovery clears.
     this.#d.store.create(ctx, rec);
     this.#creating.add(rec.id);
+    let info: SandboxInfo;
     const cctx = cleanupCtx(ctx);
     const undo: Array<() => Promise<unknown>> = [async () => this.#d.store.delete(cctx, rec.id)];
     try {
       if (rec.logDirectory) {
         // kubelet makes the directory first; made here too for other clients, and taken back on failure only if made here.
-        const made = await mkdir(rec.logDirectory, { recursive: true, mode: 0o755 });
+        // In place: for a directory that exists this is one mkdir and one stat, less than a thread-pool round trip.
+        const made = mkdirSync(rec.logDirectory, { recursive: true, mode: 0o755 });
         if (made) undo.push(() => rm(made, { recursive: true, force: true }));
       }
       const rootfs = await this.#preparedRootfs();
       const bundle = this.#bundleDir(rec);
-      await mkdir(bundle, { recursive: true, mode: 0o700 });
+      // On the state directory's tmpfs: made in place, as a thread-pool round trip costs more than the mkdir.
+      mkdirSync(bundle, { recursive: true, mode: 0o700 });
       undo.push(() => rm(bundle, { recursive: true, force: true }));
-      undo.push(() => this.#d.network.teardownContainer(cctx, rec.id));
-      const net = await this.#d.network.setupContainer(ctx, {
+      // The netns and the pod's files exist when this answers; the interfaces, addresses and host ports come
+      // up (`done`) while runc creates the pause process, which only starts once they are in place.
+      const net = await this.#d.network.beginSetup(ctx, {
         containerId: rec.id,
         namespace: ctx.namespace,
         name: `k8s_POD_${rec.name}_${rec.podNamespace}_${rec.uid}_${rec.attempt}`,
@@ -115,7 +126,7 @@ export class PauseSandboxService implements SandboxService {
           ...(hostNet ? {} : { ports: req.ports ?? [] }),
         },
       });
-      rec.ports = net.ports;
+      undo.push(() => net.done.catch(() => {}).then(() => this.#d.network.teardownContainer(cctx, rec.id)));
       const spec = sandboxSpec({
         rec,
         net,
@@ -124,18 +135,56 @@ export class PauseSandboxService implements SandboxService {
         cgroupsPath,
         host: { ...hostFacts, ...(rec.privileged ? { devices: await hostDevices(ctx) } : {}) },
       });
-      await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
-      await this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} });
-      undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
+      // The spec is a few KB on the state directory: written in place, not through the thread pool.
+      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      // runc sets sysctls as it creates the process: one naming an interface (net.ipv4.conf.eth0.*) needs the interface there first.
+      if (Object.keys(rec.sysctls ?? {}).some((k) => INTERFACE_SYSCTL.test(k))) await net.done;
+      const [created, wired] = await Promise.allSettled([this.#d.tasks.create(ctx, { id: rec.id, bundle, runtime: this.#d.defaultRuntime, stdio: {} }), net.done]);
+      if (created.status === 'fulfilled') undo.push(() => this.#d.tasks.delete(cctx, rec.id, { force: true }));
+      if (created.status === 'rejected') throw created.reason;
+      if (wired.status === 'rejected') throw wired.reason;
+      rec.ports = wired.value.ports;
       const task = await this.#d.tasks.start(ctx, rec.id);
-      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: net.interfaces[0]?.ip ?? '', ports: net.ports });
-      return { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
+      const ready = this.#d.store.update(ctx, rec.id, { state: 'ready', ip: wired.value.interfaces[0]?.ip ?? '', ports: rec.ports });
+      info = { ...ready, pausePid: task.pid, netnsPath: net.netnsPath ?? '' };
     } catch (err) {
       for (const u of undo.reverse()) await u().catch((e) => ctx.log.warn('pod sandbox rollback step failed', { sandbox: rec.id, err: e }));
       throw err;
     } finally {
       this.#creating.delete(rec.id);
     }
+    this.#emit('created', rec);
+    this.#emit('started', rec);
+    this.#watchExit(ctx, rec);
+    return info;
+  }
+
+  subscribe(fn: (e: SandboxEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #emit(action: SandboxEvent['action'], rec: Pick<SandboxRecord, 'id' | 'namespace'>): void {
+    const e: SandboxEvent = { action, id: rec.id, namespace: rec.namespace, timeNano: String(BigInt(Date.now()) * 1_000_000n) };
+    for (const fn of this.#listeners) fn(e);
+  }
+
+  /**
+   * Report the pause process's exit once, whether a stop killed it or it
+   * died. A berthd that stops waits no more (its recovery waits again for
+   * the sandboxes still running); a task removed while waited for has exited.
+   */
+  #watchExit(ctx: Ctx, rec: SandboxRecord): void {
+    if (this.#watched.has(rec.id)) return;
+    this.#watched.add(rec.id);
+    const wctx = withCtx(ctx, { namespace: rec.namespace });
+    void this.#d.tasks.wait(wctx, rec.id).then(
+      () => true,
+      (err) => isNotFound(err),
+    ).then((exited) => {
+      this.#watched.delete(rec.id);
+      if (exited) this.#emit('stopped', rec);
+    });
   }
 
   #resolve(ctx: Ctx, ref: string): SandboxRecord {
@@ -164,6 +213,7 @@ export class PauseSandboxService implements SandboxService {
       await this.#stop(ctx, this.#d.store.get(ctx, rec.id));
       await rm(this.#bundleDir(rec), { recursive: true, force: true });
       this.#d.store.delete(ctx, rec.id);
+      this.#emit('deleted', rec);
     });
   }
 
@@ -204,6 +254,7 @@ export class PauseSandboxService implements SandboxService {
         const task = tasks.get(rec.id);
         if (rec.state === 'ready' && task?.status === 'running') {
           live.push(rec.id);
+          this.#watchExit(nctx, rec);
           continue;
         }
         // The pause process died (or a run was cut short): what it held goes, as a stop would take it.
