@@ -1,6 +1,7 @@
 import type { ConfigSection } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
-import { Router, type Handler } from '../api/native/server.ts';
+import type { Router } from '../api/native/server.ts';
+import { EngineRouter } from './engine-router.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
 import { registerSystemRoutes, type DescribeEngine } from '../api/native/routes-system.ts';
@@ -59,24 +60,6 @@ import path from 'node:path';
 export interface Services {
   recover(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Registers its routes on `target`, each handler first waiting for `ready`: the routes that reach the engine. */
-class EngineRouter extends Router {
-  readonly #target: Router;
-  readonly #ready: Promise<void>;
-  constructor(target: Router, ready: Promise<void>) {
-    super();
-    this.#target = target;
-    this.#ready = ready;
-  }
-
-  override add(method: string, pattern: string, handler: Handler): void {
-    this.#target.add(method, pattern, async (req) => {
-      await this.#ready;
-      return handler(req);
-    });
-  }
 }
 
 export function allSections(): ConfigSection[] {
