@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   if (d.host_cli) registerCliHost(router, { address, log });
   await listenUnix(server, address, { mode: d.socket_mode as string, group: d.socket_group as string });
   // Every socket answers from here; what needs the engine waits for its recovery (wire.ts).
-  log.info('berthd listening', { address, ms: Math.round(performance.now()) });
+  log.info('berthd listening', { address, ms: Math.round(process.uptime() * 1000) });
   try {
     await services.recover();
   } catch (err) {
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     await releaseLock();
     throw err;
   }
-  log.info('berthd ready', { root, state, address, pid: process.pid, ms: Math.round(performance.now()) });
+  log.info('berthd ready', { root, state, address, pid: process.pid, ms: Math.round(process.uptime() * 1000) });
 
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
