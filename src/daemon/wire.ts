@@ -187,34 +187,44 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     };
   };
 
-  const cri = await wireCri({
-    cri: cfg.sections.cri,
-    daemon: d,
-    network: cfg.sections.network,
-    runtime: rt,
-    images: images.images,
-    sandboxes,
-    containers: containers.containers,
-    events,
-    snapshotRoot: images.snapshotRoot,
-    log: opts.log,
-    shutdown: opts.shutdown,
-    ready,
-  });
-  const docker = await wireDocker(cfg, ready, {
-    log: opts.log,
-    shutdown: opts.shutdown,
-    images: images.images,
-    containers: containers.containers,
-    volumes: containers.volumes,
-    network,
-    events,
-    imageConfig,
-    health: (id) => health?.health(id),
-    describe: (ctx) => describe.fn!(ctx),
-    builder,
-    diskUsage: (ctx) => describe.df!(ctx),
-  });
+  // The two doors' sockets are bound side by side: each bind is a few file-system round trips (socket-bind.ts).
+  const [criDoor, dockerDoor] = await Promise.allSettled([
+    wireCri({
+      cri: cfg.sections.cri,
+      daemon: d,
+      network: cfg.sections.network,
+      runtime: rt,
+      images: images.images,
+      sandboxes,
+      containers: containers.containers,
+      events,
+      snapshotRoot: images.snapshotRoot,
+      log: opts.log,
+      shutdown: opts.shutdown,
+      ready,
+    }),
+    wireDocker(cfg, ready, {
+      log: opts.log,
+      shutdown: opts.shutdown,
+      images: images.images,
+      containers: containers.containers,
+      volumes: containers.volumes,
+      network,
+      events,
+      imageConfig,
+      health: (id) => health?.health(id),
+      describe: (ctx) => describe.fn!(ctx),
+      builder,
+      diskUsage: (ctx) => describe.df!(ctx),
+    }),
+  ]);
+  if (criDoor.status === 'rejected' || dockerDoor.status === 'rejected') {
+    if (criDoor.status === 'fulfilled') await criDoor.value?.close();
+    if (dockerDoor.status === 'fulfilled') await dockerDoor.value.close();
+    throw criDoor.status === 'rejected' ? criDoor.reason : (dockerDoor as PromiseRejectedResult).reason;
+  }
+  const cri = criDoor.value;
+  const docker = dockerDoor.value;
 
   return {
     async recover() {
