@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { Options } from '@grpc/proto-loader';
+// @grpc/proto-loader's own protobufjs (the lock file pins its version): the same coders it would make.
 import protobuf from 'protobufjs/light.js';
 
 /**
