@@ -1,18 +1,23 @@
 // Writes dist/: the TypeScript sources with their types stripped (Node's own
 // stripper, which keeps every line and column so stack traces still point at
-// src/), so bin/berthd starts without loading the stripper at run time; and
-// dist/berth.cjs, the CLI in one file for bin/berth (bundle-cli.mjs). tsc
-// only type-checks; esbuild only bundles (Node 24 is its target: no
-// transforms beyond the types).
+// src/: what the applier's worker threads run, and berthd's fallback);
+// dist/berthd.cjs, berthd in one file for bin/berthd (bundle-daemon.mjs);
+// dist/berth.cjs, the CLI in one file for bin/berth (bundle-cli.mjs); and
+// dist/api/cri/api.json, the CRI's api.proto pre-parsed, so the CRI door's
+// first connection does not run the .proto parser. tsc only type-checks;
+// esbuild only bundles (Node 24 is its target: no transforms beyond the
+// types).
 import { readdir, readFile, writeFile, mkdir, rm, stat } from 'node:fs/promises';
-import { stripTypeScriptTypes } from 'node:module';
+import { createRequire, stripTypeScriptTypes } from 'node:module';
 import path from 'node:path';
 import { bundleCli } from './bundle-cli.mjs';
+import { bundleDaemon } from './bundle-daemon.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const src = path.join(root, 'src');
 const out = path.join(root, 'dist');
-const specifier = /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+)\.ts(['"])/g;
+// Relative imports, and `new URL('./x.ts', import.meta.url)` (a worker's script), name the built .js.
+const specifier = /((?:from|import|new URL)\s*\(?\s*['"])(\.{1,2}\/[^'"]+)\.ts(['"])/g;
 
 async function* walk(dir) {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -34,6 +39,11 @@ for await (const file of walk(src)) {
   n++;
 }
 await writeFile(path.join(out, 'package.json'), JSON.stringify({ type: 'module' }) + '\n');
+// Field names as written in the .proto: the CRI server's messages use them (proto-loader's keepCase).
+const protobuf = createRequire(import.meta.url)('protobufjs');
+const criProto = new protobuf.Root().loadSync(path.join(src, 'api', 'cri', 'api.proto'), { keepCase: true });
+await writeFile(path.join(out, 'api', 'cri', 'api.json'), JSON.stringify(criProto.toJSON()));
+await bundleDaemon(path.join(out, 'berthd.cjs'));
 await bundleCli(path.join(out, 'berth.cjs'));
 const { mtime } = await stat(out);
-console.log(`build: ${n} modules stripped into dist/, the CLI bundled into dist/berth.cjs (${mtime.toISOString()})`);
+console.log(`build: ${n} modules stripped into dist/, berthd bundled into dist/berthd.cjs, the CLI into dist/berth.cjs (${mtime.toISOString()})`);

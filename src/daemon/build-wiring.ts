@@ -20,23 +20,25 @@ import type { ContainerService } from '../runtime/containers/containers.ts';
  * pulled, stored and tagged by the image service; steps run in containers
  * of the container service; the cache is the metadata database's
  * build_cache table with a lease per entry. Contexts are unpacked under
- * `<root>/builds` (on disk: a context may be large). At start, what a build
- * cut short by a crash left is removed: that directory and the step
- * containers (label `berth.build`).
+ * `<root>/builds` (on disk: a context may be large). `recover()`, after the
+ * containers' own, removes what a build cut short by a crash left: that
+ * directory and the step containers (label `berth.build`).
  */
-export async function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageService; containers: ContainerService; build?: SectionValues; log: Logger }): Promise<Builder> {
+export function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageService; containers: ContainerService; build?: SectionValues; log: Logger }): { builder: Builder; recover(): Promise<void> } {
   const { images, containers } = opts;
   const settings = buildSettings(opts.build);
   const workDir = path.join(opts.root, 'builds');
-  await rm(workDir, { recursive: true, force: true });
-  // The containers of steps a crash cut short (their build is gone with the process).
-  for (const namespace of opts.db.namespaces()) {
-    const ctx = rootCtx({ namespace, log: opts.log });
-    for (const c of await containers.list(ctx)) {
-      if (c.record.config.labels?.['berth.build'] === undefined) continue;
-      await containers.remove(ctx, c.record.id, { force: true }).catch((err) => opts.log.warn('cannot remove a build step container', { container: c.record.id, err }));
+  const recover = async () => {
+    await rm(workDir, { recursive: true, force: true });
+    // The containers of steps a crash cut short (their build is gone with the process).
+    for (const namespace of opts.db.namespaces()) {
+      const ctx = rootCtx({ namespace, log: opts.log });
+      for (const c of await containers.list(ctx)) {
+        if (c.record.config.labels?.['berth.build'] === undefined) continue;
+        await containers.remove(ctx, c.record.id, { force: true }).catch((err) => opts.log.warn('cannot remove a build step container', { container: c.record.id, err }));
+      }
     }
-  }
+  };
   const leases = new MetadataLeaseManager(opts.db);
   const records = images.deps.records;
   const buildImages: BuildImages = {
@@ -68,7 +70,7 @@ export async function wireBuilder(opts: { db: MetadataDb; root: string; images: 
     },
     platform: images.platform,
   };
-  return new Builder({
+  const builder = new Builder({
     images: buildImages,
     containers: {
       create: (ctx, config) => containers.create(ctx, config),
@@ -87,4 +89,5 @@ export async function wireBuilder(opts: { db: MetadataDb; root: string; images: 
     },
     config: { maxContextBytes: settings.maxContextBytes, compression: settings.compression, workDir, cacheMountDir: path.join(opts.root, 'build-cache-mounts') },
   });
+  return { builder, recover };
 }

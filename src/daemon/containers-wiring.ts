@@ -24,8 +24,9 @@ import { capabilitiesFromMask } from '../runtime/oci/caps.ts';
 
 /**
  * Builds the container service on the image side (image lookup, the
- * snapshotter), the network service and the task layer, and brings it back
- * in step with the monitors that survived a daemon restart.
+ * snapshotter), the network service and the task layer. `recover()` brings
+ * it back in step with the monitors that survived a daemon restart (and the
+ * network with it): until it has run, no request may reach the service.
  */
 export async function wireContainers(opts: {
   db: MetadataDb;
@@ -40,7 +41,7 @@ export async function wireContainers(opts: {
   startCtx: Ctx;
   /** Pod sandboxes: their pause tasks are not containers', and the ready ones keep their networks. */
   sandboxes?: Pick<SandboxService, 'recover' | 'ownsTask'>;
-}): Promise<{ containers: ContainerService; volumes: VolumeService; tasks: MonitorTaskService; close(): void }> {
+}): Promise<{ containers: ContainerService; volumes: VolumeService; tasks: MonitorTaskService; recover(): Promise<void>; close(): void }> {
   const settings = runtimeConfig(opts.runtime ?? {});
   const stateDir = path.join(opts.state, 'containers');
   const rootDir = path.join(opts.root, 'containers');
@@ -77,11 +78,13 @@ export async function wireContainers(opts: {
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },
     ownsTask: opts.sandboxes ? (ns, id) => opts.sandboxes!.ownsTask(ns, id) : undefined,
   });
-  const namespaces = [...new Set(['default', ...(await listNamespaces(opts.startCtx, opts.db))])];
-  // What a crash left half made goes before sandboxes and containers read their tasks.
-  await tasks.sweep(opts.startCtx);
-  const liveSandboxes = (await opts.sandboxes?.recover(opts.startCtx)) ?? [];
-  await containers.recover(opts.startCtx, namespaces);
-  await opts.network.reconcile(opts.startCtx, [...(await containers.liveIds(opts.startCtx, namespaces)), ...liveSandboxes]);
-  return { containers, volumes, tasks, close: () => containers.close() };
+  const recover = async () => {
+    const namespaces = [...new Set(['default', ...(await listNamespaces(opts.startCtx, opts.db))])];
+    // What a crash left half made goes before sandboxes and containers read their tasks.
+    await tasks.sweep(opts.startCtx);
+    const liveSandboxes = (await opts.sandboxes?.recover(opts.startCtx)) ?? [];
+    await containers.recover(opts.startCtx, namespaces);
+    await opts.network.reconcile(opts.startCtx, [...(await containers.liveIds(opts.startCtx, namespaces)), ...liveSandboxes]);
+  };
+  return { containers, volumes, tasks, recover, close: () => containers.close() };
 }

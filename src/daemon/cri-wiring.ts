@@ -24,6 +24,8 @@ import { lazyDoor } from './lazy-door.ts';
  * unless `cri.enabled` is false. The socket and the streaming port are bound
  * at start; gRPC and the CRI server are loaded when the first client
  * connects (lazy-door.ts), so a berthd no kubelet talks to never loads them.
+ * Its connections are served once that load and the engine's recovery
+ * (`ready`) are both done, whichever ends last.
  */
 export interface CriWiring {
   address: string;
@@ -45,6 +47,8 @@ export async function wireCri(opts: {
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
+  /** Settles once the engine has recovered: the door serves no call before. */
+  ready: Promise<void>;
 }): Promise<CriWiring | undefined> {
   const cfg = criConfig(opts.cri);
   if (!cfg.enabled) return undefined;
@@ -77,6 +81,7 @@ export async function wireCri(opts: {
       import('@grpc/grpc-js'),
       import('../api/cri/server.ts'),
       import('../api/cri/authority-front.ts'),
+      opts.ready,
     ]);
     const grpcServer = createCriServer({
       images: opts.images,

@@ -38,6 +38,8 @@ export interface ImagesWiring {
   gc: GarbageCollector;
   leases: MetadataLeaseManager;
   registry: RegistryClient;
+  /** What an earlier life left: the leases of its operations, the snapshots of its unpacks. Before anything else uses the images. */
+  recover(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,23 +56,11 @@ export async function wireImages(opts: {
   const content = await LocalContentStore.open(ctx, path.join(opts.root, 'content'));
   const imageStore = new MetadataImageStore(opts.db);
   const leases = new MetadataLeaseManager(opts.db);
-  // Operations of an earlier life hold nothing any more; partial downloads stay for a resume (GC's grace period).
-  try {
-    const dropped = leases.deleteExpiring();
-    if (dropped) ctx.log.info('dropped the leases of operations a restart interrupted', { leases: dropped });
-  } catch (err) {
-    ctx.log.warn('cannot drop the leases of an earlier daemon life; GC frees what they hold when they expire', { err });
-  }
   const containers = new MetadataContainerStore(opts.db);
   const snRoot = path.join(opts.root, 'snapshots', settings.snapshotter);
   await mkdir(snRoot, { recursive: true, mode: 0o711 });
   const snapshotter: Snapshotter =
     settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
-  const interrupted = await removeInterruptedUnpacks(ctx, snapshotter).catch((err) => {
-    ctx.log.warn('cannot look for the snapshots of unpacks a restart interrupted; GC takes them after its grace period', { err });
-    return 0;
-  });
-  if (interrupted) ctx.log.info('removed the snapshots of unpacks a restart interrupted', { snapshots: interrupted });
   const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
   const dist = distributionConfig(opts.registry);
   const credentials = new DockerConfigCredentialStore([path.join(opts.root, 'auth.json'), ...dist.authFiles]);
@@ -148,6 +138,20 @@ export async function wireImages(opts: {
     gc,
     leases,
     registry: client,
+    async recover() {
+      // Operations of an earlier life hold nothing any more; partial downloads stay for a resume (GC's grace period).
+      try {
+        const dropped = leases.deleteExpiring();
+        if (dropped) ctx.log.info('dropped the leases of operations a restart interrupted', { leases: dropped });
+      } catch (err) {
+        ctx.log.warn('cannot drop the leases of an earlier daemon life; GC frees what they hold when they expire', { err });
+      }
+      const interrupted = await removeInterruptedUnpacks(ctx, snapshotter).catch((err) => {
+        ctx.log.warn('cannot look for the snapshots of unpacks a restart interrupted; GC takes them after its grace period', { err });
+        return 0;
+      });
+      if (interrupted) ctx.log.info('removed the snapshots of unpacks a restart interrupted', { snapshots: interrupted });
+    },
     async close() {
       client.close();
       await snapshotter.close();

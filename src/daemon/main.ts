@@ -68,7 +68,20 @@ async function main(): Promise<number> {
   const address = d.address as string;
   if (d.host_cli) registerCliHost(router, { address, log });
   await listenUnix(server, address, { mode: d.socket_mode as string, group: d.socket_group as string });
-  log.info('berthd ready', { root, state, address, pid: process.pid });
+  // Every socket answers from here; what needs the engine waits for its recovery (wire.ts).
+  log.info('berthd listening', { address, ms: Math.round(process.uptime() * 1000) });
+  try {
+    await services.recover();
+  } catch (err) {
+    shutdown.abort(berthError('Canceled', 'berthd is shutting down'));
+    server.close();
+    server.closeAllConnections();
+    await services.close();
+    await rm(address, { force: true });
+    await releaseLock();
+    throw err;
+  }
+  log.info('berthd ready', { root, state, address, pid: process.pid, ms: Math.round(process.uptime() * 1000) });
 
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {

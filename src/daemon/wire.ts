@@ -1,6 +1,7 @@
 import type { ConfigSection } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { Router } from '../api/native/server.ts';
+import { EngineRouter } from './engine-router.ts';
 import type { Config } from './config.ts';
 import { daemonSection } from './config.ts';
 import { registerSystemRoutes, type DescribeEngine } from '../api/native/routes-system.ts';
@@ -44,8 +45,20 @@ import path from 'node:path';
 /**
  * The composition root: every service is constructed here, in one readable
  * place, from typed config sections. Nothing else imports daemon/.
+ *
+ * Start-up is in two steps, so that the sockets answer early: wireServices
+ * constructs the services, registers the native routes and binds the CRI
+ * and Docker sockets; `recover()`, which the caller runs once the native
+ * socket listens too, brings the engine in step with what an earlier life
+ * left (the firewall probe, interrupted unpacks and leases, monitors and
+ * their containers and pods, networks, build leftovers), then starts the
+ * health checks. Until it has settled, every request that reaches the
+ * engine waits for it: the native routes but `/_ping` and `/version`, and
+ * the CRI and Docker doors whole. A failed recovery fails those requests
+ * (Unavailable) and is the caller's to report.
  */
 export interface Services {
+  recover(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,17 +67,28 @@ export function allSections(): ConfigSection[] {
 }
 
 export async function wireServices(opts: { cfg: Config; log: Logger; router: Router; shutdown: AbortSignal }): Promise<Services> {
-  const { cfg, router } = opts;
+  const { cfg } = opts;
   const d = cfg.sections.daemon;
   const root = d.root as string;
   const state = d.state as string;
+  const engineReady = Promise.withResolvers<void>();
+  const ready = engineReady.promise;
+  // Rejected only when recovery failed, which the caller reports; its waiters each answer Unavailable.
+  ready.catch(() => {});
+  const router = new EngineRouter(opts.router, ready);
   // Filled in once the services below exist.
   const describe: { fn?: DescribeEngine; df?: (ctx: Ctx) => Promise<DiskUsageReport> } = {};
-  registerSystemRoutes(router, {
+  registerSystemRoutes(opts.router, {
     root,
     state,
-    describe: (ctx) => describe.fn?.(ctx) ?? Promise.resolve({}),
-    diskUsage: async (ctx) => ({ ...(await describe.df?.(ctx)) }),
+    describe: async (ctx) => {
+      await ready;
+      return describe.fn?.(ctx) ?? {};
+    },
+    diskUsage: async (ctx) => {
+      await ready;
+      return { ...(await describe.df?.(ctx)) };
+    },
   });
   await mkdir(root, { recursive: true });
   // Container configs (their environment included) live here: root's alone. SQLite gives its WAL files the same mode.
@@ -81,13 +105,11 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     dataDir: path.join(root, 'network'),
     netnsDir: path.join(state, 'netns'),
   });
-  await network.init(startCtx);
 
   const images = await wireImages({ db, root, state, log: opts.log, images: cfg.sections.images, registry: cfg.sections.registry });
   registerImageRoutes(router, images.images);
 
   const sandboxes = await wireSandboxes({ db, state, network, runtime: cfg.sections.runtime, cri: cfg.sections.cri });
-  // Recovery of running containers (and pod sandboxes) also reconciles the network with them.
   const containers = await wireContainers({
     db,
     root,
@@ -118,12 +140,13 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     const img = await images.images.find(ctx, imageId).catch(() => undefined);
     return (img?.config as { config?: ImageConfig } | undefined)?.config;
   };
-  const health = wireHealth({ containers: containers.containers, images: images.images, events, db, startCtx });
+  // Started once recovery is done, which it needs: it watches the containers found running.
+  let health: ReturnType<typeof wireHealth> | undefined;
   registerContainerRoutes(router, {
     containers: containers.containers,
     volumes: containers.volumes,
     events,
-    health: (id) => health.health(id),
+    health: (id) => health?.health(id),
     imageConfig,
   });
 
@@ -140,7 +163,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     remove: (ctx, key) => removeUnheld(ctx, sn, key),
   });
   registerTaskRoutes(router, { containers: containers.containers, sandboxes, leases: images.leases });
-  const builder = await wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
+  const { builder, recover: recoverBuilds } = wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
   registerBuildRoutes(router, builder);
 
   describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
@@ -164,39 +187,65 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
     };
   };
 
-  const cri = await wireCri({
-    cri: cfg.sections.cri,
-    daemon: d,
-    network: cfg.sections.network,
-    runtime: rt,
-    images: images.images,
-    sandboxes,
-    containers: containers.containers,
-    events,
-    snapshotRoot: images.snapshotRoot,
-    log: opts.log,
-    shutdown: opts.shutdown,
-  });
-  const docker = await wireDocker(cfg, {
-    log: opts.log,
-    shutdown: opts.shutdown,
-    images: images.images,
-    containers: containers.containers,
-    volumes: containers.volumes,
-    network,
-    events,
-    imageConfig,
-    health: (id) => health.health(id),
-    describe: (ctx) => describe.fn!(ctx),
-    builder,
-    diskUsage: (ctx) => describe.df!(ctx),
-  });
+  // The two doors' sockets are bound side by side: each bind is a few file-system round trips (socket-bind.ts).
+  const [criDoor, dockerDoor] = await Promise.allSettled([
+    wireCri({
+      cri: cfg.sections.cri,
+      daemon: d,
+      network: cfg.sections.network,
+      runtime: rt,
+      images: images.images,
+      sandboxes,
+      containers: containers.containers,
+      events,
+      snapshotRoot: images.snapshotRoot,
+      log: opts.log,
+      shutdown: opts.shutdown,
+      ready,
+    }),
+    wireDocker(cfg, ready, {
+      log: opts.log,
+      shutdown: opts.shutdown,
+      images: images.images,
+      containers: containers.containers,
+      volumes: containers.volumes,
+      network,
+      events,
+      imageConfig,
+      health: (id) => health?.health(id),
+      describe: (ctx) => describe.fn!(ctx),
+      builder,
+      diskUsage: (ctx) => describe.df!(ctx),
+    }),
+  ]);
+  if (criDoor.status === 'rejected' || dockerDoor.status === 'rejected') {
+    if (criDoor.status === 'fulfilled') await criDoor.value?.close();
+    if (dockerDoor.status === 'fulfilled') await dockerDoor.value.close();
+    throw criDoor.status === 'rejected' ? criDoor.reason : (dockerDoor as PromiseRejectedResult).reason;
+  }
+  const cri = criDoor.value;
+  const docker = dockerDoor.value;
 
   return {
+    async recover() {
+      try {
+        // The firewall plugin's choice follows the host's FORWARD policy (an iptables run): before any CNI call.
+        await network.init(startCtx);
+        await images.recover();
+        // Recovery of running containers (and pod sandboxes) also reconciles the network with them.
+        await containers.recover();
+        await recoverBuilds();
+        health = wireHealth({ containers: containers.containers, images: images.images, events, db, startCtx });
+        engineReady.resolve();
+      } catch (err) {
+        engineReady.reject(berthError('Unavailable', `berthd could not recover its state: ${err instanceof Error ? err.message : String(err)}`, err));
+        throw err;
+      }
+    },
     async close() {
       await cri?.close();
       await docker.close();
-      health.close();
+      health?.close();
       containers.close();
       await images.close();
       db.close();

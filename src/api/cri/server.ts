@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { CRI_NAMESPACE } from './config.ts';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { rootCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import { createContainer } from './container-create.ts';
@@ -39,6 +39,7 @@ import { attach } from './streaming-attach.ts';
 import { exec } from './streaming-exec.ts';
 import { portForward } from './streaming-port-forward.ts';
 import { version } from './runtime-version.ts';
+import { criServiceDefinitions, type CriServiceDefinitions } from './service-definitions.ts';
 import type { CriDeps, UnaryHandler } from './types.ts';
 import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.ts';
 
@@ -59,9 +60,9 @@ import { UNSERVED_RUNTIME_METHODS, unimplementedMessage } from './unimplemented.
 export { CRI_NAMESPACE };
 
 /**
- * api.proto is read at run time. dist/ (types stripped) holds only .js, so
- * the file is found from the project root, which is three levels up from
- * both src/api/cri and dist/api/cri.
+ * api.proto, found from the project root, which is three levels up from
+ * both src/api/cri and dist/api/cri. Built, berthd loads the JSON the build
+ * made of it instead (service-definitions.ts).
  */
 export const CRI_PROTO_PATH = path.resolve(import.meta.dirname, '../../../src/api/cri/api.proto');
 
@@ -72,7 +73,7 @@ const RUNTIME_SERVICE = 'runtime.v1.RuntimeService';
 const IMAGE_SERVICE = 'runtime.v1.ImageService';
 
 export function createCriServer(deps: CriDeps): grpc.Server {
-  const def = protoLoader.loadSync(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
+  const def = criServiceDefinitions(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
   const server = new grpc.Server();
   const stats = new CriStatsCache(deps);
   deps.shutdown.addEventListener('abort', () => stats.close(), { once: true });
@@ -193,12 +194,13 @@ function serverStream<Req>(
  * here, at start-up, rather than grpc-js's anonymous default answer at run time.
  */
 function withUnserved(
-  def: protoLoader.PackageDefinition,
+  def: CriServiceDefinitions,
   service: string,
   impl: grpc.UntypedServiceImplementation,
   unserved: readonly string[],
 ): grpc.ServiceDefinition {
-  const methods = def[service] as grpc.ServiceDefinition;
+  const methods = def[service];
+  if (!methods) throw new Error(`${service}: not in api.proto`);
   for (const m of unserved) {
     const method = methods[m];
     if (!method) throw new Error(`${service}/${m}: listed as unserved but not in api.proto`);
