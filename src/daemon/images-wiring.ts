@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { Ctx } from '../core/context.ts';
 import { rootCtx } from '../core/context.ts';
 import { isAlreadyExists, isNotFound } from '../core/errors.ts';
+import { syncFileSystems } from '../core/sync-fs.ts';
 import type { Logger } from '../core/log.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { MetadataDb } from '../metadata/db.ts';
@@ -111,6 +112,7 @@ export async function wireImages(opts: {
     snapshotter,
     applyLayer: (c, dir, stream, o) => pool.apply(c, dir, stream, o),
     withMounted: (c, mounts, fn) => withMounts(c, mounts, mountTmp, fn),
+    durable: () => syncFileSystems([content.root, snRoot]),
     leases: {
       create: async (c, o) => (await leases.create(c, { expiresAt: new Date(Date.now() + o.ttlMs) })).id,
       delete: (c, id) => leases.delete(c, id),
