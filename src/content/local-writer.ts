@@ -33,7 +33,8 @@ interface OpenOpts {
  * One in-progress write (see LocalContentStore for the layout). Bytes are
  * hashed as they arrive and gathered into a 1 MiB buffer written with one
  * positional write; nothing is fsynced until commit, which fsyncs once and
- * renames the data into blobs/ (containerd plugins/content/local/writer.go).
+ * renames the data into blobs/ (containerd plugins/content/local/writer.go),
+ * unless the caller synced the file system itself (`synced`).
  */
 export class LocalWriter implements ContentWriter {
   readonly ref: string;
@@ -56,6 +57,8 @@ export class LocalWriter implements ContentWriter {
   /** The one write in flight, if any; its failure surfaces at the next #drain. */
   #inflight: Promise<void> | undefined;
   #done = false;
+  /** `#offset` at the last `flush()`: what a caller's sync since then covers. */
+  #flushedAt = -1;
   /** Why the writer failed, reported to every later call. */
   #error: Error | undefined;
 
@@ -151,6 +154,17 @@ export class LocalWriter implements ContentWriter {
     }
   }
 
+  digest(): Digest {
+    return `${this.#algorithm}:${this.#hash.copy().digest('hex')}`;
+  }
+
+  async flush(): Promise<void> {
+    this.#check();
+    const at = this.#offset;
+    await this.#flushAll();
+    this.#flushedAt = at;
+  }
+
   stream(): Writable {
     return new Writable({
       highWaterMark: IO_CHUNK,
@@ -213,8 +227,10 @@ export class LocalWriter implements ContentWriter {
     throw mapped;
   }
 
-  async commit(ctx: Ctx, opts: { size?: number; digest?: Digest; labels?: Record<string, string> } = {}): Promise<ContentInfo> {
+  async commit(ctx: Ctx, opts: { size?: number; digest?: Digest; labels?: Record<string, string>; synced?: boolean } = {}): Promise<ContentInfo> {
     this.#check();
+    // Bytes still buffered were written after the caller's sync: its promise would not hold for them.
+    const synced = opts.synced === true && this.#flushedAt === this.#offset;
     await this.#flushAll();
     const size = opts.size ?? this.#expected?.size;
     const want = opts.digest ?? this.#expected?.digest;
@@ -243,12 +259,12 @@ export class LocalWriter implements ContentWriter {
       // The commit time becomes the blob's creation time, which GC compares with its mark.
       const now = new Date();
       await fh.utimes(now, now);
-      await fh.sync();
+      if (!synced) await fh.sync();
       await fh.close();
       this.#fh = undefined;
       await fsp.mkdir(path.dirname(target), { recursive: true });
       await fsp.rename(path.join(this.#dir, 'data'), target);
-      await syncDir(path.dirname(target));
+      if (!synced) await syncDir(path.dirname(target));
     } catch (err) {
       await this.#fail(err);
     }

@@ -104,6 +104,31 @@ export function contentStoreSuite(name: string, factory: () => Promise<ContentSt
       assert.deepEqual(await store.readAll(ctx, digest, 1 << 20), data);
     });
 
+    test('digest() follows the bytes written, in the expected algorithm; a synced commit after flush() commits them', async () => {
+      const data = randomBytes((2 << 20) + 12345);
+      const digest = digestOf(data);
+      const w = await store.writer(ctx, { ref: 'synced-1', expected: { digest, size: data.length } });
+      for (const c of unevenChunks(data)) await w.write(c);
+      assert.equal(w.digest(), digest);
+      await w.flush();
+      assert.equal((await store.status(ctx, 'synced-1')).offset, data.length);
+      const info = await w.commit(ctx, { synced: true });
+      assert.equal(info.digest, digest);
+      assert.deepEqual(await readStream(await store.reader(ctx, digest)), data);
+      // A write after flush() is not covered by the caller's sync: commit fsyncs as usual, and still commits.
+      const more = randomBytes(5000);
+      const w2 = await store.writer(ctx, { ref: 'synced-2', expected: { digest: digestOf(more), size: more.length } });
+      await w2.flush();
+      await w2.write(more);
+      assert.equal((await w2.commit(ctx, { synced: true })).digest, digestOf(more));
+      const sha512 = `sha512:${createHash('sha512').update(more).digest('hex')}` as Digest;
+      const w3 = await store.writer(ctx, { ref: 'synced-3', expected: { digest: sha512 } });
+      await w3.write(more);
+      assert.equal(w3.digest(), sha512);
+      await w3.close();
+      await store.abort(ctx, 'synced-3');
+    });
+
     test('unknown digests are NotFound', async () => {
       const d = digestOf('nothing here');
       await rejectsKind(store.info(ctx, d), 'NotFound');

@@ -59,11 +59,19 @@ export interface ContentWriter {
   stream(): Writable;
   /** Append `chunk`. The chunk may be reused by the caller once the promise resolves. */
   write(chunk: Uint8Array): Promise<void>;
+  /** Digest of every byte accepted so far (resumed ones included), in the algorithm of the expected digest (sha256 without one). */
+  digest(): Digest;
+  /** Write out what is buffered: every accepted byte is then in the file (not yet durable). */
+  flush(): Promise<void>;
   /**
    * Verify size and digest (expected ones, or those given here), fsync,
    * rename into place. The writer is finished afterwards, whatever the outcome.
+   * `synced`: the caller flushed, then made the store's file system durable
+   * (syncfs) after the last write, so the blob's data is already on disk and
+   * commit skips its fsyncs; the caller syncs again before anything it
+   * records refers to the blob, if the rename must survive a crash.
    */
-  commit(ctx: Ctx, opts?: { size?: number; digest?: Digest; labels?: Record<string, string> }): Promise<ContentInfo>;
+  commit(ctx: Ctx, opts?: { size?: number; digest?: Digest; labels?: Record<string, string>; synced?: boolean }): Promise<ContentInfo>;
   /** Release the lock, keeping the partial data for a later resume. Idempotent. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;

@@ -62,6 +62,7 @@ export const XATTR = { CREATE: 0x1, REPLACE: 0x2 } as const;
 interface Libc {
   mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number;
   umount2: (target: string, flags: number) => number;
+  syncfs: (fd: number) => number;
   mknod: (path: string, mode: number, dev: bigint) => number;
   lsetxattr: (path: string, name: string, value: Buffer, size: number, flags: number) => number;
   lgetxattr: (path: string, name: string, value: Buffer | null, size: number) => number;
@@ -108,6 +109,7 @@ function load(): Libc {
   libc = {
     mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
     umount2: lib.func('int umount2(const char *target, int flags)'),
+    syncfs: lib.func('int syncfs(int fd)'),
     mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
     lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
     lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
@@ -216,6 +218,25 @@ export function umount2(target: string, flags = 0): void {
   checkInt('flags', flags);
   const c = load();
   if (c.umount2(target, flags) !== 0) throw errnoError(c.errno(), 'umount2', target);
+}
+
+/**
+ * syncfs(2) on a libuv worker thread: it waits for the file system's dirty
+ * data to reach the disk, up to seconds, which must not stall the event
+ * loop. As for umount2Async, a failure is repeated here to learn its errno.
+ */
+export function syncfsAsync(fd: number): Promise<void> {
+  checkInt('fd', fd, 0x7fffffff);
+  const fn = load().syncfs as unknown as { async: (fd: number, cb: (err: unknown, res: number) => void) => void };
+  return new Promise((resolve, reject) => {
+    fn.async(fd, (err, res) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (res === 0) return resolve();
+      const c = load();
+      if (c.syncfs(fd) === 0) resolve();
+      else reject(errnoError(c.errno(), 'syncfs'));
+    });
+  });
 }
 
 /** glibc's makedev: the dev_t of a device number pair. */

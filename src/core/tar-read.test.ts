@@ -214,3 +214,35 @@ test('pax global headers apply to every later entry; LIBARCHIVE xattrs are decod
   assert.deepEqual(entries[1].xattrs.get('user.a=b'), Buffer.from([0, 1, 255]));
   assert.equal(entries[0].xattrs.size, 0);
 });
+
+test('header checksums: unsigned and signed sums are accepted at any alignment, a wrong one is refused', async () => {
+  // A name of bytes above 127 makes the signed and unsigned sums differ.
+  const header = (signed: boolean, wrong = false) => {
+    const b = Buffer.alloc(512);
+    b.fill(0xe9, 0, 90);
+    b.write('0000644\0', 100, 'latin1');
+    b.write('0000000\0', 108, 'latin1');
+    b.write('0000000\0', 116, 'latin1');
+    b.write('00000000000\0', 124, 'latin1');
+    b.write('00000000000\0', 136, 'latin1');
+    b[156] = 0x30;
+    b.write('ustar\x0000', 257, 'latin1');
+    b.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const c of b) sum += signed && c > 127 ? c - 256 : c;
+    b.write(`${(sum + (wrong ? 1 : 0)).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    return Buffer.concat([b, Buffer.alloc(1024)]);
+  };
+  for (const shift of [0, 1, 2, 3]) {
+    for (const signed of [false, true]) {
+      // The header as a view at an offset of a larger buffer, as a slice of a decompressed chunk would be.
+      const backing = Buffer.alloc(shift + 1536);
+      header(signed).copy(backing, shift);
+      const entries = await list(chunked(backing.subarray(shift), 1536));
+      assert.deepEqual(entries.map((e) => [e.type, e.size]), [['file', 0]]);
+    }
+    const backing = Buffer.alloc(shift + 1536);
+    header(false, true).copy(backing, shift);
+    await assert.rejects(list(chunked(backing.subarray(shift), 1536)), (e) => kindOf(e) === 'InvalidArgument');
+  }
+});

@@ -171,16 +171,35 @@ function number(b: Buffer, start: number, len: number, field: string, offset: nu
   return digits === 0 ? 0 : v;
 }
 
+/** Sum of a header's bytes with the checksum field counted as spaces, as the unsigned checksum is computed. */
+function unsignedSum(b: Buffer): number {
+  let sum = 0;
+  if (b.byteOffset % 4 === 0) {
+    // Four bytes a step, as two 16-bit lanes of byte pairs: 128 steps add at most 65,280 to a lane, so none overflows.
+    const words = new Uint32Array(b.buffer, b.byteOffset, BLOCK / 4);
+    let lanes = 0;
+    for (let i = 0; i < BLOCK / 4; i++) {
+      const w = words[i];
+      lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+    }
+    sum = (lanes & 0xffff) + Math.floor(lanes / 0x10000);
+  } else {
+    for (let i = 0; i < BLOCK; i++) sum += b[i];
+  }
+  for (let i = 148; i < 156; i++) sum -= b[i];
+  return sum + 8 * 0x20;
+}
+
 function checksumOk(b: Buffer): boolean {
   const stored = number(b, 148, 8, 'checksum', 0);
-  let unsigned = 0;
+  if (stored === unsignedSum(b)) return true;
+  // Some old tars summed the bytes as signed chars.
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
     const c = i >= 148 && i < 156 ? 0x20 : b[i];
-    unsigned += c;
     signed += c > 127 ? c - 256 : c;
   }
-  return stored === unsigned || stored === signed;
+  return stored === signed;
 }
 
 function isZero(b: Buffer): boolean {

@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Ctx } from '../core/context.ts';
 import { rootCtx } from '../core/context.ts';
 import { isAlreadyExists, isNotFound } from '../core/errors.ts';
+import { syncFileSystems } from '../core/sync-fs.ts';
 import type { Logger } from '../core/log.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { MetadataDb } from '../metadata/db.ts';
@@ -11,7 +13,7 @@ import { GarbageCollector } from '../metadata/gc.ts';
 import { MetadataImageStore } from '../metadata/images.ts';
 import { MetadataLeaseManager } from '../metadata/leases.ts';
 import { DockerConfigCredentialStore, RegistryByName, RegistryClient, distributionConfig } from '../distribution/index.ts';
-import { applyLayer } from '../snapshots/apply.ts';
+import { ApplierPool } from '../snapshots/apply-pool.ts';
 import { withMounts } from '../snapshots/mount.ts';
 import { NativeSnapshotter } from '../snapshots/native.ts';
 import { OverlaySnapshotter } from '../snapshots/overlay.ts';
@@ -90,13 +92,17 @@ export async function wireImages(opts: {
   };
 
   const registry: RegistryRole = new RegistryByName(client);
+  // Layers unpack in worker threads, one per core: a pull's tar parsing, hashing and file creation
+  // then use every core, and the event loop stays free for the download and for API requests.
+  const pool = new ApplierPool({ size: availableParallelism() });
 
   const images = new ImageService({
     content,
     records,
     snapshotter,
-    applyLayer: (c, dir, stream, o) => applyLayer(c, dir, stream, o),
+    applyLayer: (c, dir, stream, o) => pool.apply(c, dir, stream, o),
     withMounted: (c, mounts, fn) => withMounts(c, mounts, mountTmp, fn),
+    durable: () => syncFileSystems([content.root, snRoot]),
     leases: {
       create: async (c, o) => (await leases.create(c, { expiresAt: new Date(Date.now() + o.ttlMs) })).id,
       delete: (c, id) => leases.delete(c, id),
@@ -154,6 +160,7 @@ export async function wireImages(opts: {
     },
     async close() {
       client.close();
+      await pool.close();
       await snapshotter.close();
     },
   };

@@ -27,6 +27,8 @@ export async function commitLayerSnapshot(lctx: Ctx, svc: ImageServiceCore, name
   const sn = svc.deps.snapshotter;
   try {
     await svc.deps.leases.attach(lctx, { kind: 'snapshot', id: name, snapshotter: sn.name });
+    // As for a pull: no crash may leave a committed snapshot whose files were never written out.
+    await svc.deps.durable?.(lctx);
     await sn.commit(lctx, name, key, parent ? { parent } : undefined);
     return true;
   } catch (err) {

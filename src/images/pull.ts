@@ -147,6 +147,25 @@ function shared<T>(svc: ImageServiceCore, key: string, fn: () => Promise<T>): Pr
 interface Extracted {
   /** Key of the active snapshot holding the diff (parallel unpack only). */
   key?: string;
+  /** The downloaded blob, verified but not committed: the caller syncs the stores first. */
+  blob?: DeferredBlob;
+}
+
+/** A verified download whose commit waits for the stores to be synced. */
+interface DeferredBlob {
+  /** Rename it into the store (the sync covered its bytes); once, however many pulls share it. */
+  commit(): Promise<void>;
+  /**
+   * The pull failed elsewhere: drop the download, as GC would drop the blob
+   * of a failed pull once its lease is gone; nothing after a commit.
+   */
+  discard(): Promise<void>;
+}
+
+/** The result of fetchLayer. */
+interface Fetched {
+  diffId?: Digest;
+  blob?: DeferredBlob;
 }
 
 /** Unpack `layers` (fetching those not in the content store) into committed snapshots named by chain ID. */
@@ -157,7 +176,26 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
   const parallel = sn.capabilities.parallelUnpack;
   const limit = limiter(Math.max(1, deps.config.maxConcurrentDownloads));
   const created: string[] = [];
+  const repeated = new Set(layers.filter((l, i) => layers.findIndex((o) => o.digest === l.digest) !== i).map((l) => l.digest));
   for (const l of layers) emit({ id: shortId(l.digest), status: 'Waiting' });
+  // Each unpacked layer starts the write-back of what the pull wrote so far (not waited for), so the
+  // disk works while later layers unpack and the one sync at the end has little left to write.
+  let syncing: Promise<void> | undefined;
+  let again = false;
+  const startWriteBack = (): void => {
+    if (!deps.durable) return;
+    if (syncing) {
+      again = true;
+      return;
+    }
+    syncing = deps.durable(ctx).catch(() => {}).finally(() => {
+      syncing = undefined;
+      if (again) {
+        again = false;
+        startWriteBack();
+      }
+    });
+  };
 
   const jobs = layers.map((layer, i) =>
     (async (): Promise<Extracted | undefined> => {
@@ -191,17 +229,32 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
           const mounts = await sn.prepare(ctx, key, undefined, { labels: { 'containerd.io/snapshot.ref': chain[i] } });
           created.push(key);
           await deps.leases.attach(ctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
-          const diffId = await deps.withMounted(ctx, mounts, (dir) => fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes })));
-          if (diffId !== diffIds[i]) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
-          return { key };
+          // A blob the image names twice is committed at once: the other layer reads it from the store.
+          const defer = !repeated.has(layer.digest);
+          const { diffId, blob } = await deps.withMounted(ctx, mounts, (dir) =>
+            fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes }), defer),
+          );
+          startWriteBack();
+          if (diffId !== diffIds[i]) {
+            await blob?.discard();
+            throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
+          }
+          return { key, blob };
         }),
       );
     })(),
   );
   const results = await Promise.allSettled(jobs);
   const failed = results.find((r) => r.status === 'rejected');
+  const extracted = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
   try {
     if (failed) throw (failed as PromiseRejectedResult).reason;
+    // One sync for the whole pull, before any blob or snapshot it wrote becomes visible: a crash
+    // then loses a pull, never the data of a committed snapshot or blob.
+    again = false;
+    await syncing;
+    if (deps.durable && extracted.some((ex) => ex?.key || ex?.blob)) await deps.durable(ctx);
+    for (const ex of extracted) await ex?.blob?.commit();
     for (let i = 0; i < layers.length; i++) {
       const ex = (results[i] as PromiseFulfilledResult<Extracted | undefined>).value;
       if (!ex) continue;
@@ -217,7 +270,10 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
       });
       emit({ id, status: 'Pull complete' });
     }
+    // The renames too, before the image record names the blobs: only metadata is left to write.
+    if (deps.durable && extracted.some((ex) => ex?.blob)) await deps.durable(ctx);
   } finally {
+    for (const ex of extracted) await ex?.blob?.discard().catch(() => {});
     const cctx = cleanupCtx(ctx);
     for (const key of created) await sn.remove(cctx, key).catch((err) => ctx.log.warn('cannot remove extract snapshot', { key, err }));
   }
@@ -245,6 +301,8 @@ async function applySequential(svc: ImageServiceCore, ctx: Ctx, layer: Descripto
     const got = res.diffId;
     await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(res.size) }).catch(() => {});
     if (got !== diffId) throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${got} does not match the config's ${diffId}`);
+    // The next layer is applied on top of this one: each commit needs the data under it durable.
+    await deps.durable?.(ctx);
     await commitSnapshot(svc, ctx, chainId, key, parent);
   } catch (err) {
     await deps.snapshotter.remove(cleanupCtx(ctx), key).catch(() => {});
@@ -276,8 +334,11 @@ async function fetchLayer(
   id: string,
   emit: Emit,
   apply: ((stream: Readable) => Promise<{ diffId: Digest; size: number }>) | undefined,
-): Promise<Digest | undefined> {
+  defer = false,
+): Promise<Fetched> {
   const { deps } = svc;
+  // Unpacked as it arrives, the blob's commit waits for the pull's one sync (see unpackLayers).
+  const deferCommit = defer && apply !== undefined && deps.durable !== undefined;
   let present = await hasBlob(ctx, deps.content, layer.digest);
   let writer: ContentWriter | undefined;
   let src: Readable;
@@ -295,6 +356,16 @@ async function fetchLayer(
       present = await waitForBlob(ctx, svc, layer.digest);
       if (!present) throw wrap(err, `layer ${layer.digest}`);
     }
+  }
+  if (!present && writer!.offset === layer.size && writer!.digest() === layer.digest) {
+    // A whole download whose commit a stop or crash interrupted (a pull commits its blobs last): commit it now.
+    try {
+      await writer!.commit(ctx, { size: layer.size, digest: layer.digest });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw wrap(err, `layer ${layer.digest}`);
+    }
+    writer = undefined;
+    present = true;
   }
   if (present) {
     src = await deps.content.reader(ctx, layer.digest);
@@ -325,20 +396,23 @@ async function fetchLayer(
   // A layer past the unpack bound stops its download at once: the rest could only be more of a bomb.
   // Other refusals wait for the digest check, which names corruption on the way for what it is.
   let refused: { err: unknown } | undefined;
+  // A whole, verified download that the applier then refused is of no use to a later pull either.
+  let verified = false;
   applied?.catch((err) => {
     if (kindOf(err) !== 'ResourceExhausted') return;
     refused = { err };
     // The download may be waiting for bytes: end it now, not when the registry sends more.
     src.destroy(err instanceof Error ? err : new Error(String(err)));
   });
-  const hash = createHash('sha256');
+  // A download is hashed by its writer; a blob read back from the store is checked here.
+  const hash = writer ? undefined : createHash('sha256');
   let n = 0;
   let lastEmit = 0;
   try {
     emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: 0, total: layer.size } });
     for await (const c of src) {
       const chunk = c as Buffer;
-      hash.update(chunk);
+      hash?.update(chunk);
       n += chunk.length;
       if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
       if (writer) await writer.write(chunk);
@@ -349,31 +423,42 @@ async function fetchLayer(
         emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: n, total: layer.size } });
       }
     }
-    const got = `sha256:${hash.digest('hex')}`;
+    if (writer && deferCommit) await writer.flush();
+    const got = writer ? writer.digest() : `sha256:${hash!.digest('hex')}`;
     if (n !== layer.size || got !== layer.digest) {
       throw berthError('DataLoss', `layer ${layer.digest}: digest mismatch: received ${n} bytes with digest ${got} (expected ${layer.size} bytes)`);
     }
     toApply?.end();
+    verified = true;
     if (writer) {
       emit({ id, status: 'Verifying Checksum' });
-      try {
-        await writer.commit(ctx, { size: layer.size, digest: layer.digest });
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
+      if (!deferCommit) {
+        try {
+          await writer.commit(ctx, { size: layer.size, digest: layer.digest });
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+        }
+        writer = undefined;
       }
-      writer = undefined;
       emit({ id, status: 'Download complete' });
     }
-    if (!applied) return undefined;
+    if (!applied) return {};
     emit({ id, status: 'Extracting', progressDetail: { current: layer.size, total: layer.size } });
     const result = await applied;
-    await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).catch(() => {});
-    return result.diffId;
+    const blob = writer ? deferredBlob(svc, ctx, writer, layer) : undefined;
+    writer = undefined;
+    // Labels of a blob not committed yet would be lost: they are set once it is.
+    const label = () => deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).then(() => {}, () => {});
+    if (!blob) {
+      await label();
+      return { diffId: result.diffId };
+    }
+    return { diffId: result.diffId, blob: { commit: async () => { await blob.commit(); await label(); }, discard: blob.discard } };
   } catch (err) {
     toApply?.destroy();
     src.destroy();
     // What arrived of a layer past the bound is of no use to a later pull: it goes rather than wait for GC's grace period.
-    throw await failLayer(svc, ctx, layer, writer, refused?.err ?? err, refused !== undefined && !ctx.signal.aborted);
+    throw await failLayer(svc, ctx, layer, writer, refused?.err ?? err, (refused !== undefined || verified) && !ctx.signal.aborted);
   }
 }
 
@@ -407,7 +492,7 @@ async function resumeLayer(
   src: Readable,
   offset: number,
   apply: ((stream: Readable) => Promise<{ diffId: Digest; size: number }>) | undefined,
-): Promise<Digest | undefined> {
+): Promise<Fetched> {
   const { deps } = svc;
   let n = offset;
   let lastEmit = n;
@@ -434,9 +519,33 @@ async function resumeLayer(
     src.destroy();
     throw await failLayer(svc, ctx, layer, open, err);
   }
-  if (!apply) return undefined;
+  if (!apply) return {};
   emit({ id, status: 'Extracting', progressDetail: { current: 0, total: layer.size } });
   const result = await apply(await deps.content.reader(ctx, layer.digest));
   await deps.content.updateLabels(ctx, layer.digest, { [GcLabels.layerSize]: String(result.size) }).catch(() => {});
-  return result.diffId;
+  return { diffId: result.diffId };
+}
+
+/** The commit of a verified, flushed download, for after the stores were synced; at most once. */
+function deferredBlob(svc: ImageServiceCore, ctx: Ctx, writer: ContentWriter, layer: Descriptor): DeferredBlob {
+  let committed: Promise<void> | undefined;
+  let discarded: Promise<void> | undefined;
+  return {
+    commit: () => {
+      if (discarded) return Promise.reject(berthError('Unavailable', `layer ${layer.digest}: its download was dropped by a failed pull; pull again`));
+      return (committed ??= writer.commit(ctx, { size: layer.size, digest: layer.digest, synced: true }).then(
+        () => {},
+        (err) => {
+          if (!isAlreadyExists(err)) throw err;
+        },
+      ));
+    },
+    discard: () => {
+      if (committed) return committed.catch(() => {});
+      return (discarded ??= (async () => {
+        await writer.close();
+        await svc.deps.content.abort(cleanupCtx(ctx), writer.ref);
+      })());
+    },
+  };
 }

@@ -198,6 +198,13 @@ export interface ImageServiceDeps {
   withMounted: WithMounted;
   leases: LeaseRole;
   gc: GcRole;
+  /**
+   * Make everything written so far to the content store and the snapshotter
+   * durable (a syncfs of their file systems). With it, a pull commits its
+   * blobs and snapshots only after one such call, instead of an fsync per
+   * blob, and no crash can leave a committed snapshot whose files are lost.
+   */
+  durable?: (ctx: Ctx) => Promise<void>;
   containers?: ContainerUsageRole;
   registry: RegistryRole;
   credentials: CredentialRole;

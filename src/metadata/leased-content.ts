@@ -101,7 +101,15 @@ class LeasedWriter implements ContentWriter {
     return this.#w.write(chunk);
   }
 
-  async commit(ctx: Ctx, opts: { size?: number; digest?: Digest; labels?: Record<string, string> } = {}): Promise<ContentInfo> {
+  digest(): Digest {
+    return this.#w.digest();
+  }
+
+  flush(): Promise<void> {
+    return this.#w.flush();
+  }
+
+  async commit(ctx: Ctx, opts: { size?: number; digest?: Digest; labels?: Record<string, string>; synced?: boolean } = {}): Promise<ContentInfo> {
     if (opts.digest) await this.#leases.attach(this.#ctx, { kind: 'content', id: opts.digest });
     try {
       const info = await this.#w.commit(ctx, opts);

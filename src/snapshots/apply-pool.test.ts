@@ -64,3 +64,41 @@ test('the worker pool applies layers like applyLayer, several at once, and keeps
   }
   await assert.rejects(pool.apply(ctx, tmp, chunks(Buffer.alloc(0)), { format: 'plain' }), (e) => kindOf(e) === 'Unavailable');
 });
+
+test('an idle worker ends, and the next job starts a new one', { skip: !isRoot && 'needs root' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-pool-'));
+  const pool = new ApplierPool({ size: 2, idleMs: 20 });
+  try {
+    const tar = makeTar([{ name: 'f', data: 'x'.repeat(3 << 20) }]);
+    const { mkdir } = await import('node:fs/promises');
+    for (const round of [1, 2]) {
+      await mkdir(join(tmp, `${round}`));
+      const r = await pool.apply(ctx, join(tmp, `${round}`), chunks(gzipSync(tar), 70_000), { format: 'overlay' });
+      assert.equal(r.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      assert.equal((await stat(join(tmp, `${round}`, 'f'))).size, 3 << 20);
+      while (pool.workers > 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    await pool.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('a layer past the bound fails at once, even while its source waits for bytes that never come', { skip: !isRoot && 'needs root' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-pool-'));
+  const pool = new ApplierPool({ size: 1 });
+  try {
+    const bomb = gzipSync(makeTar([{ name: 'zeros', data: '\0'.repeat(32 << 20) }]));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    async function* half(): AsyncGenerator<Buffer> {
+      yield* chunks(bomb.subarray(0, bomb.length >> 1), 10_000);
+      await held;
+    }
+    await assert.rejects(pool.apply(ctx, tmp, half(), { format: 'overlay', maxBytes: 1 << 20 }), (e) => kindOf(e) === 'ResourceExhausted');
+    release();
+  } finally {
+    await pool.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { berthError, ErrorKinds } from '../core/errors.ts';
+import { mallocTrim } from '../core/sys.ts';
 import type { ErrorKind } from '../core/errors.ts';
 import type { ApplyOptions, ApplyResult } from './apply.ts';
 
@@ -27,10 +28,14 @@ interface Pending {
 interface Slot {
   worker: Worker;
   jobs: number;
+  /** Ends an idle worker (see `idleMs`). */
+  idleTimer?: NodeJS.Timeout;
 }
 
 /** Bytes posted to a worker and not yet taken by its applier, before the source is paused. */
 const MAX_INFLIGHT = 4 << 20;
+/** The source's chunks (a download's are tens of KiB) travel in batches of this size: one message, one ack. */
+const BATCH = 1 << 20;
 
 /**
  * Runs the layer applier (same contract as `applyLayer`) in worker
@@ -40,10 +45,11 @@ const MAX_INFLIGHT = 4 << 20;
  * hashing and the kernel's own file-creation work.
  *
  * Jobs go to the least busy of at most `size` workers, started on first
- * use. The source is read on the calling thread and its chunks copied to
- * the worker, with at most MAX_INFLIGHT bytes outstanding per job.
- * Errors keep their kind across the thread boundary. `close()` stops the
- * workers.
+ * use; a worker without jobs for `idleMs` ends, so an idle daemon keeps no
+ * isolate per core. The source is read on the calling thread and its
+ * chunks copied to the worker in batches of about 1 MiB, with at most
+ * MAX_INFLIGHT bytes outstanding per job. Errors keep their kind across
+ * the thread boundary. `close()` stops the workers.
  */
 export class ApplierPool {
   readonly #size: number;
@@ -52,14 +58,17 @@ export class ApplierPool {
   #nextId = 1;
   #closed = false;
 
-  constructor(opts: { size: number }) {
+  readonly #idleMs: number;
+
+  constructor(opts: { size: number; idleMs?: number }) {
     this.#size = Math.max(1, Math.floor(opts.size));
+    this.#idleMs = opts.idleMs ?? 2000;
   }
 
   #slot(): Slot {
     let best = this.#slots.reduce<Slot | undefined>((b, s) => (!b || s.jobs < b.jobs ? s : b), undefined);
     if (!best || (best.jobs > 0 && this.#slots.length < this.#size)) {
-      const worker = new Worker(new URL('./apply-worker.ts', import.meta.url));
+      const worker = new Worker(new URL(`./apply-worker.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url));
       // Referenced only while it has jobs, so an idle pool never keeps the process alive.
       worker.unref();
       best = { worker, jobs: 0 };
@@ -70,6 +79,20 @@ export class ApplierPool {
       this.#slots.push(slot);
     }
     return best;
+  }
+
+  /** Workers alive now. */
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  /** End an idle worker; it takes no jobs from now on. */
+  #retire(slot: Slot): void {
+    const i = this.#slots.indexOf(slot);
+    if (i < 0) return;
+    this.#slots.splice(i, 1);
+    // The worker's malloc arena keeps the pages its unpacking freed until trimmed.
+    void slot.worker.terminate().then(mallocTrim, () => {});
   }
 
   #workerGone(slot: Slot, err: unknown): void {
@@ -111,6 +134,7 @@ export class ApplierPool {
     ctx.signal.throwIfAborted();
     const id = this.#nextId++;
     const slot = this.#slot();
+    clearTimeout(slot.idleTimer);
     if (slot.jobs++ === 0) slot.worker.ref();
     const send = (m: ToWorker) => slot.worker.postMessage(m);
     let settled = false;
@@ -118,29 +142,68 @@ export class ApplierPool {
       this.#pending.set(id, { slot, resolve, reject, inflight: 0 });
     }).finally(() => {
       settled = true;
-      if (--slot.jobs === 0) slot.worker.unref();
+      if (--slot.jobs > 0) return;
+      slot.worker.unref();
+      slot.idleTimer = setTimeout(() => {
+        if (slot.jobs === 0) this.#retire(slot);
+      }, this.#idleMs);
+      slot.idleTimer.unref();
     });
     result.catch(() => {});
     const onAbort = () => send({ t: 'abort', id, reason: String((ctx.signal.reason as Error)?.message ?? 'aborted') });
     ctx.signal.addEventListener('abort', onAbort, { once: true });
+    let flushSoon: NodeJS.Immediate | undefined;
     try {
       send({ t: 'start', id, dir, format: opts.format, maxBytes: opts.maxBytes });
-      for await (const chunk of source) {
+      // Chunks are copied into a batch that is then transferred: cloning a view would copy its
+      // whole backing buffer, and the caller may still use the chunk. A batch goes when full, or
+      // once the source has nothing more at hand (the rest may be long in coming: a held download).
+      let batch: Uint8Array<ArrayBuffer> | undefined;
+      let used = 0;
+      const postBatch = () => {
+        clearImmediate(flushSoon);
+        flushSoon = undefined;
+        const p = this.#pending.get(id);
+        if (!batch || used === 0 || settled || !p) return;
+        const chunk = used === batch.byteLength ? batch : batch.slice(0, used);
+        batch = undefined;
+        used = 0;
+        p.inflight += chunk.byteLength;
+        slot.worker.postMessage({ t: 'data', id, chunk } satisfies ToWorker, [chunk.buffer]);
+      };
+      // The worker may fail (a bomb past the bound) while the source waits for bytes that may never
+      // come: stop reading then, without waiting for the source, so the caller hears of it at once.
+      const it = source[Symbol.asyncIterator]();
+      const stopped = result.then(() => undefined, () => undefined);
+      for (;;) {
+        const next = await Promise.race([it.next(), stopped]);
+        if (!next || next.done) {
+          if (!next) void it.return?.()?.catch(() => {});
+          break;
+        }
+        const chunk = next.value;
         if (settled) break;
         const p = this.#pending.get(id);
         if (!p) break;
-        p.inflight += chunk.byteLength;
-        // A copy, transferred: cloning a view would copy its whole backing buffer, and the caller may still use the chunk.
-        const copy = new Uint8Array(chunk);
-        slot.worker.postMessage({ t: 'data', id, chunk: copy } satisfies ToWorker, [copy.buffer]);
+        for (let off = 0; off < chunk.byteLength; ) {
+          batch ??= new Uint8Array(Math.max(BATCH, chunk.byteLength - off));
+          const n = Math.min(batch.byteLength - used, chunk.byteLength - off);
+          batch.set(n === chunk.byteLength ? chunk : chunk.subarray(off, off + n), used);
+          used += n;
+          off += n;
+          if (used === batch.byteLength) postBatch();
+        }
+        if (used > 0) flushSoon ??= setImmediate(postBatch);
         if (p.inflight > MAX_INFLIGHT) await new Promise<void>((r) => (p.drained = r));
       }
+      postBatch();
       if (!settled) send({ t: 'end', id });
     } catch (err) {
       if (!settled) send({ t: 'abort', id, reason: (err as Error)?.message ?? String(err) });
       await result.catch(() => {});
       throw err;
     } finally {
+      clearImmediate(flushSoon);
       ctx.signal.removeEventListener('abort', onAbort);
     }
     try {
