@@ -96,6 +96,7 @@ interface Libc {
   pidfd_getfd: (pidfd: number, targetfd: number, flags: number) => number;
   fcntl: (fd: number, cmd: number, ...args: unknown[]) => number;
   poll: (fds: Buffer, nfds: number, timeout: number) => number;
+  syscall: (nr: number, ...args: unknown[]) => number;
   errno: () => number;
 }
 
@@ -142,6 +143,7 @@ function load(): Libc {
     pidfd_getfd: lib.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)'),
     fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
     poll: lib.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)'),
+    syscall: lib.func('long syscall(long nr, ...)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -587,4 +589,22 @@ export function peerHungUp(fd: number): boolean {
   pfd.writeInt16LE(POLLOUT, 4);
   if (c.poll(pfd, 1, 0) < 0) throw errnoError(c.errno(), 'poll');
   return (pfd.readInt16LE(6) & (POLLHUP | POLLERR)) !== 0;
+}
+
+const X32_SYSCALL_BIT = 0x40000000;
+const NR_GETPID = 39;
+const ENOSYS = 38;
+
+/**
+ * Whether this kernel runs x32 system calls: false only when an x32
+ * getpid(2) fails with ENOSYS (a kernel built without CONFIG_X86_X32_ABI,
+ * or with it switched off at boot) and on other architectures; true on
+ * x86_64 kernels that run it, and whenever the answer is not certain (a
+ * seccomp filter of our own that refuses the call with another errno).
+ */
+export function kernelRunsX32(): boolean {
+  if (process.arch !== 'x64') return false;
+  const c = load();
+  if (c.syscall(X32_SYSCALL_BIT | NR_GETPID) >= 0) return true;
+  return c.errno() !== ENOSYS;
 }
