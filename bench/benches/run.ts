@@ -1,6 +1,8 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { BenchEnv, Berth } from '../lib/env.ts';
 import { berthSetup, commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
-import { sleep } from '../lib/proc.ts';
+import { must, sleep } from '../lib/proc.ts';
 import { freshMemory } from './startup.ts';
 import type { BenchResult, Series } from '../lib/report.ts';
 
@@ -25,6 +27,8 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
   const cni = await env.ctrCni();
   let n = 0;
   const id = (what: string) => `${what}-${env.tag}-${n++}`;
+  const berthSpec = p.berthSkip ? { skip: p.berthSkip } : await berthSpecBundle(env, p.b!, p.ref, bundle).catch((err: unknown) => ({ skip: failure(err) }));
+  let floorId = '';
   const cases: Case[] = [
     { key: 'berth', label: 'berth run --rm', skip: p.berthSkip, note: 'default network (bridge)', measure: async () => (await p.b!.cli.must(['run', '--rm', p.ref, 'true'])).ms },
     { key: 'berth-none', label: 'berth run --rm --network none', skip: p.berthSkip, measure: async () => (await p.b!.cli.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
@@ -43,6 +47,17 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
     },
     { key: 'podman', label: 'podman run --rm --network none', measure: async () => (await p.podman.must(['run', '--rm', '--network', 'none', p.ref, 'true'])).ms },
     { key: 'runc', label: 'runc run (prepared bundle)', note: 'floor', measure: async () => (await runc.must(['run', '--bundle', bundle, id('r')])).ms },
+    {
+      key: 'runc-berth-spec',
+      label: "runc run (berth's config.json for --network none)",
+      note: "floor of berth's spec: seccomp, mounts, masked paths, cgroups as berth asks",
+      skip: 'skip' in berthSpec ? berthSpec.skip : undefined,
+      prepare: async () => {
+        floorId = id('s');
+        if ('write' in berthSpec) berthSpec.write(floorId);
+      },
+      measure: async () => (await runc.must(['run', '--bundle', 'write' in berthSpec ? berthSpec.dir : bundle, floorId])).ms,
+    },
   ];
   return {
     bench: 'run',
@@ -52,7 +67,9 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
       { num: 'berth', den: 'ctr-cni', target: 0.5 },
       { num: 'berth', den: 'ctr' },
       { num: 'berth-none', den: 'podman' },
-      { num: 'berth-none', den: 'runc' },
+      { num: 'berth-none', den: 'runc', target: 1.3 },
+      { num: 'berth-none', den: 'runc-berth-spec' },
+      { num: 'runc-berth-spec', den: 'runc' },
       { num: 'berth-node', den: 'ctr' },
       { num: 'ctr', den: 'runc' },
       { num: 'podman', den: 'runc' },
@@ -61,8 +78,69 @@ export async function runBench(env: BenchEnv, rounds: number): Promise<BenchResu
       'ctr run gives the container an empty network namespace, like --network none; the target is compared against berth with --network none',
       "ctr run --cni sets up containerd's CNI (go-cni, in ctr) with a conflist of the bench's own, bind-mounted on /etc/cni/net.d in a private mount namespace (ctr 1.6 reads no other dir), entered with nsenter; it is compared against berth's default bridge; ctr's CNI DEL passes no netns, so the bridge plugin releases the address but leaves the container's NAT rule (removed by the bench at the end)",
       'berth = the native client, whose command berthd runs; the Node CLI row is the same command in a Node process of its own',
+      "runc run of berth's spec: the config.json berth wrote for a `run --network none` of the same image, pointed at the floor's rootfs, joining one netns made by the bench (berth makes the netns itself), /etc files copied; berth-none minus this row is berth's own cost",
     ],
   };
+}
+
+/**
+ * A bundle whose config.json is the one berth generates for `run --rm
+ * --network none IMAGE true`, so runc's work on berth's spec (seccomp,
+ * mounts, masked paths, cgroups) is measured apart from berth's own. The
+ * spec is taken from a real container's bundle; the rootfs is the floor's,
+ * the /etc files berth bind-mounts are copied beside it, the network
+ * namespace is one the bench made (berth makes its own in-process, outside
+ * runc), and each run gets a cgroup of its own under a parent the journal
+ * removes.
+ */
+async function berthSpecBundle(env: BenchEnv, b: Berth, ref: string, floorBundle: string) {
+  const name = `spec-${env.tag}`;
+  const fullId = (await b.cli.must(['run', '-d', '--network', 'none', '--name', name, ref, 'sleep', '600'])).stdout.trim();
+  try {
+    const configPath = findConfig(path.join(b.state, 'containers'), fullId);
+    if (!configPath) throw new Error(`no config.json for container ${fullId} under ${b.state}/containers`);
+    const spec = JSON.parse(readFileSync(configPath, 'utf8')) as BerthSpec;
+    const dir = path.join(path.dirname(floorBundle), 'berth-spec');
+    mkdirSync(path.join(dir, 'files'), { recursive: true });
+    for (const m of spec.mounts) {
+      if (m.type !== 'bind' || !m.source || !(m.source.startsWith(b.root) || m.source.startsWith(b.state))) continue;
+      const copy = path.join(dir, 'files', path.basename(m.source));
+      copyFileSync(m.source, copy);
+      m.source = copy;
+    }
+    const netns = `berth-floor-${env.tag}`;
+    await must('ip', ['netns', 'add', netns]);
+    env.journal.add({ kind: 'cmd', argv: ['ip', 'netns', 'delete', netns] });
+    for (const ns of spec.linux.namespaces) if (ns.type === 'network') ns.path = `/run/netns/${netns}`;
+    spec.root.path = path.join(floorBundle, 'rootfs');
+    spec.process.args = ['true'];
+    spec.process.terminal = false;
+    const cgroupParent = `/berth-floor-${env.tag}`;
+    env.journal.add({ kind: 'cgroup', name: cgroupParent });
+    return {
+      dir,
+      write: (id: string) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...spec, linux: { ...spec.linux, cgroupsPath: `${cgroupParent}/${id}` } })),
+    };
+  } finally {
+    await b.cli.must(['rm', '-f', name]);
+  }
+}
+
+/** The parts of an OCI config.json the floor rewrites. */
+interface BerthSpec {
+  root: { path: string };
+  process: { args: string[]; terminal?: boolean };
+  mounts: Array<{ type?: string; source?: string }>;
+  linux: { namespaces: Array<{ type: string; path?: string }>; cgroupsPath?: string };
+}
+
+/** The bundle's config.json of container `id`: berth keeps bundles at <state>/containers/<namespace>/<id>. */
+function findConfig(containers: string, id: string): string | undefined {
+  for (const ns of existsSync(containers) ? readdirSync(containers) : []) {
+    const f = path.join(containers, ns, id, 'config.json');
+    if (existsSync(f)) return f;
+  }
+  return undefined;
 }
 
 interface Fleet {

@@ -97,6 +97,7 @@ interface Libc {
   pidfd_getfd: (pidfd: number, targetfd: number, flags: number) => number;
   fcntl: (fd: number, cmd: number, ...args: unknown[]) => number;
   poll: (fds: Buffer, nfds: number, timeout: number) => number;
+  syscall: (nr: number, ...args: unknown[]) => number;
   errno: () => number;
 }
 
@@ -144,6 +145,7 @@ function load(): Libc {
     pidfd_getfd: lib.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)'),
     fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
     poll: lib.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)'),
+    syscall: lib.func('long syscall(long nr, ...)'),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -419,15 +421,15 @@ const O_CLOEXEC = 0o2000000;
  * blocked. posix_spawn(3) starts the child with vfork semantics, where
  * Node's spawn forks berthd's whole address space first: tens of
  * milliseconds on the event loop for every container start. The caller
- * must reap the child with `reapChild`.
+ * must reap the child with `childStatusAsync`.
  */
-export function spawnWithSyncPipe(file: string, args: string[]): { pid: number; syncFd: number } {
+export async function spawnWithSyncPipe(file: string, args: string[]): Promise<{ pid: number; syncFd: number }> {
   checkPath('file', file);
   const c = load();
   const [rd, wr] = pipePair(c);
   try {
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
-    const pid = posixSpawn(c, file, args, env, (actions) => {
+    const pid = await posixSpawn(c, file, args, env, (actions) => {
       for (const fd of [0, 1, 2]) c.posix_spawn_file_actions_addopen(actions, fd, '/dev/null', 2 /* O_RDWR */, 0);
       c.posix_spawn_file_actions_adddup2(actions, wr, 3);
     });
@@ -448,9 +450,9 @@ export function spawnWithSyncPipe(file: string, args: string[]): { pid: number; 
  * blocks the event loop for several milliseconds per child (tens on a
  * loaded host), and short-lived helpers (CNI plugins, iptables-restore)
  * run on every container start. The caller must reap the child with
- * `childStatus`.
+ * `childStatusAsync`.
  */
-export function spawnPiped(file: string, args: string[], env: Record<string, string>): { pid: number; stdin: number; stdout: number; stderr: number } {
+export async function spawnPiped(file: string, args: string[], env: Record<string, string>): Promise<{ pid: number; stdin: number; stdout: number; stderr: number }> {
   checkPath('file', file);
   const c = load();
   const opened: number[] = [];
@@ -458,7 +460,7 @@ export function spawnPiped(file: string, args: string[], env: Record<string, str
     const [inR, inW] = pipePair(c, opened);
     const [outR, outW] = pipePair(c, opened);
     const [errR, errW] = pipePair(c, opened);
-    const pid = posixSpawn(c, file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), (actions) => {
+    const pid = await posixSpawn(c, file, args, Object.entries(env).map(([k, v]) => `${k}=${v}`), (actions) => {
       // dup2 drops close-on-exec on the copy only: the child keeps 0-2 and nothing else of ours.
       c.posix_spawn_file_actions_adddup2(actions, inR, 0);
       c.posix_spawn_file_actions_adddup2(actions, outW, 1);
@@ -481,8 +483,15 @@ function pipePair(c: Libc, opened: number[] = []): [number, number] {
   return ends;
 }
 
-/** posix_spawn(3) with every signal at its default and none blocked; `setFds` lays out the child's descriptors. Returns the pid. */
-function posixSpawn(c: Libc, file: string, args: string[], env: string[], setFds: (actions: Buffer) => void): number {
+/**
+ * posix_spawn(3) with every signal at its default and none blocked; `setFds`
+ * lays out the child's descriptors. Resolves with the pid. The call runs on
+ * a libuv worker thread: with vfork semantics the calling thread waits
+ * until the child has exec'd, which on a busy host is the child's wait for
+ * a CPU, several milliseconds (tens when both cores are taken) that would
+ * otherwise stall the event loop at every plugin and monitor started.
+ */
+function posixSpawn(c: Libc, file: string, args: string[], env: string[], setFds: (actions: Buffer) => void): Promise<number> {
   // glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare.
   const actions = Buffer.alloc(256);
   const attr = Buffer.alloc(512);
@@ -490,6 +499,10 @@ function posixSpawn(c: Libc, file: string, args: string[], env: string[], setFds
   const none = Buffer.alloc(256);
   c.posix_spawn_file_actions_init(actions);
   c.posix_spawnattr_init(attr);
+  const release = () => {
+    c.posix_spawn_file_actions_destroy(actions);
+    c.posix_spawnattr_destroy(attr);
+  };
   try {
     setFds(actions);
     c.sigfillset(all);
@@ -497,14 +510,49 @@ function posixSpawn(c: Libc, file: string, args: string[], env: string[], setFds
     c.posix_spawnattr_setsigdefault(attr, all);
     c.posix_spawnattr_setsigmask(attr, none);
     c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    const pid = Buffer.alloc(4);
-    const rc = c.posix_spawn(pid, file, actions, attr, [file, ...args, null], [...env, null]);
-    if (rc !== 0) throw errnoError(rc, 'posix_spawn', file);
-    return pid.readInt32LE(0);
-  } finally {
-    c.posix_spawn_file_actions_destroy(actions);
-    c.posix_spawnattr_destroy(attr);
+  } catch (err) {
+    release();
+    throw err;
   }
+  const pid = Buffer.alloc(4);
+  const spawn = c.posix_spawn as unknown as { async: (...args: unknown[]) => void };
+  return new Promise((resolve, reject) => {
+    // posix_spawn returns its error number instead of setting errno, so a worker's call reports it whole.
+    spawn.async(pid, file, actions, attr, [file, ...args, null], [...env, null], (err: unknown, rc: number) => {
+      release();
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (rc !== 0) return reject(errnoError(rc, 'posix_spawn', file));
+      resolve(pid.readInt32LE(0));
+    });
+  });
+}
+
+/**
+ * waitpid(2) without blocking, on a libuv worker thread: undefined while
+ * `pid` runs; once reaped, its exit code, or 128 + the signal that killed it.
+ * Reaping a child that has just exited (a CNI plugin, whose threads are
+ * still being torn down) took the calling thread 1-20 ms here.
+ */
+export function childStatusAsync(pid: number): Promise<number | undefined> {
+  checkInt('pid', pid, 0x7fffffff);
+  const wait = load().waitpid as unknown as { async: (pid: number, status: Buffer, options: number, cb: (err: unknown, r: number) => void) => void };
+  const status = Buffer.alloc(4);
+  return new Promise((resolve, reject) => {
+    wait.async(pid, status, 1 /* WNOHANG */, (err, r) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (r === 0) return resolve(undefined);
+      // A worker's errno is not ours to read: a failure (no such child) is repeated here, where it returns at once.
+      if (r < 0) {
+        try {
+          return resolve(childStatus(pid));
+        } catch (e) {
+          return reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+      const s = status.readInt32LE(0);
+      resolve((s & 0x7f) === 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f));
+    });
+  });
 }
 
 /** waitpid(2) without blocking: undefined while `pid` runs; once reaped, its exit code, or 128 + the signal that killed it. */
@@ -516,13 +564,6 @@ export function childStatus(pid: number): number | undefined {
   if (r < 0) throw errnoError(c.errno(), 'waitpid');
   const s = status.readInt32LE(0);
   return (s & 0x7f) === 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f);
-}
-
-/** waitpid(2) without blocking: true once `pid` has been reaped (or is not our child). */
-export function reapChild(pid: number): boolean {
-  const c = load();
-  const r = c.waitpid(pid, Buffer.alloc(4), 1 /* WNOHANG */);
-  return r !== 0;
 }
 
 /**
@@ -608,4 +649,22 @@ export function peerHungUp(fd: number): boolean {
   pfd.writeInt16LE(POLLOUT, 4);
   if (c.poll(pfd, 1, 0) < 0) throw errnoError(c.errno(), 'poll');
   return (pfd.readInt16LE(6) & (POLLHUP | POLLERR)) !== 0;
+}
+
+const X32_SYSCALL_BIT = 0x40000000;
+const NR_GETPID = 39;
+const ENOSYS = 38;
+
+/**
+ * Whether this kernel runs x32 system calls: false only when an x32
+ * getpid(2) fails with ENOSYS (a kernel built without CONFIG_X86_X32_ABI,
+ * or with it switched off at boot) and on other architectures; true on
+ * x86_64 kernels that run it, and whenever the answer is not certain (a
+ * seccomp filter of our own that refuses the call with another errno).
+ */
+export function kernelRunsX32(): boolean {
+  if (process.arch !== 'x64') return false;
+  const c = load();
+  if (c.syscall(X32_SYSCALL_BIT | NR_GETPID) >= 0) return true;
+  return c.errno() !== ENOSYS;
 }

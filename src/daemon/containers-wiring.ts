@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
+import { kernelRunsX32 } from '../core/sys.ts';
 import { chainId } from '../core/chain-id.ts';
 import type { Digest } from '../core/digest.ts';
 import type { EventBus } from '../core/events.ts';
@@ -72,7 +73,7 @@ export async function wireContainers(opts: {
     log: opts.log.child({ component: 'containers' }),
     stateDir,
     rootDir,
-    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()), oomScoreAdj: await ownOomScoreAdj(), hugetlb: await hugetlbController() },
+    host: { rlimitHard: await hardRlimits(), initPath: settings.initPath, capabilities: capabilitiesFromMask(await capabilityMask()), oomScoreAdj: await ownOomScoreAdj(), hugetlb: await hugetlbController(), x32: kernelRunsX32() },
     defaultRuntime: settings.defaultRuntime,
     cgroupParent: settings.cgroupParent,
     logDefaults: { maxSize: settings.logMaxSize || undefined, maxFiles: settings.logMaxFiles },

@@ -1,14 +1,15 @@
 import net from 'node:net';
 import type { Ctx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
-import { childStatus, spawnPiped } from '../core/sys.ts';
+import { childStatusAsync, spawnPiped } from '../core/sys.ts';
 
 /**
  * Run a host tool (ip, iptables, iptables-restore, a CNI plugin) and collect
  * its output. Children are started with posix_spawn (core/sys.ts), not
  * Node's spawn: these run on every container start and stop, and Node's
  * spawn held the event loop for 2-20 ms per child here (it forks the
- * daemon's address space and waits for the exec).
+ * daemon's address space and waits for the exec). The spawn and the reaping
+ * both run on worker threads, as each waits on the child.
  */
 export interface ExecResult {
   code: number;
@@ -36,27 +37,29 @@ const found = new Map<string, string>();
  * child is killed with SIGKILL and the promise rejects with an AbortError
  * carrying the signal's reason.
  */
-export function spawnCollect(file: string, args: string[], opts: { env?: Record<string, string>; input?: string; signal?: AbortSignal } = {}): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    if (opts.signal?.aborted) return reject(abortError(opts.signal));
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    Object.assign(env, opts.env);
-    let child: ReturnType<typeof spawnPiped> | undefined;
-    let lastErr: unknown;
-    const last = found.get(file);
-    const candidates = file.includes('/') ? [file] : [...(last ? [last] : []), ...searchPath.map((d) => `${d}/${file}`).filter((p) => p !== last)];
-    for (const bin of candidates) {
-      try {
-        child = spawnPiped(bin, args, env);
-        if (!file.includes('/')) found.set(file, bin);
-        break;
-      } catch (err) {
-        lastErr = err;
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break;
-      }
+export async function spawnCollect(file: string, args: string[], opts: { env?: Record<string, string>; input?: string; signal?: AbortSignal } = {}): Promise<ExecResult> {
+  if (opts.signal?.aborted) throw abortError(opts.signal);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, opts.env);
+  let child: Awaited<ReturnType<typeof spawnPiped>> | undefined;
+  let lastErr: unknown;
+  const last = found.get(file);
+  const candidates = file.includes('/') ? [file] : [...(last ? [last] : []), ...searchPath.map((d) => `${d}/${file}`).filter((p) => p !== last)];
+  for (const bin of candidates) {
+    try {
+      child = await spawnPiped(bin, args, env);
+      if (!file.includes('/')) found.set(file, bin);
+      break;
+    } catch (err) {
+      lastErr = err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') break;
     }
-    if (!child) return reject(lastErr);
+  }
+  if (!child) throw lastErr;
+  const started = child;
+  return new Promise((resolve, reject) => {
+    const child = started;
     const { pid } = child;
     const out: Buffer[] = [];
     const errOut: Buffer[] = [];
@@ -83,21 +86,22 @@ export function spawnCollect(file: string, args: string[], opts: { env?: Record<
       // event loop per bridge plugin run here, where a millisecond later the same reap costs microseconds.
       let delay = 1;
       const reap = () => {
-        let code: number | undefined;
-        try {
-          code = childStatus(pid);
-        } catch (err) {
-          opts.signal?.removeEventListener('abort', onAbort);
-          return reject(err);
-        }
-        if (code === undefined) {
-          delay = Math.min(delay + 1, 20);
-          setTimeout(reap, delay);
-          return;
-        }
-        opts.signal?.removeEventListener('abort', onAbort);
-        if (aborted) reject(aborted);
-        else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+        childStatusAsync(pid).then(
+          (code) => {
+            if (code === undefined) {
+              delay = Math.min(delay + 1, 20);
+              setTimeout(reap, delay);
+              return;
+            }
+            opts.signal?.removeEventListener('abort', onAbort);
+            if (aborted) reject(aborted);
+            else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+          },
+          (err: unknown) => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            reject(err);
+          },
+        );
       };
       setTimeout(reap, delay);
     };

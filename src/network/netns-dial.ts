@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { berthError } from '../core/errors.ts';
-import { childStatus, pidfdGetfd, pidfdOpen, spawnPiped } from '../core/sys.ts';
+import { childStatusAsync, pidfdGetfd, pidfdOpen, spawnPiped } from '../core/sys.ts';
 
 /** native/build/berth-nsconnect, from src/network and dist/network alike. */
 export const defaultNsConnectPath = path.resolve(import.meta.dirname, '../../native/build/berth-nsconnect');
@@ -19,15 +19,15 @@ export const defaultNsConnectPath = path.resolve(import.meta.dirname, '../../nat
  * The socket half-closes: an end from either side is passed on, not
  * turned into a full close.
  */
-export function dialInNetns(netnsPath: string, port: number, helper: string = defaultNsConnectPath): Promise<net.Socket> {
+export async function dialInNetns(netnsPath: string, port: number, helper: string = defaultNsConnectPath): Promise<net.Socket> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw berthError('InvalidArgument', `port ${port} is out of range`);
+  let child: Awaited<ReturnType<typeof spawnPiped>>;
+  try {
+    child = await spawnPiped(helper, [netnsPath, String(port)], {});
+  } catch (err) {
+    throw berthError('Internal', `start ${helper}`, err);
+  }
   return new Promise((resolve, reject) => {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return reject(berthError('InvalidArgument', `port ${port} is out of range`));
-    let child: ReturnType<typeof spawnPiped>;
-    try {
-      child = spawnPiped(helper, [netnsPath, String(port)], {});
-    } catch (err) {
-      return reject(berthError('Internal', `start ${helper}`, err));
-    }
     const { pid } = child;
     closeSync(child.stderr);
     const out = new net.Socket({ fd: child.stdout, readable: true, writable: false });
@@ -70,9 +70,14 @@ export function dialInNetns(netnsPath: string, port: number, helper: string = de
       // Its stdout closes as it exits: reaped at once or within a few polls.
       let delay = 0;
       const reap = () => {
-        if (childStatus(pid) !== undefined) return;
-        delay = Math.min(delay + 1, 20);
-        setTimeout(reap, delay);
+        childStatusAsync(pid).then(
+          (code) => {
+            if (code !== undefined) return;
+            delay = Math.min(delay + 1, 20);
+            setTimeout(reap, delay);
+          },
+          () => {},
+        );
       };
       reap();
     });

@@ -70,7 +70,7 @@ export interface ContainerServiceDeps {
   /** <root>/containers: logs and anything that must survive a reboot. */
   rootDir: string;
   /** Host facts for every spec: hard rlimits, init binary, capabilities. */
-  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities' | 'oomScoreAdj' | 'hugetlb'>;
+  host: Pick<HostFacts, 'rlimitHard' | 'initPath' | 'capabilities' | 'oomScoreAdj' | 'hugetlb' | 'x32'>;
   /** Default runtime name and cgroup parent. */
   defaultRuntime: string;
   cgroupParent: string;

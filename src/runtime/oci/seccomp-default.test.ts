@@ -14,6 +14,12 @@ describe('defaultSeccomp', () => {
     assert.equal(p.defaultErrnoRet, 1);
     assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
   });
+  it('leaves x32 out, and nothing else, on a kernel that cannot run it', () => {
+    const without = defaultSeccomp(DEFAULT_CAPABILITIES, { x32: false });
+    assert.deepEqual(without.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.deepEqual(without.syscalls, p.syscalls);
+    assert.deepEqual(defaultSeccomp(DEFAULT_CAPABILITIES, { x32: true }).architectures, p.architectures);
+  });
   it('allows the everyday syscalls and arch_prctl/modify_ldt on amd64', () => {
     for (const n of ['read', 'write', 'openat', 'execve', 'clone', 'futex', 'arch_prctl', 'modify_ldt', 'chroot', 'ptrace']) {
       assert.ok(allowed(p, n).length, n);

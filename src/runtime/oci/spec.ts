@@ -71,6 +71,8 @@ export interface HostFacts {
   rootfsPropagation?: string;
   arch?: string;
   kernel?: [number, number];
+  /** Whether the kernel runs x32 system calls (core/sys.ts kernelRunsX32); false leaves x32 out of the default seccomp profile. */
+  x32?: boolean;
 }
 
 export interface SpecInput {
@@ -168,7 +170,7 @@ function seccomp(config: ContainerConfig, host: HostFacts, caps: string[]): Secc
     if (!host.seccompProfile) throw berthError('InvalidArgument', `seccomp profile "${config.seccompProfile}" was not loaded`);
     return host.seccompProfile;
   }
-  return defaultSeccomp(caps, { arch: host.arch, kernel: host.kernel });
+  return defaultSeccomp(caps, { arch: host.arch, kernel: host.kernel, x32: host.x32 });
 }
 
 export function buildSpec(input: SpecInput): Spec {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../../core/context.ts';
 import { berthError, hasErrno } from '../../core/errors.ts';
-import { reapChild, spawnWithSyncPipe } from '../../core/sys.ts';
+import { childStatusAsync, spawnWithSyncPipe } from '../../core/sys.ts';
 
 /**
  * The Node side of berth-monitor (native/monitor.c): starting a monitor,
@@ -90,7 +90,7 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
   let child: { once(ev: 'error', fn: (err: Error) => void): void; unref(): void } | undefined;
   let sync: Readable;
   try {
-    const { pid, syncFd } = spawnWithSyncPipe(l.monitorPath, args);
+    const { pid, syncFd } = await spawnWithSyncPipe(l.monitorPath, args);
     sync = new net.Socket({ fd: syncFd, readable: true, writable: false });
     reapLater(pid);
   } catch {
@@ -133,7 +133,12 @@ export async function launchMonitor(ctx: Ctx, l: MonitorLaunch): Promise<Monitor
 /** Reap a monitor's first process (it exits once it has forked the real monitor). */
 function reapLater(pid: number, delay = 5): void {
   setTimeout(() => {
-    if (!reapChild(pid)) reapLater(pid, Math.min(delay * 2, 1000));
+    childStatusAsync(pid).then(
+      (code) => {
+        if (code === undefined) reapLater(pid, Math.min(delay * 2, 1000));
+      },
+      () => {},
+    );
   }, delay).unref();
 }
 

@@ -449,16 +449,21 @@ export class MonitorTaskService implements TaskService {
     const rec = await this.record(ctx, id);
     const rt = this.runtime(rec.runtime);
     const dir = this.taskDir(ctx.namespace, id);
-    const info = await this.describe(ctx, rec);
-    if ((info.status === 'running' || info.status === 'paused') && !opts.force) {
-      throw berthError('Conflict', `container "${id}" is ${info.status}: stop it first or force the removal`);
-    }
-    let exit = info.exit;
-    if (!exit && info.status !== 'unknown') {
-      // Kill through the runtime, then let the monitor drain the output and write the exit file.
-      if (info.status === 'paused') await rt.resume(ctx, id).catch(() => {});
-      await rt.kill(ctx, id, 'SIGKILL', { all: true }).catch(() => {});
-      exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
+    // A recorded exit is all the removal of an ended task needs (the usual case, at every exit):
+    // its state is not worked out from the other files.
+    let exit = await readExit(dir);
+    if (!exit) {
+      const info = await this.describe(ctx, rec);
+      if ((info.status === 'running' || info.status === 'paused') && !opts.force) {
+        throw berthError('Conflict', `container "${id}" is ${info.status}: stop it first or force the removal`);
+      }
+      exit = info.exit;
+      if (!exit && info.status !== 'unknown') {
+        // Kill through the runtime, then let the monitor drain the output and write the exit file.
+        if (info.status === 'paused') await rt.resume(ctx, id).catch(() => {});
+        await rt.kill(ctx, id, 'SIGKILL', { all: true }).catch(() => {});
+        exit = await waitExit(cleanupCtx(ctx, 10_000), dir, id).catch(() => undefined);
+      }
     }
     const removeTask = async () => {
       for (const e of readdirOrEmpty(path.join(dir, 'exec'))) await this.removeExec(path.join(dir, 'exec', e));
