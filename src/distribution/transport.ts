@@ -7,8 +7,8 @@ import { berthError, isBerthError } from '../core/errors.ts';
 import type { RegistryEndpoint } from './hosts.ts';
 
 // node:http's ESM facade reads every export, and its lazy WebSocket,
-// MessageEvent and CloseEvent load undici: ~11 MiB of berthd's RSS for
-// classes it never uses. process.getBuiltinModule reads no exports.
+// MessageEvent and CloseEvent load undici, which berthd never uses (~2 MiB
+// of its RSS; 11 in a bare Node). process.getBuiltinModule reads no exports.
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 

@@ -9,8 +9,8 @@ import { RequestCache } from './tokens.ts';
 import { acceptKey, isValidKey, WebSocketConn } from './websocket.ts';
 
 // node:http's ESM facade reads every export, and its lazy WebSocket,
-// MessageEvent and CloseEvent load undici: ~11 MiB of berthd's RSS for
-// classes it never uses. process.getBuiltinModule reads no exports.
+// MessageEvent and CloseEvent load undici, which berthd never uses (~2 MiB
+// of its RSS; 11 in a bare Node). process.getBuiltinModule reads no exports.
 const { createServer, STATUS_CODES } = process.getBuiltinModule('node:http');
 
 /**
