@@ -244,4 +244,20 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'enums are not erasable syntax; use a const object' }],
     },
   },
+  {
+    // berthd runs all of src/ (the CLI's commands too): ICU's collation and
+    // locale data cost it MiB of resident memory from their first use on, for
+    // orders and formats that docker and containerd do not use either.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', { name: 'Intl', message: 'Intl loads ICU data into berthd; format and order without a locale' }],
+      'no-restricted-properties': [
+        'error',
+        ...['localeCompare', 'toLocaleString', 'toLocaleDateString', 'toLocaleTimeString', 'toLocaleUpperCase', 'toLocaleLowerCase'].map((property) => ({
+          property,
+          message: 'loads ICU data into berthd; use core/order.ts byCodeUnit or a locale-free format',
+        })),
+      ],
+    },
+  },
 );

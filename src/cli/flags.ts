@@ -1,4 +1,5 @@
 import { berthError } from '../core/errors.ts';
+import { byCodeUnit } from '../core/order.ts';
 
 /**
  * A docker-shaped flag parser: `-abc` bundles booleans, `-e K=V` and
@@ -114,7 +115,7 @@ export function helpText(usage: string, specs: Record<string, FlagSpec>, opts: {
   if (opts.aliases?.length) lines.push('Aliases:', `  ${opts.aliases.join(', ')}`, '');
   const rows = Object.entries(specs)
     .filter(([, s]) => s.doc)
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => byCodeUnit(a, b))
     .map(([name, s]) => {
       const type = s.type === 'bool' ? '' : s.type === 'number' ? ' int' : s.type === 'list' ? ' list' : ' string';
       return [`${s.short ? `-${s.short}, ` : '    '}--${name}${type}`, `${s.doc}${defaultText(s)}`];

@@ -8,6 +8,7 @@
  * (`images`) onto one command.
  */
 import type { Command } from './command.ts';
+import { byCodeUnit } from '../core/order.ts';
 
 export type CommandLoader = () => Promise<{ command: Command }>;
 
@@ -187,7 +188,7 @@ export function groupCommands(group: string): Array<{ name: string; target: stri
     const seen = best.get(target);
     if (seen === undefined || name.length < seen.length) best.set(target, name);
   }
-  return [...best].map(([target, name]) => ({ name, target })).sort((a, b) => a.name.localeCompare(b.name));
+  return [...best].map(([target, name]) => ({ name, target })).sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
 /** Every other name a command answers to, as docker's help lists them ("berth container ls, berth ps"). */

@@ -1,3 +1,5 @@
+import { byCodeUnit } from '../core/order.ts';
+
 /**
  * docker's `--format`: `json` (one JSON object a line), `table` with an
  * optional template, or a Go-template subset with what docker users write:
@@ -235,7 +237,7 @@ function goPrint(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => (typeof x === 'object' && x !== null ? goPrint(x) : String(x))).join(' ')}]`;
   if (v && typeof v === 'object') {
     return `map[${Object.entries(v)
-      .sort(([a], [b]) => a.localeCompare(b))
+      .sort(([a], [b]) => byCodeUnit(a, b))
       .map(([k, x]) => `${k}:${typeof x === 'object' && x !== null ? goPrint(x) : String(x)}`)
       .join(' ')}]`;
   }

@@ -3,7 +3,7 @@ import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { hexOf, isDigest } from '../core/digest.ts';
 import { berthError, isNotFound } from '../core/errors.ts';
-import { mallocTrim } from '../core/sys.ts';
+import { releaseMemorySoon } from '../core/memory.ts';
 import type { ImageHistoryItem, ImageInspect, ImageSummary, ImportOptions, ProgressEvent, PruneResult, RemoveResult } from '../core/images.ts';
 import { hostPlatform, loadImage } from './blobs.ts';
 import { familiarName, isDanglingName, looksLikeIdPrefix, normalizeName, parseName } from './names.ts';
@@ -184,9 +184,9 @@ export class ImageService implements ImageServiceCore {
     }
   }
 
-  // Pulls, loads and imports end by handing the C heap's free pages back (see mallocTrim).
+  // Pulls, loads, imports and commits end by handing their memory back (see releaseMemorySoon).
   pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}, opts: { platform?: Platform } = {}): Promise<string> {
-    return pullImage(this, ctx, ref, onProgress, opts).finally(mallocTrim);
+    return pullImage(this, ctx, ref, onProgress, opts).finally(releaseMemorySoon);
   }
 
   push(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string> {
@@ -206,16 +206,16 @@ export class ImageService implements ImageServiceCore {
   }
 
   load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
-    return loadArchive(this, ctx, stream, onProgress).finally(mallocTrim);
+    return loadArchive(this, ctx, stream, onProgress).finally(releaseMemorySoon);
   }
 
   /** A new image: `opts.parent`'s layers plus one (a container's changes, for `commit`). */
   commitLayer(ctx: Ctx, opts: CommitLayerOptions): Promise<string> {
-    return commitLayer(this, ctx, opts).finally(mallocTrim);
+    return commitLayer(this, ctx, opts).finally(releaseMemorySoon);
   }
 
   import(ctx: Ctx, stream: Readable, opts: ImportOptions = {}): Promise<string> {
-    return importRootfs(this, ctx, stream, opts).finally(mallocTrim);
+    return importRootfs(this, ctx, stream, opts).finally(releaseMemorySoon);
   }
 
   /** Check credentials against a registry without storing them (the Docker API's /auth: its client keeps them). */

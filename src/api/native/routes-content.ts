@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ContentInfo, ContentManager, ContentProvider } from '../../content/types.ts';
 import { parseDigest } from '../../core/digest.ts';
 import type { Router } from './server.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 const view = (i: ContentInfo) => ({ digest: i.digest, size: i.size, createdAt: i.createdAt.toISOString(), updatedAt: i.updatedAt.toISOString(), labels: i.labels });
 
@@ -16,7 +17,7 @@ export function registerContentRoutes(router: Router, content: ContentProvider &
   router.add('GET', '/content', async (req) => {
     const out: ReturnType<typeof view>[] = [];
     await content.walk(req.ctx, (i) => void out.push(view(i)));
-    return out.sort((a, b) => a.digest.localeCompare(b.digest));
+    return out.sort((a, b) => byCodeUnit(a.digest, b.digest));
   });
   router.add('GET', '/content/:digest', async (req) => {
     const digest = parseDigest(req.params.digest);

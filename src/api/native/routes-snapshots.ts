@@ -1,6 +1,7 @@
 import type { Mount, SnapshotInfo, Usage } from '../../snapshots/types.ts';
 import type { Ctx } from '../../core/context.ts';
 import type { Router } from './server.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 /** What the snapshot routes call: the snapshotter, and a removal that spares what a container holds. */
 export interface SnapshotRole {
@@ -27,7 +28,7 @@ export function registerSnapshotRoutes(router: Router, snapshots: SnapshotRole):
   router.add('GET', '/snapshots', async (req) => {
     const out: ReturnType<typeof view>[] = [];
     await snapshots.walk(req.ctx, (i) => void out.push(view(i)));
-    return { snapshotter: snapshots.name, snapshots: out.sort((a, b) => a.name.localeCompare(b.name)) };
+    return { snapshotter: snapshots.name, snapshots: out.sort((a, b) => byCodeUnit(a.name, b.name)) };
   });
   router.add('GET', '/snapshots/:key', async (req) => view(await snapshots.stat(req.ctx, req.params.key)));
   router.add('GET', '/snapshots/:key/usage', async (req) => snapshots.usage(req.ctx, req.params.key));

@@ -1,6 +1,7 @@
 import type { Ctx } from '../../core/context.ts';
 import type { ContainerSummary } from '../../runtime/containers/types.ts';
 import type { Router } from './server.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 /** A task as ctr lists it: the container it runs, the pid of its init process, its status. */
 export interface TaskView {
@@ -45,7 +46,7 @@ export function registerTaskRoutes(
   router.add('GET', '/tasks', async (req) => {
     const tasks = (await deps.containers.list(req.ctx)).map(taskOf).filter((t) => t !== undefined);
     for (const s of (await deps.sandboxes?.list(req.ctx)) ?? []) if (s.pausePid > 0) tasks.push({ id: s.id, pid: s.pausePid, status: 'running' });
-    return tasks.sort((a, b) => a.id.localeCompare(b.id));
+    return tasks.sort((a, b) => byCodeUnit(a.id, b.id));
   });
   router.add('GET', '/leases', async (req): Promise<LeaseView[]> =>
     (await deps.leases.list(req.ctx)).map((l) => ({ id: l.id, createdAt: l.createdAt.toISOString(), expiresAt: l.expiresAt?.toISOString(), labels: l.labels })),

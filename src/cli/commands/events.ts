@@ -3,6 +3,7 @@ import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { renderTemplate } from '../template.ts';
 import { parseTimeArg } from './logs.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 const specs = {
   filter: { type: 'list', short: 'f', doc: 'Filter output based on conditions provided' },
@@ -46,7 +47,7 @@ export const command: Command = {
         else if (format) env.stdout.write(renderTemplate(format, { Type: e.type, Action: e.action, ID: e.id, Actor: { ID: e.id, Attributes: e.attributes }, TimeNano: e.timeNano }) + '\n');
         else {
           const t = new Date(Number(BigInt(e.timeNano) / 1_000_000n)).toISOString().replace('Z', '');
-          const attrs = Object.entries(e.attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ');
+          const attrs = Object.entries(e.attributes).sort(([a], [b]) => byCodeUnit(a, b)).map(([k, v]) => `${k}=${v}`).join(', ');
           env.stdout.write(`${t}${e.timeNano.slice(-6)}+00:00 ${e.type} ${e.action} ${e.id}${attrs ? ` (${attrs})` : ''}\n`);
         }
       }

@@ -4,6 +4,7 @@ import { formatPortLine } from '../../core/ports.ts';
 import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 import { daemonCall } from './network-common.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 export const command: Command = {
   usage: 'berth port CONTAINER [PRIVATE_PORT[/PROTO]]',
@@ -16,7 +17,7 @@ export const command: Command = {
       env.client().call<PortMapping[]>('GET', `/containers/${encodeURIComponent(args[0])}/port`, { query: { port: args[1] } }),
     );
     if (!r.ok) return 1;
-    const ports = [...r.value].sort((a, b) => a.containerPort - b.containerPort || a.protocol.localeCompare(b.protocol));
+    const ports = [...r.value].sort((a, b) => a.containerPort - b.containerPort || byCodeUnit(a.protocol, b.protocol));
     for (const p of ports) {
       // with a port argument docker prints only the host side
       const line = formatPortLine(p);

@@ -21,6 +21,7 @@ import type { TaskService } from '../tasks/task-types.ts';
 import { topOf } from '../tasks/top.ts';
 import { VolumeUsers } from './volume-users.ts';
 import type { ContainerBasics, ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState } from './types.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 export type { ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState };
 
@@ -107,7 +108,7 @@ export class ContainerService {
   async list(ctx: Ctx): Promise<ContainerSummary[]> {
     const out: ContainerSummary[] = [];
     for (const record of await this.#d.store.list(ctx)) out.push({ record, state: await this.#viewState(ctx, record.id) });
-    return out.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
+    return out.sort((a, b) => byCodeUnit(b.record.createdAt, a.record.createdAt));
   }
 
   logPath(record: ContainerRecord): string {

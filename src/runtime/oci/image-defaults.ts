@@ -3,6 +3,7 @@ import { berthError } from '../../core/errors.ts';
 import { exposedToMapping } from '../../core/ports.ts';
 import type { ImageConfig } from './oci-types.ts';
 import { cleanPath } from './spec-mounts.ts';
+import { byCodeUnit } from '../../core/order.ts';
 
 /**
  * What an image contributes to a container besides its process (which
@@ -37,7 +38,7 @@ export function imageDefaults(image: ImageConfig, config: ContainerConfig): Imag
         .map((k) => (k.includes('/') ? k : `${k}/tcp`))
         .filter((k) => !published.has(k))
         .map(exposedToMapping)
-        .sort((a, b) => a.containerPort - b.containerPort || a.protocol.localeCompare(b.protocol))
+        .sort((a, b) => a.containerPort - b.containerPort || byCodeUnit(a.protocol, b.protocol))
     : [];
   return {
     labels: { ...(image.Labels ?? {}), ...(config.labels ?? {}) },
