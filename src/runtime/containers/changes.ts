@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../../core/context.ts';
 import { berthError, hasErrno } from '../../core/errors.ts';
@@ -122,6 +122,24 @@ export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden:
     }
   }
   yield* walk('');
+}
+
+/**
+ * Takes the runtime's own mount targets that are still as it made them
+ * (`hidden`, see layerTarItems) out of the writable layer itself, deepest
+ * first, so a directory left empty by them goes too: a commit that makes
+ * the layer's snapshot of the writable layer (rather than unpacking the
+ * tar again) then holds what the tar walked after it does.
+ */
+export async function dropHiddenTargets(ctx: Ctx, mounts: readonly Mount[], hidden: ReadonlySet<string>, hasLayers: boolean): Promise<void> {
+  const { upper } = layersOf(mounts, hasLayers);
+  for (const rel of [...hidden].sort((a, b) => b.length - a.length)) {
+    ctx.signal.throwIfAborted();
+    const abs = path.join(upper, rel);
+    const st = await lstat(abs).catch(() => undefined);
+    if (!st || !(await isHiddenTarget(hidden, rel, abs, st))) continue;
+    await (st.isDirectory() ? rmdir(abs) : unlink(abs));
+  }
 }
 
 /** One of the runtime's own mount targets, still as it made it: an empty file or directory. */
