@@ -445,7 +445,7 @@ export class Builder {
     run.emit({ kind: 'container', step, id: c.id });
     try {
       await work(c.id);
-      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression });
+      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, consumeLayer: true });
       run.made.add(id);
       st.image = await this.#d.images.find(run.ctx, id);
       st.config = structuredClone(st.image.config);

@@ -69,7 +69,7 @@ export interface BuildContainers {
   attach(ctx: Ctx, id: string): Promise<{ stream: NodeJS.ReadableStream & { destroy(): void } }>;
   wait(ctx: Ctx, id: string, condition: 'next-exit'): Promise<{ exitCode: number; error?: string }>;
   rootfsOf(ctx: Ctx, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; pause: false }): Promise<string>;
+  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; pause: false; consumeLayer?: boolean }): Promise<string>;
   remove(ctx: Ctx, id: string): Promise<void>;
 }
 
