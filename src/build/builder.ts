@@ -12,6 +12,8 @@ import { applyConfigStep, DEFAULT_SHELL, envLookup, expandWord, type StepScope }
 import { receiveContext } from './context.ts';
 import { flagValue, parseDockerfile, parseError, type Instruction, type Stage } from './dockerfile.ts';
 import { copyStep } from './copy-step.ts';
+import { makeWorkdir } from './copy.ts';
+import { resolveUserInRootfs } from '../runtime/oci/rootfs-files.ts';
 import { runStep } from './run-step.ts';
 import { normalizeName } from '../images/names.ts';
 import { hashKey, noteArgs, timestamp, type BuildRun, type StageState, type StepHost } from './state.ts';
@@ -400,6 +402,7 @@ export class Builder {
         noteArgs(run, st, scope.used);
         if (ins.kind === 'CMD') st.cmdSet = true;
         if (r.shell) st.shell = r.shell;
+        if (ins.kind === 'WORKDIR' && r.config.WorkingDir && r.config.WorkingDir !== '/') return this.#workdir(run, st, step, r.config, r.createdBy);
         const now = timestamp(run);
         st.config = { ...st.config, config: r.config, ...(r.author ? { author: r.author } : {}), history: [...(st.config.history ?? []), { created: now, created_by: r.createdBy, empty_layer: true }] };
         st.dirty = true;
@@ -421,6 +424,39 @@ export class Builder {
 
 
 
+  /**
+   * WORKDIR: the directory is made when the image lacks it (0755, owned by
+   * the USER at that point), in a layer of its own as BuildKit makes it;
+   * when it is there already the step changes only the config.
+   */
+  async #workdir(run: BuildRun, st: StageState, step: number, config: ImageConfigFields, createdBy: string): Promise<string | undefined> {
+    const dir = config.WorkingDir!;
+    st.config = { ...st.config, config };
+    st.dirty = true;
+    st.key = hashKey(st.key, 'workdir', createdBy);
+    if (await this.#cached(run, st, step)) return st.image!.id;
+    const made = await this.#inContainer(run, st, step, { image: await this.#parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
+      const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
+      try {
+        let owner = { uid: 0, gid: 0 };
+        if (config.User) {
+          try {
+            owner = await resolveUserInRootfs(run.ctx, rootfs, config.User);
+          } catch (err) {
+            throw berthError('InvalidArgument', `WORKDIR ${dir}: user "${config.User}": ${(err as Error).message}`, err);
+          }
+        }
+        return (await makeWorkdir(run.ctx, rootfs, dir, owner)) > 0;
+      } finally {
+        await release();
+      }
+    });
+    if (made) return made;
+    st.config = { ...st.config, history: [...(st.config.history ?? []), { created: timestamp(run), created_by: createdBy, empty_layer: true }] };
+    // Stored and cached as it is, so the next build takes it without a container.
+    return (await this.#materialize(run, st)).id;
+  }
+
   /** A created (never started) container of image `id`, its rootfs mounted for reading. */
   async #openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }> {
     const c = await this.#d.containers.create(run.ctx, { image: id, labels: { 'berth.build': run.id }, network: { mode: 'none' }, cmd: ['true'], entrypoint: [] });
@@ -439,12 +475,12 @@ export class Builder {
     }
   }
 
-  /** Create a container for the step, let `work` change it, and commit it as the stage's new image. */
-  async #inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string> {
+  /** Create a container for the step, let `work` change it, and commit it as the stage's new image (unless `work` says it changed nothing). */
+  async #inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void | boolean>): Promise<string | undefined> {
     const c = await this.#d.containers.create(run.ctx, config);
     run.emit({ kind: 'container', step, id: c.id });
     try {
-      await work(c.id);
+      if ((await work(c.id)) === false) return undefined;
       const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, consumeLayer: true });
       run.made.add(id);
       st.image = await this.#d.images.find(run.ctx, id);

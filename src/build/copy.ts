@@ -174,21 +174,32 @@ async function hostTarget(ctx: Ctx, rootfs: string, inner: string): Promise<stri
 }
 
 /** `mkdir -p` inside the root: missing directories are root's 0755 (the copy's owner when `--chown` asks). */
-async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOptions, parentsOnly = false): Promise<{ host: string; inner: string }> {
+async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOptions, parentsOnly = false, what = 'copy to'): Promise<{ host: string; inner: string; made: number }> {
   const clean = path.posix.normalize('/' + inner);
   let cur = '/';
+  let made = 0;
   for (const part of clean.split('/').filter(Boolean)) {
     cur = path.posix.join(cur, part);
     const host = await resolveInRoot(ctx, rootfs, cur);
     const st = await lstat(host).catch(() => undefined);
     if (st?.isDirectory()) continue;
-    if (st) throw berthError('InvalidArgument', `cannot copy to ${clean}: ${cur} exists in the image and is not a directory`);
+    if (st) throw berthError('InvalidArgument', `cannot ${what} ${clean}: ${cur} exists in the image and is not a directory`);
     await mkdir(host, { mode: 0o755 });
+    made++;
     const owner = parentsOnly ? { uid: 0, gid: 0 } : (opts.owner ?? { uid: 0, gid: 0 });
     await lchown(host, owner.uid, owner.gid);
     await chmod(host, 0o755);
   }
-  return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean };
+  return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean, made };
+}
+
+/**
+ * WORKDIR's directory: `inner` and its missing parents made inside the
+ * root, 0755 and owned by `owner` (the USER at that point), as BuildKit
+ * makes it; resolves to how many directories it made.
+ */
+export async function makeWorkdir(ctx: Ctx, rootfs: string, inner: string, owner: { uid: number; gid: number }): Promise<number> {
+  return (await mkdirInRoot(ctx, rootfs, inner, { owner }, false, 'make the working directory')).made;
 }
 
 /**

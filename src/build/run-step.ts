@@ -88,7 +88,7 @@ async function runInContainer(
   ins: InstructionOf<'RUN'>,
   step: number,
   o: { cmd: string[]; argEnv: string[]; createdBy: string; network: string; mounts: RunMount[]; binds: Array<{ target: string; host: string }> },
-): Promise<string> {
+): Promise<string | undefined> {
   const { cmd, argEnv, createdBy, network, mounts, binds } = o;
   const env = st.config.config?.Env ?? [];
   const config: ContainerConfig = {
@@ -145,7 +145,7 @@ async function lock(key: string): Promise<() => void> {
   };
 }
 
-async function runCommand(host: StepHost, run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string> {
+async function runCommand(host: StepHost, run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string | undefined> {
   return host.inContainer(run, st, step, config, createdBy, async (id) => {
     // Mount points the runtime makes for the step's mounts are not part of its layer, as in BuildKit.
     const stubs = mountTargets.length ? await missingPaths(host, run, id, mountTargets) : [];

@@ -57,8 +57,12 @@ export interface StepHost {
   imageFor(run: BuildRun, stage: Stage, name: string, step: number): Promise<BuildImage>;
   /** A created (never started) container of image `id`, its rootfs mounted for reading until `release`. */
   openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  /** Create a container for the step, let `work` change it, commit it as the stage's new image and remove it. */
-  inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string>;
+  /**
+   * Create a container for the step, let `work` change it, commit it as the
+   * stage's new image and remove it; a `work` that resolves to false changed
+   * nothing, and nothing is committed (resolves to undefined).
+   */
+  inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void | boolean>): Promise<string | undefined>;
   /** Take the cached image of the stage's key, or of a `--cache-from` image whose next step is `createdBy`, when the build may. */
   cached(run: BuildRun, st: StageState, step: number, createdBy?: string): Promise<boolean>;
   /** The ID of an image holding the stage's layers (stored now for a stage from scratch). */

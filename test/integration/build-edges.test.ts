@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startEngine, type Engine } from '../helpers/engine.ts';
+
+/**
+ * `berth build` where the image's file system or a concurrent command gets
+ * in the way: WORKDIR's directory, COPY through a symlink of the image, and
+ * an image prune while a build runs.
+ */
+describe('berth build: edges', { timeout: 600_000 }, () => {
+  let e: Engine;
+  let tmp: string;
+  before(async () => {
+    e = await startEngine();
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-build-edges-'));
+  });
+  after(async () => {
+    await e?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const cli = (...args: string[]) => e.d.cli(args);
+  let n = 0;
+  const context = (files: Record<string, string>): string => {
+    const dir = path.join(tmp, `ctx${n++}`);
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), text);
+    }
+    return dir;
+  };
+  const layers = async (ref: string) => {
+    const r = await cli('image', 'inspect', ref);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as Array<{ RootFS: { Layers: string[] } }>)[0].RootFS.Layers.length;
+  };
+  /** `sh -c SCRIPT` in a container of `ref` whose working directory is `/`, so the runtime makes no directory of its own. */
+  const inImage = (ref: string, script: string) => cli('run', '--rm', '--network', 'none', '-w', '/', ref, 'sh', '-c', script);
+
+  it('WORKDIR makes a missing directory (0755, owned by the USER at that point) in a layer; an existing one changes only the config', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${e.image}\nRUN echo "app:x:1234:1234::/home/app:/bin/sh" >> /etc/passwd && echo "app:x:1234:" >> /etc/group\nUSER app\nWORKDIR /srv/data/app\nUSER root\nWORKDIR /tmp\nWORKDIR relative\n`,
+    });
+    const r = await cli('build', '--progress=plain', '-t', 'workdir:1', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const ls = await inImage('workdir:1', 'ls -ldn /srv/data/app /srv /tmp/relative');
+    assert.equal(ls.code, 0, ls.stderr + ls.stdout);
+    assert.match(ls.stdout, /^drwxr-xr-x\s+\d+ 1234\s+1234 .* \/srv\/data\/app$/m);
+    assert.match(ls.stdout, /^drwxr-xr-x\s+\d+ 1234\s+1234 .* \/srv$/m, 'the parents it made are the user\'s too');
+    assert.match(ls.stdout, /^drwxr-xr-x\s+\d+ 0\s+0 .* \/tmp\/relative$/m);
+    // The base's layers, the RUN's, and one for each directory made (/tmp was there).
+    assert.equal(await layers('workdir:1'), (await layers(e.image)) + 3);
+    const again = await cli('build', '--progress=plain', '-t', 'workdir:2', dir);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal([...again.stderr.matchAll(/^#\d+ CACHED$/gm)].length, 4, again.stderr);
+    assert.equal((await cli('ps', '-aq')).stdout, '', 'no build container is left');
+  });
+
+});
