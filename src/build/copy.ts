@@ -143,7 +143,7 @@ export async function copyInto(ctx: Ctx, rootfs: string, entries: SourceEntry[],
   for (const e of entries) {
     if (e.st.isDirectory()) {
       const dir = await mkdirInRoot(ctx, rootfs, dest, opts);
-      await copyChildren(ctx, e.abs, dir.host, dir.inner, opts, { n: 0 });
+      await copyChildren(ctx, rootfs, e.abs, dir.host, dir.inner, opts, { n: 0 });
     } else {
       const target = destIsDir ? path.posix.join(dest, path.posix.basename(e.rel)) : dest;
       await mkdirInRoot(ctx, rootfs, path.posix.dirname(target), opts, true);
@@ -204,13 +204,15 @@ export async function makeWorkdir(ctx: Ctx, rootfs: string, inner: string, owner
 
 /**
  * The tree under `srcDir` into the directory `destHost` (already resolved in
- * the root, a real directory). Below it nothing is followed: an entry in the
- * way that is not a directory is replaced, never written through. The calls
+ * the root, a real directory). A directory meets a symlink in the image that
+ * leads (inside the root) to a directory: it is copied into that directory,
+ * as Docker follows it; anything else in the way of a directory, or in the
+ * way of a file or link, is replaced, never written through. The calls
  * are synchronous, as the layer applier's are (a thread-pool round trip per
  * small call costs more than the call), with a yield to the event loop
  * every few hundred entries.
  */
-async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
+async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
   for (const name of readdirSync(srcDir).sort()) {
     if (++tick.n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
@@ -223,9 +225,17 @@ async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInne
     const host = path.join(destHost, name);
     if (st.isDirectory()) {
       const existing = lstatOrUndefined(host);
+      if (existing?.isSymbolicLink()) {
+        const inner = path.posix.join(destInner, name);
+        const target = await resolveInRoot(ctx, rootfs, inner);
+        if (lstatOrUndefined(target)?.isDirectory()) {
+          await copyChildren(ctx, rootfs, abs, target, `/${path.relative(rootfs, target)}`, opts, tick, rel);
+          continue;
+        }
+      }
       if (existing && !existing.isDirectory()) rmSync(host, { force: true });
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
-      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick, rel);
+      await copyChildren(ctx, rootfs, abs, host, path.posix.join(destInner, name), opts, tick, rel);
       setMetaSync(host, meta(st, opts));
       lutimesSync(host, st.atime, st.mtime);
     } else {

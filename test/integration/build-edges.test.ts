@@ -59,4 +59,18 @@ describe('berth build: edges', { timeout: 600_000 }, () => {
     assert.equal((await cli('ps', '-aq')).stdout, '', 'no build container is left');
   });
 
+  it('COPY into a path that is a symlink to a directory in the image copies into that directory, the link stays', async () => {
+    const dir = context({
+      Dockerfile: `FROM ${e.image}\nRUN mkdir -p /real /etc/realconf && ln -s /real /link && ln -s realconf /etc/conf\nCOPY f.txt /link\nCOPY tree/ /\nCOPY d /link/sub/\n`,
+      'f.txt': 'file\n',
+      'tree/etc/conf/c.conf': 'conf\n',
+      'd/in.txt': 'in\n',
+    });
+    const r = await cli('build', '--progress=plain', '-t', 'links:1', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const check = await inImage('links:1', 'test -L /link && test -L /etc/conf && cat /real/f.txt /etc/realconf/c.conf /real/sub/in.txt');
+    assert.equal(check.code, 0, check.stderr + check.stdout);
+    assert.equal(check.stdout, 'file\nconf\nin\n');
+  });
+
 });
