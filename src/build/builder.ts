@@ -79,6 +79,7 @@ export class Builder {
     const bctx: Ctx = { ...ctx, signal: AbortSignal.any([ctx.signal, abort.signal]) };
     const emit = input.onEvent ?? (() => {});
     const made = new Set<string>();
+    const holds = new Map<string, () => void>();
     let stageRuns: Map<number, Promise<StageState>> | undefined;
     let firstError: unknown;
     try {
@@ -111,6 +112,7 @@ export class Builder {
         meta: new Map(),
         stageRuns: (stageRuns = new Map()),
         made,
+        holds,
         usedArgs: new Set(),
         needed: [],
         epoch: sourceDateEpoch(req.buildArgs),
@@ -118,7 +120,7 @@ export class Builder {
       };
       for (const ref of req.noCache ? [] : (req.cacheFrom ?? [])) {
         // As docker: a --cache-from image that is not here is passed over.
-        const img = await this.#d.images.find(bctx, ref).catch((err) => {
+        const img = await this.#find(run, ref).catch((err) => {
           if (!isNotFound(err)) throw err;
           emit({ kind: 'warning', message: `--cache-from ${ref}: no such image here, not used` });
         });
@@ -164,6 +166,7 @@ export class Builder {
     } finally {
       const cctx = cleanupCtx(ctx, 60_000);
       for (const m of made) await this.#d.images.dropRecord(cctx, m).catch(() => {});
+      for (const release of holds.values()) release();
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
@@ -351,7 +354,7 @@ export class Builder {
     const { images } = this.#d;
     if (!run.input.request.pull) {
       try {
-        return await images.find(run.ctx, name);
+        return await this.#find(run, name);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -361,7 +364,23 @@ export class Builder {
     } catch (err) {
       throw wrap(err, `image "${name}" (not a stage of this Dockerfile, nor in the store)`);
     }
-    return images.find(run.ctx, name);
+    return this.#find(run, name);
+  }
+
+  /**
+   * An image the build uses: held from a concurrent prune until the build
+   * ends (an image ID is held before it is looked up, so the record a step
+   * has just made is not pruned in between).
+   */
+  async #find(run: BuildRun, ref: string): Promise<BuildImage> {
+    if (/^sha256:[0-9a-f]{64}$/.test(ref)) this.#hold(run, ref);
+    const img = await this.#d.images.find(run.ctx, ref);
+    this.#hold(run, img.id);
+    return img;
+  }
+
+  #hold(run: BuildRun, id: string): void {
+    if (!run.holds.has(id)) run.holds.set(id, this.#d.images.hold(run.ctx, id));
   }
 
   // ------------------------------------------------------------------ instructions
@@ -483,7 +502,7 @@ export class Builder {
       if ((await work(c.id)) === false) return undefined;
       const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, consumeLayer: true });
       run.made.add(id);
-      st.image = await this.#d.images.find(run.ctx, id);
+      st.image = await this.#find(run, id);
       st.config = structuredClone(st.image.config);
       st.dirty = false;
       await this.#remember(run, st, st.image.manifest.layers.at(-1)?.size ?? 0);
@@ -507,7 +526,7 @@ export class Builder {
     const config: ImageConfig = { ...st.config, created: timestamp(run) };
     const id = await this.#d.images.record(run.ctx, { config, layers: st.image?.manifest.layers ?? [], ...(diffIds.length ? { topSnapshot: chainId(diffIds) } : {}) });
     run.made.add(id);
-    st.image = await this.#d.images.find(run.ctx, id);
+    st.image = await this.#find(run, id);
     st.config = structuredClone(st.image.config);
     st.dirty = false;
     await this.#remember(run, st, 0);
@@ -521,8 +540,9 @@ export class Builder {
     if (!hit) return createdBy !== undefined && this.#fromCacheImages(run, st, step, createdBy);
     try {
       // Only a record made here is dropped at the end: an image named before the build keeps its name.
+      this.#hold(run, hit.imageId);
       if (await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target)) run.made.add(hit.imageId);
-      st.image = await this.#d.images.find(run.ctx, hit.imageId);
+      st.image = await this.#find(run, hit.imageId);
     } catch (err) {
       if (kindOf(err) === 'Canceled') throw err;
       await this.#d.cache.delete(run.ctx, st.key).catch(() => {});
@@ -554,7 +574,7 @@ export class Builder {
       const layers = [...(st.image?.manifest.layers ?? []), c.manifest.layers[diffs.length]];
       const id = await this.#d.images.record(run.ctx, { config, layers, topSnapshot: chainId(diffIds) });
       run.made.add(id);
-      st.image = await this.#d.images.find(run.ctx, id);
+      st.image = await this.#find(run, id);
       st.config = structuredClone(st.image.config);
       st.dirty = false;
       await this.#remember(run, st, layers.at(-1)?.size ?? 0);

@@ -37,6 +37,8 @@ export interface BuildRun {
   stageRuns: Map<number, Promise<StageState>>;
   /** Untagged image records this build made, dropped at the end. */
   made: Set<string>;
+  /** Images the build uses, kept from a concurrent prune until it ends (ID -> release). */
+  holds: Map<string, () => void>;
   usedArgs: Set<string>;
   needed: Stage[];
   /** SOURCE_DATE_EPOCH, when given: every time in the image is pinned to it. */

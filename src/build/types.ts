@@ -58,6 +58,8 @@ export interface BuildImages {
   /** Remove the untagged record named `id`, if no other name points at the image it is harmless. */
   dropRecord(ctx: Ctx, id: string): Promise<void>;
   tag(ctx: Ctx, id: string, name: string): Promise<void>;
+  /** Keep image `id` from a concurrent prune until the returned function is called. */
+  hold(ctx: Ctx, id: string): () => void;
   gc(ctx: Ctx): Promise<{ bytes: number }>;
   platform: { os: string; architecture: string; variant?: string };
 }

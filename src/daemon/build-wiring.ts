@@ -62,6 +62,7 @@ export async function wireBuilder(opts: { db: MetadataDb; root: string; images: 
       });
     },
     tag: (ctx, id, name) => images.tag(ctx, id, name),
+    hold: (ctx, id) => images.hold(ctx, id),
     async gc(ctx) {
       const r = await images.deps.gc.collect(ctx);
       return { bytes: r.contentBytes };

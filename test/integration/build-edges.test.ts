@@ -73,4 +73,29 @@ describe('berth build: edges', { timeout: 600_000 }, () => {
     assert.equal(check.stdout, 'file\nconf\nin\n');
   });
 
+  it('an image prune while a build runs leaves its intermediate images alone', async () => {
+    const steps = Array.from({ length: 8 }, (_, i) => (i % 2 ? `COPY f.txt /f${i}` : `RUN echo ${i} > /r${i}`)).join('\n');
+    const dir = context({ Dockerfile: `FROM ${e.image}\n${steps}\nLABEL done=yes\n`, 'f.txt': 'f\n' });
+    let building = true;
+    let prunes = 0;
+    const pruning = (async () => {
+      while (building) {
+        const p = await cli('image', 'prune', '-f');
+        assert.equal(p.code, 0, p.stderr);
+        prunes++;
+      }
+    })();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await cli('build', '--progress=plain', '--no-cache', '-t', `pruned:${i}`, dir);
+        assert.equal(r.code, 0, r.stderr);
+        const check = await inImage(`pruned:${i}`, 'cat /r0 /r6 /f7');
+        assert.equal(check.stdout, '0\n6\nf\n', check.stderr);
+      }
+    } finally {
+      building = false;
+      await pruning;
+    }
+    assert.ok(prunes > 0);
+  });
 });
