@@ -192,5 +192,35 @@ export function tarStream(items: AsyncIterable<TarItem> | Iterable<TarItem>): Re
     }
     yield TAR_END;
   }
-  return Readable.from(generate(), { objectMode: false });
+  return Readable.from(batched(generate()), { objectMode: false });
+}
+
+/**
+ * Headers, padding and small bodies go out in batches of about this many
+ * bytes: every chunk costs the reader a round trip (a compressor's
+ * thread-pool job, a hash update, a socket write), and a layer of thousands
+ * of small files was thousands of them.
+ */
+const BATCH_BYTES = 256 * 1024;
+
+async function* batched(pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  for await (const b of pieces) {
+    if (b.length >= BATCH_BYTES) {
+      if (bytes) yield Buffer.concat(parts, bytes);
+      parts = [];
+      bytes = 0;
+      yield b;
+      continue;
+    }
+    parts.push(b);
+    bytes += b.length;
+    if (bytes >= BATCH_BYTES) {
+      yield Buffer.concat(parts, bytes);
+      parts = [];
+      bytes = 0;
+    }
+  }
+  if (bytes) yield Buffer.concat(parts, bytes);
 }
