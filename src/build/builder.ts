@@ -500,7 +500,7 @@ export class Builder {
     run.emit({ kind: 'container', step, id: c.id });
     try {
       if ((await work(c.id)) === false) return undefined;
-      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, consumeLayer: true });
+      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, compressionLevel: this.#d.config.compressionLevel, consumeLayer: true });
       run.made.add(id);
       st.image = await this.#find(run, id);
       st.config = structuredClone(st.image.config);

@@ -71,7 +71,7 @@ export interface BuildContainers {
   attach(ctx: Ctx, id: string): Promise<{ stream: NodeJS.ReadableStream & { destroy(): void } }>;
   wait(ctx: Ctx, id: string, condition: 'next-exit'): Promise<{ exitCode: number; error?: string }>;
   rootfsOf(ctx: Ctx, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; pause: false; consumeLayer?: boolean }): Promise<string>;
+  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; compressionLevel?: number; pause: false; consumeLayer?: boolean }): Promise<string>;
   remove(ctx: Ctx, id: string): Promise<void>;
 }
 
@@ -93,6 +93,7 @@ export interface BuilderConfig {
   maxContextBytes: number;
   /** How new layers are compressed. */
   compression: 'gzip' | 'zstd';
+  compressionLevel: number;
   /** Where contexts are unpacked while a build runs (`<root>/builds`), emptied at start. */
   workDir: string;
   /** Where `RUN --mount=type=cache` directories persist (`<root>/build-cache-mounts`), emptied by prune. */

@@ -86,6 +86,6 @@ export async function wireBuilder(opts: { db: MetadataDb; root: string; images: 
       delete: (ctx, id) => leases.delete(ctx, id),
       addResource: (ctx, id, res) => leases.addResource(ctx, id, res),
     },
-    config: { maxContextBytes: settings.maxContextBytes, compression: settings.compression, workDir, cacheMountDir: path.join(opts.root, 'build-cache-mounts') },
+    config: { maxContextBytes: settings.maxContextBytes, compression: settings.compression, compressionLevel: settings.compressionLevel, workDir, cacheMountDir: path.join(opts.root, 'build-cache-mounts') },
   });
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGzip, createZstdCompress } from 'node:zlib';
+import { constants as zlibConstants, createGzip, createZstdCompress } from 'node:zlib';
 import { chainId } from '../core/chain-id.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -35,6 +35,8 @@ export interface CommitLayerOptions {
   created?: string;
   /** How the layer blob is compressed (default gzip). */
   compression?: 'gzip' | 'zstd';
+  /** Its compression level (default: the compressor's own, gzip 6, zstd 3). */
+  compressionLevel?: number;
   /**
    * An active snapshot on the parent's chain that holds exactly `layer`
    * (a stopped container's writable layer, in overlay format, the
@@ -86,7 +88,8 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       const tarHash = applied === undefined ? createHash('sha256') : undefined;
       let tarSize = 0;
       const zstd = opts.compression === 'zstd';
-      const gzip = zstd ? createZstdCompress() : createGzip();
+      const level = opts.compressionLevel;
+      const gzip = zstd ? createZstdCompress(level ? { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } } : {}) : createGzip(level ? { level } : {});
       const hash = createHash('sha256');
       let size = 0;
       const stored = (async () => {

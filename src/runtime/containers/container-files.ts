@@ -43,6 +43,8 @@ export interface CommitOptions {
   clampMtime?: number;
   /** How the layer blob is compressed (default gzip). */
   compression?: 'gzip' | 'zstd';
+  /** Its compression level (default: the compressor's own, gzip 6, zstd 3). */
+  compressionLevel?: number;
   /**
    * The container's writable layer becomes the new layer's snapshot, so its
    * files are not written a second time: for a container that does not run
@@ -104,6 +106,7 @@ export class ContainerFiles {
         ...(opts.history ? { history: opts.history } : {}),
         ...(opts.created ? { created: opts.created } : {}),
         ...(opts.compression ? { compression: opts.compression } : {}),
+        ...(opts.compressionLevel ? { compressionLevel: opts.compressionLevel } : {}),
         ...(consume ? { snapshotKey: rec.snapshotKey } : {}),
       });
       this.#d.event(ctx, 'commit', rec.id, { ...rec.labels, name: rec.name, imageID: id });
