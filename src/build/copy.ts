@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
@@ -98,6 +98,8 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
 export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: (rel: string) => boolean): Promise<string> {
   const h = createHash('sha256');
   let n = 0;
+  // One buffer for every small file: an allocation per file kept the garbage collector busy.
+  let buf: Buffer | undefined;
   const add = async (abs: string, name: string, st: Stats, rel = '') => {
     if (rel && exclude?.(rel)) return;
     if (++n % 256 === 0) {
@@ -109,15 +111,41 @@ export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: 
     else if (st.isFile()) {
       h.update(`file:${st.size}\0`);
       // Small files in one read; big ones streamed, so a large file is never held whole.
-      if (st.size <= 1 << 20) h.update(readFileSync(abs));
+      if (st.size <= SMALL_FILE) h.update(readSmall(abs, st.size, (buf ??= Buffer.allocUnsafe(SMALL_FILE))));
       else for await (const c of createReadStream(abs)) h.update(c as Buffer);
     } else if (st.isDirectory()) {
       h.update('dir\0');
-      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)), rel ? `${rel}/${child}` : child);
+      for (const child of readdirSync(abs).sort()) {
+        const p = under(abs, child);
+        await add(p, `${name}/${child}`, lstatSync(p), rel ? `${rel}/${child}` : child);
+      }
     }
   };
   for (const e of entries) await add(e.abs, path.basename(e.rel) || '.', e.st);
   return `sha256:${h.digest('hex')}`;
+}
+
+const SMALL_FILE = 1 << 20;
+
+/** `name` in directory `dir`; a join without path.join's normalising, which cost more than the copy in loops over thousands of entries. */
+function under(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+/** A file of `size` bytes (at most buf's length) read into `buf`; the bytes read. */
+function readSmall(file: string, size: number, buf: Buffer): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    let off = 0;
+    while (off < size) {
+      const got = readSync(fd, buf, off, size - off, off);
+      if (got === 0) break;
+      off += got;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface CopyOptions {
@@ -143,7 +171,7 @@ export async function copyInto(ctx: Ctx, rootfs: string, entries: SourceEntry[],
   for (const e of entries) {
     if (e.st.isDirectory()) {
       const dir = await mkdirInRoot(ctx, rootfs, dest, opts);
-      await copyChildren(ctx, rootfs, e.abs, dir.host, dir.inner, opts, { n: 0 });
+      await copyChildren(ctx, rootfs, e.abs, dir.host, dir.inner, opts, { n: 0 }, '', dir.made > 0);
     } else {
       const target = destIsDir ? path.posix.join(dest, path.posix.basename(e.rel)) : dest;
       await mkdirInRoot(ctx, rootfs, path.posix.dirname(target), opts, true);
@@ -210,21 +238,22 @@ export async function makeWorkdir(ctx: Ctx, rootfs: string, inner: string, owner
  * way of a file or link, is replaced, never written through. The calls
  * are synchronous, as the layer applier's are (a thread-pool round trip per
  * small call costs more than the call), with a yield to the event loop
- * every few hundred entries.
+ * every few hundred entries. In a directory made by this copy (`fresh`)
+ * nothing can be in the way, and nothing is looked up.
  */
-async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
+async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = '', fresh = false): Promise<void> {
   for (const name of readdirSync(srcDir).sort()) {
     if (++tick.n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
     }
-    const abs = path.join(srcDir, name);
+    const abs = under(srcDir, name);
     const rel = relDir ? `${relDir}/${name}` : name;
     if (opts.exclude?.(rel)) continue;
     const st = lstatSync(abs);
-    const host = path.join(destHost, name);
+    const host = under(destHost, name);
     if (st.isDirectory()) {
-      const existing = lstatOrUndefined(host);
+      const existing = fresh ? undefined : lstatOrUndefined(host);
       if (existing?.isSymbolicLink()) {
         const inner = path.posix.join(destInner, name);
         const target = await resolveInRoot(ctx, rootfs, inner);
@@ -235,11 +264,11 @@ async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destHost: 
       }
       if (existing && !existing.isDirectory()) rmSync(host, { force: true });
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
-      await copyChildren(ctx, rootfs, abs, host, path.posix.join(destInner, name), opts, tick, rel);
+      await copyChildren(ctx, rootfs, abs, host, under(destInner, name), opts, tick, rel, !existing?.isDirectory());
       setMetaSync(host, meta(st, opts));
       lutimesSync(host, st.atime, st.mtime);
     } else {
-      copyOneSync(abs, st, host, path.posix.join(destInner, name), opts);
+      copyOneSync(abs, st, host, under(destInner, name), opts, fresh);
     }
   }
 }
@@ -267,9 +296,14 @@ async function copyOne(ctx: Ctx, rootfs: string, abs: string, st: Stats, inner: 
   copyOneSync(abs, st, await hostTarget(ctx, rootfs, inner), inner, opts);
 }
 
-/** One file or symlink to `host` (its parent resolved); what is in the way is replaced, a directory refused. */
-function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions): void {
-  const existing = lstatOrUndefined(host);
+/**
+ * One file or symlink to `host` (its parent resolved); what is in the way is
+ * replaced, a directory refused. In a directory made by this copy
+ * (`fresh`) nothing is in the way, and a file for root keeps the owner and
+ * mode copyFile gave it (root's, the source's).
+ */
+function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions, fresh = false): void {
+  const existing = fresh ? undefined : lstatOrUndefined(host);
   if (existing?.isDirectory()) throw berthError('InvalidArgument', `cannot copy a file over the directory ${inner}`);
   if (existing) rmSync(host, { force: true });
   const m = meta(st, opts);
@@ -281,6 +315,7 @@ function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: 
   }
   if (!st.isFile()) return;
   copyFileSync(abs, host);
-  setMetaSync(host, m);
+  if (!fresh || m.uid !== 0 || m.gid !== 0) setMetaSync(host, m);
+  else if (m.mode !== (st.mode & 0o7777)) chmodSync(host, m.mode);
   lutimesSync(host, st.atime, st.mtime);
 }
