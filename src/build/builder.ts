@@ -20,6 +20,20 @@ import { hashKey, noteArgs, timestamp, type BuildRun, type StageState, type Step
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
 
 export type { BuilderDeps, BuildEvent, BuildInput, BuildResult };
+
+/** One build cache record, as docker's `GET /system/df` lists it. */
+export interface BuildCacheRecord {
+  ID: string;
+  Parents: string[];
+  Type: 'regular' | 'exec.cachemount';
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string | null;
+  UsageCount: number;
+}
 export type { BuildRequest } from './types.ts';
 
 /** Args every build knows without an ARG line outside a stage, and that are never written to the image. */
@@ -187,6 +201,34 @@ export class Builder {
     await rm(mountsDir, { recursive: true, force: true });
     const { bytes } = await this.#d.images.gc(ctx);
     return { entries: entries.length + mountDirs.length, bytes: bytes + mountBytes };
+  }
+
+  /**
+   * The build cache as docker's `system df` lists it: one `regular` record
+   * per cached step (its layer's compressed size) and one `exec.cachemount`
+   * per RUN --mount=type=cache directory; none is in use between builds.
+   */
+  async cacheUsage(ctx: Ctx): Promise<BuildCacheRecord[]> {
+    const out: BuildCacheRecord[] = (await this.#d.cache.list(ctx)).map((e) => ({
+      ID: e.key.replace(/^sha256:/, '').slice(0, 25),
+      Parents: [],
+      Type: 'regular',
+      Description: `image ${e.imageId}`,
+      InUse: false,
+      Shared: false,
+      Size: e.size,
+      CreatedAt: e.createdAt,
+      LastUsedAt: e.lastUsedAt,
+      UsageCount: 0,
+    }));
+    const mountsDir = path.join(this.#d.config.cacheMountDir, ctx.namespace);
+    for (const d of await readdir(mountsDir).catch(() => [] as string[])) {
+      const st = await lstat(path.join(mountsDir, d)).catch(() => undefined);
+      if (!st) continue;
+      const when = st.mtime.toISOString();
+      out.push({ ID: d.slice(0, 25), Parents: [], Type: 'exec.cachemount', Description: 'cached mount (RUN --mount=type=cache)', InUse: false, Shared: false, Size: await treeBytes(path.join(mountsDir, d)), CreatedAt: st.birthtime.toISOString(), LastUsedAt: when, UsageCount: 0 });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ args and stages

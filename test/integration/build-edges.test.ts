@@ -73,6 +73,28 @@ describe('berth build: edges', { timeout: 600_000 }, () => {
     assert.equal(check.stdout, 'file\nconf\nin\n');
   });
 
+  it('system df counts the build cache (its steps and cache mounts); builder prune empties it', async () => {
+    const dir = context({ Dockerfile: `FROM ${e.image}\nRUN --mount=type=cache,target=/cache echo kept > /cache/k && echo layer > /l\nCOPY f.txt /f\n`, 'f.txt': 'f\n' });
+    const r = await cli('build', '--progress=plain', '-q', dir);
+    assert.equal(r.code, 0, r.stderr);
+    const row = async () => {
+      const df = await cli('system', 'df', '--format', 'json');
+      assert.equal(df.code, 0, df.stderr);
+      return df.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>).find((x) => x.Type === 'Build Cache')!;
+    };
+    const before = await row();
+    assert.ok(Number(before.TotalCount) >= 3, JSON.stringify(before));
+    assert.notEqual(before.Size, '0B');
+    const verbose = await cli('system', 'df', '-v');
+    assert.match(verbose.stdout, /^Build cache usage: /m);
+    assert.match(verbose.stdout, /exec\.cachemount/);
+    assert.match(verbose.stdout, /regular/);
+    assert.equal((await cli('builder', 'prune', '-f')).code, 0);
+    const after = await row();
+    assert.equal(after.TotalCount, '0');
+    assert.equal(after.Size, '0B');
+  });
+
   it('an image prune while a build runs leaves its intermediate images alone', async () => {
     const steps = Array.from({ length: 8 }, (_, i) => (i % 2 ? `COPY f.txt /f${i}` : `RUN echo ${i} > /r${i}`)).join('\n');
     const dir = context({ Dockerfile: `FROM ${e.image}\n${steps}\nLABEL done=yes\n`, 'f.txt': 'f\n' });
