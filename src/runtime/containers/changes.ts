@@ -104,27 +104,34 @@ export async function* layerTarItems(ctx: Ctx, mounts: readonly Mount[], hidden:
   const links = new Map<string, string>();
   // Synchronous calls, as the layer applier's: a thread-pool round trip per
   // entry cost more than the entry (a layer of 2,000 small files took ~2 s).
-  async function* walk(rel: string): AsyncGenerator<TarItem> {
-    ctx.signal.throwIfAborted();
-    // Names joined by hand: path.join's normalising cost more than the entry.
-    for (const name of readdirSync(rel ? `${upper}/${rel}` : upper).sort()) {
-      const child = rel ? `${rel}/${name}` : name;
-      const abs = `${upper}/${child}`;
-      const st = lstatSync(abs);
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        yield { entry: { name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', size: 0, mode: 0o644 } };
-        continue;
-      }
-      if (await isHiddenTarget(hidden, `/${child}`, abs, st)) continue;
-      const item = await tarItemOf(abs, child, st, links, xattrsOf(abs));
-      if (item) yield item;
-      if (st.isDirectory()) {
-        if (isOpaque(abs)) yield { entry: { name: `${child}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644 } };
-        yield* walk(child);
-      }
+  // Depth first with a stack of our own: a recursive generator passed each
+  // entry through one more generator per level. Names joined by hand:
+  // path.join's normalising cost more than the entry.
+  const stack: Array<{ rel: string; names: string[]; next: number }> = [{ rel: '', names: readdirSync(upper).sort(), next: 0 }];
+  while (stack.length) {
+    const dir = stack[stack.length - 1];
+    if (dir.next >= dir.names.length) {
+      stack.pop();
+      continue;
+    }
+    const { rel } = dir;
+    const name = dir.names[dir.next++];
+    const child = rel ? `${rel}/${name}` : name;
+    const abs = `${upper}/${child}`;
+    const st = lstatSync(abs);
+    if (st.isCharacterDevice() && st.rdev === 0) {
+      yield { entry: { name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', size: 0, mode: 0o644 } };
+      continue;
+    }
+    if (hidden.has(`/${child}`) && (await isHiddenTarget(hidden, `/${child}`, abs, st))) continue;
+    const item = await tarItemOf(abs, child, st, links, xattrsOf(abs));
+    if (item) yield item;
+    if (st.isDirectory()) {
+      ctx.signal.throwIfAborted();
+      if (isOpaque(abs)) yield { entry: { name: `${child}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o644 } };
+      stack.push({ rel: child, names: readdirSync(abs).sort(), next: 0 });
     }
   }
-  yield* walk('');
 }
 
 /**
