@@ -50,7 +50,7 @@ export async function packDirectory(dir: string, opts: { dockerfile?: string; do
   const ignoreText = (await readFile(path.join(root, `${dockerfile}.dockerignore`), 'utf8').catch(() => undefined)) ?? (await readFile(path.join(root, '.dockerignore'), 'utf8').catch(() => ''));
   const ignore = new IgnoreMatcher(parseIgnoreFile(ignoreText));
   const keep = new Set([dockerfile, '.dockerignore', `${dockerfile}.dockerignore`]);
-  async function* items(): AsyncGenerator<TarItem> {
+  function* items(): Generator<TarItem> {
     if (extra) yield { entry: { name: extra.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(extra.text), mtime: 0 }, body: extra.text };
     yield* walk(root, '', ignore, keep, new Map());
   }
@@ -66,16 +66,17 @@ export function packDockerfileOnly(text: string): PackedContext {
 }
 
 /**
- * The context's entries, read with synchronous calls: the CLI does nothing
- * else meanwhile, and a thread-pool round trip per small call cost more
- * than the call (three per file, most of the time it took to send a
- * context of thousands of small files).
+ * The context's entries, read with synchronous calls and yielded by a
+ * synchronous generator: the CLI does nothing else meanwhile, and a
+ * thread-pool round trip per small call cost more than the call (three per
+ * file, most of the time it took to send a context of thousands of small
+ * files), as did a promise per entry and level of an async generator.
  */
-async function* walk(root: string, rel: string, ignore: IgnoreMatcher, keep: Set<string>, links: Map<string, string>): AsyncGenerator<TarItem> {
-  const names = readdirSync(rel ? path.join(root, rel) : root).sort();
+function* walk(root: string, rel: string, ignore: IgnoreMatcher, keep: Set<string>, links: Map<string, string>): Generator<TarItem> {
+  const names = readdirSync(rel ? `${root}/${rel}` : root).sort();
   for (const name of names) {
     const child = rel ? `${rel}/${name}` : name;
-    const abs = path.join(root, child);
+    const abs = `${root}/${child}`;
     const st = lstatSync(abs);
     const ignored = !keep.has(child) && ignore.ignored(child);
     if (ignored && !(st.isDirectory() && ignore.mayHoldException(child))) continue;
