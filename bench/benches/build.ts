@@ -8,8 +8,11 @@ import type { BenchResult, Series } from '../lib/report.ts';
 const SOURCE_FILES = 2000;
 const TAG = 'bench/built:1';
 
+/** Where source file `i` of the context is. */
+const sourcePath = (i: number) => `src/pkg${String(i % 20).padStart(2, '0')}/mod${Math.floor(i / 20) % 5}/file_${String(i).padStart(4, '0')}.txt`;
+
 /** The file the rebuild changes, one of the 2,000. */
-const CHANGED = 'src/pkg07/mod3/file_0737.txt';
+const CHANGED = sourcePath(737);
 
 /** mulberry32, so every run builds the same context. */
 function prng(seed: number): () => number {
@@ -34,7 +37,7 @@ function writeContext(dir: string, base: string): void {
   const rnd = prng(7);
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'return', 'const', 'import', 'export', 'function', 'value', 'index', 'buffer', 'stream', 'await'];
   for (let i = 0; i < SOURCE_FILES; i++) {
-    const rel = `src/pkg${String(i % 20).padStart(2, '0')}/mod${Math.floor(i / 20) % 5}/file_${String(i).padStart(4, '0')}.txt`;
+    const rel = sourcePath(i);
     const size = 200 + Math.floor(rnd() * 8000);
     let s = '';
     while (s.length < size) s += `${words[Math.floor(rnd() * words.length)]} ${Math.floor(rnd() * 1e6)}${rnd() < 0.1 ? '\n' : ' '}`;
