@@ -9,7 +9,8 @@ import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/e
 import type { ImageConfigFields } from '../core/images.ts';
 import type { ImageConfig } from '../images/types.ts';
 import { applyConfigStep, DEFAULT_SHELL, envLookup, expandWord, type StepScope } from './config-steps.ts';
-import { receiveContext } from './context.ts';
+import { openContextDir, receiveContext } from './context.ts';
+import { FileHashCache } from './hash-cache.ts';
 import { flagValue, parseDockerfile, parseError, type Instruction, type Stage } from './dockerfile.ts';
 import { copyStep } from './copy-step.ts';
 import { makeWorkdir } from './copy.ts';
@@ -40,6 +41,9 @@ export type { BuildRequest } from './types.ts';
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 const CACHE_LEASE_LABEL = 'berth.build-cache';
+
+/** Files of in-place contexts whose hashes are kept: a few MiB at most, several large contexts' worth. */
+const DEFAULT_HASH_CACHE_ENTRIES = 50_000;
 
 
 /**
@@ -73,6 +77,7 @@ export class Builder {
     this.#d = deps;
     this.#host = {
       deps,
+      hashes: new FileHashCache(deps.config.hashCacheEntries ?? DEFAULT_HASH_CACHE_ENTRIES),
       scope: (run, st, used) => this.#scope(run, st, used),
       imageFor: async (run, stage, name, step) => {
         const ref = this.#stageRef(run, name, stage.index);
@@ -109,8 +114,11 @@ export class Builder {
       if (req.network && !['default', 'bridge', 'none'].includes(req.network)) throw berthError('InvalidArgument', `network mode "${req.network}" is not supported for builds: want default or none`);
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
-      const context = await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
-      ctx.log.debug('build context received', { build: id, ms: Math.round(performance.now() - t0) });
+      const context =
+        'dir' in input.context
+          ? await openContextDir(bctx, input.context.dir, { dockerfile: req.dockerfile ?? 'Dockerfile' })
+          : await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
+      ctx.log.debug('build context received', { build: id, inPlace: context.inPlace, ms: Math.round(performance.now() - t0) });
       const df = parseDockerfile(context.dockerfile, context.dockerfileName);
       const run: BuildRun = {
         ctx: bctx,

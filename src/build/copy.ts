@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { resolveInRoot } from '../runtime/oci/rootfs-files.ts';
+import type { FileHashCache } from './hash-cache.ts';
 
 /**
  * COPY and ADD on the file system: sources matched in a root (the context,
@@ -51,7 +52,7 @@ function escapeRe(ch: string): string {
 const hasWildcard = (s: string) => /[*?[]/.test(s);
 
 /** The entries `pattern` names in `root`; none is NotFound naming the pattern. */
-export async function matchSources(ctx: Ctx, root: string, pattern: string, what: string): Promise<SourceEntry[]> {
+export async function matchSources(ctx: Ctx, root: string, pattern: string, what: string, ignored?: (rel: string) => boolean): Promise<SourceEntry[]> {
   const parts = pattern.split('/').filter((p) => p && p !== '.');
   const clean: string[] = [];
   for (const p of parts) {
@@ -61,6 +62,8 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
   const notFound = () => berthError('NotFound', `${what}: "${pattern}": not found${what.startsWith('build context') ? ' (or excluded by .dockerignore)' : ''}`);
   if (!clean.some(hasWildcard)) {
     const rel = clean.join('/');
+    // A context read in place: what .dockerignore leaves out is not there.
+    if (rel && ignored?.(rel)) throw notFound();
     const abs = await resolveInRoot(ctx, root, '/' + rel);
     try {
       return [{ abs, rel, st: await lstat(abs) }];
@@ -80,12 +83,16 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
       const re = matchRegExp(part);
       const abs = await resolveInRoot(ctx, root, '/' + dir);
       const names = await readdir(abs).catch(() => [] as string[]);
-      for (const n of names.sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
+      for (const n of names.sort()) {
+        const rel = dir ? `${dir}/${n}` : n;
+        if (re.test(n) && !ignored?.(rel)) next.push(rel);
+      }
     }
     current = next;
   }
   const out: SourceEntry[] = [];
   for (const rel of current) {
+    if (ignored?.(rel)) continue;
     const abs = await resolveInRoot(ctx, root, '/' + rel);
     const st = await lstat(abs).catch(() => undefined);
     if (st) out.push({ abs, rel, st });
@@ -94,9 +101,27 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
   return out;
 }
 
-/** A digest of what copying `entries` would write, independent of times and of where the root is. */
-export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: (rel: string) => boolean): Promise<string> {
+export interface DigestOptions {
+  /** `--exclude` and `.dockerignore`: true for a path (relative to the entry being walked) to leave out. */
+  exclude?: (rel: string) => boolean;
+  /** Hashes of files read in place, kept between builds (a context directory on berthd's host). */
+  hashes?: FileHashCache;
+  /**
+   * Owners as the copy will see them: a context's files are copied as
+   * root's (or `--chown`'s), and a context sent as a tar is 0:0 already, so
+   * one read in place hashes as 0:0 too.
+   */
+  ownersAsRoot?: boolean;
+}
+
+/**
+ * A digest of what copying `entries` would write, independent of times and
+ * of where the root is: each entry's name, mode, owner, type, link target,
+ * and a file's size and the sha256 of its bytes.
+ */
+export async function contentDigest(ctx: Ctx, entries: SourceEntry[], opts: DigestOptions = {}): Promise<string> {
   const h = createHash('sha256');
+  const { exclude, hashes, ownersAsRoot } = opts;
   let n = 0;
   // One buffer for every small file: an allocation per file kept the garbage collector busy.
   let buf: Buffer | undefined;
@@ -106,13 +131,20 @@ export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: 
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
     }
-    h.update(`${name}\0${st.mode}\0${st.uid}:${st.gid}\0`);
+    h.update(`${name}\0${st.mode}\0${ownersAsRoot ? 0 : st.uid}:${ownersAsRoot ? 0 : st.gid}\0`);
     if (st.isSymbolicLink()) h.update(`link:${readlinkSync(abs)}\0`);
     else if (st.isFile()) {
-      h.update(`file:${st.size}\0`);
-      // Small files in one read; big ones streamed, so a large file is never held whole.
-      if (st.size <= SMALL_FILE) h.update(readSmall(abs, st.size, (buf ??= Buffer.allocUnsafe(SMALL_FILE))));
-      else for await (const c of createReadStream(abs)) h.update(c as Buffer);
+      let sum = hashes?.get(abs, st);
+      if (sum === undefined) {
+        const readAt = Date.now();
+        const fh = createHash('sha256');
+        // Small files in one read; big ones streamed, so a large file is never held whole.
+        if (st.size <= SMALL_FILE) fh.update(readSmall(abs, st.size, (buf ??= Buffer.allocUnsafe(SMALL_FILE))));
+        else for await (const c of createReadStream(abs)) fh.update(c as Buffer);
+        sum = fh.digest('hex');
+        hashes?.put(abs, st, sum, readAt);
+      }
+      h.update(`file:${st.size}:${sum}\0`);
     } else if (st.isDirectory()) {
       h.update('dir\0');
       for (const child of readdirSync(abs).sort()) {

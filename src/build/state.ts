@@ -4,6 +4,7 @@ import type { ContainerConfig } from '../core/containers.ts';
 import type { ImageConfig } from '../images/types.ts';
 import { envLookup, type StepScope } from './config-steps.ts';
 import type { BuildContext } from './context.ts';
+import type { FileHashCache } from './hash-cache.ts';
 import type { Dockerfile, Stage } from './dockerfile.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput } from './types.ts';
 
@@ -53,6 +54,8 @@ export interface BuildRun {
  */
 export interface StepHost {
   deps: BuilderDeps;
+  /** Content hashes of files read in place, kept between builds. */
+  hashes: FileHashCache;
   /** Expansion scope: the stage's ENV, then its ARGs; without a stage, the meta and platform args. */
   scope(run: BuildRun, st: StageState | undefined, used: Set<string>): StepScope;
   /** The image `name` stands for in stage `stage`: an earlier stage's (stored now if need be), or an image (pulled if missing). */
@@ -92,4 +95,13 @@ export function hashKey(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(`${p.length}:${p}\n`);
   return `sha256:${h.digest('hex')}`;
+}
+
+/**
+ * What `.dockerignore` leaves out of a context read in place, by path from
+ * the context root (a context sent as a tar had it taken out on arrival).
+ */
+export function contextIgnored(run: BuildRun): ((rel: string) => boolean) | undefined {
+  const { context } = run;
+  return context.inPlace && !context.ignore.empty ? (rel) => context.ignore.ignored(rel) : undefined;
 }

@@ -98,6 +98,8 @@ export interface BuilderConfig {
   workDir: string;
   /** Where `RUN --mount=type=cache` directories persist (`<root>/build-cache-mounts`), emptied by prune. */
   cacheMountDir: string;
+  /** How many files of contexts read in place keep their content hash between builds. */
+  hashCacheEntries?: number;
 }
 
 export interface BuilderDeps {
@@ -110,8 +112,12 @@ export interface BuilderDeps {
 
 export interface BuildInput {
   request: BuildRequest;
-  /** The context as a tar (plain, gzip or zstd). */
-  context: Readable;
+  /**
+   * The context: a tar (plain, gzip or zstd) sent by the client, or a
+   * directory on berthd's host read where it is (`dir`, absolute), for a
+   * caller the front door has checked sees this file system as root.
+   */
+  context: Readable | { dir: string };
   onEvent?: (ev: BuildEvent) => void;
 }
 
