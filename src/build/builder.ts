@@ -110,7 +110,8 @@ export class Builder {
           throw berthError('InvalidArgument', `invalid tag "${t}": ${(err as Error).message}`, err);
         }
       }
-      await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
+      // The build's own directory (downloads, a context sent as a tar, private copies for bind mounts).
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       if (req.network && !['default', 'bridge', 'none'].includes(req.network)) throw berthError('InvalidArgument', `network mode "${req.network}" is not supported for builds: want default or none`);
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
