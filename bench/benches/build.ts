@@ -164,7 +164,7 @@ export async function buildBench(env: BenchEnv, rounds: number): Promise<BenchRe
       `Dockerfile: FROM ${base} (busybox, pre-pulled, untimed); RUN (200 small files, before the COPY); COPY of ${SOURCE_FILES} files (0.2-8 KiB, ~8 MB); two RUNs reading and packing them; a second stage COPY --from the first. RUNs with --network none on both`,
       'cold = berth: rmi of the built image, image prune (the image a rebuild replaced) and builder prune -a (cache entries, their leases, GC); podman: rmi, image prune and builder prune; both checked to hold the base image alone',
       `rebuild = ${CHANGED} changed before each sample: the first RUN comes from the cache (checked in each output), the COPY and everything after it run again on both`,
-      'berth: the CLI packs the context and sends it to berthd, which unpacks it, hashes the sources for the cache key, copies them into a created container, commits each step as a compressed layer into the content store and its snapshot; podman build --layers (its default): buildah reads the context in place, commits each step as an image in containers-storage (an uncompressed overlay diff, compressed only when pushed)',
+      'berth: berthd (hosting the CLI) reads the context directory in place (BERTH_CLI_LOCAL=1: the Node CLI sends it as a tar), hashes the sources for the cache key (the hashes of unchanged files kept), copies them into a created container, commits each step as a compressed layer into the content store and its snapshot; podman build --layers (its default): buildah reads the context in place, commits each step as an image in containers-storage (an uncompressed overlay diff, compressed only when pushed)',
     ],
   };
 }
