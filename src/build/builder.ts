@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { chainId } from '../core/chain-id.ts';
 import type { ContainerConfig } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
@@ -116,9 +117,9 @@ export class Builder {
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
       const context =
-        'dir' in input.context
-          ? await openContextDir(bctx, input.context.dir, { dockerfile: req.dockerfile ?? 'Dockerfile' })
-          : await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
+        input.context instanceof Readable
+          ? await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' })
+          : await openContextDir(bctx, input.context.dir, { dockerfile: req.dockerfile ?? 'Dockerfile' });
       ctx.log.debug('build context received', { build: id, inPlace: context.inPlace, ms: Math.round(performance.now() - t0) });
       const df = parseDockerfile(context.dockerfile, context.dockerfileName);
       const run: BuildRun = {
