@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 
 /**
@@ -121,5 +123,20 @@ describe('berth build: a context read in place', { timeout: 600_000 }, () => {
     assert.equal(after.ctimeMs, st.ctimeMs);
     assert.equal(after.uid, st.uid);
     await cli('rmi', 'inplace:3');
+  });
+});
+
+describe('berth build: contextdir for callers that are not root', { timeout: 120_000 }, () => {
+  it('is refused: berthd would read the path with its own rights', async () => {
+    const d = await startDaemon({ config: 'version = 1\n[daemon]\nsocket_mode = "0666"\n' });
+    try {
+      chmodSync(d.dir, 0o711);
+      const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '--', 'curl', '-s', '-w', '\n%{http_code}', '--unix-socket', d.socket, '-X', 'POST', 'http://berth/build?contextdir=/root'], { encoding: 'utf8' });
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.at(-1), '403', r.stdout + r.stderr);
+      assert.match(r.stdout, /contextdir/);
+    } finally {
+      await d.stop();
+    }
   });
 });
