@@ -7,6 +7,7 @@ import { run50Bench, runBench } from './benches/run.ts';
 import { criBench } from './benches/cri.ts';
 import { dockerBench } from './benches/docker.ts';
 import { startupBench } from './benches/startup.ts';
+import { buildBench } from './benches/build.ts';
 import { readJournal, startTimeOf } from './lib/cleanup.ts';
 import { BenchEnv, projectRoot } from './lib/env.ts';
 import { interrupted, run } from './lib/proc.ts';
@@ -15,9 +16,9 @@ import { printResult, printSummary, writeResult, type BenchResult } from './lib/
 /**
  * The bench harness: berth beside containerd, podman and runc, in one run on
  * the same images and filesystem. `sh bench/run.sh [pull|images|run|run50|
- * memory|network|cri|docker|startup|all]`; see bench/README.md.
+ * memory|network|cri|docker|startup|build|all]`; see bench/README.md.
  */
-const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|cri|docker|startup|all] [--rounds N]
+const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|cri|docker|startup|build|all] [--rounds N]
 
   pull      cold pull-and-unpack of a ~400 MB, 8-layer image, and re-pull of a present one
   images    listing latency with the image present
@@ -28,12 +29,13 @@ const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|cri|
   cri       CRI pod start and ListContainerStats with 50 running, against containerd's CRI plugin
   docker    docker run --rm through berth's Docker socket, podman's service, and berth run --rm
   startup   daemon start until every socket answers, against containerd
+  build     a two-stage Dockerfile (COPY of 2,000 files, three RUNs) cold and with one file changed, against podman build
   all       everything above (run50 and memory share their containers)
 
-  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5, cri 5, docker 10, startup 5)
+  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5, cri 5, docker 10, startup 5, build 3)
 `;
 
-const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network', 'cri', 'docker', 'startup'] as const;
+const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network', 'cri', 'docker', 'startup', 'build'] as const;
 
 async function versions(): Promise<Record<string, string>> {
   const v = async (cmd: string, args: string[]) => (await run(cmd, args).catch(() => undefined))?.stdout.split('\n')[0].trim() ?? '';
@@ -126,6 +128,7 @@ async function main(): Promise<number> {
     if (want('cri')) await bench('cri', async () => [await criBench(env, rounds(5))]);
     if (want('docker')) await bench('docker', async () => [await dockerBench(env, rounds(10))]);
     if (want('startup')) await bench('startup', async () => [await startupBench(env, rounds(5))]);
+    if (want('build')) await bench('build', async () => [await buildBench(env, rounds(3))]);
   } catch (err) {
     failed = true;
     if (!stopping) process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);

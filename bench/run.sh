@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmarks berth beside containerd, podman and runc. See bench/README.md.
-#   sh bench/run.sh [pull|images|run|run50|memory|network|cri|docker|startup|all] [--rounds N]
+#   sh bench/run.sh [pull|images|run|run50|memory|network|cri|docker|startup|build|all] [--rounds N]
 # Installs the peers it compares with (containerd, podman) when they are
 # missing, on top of scripts/setup.sh. Whatever the run starts or
 # mounts is journaled and undone at the end, on failure and on Ctrl-C; if

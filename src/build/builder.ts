@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { chainId } from '../core/chain-id.ts';
 import type { ContainerConfig } from '../core/containers.ts';
 import type { Ctx } from '../core/context.ts';
@@ -9,21 +10,41 @@ import { berthError, isAlreadyExists, isNotFound, kindOf, wrap } from '../core/e
 import type { ImageConfigFields } from '../core/images.ts';
 import type { ImageConfig } from '../images/types.ts';
 import { applyConfigStep, DEFAULT_SHELL, envLookup, expandWord, type StepScope } from './config-steps.ts';
-import { receiveContext } from './context.ts';
+import { openContextDir, receiveContext } from './context.ts';
+import { FileHashCache } from './hash-cache.ts';
 import { flagValue, parseDockerfile, parseError, type Instruction, type Stage } from './dockerfile.ts';
 import { copyStep } from './copy-step.ts';
+import { makeWorkdir } from './copy.ts';
+import { resolveUserInRootfs } from '../runtime/oci/rootfs-files.ts';
 import { runStep } from './run-step.ts';
 import { normalizeName } from '../images/names.ts';
 import { hashKey, noteArgs, timestamp, type BuildRun, type StageState, type StepHost } from './state.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput, BuildResult } from './types.ts';
 
 export type { BuilderDeps, BuildEvent, BuildInput, BuildResult };
+
+/** One build cache record, as docker's `GET /system/df` lists it. */
+export interface BuildCacheRecord {
+  ID: string;
+  Parents: string[];
+  Type: 'regular' | 'exec.cachemount';
+  Description: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+  CreatedAt: string;
+  LastUsedAt: string | null;
+  UsageCount: number;
+}
 export type { BuildRequest } from './types.ts';
 
 /** Args every build knows without an ARG line outside a stage, and that are never written to the image. */
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 const CACHE_LEASE_LABEL = 'berth.build-cache';
+
+/** Files of in-place contexts whose hashes are kept: a few MiB at most, several large contexts' worth. */
+const DEFAULT_HASH_CACHE_ENTRIES = 50_000;
 
 
 /**
@@ -57,6 +78,7 @@ export class Builder {
     this.#d = deps;
     this.#host = {
       deps,
+      hashes: new FileHashCache(deps.config.hashCacheEntries ?? DEFAULT_HASH_CACHE_ENTRIES),
       scope: (run, st, used) => this.#scope(run, st, used),
       imageFor: async (run, stage, name, step) => {
         const ref = this.#stageRef(run, name, stage.index);
@@ -77,6 +99,7 @@ export class Builder {
     const bctx: Ctx = { ...ctx, signal: AbortSignal.any([ctx.signal, abort.signal]) };
     const emit = input.onEvent ?? (() => {});
     const made = new Set<string>();
+    const holds = new Map<string, () => void>();
     let stageRuns: Map<number, Promise<StageState>> | undefined;
     let firstError: unknown;
     try {
@@ -88,12 +111,16 @@ export class Builder {
           throw berthError('InvalidArgument', `invalid tag "${t}": ${(err as Error).message}`, err);
         }
       }
-      await mkdir(this.#d.config.workDir, { recursive: true, mode: 0o700 });
+      // The build's own directory (downloads, a context sent as a tar, private copies for bind mounts).
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       if (req.network && !['default', 'bridge', 'none'].includes(req.network)) throw berthError('InvalidArgument', `network mode "${req.network}" is not supported for builds: want default or none`);
       if (req.platform && !this.#platformMatches(req.platform)) throw berthError('InvalidArgument', `platform "${req.platform}" is not supported: berth builds for ${this.#platformString()} only`);
       const t0 = performance.now();
-      const context = await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' });
-      ctx.log.debug('build context received', { build: id, ms: Math.round(performance.now() - t0) });
+      const context =
+        input.context instanceof Readable
+          ? await receiveContext(bctx, path.join(dir, 'context'), input.context, { maxBytes: this.#d.config.maxContextBytes, dockerfile: req.dockerfile ?? 'Dockerfile' })
+          : await openContextDir(bctx, input.context.dir, { dockerfile: req.dockerfile ?? 'Dockerfile' });
+      ctx.log.debug('build context received', { build: id, inPlace: context.inPlace, ms: Math.round(performance.now() - t0) });
       const df = parseDockerfile(context.dockerfile, context.dockerfileName);
       const run: BuildRun = {
         ctx: bctx,
@@ -109,6 +136,7 @@ export class Builder {
         meta: new Map(),
         stageRuns: (stageRuns = new Map()),
         made,
+        holds,
         usedArgs: new Set(),
         needed: [],
         epoch: sourceDateEpoch(req.buildArgs),
@@ -116,7 +144,7 @@ export class Builder {
       };
       for (const ref of req.noCache ? [] : (req.cacheFrom ?? [])) {
         // As docker: a --cache-from image that is not here is passed over.
-        const img = await this.#d.images.find(bctx, ref).catch((err) => {
+        const img = await this.#find(run, ref).catch((err) => {
           if (!isNotFound(err)) throw err;
           emit({ kind: 'warning', message: `--cache-from ${ref}: no such image here, not used` });
         });
@@ -162,6 +190,7 @@ export class Builder {
     } finally {
       const cctx = cleanupCtx(ctx, 60_000);
       for (const m of made) await this.#d.images.dropRecord(cctx, m).catch(() => {});
+      for (const release of holds.values()) release();
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
@@ -182,6 +211,34 @@ export class Builder {
     await rm(mountsDir, { recursive: true, force: true });
     const { bytes } = await this.#d.images.gc(ctx);
     return { entries: entries.length + mountDirs.length, bytes: bytes + mountBytes };
+  }
+
+  /**
+   * The build cache as docker's `system df` lists it: one `regular` record
+   * per cached step (its layer's compressed size) and one `exec.cachemount`
+   * per RUN --mount=type=cache directory; none is in use between builds.
+   */
+  async cacheUsage(ctx: Ctx): Promise<BuildCacheRecord[]> {
+    const out: BuildCacheRecord[] = (await this.#d.cache.list(ctx)).map((e) => ({
+      ID: e.key.replace(/^sha256:/, '').slice(0, 25),
+      Parents: [],
+      Type: 'regular',
+      Description: `image ${e.imageId}`,
+      InUse: false,
+      Shared: false,
+      Size: e.size,
+      CreatedAt: e.createdAt,
+      LastUsedAt: e.lastUsedAt,
+      UsageCount: 0,
+    }));
+    const mountsDir = path.join(this.#d.config.cacheMountDir, ctx.namespace);
+    for (const d of await readdir(mountsDir).catch(() => [] as string[])) {
+      const st = await lstat(path.join(mountsDir, d)).catch(() => undefined);
+      if (!st) continue;
+      const when = st.mtime.toISOString();
+      out.push({ ID: d.slice(0, 25), Parents: [], Type: 'exec.cachemount', Description: 'cached mount (RUN --mount=type=cache)', InUse: false, Shared: false, Size: await treeBytes(path.join(mountsDir, d)), CreatedAt: st.birthtime.toISOString(), LastUsedAt: when, UsageCount: 0 });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ args and stages
@@ -349,7 +406,7 @@ export class Builder {
     const { images } = this.#d;
     if (!run.input.request.pull) {
       try {
-        return await images.find(run.ctx, name);
+        return await this.#find(run, name);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -359,7 +416,23 @@ export class Builder {
     } catch (err) {
       throw wrap(err, `image "${name}" (not a stage of this Dockerfile, nor in the store)`);
     }
-    return images.find(run.ctx, name);
+    return this.#find(run, name);
+  }
+
+  /**
+   * An image the build uses: held from a concurrent prune until the build
+   * ends (an image ID is held before it is looked up, so the record a step
+   * has just made is not pruned in between).
+   */
+  async #find(run: BuildRun, ref: string): Promise<BuildImage> {
+    if (/^sha256:[0-9a-f]{64}$/.test(ref)) this.#hold(run, ref);
+    const img = await this.#d.images.find(run.ctx, ref);
+    this.#hold(run, img.id);
+    return img;
+  }
+
+  #hold(run: BuildRun, id: string): void {
+    if (!run.holds.has(id)) run.holds.set(id, this.#d.images.hold(run.ctx, id));
   }
 
   // ------------------------------------------------------------------ instructions
@@ -400,6 +473,7 @@ export class Builder {
         noteArgs(run, st, scope.used);
         if (ins.kind === 'CMD') st.cmdSet = true;
         if (r.shell) st.shell = r.shell;
+        if (ins.kind === 'WORKDIR' && r.config.WorkingDir && r.config.WorkingDir !== '/') return this.#workdir(run, st, step, r.config, r.createdBy);
         const now = timestamp(run);
         st.config = { ...st.config, config: r.config, ...(r.author ? { author: r.author } : {}), history: [...(st.config.history ?? []), { created: now, created_by: r.createdBy, empty_layer: true }] };
         st.dirty = true;
@@ -421,6 +495,39 @@ export class Builder {
 
 
 
+  /**
+   * WORKDIR: the directory is made when the image lacks it (0755, owned by
+   * the USER at that point), in a layer of its own as BuildKit makes it;
+   * when it is there already the step changes only the config.
+   */
+  async #workdir(run: BuildRun, st: StageState, step: number, config: ImageConfigFields, createdBy: string): Promise<string | undefined> {
+    const dir = config.WorkingDir!;
+    st.config = { ...st.config, config };
+    st.dirty = true;
+    st.key = hashKey(st.key, 'workdir', createdBy);
+    if (await this.#cached(run, st, step)) return st.image!.id;
+    const made = await this.#inContainer(run, st, step, { image: await this.#parentId(run, st), labels: { 'berth.build': run.id }, network: { mode: 'none' } }, createdBy, async (id) => {
+      const { rootfs, release } = await this.#d.containers.rootfsOf(run.ctx, id);
+      try {
+        let owner = { uid: 0, gid: 0 };
+        if (config.User) {
+          try {
+            owner = await resolveUserInRootfs(run.ctx, rootfs, config.User);
+          } catch (err) {
+            throw berthError('InvalidArgument', `WORKDIR ${dir}: user "${config.User}": ${(err as Error).message}`, err);
+          }
+        }
+        return (await makeWorkdir(run.ctx, rootfs, dir, owner)) > 0;
+      } finally {
+        await release();
+      }
+    });
+    if (made) return made;
+    st.config = { ...st.config, history: [...(st.config.history ?? []), { created: timestamp(run), created_by: createdBy, empty_layer: true }] };
+    // Stored and cached as it is, so the next build takes it without a container.
+    return (await this.#materialize(run, st)).id;
+  }
+
   /** A created (never started) container of image `id`, its rootfs mounted for reading. */
   async #openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }> {
     const c = await this.#d.containers.create(run.ctx, { image: id, labels: { 'berth.build': run.id }, network: { mode: 'none' }, cmd: ['true'], entrypoint: [] });
@@ -439,15 +546,15 @@ export class Builder {
     }
   }
 
-  /** Create a container for the step, let `work` change it, and commit it as the stage's new image. */
-  async #inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string> {
+  /** Create a container for the step, let `work` change it, and commit it as the stage's new image (unless `work` says it changed nothing). */
+  async #inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void | boolean>): Promise<string | undefined> {
     const c = await this.#d.containers.create(run.ctx, config);
     run.emit({ kind: 'container', step, id: c.id });
     try {
-      await work(c.id);
-      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression });
+      if ((await work(c.id)) === false) return undefined;
+      const id = await this.#d.containers.commit(run.ctx, c.id, { config: st.config.config ?? {}, createdBy, history: st.config.history ?? [], pause: false, created: timestamp(run), ...(run.epoch !== undefined ? { clampMtime: run.epoch } : {}), compression: this.#d.config.compression, compressionLevel: this.#d.config.compressionLevel, consumeLayer: true });
       run.made.add(id);
-      st.image = await this.#d.images.find(run.ctx, id);
+      st.image = await this.#find(run, id);
       st.config = structuredClone(st.image.config);
       st.dirty = false;
       await this.#remember(run, st, st.image.manifest.layers.at(-1)?.size ?? 0);
@@ -471,7 +578,7 @@ export class Builder {
     const config: ImageConfig = { ...st.config, created: timestamp(run) };
     const id = await this.#d.images.record(run.ctx, { config, layers: st.image?.manifest.layers ?? [], ...(diffIds.length ? { topSnapshot: chainId(diffIds) } : {}) });
     run.made.add(id);
-    st.image = await this.#d.images.find(run.ctx, id);
+    st.image = await this.#find(run, id);
     st.config = structuredClone(st.image.config);
     st.dirty = false;
     await this.#remember(run, st, 0);
@@ -485,8 +592,9 @@ export class Builder {
     if (!hit) return createdBy !== undefined && this.#fromCacheImages(run, st, step, createdBy);
     try {
       // Only a record made here is dropped at the end: an image named before the build keeps its name.
+      this.#hold(run, hit.imageId);
       if (await this.#d.images.ensureRecord(run.ctx, hit.imageId, hit.target)) run.made.add(hit.imageId);
-      st.image = await this.#d.images.find(run.ctx, hit.imageId);
+      st.image = await this.#find(run, hit.imageId);
     } catch (err) {
       if (kindOf(err) === 'Canceled') throw err;
       await this.#d.cache.delete(run.ctx, st.key).catch(() => {});
@@ -518,7 +626,7 @@ export class Builder {
       const layers = [...(st.image?.manifest.layers ?? []), c.manifest.layers[diffs.length]];
       const id = await this.#d.images.record(run.ctx, { config, layers, topSnapshot: chainId(diffIds) });
       run.made.add(id);
-      st.image = await this.#d.images.find(run.ctx, id);
+      st.image = await this.#find(run, id);
       st.config = structuredClone(st.image.config);
       st.dirty = false;
       await this.#remember(run, st, layers.at(-1)?.size ?? 0);

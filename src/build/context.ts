@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -21,6 +21,11 @@ export interface BuildContext {
   dockerfile: string;
   dockerfileName: string;
   ignore: IgnoreMatcher;
+  /**
+   * The client's own directory, read where it is (`openContextDir`): never
+   * written or removed, and `ignore` applies to every read of it.
+   */
+  inPlace: boolean;
 }
 
 export async function receiveContext(ctx: Ctx, dir: string, tar: Readable, opts: { maxBytes: number; dockerfile: string }): Promise<BuildContext> {
@@ -42,6 +47,37 @@ export async function receiveContext(ctx: Ctx, dir: string, tar: Readable, opts:
     tar.resume();
     throw err;
   }
+  const { name, dockerfile, ignore } = await readDockerfile(ctx, dir, opts.dockerfile);
+  if (!ignore.empty) await removeIgnored(ctx, dir, '', ignore);
+  return { dir, dockerfile, dockerfileName: name, ignore, inPlace: false };
+}
+
+/**
+ * A context directory on berthd's host read where it is, for a client that
+ * sees berthd's file system with root's rights (the native API checks the
+ * caller): nothing is sent, unpacked or removed. `.dockerignore` is
+ * applied on every read (`BuildContext.ignore`); one with exceptions (`!`)
+ * is refused, as the reads could not leave a directory out while keeping
+ * something under it: such a context is sent as a tar.
+ */
+export async function openContextDir(ctx: Ctx, dir: string, opts: { dockerfile: string }): Promise<BuildContext> {
+  if (!path.isAbsolute(dir)) throw berthError('InvalidArgument', `context directory "${dir}" is not an absolute path`);
+  let root: string;
+  try {
+    root = await realpath(dir);
+    if (!(await lstat(root)).isDirectory()) throw berthError('InvalidArgument', `unable to prepare context: path "${dir}" is not a directory`);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) throw berthError('NotFound', `unable to prepare context: path "${dir}" not found`);
+    throw err;
+  }
+  const { name, dockerfile, ignore } = await readDockerfile(ctx, root, opts.dockerfile);
+  if (ignore.hasExceptions) throw berthError('InvalidArgument', `context directory "${dir}": a .dockerignore with exceptions (!) needs the context sent as a tar`);
+  return { dir: root, dockerfile, dockerfileName: name, ignore, inPlace: true };
+}
+
+/** The Dockerfile (a symlink followed inside the context only) and the ignore file that goes with it. */
+async function readDockerfile(ctx: Ctx, dir: string, given: string): Promise<{ name: string; dockerfile: string; ignore: IgnoreMatcher }> {
+  const opts = { dockerfile: given };
   const name = cleanContextPath(opts.dockerfile || 'Dockerfile');
   if (name === '') throw berthError('InvalidArgument', `the Dockerfile path "${opts.dockerfile}" names the context itself`);
   let dockerfile: string;
@@ -54,10 +90,14 @@ export async function receiveContext(ctx: Ctx, dir: string, tar: Readable, opts:
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) throw berthError('NotFound', `Cannot locate specified Dockerfile: ${opts.dockerfile || 'Dockerfile'}`);
     throw err;
   }
-  const ignoreText = (await readFile(path.join(dir, `${name}.dockerignore`), 'utf8').catch(() => undefined)) ?? (await readFile(path.join(dir, '.dockerignore'), 'utf8').catch(() => ''));
-  const ignore = new IgnoreMatcher(parseIgnoreFile(ignoreText));
-  if (!ignore.empty) await removeIgnored(ctx, dir, '', ignore);
-  return { dir, dockerfile, dockerfileName: name, ignore };
+  const ignoreText = (await readRegular(path.join(dir, `${name}.dockerignore`))) ?? (await readRegular(path.join(dir, '.dockerignore'))) ?? '';
+  return { name, dockerfile, ignore: new IgnoreMatcher(parseIgnoreFile(ignoreText)) };
+}
+
+/** A regular file's text; undefined for anything else (a FIFO in a directory read in place would block a read). */
+async function readRegular(file: string): Promise<string | undefined> {
+  const st = await lstat(file).catch(() => undefined);
+  return st?.isFile() ? readFile(file, 'utf8').catch(() => undefined) : undefined;
 }
 
 /** A client-named path inside the context: `/`-separated, relative, `..` clamped at the root. */

@@ -13,7 +13,7 @@ import { expandHeredoc, expandWord } from './config-steps.ts';
 import { cleanContextPath } from './context.ts';
 import { contentDigest, copyInto, matchSources, writeInto, type SourceEntry } from './copy.ts';
 import { flagValue, parseError, type Instruction, type InstructionOf, type Stage } from './dockerfile.ts';
-import { hashKey, noteArgs, type BuildRun, type StageState, type StepHost } from './state.ts';
+import { contextIgnored, hashKey, noteArgs, type BuildRun, type StageState, type StepHost } from './state.ts';
 
 /*
  * COPY and ADD: sources from the context, a heredoc, a stage or an image
@@ -57,6 +57,9 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
   let srcRoot = run.context.dir;
   let release: (() => Promise<void>) | undefined;
   let what = 'build context';
+  // A context read in place: .dockerignore on every read, and file hashes kept between builds.
+  const ignored = from === undefined ? contextIgnored(run) : undefined;
+  const inPlace = from === undefined && run.context.inPlace;
   try {
     if (from !== undefined) {
       const name = expandWord(ins, from, host.scope(run, undefined, new Set()));
@@ -80,14 +83,20 @@ export async function copyStep(host: StepHost, run: BuildRun, stage: Stage, st: 
         urls.push(src);
         continue;
       }
-      const matched = (await matchSources(run.ctx, srcRoot, cleanContextPath(src), what)).filter((e) => !excluder?.ignored(e.rel));
+      const matched = (await matchSources(run.ctx, srcRoot, cleanContextPath(src), what, ignored)).filter((e) => !excluder?.ignored(e.rel));
       if (matched.length === 0) throw berthError('NotFound', `${what}: "${src}": every match is excluded by --exclude`);
       entries.push(...matched);
     }
     noteArgs(run, st, scope.used);
-    const excludeUnder = (e: SourceEntry) => (excluder ? (rel: string) => excluder.ignored(rel) || excluder.ignored(`${e.rel}/${rel}`) : undefined);
-    let digest = await contentDigest(run.ctx, entries.filter((e) => !e.st.isDirectory()));
-    for (const e of entries.filter((x) => x.st.isDirectory())) digest += await contentDigest(run.ctx, [e], excludeUnder(e));
+    const excludeUnder = (e: SourceEntry) => {
+      if (!excluder && !ignored) return undefined;
+      const fromRoot = (rel: string) => (e.rel ? `${e.rel}/${rel}` : rel);
+      return (rel: string) => !!excluder?.ignored(rel) || !!excluder?.ignored(fromRoot(rel)) || !!ignored?.(fromRoot(rel));
+    };
+    // Sources from the context are copied as root's (or --chown's), whatever their owner.
+    const digestOpts = { ownersAsRoot: from === undefined, ...(inPlace ? { hashes: host.hashes } : {}) };
+    let digest = await contentDigest(run.ctx, entries.filter((e) => !e.st.isDirectory()), digestOpts);
+    for (const e of entries.filter((x) => x.st.isDirectory())) digest += await contentDigest(run.ctx, [e], { ...digestOpts, exclude: excludeUnder(e) });
     const sourceCount = entries.length + inline.length + urls.length;
     if (sourceCount > 1 && !dest.endsWith('/')) throw parseError(ins.pos, `When using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
     const kindWord = entries.length + inline.length + urls.length > 1 ? 'multi' : entries[0]?.st.isDirectory() ? 'dir' : 'file';

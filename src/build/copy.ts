@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { resolveInRoot } from '../runtime/oci/rootfs-files.ts';
+import type { FileHashCache } from './hash-cache.ts';
 
 /**
  * COPY and ADD on the file system: sources matched in a root (the context,
@@ -51,7 +52,7 @@ function escapeRe(ch: string): string {
 const hasWildcard = (s: string) => /[*?[]/.test(s);
 
 /** The entries `pattern` names in `root`; none is NotFound naming the pattern. */
-export async function matchSources(ctx: Ctx, root: string, pattern: string, what: string): Promise<SourceEntry[]> {
+export async function matchSources(ctx: Ctx, root: string, pattern: string, what: string, ignored?: (rel: string) => boolean): Promise<SourceEntry[]> {
   const parts = pattern.split('/').filter((p) => p && p !== '.');
   const clean: string[] = [];
   for (const p of parts) {
@@ -61,6 +62,8 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
   const notFound = () => berthError('NotFound', `${what}: "${pattern}": not found${what.startsWith('build context') ? ' (or excluded by .dockerignore)' : ''}`);
   if (!clean.some(hasWildcard)) {
     const rel = clean.join('/');
+    // A context read in place: what .dockerignore leaves out is not there.
+    if (rel && ignored?.(rel)) throw notFound();
     const abs = await resolveInRoot(ctx, root, '/' + rel);
     try {
       return [{ abs, rel, st: await lstat(abs) }];
@@ -80,12 +83,16 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
       const re = matchRegExp(part);
       const abs = await resolveInRoot(ctx, root, '/' + dir);
       const names = await readdir(abs).catch(() => [] as string[]);
-      for (const n of names.sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
+      for (const n of names.sort()) {
+        const rel = dir ? `${dir}/${n}` : n;
+        if (re.test(n) && !ignored?.(rel)) next.push(rel);
+      }
     }
     current = next;
   }
   const out: SourceEntry[] = [];
   for (const rel of current) {
+    if (ignored?.(rel)) continue;
     const abs = await resolveInRoot(ctx, root, '/' + rel);
     const st = await lstat(abs).catch(() => undefined);
     if (st) out.push({ abs, rel, st });
@@ -94,30 +101,83 @@ export async function matchSources(ctx: Ctx, root: string, pattern: string, what
   return out;
 }
 
-/** A digest of what copying `entries` would write, independent of times and of where the root is. */
-export async function contentDigest(ctx: Ctx, entries: SourceEntry[], exclude?: (rel: string) => boolean): Promise<string> {
+export interface DigestOptions {
+  /** `--exclude` and `.dockerignore`: true for a path (relative to the entry being walked) to leave out. */
+  exclude?: (rel: string) => boolean;
+  /** Hashes of files read in place, kept between builds (a context directory on berthd's host). */
+  hashes?: FileHashCache;
+  /**
+   * Owners as the copy will see them: a context's files are copied as
+   * root's (or `--chown`'s), and a context sent as a tar is 0:0 already, so
+   * one read in place hashes as 0:0 too.
+   */
+  ownersAsRoot?: boolean;
+}
+
+/**
+ * A digest of what copying `entries` would write, independent of times and
+ * of where the root is: each entry's name, mode, owner, type, link target,
+ * and a file's size and the sha256 of its bytes.
+ */
+export async function contentDigest(ctx: Ctx, entries: SourceEntry[], opts: DigestOptions = {}): Promise<string> {
   const h = createHash('sha256');
+  const { exclude, hashes, ownersAsRoot } = opts;
   let n = 0;
+  // One buffer for every small file: an allocation per file kept the garbage collector busy.
+  let buf: Buffer | undefined;
   const add = async (abs: string, name: string, st: Stats, rel = '') => {
     if (rel && exclude?.(rel)) return;
     if (++n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
     }
-    h.update(`${name}\0${st.mode}\0${st.uid}:${st.gid}\0`);
+    h.update(`${name}\0${st.mode}\0${ownersAsRoot ? 0 : st.uid}:${ownersAsRoot ? 0 : st.gid}\0`);
     if (st.isSymbolicLink()) h.update(`link:${readlinkSync(abs)}\0`);
     else if (st.isFile()) {
-      h.update(`file:${st.size}\0`);
-      // Small files in one read; big ones streamed, so a large file is never held whole.
-      if (st.size <= 1 << 20) h.update(readFileSync(abs));
-      else for await (const c of createReadStream(abs)) h.update(c as Buffer);
+      let sum = hashes?.get(abs, st);
+      if (sum === undefined) {
+        const readAt = Date.now();
+        const fh = createHash('sha256');
+        // Small files in one read; big ones streamed, so a large file is never held whole.
+        if (st.size <= SMALL_FILE) fh.update(readSmall(abs, st.size, (buf ??= Buffer.allocUnsafe(SMALL_FILE))));
+        else for await (const c of createReadStream(abs)) fh.update(c as Buffer);
+        sum = fh.digest('hex');
+        hashes?.put(abs, st, sum, readAt);
+      }
+      h.update(`file:${st.size}:${sum}\0`);
     } else if (st.isDirectory()) {
       h.update('dir\0');
-      for (const child of readdirSync(abs).sort()) await add(path.join(abs, child), `${name}/${child}`, lstatSync(path.join(abs, child)), rel ? `${rel}/${child}` : child);
+      for (const child of readdirSync(abs).sort()) {
+        const p = under(abs, child);
+        await add(p, `${name}/${child}`, lstatSync(p), rel ? `${rel}/${child}` : child);
+      }
     }
   };
   for (const e of entries) await add(e.abs, path.basename(e.rel) || '.', e.st);
   return `sha256:${h.digest('hex')}`;
+}
+
+const SMALL_FILE = 1 << 20;
+
+/** `name` in directory `dir`; a join without path.join's normalising, which cost more than the copy in loops over thousands of entries. */
+function under(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+/** A file of `size` bytes (at most buf's length) read into `buf`; the bytes read. */
+function readSmall(file: string, size: number, buf: Buffer): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    let off = 0;
+    while (off < size) {
+      const got = readSync(fd, buf, off, size - off, off);
+      if (got === 0) break;
+      off += got;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface CopyOptions {
@@ -143,7 +203,7 @@ export async function copyInto(ctx: Ctx, rootfs: string, entries: SourceEntry[],
   for (const e of entries) {
     if (e.st.isDirectory()) {
       const dir = await mkdirInRoot(ctx, rootfs, dest, opts);
-      await copyChildren(ctx, e.abs, dir.host, dir.inner, opts, { n: 0 });
+      await copyChildren(ctx, rootfs, e.abs, dir.host, dir.inner, opts, { n: 0 }, '', dir.made > 0);
     } else {
       const target = destIsDir ? path.posix.join(dest, path.posix.basename(e.rel)) : dest;
       await mkdirInRoot(ctx, rootfs, path.posix.dirname(target), opts, true);
@@ -174,51 +234,73 @@ async function hostTarget(ctx: Ctx, rootfs: string, inner: string): Promise<stri
 }
 
 /** `mkdir -p` inside the root: missing directories are root's 0755 (the copy's owner when `--chown` asks). */
-async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOptions, parentsOnly = false): Promise<{ host: string; inner: string }> {
+async function mkdirInRoot(ctx: Ctx, rootfs: string, inner: string, opts: CopyOptions, parentsOnly = false, what = 'copy to'): Promise<{ host: string; inner: string; made: number }> {
   const clean = path.posix.normalize('/' + inner);
   let cur = '/';
+  let made = 0;
   for (const part of clean.split('/').filter(Boolean)) {
     cur = path.posix.join(cur, part);
     const host = await resolveInRoot(ctx, rootfs, cur);
     const st = await lstat(host).catch(() => undefined);
     if (st?.isDirectory()) continue;
-    if (st) throw berthError('InvalidArgument', `cannot copy to ${clean}: ${cur} exists in the image and is not a directory`);
+    if (st) throw berthError('InvalidArgument', `cannot ${what} ${clean}: ${cur} exists in the image and is not a directory`);
     await mkdir(host, { mode: 0o755 });
+    made++;
     const owner = parentsOnly ? { uid: 0, gid: 0 } : (opts.owner ?? { uid: 0, gid: 0 });
     await lchown(host, owner.uid, owner.gid);
     await chmod(host, 0o755);
   }
-  return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean };
+  return { host: await resolveInRoot(ctx, rootfs, clean), inner: clean, made };
+}
+
+/**
+ * WORKDIR's directory: `inner` and its missing parents made inside the
+ * root, 0755 and owned by `owner` (the USER at that point), as BuildKit
+ * makes it; resolves to how many directories it made.
+ */
+export async function makeWorkdir(ctx: Ctx, rootfs: string, inner: string, owner: { uid: number; gid: number }): Promise<number> {
+  return (await mkdirInRoot(ctx, rootfs, inner, { owner }, false, 'make the working directory')).made;
 }
 
 /**
  * The tree under `srcDir` into the directory `destHost` (already resolved in
- * the root, a real directory). Below it nothing is followed: an entry in the
- * way that is not a directory is replaced, never written through. The calls
+ * the root, a real directory). A directory meets a symlink in the image that
+ * leads (inside the root) to a directory: it is copied into that directory,
+ * as Docker follows it; anything else in the way of a directory, or in the
+ * way of a file or link, is replaced, never written through. The calls
  * are synchronous, as the layer applier's are (a thread-pool round trip per
  * small call costs more than the call), with a yield to the event loop
- * every few hundred entries.
+ * every few hundred entries. In a directory made by this copy (`fresh`)
+ * nothing can be in the way, and nothing is looked up.
  */
-async function copyChildren(ctx: Ctx, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = ''): Promise<void> {
+async function copyChildren(ctx: Ctx, rootfs: string, srcDir: string, destHost: string, destInner: string, opts: CopyOptions, tick: { n: number }, relDir = '', fresh = false): Promise<void> {
   for (const name of readdirSync(srcDir).sort()) {
     if (++tick.n % 256 === 0) {
       await new Promise((r) => setImmediate(r));
       ctx.signal.throwIfAborted();
     }
-    const abs = path.join(srcDir, name);
+    const abs = under(srcDir, name);
     const rel = relDir ? `${relDir}/${name}` : name;
     if (opts.exclude?.(rel)) continue;
     const st = lstatSync(abs);
-    const host = path.join(destHost, name);
+    const host = under(destHost, name);
     if (st.isDirectory()) {
-      const existing = lstatOrUndefined(host);
+      const existing = fresh ? undefined : lstatOrUndefined(host);
+      if (existing?.isSymbolicLink()) {
+        const inner = path.posix.join(destInner, name);
+        const target = await resolveInRoot(ctx, rootfs, inner);
+        if (lstatOrUndefined(target)?.isDirectory()) {
+          await copyChildren(ctx, rootfs, abs, target, `/${path.relative(rootfs, target)}`, opts, tick, rel);
+          continue;
+        }
+      }
       if (existing && !existing.isDirectory()) rmSync(host, { force: true });
       if (!existing?.isDirectory()) mkdirSync(host, { mode: 0o700 });
-      await copyChildren(ctx, abs, host, path.posix.join(destInner, name), opts, tick, rel);
+      await copyChildren(ctx, rootfs, abs, host, under(destInner, name), opts, tick, rel, !existing?.isDirectory());
       setMetaSync(host, meta(st, opts));
       lutimesSync(host, st.atime, st.mtime);
     } else {
-      copyOneSync(abs, st, host, path.posix.join(destInner, name), opts);
+      copyOneSync(abs, st, host, under(destInner, name), opts, fresh);
     }
   }
 }
@@ -246,9 +328,14 @@ async function copyOne(ctx: Ctx, rootfs: string, abs: string, st: Stats, inner: 
   copyOneSync(abs, st, await hostTarget(ctx, rootfs, inner), inner, opts);
 }
 
-/** One file or symlink to `host` (its parent resolved); what is in the way is replaced, a directory refused. */
-function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions): void {
-  const existing = lstatOrUndefined(host);
+/**
+ * One file or symlink to `host` (its parent resolved); what is in the way is
+ * replaced, a directory refused. In a directory made by this copy
+ * (`fresh`) nothing is in the way, and a file for root keeps the owner and
+ * mode copyFile gave it (root's, the source's).
+ */
+function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: CopyOptions, fresh = false): void {
+  const existing = fresh ? undefined : lstatOrUndefined(host);
   if (existing?.isDirectory()) throw berthError('InvalidArgument', `cannot copy a file over the directory ${inner}`);
   if (existing) rmSync(host, { force: true });
   const m = meta(st, opts);
@@ -260,6 +347,7 @@ function copyOneSync(abs: string, st: Stats, host: string, inner: string, opts: 
   }
   if (!st.isFile()) return;
   copyFileSync(abs, host);
-  setMetaSync(host, m);
+  if (!fresh || m.uid !== 0 || m.gid !== 0) setMetaSync(host, m);
+  else if (m.mode !== (st.mode & 0o7777)) chmodSync(host, m.mode);
   lutimesSync(host, st.atime, st.mtime);
 }

@@ -8,10 +8,10 @@ import { demux } from '../core/stdcopy.ts';
 import { resolveInRoot } from '../runtime/oci/rootfs-files.ts';
 import { commandArgs, DEFAULT_PATH, envLookup, expandWord } from './config-steps.ts';
 import { cleanContextPath } from './context.ts';
-import { contentDigest, matchSources } from './copy.ts';
+import { contentDigest, copyInto, matchSources, type SourceEntry } from './copy.ts';
 import { flagValue, parseError, type InstructionOf, type Stage } from './dockerfile.ts';
 import { parseRunMount, type RunMount } from './run-mounts.ts';
-import { argEnv as declaredArgEnv, hashKey, noteArgs, type BuildRun, type StageState, type StepHost } from './state.ts';
+import { argEnv as declaredArgEnv, contextIgnored, hashKey, noteArgs, type BuildRun, type StageState, type StepHost } from './state.ts';
 
 /*
  * RUN: the command (exec form, or through the stage's SHELL; a heredoc as
@@ -70,15 +70,29 @@ async function bindMounts(host: StepHost, run: BuildRun, stage: Stage, mounts: R
         what = `stage or image "${m.from}"`;
       }
       out.push({ target: m.target, host: '', digest: '', release });
-      const entries = await matchSources(run.ctx, root, cleanContextPath(m.source), what);
-      out[out.length - 1].host = entries[0].abs;
-      out[out.length - 1].digest = await contentDigest(run.ctx, entries);
+      const ignored = m.from === undefined ? contextIgnored(run) : undefined;
+      const entries = await matchSources(run.ctx, root, cleanContextPath(m.source), what, ignored);
+      const e = entries[0];
+      const under = ignored && ((rel: string) => ignored(e.rel ? `${e.rel}/${rel}` : rel));
+      const inPlace = m.from === undefined && run.context.inPlace;
+      out[out.length - 1].digest = await contentDigest(run.ctx, entries, { ...(under ? { exclude: under } : {}), ...(inPlace ? { hashes: host.hashes } : {}) });
+      // A context read in place is the user's own directory: the container sees a copy, without what .dockerignore leaves out.
+      out[out.length - 1].host = inPlace ? await contextCopy(run, e, under, out.length) : e.abs;
     }
     return out;
   } catch (err) {
     for (const b of out) await b.release?.();
     throw err;
   }
+}
+
+/** A private copy of a source of a context read in place, as a context sent as a tar would have it (root's, ignored paths left out). */
+async function contextCopy(run: BuildRun, e: SourceEntry, exclude: ((rel: string) => boolean) | undefined, n: number): Promise<string> {
+  const dir = path.join(run.dir, `bind-${n}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const target = e.st.isDirectory() ? '/' : `/${path.posix.basename(e.rel) || 'source'}`;
+  await copyInto(run.ctx, dir, [e], target, { owner: { uid: 0, gid: 0 }, ...(exclude ? { exclude } : {}) });
+  return e.st.isDirectory() ? dir : path.join(dir, target);
 }
 
 async function runInContainer(
@@ -88,7 +102,7 @@ async function runInContainer(
   ins: InstructionOf<'RUN'>,
   step: number,
   o: { cmd: string[]; argEnv: string[]; createdBy: string; network: string; mounts: RunMount[]; binds: Array<{ target: string; host: string }> },
-): Promise<string> {
+): Promise<string | undefined> {
   const { cmd, argEnv, createdBy, network, mounts, binds } = o;
   const env = st.config.config?.Env ?? [];
   const config: ContainerConfig = {
@@ -145,7 +159,7 @@ async function lock(key: string): Promise<() => void> {
   };
 }
 
-async function runCommand(host: StepHost, run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string> {
+async function runCommand(host: StepHost, run: BuildRun, st: StageState, ins: InstructionOf<'RUN'>, step: number, config: ContainerConfig, createdBy: string, cmd: string[], mountTargets: string[]): Promise<string | undefined> {
   return host.inContainer(run, st, step, config, createdBy, async (id) => {
     // Mount points the runtime makes for the step's mounts are not part of its layer, as in BuildKit.
     const stubs = mountTargets.length ? await missingPaths(host, run, id, mountTargets) : [];

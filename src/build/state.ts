@@ -4,6 +4,7 @@ import type { ContainerConfig } from '../core/containers.ts';
 import type { ImageConfig } from '../images/types.ts';
 import { envLookup, type StepScope } from './config-steps.ts';
 import type { BuildContext } from './context.ts';
+import type { FileHashCache } from './hash-cache.ts';
 import type { Dockerfile, Stage } from './dockerfile.ts';
 import type { BuildEvent, BuildImage, BuilderDeps, BuildInput } from './types.ts';
 
@@ -37,6 +38,8 @@ export interface BuildRun {
   stageRuns: Map<number, Promise<StageState>>;
   /** Untagged image records this build made, dropped at the end. */
   made: Set<string>;
+  /** Images the build uses, kept from a concurrent prune until it ends (ID -> release). */
+  holds: Map<string, () => void>;
   usedArgs: Set<string>;
   needed: Stage[];
   /** SOURCE_DATE_EPOCH, when given: every time in the image is pinned to it. */
@@ -51,14 +54,20 @@ export interface BuildRun {
  */
 export interface StepHost {
   deps: BuilderDeps;
+  /** Content hashes of files read in place, kept between builds. */
+  hashes: FileHashCache;
   /** Expansion scope: the stage's ENV, then its ARGs; without a stage, the meta and platform args. */
   scope(run: BuildRun, st: StageState | undefined, used: Set<string>): StepScope;
   /** The image `name` stands for in stage `stage`: an earlier stage's (stored now if need be), or an image (pulled if missing). */
   imageFor(run: BuildRun, stage: Stage, name: string, step: number): Promise<BuildImage>;
   /** A created (never started) container of image `id`, its rootfs mounted for reading until `release`. */
   openImage(run: BuildRun, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  /** Create a container for the step, let `work` change it, commit it as the stage's new image and remove it. */
-  inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void>): Promise<string>;
+  /**
+   * Create a container for the step, let `work` change it, commit it as the
+   * stage's new image and remove it; a `work` that resolves to false changed
+   * nothing, and nothing is committed (resolves to undefined).
+   */
+  inContainer(run: BuildRun, st: StageState, step: number, config: ContainerConfig, createdBy: string, work: (id: string) => Promise<void | boolean>): Promise<string | undefined>;
   /** Take the cached image of the stage's key, or of a `--cache-from` image whose next step is `createdBy`, when the build may. */
   cached(run: BuildRun, st: StageState, step: number, createdBy?: string): Promise<boolean>;
   /** The ID of an image holding the stage's layers (stored now for a stage from scratch). */
@@ -86,4 +95,13 @@ export function hashKey(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(`${p.length}:${p}\n`);
   return `sha256:${h.digest('hex')}`;
+}
+
+/**
+ * What `.dockerignore` leaves out of a context read in place, by path from
+ * the context root (a context sent as a tar had it taken out on arrival).
+ */
+export function contextIgnored(run: BuildRun): ((rel: string) => boolean) | undefined {
+  const { context } = run;
+  return context.inPlace && !context.ignore.empty ? (rel) => context.ignore.ignored(rel) : undefined;
 }

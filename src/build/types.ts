@@ -58,6 +58,8 @@ export interface BuildImages {
   /** Remove the untagged record named `id`, if no other name points at the image it is harmless. */
   dropRecord(ctx: Ctx, id: string): Promise<void>;
   tag(ctx: Ctx, id: string, name: string): Promise<void>;
+  /** Keep image `id` from a concurrent prune until the returned function is called. */
+  hold(ctx: Ctx, id: string): () => void;
   gc(ctx: Ctx): Promise<{ bytes: number }>;
   platform: { os: string; architecture: string; variant?: string };
 }
@@ -69,7 +71,7 @@ export interface BuildContainers {
   attach(ctx: Ctx, id: string): Promise<{ stream: NodeJS.ReadableStream & { destroy(): void } }>;
   wait(ctx: Ctx, id: string, condition: 'next-exit'): Promise<{ exitCode: number; error?: string }>;
   rootfsOf(ctx: Ctx, id: string): Promise<{ rootfs: string; release: () => Promise<void> }>;
-  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; pause: false }): Promise<string>;
+  commit(ctx: Ctx, id: string, opts: { config: ImageConfigFields; createdBy: string; history: HistoryEntry[]; created?: string; clampMtime?: number; compression?: 'gzip' | 'zstd'; compressionLevel?: number; pause: false; consumeLayer?: boolean }): Promise<string>;
   remove(ctx: Ctx, id: string): Promise<void>;
 }
 
@@ -91,10 +93,13 @@ export interface BuilderConfig {
   maxContextBytes: number;
   /** How new layers are compressed. */
   compression: 'gzip' | 'zstd';
+  compressionLevel: number;
   /** Where contexts are unpacked while a build runs (`<root>/builds`), emptied at start. */
   workDir: string;
   /** Where `RUN --mount=type=cache` directories persist (`<root>/build-cache-mounts`), emptied by prune. */
   cacheMountDir: string;
+  /** How many files of contexts read in place keep their content hash between builds. */
+  hashCacheEntries?: number;
 }
 
 export interface BuilderDeps {
@@ -107,8 +112,12 @@ export interface BuilderDeps {
 
 export interface BuildInput {
   request: BuildRequest;
-  /** The context as a tar (plain, gzip or zstd). */
-  context: Readable;
+  /**
+   * The context: a tar (plain, gzip or zstd) sent by the client, or a
+   * directory on berthd's host read where it is (`dir`, absolute), for a
+   * caller the front door has checked sees this file system as root.
+   */
+  context: Readable | { dir: string };
   onEvent?: (ev: BuildEvent) => void;
 }
 

@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api/native/client.ts';
-import type { CommandEnv } from './command.ts';
+import { RUN_LOCALLY, type CommandEnv } from './command.ts';
 import { isFlagError } from './flags.ts';
 import { commands, groupNames, resolve } from './registry.ts';
 
@@ -8,13 +8,13 @@ import { commands, groupNames, resolve } from './registry.ts';
  * environment and working directory, and their signals. main.ts gives its own
  * process's; berthd's CLI host gives those of the thin client it serves.
  */
-export type CliIo = Omit<CommandEnv, 'client'> & {
+export type CliIo = Omit<CommandEnv, 'client' | 'inDaemon'> & {
   /** Set when berthd runs the command: the daemon's own socket, and an abort when the client goes away. */
   hosted?: { host: string; signal: AbortSignal };
 };
 
 /** Sentinel of runCli: the command must run in the user's own process (Command.local). */
-export const RUN_LOCALLY = 'local';
+export { RUN_LOCALLY };
 
 /** Runs one berth command line. Errors are printed on io.stderr; resolves to the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number | typeof RUN_LOCALLY> {
@@ -111,6 +111,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number | typeof RUN_
   const env: CommandEnv = Object.create(io, {
     client: { value: () => (client ??= new Client({ host, namespace, signal: io.hosted?.signal })) },
     signal: { value: io.hosted?.signal },
+    inDaemon: { value: !!io.hosted },
   }) as CommandEnv;
   try {
     return await command.run(args, env);

@@ -26,7 +26,20 @@ export interface CommandEnv {
   onSignal(signal: NodeJS.Signals, handler: () => void): () => void;
   /** Aborted when a hosted command's client goes away: long reads stop with it. */
   readonly signal?: AbortSignal;
+  /**
+   * Set when berthd hosts the command (daemon/cli-host.ts): the user is root
+   * in berthd's mount namespace, so a path the command names is the same
+   * file for berthd, which may read it in place.
+   */
+  readonly inDaemon?: boolean;
 }
+
+/**
+ * What a command resolves to when, hosted by berthd, it finds it must run
+ * in the user's own process after all (as `local` commands always do);
+ * it has written nothing yet.
+ */
+export const RUN_LOCALLY = 'local';
 
 /**
  * A command's own definition is the one source of its help (`berth CMD
@@ -49,6 +62,6 @@ export interface Command {
    * rights and umask, and is never hosted by berthd.
    */
   local?: boolean;
-  /** Resolves to the process exit code. */
-  run(argv: string[], env: CommandEnv): Promise<number>;
+  /** Resolves to the process exit code (or, hosted, RUN_LOCALLY). */
+  run(argv: string[], env: CommandEnv): Promise<number | typeof RUN_LOCALLY>;
 }

@@ -170,27 +170,59 @@ export interface TarItem {
  */
 export function tarStream(items: AsyncIterable<TarItem> | Iterable<TarItem>): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
+    // Headers, padding and small bodies are gathered and go out in batches (see BATCH_BYTES).
+    let parts: Buffer[] = [];
+    let bytes = 0;
+    const add = (b: Buffer) => {
+      parts.push(b);
+      bytes += b.length;
+    };
+    const take = () => {
+      const out = Buffer.concat(parts, bytes);
+      parts = [];
+      bytes = 0;
+      return out;
+    };
     for await (const { entry, body } of items) {
-      yield encodeHeader(entry);
-      if (entry.type !== 'file') continue;
-      const size = entry.size ?? 0;
-      let written = 0;
-      if (body !== undefined) {
-        const chunks = typeof body === 'string' || Buffer.isBuffer(body) ? [Buffer.from(body)] : body;
-        for await (const c of chunks) {
-          const b = typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-          written += b.length;
-          if (written > size) break;
-          yield b;
+      add(encodeHeader(entry));
+      if (entry.type === 'file') {
+        const size = entry.size ?? 0;
+        let written = 0;
+        if (typeof body === 'string' || Buffer.isBuffer(body)) {
+          const b = Buffer.from(body);
+          written = b.length;
+          if (written <= size) add(b);
+        } else if (body !== undefined) {
+          for await (const c of body) {
+            const b = typeof c === 'string' ? Buffer.from(c) : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+            written += b.length;
+            if (written > size) break;
+            if (b.length < BATCH_BYTES) add(b);
+            else {
+              if (bytes) yield take();
+              yield b;
+            }
+            if (bytes >= BATCH_BYTES) yield take();
+          }
         }
+        if (written !== size) {
+          throw berthError('InvalidArgument', `tar entry "${entry.name}": body has ${written > size ? 'more than' : 'only'} ${written} bytes, header says ${size}`);
+        }
+        const pad = tarPadding(size);
+        if (pad.length > 0) add(pad);
       }
-      if (written !== size) {
-        throw berthError('InvalidArgument', `tar entry "${entry.name}": body has ${written > size ? 'more than' : 'only'} ${written} bytes, header says ${size}`);
-      }
-      const pad = tarPadding(size);
-      if (pad.length > 0) yield pad;
+      if (bytes >= BATCH_BYTES) yield take();
     }
-    yield TAR_END;
+    add(TAR_END);
+    yield take();
   }
   return Readable.from(generate(), { objectMode: false });
 }
+
+/**
+ * Headers, padding and small bodies go out in batches of about this many
+ * bytes: every chunk costs the reader a round trip (a compressor's
+ * thread-pool job, a hash update, a socket write), and a layer of thousands
+ * of small files was thousands of them.
+ */
+const BATCH_BYTES = 256 * 1024;

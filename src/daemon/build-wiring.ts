@@ -64,6 +64,7 @@ export function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageS
       });
     },
     tag: (ctx, id, name) => images.tag(ctx, id, name),
+    hold: (ctx, id) => images.hold(ctx, id),
     async gc(ctx) {
       const r = await images.deps.gc.collect(ctx);
       return { bytes: r.contentBytes };
@@ -87,7 +88,7 @@ export function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageS
       delete: (ctx, id) => leases.delete(ctx, id),
       addResource: (ctx, id, res) => leases.addResource(ctx, id, res),
     },
-    config: { maxContextBytes: settings.maxContextBytes, compression: settings.compression, workDir, cacheMountDir: path.join(opts.root, 'build-cache-mounts') },
+    config: { maxContextBytes: settings.maxContextBytes, compression: settings.compression, compressionLevel: settings.compressionLevel, workDir, cacheMountDir: path.join(opts.root, 'build-cache-mounts') },
   });
   return { builder, recover };
 }

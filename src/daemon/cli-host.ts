@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { RUN_LOCALLY, runCli, type CliIo } from '../cli/cli.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { fileStatusFlags, peerCredentials, pidfdGetfd, pidfdOpen, setFileStatusFlags } from '../core/sys.ts';
+import { sameMountNamespace, socketFd } from '../api/native/peer.ts';
 import type { Router } from '../api/native/server.ts';
 
 /**
@@ -185,20 +186,6 @@ function serve(sock: Duplex, req: CliRequest, stdio: ClientStdio, host: string, 
 function signalName(signo: number): NodeJS.Signals | undefined {
   for (const [name, n] of Object.entries(osConstants.signals)) if (n === signo) return name as NodeJS.Signals;
   return undefined;
-}
-
-function sameMountNamespace(pid: number): boolean {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/mnt`) === readlinkSync('/proc/self/ns/mnt');
-  } catch {
-    return false;
-  }
-}
-
-function socketFd(socket: unknown): number {
-  const fd = (socket as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw berthError('Internal', 'the CLI host cannot see the client socket');
-  return fd;
 }
 
 type Stream = NodeJS.WriteStream | NodeJS.ReadStream;

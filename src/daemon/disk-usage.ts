@@ -1,3 +1,4 @@
+import type { BuildCacheRecord } from '../build/builder.ts';
 import type { Ctx } from '../core/context.ts';
 import type { ImageService } from '../images/service.ts';
 import type { ContainerService } from '../runtime/containers/containers.ts';
@@ -5,14 +6,15 @@ import type { VolumeService } from '../runtime/volumes/volumes.ts';
 import { diskUsage } from '../snapshots/usage.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 
-/** `system df`: what images, containers' writable layers and volumes take on disk. Shapes follow docker's /system/df. */
+/** `system df`: what images, containers' writable layers, volumes and the build cache take on disk. Shapes follow docker's /system/df. */
 export interface DiskUsageReport {
   Images: Array<{ Id: string; RepoTags: string[]; Size: number; Containers: number }>;
   Containers: Array<{ Id: string; Names: string[]; Image: string; State: string; SizeRw: number }>;
   Volumes: Array<{ Name: string; Mountpoint: string; UsageData: { Size: number; RefCount: number } }>;
+  BuildCache: BuildCacheRecord[];
 }
 
-export async function diskUsageReport(ctx: Ctx, deps: { images: ImageService; containers: ContainerService; volumes: VolumeService; snapshotter: Snapshotter }): Promise<DiskUsageReport> {
+export async function diskUsageReport(ctx: Ctx, deps: { images: ImageService; containers: ContainerService; volumes: VolumeService; snapshotter: Snapshotter; buildCache?: (ctx: Ctx) => Promise<BuildCacheRecord[]> }): Promise<DiskUsageReport> {
   const images = (await deps.images.list(ctx, { all: true })).map((i) => ({ Id: i.Id, RepoTags: i.RepoTags, Size: i.Size, Containers: i.Containers }));
   const containers = [];
   for (const c of await deps.containers.list(ctx)) {
@@ -25,5 +27,5 @@ export async function diskUsageReport(ctx: Ctx, deps: { images: ImageService; co
     const used = await diskUsage(ctx, v.mountpoint).catch(() => ({ size: 0 }));
     volumes.push({ Name: v.name, Mountpoint: v.mountpoint, UsageData: { Size: used.size, RefCount: deps.volumes.usedBy(ctx.namespace, v.name).length } });
   }
-  return { Images: images, Containers: containers, Volumes: volumes };
+  return { Images: images, Containers: containers, Volumes: volumes, BuildCache: (await deps.buildCache?.(ctx)) ?? [] };
 }

@@ -166,7 +166,7 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
   const { builder, recover: recoverBuilds } = wireBuilder({ db, root, images: images.images, containers: containers.containers, build: cfg.sections.build, log: opts.log });
   registerBuildRoutes(router, builder);
 
-  describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter });
+  describe.df = (ctx) => diskUsageReport(ctx, { images: images.images, containers: containers.containers, volumes: containers.volumes, snapshotter: images.snapshotter, buildCache: (ctx) => builder.cacheUsage(ctx) });
   const rt = cfg.sections.runtime;
   describe.fn = async (ctx) => {
     const all = await containers.containers.list(ctx);

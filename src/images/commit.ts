@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGzip, createZstdCompress } from 'node:zlib';
+import { constants as zlibConstants, createGzip, createZstdCompress } from 'node:zlib';
 import { chainId } from '../core/chain-id.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -35,12 +35,25 @@ export interface CommitLayerOptions {
   created?: string;
   /** How the layer blob is compressed (default gzip). */
   compression?: 'gzip' | 'zstd';
+  /** Its compression level (default: the compressor's own, gzip 6, zstd 3). */
+  compressionLevel?: number;
+  /**
+   * An active snapshot on the parent's chain that holds exactly `layer`
+   * (a stopped container's writable layer, in overlay format, the
+   * runtime's placeholders taken out): it becomes the new layer's snapshot
+   * as it is, instead of `layer` being unpacked into a snapshot of its own,
+   * which wrote every file a second time. The caller must not change it
+   * afterwards; when the layer's snapshot exists already it is left active,
+   * for the caller to remove.
+   */
+  snapshotKey?: string;
 }
 
 /**
  * `commit`: a new image made of `parent`'s layers and one more. The layer
  * is stored gzip-compressed while it is unpacked onto the parent's snapshot
- * chain, so the new image runs at once; the config and manifest carry the
+ * chain (or while `snapshotKey`, which holds it already, is hashed for its
+ * diff ID), so the new image runs at once; the config and manifest carry the
  * same garbage-collection references a pulled image has (config to the top
  * snapshot, manifest to config and layers). Resolves to the image ID.
  */
@@ -52,23 +65,31 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
   const parentChain = chainId(parentDiffIds);
   return svc.withLease(ctx, async (lctx) => {
     const sn = deps.snapshotter;
-    const key = `commit-${randomBytes(6).toString('hex')}`;
-    await deps.leases.attach(lctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
+    // The caller's snapshot holds the layer already: only the blob is written, the tar hashed for its diff ID.
+    const given = opts.snapshotKey;
+    const key = given ?? `commit-${randomBytes(6).toString('hex')}`;
     // As a pull unpacks: an overlay layer is extracted on its own (whiteouts kept as overlayfs
     // writes them) and put on its parent at commit; a copying snapshotter starts from the parent.
     const standalone = sn.capabilities.parallelUnpack;
-    const mounts = await sn.prepare(lctx, key, standalone ? undefined : parentChain);
     let committed = false;
     try {
+      let applied: Promise<{ diffId: Digest; size: number }> | undefined;
+      const toApply = new PassThrough({ highWaterMark: 1 << 20 });
+      if (given === undefined) {
+        await deps.leases.attach(lctx, { kind: 'snapshot', id: key, snapshotter: sn.name });
+        const mounts = await sn.prepare(lctx, key, standalone ? undefined : parentChain);
+        applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: standalone ? 'overlay' : 'plain' }));
+      }
       const ref = `${key}-layer`;
       await deps.leases.attach(lctx, { kind: 'ingest', id: ref });
       const writer = await deps.content.writer(lctx, { ref });
-      const toApply = new PassThrough({ highWaterMark: 1 << 20 });
-      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: standalone ? 'overlay' : 'plain' }));
-      let applyDone = false;
-      applied.then(() => (applyDone = true), () => (applyDone = true));
+      let applyDone = applied === undefined;
+      applied?.then(() => (applyDone = true), () => (applyDone = true));
+      const tarHash = applied === undefined ? createHash('sha256') : undefined;
+      let tarSize = 0;
       const zstd = opts.compression === 'zstd';
-      const gzip = zstd ? createZstdCompress() : createGzip();
+      const level = opts.compressionLevel;
+      const gzip = zstd ? createZstdCompress(level ? { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } } : {}) : createGzip(level ? { level } : {});
       const hash = createHash('sha256');
       let size = 0;
       const stored = (async () => {
@@ -82,14 +103,18 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       let diffId: Digest;
       try {
         for await (const c of opts.layer) {
+          if (tarHash) {
+            tarHash.update(c as Buffer);
+            tarSize += (c as Buffer).length;
+          }
           if (!gzip.write(c)) await waitDrain(gzip);
-          if (!applyDone && !toApply.write(c)) await Promise.race([waitDrain(toApply), applied.catch(() => {})]);
+          if (!applyDone && !toApply.write(c)) await Promise.race([waitDrain(toApply), applied!.catch(() => {})]);
         }
         gzip.end();
         toApply.end();
         await stored;
         layerDigest = `sha256:${hash.digest('hex')}`;
-        const got = await applied;
+        const got = applied ? await applied : { diffId: `sha256:${tarHash!.digest('hex')}` as Digest, size: tarSize };
         diffId = got.diffId;
         await commitLayerBlob(lctx, svc, writer, { digest: layerDigest, size, unpacked: got.size });
       } catch (err) {
@@ -101,7 +126,8 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       }
       const diffIds = [...parentDiffIds, diffId];
       const top = chainId(diffIds)!;
-      committed = await commitLayerSnapshot(lctx, svc, top, key, parentChain);
+      // A given snapshot was prepared on the parent chain already.
+      committed = await commitLayerSnapshot(lctx, svc, top, key, given === undefined ? parentChain : undefined);
       const now = opts.created ?? new Date().toISOString();
       const base = parent.config as ImageConfig;
       const config: ImageConfig = {
@@ -116,7 +142,7 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       const layers = [...parent.manifest.layers, { mediaType: zstd ? MediaTypes.ociLayerZstd : MediaTypes.ociLayerGzip, digest: layerDigest, size }];
       return await recordImage(ctx, lctx, svc, { config, layers, topSnapshot: top, name });
     } finally {
-      if (!committed) await sn.remove(cleanupCtx(ctx), key).catch(() => {});
+      if (!committed && given === undefined) await sn.remove(cleanupCtx(ctx), key).catch(() => {});
     }
   });
 }

@@ -1,6 +1,6 @@
 import type { Ctx } from '../core/context.ts';
 import { isDigest, shortId } from '../core/digest.ts';
-import { berthError } from '../core/errors.ts';
+import { berthError, isNotFound } from '../core/errors.ts';
 import type { PruneResult, RemoveResult } from '../core/images.ts';
 import { familiarName, isDanglingName, normalizeName } from './names.ts';
 import type { FoundImage, ImageServiceCore } from './types.ts';
@@ -68,7 +68,7 @@ async function deleteImage(svc: ImageServiceCore, ctx: Ctx, img: FoundImage, out
 
 /**
  * Remove dangling images (no name), or with `all` every image no container
- * uses, then collect garbage.
+ * uses and no operation holds (a running build's), then collect garbage.
  */
 export async function pruneImages(svc: ImageServiceCore, ctx: Ctx, opts: { all?: boolean }): Promise<PruneResult> {
   const all = await svc.all(ctx);
@@ -77,12 +77,19 @@ export async function pruneImages(svc: ImageServiceCore, ctx: Ctx, opts: { all?:
   const deleted: PruneResult['ImagesDeleted'] = [];
   let reclaimed = 0;
   for (const id of ids) {
-    if (used.has(id)) continue;
+    // Checked at each image: a build may have taken one since the list was read.
+    if (used.has(id) || svc.isHeld(ctx, id)) continue;
     const recs = all.filter((x) => x.img.id === id);
     const dangling = recs.every((x) => isDanglingName(x.rec.name));
     if (!dangling && !opts.all) continue;
     const img: FoundImage = { ...recs[0].img, records: recs.map((x) => x.rec) };
-    await deleteImage(svc, ctx, img, deleted);
+    try {
+      await deleteImage(svc, ctx, img, deleted);
+    } catch (err) {
+      // Removed meanwhile (a build dropping its intermediate records as it ends): nothing left to prune.
+      if (isNotFound(err)) continue;
+      throw err;
+    }
     reclaimed += imageSize(img);
   }
   const gc = await svc.deps.gc.collect(ctx);

@@ -41,6 +41,8 @@ export class ImageService implements ImageServiceCore {
   readonly #resolved = new Map<string, ResolvedImage>();
   /** Per-layer work in progress, shared by concurrent pulls of the same layers. */
   readonly inflight = new Map<string, Promise<unknown>>();
+  /** Images an operation uses without a container (a build's), by namespace and ID, with how many holds each has. */
+  readonly #held = new Map<string, number>();
 
   constructor(deps: ImageServiceDeps) {
     this.deps = deps;
@@ -242,6 +244,29 @@ export class ImageService implements ImageServiceCore {
 
   async usage(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]> {
     return this.deps.containers ? this.deps.containers.imagesInUse(ctx) : [];
+  }
+
+  /**
+   * Keeps image `id` from `prune` while an operation uses it without a
+   * container: a build's intermediate images between its steps, its base
+   * images. Held in memory (an operation does not outlive berthd); the
+   * returned function lets it go, once.
+   */
+  hold(ctx: Ctx, id: string): () => void {
+    const key = `${ctx.namespace}\0${id}`;
+    this.#held.set(key, (this.#held.get(key) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.#held.get(key) ?? 1) - 1;
+      if (left > 0) this.#held.set(key, left);
+      else this.#held.delete(key);
+    };
+  }
+
+  isHeld(ctx: Ctx, id: string): boolean {
+    return this.#held.has(`${ctx.namespace}\0${id}`);
   }
 
   /**

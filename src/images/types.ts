@@ -232,5 +232,7 @@ export interface ImageServiceCore {
   find(ctx: Ctx, input: string): Promise<FoundImage>;
   setName(ctx: Ctx, name: string, target: Descriptor, id: Digest, labels?: Record<string, string>): Promise<void>;
   usage(ctx: Ctx): Promise<{ imageId: string; image: string; containerId: string }[]>;
+  /** Whether an operation holds image `id` (see ImageService.hold): prune passes it over. */
+  isHeld(ctx: Ctx, id: string): boolean;
   withLease<T>(ctx: Ctx, fn: (leased: Ctx) => Promise<T>): Promise<T>;
 }

@@ -206,8 +206,12 @@ export abstract class SnapshotStoreBase implements Snapshotter {
         parentId = p.id;
       }
       const labels = { ...JSON.parse(row.labels), ...opts?.labels };
-      this.db.sql.prepare(`UPDATE snapshots SET key = ?, kind = 'committed', parent_id = ?, labels = ?, updated_at = ? WHERE id = ?`)
-        .run(name, parentId, JSON.stringify(labels), Date.now(), row.id);
+      // A committed snapshot is new (as containerd's commit makes a new record): GC spares what was
+      // made after its mark began, and an active snapshot committed late (a container's writable
+      // layer becoming an image's) must count as made now, not when it was prepared.
+      const now = Date.now();
+      this.db.sql.prepare(`UPDATE snapshots SET key = ?, kind = 'committed', parent_id = ?, labels = ?, created_at = ?, updated_at = ? WHERE id = ?`)
+        .run(name, parentId, JSON.stringify(labels), now, now, row.id);
     });
   }
 

@@ -82,9 +82,16 @@ describe('docker build through the Docker API', { skip: dockerSkip, timeout: 600
     assert.match(unknown.stderr, /Dockerfile:2:1: unknown instruction: NOPE/);
     const offline = await docker(['build', '-q', '--network', 'none', '-'], `FROM ${de.e.image}\nRUN sh -c '! grep -q eth0 /proc/net/dev'\n`);
     assert.equal(offline.code, 0, offline.stderr + offline.stdout);
+    const cacheRow = async () => {
+      const df = await docker(['system', 'df', '--format', '{{json .}}']);
+      assert.equal(df.code, 0, df.stderr);
+      return df.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>).find((x) => x.Type === 'Build Cache')!;
+    };
+    assert.ok(Number((await cacheRow()).TotalCount) > 0, 'the build cache is counted');
     const prune = await docker(['builder', 'prune', '-f']);
     assert.equal(prune.code, 0, prune.stderr);
     assert.match(prune.stdout, /Total reclaimed space/);
+    assert.equal((await cacheRow()).TotalCount, '0');
     const tar = execFileSync('tar', ['-cf', '-', '-C', context({ Dockerfile: `FROM ${de.e.image}\nCOPY a /a\n`, a: 'A' }), '.']);
     const fromTar = await de.docker(['build', '-q', '-'], { input: tar.toString('latin1') });
     assert.equal(fromTar.code, 0, fromTar.stderr);

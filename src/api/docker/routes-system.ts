@@ -12,8 +12,8 @@ import { API_VERSION, MIN_API_VERSION } from './version.ts';
 export interface SystemDeps {
   root: string;
   describe(ctx: Ctx): Promise<Record<string, unknown>>;
-  /** What volumes take on disk, and how many containers use each (the native API's `system df`). */
-  diskUsage?(ctx: Ctx): Promise<{ Volumes: Array<{ Name: string; UsageData: { Size: number; RefCount: number } }> }>;
+  /** What volumes take on disk and how many containers use each, and the build cache's records (the native API's `system df`). */
+  diskUsage?(ctx: Ctx): Promise<{ Volumes: Array<{ Name: string; UsageData: { Size: number; RefCount: number } }>; BuildCache?: Array<{ Size: number }> }>;
 }
 
 const DF_TYPES = ['container', 'image', 'volume', 'build-cache'];
@@ -24,7 +24,7 @@ const goArch = (): string => ({ x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 
 
 /** `/_ping`, `/version`, `/info` and `/system/df` (`/build/prune` is the builder's, in routes-build.ts). */
 export function registerSystemRoutes(router: DockerRouter, deps: SystemDeps & ContainerQueryDeps & { images: ImageService; volumes: VolumeService }): void {
-  // docker system df (API 1.42+ may ask for some types only). The build cache's entries are not listed yet.
+  // docker system df (API 1.42+ may ask for some types only).
   router.add('GET', '/system/df', async (req) => {
     const types = req.query.getAll('type');
     for (const t of types) if (!DF_TYPES.includes(t)) throw berthError('InvalidArgument', `unknown object type: ${t}`);
@@ -41,7 +41,7 @@ export function registerSystemRoutes(router: DockerRouter, deps: SystemDeps & Co
       const usage = new Map(((await deps.diskUsage?.(req.ctx))?.Volumes ?? []).map((v) => [v.Name, v.UsageData]));
       out.Volumes = (await deps.volumes.list(req.ctx)).map((v) => ({ ...volumeView(v), UsageData: usage.get(v.name) ?? { Size: -1, RefCount: -1 } }));
     }
-    if (want('build-cache')) out.BuildCache = [];
+    if (want('build-cache')) out.BuildCache = (await deps.diskUsage?.(req.ctx))?.BuildCache ?? [];
     return ok(out);
   });
 

@@ -1,9 +1,12 @@
 import { berthError } from '../../core/errors.ts';
 import type { Builder, BuildEvent, BuildRequest } from '../../build/builder.ts';
+import { isLocalRoot } from './peer.ts';
 import type { Router } from './server.ts';
 
 /**
- * `POST /build`: the body is the context as a tar; the query carries the
+ * `POST /build`: the body is the context as a tar, or `contextdir` names a
+ * directory on berthd's host read in place (root clients in berthd's mount
+ * namespace only: PermissionDenied otherwise); the query carries the
  * request (`t` several, `dockerfile`, `buildarg` and `label` as `K=V`
  * several, `target`, `nocache`, `pull`, `platform`, `cachefrom` several, `network`). Streams NDJSON
  * BuildEvents, the last one `{kind:"result"}`, or an error line.
@@ -24,6 +27,10 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
       cacheFrom: q.getAll('cachefrom').filter(Boolean),
       network: q.get('network') || undefined,
     };
+    const contextDir = q.get('contextdir');
+    // A path on this host is read with berthd's rights: only for root in berthd's mount namespace, whose files they are.
+    if (contextDir && !isLocalRoot(req.raw.socket)) throw berthError('PermissionDenied', 'contextdir: berthd reads a context in place only for root on its own host; send the context as a tar');
+    const context = contextDir ? { dir: contextDir } : req.body;
     const out = req.ndjson();
     // Events go out in order; a slow client slows the build's log, never loses it.
     let pending = Promise.resolve();
@@ -31,7 +38,7 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
       pending = pending.then(() => out.write(ev)).catch(() => {});
     };
     try {
-      await builder.build(req.ctx, { request, context: req.body, onEvent: emit });
+      await builder.build(req.ctx, { request, context, onEvent: emit });
       await pending;
       out.end();
     } catch (err) {

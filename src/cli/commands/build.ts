@@ -1,7 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { lstat, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import type { Command, CommandEnv } from '../command.ts';
+import { RUN_LOCALLY, type Command, type CommandEnv } from '../command.ts';
+import { IgnoreMatcher, parseIgnoreFile } from '../../core/dockerignore.ts';
+import { readUserFile } from '../../core/user-file.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { looksLikeArchive, packDirectory, packDockerfileOnly, type PackedContext } from '../build-context.ts';
@@ -29,8 +31,6 @@ const specs = {
 export const command: Command = {
   usage: 'berth build [OPTIONS] PATH | -',
   summary: 'Build an image from a Dockerfile',
-  // It reads the user's context directory and files by path, with the user's rights.
-  local: true,
   flags: specs,
   args: ['none'],
   async run(argv, env) {
@@ -58,13 +58,19 @@ export const command: Command = {
         return 125;
       }
     }
-    let packed: PackedContext;
+    // Hosted by berthd, a directory is read where it is; anything else runs in the user's own process and travels as a tar.
+    let packed: PackedContext | { dir: string; dockerfile: string } | undefined;
+    if (env.inDaemon) {
+      packed = await inPlace(env, args[0], flags.file as string | undefined);
+      if (!packed) return RUN_LOCALLY;
+    }
     try {
-      packed = await context(env, args[0], flags.file as string | undefined);
+      packed ??= await context(env, args[0], flags.file as string | undefined);
     } catch (err) {
       env.stderr.write(`${(err as Error).message}\n`);
       return 1;
     }
+    const sent = packed;
     return daemonCall(env, async () => {
       const quiet = !!flags.quiet || progress === 'quiet';
       const mode = progress === 'auto' ? ((env.stderr as { isTTY?: boolean }).isTTY ? 'tty' : 'plain') : progress === 'quiet' ? 'plain' : progress;
@@ -72,10 +78,11 @@ export const command: Command = {
       let id = '';
       try {
         for await (const ev of env.client().stream<BuildEvent>('POST', '/build', {
-          upload: packed.tar,
+          ...('tar' in sent ? { upload: sent.tar } : {}),
           query: {
+            ...('dir' in sent ? { contextdir: sent.dir } : {}),
             t: flags.tag as string[],
-            dockerfile: packed.dockerfile,
+            dockerfile: sent.dockerfile,
             buildarg: buildArgs,
             label: flags.label as string[],
             target: flags.target as string | undefined,
@@ -94,7 +101,12 @@ export const command: Command = {
         throw err;
       }
       printer.finish();
-      if (flags.iidfile) await writeFile(path.resolve(env.cwd, flags.iidfile as string), id);
+      if (flags.iidfile) {
+        // As docker: whatever was there goes first; the new file is created, never opened through what was in its place.
+        const file = path.resolve(env.cwd, flags.iidfile as string);
+        await rm(file, { force: true });
+        await writeFile(file, id, { flag: 'wx' });
+      }
       if (quiet) env.stdout.write(`${id}\n`);
       return 0;
     });
@@ -119,6 +131,33 @@ async function context(env: CommandEnv, arg: string, file: string | undefined): 
     return packDirectory(resolve(arg), { dockerfileText: Buffer.concat(chunks).toString('utf8') });
   }
   return packDirectory(resolve(arg), { dockerfile: file === undefined ? undefined : resolve(file) });
+}
+
+/**
+ * The context directory and the Dockerfile's path in it, when berthd can
+ * read them in place: a directory, the Dockerfile inside it, and no
+ * `.dockerignore` exception (`!`) to honour. Undefined otherwise: stdin,
+ * a Dockerfile from elsewhere, a path that is not a directory (the tar path
+ * gives docker's messages).
+ */
+async function inPlace(env: CommandEnv, arg: string, file: string | undefined): Promise<{ dir: string; dockerfile: string } | undefined> {
+  if (arg === '-' || file === '-' || /^(https?|git):\/\/|^git@/.test(arg)) return undefined;
+  const dir = path.resolve(env.cwd, arg);
+  if (!(await lstat(dir).catch(() => undefined))?.isDirectory()) return undefined;
+  let dockerfile = 'Dockerfile';
+  if (file !== undefined) {
+    const rel = path.relative(dir, path.resolve(env.cwd, file));
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+    dockerfile = rel.split(path.sep).join('/');
+  }
+  if (!(await lstat(path.join(dir, dockerfile)).catch(() => undefined))) return undefined;
+  for (const name of [`${dockerfile}.dockerignore`, '.dockerignore']) {
+    if (!(await lstat(path.join(dir, name)).catch(() => undefined))) continue;
+    const text = await readUserFile(path.join(dir, name), { ...(env.signal ? { signal: env.signal } : {}) }).catch(() => undefined);
+    if (text === undefined || new IgnoreMatcher(parseIgnoreFile(text)).hasExceptions) return undefined;
+    break;
+  }
+  return { dir, dockerfile };
 }
 
 /** The first `n` bytes of a stream, and a stream that still yields all of it. */

@@ -1,4 +1,4 @@
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, readFileSync, type Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -91,6 +91,9 @@ async function* walkTree(abs: string, name: string, seen: Map<string, string>): 
   if (st.isDirectory()) for (const child of (await readdir(abs)).sort()) yield* walkTree(path.join(abs, child), `${name}/${child}`, seen);
 }
 
+/** Files up to this size are read whole into a tar item; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
 /**
  * The tar entry of one file-system object (a directory's alone, without its
  * children); `links` pairs hard links with the first name they were written
@@ -105,7 +108,8 @@ export async function tarItemOf(abs: string, name: string, st: Stats, links: Map
     const first = st.nlink > 1 ? links.get(key) : undefined;
     if (first) return { entry: { name, type: 'hardlink', linkname: first, ...common } };
     if (st.nlink > 1) links.set(key, name);
-    return { entry: { name, type: 'file', size: st.size, ...common }, body: createReadStream(abs) };
+    // A small file in one read: a stream per file (open, reads, close on the thread pool) costs more than the file.
+    return { entry: { name, type: 'file', size: st.size, ...common }, body: st.size <= SMALL_FILE ? readFileSync(abs) : createReadStream(abs) };
   }
   if (st.isFIFO()) return { entry: { name, type: 'fifo', ...common } };
   if (st.isCharacterDevice() || st.isBlockDevice()) {

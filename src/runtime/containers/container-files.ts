@@ -8,7 +8,7 @@ import { berthError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { tarStream, type TarItem } from '../../core/tar-write.ts';
 import { packRootfs } from './archive.ts';
-import { layerChanges, layerTarItems, type Change } from './changes.ts';
+import { dropHiddenTargets, layerChanges, layerTarItems, type Change } from './changes.ts';
 import { commandLine } from './container-views.ts';
 import type { ImageConfig } from '../oci/oci-types.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
@@ -43,6 +43,15 @@ export interface CommitOptions {
   clampMtime?: number;
   /** How the layer blob is compressed (default gzip). */
   compression?: 'gzip' | 'zstd';
+  /** Its compression level (default: the compressor's own, gzip 6, zstd 3). */
+  compressionLevel?: number;
+  /**
+   * The container's writable layer becomes the new layer's snapshot, so its
+   * files are not written a second time: for a container that does not run
+   * and is removed right after (a build step's). Not done for a running
+   * container, nor with clampMtime (the snapshot would keep the later times).
+   */
+  consumeLayer?: boolean;
 }
 
 export class ContainerFiles {
@@ -71,8 +80,12 @@ export class ContainerFiles {
     try {
       const image = await this.#d.images.find(ctx, rec.imageId);
       const mounts = await this.#d.snapshotter.mounts(ctx, rec.snapshotKey);
+      const hidden = runtimeMountTargets(rec);
+      const hasLayers = image.config.rootfs.diff_ids.length > 0;
+      const consume = opts.consumeLayer === true && st.status !== 'running' && st.status !== 'paused' && opts.clampMtime === undefined;
+      if (consume) await dropHiddenTargets(ctx, mounts, hidden, hasLayers);
       // Read before the commit starts, so a snapshotter that cannot diff fails before anything is stored.
-      const items = layerTarItems(ctx, mounts, runtimeMountTargets(rec), image.config.rootfs.diff_ids.length > 0);
+      const items = layerTarItems(ctx, mounts, hidden, hasLayers);
       const first = await items.next();
       const clamp = opts.clampMtime;
       // A reproducible build pins every time in the layer to at most its epoch.
@@ -93,6 +106,8 @@ export class ContainerFiles {
         ...(opts.history ? { history: opts.history } : {}),
         ...(opts.created ? { created: opts.created } : {}),
         ...(opts.compression ? { compression: opts.compression } : {}),
+        ...(opts.compressionLevel ? { compressionLevel: opts.compressionLevel } : {}),
+        ...(consume ? { snapshotKey: rec.snapshotKey } : {}),
       });
       this.#d.event(ctx, 'commit', rec.id, { ...rec.labels, name: rec.name, imageID: id });
       return id;

@@ -38,7 +38,7 @@ export interface ImageLookup {
   /** The local image for a reference or id: NotFound when it is not present. */
   find(ctx: Ctx, ref: string): Promise<{ id: string; name: string; config: { config?: ImageConfig; rootfs: { diff_ids: string[] } }; chainId?: string; /** Unpacked bytes of its layers. */ size?: number }>;
   /** A new image of `parent`'s layers and `layer` (an uncompressed tar); resolves to its ID. */
-  commitLayer?(ctx: Ctx, opts: { parent: string; layer: Readable; config: ImageConfig; name?: string; author?: string; comment?: string; createdBy: string; changes?: string[]; history?: HistoryEntry[]; created?: string; compression?: 'gzip' | 'zstd' }): Promise<string>;
+  commitLayer?(ctx: Ctx, opts: { parent: string; layer: Readable; config: ImageConfig; name?: string; author?: string; comment?: string; createdBy: string; changes?: string[]; history?: HistoryEntry[]; created?: string; compression?: 'gzip' | 'zstd'; compressionLevel?: number; snapshotKey?: string }): Promise<string>;
 }
 
 /** One entry of an image's history, as the OCI image config has it. */
