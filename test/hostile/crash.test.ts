@@ -157,6 +157,18 @@ describe('kill -9 of berthd during run, rm and network setup', { skip: runtimeSk
     await assertClean('run burst killed in runc create');
   });
 
+  it('a run -d burst, killed when the first container snapshot appears', async () => {
+    // The snapshot is prepared before the container's record is written.
+    const snapshotsDir = path.join(e.d.root, 'snapshots', 'overlayfs', 'snapshots');
+    const killed = killWhenEntries(snapshotsDir, readdirSync(snapshotsDir).length + 1);
+    const runs = Array.from({ length: BURST }, () => e.d.cli(['run', '-d', e.image, 'sleep', '600']));
+    await killed;
+    const answered = (await Promise.all(runs)).flatMap(ids);
+    await e.d.restart();
+    await assertRecovered(answered);
+    await assertClean('run burst killed at a snapshot');
+  });
+
   it('a run --rm burst, killed at the second die event: the exited ones are removed at the restart', async () => {
     const { fired } = await killAtEvent('die', 2);
     const runs = Array.from({ length: BURST }, (_, i) => e.d.cli(['run', '--rm', e.image, 'sh', '-c', `exit ${i}`]));
