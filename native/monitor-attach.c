@@ -3,6 +3,9 @@
  * docker's 8-byte stream header unless the process has a tty), and input
  * from any client to the process's stdin. Nothing here may block: a client
  * that cannot keep up is disconnected, and stdin is buffered with a bound.
+ * An exec session instead holds its process's output while a client is
+ * behind (attach_output_held), as docker exec does: its client is whoever
+ * ran it and wants all of it, and there is no log to keep flowing.
  */
 #include "monitor.h"
 
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #define CLIENT_BUF_MAX (1024 * 1024)
+/* With backpressure, output is not read while a client holds this much; one read more stays below CLIENT_BUF_MAX. */
+#define CLIENT_HIGH_WATER (256 * 1024)
 #define STDIN_BUF 65536
 
 struct client {
@@ -26,17 +31,18 @@ struct client {
 };
 
 static struct client clients[ATTACH_MAX_CLIENTS];
-static int tty, stdin_once;
+static int tty, stdin_once, backpressure;
 static int in_fd = -1, in_is_pty;
 static char stdin_buf[STDIN_BUF];
 static size_t in_len;
 static int stdin_close_pending;
 static int i_in = -1, i_cli[ATTACH_MAX_CLIENTS];
 
-void attach_init(int tty_, int stdin_once_)
+void attach_init(int tty_, int stdin_once_, int backpressure_)
 {
 	tty = tty_;
 	stdin_once = stdin_once_;
+	backpressure = backpressure_;
 	for (int i = 0; i < ATTACH_MAX_CLIENTS; i++)
 		clients[i].fd = -1;
 }
@@ -222,9 +228,21 @@ void attach_poll_handle(const struct pollfd *p)
 	}
 }
 
+int attach_output_held(void)
+{
+	if (!backpressure)
+		return 0;
+	for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
+		if (clients[i].fd >= 0 && clients[i].len >= CLIENT_HIGH_WATER)
+			return 1;
+	}
+	return 0;
+}
+
 void attach_finish(void)
 {
-	for (int waited = 0; waited < 20; waited++) {
+	/* Two seconds without any progress, not in all: a slow reader still gets the last output. */
+	for (int waited = 0; waited < 20;) {
 		struct pollfd p[ATTACH_MAX_CLIENTS];
 		int n = 0;
 		for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
@@ -233,7 +251,8 @@ void attach_finish(void)
 		}
 		if (n == 0)
 			break;
-		poll(p, (nfds_t)n, 100);
+		if (poll(p, (nfds_t)n, 100) <= 0)
+			waited++;
 		for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
 			if (clients[i].fd >= 0 && clients[i].len > 0)
 				client_flush(&clients[i]);

@@ -27,8 +27,10 @@
  * The status JSON is also written to --sync-fd, which is then closed, so the
  * caller learns the result of create without polling.
  *
- * Output never blocks on clients: each attach client has a bounded buffer
- * and is disconnected when it cannot keep up.
+ * A container's output never blocks on clients: each attach client has a
+ * bounded buffer and is disconnected when it cannot keep up. An exec
+ * session's output waits for a client that is behind instead (docker exec
+ * loses nothing to a slow reader), and the session has no log to starve.
  */
 #include "monitor.h"
 
@@ -502,11 +504,12 @@ static void loop(void)
 		p[n++] = (struct pollfd){ .fd = attach_lfd, .events = POLLIN };
 		i_ctl = n;
 		p[n++] = (struct pollfd){ .fd = ctl_lfd, .events = POLLIN };
-		if (out_fd >= 0) {
+		int held = attach_output_held();
+		if (out_fd >= 0 && !held) {
 			i_out = n;
 			p[n++] = (struct pollfd){ .fd = out_fd, .events = POLLIN };
 		}
-		if (err_fd >= 0) {
+		if (err_fd >= 0 && !held) {
 			i_err = n;
 			p[n++] = (struct pollfd){ .fd = err_fd, .events = POLLIN };
 		}
@@ -621,7 +624,7 @@ int main(int argc, char **argv)
 		die("signalfd");
 	if (o.sync_fd >= 0)
 		fcntl(o.sync_fd, F_SETFD, FD_CLOEXEC);
-	attach_init(o.tty, o.stdin_once);
+	attach_init(o.tty, o.stdin_once, o.exec);
 	for (int i = 0; i < MAX_CTL; i++)
 		ctls[i].fd = -1;
 

@@ -39,7 +39,10 @@ int write_all(int fd, const char *p, size_t n);
  */
 #define ATTACH_MAX_CLIENTS 32
 struct pollfd;
-void attach_init(int tty, int stdin_once);
+/* backpressure: hold output while a client is behind (exec sessions) instead of disconnecting it. */
+void attach_init(int tty, int stdin_once, int backpressure);
+/* Whether the process's output should not be read now (backpressure and a client behind). */
+int attach_output_held(void);
 /* The process's stdin: a pipe's write end, or the pty master (is_pty); -1 for none. */
 void attach_set_stdin(int fd, int is_pty);
 /* Close stdin once the buffered input is written ("close-stdin"). */

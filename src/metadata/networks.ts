@@ -11,6 +11,14 @@ import type { MetadataDb } from './db.ts';
  *
  * Raw storage only: the network service decides what the records mean.
  */
+/** What a host's bridge had before a network took it, to give back at the network's removal. */
+export interface HostBridgeState {
+  /** It carried the network's gateway address already. */
+  hadGateway: boolean;
+  /** Its net.ipv4.conf.<bridge>.route_localnet ("0" or "1"); absent in records of older versions. */
+  routeLocalnet?: string;
+}
+
 export interface NetworkRecord {
   id: string;
   name: string;
@@ -24,11 +32,12 @@ export interface NetworkRecord {
   createdAt: string;
   /**
    * Set when the bridge existed before the network (a host bridge named
-   * with com.docker.network.bridge.name): it is never deleted, and its
-   * gateway address stays too when it carried it already (`hadGateway`).
+   * with com.docker.network.bridge.name): it is never deleted, its
+   * gateway address stays too when it carried it already (`hadGateway`),
+   * and its route_localnet gets back the value it had.
    * Unset when berth made the bridge, which goes with the network.
    */
-  hostBridge?: { hadGateway: boolean };
+  hostBridge?: HostBridgeState;
 }
 
 export interface EndpointRecord {
@@ -189,7 +198,7 @@ function networkOf(r: Row): NetworkRecord {
     labels: JSON.parse(r.labels as string) as Record<string, string>,
     options: JSON.parse(r.options as string) as Record<string, string>,
     createdAt: r.created_at as string,
-    ...(r.host_bridge ? { hostBridge: JSON.parse(r.host_bridge as string) as { hadGateway: boolean } } : {}),
+    ...(r.host_bridge ? { hostBridge: JSON.parse(r.host_bridge as string) as HostBridgeState } : {}),
   };
 }
 

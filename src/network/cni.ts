@@ -6,6 +6,7 @@ import { cleanupCtx } from '../core/context.ts';
 import type { ErrorKind } from '../core/errors.ts';
 import { berthError, hasErrno } from '../core/errors.ts';
 import { spawnCollect } from './exec.ts';
+import { pluginOwnerVar, stopOrphanPlugins } from './orphan-plugins.ts';
 
 /**
  * A CNI client (spec 1.0 and 1.1, https://www.cni.dev/docs/spec/), the
@@ -225,6 +226,15 @@ export class Cni {
     }
   }
 
+  /**
+   * At start-up, before anything reads the cache: kill the plugins a
+   * previous daemon on this cache dir left running and wait for them to
+   * exit (orphan-plugins.ts). Returns how many were killed.
+   */
+  stopOrphans(ctx: Ctx): Promise<number> {
+    return stopOrphanPlugins(ctx, this.cacheDir, this.timeoutMs);
+  }
+
   async readCache(networkName: string, containerId: string, ifName: string): Promise<CniCacheEntry | undefined> {
     try {
       // A few KB read on every teardown, when the thread pool is busiest (the task's removal runs beside it).
@@ -308,7 +318,7 @@ export class Cni {
     const signal = AbortSignal.any([ctx.signal, timeout]);
     let r;
     try {
-      r = await spawnCollect(bin, [], { env: cniEnv, input: stdin, signal });
+      r = await spawnCollect(bin, [], { env: { ...cniEnv, [pluginOwnerVar]: this.cacheDir }, input: stdin, signal });
     } catch (err) {
       if (timeout.aborted) throw berthError('DeadlineExceeded', `${what}: timed out after ${this.timeoutMs / 1000}s`, err);
       if ((err as Error).name === 'AbortError') throw berthError('Canceled', `${what}: canceled`, err);

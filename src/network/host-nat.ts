@@ -117,12 +117,17 @@ export function natDelScript(a: NatAttachment): string {
   return ['*nat', ...deletes, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
 }
 
+/** The sysctl that lets a bridge route 127.0.0.0/8 (a host bridge gets its own value back at its network's removal). */
+export function routeLocalnetPath(bridge: string): string {
+  return `/proc/sys/net/ipv4/conf/${bridge}/route_localnet`;
+}
+
 /** Apply the attachment's rules; for published loopback ports, let the bridge route 127.0.0.0/8 (as portmap does). */
 export async function addNat(ctx: Ctx, a: NatAttachment, bridge: string): Promise<void> {
   const script = natAddScript(a);
   if (!script) return;
   if (needsLocalnet(a.ports)) {
-    await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1').catch((err) => {
+    await writeFile(routeLocalnetPath(bridge), '1').catch((err) => {
       throw berthError('Unknown', `enable route_localnet on bridge ${bridge}: ${(err as Error).message}`, err);
     });
   }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -9,6 +9,7 @@ import type { NetworkConfig } from './config.ts';
 import { cniNameOf } from './conflist.ts';
 import { DEFAULT_NETWORK } from './endpoint-files.ts';
 import { run } from './exec.ts';
+import { routeLocalnetPath } from './host-nat.ts';
 import { hostNetworks, hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
 import { firstHost, formatSubnet, overlaps, parseSubnet, pickSubnet, validateGateway, type Subnet } from './ipnet.ts';
 import type { CreateNetworkRequest, NetworkFilters, NetworkInfo } from './types.ts';
@@ -110,7 +111,7 @@ export class NetworkRecords {
       options,
       createdAt: new Date().toISOString(),
       // As libnetwork's BridgeIfaceCreator: a bridge that exists already is the host's, and stays.
-      ...(hostBridge ? { hostBridge: { hadGateway: await hasAddress(ctx, bridge, gateway) } } : {}),
+      ...(hostBridge ? { hostBridge: { hadGateway: await hasAddress(ctx, bridge, gateway), routeLocalnet: await readRouteLocalnet(bridge) } } : {}),
     };
     this.#d.store.db.transaction(() => {
       this.#checkOverlap(subnet, bridge);
@@ -155,7 +156,13 @@ export class NetworkRecords {
     this.#d.store.deleteNetwork(n.id);
     // The bridge plugin creates bridges but never deletes them; a host's bridge keeps all but the gateway address it was given.
     if (!n.hostBridge) await run(cleanupCtx(ctx), 'ip', ['link', 'del', n.bridge], { allowFail: true });
-    else if (!n.hostBridge.hadGateway) await run(cleanupCtx(ctx), 'ip', ['addr', 'del', `${n.gateway}/${parseSubnet(n.subnet).prefix}`, 'dev', n.bridge], { allowFail: true });
+    else {
+      if (!n.hostBridge.hadGateway) await run(cleanupCtx(ctx), 'ip', ['addr', 'del', `${n.gateway}/${parseSubnet(n.subnet).prefix}`, 'dev', n.bridge], { allowFail: true });
+      // Published loopback ports set it (host-nat.ts); the host's bridge gets back what it had.
+      if (n.hostBridge.routeLocalnet !== undefined) {
+        await writeFile(routeLocalnetPath(n.bridge), n.hostBridge.routeLocalnet).catch((err) => ctx.log.warn('cannot restore route_localnet of a host bridge', { bridge: n.bridge, err }));
+      }
+    }
     await rm(path.join(this.#d.ipamDir, cniNameOf(n.id)), { recursive: true, force: true });
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
@@ -195,4 +202,10 @@ async function hasAddress(ctx: Ctx, dev: string, ip: string): Promise<boolean> {
 /** docker keeps network-scoped aliases to user networks. */
 export function checkAliases(net: NetworkRecord, aliases: string[] | undefined): void {
   if ((aliases?.length ?? 0) > 0 && net.name === DEFAULT_NETWORK) throw berthError('InvalidArgument', 'network-scoped aliases are supported only for containers on user-defined networks');
+}
+
+/** The bridge's route_localnet now; undefined when it cannot be read. */
+async function readRouteLocalnet(bridge: string): Promise<string | undefined> {
+  const v = (await readFile(routeLocalnetPath(bridge), 'utf8').catch(() => '')).trim();
+  return v === '0' || v === '1' ? v : undefined;
 }

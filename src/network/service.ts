@@ -70,8 +70,15 @@ export class CniNetworkService implements NetworkService {
     this.#setup = new EndpointSetup({ ...parts, attacher: this.#attacher, records: this.#records, serial: (fn) => this.#serial(fn) });
   }
 
-  /** Create or update the default `bridge` network from config, and decide on the firewall plugin. */
+  /**
+   * At daemon start, before containers are recovered and `reconcile` runs:
+   * stop the CNI plugins a killed daemon left running (their late work
+   * would escape the reconcile), create or update the default `bridge`
+   * network from config, and decide on the firewall plugin.
+   */
   async init(ctx: Ctx): Promise<void> {
+    const orphans = await this.cni.stopOrphans(ctx);
+    if (orphans) ctx.log.info('stopped CNI plugins the previous daemon left running', { count: orphans });
     await this.#attacher.init(ctx);
     this.#records.ensureDefault();
   }

@@ -13,6 +13,8 @@ import type { Engine } from './engine.ts';
 export interface Probe {
   /** Counts that must not grow (keys are stable, print order). */
   counts: Record<string, number>;
+  /** The paths behind the directory counts (`root/<dir>`, `state/<dir>`), so growth names what is new. */
+  entries: Record<string, string[]>;
   /** berthd's open file descriptors (allowed a small tolerance). */
   fds: number;
   /** berthd's resident set in KiB (printed, never asserted). */
@@ -61,14 +63,14 @@ export async function removeCgroupParent(parent: string): Promise<void> {
   }
 }
 
-/** Entries (files and dirs) below `dir`, recursively; 0 when it does not exist. */
-async function countEntries(dir: string): Promise<number> {
-  let n = 0;
+/** Entries (files and dirs) below `dir`, recursively, as paths relative to `base`; none when it does not exist. */
+async function listEntries(dir: string, base: string, out: string[] = []): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    n++;
-    if (e.isDirectory()) n += await countEntries(path.join(dir, e.name));
+    const p = path.join(dir, e.name);
+    out.push(path.relative(base, p));
+    if (e.isDirectory()) await listEntries(p, base, out);
   }
-  return n;
+  return out;
 }
 
 function sh(cmd: string, args: string[]): Promise<string> {
@@ -102,6 +104,7 @@ export async function probe(e: Engine, cgroupParent: string): Promise<Probe> {
   const { d } = e;
   const pid = d.proc.pid!;
   const counts: Record<string, number> = {};
+  const entries: Record<string, string[]> = {};
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   counts.mounts = mountinfo.split('\n').filter((l) => {
     const m = l.split(' ')[4];
@@ -120,22 +123,32 @@ export async function probe(e: Engine, cgroupParent: string): Promise<Probe> {
   for (const base of [d.root, d.state]) {
     for (const top of await readdir(base, { withFileTypes: true }).catch(() => [])) {
       if (!top.isDirectory()) continue;
-      counts[`${base === d.root ? 'root' : 'state'}/${top.name}`] = await countEntries(path.join(base, top.name));
+      const key = `${base === d.root ? 'root' : 'state'}/${top.name}`;
+      entries[key] = await listEntries(path.join(base, top.name), base);
+      counts[key] = entries[key].length;
     }
   }
   counts.monitors = await monitorsOf(d.state);
   const fds = (await readdir(`/proc/${pid}/fd`).catch(() => [])).length;
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { counts, fds, rssKiB };
+  return { counts, entries, fds, rssKiB };
 }
 
-/** The counts that grew from `before` to `after` ("name a -> b"), ignoring fds and RSS. */
+/**
+ * The counts that grew from `before` to `after` ("name a -> b"), ignoring
+ * fds and RSS; a directory's count is followed by the paths that are new
+ * in it ("root/network 7 -> 8 new: network/ipam/x/10.1.2.3").
+ */
 export function growth(before: Probe, after: Probe): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(after.counts)) {
     const was = before.counts[k] ?? 0;
-    if (v > was) out.push(`${k} ${was} -> ${v}`);
+    if (v <= was) continue;
+    const had = new Set(before.entries[k] ?? []);
+    const fresh = (after.entries[k] ?? []).filter((p) => !had.has(p));
+    const named = fresh.length ? ` new: ${fresh.slice(0, 20).join(' ')}${fresh.length > 20 ? ` (+${fresh.length - 20} more)` : ''}` : '';
+    out.push(`${k} ${was} -> ${v}${named}`);
   }
   return out;
 }

@@ -111,6 +111,23 @@ describe('Docker API: cp, diff, commit, export, import, save, load, push, update
     await de.ok(['rm', 'stopped']);
   });
 
+  test('docker cp of a path the container keeps swapping between a file and a FIFO always answers, and berthd keeps answering', async () => {
+    // An open of the FIFO for reading would wait for a writer: a copy that came to it that way would never answer.
+    await de.ok(['run', '-d', '--name', 'swapper', de.e.image, 'sh', '-c', 'mkfifo /p /still; echo data > /f; while :; do mv /f /t; mv /p /f; mv /f /p; mv /t /f; done']);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const r = await de.docker(['cp', 'swapper:/f', '-']);
+        assert.ok(r.code === 0 || /Could not find the file \/f|changed while it was being copied/.test(r.stderr), `round ${i}: exit ${r.code}: ${r.stderr}`);
+      }
+      const fifo = await runProcess('/bin/sh', ['-c', `"$0" cp swapper:/still - | tar -tvf -`, '/usr/local/bin/docker'], { env: de.env, timeoutMs: 60_000 });
+      assert.equal(fifo.code, 0, fifo.stderr);
+      assert.match(fifo.stdout, /^p\S+ .* still$/m);
+      assert.equal((await de.docker(['ps', '-q'])).code, 0, 'berthd answers');
+    } finally {
+      await de.ok(['rm', '-f', 'swapper']);
+    }
+  });
+
   test('docker diff, commit with changes, export and import', async () => {
     await de.ok(['run', '-d', '--name', 'changed', '--network', 'none', de.e.image, 'sh', '-c', 'echo added > /added; rm /bin/vi; mkdir -p /etc/extra; exec sleep 600']);
     let diff = '';

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
+import { dockerBin, dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
 
 /** stdin, terminals, attach, resize and detach keys through the docker CLI (test/helpers/docker.ts). */
 describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
@@ -51,6 +56,47 @@ describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
     assert.equal(await de.ok(['exec', '-i', 'shell', 'cat'], { input: 'through exec\n' }), 'through exec\n');
     await de.ok(['rm', '-f', 'shell']);
   });
+
+  test('docker exec -i CID cat < file gives back all of a few MiB, its small last chunk too, every time', async () => {
+    await de.ok(['run', '-d', '--name', 'catter', de.e.image, 'sleep', '600']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-exec-stdin-'));
+    try {
+      // Not a multiple of the CLI's copy buffer: the input ends with a chunk of a few bytes.
+      const data = randomBytes(3 * 1024 * 1024 + 7);
+      const file = path.join(dir, 'input');
+      writeFileSync(file, data);
+      const empty = path.join(dir, 'empty');
+      writeFileSync(empty, '');
+      const want = createHash('sha256').update(data).digest('hex');
+      for (let i = 0; i < 15; i++) {
+        const r = await dockerFromFile(['exec', '-i', 'catter', 'cat'], file);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.length, data.length, `round ${i}: cat gave back ${r.stdout.length} of ${data.length} bytes`);
+        assert.equal(createHash('sha256').update(r.stdout).digest('hex'), want, `round ${i}: what cat gave back differs`);
+      }
+      // No input at all still ends the command's stdin.
+      const none = await dockerFromFile(['exec', '-i', 'catter', 'cat'], empty);
+      assert.deepEqual([none.code, none.stdout.length], [0, 0], none.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await de.ok(['rm', '-f', 'catter']);
+    }
+  });
+
+  /** docker ARGS with its stdin read from `file`, as a shell's `< file` gives it; stdout as bytes. */
+  function dockerFromFile(args: string[], file: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+    const fd = openSync(file, 'r');
+    return new Promise((resolve, reject) => {
+      const p = spawn(dockerBin, args, { env: de.env, stdio: [fd, 'pipe', 'pipe'], timeout: 120_000 });
+      closeSync(fd);
+      const out: Buffer[] = [];
+      let stderr = '';
+      p.stdout!.on('data', (d: Buffer) => out.push(d));
+      p.stderr!.on('data', (d) => (stderr += d));
+      p.on('error', reject);
+      p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr }));
+    });
+  }
 
   test('docker attach, then ctrl-p ctrl-q detaches and leaves the container running', async () => {
     await de.ok(['run', '-dit', '--name', 'attached', de.e.image, 'sh']);

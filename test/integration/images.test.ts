@@ -78,6 +78,10 @@ describe('images: pull, list, tag, inspect, history, rmi', { skip }, () => {
     r = await d.cli(['image', 'history', 'mine']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /add motd/);
+    // Whole seconds, as docker prints them.
+    r = await d.cli(['history', '--format', '{{.CreatedAt}}', 'mine']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const line of r.stdout.trim().split('\n')) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
   it('rmi untags, then deletes; unknown names fail with exit 1', async () => {

@@ -407,15 +407,20 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     const linkOf = async () => (await sh('ip', ['-4', '-o', 'addr', 'show', 'dev', hostBr])).stdout;
     const sub = randomSubnet();
     const bridgeOpt = { 'com.docker.network.bridge.name': hostBr };
+    const localnet = `/proc/sys/net/ipv4/conf/${hostBr}/route_localnet`;
+    assert.equal((await readFile(localnet, 'utf8')).trim(), '0');
     const n = await t.svc.createNetwork(ctx, { name: 'hostbr', subnet: sub, options: bridgeOpt });
-    const c = req('onhost', 'hostbr');
+    // A port published on loopback has the bridge route 127.0.0.0/8.
+    const c = req('onhost', 'hostbr', { ports: [{ hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
     const r = await t.svc.setupContainer(ctx, c);
     assert.ok(r.interfaces[0].ip.startsWith(sub.replace(/0\/24$/, '')));
     assert.match(await linkOf(), new RegExp(`inet ${sub.replace(/0\/24$/, '1')}/24`), 'the plugin gave the bridge its gateway');
+    assert.equal((await readFile(localnet, 'utf8')).trim(), '1');
     await t.svc.teardownContainer(ctx, c.containerId);
     await t.svc.removeNetwork(ctx, 'hostbr');
     assert.equal((await sh('ip', ['link', 'show', 'dev', hostBr])).code, 0, 'the host bridge is still there');
     assert.equal(await linkOf(), '', 'the gateway address berth gave it is gone');
+    assert.equal((await readFile(localnet, 'utf8')).trim(), '0', 'route_localnet is as the host had it');
     await assertClean([n.Id]);
 
     // A host bridge with its own address on the subnet: the address is the bridge's, so the subnet is

@@ -159,9 +159,11 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     const client = req.hijack(streamType(tty));
     splice(client, stream, {
       stdin: flag(req.query.get('stdin')),
-      detachKeys,
-      onStdinEnd: () => {
-        if (record.config.stdinOnce) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
+      // Only a terminal's input is watched for them, as in dockerd: piped bytes pass as they are.
+      detachKeys: tty ? detachKeys : undefined,
+      // Input that was sent is followed by its close in the monitor (stdin-once); none sent, by a close of its own.
+      onStdinEnd: (sentInput) => {
+        if (record.config.stdinOnce && !sentInput) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },
     });
     // Reading a body that came in its own packets paused the connection.

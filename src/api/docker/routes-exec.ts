@@ -41,6 +41,8 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
       user: b.User || undefined,
       tty: !!b.Tty,
       attachStdin: !!b.AttachStdin,
+      // dockerd's exec start closes the command's stdin when the client's input ends (CloseStdin).
+      stdinOnce: !!b.AttachStdin,
       privileged: !!b.Privileged,
       ...(b.Tty && b.ConsoleSize && b.ConsoleSize[0] > 0 && b.ConsoleSize[1] > 0 ? { consoleSize: { height: b.ConsoleSize[0], width: b.ConsoleSize[1] } } : {}),
     });
@@ -74,9 +76,13 @@ export function registerExecRoutes(router: DockerRouter, containers: ContainerSe
     }
     splice(client, stream, {
       stdin: !!info.config.attachStdin,
-      detachKeys,
-      // Docker's CLI half-closes the connection when its input ends: the command sees end of file.
-      onStdinEnd: () => void containers.execCloseStdin(cleanupCtx(req.ctx), req.params.id).catch(() => {}),
+      // Only a terminal's input is watched for them, as in dockerd: piped bytes pass as they are.
+      detachKeys: tty ? detachKeys : undefined,
+      // Docker's CLI half-closes the connection when its input ends: the command sees end of file, after
+      // all of the input (the monitor's stdin-once), or at once when there was none.
+      onStdinEnd: (sentInput) => {
+        if (!sentInput) void containers.execCloseStdin(cleanupCtx(req.ctx), req.params.id).catch(() => {});
+      },
       beforeEnd: () => containers.execWait(req.ctx, req.params.id),
     });
     client.resume();

@@ -17,10 +17,17 @@ import { flag, ok, type DockerRequest, type DockerRouter } from './server.ts';
  * reads to tell a directory from a file or a link.
  */
 export function registerFileRoutes(router: DockerRouter, containers: ContainerService): void {
-  const withRootfs = async <T>(req: DockerRequest, fn: (rootfs: string, mounts: Awaited<ReturnType<ContainerService['rootfsOf']>>['mounts']) => Promise<T>): Promise<T> => {
-    const { rootfs, mounts, release } = await containers.rootfsOf(req.ctx, req.params.id);
+  /** `fn` may release the rootfs itself before it answers (`release`, once); it is released after it either way. */
+  const withRootfs = async <T>(
+    req: DockerRequest,
+    fn: (rootfs: string, mounts: Awaited<ReturnType<ContainerService['rootfsOf']>>['mounts'], release: () => Promise<void>) => Promise<T>,
+  ): Promise<T> => {
+    const got = await containers.rootfsOf(req.ctx, req.params.id);
+    const { rootfs, mounts } = got;
+    let released: Promise<void> | undefined;
+    const release = () => (released ??= got.release());
     try {
-      return await fn(rootfs, mounts);
+      return await fn(rootfs, mounts, release);
     } catch (err) {
       // dockerd names the container too.
       if (isNotFound(err)) throw berthError('NotFound', `Could not find the file ${req.query.get('path')} in container ${req.params.id}`, err);
@@ -38,10 +45,10 @@ export function registerFileRoutes(router: DockerRouter, containers: ContainerSe
 
   router.add('GET', '/containers/:id/archive', async (req) => {
     const path = pathOf(req);
-    await withRootfs(req, async (rootfs, mounts) => {
+    await withRootfs(req, async (rootfs, mounts, release) => {
       const st = await statInRoot(req.ctx, rootfs, mounts, path);
       const tar = await packFromRoot(req.ctx, rootfs, mounts, path);
-      await sendTar(req, tar, { 'x-docker-container-path-stat': statHeader(st) });
+      await sendTar(req, tar, { 'x-docker-container-path-stat': statHeader(st) }, release);
     });
     return undefined;
   });
@@ -60,9 +67,11 @@ export function registerFileRoutes(router: DockerRouter, containers: ContainerSe
   });
 
   router.add('GET', '/containers/:id/export', async (req) => {
-    const { tar, release } = await containers.exportRootfs(req.ctx, req.params.id);
+    const exported = await containers.exportRootfs(req.ctx, req.params.id);
+    let released: Promise<void> | undefined;
+    const release = () => (released ??= exported.release());
     try {
-      await sendTar(req, tar);
+      await sendTar(req, exported.tar, {}, release);
     } finally {
       await release();
     }
@@ -113,12 +122,22 @@ function pathOf(req: DockerRequest): string {
   return p;
 }
 
-async function sendTar(req: DockerRequest, tar: Readable, headers: Record<string, string> = {}): Promise<void> {
+/**
+ * Stream `tar` as the answer. `beforeEnd` (the thaw of a container frozen
+ * for the copy) runs once the archive is written and before the answer
+ * ends: a client whose copy has ended may exec in the container at once,
+ * which a thaw still under way would refuse.
+ */
+async function sendTar(req: DockerRequest, tar: Readable, headers: Record<string, string> = {}, beforeEnd?: () => Promise<void>): Promise<void> {
   const res = req.stream('application/x-tar', headers);
-  await pipeline(tar, res, { signal: req.ctx.signal }).catch((err: unknown) => {
+  try {
+    await pipeline(tar, res, { signal: req.ctx.signal, end: false });
+    await beforeEnd?.();
+    res.end();
+  } catch (err) {
     if (!req.ctx.signal.aborted) req.ctx.log.warn('tar stream failed', { err });
     res.destroy();
-  });
+  }
 }
 
 /** Go's os.FileMode type bits, which docker's stat carries in place of the unix file type. */

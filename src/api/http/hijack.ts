@@ -17,7 +17,14 @@ import { berthError } from '../../core/errors.ts';
 export interface SpliceOptions {
   stdin: boolean;
   detachKeys?: Buffer;
-  onStdinEnd?: () => void;
+  /**
+   * The client's input ended; the task stream's write side ends right
+   * after. `sentInput` tells whether any input went to the task: a monitor
+   * started with stdin-once closes the process's stdin itself once that
+   * input is written, where a separate close-stdin could overtake the last
+   * of it; with no input sent, only such a close ends the stdin.
+   */
+  onStdinEnd?: (sentInput: boolean) => void;
   beforeEnd?: () => Promise<unknown>;
 }
 
@@ -30,6 +37,7 @@ export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void 
     return void task.destroy();
   }
   let ended = false;
+  let sentInput = false;
   const finish = () => {
     if (ended) return;
     ended = true;
@@ -38,10 +46,16 @@ export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void 
   if (opts.stdin) {
     const escape = opts.detachKeys?.length ? new EscapeMatcher(opts.detachKeys) : undefined;
     client.on('data', (chunk: Buffer) => {
-      if (!escape) return void writeInput(client, task, chunk);
+      if (!escape) {
+        sentInput ||= chunk.length > 0;
+        return void writeInput(client, task, chunk);
+      }
       const { pass, detached } = escape.feed(chunk);
       if (!detached) {
-        if (pass.length) writeInput(client, task, pass);
+        if (pass.length) {
+          sentInput = true;
+          writeInput(client, task, pass);
+        }
         return;
       }
       ended = true;
@@ -54,11 +68,14 @@ export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void 
       if (pass.length && !task.destroyed && !task.writableEnded) task.write(pass, close);
       else close();
     });
-    client.on('end', () => {
+    const inputEnded = () => {
       if (ended) return;
-      opts.onStdinEnd?.();
+      opts.onStdinEnd?.(sentInput);
       task.end();
-    });
+    };
+    // A client with no input may have half-closed before the splice: its end was read already.
+    if (client.readableEnded) inputEnded();
+    else client.on('end', inputEnded);
   }
   client.on('error', () => task.destroy());
   client.on('close', () => task.destroy());

@@ -35,8 +35,8 @@ export const command: Command = {
         const by = noTrunc || i.CreatedBy.length <= 45 ? i.CreatedBy : `${i.CreatedBy.slice(0, 44)}…`;
         return {
           ID: id(i),
-          CreatedSince: flags.human ? humanAge(i.Created * 1000) : new Date(i.Created * 1000).toISOString(),
-          CreatedAt: new Date(i.Created * 1000).toISOString(),
+          CreatedSince: flags.human ? humanAge(i.Created * 1000) : rfc3339(i.Created),
+          CreatedAt: rfc3339(i.Created),
           CreatedBy: by,
           Size: flags.human ? humanSize(i.Size) : String(i.Size),
           Comment: i.Comment,
@@ -52,3 +52,8 @@ export const command: Command = {
     });
   },
 };
+
+/** docker's history time (Go's RFC3339, whole seconds): "2024-05-01T10:20:30Z". */
+function rfc3339(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+}

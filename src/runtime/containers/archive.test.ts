@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,15 +11,21 @@ const ctx = rootCtx();
 import { kindOf } from '../../core/errors.ts';
 import type { TarItem } from '../../core/tar-write.ts';
 import { tarStream } from '../../core/tar-write.ts';
-import { extractIntoRoot, packFromRoot, statInRoot } from './archive.ts';
+import { extractIntoRoot, packFromRoot, statInRoot, tarItemOf } from './archive.ts';
 
 /** `tar -tv` of a stream by GNU tar: "type name[ -> target| link to target]" a line. */
 async function gnuList(tar: Readable): Promise<string[]> {
   const child = spawn('tar', ['-tvf', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
   tar.pipe(child.stdin);
+  let failed: unknown;
+  tar.once('error', (err) => {
+    failed = err;
+    child.kill();
+  });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await new Promise((r) => child.on('close', r));
+  if (failed) throw failed;
   assert.equal(code, 0);
   // Columns: perms owner size date time name...
   return out
@@ -111,6 +117,52 @@ describe('archive', () => {
     assert.match(listing, /^b\S+ \S+\s+259,1000 .* dev\/big$/m);
     assert.match(listing, /^c\S+ \S+\s+1,3 .* dev\/null$/m);
     assert.match(listing, /^p\S+ .* dev\/fifo$/m);
+  });
+
+  it('a regular file swapped for a FIFO, a symlink or another file after it was looked at fails the copy at once, reading nothing through them', async () => {
+    const f = path.join(root, 'swapped');
+    await writeFile(f, 'original\n');
+    const st = await lstat(f);
+    const copy = async () => {
+      const item = await tarItemOf(f, 'swapped', st, new Map());
+      for await (const _ of tarStream([item!])) {
+        // drained
+      }
+    };
+    const isChanged = (err: unknown) => kindOf(err) === 'Conflict' && /"swapped" changed while it was being copied/.test((err as Error).message);
+    // An open of a FIFO for reading would wait for a writer that never comes.
+    await rm(f);
+    execFileSync('mkfifo', [f]);
+    await assert.rejects(copy(), isChanged);
+    await rm(f);
+    await symlink('/etc/hostname', f);
+    await assert.rejects(copy(), isChanged);
+    // Made before the original goes, so it cannot reuse its inode number.
+    await writeFile(`${f}.new`, 'imposter\n');
+    await rename(`${f}.new`, f);
+    await assert.rejects(copy(), isChanged);
+    await rm(f);
+  });
+
+  it('a directory the container swaps for a symlink while it is packed never leads out of the root', async () => {
+    const box = path.join(root, 'box');
+    await mkdir(path.join(box, 'd'), { recursive: true });
+    await writeFile(path.join(box, 'd', 'inner'), 'inner\n');
+    const beyond = path.join(tmp, 'beyond-root');
+    await mkdir(beyond, { recursive: true });
+    await writeFile(path.join(beyond, 'secret'), 'secret\n');
+    await symlink(beyond, path.join(box, 'd.link'));
+    const swapper = spawn('sh', ['-c', 'while :; do mv -T d d.dir; mv -T d.link d; mv -T d d.link; mv -T d.dir d; done'], { cwd: box, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100; i++) {
+        const names = await gnuList(await packFromRoot(ctx, root, [], '/box'));
+        assert.ok(!names.some((n) => n.includes('secret')), `round ${i}: the copy reached out of the root: ${names.join(', ')}`);
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+      await new Promise((r) => swapper.once('close', r));
+      await rm(box, { recursive: true, force: true });
+    }
   });
 
   it('stats inside the root and reports a missing path as NotFound', async () => {

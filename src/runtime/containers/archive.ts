@@ -1,5 +1,5 @@
-import { createReadStream, readFileSync, type Stats } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../../core/context.ts';
@@ -71,24 +71,118 @@ export async function packFromRoot(ctx: Ctx, rootfs: string, mounts: readonly Re
   await statInRoot(ctx, rootfs, mounts, p);
   // `DIR/.` asks for DIR's contents, as docker cp: the entries are named from `.` ("./a", "./sub/b").
   const base = /(^|\/)\.$/.test(p) ? '.' : path.basename(path.posix.normalize('/' + p)) || '.';
-  return tarStream(walkTree(real, base, new Map()));
+  return tarStream(walkTree(path.dirname(real), path.basename(real) || '.', base, new Map()));
 }
 
 /** `export`: the whole root file system as one tar, entries named from the root ("bin/", "etc/passwd"). */
 export async function packRootfs(rootfs: string): Promise<Readable> {
   const seen = new Map<string, string>();
   async function* children(): AsyncGenerator<TarItem> {
-    for (const child of (await readdir(rootfs)).sort()) yield* walkTree(path.join(rootfs, child), child, seen);
+    const root = await openNoFollow(rootfs);
+    try {
+      const at = fdPath(root);
+      for (const child of (await readdir(at)).sort()) yield* walkTree(at, child, child, seen);
+    } finally {
+      await root.close();
+    }
   }
   return tarStream(children());
 }
 
-/** Tar entries of a tree, never following symlinks; `seen` pairs hard links with their first name. */
-async function* walkTree(abs: string, name: string, seen: Map<string, string>): AsyncGenerator<TarItem> {
-  const st = await lstat(abs);
-  const item = await tarItemOf(abs, name, st, seen);
-  if (item) yield item;
-  if (st.isDirectory()) for (const child of (await readdir(abs)).sort()) yield* walkTree(path.join(abs, child), `${name}/${child}`, seen);
+// Not in node's fs.constants: a descriptor that names an object without opening it (open(2)).
+const O_PATH = 0o10000000;
+
+/**
+ * A descriptor on `p` itself, never following a final symlink and never
+ * opening it: a FIFO does not block, a device is not touched. The container
+ * may swap anything in its tree at any time; what is described and read
+ * afterwards is this one object, reached through its descriptor.
+ */
+function openNoFollow(p: string): Promise<FileHandle> {
+  return open(p, O_PATH | fsConstants.O_NOFOLLOW);
+}
+
+/** The path that reaches an open object (a directory's children below it) without a lookup of its name again. */
+function fdPath(h: FileHandle): string {
+  return `/proc/self/fd/${h.fd}`;
+}
+
+/**
+ * Tar entries of `name` (child `child` of the directory at `parent`) and,
+ * for a directory, of its tree. Every object is reached relative to the
+ * descriptor of the directory that held it, never by a path a swap of a
+ * directory for a symlink could send out of the root; symlinks are never
+ * followed, and only a regular file is ever opened for reading (by its
+ * descriptor, so it is the object just looked at). `seen` pairs hard links
+ * with their first name.
+ */
+async function* walkTree(parent: string, child: string, name: string, seen: Map<string, string>): AsyncGenerator<TarItem> {
+  let h: FileHandle;
+  try {
+    h = await openNoFollow(path.join(parent, child));
+  } catch (err) {
+    // Gone since its directory was read: the container removed it meanwhile.
+    if (hasErrno(err, 'ENOENT')) return;
+    throw err;
+  }
+  try {
+    const st = await h.stat();
+    if (st.isFile()) {
+      const file = await open(fdPath(h), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+      try {
+        const item = fileItem(name, st, seen, readUpTo(file, st.size));
+        yield item;
+      } finally {
+        await file.close();
+      }
+      return;
+    }
+    let item: TarItem | undefined;
+    try {
+      item = await tarItemOf(path.join(parent, child), name, st, seen);
+    } catch (err) {
+      // A symlink's target is read by name: one the container removed or replaced meanwhile is left out, as if gone before.
+      if (st.isSymbolicLink() && (hasErrno(err, 'ENOENT') || hasErrno(err, 'EINVAL'))) return;
+      throw err;
+    }
+    if (item) yield item;
+    if (st.isDirectory()) {
+      const at = fdPath(h);
+      const children = await readdir(at).catch((err: unknown) => {
+        if (hasErrno(err, 'ENOENT')) return [] as string[];
+        throw err;
+      });
+      for (const c of children.sort()) yield* walkTree(at, c, `${name}/${c}`, seen);
+    }
+  } finally {
+    await h.close();
+  }
+}
+
+/** At most `size` bytes of an open file, from its start. */
+async function* readUpTo(file: FileHandle, size: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  while (pos < size) {
+    const buf = Buffer.allocUnsafe(Math.min(size - pos, 256 * 1024));
+    const { bytesRead } = await file.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+function commonOf(st: Stats, xattrs?: Record<string, Buffer>) {
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), ...(xattrs ? { xattrs } : {}) };
+}
+
+/** A regular file's entry: a hard link to its first name, or the file with `body`. */
+function fileItem(name: string, st: Stats, links: Map<string, string>, body: TarItem['body'], xattrs?: Record<string, Buffer>): TarItem {
+  const common = commonOf(st, xattrs);
+  const key = `${st.dev}:${st.ino}`;
+  const first = st.nlink > 1 ? links.get(key) : undefined;
+  if (first) return { entry: { name, type: 'hardlink', linkname: first, ...common } };
+  if (st.nlink > 1) links.set(key, name);
+  return { entry: { name, type: 'file', size: st.size, ...common }, body };
 }
 
 /** Files up to this size are read whole into a tar item; larger ones are streamed. */
@@ -96,26 +190,81 @@ const SMALL_FILE = 1 << 20;
 
 /**
  * The tar entry of one file-system object (a directory's alone, without its
- * children); `links` pairs hard links with the first name they were written
- * under; undefined for what a tar cannot hold (a socket).
+ * children) as `st` describes it; `links` pairs hard links with the first
+ * name they were written under; undefined for what a tar cannot hold (a
+ * socket). A regular file's body is read only if `abs` is still that
+ * regular file: a small one at once (smallRegularFile), a larger one when
+ * the tar reaches it (regularFileBody).
  */
 export async function tarItemOf(abs: string, name: string, st: Stats, links: Map<string, string>, xattrs?: Record<string, Buffer>): Promise<TarItem | undefined> {
-  const common = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), ...(xattrs ? { xattrs } : {}) };
+  const common = commonOf(st, xattrs);
   if (st.isDirectory()) return { entry: { name: `${name}/`, type: 'dir', ...common } };
   if (st.isSymbolicLink()) return { entry: { name, type: 'symlink', linkname: await readlink(abs), ...common } };
-  if (st.isFile()) {
-    const key = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1 ? links.get(key) : undefined;
-    if (first) return { entry: { name, type: 'hardlink', linkname: first, ...common } };
-    if (st.nlink > 1) links.set(key, name);
-    // A small file in one read: a stream per file (open, reads, close on the thread pool) costs more than the file.
-    return { entry: { name, type: 'file', size: st.size, ...common }, body: st.size <= SMALL_FILE ? readFileSync(abs) : createReadStream(abs) };
-  }
+  if (st.isFile()) return fileItem(name, st, links, st.size <= SMALL_FILE ? smallRegularFile(abs, name, st) : regularFileBody(abs, name, st), xattrs);
   if (st.isFIFO()) return { entry: { name, type: 'fifo', ...common } };
   if (st.isCharacterDevice() || st.isBlockDevice()) {
     return { entry: { name, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev), ...common } };
   }
   return undefined;
+}
+
+/** Opened only if still a regular file: never through a symlink, and a FIFO swapped in does not block the open. */
+const READ_REGULAR = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
+
+function changedWhileCopied(name: string, cause?: unknown): Error {
+  return berthError('Conflict', `"${name}" changed while it was being copied: it is no longer the regular file it was`, cause);
+}
+
+/**
+ * A small regular file read whole at once (a stream per file, with its
+ * open, reads and close on the thread pool, costs more than the file),
+ * opened and checked as regularFileBody does.
+ */
+function smallRegularFile(abs: string, name: string, st: Stats): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(abs, READ_REGULAR);
+  } catch (err) {
+    throw hasErrno(err, 'ELOOP') || hasErrno(err, 'ENOENT') || hasErrno(err, 'ENXIO') ? changedWhileCopied(name, err) : err;
+  }
+  try {
+    const now = fstatSync(fd);
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) throw changedWhileCopied(name);
+    const buf = Buffer.allocUnsafe(st.size);
+    let pos = 0;
+    while (pos < st.size) {
+      const n = readSync(fd, buf, pos, st.size - pos, pos);
+      if (n === 0) break;
+      pos += n;
+    }
+    return buf.subarray(0, pos);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The bytes of the regular file `st` described at `abs`. Between that look
+ * and this open a container may have put a FIFO there (an open would wait
+ * for a writer, holding a thread of berthd's pool for good), a symlink (out
+ * of the root) or another file: the open neither follows a final symlink
+ * nor waits, and the descriptor must be that same regular file, or the
+ * copy fails with Conflict.
+ */
+async function* regularFileBody(abs: string, name: string, st: Stats): AsyncGenerator<Buffer> {
+  let file: FileHandle;
+  try {
+    file = await open(abs, READ_REGULAR);
+  } catch (err) {
+    throw hasErrno(err, 'ELOOP') || hasErrno(err, 'ENOENT') || hasErrno(err, 'ENXIO') ? changedWhileCopied(name, err) : err;
+  }
+  try {
+    const now = await file.stat();
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) throw changedWhileCopied(name);
+    yield* readUpTo(file, st.size);
+  } finally {
+    await file.close();
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ContainerStarter } from './container-start.ts';
 import { SIGKILL, type ContainerStopper } from './container-stop.ts';
 import { removeTree } from '../../core/remove-tree.ts';
 import { mountPoints, mountPointsUnder } from '../../snapshots/mount.ts';
+import { CONTAINER_LABEL } from '../../snapshots/remove-unheld.ts';
 import type { ContainerBasics, ContainerServiceDeps } from './types.ts';
 import { startOnDaemonStart } from './restart-policy.ts';
 import type { ExitStatus } from '../tasks/task-types.ts';
@@ -19,7 +20,7 @@ import type { VolumeUsers } from './volume-users.ts';
  * functions and the parts whose steps recovery finishes: exits, starts and
  * removals.
  */
-export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked' | 'bundleDir'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir' | 'ownsTask'> {
+export interface ContainerRecoveryDeps extends Pick<ContainerBasics, 'state' | 'patch' | 'locked' | 'bundleDir'>, Pick<ContainerServiceDeps, 'store' | 'tasks' | 'log' | 'mounter' | 'stateDir' | 'ownsTask' | 'snapshotter'> {
   exits: Pick<ContainerExits, 'watch' | 'release' | 'onExit'>;
   starter: Pick<ContainerStarter, 'start'>;
   stopper: Pick<ContainerStopper, 'remove'>;
@@ -42,10 +43,13 @@ export class ContainerRecovery {
   async recover(ctx: Ctx, namespaces: string[]): Promise<{ running: string[] }> {
     const running: string[] = [];
     const mounted = new Set(mountPoints());
+    /** Snapshot keys a container (or a bundle that could not be removed) still holds, across namespaces. */
+    const held = new Set<string>();
     for (const ns of namespaces) {
       const nctx = withCtx(ctx, { namespace: ns });
       const tasks = new Map((await this.#d.tasks.list(nctx).catch(() => [])).map((t) => [t.id, t]));
       const records = await this.#d.store.list(nctx);
+      for (const rec of records) held.add(rec.snapshotKey).add(rec.id);
       for (const rec of records) {
         this.#d.volumeUsers.track(ns, rec.id, rec.config.mounts ?? []);
         const st = await this.#d.state(nctx, rec.id);
@@ -94,18 +98,46 @@ export class ContainerRecovery {
       }
       // And their bundles, with the rootfs mounted for a task that is gone now.
       const known = new Set(records.map((r) => r.id));
-      for (const dir of await strayBundles(this.#d.stateDir, ns, known)) await this.#removeStray(dir);
+      for (const dir of await strayBundles(this.#d.stateDir, ns, known)) {
+        if (!(await this.#removeStray(dir))) held.add(path.basename(dir));
+      }
     }
+    await this.#removeStraySnapshots(ctx, held);
     return { running };
   }
 
-  async #removeStray(dir: string): Promise<void> {
+  /** Whether the bundle is gone. */
+  async #removeStray(dir: string): Promise<boolean> {
     await this.#d.mounter.unmountAll(path.join(dir, 'rootfs')).catch((err) => this.#d.log.warn('cannot unmount a stray bundle', { dir, err }));
     // Never remove through a mount: whatever is still mounted below stays, and so does the bundle.
     const left = mountPointsUnder(dir);
-    if (left.length) return void this.#d.log.warn('leaving a stray bundle that still has mounts', { dir, mounts: left });
+    if (left.length) {
+      this.#d.log.warn('leaving a stray bundle that still has mounts', { dir, mounts: left });
+      return false;
+    }
     await removeTree(dir);
     this.#d.log.info('removed the bundle of a container that has no record', { dir });
+    return true;
+  }
+
+  /**
+   * A create prepares the container's snapshot before it writes the record:
+   * a crash in between leaves a snapshot labelled for a container that does
+   * not exist, which nothing else would ever remove. Keys are global to the
+   * snapshotter, so `held` spans every namespace.
+   */
+  async #removeStraySnapshots(ctx: Ctx, held: Set<string>): Promise<void> {
+    const stray: string[] = [];
+    await this.#d.snapshotter.walk(ctx, (info) => {
+      const owner = info.labels[CONTAINER_LABEL];
+      if (owner && info.kind === 'active' && !held.has(owner) && !held.has(info.name)) stray.push(info.name);
+    });
+    for (const key of stray) {
+      await this.#d.snapshotter.remove(ctx, key).then(
+        () => this.#d.log.info('removed the snapshot of a container that has no record', { key }),
+        (err) => this.#d.log.warn('cannot remove the snapshot of a container that has no record', { key, err }),
+      );
+    }
   }
 }
 

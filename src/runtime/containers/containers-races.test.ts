@@ -46,6 +46,8 @@ describe('ContainerService orderings', () => {
     const hooks: { beforeDelete?: () => Promise<void>; onExec?: () => Promise<void>; onCreate?: () => Promise<void>; imageVolumes?: Record<string, object> } = {};
     /** Tasks created and not yet deleted. */
     const live = new Set<string>();
+    /** Snapshots prepared and not yet removed, with their labels. */
+    const snapshots = new Map<string, Record<string, string>>();
     const tasks = {
       async create(_ctx: unknown, req: { id: string }) {
         await hooks.onCreate?.();
@@ -76,7 +78,18 @@ describe('ContainerService orderings', () => {
     const deps = {
       store: new MetadataContainerStore(db),
       images: { find: async () => ({ id: 'sha256:' + 'f'.repeat(64), name: 'img', config: { config: { Volumes: hooks.imageVolumes }, rootfs: { diff_ids: [] } } }) },
-      snapshotter: { name: 'fake', prepare: async () => [], mounts: async () => [], remove: async () => {} },
+      snapshotter: {
+        name: 'fake',
+        prepare: async (_ctx: unknown, key: string, _parent: unknown, o?: { labels?: Record<string, string> }) => {
+          snapshots.set(key, o?.labels ?? {});
+          return [];
+        },
+        mounts: async () => [],
+        remove: async (_ctx: unknown, key: string) => void snapshots.delete(key),
+        walk: async (_ctx: unknown, fn: (i: { name: string; kind: string; labels: Record<string, string> }) => void) => {
+          for (const [name, labels] of snapshots) fn({ name, kind: 'active', labels });
+        },
+      },
       mounter: { mountAll: async () => {}, unmountAll: async () => {} },
       tasks,
       network: { beginSetup: async () => undefined, teardownContainer: async () => {} },
@@ -90,7 +103,7 @@ describe('ContainerService orderings', () => {
       cgroupParent: '/berth-test',
       logDefaults: {},
     } as unknown as ContainerServiceDeps;
-    return { svc: new ContainerService(deps), deps, exitOf, hooks, live };
+    return { svc: new ContainerService(deps), deps, exitOf, hooks, live, snapshots };
   }
 
   const stateOf = async (deps: ContainerServiceDeps, id: string) => (await deps.store.getState(rootCtx(), id)) as RuntimeState;
@@ -232,6 +245,22 @@ describe('ContainerService orderings', () => {
       assert.equal(st.status, 'exited');
       if (st.exitCode !== 3) t.todo('known gap: recover() records 255 for a restarting container');
       assert.equal(st.exitCode, 3);
+    } finally {
+      svc.close();
+    }
+  });
+
+  it('recovery removes the snapshot of a create cut short before its record, and only that one', async () => {
+    const { svc, deps, snapshots } = service();
+    const ctx = rootCtx({ namespace: 'recover-snap' });
+    try {
+      const { id } = await svc.create(ctx, { image: 'img', cmd: ['true'] });
+      // What a kill -9 between the snapshot's prepare and the record's write leaves.
+      const cut = 'c'.repeat(64);
+      await deps.snapshotter.prepare(ctx, cut, undefined, { labels: { 'berth.container': cut } });
+      await deps.snapshotter.prepare(ctx, 'a-layer', undefined, {});
+      await svc.recover(rootCtx(), ['recover-snap']);
+      assert.deepEqual([...snapshots.keys()].sort(), ['a-layer', id].sort());
     } finally {
       svc.close();
     }
