@@ -152,16 +152,17 @@ describe('archive', () => {
     await mkdir(beyond, { recursive: true });
     await writeFile(path.join(beyond, 'secret'), 'secret\n');
     await symlink(beyond, path.join(box, 'd.link'));
-    const swapper = spawn('sh', ['-c', 'while :; do mv -T d d.dir; mv -T d.link d; mv -T d d.link; mv -T d.dir d; done'], { cwd: box, stdio: 'ignore' });
+    // A process group of its own: killing the shell alone would leave its current `mv` renaming after the clean-up's listing.
+    const swapper = spawn('sh', ['-c', 'while :; do mv -T d d.dir; mv -T d.link d; mv -T d d.link; mv -T d.dir d; done'], { cwd: box, stdio: 'ignore', detached: true });
     try {
       for (let i = 0; i < 100; i++) {
         const names = await gnuList(await packFromRoot(ctx, root, [], '/box'));
         assert.ok(!names.some((n) => n.includes('secret')), `round ${i}: the copy reached out of the root: ${names.join(', ')}`);
       }
     } finally {
-      swapper.kill('SIGKILL');
+      process.kill(-swapper.pid!, 'SIGKILL');
       await new Promise((r) => swapper.once('close', r));
-      await rm(box, { recursive: true, force: true });
+      await rm(box, { recursive: true, force: true, maxRetries: 5 });
     }
   });
 
