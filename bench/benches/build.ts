@@ -65,22 +65,32 @@ function cachedSteps(output: string): number {
   return (output.match(/^#\d+ CACHED$|^--> Using cache /gm) ?? []).length;
 }
 
-async function berthCold(b: Berth): Promise<void> {
+/** The image IDs a store lists (`images -a -q`), each once. */
+async function imageIds(tool: Pick<Tool, 'must'>): Promise<Set<string>> {
+  return new Set((await tool.must(['images', '-a', '-q'])).stdout.trim().split('\n').filter(Boolean));
+}
+
+/** What a cold wipe left beyond the images the store held before the first build (the base, and under `all` the other benches' images). */
+function extraImages(left: Set<string>, before: Set<string>): string[] {
+  return [...left].filter((id) => !before.has(id));
+}
+
+async function berthCold(b: Berth, before: Set<string>): Promise<void> {
   await b.cli.run(['rmi', '-f', TAG]);
   // A rebuild left the image it replaced untagged, as docker does.
   await b.cli.must(['image', 'prune', '-f']);
   await b.cli.must(['builder', 'prune', '-a', '-f']);
-  const left = (await b.cli.must(['images', '-a', '-q'])).stdout.trim().split('\n').filter(Boolean);
-  if (left.length !== 1) throw new Error(`berth kept ${left.length} images after rmi and builder prune (want the base alone)`);
+  const extra = extraImages(await imageIds(b.cli), before);
+  if (extra.length) throw new Error(`berth kept ${extra.length} image(s) of the build after rmi and builder prune: ${extra.join(' ')}`);
 }
 
-async function podmanCold(podman: Tool): Promise<void> {
+async function podmanCold(podman: Tool, before: Set<string>): Promise<void> {
   await podman.run(['rmi', '-f', TAG]);
   // Intermediate images (--layers) are dangling once the tag is gone; prune takes them and the build cache with them.
   await podman.must(['image', 'prune', '-f']);
   await podman.must(['builder', 'prune', '-f']);
-  const left = (await podman.must(['images', '-a', '-q'])).stdout.trim().split('\n').filter(Boolean);
-  if (left.length !== 1) throw new Error(`podman kept ${left.length} images after rmi and prune (want the base alone)`);
+  const extra = extraImages(await imageIds(podman), before);
+  if (extra.length) throw new Error(`podman kept ${extra.length} image(s) of the build after rmi and prune: ${extra.join(' ')}`);
 }
 
 /**
@@ -104,6 +114,11 @@ export async function buildBench(env: BenchEnv, rounds: number): Promise<BenchRe
   const b = typeof berth === 'string' ? undefined : berth;
   let berthSkip = skipUnless(typeof berth === 'string' ? berth : (await berth.has('build')) && (await berth.has('builder prune')), 'berth build');
   berthSkip = await berthSetup(berthSkip, () => b!.cli.must(['pull', base]));
+  // Before any build: a cold wipe must leave exactly these (a left-over tag of an earlier run is not kept).
+  await podman.run(['rmi', '-f', TAG]);
+  if (b && !berthSkip) await b.cli.run(['rmi', '-f', TAG]);
+  const podmanBefore = await imageIds(podman);
+  const berthBefore = b && !berthSkip ? await imageIds(b.cli) : new Set<string>();
   const sync = async () => void (await run('sync', []));
   let edits = 0;
   // Each rebuild changes the file against what that engine built last.
@@ -130,7 +145,7 @@ export async function buildBench(env: BenchEnv, rounds: number): Promise<BenchRe
       label: 'berth build (cold)',
       skip: berthSkip,
       prepare: async () => {
-        await berthCold(b!);
+        await berthCold(b!, berthBefore);
         await sync();
       },
       measure: () => build('berth-cold', () => b!.cli.must(berthBuild)),
@@ -139,7 +154,7 @@ export async function buildBench(env: BenchEnv, rounds: number): Promise<BenchRe
       key: 'podman-cold',
       label: 'podman build (cold)',
       prepare: async () => {
-        await podmanCold(podman);
+        await podmanCold(podman, podmanBefore);
         await sync();
       },
       measure: () => build('podman-cold', () => podman.must(podmanBuild, { env: podmanEnv })),
@@ -162,7 +177,7 @@ export async function buildBench(env: BenchEnv, rounds: number): Promise<BenchRe
     ],
     notes: [
       `Dockerfile: FROM ${base} (busybox, pre-pulled, untimed); RUN (200 small files, before the COPY); COPY of ${SOURCE_FILES} files (0.2-8 KiB, ~8 MB); two RUNs reading and packing them; a second stage COPY --from the first. RUNs with --network none on both`,
-      'cold = berth: rmi of the built image, image prune (the image a rebuild replaced) and builder prune -a (cache entries, their leases, GC); podman: rmi, image prune and builder prune; both checked to hold the base image alone',
+      'cold = berth: rmi of the built image, image prune (the image a rebuild replaced) and builder prune -a (cache entries, their leases, GC); podman: rmi, image prune and builder prune; both checked to hold only the images they held before the first build (the base, and under `all` those of the other benches)',
       `rebuild = ${CHANGED} changed before each sample: the first RUN comes from the cache (checked in each output), the COPY and everything after it run again on both`,
       'berth: berthd (hosting the CLI) reads the context directory in place (BERTH_CLI_LOCAL=1: the Node CLI sends it as a tar), hashes the sources for the cache key (the hashes of unchanged files kept), copies them into a created container, commits each step as a compressed layer into the content store and its snapshot; podman build --layers (its default): buildah reads the context in place, commits each step as an image in containers-storage (an uncompressed overlay diff, compressed only when pushed)',
     ],
