@@ -14,7 +14,7 @@ import { registerSnapshotRoutes } from '../api/native/routes-snapshots.ts';
 import { registerTaskRoutes } from '../api/native/routes-tasks.ts';
 import { NamespaceStore } from '../metadata/namespaces.ts';
 import { removeUnheld } from '../snapshots/remove-unheld.ts';
-import { rootCtx } from '../core/context.ts';
+import { cleanupCtx, rootCtx } from '../core/context.ts';
 import { berthError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
 import { MetadataDb } from '../metadata/db.ts';
@@ -247,6 +247,8 @@ export async function wireServices(opts: { cfg: Config; log: Logger; router: Rou
       await docker.close();
       health?.close();
       containers.close();
+      // What a teardown left in iptables goes now, not at the next start (which may never come).
+      await network.sweepRules(cleanupCtx(startCtx)).catch((err) => opts.log.warn('removing stale iptables rules at stop failed', { err }));
       await images.close();
       db.close();
     },

@@ -68,9 +68,12 @@ export class CniAttacher {
       throw berthError('Unknown', `network ${net.name}: CNI result has no IPv4 address`);
     }
     const [ip, prefix] = ipc.address.split('/');
+    const nat = this.#natOf(net, ep.containerId, ifName, ip, o.ports);
     try {
-      if (!pluginNat) await addNat(ctx, this.#natOf(net, ep.containerId, ifName, ip, o.ports), net.bridge);
+      if (!pluginNat) await addNat(ctx, nat, net.bridge);
     } catch (err) {
+      // An add that was cut short (a cancelled request, a timeout) may have committed all the same.
+      if (!pluginNat) await removeNat(cleanupCtx(ctx), nat).catch(() => {});
       await this.#cni.del(cleanupCtx(ctx), list, { containerId: ep.containerId, netns: ep.netnsPath, ifName }).catch(() => {});
       throw wrap(err, `attach container ${ep.name || ep.containerId.slice(0, 12)} to network ${net.name}`);
     }

@@ -35,7 +35,9 @@ const found = new Map<string, string>();
  * stdin, and resolve with its exit code and output once it has exited.
  * `env` is added to the daemon's environment. When `signal` aborts, the
  * child is killed with SIGKILL and the promise rejects with an AbortError
- * carrying the signal's reason.
+ * carrying the signal's reason; unless the child had closed its output and
+ * exited by itself already (it is reaped a little after its pipes close):
+ * then its result stands, as what it did is done.
  */
 export async function spawnCollect(file: string, args: string[], opts: { env?: Record<string, string>; input?: string; signal?: AbortSignal } = {}): Promise<ExecResult> {
   if (opts.signal?.aborted) throw abortError(opts.signal);
@@ -73,6 +75,10 @@ export async function spawnCollect(file: string, args: string[], opts: { env?: R
       } catch {
         // already gone
       }
+      // Both pipes closed: the output is whole and the child has most likely exited by itself, unreaped
+      // (a zombie, which the kill leaves as it was). The reap tells: only a child the kill ended was aborted.
+      // An iptables-restore that committed must not be reported as failed, or its caller would leave the rules.
+      if (open === 0) return;
       // A grandchild may hold the pipes open: stop reading, reject now, reap in the background.
       for (const s of sockets) s.destroy();
       reject(aborted);
@@ -94,7 +100,7 @@ export async function spawnCollect(file: string, args: string[], opts: { env?: R
               return;
             }
             opts.signal?.removeEventListener('abort', onAbort);
-            if (aborted) reject(aborted);
+            if (aborted && code === 128 + SIGKILL) reject(aborted);
             else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
           },
           (err: unknown) => {
@@ -120,6 +126,8 @@ export async function spawnCollect(file: string, args: string[], opts: { env?: R
     stdin.end(opts.input ?? '');
   });
 }
+
+const SIGKILL = 9;
 
 function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('the operation was aborted', { cause: signal.reason }), { name: 'AbortError' });

@@ -10,6 +10,7 @@ import { cniNameOf } from './conflist.ts';
 import { DEFAULT_NETWORK } from './endpoint-files.ts';
 import { run } from './exec.ts';
 import { routeLocalnetPath } from './host-nat.ts';
+import { removeStaleRules } from './leaks.ts';
 import { hostNetworks, hostRoutes, matchesFilters, networkInfo, PREDEFINED, pseudoNetworks } from './inspect.ts';
 import { firstHost, formatSubnet, overlaps, parseSubnet, pickSubnet, validateGateway, type Subnet } from './ipnet.ts';
 import type { CreateNetworkRequest, NetworkFilters, NetworkInfo } from './types.ts';
@@ -164,6 +165,8 @@ export class NetworkRecords {
       }
     }
     await rm(path.join(this.#d.ipamDir, cniNameOf(n.id)), { recursive: true, force: true });
+    // No container is on the network any more: whatever rule still names it (a teardown cut short) is stale.
+    await removeStaleRules(cleanupCtx(ctx), new Set([cniNameOf(n.id)]), () => false);
     ctx.log.info('network removed', { network: n.name, id: n.id });
   }
 

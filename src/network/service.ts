@@ -215,6 +215,23 @@ export class CniNetworkService implements NetworkService {
     });
   }
 
+  /**
+   * At berthd's stop: remove the iptables rules of berth's networks whose
+   * container has no network state (neither recorded nor being set up), as
+   * reconcile does at start. A teardown cut short (by a failed removal or
+   * a stop in its middle) would otherwise leave them until berthd's next
+   * start, or for good on a host where berthd never starts again.
+   * Running containers keep theirs: they outlive berthd.
+   */
+  sweepRules(ctx: Ctx): Promise<number> {
+    return this.#serial(async () => {
+      const names = new Set(this.store.listNetworks().map((n) => cniNameOf(n.id)));
+      const removed = await removeStaleRules(ctx, names, (id) => !!this.store.getEndpoint(id) || this.#setup.busy(id));
+      if (removed) ctx.log.info('stale iptables rules removed', { rules: removed });
+      return removed;
+    });
+  }
+
   #endpoint(ctx: Ctx, ref: string): EndpointRecord {
     const ep = this.store.getEndpoint(ref) ?? this.store.findEndpoint(ctx.namespace, ref);
     if (!ep) throw berthError('NotFound', `container ${ref} not found or not running`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -28,14 +28,32 @@ export function randomBridge(): string {
 }
 
 const usedSubnets = new Set<string>();
+/**
+ * A /24 this process has not handed out, and that no route nor iptables
+ * rule of the host names: a rule another run left behind on the same
+ * subnet would otherwise be taken for one of this test's.
+ */
 export function randomSubnet(): string {
+  const host = hostText();
   for (;;) {
     const s = `10.${200 + randomInt(51)}.${randomInt(256)}.0/24`;
-    if (!usedSubnets.has(s)) {
+    if (!usedSubnets.has(s) && !host.includes(`${s.slice(0, -4)}.`)) {
       usedSubnets.add(s);
       return s;
     }
   }
+}
+
+/** The host's IPv4 routes and iptables rules, as text ('' for what cannot be read). */
+function hostText(): string {
+  const read = (file: string, args: string[]) => {
+    try {
+      return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return '';
+    }
+  };
+  return read('ip', ['-4', 'route', 'show', 'table', 'all']) + read('iptables-save', []);
 }
 
 export interface TestNet {

@@ -478,6 +478,37 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await svc.removeNetwork(ctx, 'crash1');
   });
 
+  it('rules a teardown left behind go at berthd\'s stop sweep and with their network, a live container\'s never', async () => {
+    const n = await t.svc.createNetwork(ctx, { name: 'stale1', subnet: randomSubnet() });
+    t.bridges.add(bridgeOf(n));
+    const live = req('live', 'stale1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const gone = req('gone', 'stale1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    await t.svc.setupContainer(ctx, live);
+    await t.svc.setupContainer(ctx, gone);
+    // "gone" loses its records with its rules still in place, as a removal whose NAT step failed or was cut short.
+    t.svc.store.deleteEndpoint(gone.containerId);
+    t.svc.store.deleteAttachment(gone.containerId, n.Id);
+    assert.ok((await sh('iptables-save', [])).stdout.includes(gone.containerId));
+
+    assert.ok((await t.svc.sweepRules(ctx)) >= 1, 'the stop sweep removes rules');
+    let save = (await sh('iptables-save', [])).stdout;
+    assert.ok(!save.includes(gone.containerId), 'no rule of the container without network state');
+    assert.ok(save.includes(live.containerId), 'the live container keeps its rules');
+
+    // A rule still naming the network when it is removed (its container is gone) goes with it.
+    await t.svc.teardownContainer(ctx, live.containerId);
+    const tag = `-m comment --comment "name: \\"${cniNameOf(n.Id)}\\" id: \\"${gone.containerId}\\""`;
+    const planted = await sh('iptables-restore', ['--noflush', '-w'], { input: `*nat\n-A POSTROUTING -s 192.0.2.1/32 ${tag} -j MASQUERADE\nCOMMIT\n` });
+    assert.equal(planted.code, 0, planted.stderr);
+    assert.ok((await sh('iptables-save', [])).stdout.includes(gone.containerId));
+    await t.svc.removeNetwork(ctx, 'stale1');
+    save = (await sh('iptables-save', [])).stdout;
+    assert.ok(!save.includes(cniNameOf(n.Id)), 'no rule names the removed network');
+    // The rest of "gone" (netns, address, files) is what a start's reconcile reclaims.
+    await t.svc.reconcile(ctx, []);
+    await assertClean([n.Id]);
+  });
+
   it('with the firewall plugin, FORWARD accept rules come and go with the container', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'fw1', subnet: randomSubnet() });
     t.bridges.add(bridgeOf(n));
