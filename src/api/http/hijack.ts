@@ -36,53 +36,62 @@ export function splice(client: Duplex, task: Duplex, opts: SpliceOptions): void 
     task.on('error', () => {});
     return void task.destroy();
   }
-  let ended = false;
-  let sentInput = false;
+  const session = { ended: false };
   const finish = () => {
-    if (ended) return;
-    ended = true;
+    if (session.ended) return;
+    session.ended = true;
     void (opts.beforeEnd?.() ?? Promise.resolve()).catch(() => {}).then(() => client.end());
   };
-  if (opts.stdin) {
-    const escape = opts.detachKeys?.length ? new EscapeMatcher(opts.detachKeys) : undefined;
-    client.on('data', (chunk: Buffer) => {
-      if (!escape) {
-        sentInput ||= chunk.length > 0;
-        return void writeInput(client, task, chunk);
-      }
-      const { pass, detached } = escape.feed(chunk);
-      if (!detached) {
-        if (pass.length) {
-          sentInput = true;
-          writeInput(client, task, pass);
-        }
-        return;
-      }
-      ended = true;
-      // The input typed before the keys reaches the container before its stream goes: a destroy
-      // drops what the socket has not written yet.
-      const close = () => {
-        task.destroy();
-        client.end();
-      };
-      if (pass.length && !task.destroyed && !task.writableEnded) task.write(pass, close);
-      else close();
-    });
-    const inputEnded = () => {
-      if (ended) return;
-      opts.onStdinEnd?.(sentInput);
-      task.end();
-    };
-    // A client with no input may have half-closed before the splice: its end was read already.
-    if (client.readableEnded) inputEnded();
-    else client.on('end', inputEnded);
-  }
+  if (opts.stdin) forwardInput(client, task, opts, session);
   client.on('error', () => task.destroy());
   client.on('close', () => task.destroy());
   task.on('error', () => client.destroy());
   task.pipe(client, { end: false });
   task.on('end', finish);
   task.on('close', finish);
+}
+
+/**
+ * The client's input to the task, for `splice` and for the native run's
+ * relay (whose output ends with a frame of its own). `session.ended` is
+ * shared with the output side: set by detach keys, it keeps the output's
+ * end from running `beforeEnd`; set by the output's end, the input's end
+ * comes too late to matter.
+ */
+export function forwardInput(client: Duplex, task: Duplex, opts: Pick<SpliceOptions, 'detachKeys' | 'onStdinEnd'>, session: { ended: boolean }): void {
+  let sentInput = false;
+  const escape = opts.detachKeys?.length ? new EscapeMatcher(opts.detachKeys) : undefined;
+  client.on('data', (chunk: Buffer) => {
+    if (!escape) {
+      sentInput ||= chunk.length > 0;
+      return void writeInput(client, task, chunk);
+    }
+    const { pass, detached } = escape.feed(chunk);
+    if (!detached) {
+      if (pass.length) {
+        sentInput = true;
+        writeInput(client, task, pass);
+      }
+      return;
+    }
+    session.ended = true;
+    // The input typed before the keys reaches the container before its stream goes: a destroy
+    // drops what the socket has not written yet.
+    const close = () => {
+      task.destroy();
+      client.end();
+    };
+    if (pass.length && !task.destroyed && !task.writableEnded) task.write(pass, close);
+    else close();
+  });
+  const inputEnded = () => {
+    if (session.ended) return;
+    opts.onStdinEnd?.(sentInput);
+    task.end();
+  };
+  // A client with no input may have half-closed before the splice: its end was read already.
+  if (client.readableEnded) inputEnded();
+  else client.on('end', inputEnded);
 }
 
 /** Input to the task with backpressure: the client is paused until the task drains. */

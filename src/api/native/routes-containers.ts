@@ -1,4 +1,5 @@
 import type { ContainerConfig } from '../../core/containers.ts';
+import { cleanupCtx } from '../../core/context.ts';
 import { berthError, kindOf } from '../../core/errors.ts';
 import { parseFilters } from '../../core/filters.ts';
 import type { EventBus } from '../../core/events.ts';
@@ -133,8 +134,9 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     const sock = req.upgrade();
     splice(sock, stream, {
       stdin: true,
-      onStdinEnd: () => {
-        if (record.config.stdinOnce) void containers.closeStdin(req.ctx, record.id);
+      // Input that was sent is followed by its close in the monitor (stdin-once); none sent, by a close of its own.
+      onStdinEnd: (sentInput) => {
+        if (record.config.stdinOnce && !sentInput) void containers.closeStdin(cleanupCtx(req.ctx), record.id);
       },
     });
   });
@@ -146,7 +148,8 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
 
   router.add('POST', '/containers/:id/exec', async (req) => {
     const body = await req.json<ExecConfig>(execSchema);
-    return { id: await containers.execCreate(req.ctx, req.params.id, body) };
+    // The command's stdin closes when the client's input ends, as docker exec's does (CloseStdin).
+    return { id: await containers.execCreate(req.ctx, req.params.id, { ...body, stdinOnce: !!body?.attachStdin }) };
   });
 
   router.add('POST', '/exec/:id/start', async (req) => {
@@ -157,7 +160,14 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
     }
     const { stream } = await containers.execStart(req.ctx, req.params.id);
     const sock = req.upgrade();
-    splice(sock, stream!, { stdin: true });
+    splice(sock, stream!, {
+      stdin: true,
+      // The client half-closes when its input ends: the command sees end of file after all of the input
+      // (the monitor's stdin-once), or at once when there was none.
+      onStdinEnd: (sentInput) => {
+        if (!sentInput) void containers.execCloseStdin(cleanupCtx(req.ctx), req.params.id).catch(() => {});
+      },
+    });
   });
 
   router.add('POST', '/exec/:id/resize', async (req) => {

@@ -3,6 +3,7 @@ import { Transform } from 'node:stream';
 import type { ContainerConfig } from '../../core/containers.ts';
 import { cleanupCtx } from '../../core/context.ts';
 import { berthError } from '../../core/errors.ts';
+import { forwardInput } from '../http/hijack.ts';
 import { frame, Streams } from '../../core/stdcopy.ts';
 import type { ContainerService } from '../../runtime/containers/containers.ts';
 import { CONTAINER_ID_HEADER, RunStreams, WARNINGS_HEADER } from './protocol.ts';
@@ -46,8 +47,9 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
     const exited = containers.wait(ctx, id, config.autoRemove ? 'removed' : 'next-exit');
     exited.catch(() => {});
     const client = req.upgrade({ [CONTAINER_ID_HEADER]: id, [WARNINGS_HEADER]: JSON.stringify(warnings) });
-    const outputDone = relay(client, config.tty ? stream.pipe(framer(Streams.stdout)) : stream, stream, () => {
-      if (config.stdinOnce) void containers.closeStdin(ctx, id);
+    // Input that was sent is followed by its close in the monitor (stdin-once); none sent, by a close of its own.
+    const outputDone = relay(client, config.tty ? stream.pipe(framer(Streams.stdout)) : stream, stream, (sentInput) => {
+      if (config.stdinOnce && !sentInput) void containers.closeStdin(cleanupCtx(ctx), id);
     });
     let last: { exitCode: number; error?: string };
     try {
@@ -75,13 +77,11 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
  * when the output has ended; the client leaving (a detach) closes the task
  * connection, never the container.
  */
-function relay(client: Duplex, output: NodeJS.ReadableStream & { destroy?: () => void }, task: Duplex, onClientEnd: () => void): Promise<void> {
+function relay(client: Duplex, output: NodeJS.ReadableStream & { destroy?: () => void }, task: Duplex, onStdinEnd: (sentInput: boolean) => void): Promise<void> {
   if (client.destroyed) task.destroy();
-  client.pipe(task, { end: false });
-  client.on('end', () => {
-    onClientEnd();
-    task.end();
-  });
+  forwardInput(client, task, { onStdinEnd }, { ended: false });
+  // Reading a body that came in its own packets paused the connection.
+  client.resume();
   client.on('error', () => task.destroy());
   client.on('close', () => task.destroy());
   task.on('error', () => client.destroy());
