@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
+import { contextMaker } from '../helpers/build-context.ts';
 
 /**
  * A context directory read in place: the native client's `berth build DIR`
@@ -28,15 +29,8 @@ describe('berth build: a context read in place', { timeout: 600_000 }, () => {
   });
 
   const cli = (...args: string[]) => e.d.cli(args);
-  let n = 0;
-  const context = (files: Record<string, string>): string => {
-    const dir = path.join(tmp, `ctx${n++}`);
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-      writeFileSync(path.join(dir, name), text);
-    }
-    return dir;
-  };
+  /** A fresh context directory with these files. */
+  const context = contextMaker(() => tmp);
   /** The texts of the steps a plain-progress build took from its cache. */
   const cached = (stderr: string) =>
     [...stderr.matchAll(/^#(\d+) \[[^\]]+\] (.*)$/gm)].filter((m) => new RegExp(`^#${m[1]} CACHED$`, 'm').test(stderr)).map((m) => m[2]);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runProcess } from '../helpers/daemon.ts';
 import { dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
+import { contextMaker } from '../helpers/build-context.ts';
 
 /**
  * `docker build` (the docker CLI 28 without buildx, so the legacy builder
@@ -23,15 +24,8 @@ describe('docker build through the Docker API', { skip: dockerSkip, timeout: 600
     await de?.stop();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
-  let n = 0;
-  const context = (files: Record<string, string>): string => {
-    const dir = path.join(tmp, `ctx${n++}`);
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-      writeFileSync(path.join(dir, name), text);
-    }
-    return dir;
-  };
+  /** A fresh context directory with these files. */
+  const context = contextMaker(() => tmp);
   const docker = (args: string[], input?: string) => de.docker(args, { input });
 
   it('builds a multi-stage Dockerfile with args, a cache hit on the second run, and the image runs in docker and berth', async () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEngine, type Engine } from '../helpers/engine.ts';
+import { contextMaker } from '../helpers/build-context.ts';
 
 /**
  * `berth build` where the image's file system or a concurrent command gets
@@ -23,15 +24,8 @@ describe('berth build: edges', { timeout: 600_000 }, () => {
   });
 
   const cli = (...args: string[]) => e.d.cli(args);
-  let n = 0;
-  const context = (files: Record<string, string>): string => {
-    const dir = path.join(tmp, `ctx${n++}`);
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-      writeFileSync(path.join(dir, name), text);
-    }
-    return dir;
-  };
+  /** A fresh context directory with these files. */
+  const context = contextMaker(() => tmp);
   const layers = async (ref: string) => {
     const r = await cli('image', 'inspect', ref);
     assert.equal(r.code, 0, r.stderr);

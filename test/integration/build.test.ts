@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
+import { contextMaker } from '../helpers/build-context.ts';
 
 /**
  * `berth build` end to end: a real berthd builds Dockerfiles on a busybox
@@ -28,16 +29,8 @@ describe('berth build', { timeout: 600_000 }, () => {
   });
 
   const cli = (...args: string[]) => e.d.cli(args);
-  let n = 0;
   /** A fresh context directory with these files. */
-  const context = (files: Record<string, string>): string => {
-    const dir = path.join(tmp, `ctx${n++}`);
-    for (const [name, text] of Object.entries(files)) {
-      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-      writeFileSync(path.join(dir, name), text);
-    }
-    return dir;
-  };
+  const context = contextMaker(() => tmp);
   const inspect = async (ref: string) => {
     const r = await cli('image', 'inspect', ref);
     assert.equal(r.code, 0, r.stderr);
@@ -76,7 +69,7 @@ describe('berth build', { timeout: 600_000 }, () => {
 
   /** The image's root file system as umoci unpacks it from `berth save --format oci`. */
   const umociRootfs = async (ref: string): Promise<string> => {
-    const out = path.join(tmp, `umoci${n++}`);
+    const out = mkdtempSync(path.join(tmp, 'umoci-'));
     mkdirSync(path.join(out, 'layout'), { recursive: true });
     const saved = await cli('save', '--format', 'oci', '-o', path.join(out, 'image.tar'), ref);
     assert.equal(saved.code, 0, saved.stderr);
