@@ -70,15 +70,19 @@ async function main(): Promise<number> {
   await listenUnix(server, address, { mode: d.socket_mode as string, group: d.socket_group as string });
   // Every socket answers from here; what needs the engine waits for its recovery (wire.ts).
   log.info('berthd listening', { address, ms: Math.round(process.uptime() * 1000) });
-  try {
-    await services.recover();
-  } catch (err) {
+  // The stop after a failed recovery and after a signal alike: the socket, the services, the lock.
+  const stopServing = async () => {
     shutdown.abort(berthError('Canceled', 'berthd is shutting down'));
     server.close();
     server.closeAllConnections();
     await services.close();
     await rm(address, { force: true });
     await releaseLock();
+  };
+  try {
+    await services.recover();
+  } catch (err) {
+    await stopServing();
     throw err;
   }
   log.info('berthd ready', { root, state, address, pid: process.pid, ms: Math.round(process.uptime() * 1000) });
@@ -91,12 +95,7 @@ async function main(): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  shutdown.abort(berthError('Canceled', 'berthd is shutting down'));
-  server.close();
-  server.closeAllConnections();
-  await services.close();
-  await rm(address, { force: true });
-  await releaseLock();
+  await stopServing();
   log.info('stopped');
   return 0;
 }
