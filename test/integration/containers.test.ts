@@ -98,6 +98,20 @@ describe('containers', { timeout: 600_000 }, () => {
     assert.deepEqual(r.stdout.trim().split('\n'), ['67108864', '50', '50000']);
   });
 
+  it('records an OOM kill in the container state, and clears it at the next start', async () => {
+    // No swap on the hosts this runs on, and --memory-swap equal to --memory: the kernel's OOM killer acts.
+    const hog = 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived';
+    const r = await cli('run', '--name', 'oom-hog', '--network', 'none', '-m', '16m', '--memory-swap', '16m', e.image, 'sh', '-c', hog);
+    assert.notEqual(r.code, 0, r.stdout);
+    const state = async () => JSON.parse((await cli('inspect', '-f', '{{json .State}}', 'oom-hog')).stdout) as { OOMKilled: boolean; ExitCode: number };
+    assert.equal((await state()).OOMKilled, true);
+    assert.equal((await cli('update', '-m', '512m', '--memory-swap', '512m', 'oom-hog')).code, 0);
+    const again = await cli('start', '-a', 'oom-hog');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await state()).OOMKilled, false);
+    assert.equal((await cli('rm', 'oom-hog')).code, 0);
+  });
+
   it('runs detached, lists, logs, execs, stops and removes', async () => {
     const run = await cli('run', '-d', '--name', 'lifecycle', e.image, 'sh', '-c', 'echo started; trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done');
     assert.equal(run.code, 0, run.stderr);

@@ -74,7 +74,7 @@ export class ContainerExits {
     const removal = this.#removals.get(id) ?? (rec.config.autoRemove && !this.#userRestarts.has(id) ? { volumes: true } : undefined);
     if (!removal) await this.release(ctx, rec);
     // Decide on the state as it is now: a stop may have landed while the task was released.
-    const st = await this.#d.patch(ctx, id, { status: removal ? 'removing' : 'exited', pid: undefined, exitCode: exit.exitCode, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
+    const st = await this.#d.patch(ctx, id, { status: removal ? 'removing' : 'exited', pid: undefined, exitCode: exit.exitCode, oomKilled: !!exit.oomKilled, finishedAt: exit.finishedAt, network: undefined, taskCreated: false });
     this.#d.event(ctx, 'die', id, { ...rec.labels, name: rec.name, image: rec.imageName, exitCode: String(exit.exitCode) });
 
     if (removal) {

@@ -64,6 +64,8 @@ export class ContainerStarter {
       taskCreated: false,
       exitCode: 0,
       error: undefined,
+      // Each start clears the last run's OOM verdict, as docker's does.
+      oomKilled: false,
       startedAt,
       manuallyStopped: opts.manual ? false : cur.manuallyStopped,
       restartCount: opts.restart ? (cur.restartCount ?? 0) + 1 : opts.manual ? 0 : cur.restartCount,
