@@ -1,7 +1,7 @@
 import { berthError } from '../../core/errors.ts';
 import type { Builder, BuildEvent, BuildRequest } from '../../build/builder.ts';
 import { isLocalRoot } from './peer.ts';
-import type { Router } from './server.ts';
+import { streamEvents, type Router } from './server.ts';
 
 /**
  * `POST /build`: the body is the context as a tar, or `contextdir` names a
@@ -31,21 +31,9 @@ export function registerBuildRoutes(router: Router, builder: Builder): void {
     // A path on this host is read with berthd's rights: only for root in berthd's mount namespace, whose files they are.
     if (contextDir && !isLocalRoot(req.raw.socket)) throw berthError('PermissionDenied', 'contextdir: berthd reads a context in place only for root on its own host; send the context as a tar');
     const context = contextDir ? { dir: contextDir } : req.body;
-    const out = req.ndjson();
-    // Events go out in order; a slow client slows the build's log, never loses it.
-    let pending = Promise.resolve();
-    const emit = (ev: BuildEvent) => {
-      pending = pending.then(() => out.write(ev)).catch(() => {});
-    };
-    try {
-      await builder.build(req.ctx, { request, context, onEvent: emit });
-      await pending;
-      out.end();
-    } catch (err) {
-      await pending;
-      out.fail(err);
-    }
-    return undefined;
+    return streamEvents<BuildEvent>(req, async (emit) => {
+      await builder.build(req.ctx, { request, context, onEvent: (ev) => void emit(ev) });
+    });
   });
   router.add('POST', '/build/prune', async (req) => builder.prune(req.ctx));
 }

@@ -2,7 +2,7 @@ import { berthError, kindOf } from '../../core/errors.ts';
 import type { ImportOptions, ProgressEvent } from '../../core/images.ts';
 import type { ImageService } from '../../images/service.ts';
 import { detachedBody } from '../http/body.ts';
-import { sendTar, type ApiRequest, type Router } from './server.ts';
+import { sendTar, streamEvents, type Router } from './server.ts';
 import { loginSchema, logoutSchema, tagSchema } from './bodies.ts';
 
 /**
@@ -15,7 +15,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
   router.add('POST', '/images/pull', async (req) => {
     const ref = need(req.query.get('ref'), 'ref');
     const platform = req.query.get('platform') ?? undefined;
-    return streamProgress(req, async (emit) => {
+    return streamEvents<ProgressEvent>(req, async (emit) => {
       const { parsePlatform } = await import('../../images/blobs.ts');
       const name = await images.pull(req.ctx, ref, emit, { platform: platform ? parsePlatform(platform) : undefined });
       await emit({ status: name, id: undefined });
@@ -23,7 +23,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
   });
   router.add('POST', '/images/push', async (req) => {
     const ref = need(req.query.get('ref'), 'ref');
-    return streamProgress(req, async (emit) => {
+    return streamEvents<ProgressEvent>(req, async (emit) => {
       await images.push(req.ctx, ref, emit);
     });
   });
@@ -52,7 +52,7 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
     await sendTar(req, await images.save(req.ctx, names, format));
   });
   router.add('POST', '/images/load', async (req) =>
-    streamProgress(req, async (emit) => {
+    streamEvents<ProgressEvent>(req, async (emit) => {
       await images.load(req.ctx, detachedBody(req.body), emit);
     }),
   );
@@ -90,23 +90,4 @@ export function registerImageRoutes(router: Router, images: ImageService): void 
 function need(v: string | null | undefined, what: string): string {
   if (!v) throw berthError('InvalidArgument', `missing ${what}`);
   return v;
-}
-
-async function streamProgress(req: ApiRequest, fn: (emit: (ev: ProgressEvent) => Promise<void>) => Promise<void>): Promise<undefined> {
-  const out = req.ndjson();
-  // Progress is best effort: a slow client must not stall the pull.
-  let pending = Promise.resolve();
-  const emit = (ev: ProgressEvent): Promise<void> => {
-    pending = pending.then(() => out.write(ev)).catch(() => {});
-    return pending;
-  };
-  try {
-    await fn(emit);
-    await pending;
-    out.end();
-  } catch (err) {
-    await pending;
-    out.fail(err);
-  }
-  return undefined;
 }

@@ -148,3 +148,27 @@ export async function sendTar(req: ApiRequest, tar: Readable): Promise<void> {
     res.destroy(err as Error);
   });
 }
+
+/**
+ * An NDJSON answer of the events `fn` emits, then its end, or an error line
+ * if `fn` fails. Events go out in order, each after the one before it; a
+ * slow or gone client slows or drops the stream, never the work (a pull, a
+ * build), which does not wait for it.
+ */
+export async function streamEvents<E>(req: ApiRequest, fn: (emit: (ev: E) => Promise<void>) => Promise<void>): Promise<undefined> {
+  const out = req.ndjson();
+  let pending = Promise.resolve();
+  const emit = (ev: E): Promise<void> => {
+    pending = pending.then(() => out.write(ev)).catch(() => {});
+    return pending;
+  };
+  try {
+    await fn(emit);
+    await pending;
+    out.end();
+  } catch (err) {
+    await pending;
+    out.fail(err);
+  }
+  return undefined;
+}
