@@ -87,7 +87,8 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
     }
   });
 
-  it('GetContainerEvents streams created, started, stopped and deleted with the pod status', async () => {
+  /** A GetContainerEvents stream of its own (a raw client: the events come as the stream sends them), open once the server has answered with its headers. */
+  const eventStream = () => {
     const def = protoLoader.loadSync(path.resolve(import.meta.dirname, '../../src/api/cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
     const pkg = grpc.loadPackageDefinition(def) as any;
     const client = new pkg.runtime.v1.RuntimeService(`unix:${path.join(p.e.d.state, 'cri.sock')}`, grpc.credentials.createInsecure());
@@ -95,9 +96,18 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
     const stream = client.GetContainerEvents({});
     stream.on('data', (e: any) => events.push(e));
     stream.on('error', () => {});
+    const opened = new Promise((r) => stream.once('metadata', r));
+    const close = () => {
+      stream.cancel();
+      client.close();
+    };
+    return { events, opened, close };
+  };
+
+  it('GetContainerEvents streams created, started, stopped and deleted with the pod status', async () => {
+    const { events, opened, close } = eventStream();
     try {
-      // The stream is open once the server answers with its headers.
-      await new Promise((r) => stream.once('metadata', r));
+      await opened;
       const pod = await p.runPod('events');
       const id = await p.container(pod, 'ev', {}, { start: true });
       await p.cri.runtime('StopContainer', { container_id: id, timeout: 0 });
@@ -111,21 +121,14 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
       assert.equal(mine[1].containers_statuses.find((c: any) => c.id === id).state, 'CONTAINER_RUNNING');
       assert.equal(mine[3].containers_statuses.find((c: any) => c.id === id), undefined);
     } finally {
-      stream.cancel();
-      client.close();
+      close();
     }
   });
 
   it("GetContainerEvents streams a sandbox's own events under its id, as containerd 1.7: a stop and a pause that dies", async () => {
-    const def = protoLoader.loadSync(path.resolve(import.meta.dirname, '../../src/api/cri/api.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-    const pkg = grpc.loadPackageDefinition(def) as any;
-    const client = new pkg.runtime.v1.RuntimeService(`unix:${path.join(p.e.d.state, 'cri.sock')}`, grpc.credentials.createInsecure());
-    const events: any[] = [];
-    const stream = client.GetContainerEvents({});
-    stream.on('data', (e: any) => events.push(e));
-    stream.on('error', () => {});
+    const { events, opened, close } = eventStream();
     try {
-      await new Promise((r) => stream.once('metadata', r));
+      await opened;
       const pod = await p.runPod('sbevents');
       const c = await p.container(pod, 'c', {}, { start: true });
       await p.cri.runtime('StopPodSandbox', { pod_sandbox_id: pod.id });
@@ -147,8 +150,7 @@ describe('CRI: container and pod stats, container events', { skip, timeout: 300_
       const stopped = await until(() => events.find((e) => e.container_id === crashed.id && e.container_event_type === 'CONTAINER_STOPPED_EVENT'), (x) => !!x, 'the dead pause process reported');
       assert.equal(stopped.pod_sandbox_status.state, 'SANDBOX_NOTREADY');
     } finally {
-      stream.cancel();
-      client.close();
+      close();
     }
   });
 });
