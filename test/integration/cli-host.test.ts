@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand, nativeCli, runCli, startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
+import { runWithStdinFile } from '../helpers/stdin-file.ts';
 
 /**
  * The native berth client and berthd's CLI host (native/cli.c,
@@ -187,17 +188,7 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
   /** The CLI with its stdin read from `file`, as a shell's `< file` gives it; stdout as bytes. */
   function cliFromFile(args: string[], file: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: Buffer; stderr: string }> {
     const cmd = cliCommand(['-H', host(), ...args]);
-    const fd = openSync(file, 'r');
-    return new Promise((resolve, reject) => {
-      const p = spawn(cmd.file, cmd.args, { env: { ...process.env, ...cmd.env, ...env }, stdio: [fd, 'pipe', 'pipe'], timeout: 120_000 });
-      closeSync(fd);
-      const out: Buffer[] = [];
-      let stderr = '';
-      p.stdout!.on('data', (d: Buffer) => out.push(d));
-      p.stderr!.on('data', (d) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr }));
-    });
+    return runWithStdinFile(cmd.file, cmd.args, file, { ...process.env, ...cmd.env, ...env });
   }
 
   it('keeps no descriptor of a client that died, was cut off or never read its output', async () => {

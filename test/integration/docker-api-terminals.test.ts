@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerBin, dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
+import { runWithStdinFile } from '../helpers/stdin-file.ts';
 
 /** stdin, terminals, attach, resize and detach keys through the docker CLI (test/helpers/docker.ts). */
 describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
@@ -85,17 +85,7 @@ describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
 
   /** docker ARGS with its stdin read from `file`, as a shell's `< file` gives it; stdout as bytes. */
   function dockerFromFile(args: string[], file: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-    const fd = openSync(file, 'r');
-    return new Promise((resolve, reject) => {
-      const p = spawn(dockerBin, args, { env: de.env, stdio: [fd, 'pipe', 'pipe'], timeout: 120_000 });
-      closeSync(fd);
-      const out: Buffer[] = [];
-      let stderr = '';
-      p.stdout!.on('data', (d: Buffer) => out.push(d));
-      p.stderr!.on('data', (d) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr }));
-    });
+    return runWithStdinFile(dockerBin, args, file, de.env);
   }
 
   test('docker attach, then ctrl-p ctrl-q detaches and leaves the container running', async () => {
