@@ -44,7 +44,8 @@ export class PauseSandboxService implements SandboxService {
   readonly #creating = new Set<string>();
   readonly #listeners = new Set<(e: SandboxEvent) => void>();
   /** Sandboxes whose pause process's exit is being waited for, to report it once. */
-  readonly #watched = new Set<string>();
+  /** The sandboxes whose pause process is waited for, each with the token of its one STOPPED report. */
+  readonly #watched = new Map<string, symbol>();
   #rootfs?: Promise<string>;
 
   constructor(deps: SandboxServiceDeps) {
@@ -176,15 +177,27 @@ export class PauseSandboxService implements SandboxService {
    */
   #watchExit(ctx: Ctx, rec: SandboxRecord): void {
     if (this.#watched.has(rec.id)) return;
-    this.#watched.add(rec.id);
+    const token = Symbol(rec.id);
+    this.#watched.set(rec.id, token);
     const wctx = withCtx(ctx, { namespace: rec.namespace });
     void this.#d.tasks.wait(wctx, rec.id).then(
       () => true,
       (err) => isNotFound(err),
     ).then((exited) => {
+      if (this.#watched.get(rec.id) !== token) return;
       this.#watched.delete(rec.id);
       if (exited) this.#emit('stopped', rec);
     });
+  }
+
+  /**
+   * A stop reports the exit itself, once the task is gone, rather than
+   * leave it to the waiter: the waiter's answer can come after a removal
+   * that follows at once, and DELETED must never precede STOPPED.
+   */
+  #reportStopped(rec: SandboxRecord): void {
+    if (!this.#watched.delete(rec.id)) return;
+    this.#emit('stopped', rec);
   }
 
   #resolve(ctx: Ctx, ref: string): SandboxRecord {
@@ -203,6 +216,7 @@ export class PauseSandboxService implements SandboxService {
     await this.#d.tasks.delete(ctx, rec.id, { force: true }).catch((err) => {
       if (!isNotFound(err)) throw err;
     });
+    this.#reportStopped(rec);
     await this.#d.network.teardownContainer(ctx, rec.id);
     if (rec.state !== 'notready') this.#d.store.update(ctx, rec.id, { state: 'notready' });
   }
