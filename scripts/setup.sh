@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="runc conmon crun containernetworking-plugins docker-registry busybox-static skopeo umoci iptables iproute2 kmod e2fsprogs gcc make libc6-dev hyperfine python3 openssl tar util-linux docker-compose python3-docker"
+packages="runc conmon crun containernetworking-plugins docker-registry busybox-static skopeo umoci iptables iproute2 kmod e2fsprogs gcc make libc6-dev hyperfine python3 openssl tar util-linux docker-compose python3-docker zsh fish"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
