@@ -5,7 +5,10 @@
  * that cannot keep up is disconnected, and stdin is buffered with a bound.
  * An exec session instead holds its process's output while a client is
  * behind (attach_output_held), as docker exec does: its client is whoever
- * ran it and wants all of it, and there is no log to keep flowing.
+ * ran it and wants all of it, and there is no log to keep flowing. So does a
+ * container for a client that came through attach-all.sock: the one that
+ * runs it in the foreground, which would otherwise lose output whenever
+ * berthd, reading for it, falls 1 MiB behind a fast writer on a busy host.
  */
 #include "monitor.h"
 
@@ -28,6 +31,7 @@ struct client {
 	size_t len, cap;
 	int rd_closed;
 	int sent_input; /* only a client that gave input ends it (docker's StdinOnce) */
+	int wants_all;  /* output waits for it rather than disconnect it */
 };
 
 static struct client clients[ATTACH_MAX_CLIENTS];
@@ -170,7 +174,7 @@ static void client_read(struct client *c)
 	stdin_flush();
 }
 
-void attach_accept(int listen_fd)
+void attach_accept(int listen_fd, int wants_all)
 {
 	int fd;
 	while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
@@ -179,6 +183,7 @@ void attach_accept(int listen_fd)
 			if (clients[i].fd < 0) {
 				memset(&clients[i], 0, sizeof(clients[i]));
 				clients[i].fd = fd;
+				clients[i].wants_all = wants_all;
 				placed = 1;
 			}
 		}
@@ -230,10 +235,9 @@ void attach_poll_handle(const struct pollfd *p)
 
 int attach_output_held(void)
 {
-	if (!backpressure)
-		return 0;
 	for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
-		if (clients[i].fd >= 0 && clients[i].len >= CLIENT_HIGH_WATER)
+		const struct client *c = &clients[i];
+		if (c->fd >= 0 && (backpressure || c->wants_all) && c->len >= CLIENT_HIGH_WATER)
 			return 1;
 	}
 	return 0;

@@ -20,6 +20,8 @@
  *                 stream header per chunk), input from any client to stdin;
  *                 with --stdin-once, a client that sent input and then shuts
  *                 down its side closes stdin (output-only clients never do)
+ *   attach-all.sock  the same, for a client whose output is held while it is
+ *                 behind rather than the client disconnected (see below)
  *   ctl.sock      control, one command per line, one JSON reply per line:
  *                 "resize ROWS COLS", "close-stdin", "reopen-log",
  *                 "start" (exec sessions)
@@ -27,10 +29,13 @@
  * The status JSON is also written to --sync-fd, which is then closed, so the
  * caller learns the result of create without polling.
  *
- * A container's output never blocks on clients: each attach client has a
+ * A container's output never blocks on an attach.sock client: each has a
  * bounded buffer and is disconnected when it cannot keep up. An exec
  * session's output waits for a client that is behind instead (docker exec
  * loses nothing to a slow reader), and the session has no log to starve.
+ * So does a container's for an attach-all.sock client: the client that
+ * runs it in the foreground and wants every byte, as docker's attach
+ * holds the container for a slow reader.
  */
 #include "monitor.h"
 
@@ -68,7 +73,7 @@ struct ctl {
 };
 
 static struct ctl ctls[MAX_CTL];
-static int sigfd = -1, attach_lfd = -1, ctl_lfd = -1, console_lfd = -1, dirfd_keep = -1;
+static int sigfd = -1, attach_lfd = -1, attach_all_lfd = -1, ctl_lfd = -1, console_lfd = -1, dirfd_keep = -1;
 static int out_fd = -1, err_fd = -1, master = -1;
 static pid_t child_pid;
 static int started, exited, exit_code, exit_signal;
@@ -479,13 +484,16 @@ static void drain(int *fd, int stream)
 /* After the process exited: take what is left in the pipes, record the exit, flush clients. */
 static void finish(void)
 {
-	attach_accept(attach_lfd); /* anyone already connected gets the remaining output too */
+	/* anyone already connected gets the remaining output too */
+	attach_accept(attach_lfd, 0);
+	attach_accept(attach_all_lfd, 1);
 	drain(&out_fd, STREAM_STDOUT);
 	drain(&err_fd, STREAM_STDERR);
 	log_flush();
 	log_close();
 	write_exit(NULL);
 	unlink("attach.sock");
+	unlink("attach-all.sock");
 	unlink("ctl.sock");
 	attach_finish();
 	exit(0);
@@ -493,15 +501,17 @@ static void finish(void)
 
 static void loop(void)
 {
-	struct pollfd p[6 + ATTACH_MAX_CLIENTS + MAX_CTL];
+	struct pollfd p[7 + ATTACH_MAX_CLIENTS + MAX_CTL];
 	for (;;) {
 		if (exited)
 			finish();
-		int n = 0, i_sig, i_att, i_ctl, i_out = -1, i_err = -1, i_ctls[MAX_CTL];
+		int n = 0, i_sig, i_att, i_att_all, i_ctl, i_out = -1, i_err = -1, i_ctls[MAX_CTL];
 		i_sig = n;
 		p[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		i_att = n;
 		p[n++] = (struct pollfd){ .fd = attach_lfd, .events = POLLIN };
+		i_att_all = n;
+		p[n++] = (struct pollfd){ .fd = attach_all_lfd, .events = POLLIN };
 		i_ctl = n;
 		p[n++] = (struct pollfd){ .fd = ctl_lfd, .events = POLLIN };
 		int held = attach_output_held();
@@ -529,7 +539,9 @@ static void loop(void)
 		/* Accept before pumping output: a client that connected before the
 		 * process started (attach, then start) must see its first bytes. */
 		if (p[i_att].revents)
-			attach_accept(attach_lfd);
+			attach_accept(attach_lfd, 0);
+		if (p[i_att_all].revents)
+			attach_accept(attach_all_lfd, 1);
 		if (p[i_sig].revents)
 			reap();
 		if (i_out >= 0 && p[i_out].revents)
@@ -633,6 +645,7 @@ int main(int argc, char **argv)
 	if (log_open(&o.log) < 0)
 		die("open log file");
 	attach_lfd = listen_unix("attach.sock");
+	attach_all_lfd = listen_unix("attach-all.sock");
 	ctl_lfd = listen_unix("ctl.sock");
 	if (o.tty)
 		console_lfd = listen_unix("console.sock");
@@ -646,6 +659,7 @@ int main(int argc, char **argv)
 		status[strlen(status) - 2] = 0;
 		write_exit(e ? e + 8 : NULL);
 		unlink("attach.sock");
+	unlink("attach-all.sock");
 		unlink("ctl.sock");
 		return 0;
 	} else {

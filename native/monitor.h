@@ -41,13 +41,14 @@ int write_all(int fd, const char *p, size_t n);
 struct pollfd;
 /* backpressure: hold output while a client is behind (exec sessions) instead of disconnecting it. */
 void attach_init(int tty, int stdin_once, int backpressure);
-/* Whether the process's output should not be read now (backpressure and a client behind). */
+/* Whether the process's output should not be read now (a client behind that output waits for). */
 int attach_output_held(void);
 /* The process's stdin: a pipe's write end, or the pty master (is_pty); -1 for none. */
 void attach_set_stdin(int fd, int is_pty);
 /* Close stdin once the buffered input is written ("close-stdin"). */
 void attach_close_stdin(void);
-void attach_accept(int listen_fd);
+/* wants_all: a client whose output is held while it is behind, as an exec session's always is. */
+void attach_accept(int listen_fd, int wants_all);
 void attach_broadcast(int stream, const char *data, size_t n);
 /* Add the attach fds to a poll set at index n; returns the new count. */
 int attach_poll_add(struct pollfd *p, int n);

@@ -105,15 +105,25 @@ export function attachStreams(env: CommandEnv, client: ApiClient, sock: Duplex, 
       stdin.resume();
     }
 
+    // The container's output waits for a reader that is behind (berthd holds it), so nothing piles up here.
+    const relay = (out: NodeJS.WritableStream, data: Buffer) => {
+      if (out.write(data) || sock.isPaused()) return;
+      sock.pause();
+      const go = () => {
+        out.off('drain', go).off('close', go).off('error', go);
+        sock.resume();
+      };
+      out.once('drain', go).once('close', go).once('error', go);
+    };
     if (opts.tty && !opts.framed) {
-      sock.on('data', (d: Buffer) => env.stdout.write(d));
+      sock.on('data', (d: Buffer) => relay(env.stdout, d));
       sock.resume();
       sock.once('end', finish);
       sock.once('close', finish);
     } else {
       demux(sock, (stream, data) => {
-        if (stream === Streams.stderr) env.stderr.write(data);
-        else if (stream === Streams.stdout || !opts.onFrame) env.stdout.write(data);
+        if (stream === Streams.stderr) relay(env.stderr, data);
+        else if (stream === Streams.stdout || !opts.onFrame) relay(env.stdout, data);
         else opts.onFrame(stream, data);
       }).then(finish, finish);
     }

@@ -76,7 +76,7 @@ export function wireBuilder(opts: { db: MetadataDb; root: string; images: ImageS
     containers: {
       create: (ctx, config) => containers.create(ctx, config),
       start: (ctx, id) => containers.start(ctx, id),
-      attach: (ctx, id) => containers.attach(ctx, id),
+      attach: (ctx, id) => containers.attach(ctx, id, { all: true }),
       wait: (ctx, id, condition) => containers.wait(ctx, id, condition),
       rootfsOf: (ctx, id) => containers.rootfsOf(ctx, id),
       commit: (ctx, id, o) => containers.commit(ctx, id, o),

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand, nativeCli, runCli, startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
 import { runWithStdinFile } from '../helpers/stdin-file.ts';
+import { until } from '../helpers/tasks.ts';
 
 /**
  * The native berth client and berthd's CLI host (native/cli.c,
@@ -182,6 +184,50 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
       }
     } finally {
       await cli(['rm', '-f', catter, rerun]);
+    }
+  });
+
+  it('a foreground run holds its container for a reader that falls behind, and the reader gets every byte', async () => {
+    for (const [client, env] of [
+      ['hosted', NO_FALLBACK],
+      ['local', { BERTH_CLI_LOCAL: '1' }],
+    ] as const) {
+      const name = `behind-${client}-${process.pid}`;
+      // seq writes 6,888,896 bytes: berthd, the monitor and the pipes hold a small part of them.
+      const cmd = cliCommand(['-H', host(), 'run', '--rm', '--name', name, '--network', 'none', e.image, 'seq', '1', '1000000']);
+      const run = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...cmd.env, ...env } });
+      run.stdout.pause();
+      let stderr = '';
+      run.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => run.once('close', r));
+      try {
+        const [pid, logPath] = await until(
+          async () => (await cli(['inspect', '--format', '{{.State.Pid}} {{.LogPath}}', name])).stdout.trim().split(' '),
+          ([p]) => Number(p) > 0,
+          `${client}: the container running`,
+        );
+        let seen = { log: -1, times: 0 };
+        const outcome = await until(
+          async () => {
+            const waiting = (await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => 'exited')) as string;
+            if (waiting === 'exited') return 'exited';
+            const log = statSync(logPath).size;
+            seen = waiting.includes('pipe_write') && log === seen.log ? { log, times: seen.times + 1 } : { log, times: 0 };
+            return seen.times >= 3 ? 'held' : 'running';
+          },
+          (o) => o !== 'running',
+          `${client}: seq to wait for its reader, or to exit`,
+        );
+        assert.equal(outcome, 'held', `${client}: the container ran on while its reader was behind`);
+        let bytes = 0;
+        run.stdout.on('data', (d: Buffer) => (bytes += d.length));
+        run.stdout.resume();
+        assert.equal(await exited, 0, `${client}: ${stderr}`);
+        assert.equal(bytes, 6_888_896, client);
+      } finally {
+        run.kill('SIGKILL');
+        await cli(['rm', '-f', name]);
+      }
     }
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { runProcess } from '../helpers/daemon.ts';
 import type { TaskEnv } from '../helpers/tasks.ts';
 import { runtimeSkipReason, taskEnv, until } from '../helpers/tasks.ts';
 import { connectUnix } from '../../src/runtime/tasks/monitor.ts';
+import { demux } from '../../src/core/stdcopy.ts';
 
 const skip = runtimeSkipReason();
 
@@ -140,5 +141,44 @@ describe('berth-monitor', { skip }, () => {
     stuck.destroy();
     raw.destroy();
     await svc.delete(ctx, 'flood');
+  });
+
+  test('a client that asked for all the output holds it while behind and loses no byte', async () => {
+    const { svc, ctx } = env;
+    // seq writes 6,888,896 bytes, far beyond the 1 MiB a client may fall behind before it is let go.
+    const { logPath } = await env.run('held', ['seq', '1', '1000000'], { start: false });
+    const held = await svc.attach(ctx, 'held', undefined, { all: true });
+    held.pause();
+    const other = await svc.attach(ctx, 'held');
+    other.pause();
+    await svc.start(ctx, 'held');
+    const { pid } = await svc.state(ctx, 'held');
+    // Held output: seq waits on its full pipe and the monitor reads (and logs) no more, for as long as
+    // the client does not read. Output that is not held runs on to seq's exit.
+    let seen = { log: -1, times: 0 };
+    const outcome = await until(
+      async () => {
+        if ((await svc.state(ctx, 'held')).status === 'stopped') return 'exited';
+        const waiting = (await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '')).includes('pipe_write');
+        const log = (await stat(logPath)).size;
+        seen = waiting && log === seen.log ? { log, times: seen.times + 1 } : { log, times: 0 };
+        return seen.times >= 3 ? 'held' : 'running';
+      },
+      (o) => o !== 'running',
+      'seq to wait on held output, or to exit',
+    );
+    assert.equal(outcome, 'held', 'the output did not wait for the client that is behind');
+    // The log has a record per line: its last says how far the monitor read, well short of the end.
+    const tail = (await readFile(logPath, 'utf8')).trimEnd().split('\n').at(-1)!;
+    const lastRead = Number((JSON.parse(tail) as { log: string }).log.trim().split('\n').at(-1));
+    assert.ok(lastRead < 300_000, `the monitor read on to line ${lastRead} of 1000000`);
+    let bytes = 0;
+    held.resume();
+    const read = demux(held, (_n, data) => (bytes += data.length));
+    assert.equal((await svc.wait(ctx, 'held')).exitCode, 0);
+    await read;
+    assert.equal(bytes, 6_888_896);
+    other.destroy();
+    await svc.delete(ctx, 'held');
   });
 });

@@ -145,7 +145,8 @@ export function registerContainerRoutes(router: DockerRouter, deps: ContainerQue
     await req.discardBody();
     let attached: Awaited<ReturnType<typeof containers.attach>>;
     try {
-      attached = await containers.attach(req.ctx, req.params.id);
+      // As with dockerd, an attached client gets every byte: the output waits for it when it is behind.
+      attached = await containers.attach(req.ctx, req.params.id, { all: true });
     } catch (err) {
       // Attaching to a created container prepares its start; when that fails (a command that is not
       // there) dockerd's attach still succeeds and the start fails. The CLI attaches first: it must get

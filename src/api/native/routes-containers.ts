@@ -130,7 +130,7 @@ export function registerContainerRoutes(router: Router, deps: ContainerRouteDeps
   });
 
   router.add('POST', '/containers/:id/attach', async (req) => {
-    const { stream, record } = await containers.attach(req.ctx, req.params.id);
+    const { stream, record } = await containers.attach(req.ctx, req.params.id, { all: true });
     const sock = req.upgrade();
     splice(sock, stream, {
       stdin: true,

@@ -42,7 +42,8 @@ export function registerRunRoute(router: Router, containers: ContainerService): 
       await containers.start(ctx, id).catch(giveBack);
       return { id, warnings };
     }
-    const { stream } = await containers.attach(ctx, id).catch(giveBack);
+    // The client that runs the container wants all its output: it waits for this relay when it is behind.
+    const { stream } = await containers.attach(ctx, id, { all: true }).catch(giveBack);
     // Asked before the start, so an exit at once is not missed.
     const exited = containers.wait(ctx, id, config.autoRemove ? 'removed' : 'next-exit');
     exited.catch(() => {});

@@ -17,7 +17,7 @@ import { ContainerStates, isActive } from './container-state.ts';
 import { ContainerStopper } from './container-stop.ts';
 import type { LogFile } from '../tasks/log-reader.ts';
 import type { ResolvedMount } from '../oci/spec-mounts.ts';
-import type { TaskService } from '../tasks/task-types.ts';
+import type { AttachOptions, TaskService } from '../tasks/task-types.ts';
 import { topOf } from '../tasks/top.ts';
 import { VolumeUsers } from './volume-users.ts';
 import type { ContainerBasics, ContainerServiceDeps, ContainerSummary, ExecConfig, ImageLookup, Mounter, RuntimeState } from './types.ts';
@@ -268,7 +268,8 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- attach, exec, stats
 
-  async attach(ctx: Ctx, idOrName: string): Promise<{ stream: Duplex; tty: boolean; record: ContainerRecord }> {
+  /** `opts.all`: the output waits for this client when it is behind (see TaskService.attach). */
+  async attach(ctx: Ctx, idOrName: string, opts: AttachOptions = {}): Promise<{ stream: Duplex; tty: boolean; record: ContainerRecord }> {
     const rec = await this.resolve(ctx, idOrName);
     const st = await this.#states.state(ctx, rec.id);
     // An exited container is attached to as a created one (`docker start -a`: attach, then start), as dockerd allows.
@@ -281,7 +282,7 @@ export class ContainerService {
         if (startable(await this.#states.state(ctx, rec.id))) await this.#starter.prepare(ctx, rec);
       });
     }
-    return { stream: await this.#d.tasks.attach(ctx, rec.id), tty: !!rec.config.tty, record: rec };
+    return { stream: await this.#d.tasks.attach(ctx, rec.id, undefined, opts), tty: !!rec.config.tty, record: rec };
   }
 
   async resize(ctx: Ctx, idOrName: string, rows: number, cols: number): Promise<void> {

@@ -68,6 +68,7 @@ export const monitorFiles = {
   monitorPid: 'monitor.pid',
   pid: 'pid',
   attach: 'attach.sock',
+  attachAll: 'attach-all.sock',
   ctl: 'ctl.sock',
 } as const;
 

@@ -6,6 +6,11 @@ import type { Process } from '../oci/oci-types.ts';
 
 export type { ExitStatus } from './monitor.ts';
 
+export interface AttachOptions {
+  /** Hold the output while this client is behind, rather than disconnect it (see `attach`). */
+  all?: boolean;
+}
+
 /**
  * Tasks: the running side of a container. A task is one OCI container
  * (created from a bundle by an OCI runtime) plus its monitor, a small native
@@ -69,8 +74,14 @@ export interface TaskService {
    * the write side after sending input closes stdin; a client that has no
    * input to send calls `closeStdin` instead. Output-only clients simply
    * never write.
+   *
+   * A container's output does not wait for a client that falls behind: the
+   * client is disconnected. With `all`, it waits instead (docker's attach
+   * does): for the client that runs the container in the foreground, whose
+   * output berthd relays and which must lose no byte however far behind a
+   * busy berthd falls. An exec session's output always waits.
    */
-  attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex>;
+  attach(ctx: Ctx, id: string, execId?: string, opts?: AttachOptions): Promise<Duplex>;
   /** Set the terminal size (tty tasks). */
   resize(ctx: Ctx, id: string, size: { rows: number; cols: number }, execId?: string): Promise<void>;
   /** Close the process's stdin (EOF for the reader). */

@@ -11,7 +11,7 @@ import { connectUnix, control, defaultMonitorPath, launchMonitor, monitorFiles, 
 import type { LinuxResources } from './runc.ts';
 import { OciRuntime } from './runc.ts';
 import { networkCounters, normaliseStats, oomKilled, removeCgroup } from './task-stats.ts';
-import type { CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
+import type { AttachOptions, CreateTaskRequest, ExecInfo, OciProcess, TaskInfo, TaskService, TaskStats, TaskStdio } from './task-types.ts';
 import { removeTree } from '../../core/remove-tree.ts';
 import { mountPointsUnder } from '../../snapshots/mount.ts';
 
@@ -370,10 +370,18 @@ export class MonitorTaskService implements TaskService {
     await removeTree(dir);
   }
 
-  async attach(ctx: Ctx, id: string, execId?: string): Promise<Duplex> {
+  async attach(ctx: Ctx, id: string, execId?: string, opts: AttachOptions = {}): Promise<Duplex> {
     const dir = execId ? this.execDir(ctx.namespace, id, execId) : this.taskDir(ctx.namespace, id);
     if (!execId) await this.record(ctx, id);
     try {
+      if (opts.all && !execId) {
+        // A monitor started by an earlier berthd has only attach.sock.
+        const held = await connectUnix(ctx, path.join(dir, monitorFiles.attachAll)).catch((err) => {
+          if (hasErrno(err, 'ENOENT')) return undefined;
+          throw err;
+        });
+        if (held) return held;
+      }
       return await connectUnix(ctx, path.join(dir, monitorFiles.attach));
     } catch (err) {
       if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ECONNREFUSED')) {
