@@ -43,7 +43,6 @@ export class PauseSandboxService implements SandboxService {
   /** Sandboxes being run: not listed, and unknown to every other call, until they are ready (containerd adds them to its store then). */
   readonly #creating = new Set<string>();
   readonly #listeners = new Set<(e: SandboxEvent) => void>();
-  /** Sandboxes whose pause process's exit is being waited for, to report it once. */
   /** The sandboxes whose pause process is waited for, each with the token of its one STOPPED report. */
   readonly #watched = new Map<string, symbol>();
   #rootfs?: Promise<string>;
