@@ -53,7 +53,7 @@ port.on('message', (m: ToWorker) => {
   }
   const job = jobs.get(m.id);
   if (!job) return;
-  if (m.t === 'data') job.queue.push(m.chunk);
+  if (m.t === 'data') job.queue.push(...m.chunks);
   else if (m.t === 'end') job.ended = true;
   else if (m.t === 'abort') job.abort.abort(new Error(m.reason));
   job.wake?.();
