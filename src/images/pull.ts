@@ -11,6 +11,7 @@ import type { ProgressEvent } from '../core/images.ts';
 import type { ContentWriter } from '../content/types.ts';
 import { hasBlob, putBlob, selectFromIndex } from './blobs.ts';
 import { chainIds } from '../core/chain-id.ts';
+import { chunksOf } from '../core/chunks.ts';
 import { familiarName, normalizeName, parseName } from './names.ts';
 import type { ImageServiceCore } from './types.ts';
 import { limiter, readAllStream, waitDrain } from './streams.ts';
@@ -232,7 +233,7 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
           // A blob the image names twice is committed at once: the other layer reads it from the store.
           const defer = !repeated.has(layer.digest);
           const { diffId, blob } = await deps.withMounted(ctx, mounts, (dir) =>
-            fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes }), defer),
+            fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes, handOver: true }), defer),
           );
           startWriteBack();
           if (diffId !== diffIds[i]) {
@@ -410,8 +411,7 @@ async function fetchLayer(
   let lastEmit = 0;
   try {
     emit({ id, status: present ? 'Extracting' : 'Downloading', progressDetail: { current: 0, total: layer.size } });
-    for await (const c of src) {
-      const chunk = c as Buffer;
+    for await (const chunk of chunksOf(src)) {
       hash?.update(chunk);
       n += chunk.length;
       if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
@@ -498,10 +498,10 @@ async function resumeLayer(
   let lastEmit = n;
   let open: ContentWriter | undefined = writer;
   try {
-    for await (const c of src) {
-      n += (c as Buffer).length;
+    for await (const c of chunksOf(src)) {
+      n += c.length;
       if (n > layer.size) throw berthError('DataLoss', `layer ${layer.digest}: the registry sent more than the ${layer.size} bytes the manifest declares`);
-      await writer.write(c as Buffer);
+      await writer.write(c);
       if (n - lastEmit >= 512 * 1024 || n === layer.size) {
         lastEmit = n;
         emit({ id, status: 'Downloading', progressDetail: { current: n, total: layer.size } });

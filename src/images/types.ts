@@ -103,7 +103,8 @@ export interface CredentialRole {
  * (sha256 of the uncompressed tar) and its size. With `maxBytes`, a tar
  * that grows past it stops there (ResourceExhausted).
  */
-export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'plain'; maxBytes?: number }) => Promise<{ diffId: Digest; size: number }>;
+/** `handOver`: the caller neither reads nor reuses the stream's chunks once they are read (see ApplierPool.apply). */
+export type ApplyLayer = (ctx: Ctx, dir: string, stream: Readable, opts: { format: 'overlay' | 'plain'; maxBytes?: number; handOver?: boolean }) => Promise<{ diffId: Digest; size: number }>;
 
 /** Mount `mounts` on a temp dir for the duration of `fn` (a bind of one dir is used in place). */
 export type WithMounted = <T>(ctx: Ctx, mounts: { type: string; source: string; options: string[] }[], fn: (dir: string) => Promise<T>) => Promise<T>;

@@ -102,3 +102,33 @@ test('a layer past the bound fails at once, even while its source waits for byte
     await rm(tmp, { recursive: true, force: true });
   }
 });
+
+test('handed-over chunks that own their buffer move to the worker; others are copied and stay intact', { skip: !isRoot && 'needs root' }, async () => {
+  const tmp = await mkdtemp(join(tmpdir(), 'berth-pool-'));
+  const pool = new ApplierPool({ size: 1 });
+  try {
+    const { randomBytes } = await import('node:crypto');
+    const tar = makeTar([{ name: 'f', data: randomBytes(3 << 20).toString('base64') }, { name: 'g', data: 'tail' }]);
+    const gz = gzipSync(tar);
+    const third = Math.floor(gz.length / 3);
+    // Own buffers (a download's chunks), then a view into a larger buffer the caller keeps.
+    const owned = [Buffer.from(gz.subarray(0, third)), Buffer.from(gz.subarray(third, 2 * third))];
+    const kept = Buffer.concat([Buffer.from('keep'), gz.subarray(2 * third)]);
+    const view = kept.subarray(4);
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield* owned;
+      yield view;
+    }
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(tmp, 'l'));
+    const r = await pool.apply(ctx, join(tmp, 'l'), source(), { format: 'overlay', handOver: true });
+    assert.equal(r.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    assert.equal(await readFile(join(tmp, 'l', 'g'), 'utf8'), 'tail');
+    assert.deepEqual(owned.map((c) => c.buffer.byteLength), [0, 0], 'moved, not copied');
+    assert.equal(kept.subarray(0, 4).toString(), 'keep');
+    assert.ok(view.equals(gz.subarray(2 * third)), 'a view is copied');
+  } finally {
+    await pool.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+});

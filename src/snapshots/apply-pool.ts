@@ -1,4 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import { Readable } from 'node:stream';
+import { isMarkedAsUntransferable, Worker } from 'node:worker_threads';
+import { chunksOf } from '../core/chunks.ts';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { berthError, ErrorKinds } from '../core/errors.ts';
@@ -8,7 +10,7 @@ import type { ApplyOptions, ApplyResult } from './apply.ts';
 
 export type ToWorker =
   | { t: 'start'; id: number; dir: string; format: ApplyOptions['format']; maxBytes?: number }
-  | { t: 'data'; id: number; chunk: Uint8Array }
+  | { t: 'data'; id: number; chunks: Uint8Array[] }
   | { t: 'end'; id: number }
   | { t: 'abort'; id: number; reason: string };
 
@@ -36,6 +38,12 @@ interface Slot {
 const MAX_INFLIGHT = 4 << 20;
 /** The source's chunks (a download's are tens of KiB) travel in batches of this size: one message, one ack. */
 const BATCH = 1 << 20;
+
+/** Can `chunk` move to a worker whole: a transferable buffer of which it is all? */
+function ownsBuffer(chunk: Uint8Array): chunk is Uint8Array<ArrayBuffer> {
+  const buf = chunk.buffer;
+  return buf instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buf.byteLength && chunk.byteLength > 0 && !isMarkedAsUntransferable(buf);
+}
 
 /**
  * Runs the layer applier (same contract as `applyLayer`) in worker
@@ -128,8 +136,13 @@ export class ApplierPool {
     }
   }
 
-  /** Apply the layer in `source` to `dir` in a worker; see applyLayer. */
-  async apply(ctx: Ctx, dir: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult> {
+  /**
+   * Apply the layer in `source` to `dir` in a worker; see applyLayer. With
+   * `handOver`, the caller gives up the chunks it passes (it neither reads
+   * nor reuses them afterwards): those owning their whole buffer move to the
+   * worker without a copy, and are empty on the caller's side from then on.
+   */
+  async apply(ctx: Ctx, dir: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions & { handOver?: boolean }): Promise<ApplyResult> {
     if (this.#closed) throw berthError('Unavailable', 'layer applier pool is closed');
     ctx.signal.throwIfAborted();
     const id = this.#nextId++;
@@ -155,25 +168,43 @@ export class ApplierPool {
     let flushSoon: NodeJS.Immediate | undefined;
     try {
       send({ t: 'start', id, dir, format: opts.format, maxBytes: opts.maxBytes });
-      // Chunks are copied into a batch that is then transferred: cloning a view would copy its
-      // whole backing buffer, and the caller may still use the chunk. A batch goes when full, or
+      // A chunk that owns its whole buffer, from a caller that hands its chunks over, moves to the
+      // worker as it is (a download's chunks do). Others are copied into a batch that is then moved:
+      // cloning a view would copy its whole backing buffer, and the caller may still use the chunk.
+      // Batches are not zero-filled (every byte sent is copied in first), and a partial one travels
+      // as a view of its buffer: a zeroed buffer per MiB cost page faults, and a download copied
+      // twice more on the daemon's thread. What is ready goes when it reaches a batch's size, or
       // once the source has nothing more at hand (the rest may be long in coming: a held download).
-      let batch: Uint8Array<ArrayBuffer> | undefined;
+      let batch: Buffer<ArrayBuffer> | undefined;
       let used = 0;
+      let ready: Uint8Array<ArrayBuffer>[] = [];
+      let readyBytes = 0;
+      // A buffer may be moved once per message (a source yielding one chunk twice breaks its word).
+      const moved = new Set<ArrayBufferLike>();
+      const closeBatch = () => {
+        if (batch && used > 0) {
+          ready.push(new Uint8Array(batch.buffer, batch.byteOffset, used));
+          readyBytes += used;
+        }
+        batch = undefined;
+        used = 0;
+      };
       const postBatch = () => {
         clearImmediate(flushSoon);
         flushSoon = undefined;
+        closeBatch();
         const p = this.#pending.get(id);
-        if (!batch || used === 0 || settled || !p) return;
-        const chunk = used === batch.byteLength ? batch : batch.slice(0, used);
-        batch = undefined;
-        used = 0;
-        p.inflight += chunk.byteLength;
-        slot.worker.postMessage({ t: 'data', id, chunk } satisfies ToWorker, [chunk.buffer]);
+        if (ready.length === 0 || settled || !p) return;
+        const chunks = ready;
+        p.inflight += readyBytes;
+        ready = [];
+        readyBytes = 0;
+        moved.clear();
+        slot.worker.postMessage({ t: 'data', id, chunks } satisfies ToWorker, chunks.map((c) => c.buffer));
       };
       // The worker may fail (a bomb past the bound) while the source waits for bytes that may never
       // come: stop reading then, without waiting for the source, so the caller hears of it at once.
-      const it = source[Symbol.asyncIterator]();
+      const it = source instanceof Readable ? chunksOf(source) : source[Symbol.asyncIterator]();
       const stopped = result.then(() => undefined, () => undefined);
       for (;;) {
         const next = await Promise.race([it.next(), stopped]);
@@ -185,15 +216,23 @@ export class ApplierPool {
         if (settled) break;
         const p = this.#pending.get(id);
         if (!p) break;
-        for (let off = 0; off < chunk.byteLength; ) {
-          batch ??= new Uint8Array(Math.max(BATCH, chunk.byteLength - off));
-          const n = Math.min(batch.byteLength - used, chunk.byteLength - off);
-          batch.set(n === chunk.byteLength ? chunk : chunk.subarray(off, off + n), used);
-          used += n;
-          off += n;
-          if (used === batch.byteLength) postBatch();
+        if (opts.handOver && ownsBuffer(chunk) && !moved.has(chunk.buffer)) {
+          moved.add(chunk.buffer);
+          closeBatch();
+          ready.push(chunk);
+          readyBytes += chunk.byteLength;
+        } else {
+          for (let off = 0; off < chunk.byteLength; ) {
+            batch ??= Buffer.allocUnsafeSlow(Math.max(BATCH, chunk.byteLength - off));
+            const n = Math.min(batch.byteLength - used, chunk.byteLength - off);
+            batch.set(n === chunk.byteLength ? chunk : chunk.subarray(off, off + n), used);
+            used += n;
+            off += n;
+            if (used === batch.byteLength) closeBatch();
+          }
         }
-        if (used > 0) flushSoon ??= setImmediate(postBatch);
+        if (readyBytes + used >= BATCH) postBatch();
+        else if (readyBytes + used > 0) flushSoon ??= setImmediate(postBatch);
         if (p.inflight > MAX_INFLIGHT) await new Promise<void>((r) => (p.drained = r));
       }
       postBatch();

@@ -20,9 +20,34 @@ const port = parentPort!;
 const jobs = new Map<number, Job>();
 const post = (m: FromWorker) => port.postMessage(m);
 
+/**
+ * Queued chunks smaller than this are joined up to it: a download arrives in
+ * chunks of tens of KiB, and each write to the decompressor is a round trip
+ * to libuv's pool (and a JS callback); joined, the big layer of the bench's
+ * image took a quarter less CPU to decompress.
+ */
+const JOIN = 1 << 20;
+
+function take(queue: Uint8Array[]): Uint8Array | undefined {
+  const first = queue.shift();
+  if (!first || first.byteLength >= JOIN) return first;
+  let total = first.byteLength;
+  let k = 0;
+  while (k < queue.length && total + queue[k].byteLength <= JOIN) total += queue[k++].byteLength;
+  if (k === 0) return first;
+  const joined = Buffer.allocUnsafeSlow(total);
+  joined.set(first, 0);
+  let off = first.byteLength;
+  for (const c of queue.splice(0, k)) {
+    joined.set(c, off);
+    off += c.byteLength;
+  }
+  return joined;
+}
+
 async function* feed(id: number, job: Job): AsyncGenerator<Uint8Array> {
   for (;;) {
-    const c = job.queue.shift();
+    const c = take(job.queue);
     if (c) {
       post({ t: 'ack', id, n: c.byteLength });
       yield c;
@@ -53,7 +78,7 @@ port.on('message', (m: ToWorker) => {
   }
   const job = jobs.get(m.id);
   if (!job) return;
-  if (m.t === 'data') job.queue.push(m.chunk);
+  if (m.t === 'data') job.queue.push(...m.chunks);
   else if (m.t === 'end') job.ended = true;
   else if (m.t === 'abort') job.abort.abort(new Error(m.reason));
   job.wake?.();

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
+import { chunksOf } from '../core/chunks.ts';
 import { berthError } from '../core/errors.ts';
 import { readTar } from '../core/tar-read.ts';
 import { Extractor } from './extract.ts';
@@ -102,7 +103,7 @@ function zlibError(err: unknown): { code: string; message: string } | undefined 
 /** Decompress (when needed) and apply the layer in `source` to `dir`. */
 export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult> {
   ctx.signal.throwIfAborted();
-  const { compression, stream } = await sniff(source);
+  const { compression, stream } = await sniff(source instanceof Readable ? chunksOf(source) : source);
   const hash = createHash('sha256');
   let size = 0;
   const maxBytes = opts.maxBytes && opts.maxBytes > 0 ? opts.maxBytes : Infinity;
@@ -117,7 +118,7 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
     const out = new PassThrough({ highWaterMark: 4 * CHUNK });
     decompressing = pipeline(Readable.from(stream, { objectMode: false, highWaterMark: CHUNK }), decomp, out, { signal: ctx.signal });
     decompressing.catch(() => {});
-    tarStream = out[Symbol.asyncIterator]();
+    tarStream = chunksOf(out);
   }
 
   // Hash every byte of the tar, including padding after the end-of-archive blocks.

@@ -16,7 +16,7 @@ export type SnapshotterName = 'overlayfs' | 'native';
 export interface SnapshotsService {
   snapshotter: Snapshotter;
   /** The layer applier (see apply.ts), in process or in worker threads (apply-pool.ts). */
-  applyLayer(ctx: Ctx, dir: string, stream: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult>;
+  applyLayer(ctx: Ctx, dir: string, stream: AsyncIterable<Uint8Array>, opts: ApplyOptions & { handOver?: boolean }): Promise<ApplyResult>;
   /** `mounts` as a directory for the duration of `fn`: used in place for a read-write bind, else mounted on a temp dir. */
   withMounted<T>(ctx: Ctx, mounts: Mount[], fn: (dir: string) => Promise<T>): Promise<T>;
   /** Stop the applier workers and close the snapshotter. */
