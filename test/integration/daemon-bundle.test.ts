@@ -93,6 +93,11 @@ describe('berthd as bin/berthd runs it (the bundle)', { skip: !existsSync(bundle
     assert.equal(ping.body, 'OK');
   });
 
+  it('is ASCII, so that V8 holds its source at one byte a character', () => {
+    const nonAscii = /[^\x00-\x7f]/.exec(readFileSync(bundle, 'latin1'));
+    assert.equal(nonAscii, null, nonAscii ? `a non-ASCII byte at offset ${nonAscii.index}` : '');
+  });
+
   it('stops on SIGTERM, removing its sockets and pid file', async () => {
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     proc.kill('SIGTERM');
