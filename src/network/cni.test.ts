@@ -65,10 +65,13 @@ describe('Cni', () => {
     assert.equal(cached?.result.ips?.[0].address, '10.9.0.6/24');
     assert.deepEqual(cached?.config, list('a', 'b'));
 
-    // A fresh client (a restarted daemon) deletes from the cache alone.
+    // A fresh client (a restarted daemon) deletes from the cache alone, and drops a write a crash cut short.
     await writeFile(path.join(dir, 'calls.log'), '');
+    const torn = path.join(dir, 'cache', 'results', 'testnet-c9-eth0.tmp');
+    await writeFile(torn, '{"kind":"cniCa');
     const again = new Cni({ pluginDirs: [dir], cacheDir: path.join(dir, 'cache') });
     assert.equal((await again.listCache()).length, 1);
+    await assert.rejects(readFile(torn), { code: 'ENOENT' });
     assert.equal(await again.delCached(ctx, 'testnet', 'c1', 'eth0'), true);
     const calls = (await readFile(path.join(dir, 'calls.log'), 'utf8')).trim().split('\n');
     assert.deepEqual(

@@ -257,7 +257,11 @@ export class Cni {
     }
     const out: CniCacheEntry[] = [];
     for (const n of names) {
-      if (n.endsWith('.tmp')) continue;
+      if (n.endsWith('.tmp')) {
+        // A write a crash cut short: this life's writes go from file to rename without yielding, so none is in between.
+        await rm(path.join(this.cacheDir, 'results', n), { force: true });
+        continue;
+      }
       try {
         const e = JSON.parse(await readFile(path.join(this.cacheDir, 'results', n), 'utf8')) as CniCacheEntry;
         if (e.kind === 'cniCacheV1') out.push(e);
