@@ -399,6 +399,41 @@ export function createNetnsFile(file: string): void {
   }
 }
 
+const AF_NETLINK = 16;
+const NETLINK_ROUTE = 0;
+const SOCK_RAW_NONBLOCK_CLOEXEC = 3 | 0o4000 | 0o2000000;
+
+/**
+ * A route netlink socket (non-blocking, close-on-exec) of the network
+ * namespace mounted on `file`: a socket belongs to the namespace it was made
+ * in, so the calling thread enters that namespace for the socket(2) call
+ * alone and returns to its own before anything else runs. Requests written
+ * to it act in that namespace from any thread; the caller closes it.
+ */
+export function netlinkRouteSocketIn(file: string): number {
+  checkPath('file', file);
+  const c = load();
+  const own = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    const target = openSync(file, 'r');
+    try {
+      if (c.setns(target, CLONE_NEWNET) !== 0) throw errnoError(c.errno(), 'setns', file);
+    } finally {
+      closeSync(target);
+    }
+    const fd = c.socket(AF_NETLINK, SOCK_RAW_NONBLOCK_CLOEXEC, NETLINK_ROUTE);
+    const errno = fd < 0 ? c.errno() : 0;
+    if (c.setns(own, CLONE_NEWNET) !== 0) {
+      process.stderr.write(`fatal: cannot return to the original network namespace: errno ${c.errno()}\n`);
+      process.abort();
+    }
+    if (fd < 0) throw errnoError(errno, 'socket', file);
+    return fd;
+  } finally {
+    closeSync(own);
+  }
+}
+
 function loopbackUp(c: Libc): void {
   const fd = c.socket(2 /* AF_INET */, 2 | 0o2000000 /* SOCK_DGRAM | SOCK_CLOEXEC */, 0);
   if (fd < 0) throw errnoError(c.errno(), 'socket');

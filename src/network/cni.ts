@@ -170,6 +170,11 @@ export class Cni {
     return true;
   }
 
+  /** Drop an attachment's cache entry, for a caller that has undone the ADD itself. */
+  async dropCache(networkName: string, containerId: string, ifName: string): Promise<void> {
+    await rm(this.#cachePath(networkName, containerId, ifName), { force: true });
+  }
+
   /** CHECK the attachment against its cached result (spec >= 0.4.0). */
   async check(ctx: Ctx, list: CniConfigList, rt: CniRuntimeConf): Promise<void> {
     validateConfigList(list);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NetworkRecord } from '../metadata/networks.ts';
 import { pluginStdin } from './cni.ts';
-import { bridgeConflist, cniNameOf, portMappingArg } from './conflist.ts';
+import { bridgeConflist, cniNameOf, isOwnBridgeConflist, portMappingArg } from './conflist.ts';
 
 const net: NetworkRecord = {
   id: 'ab'.repeat(32),
@@ -18,6 +18,20 @@ const net: NetworkRecord = {
 };
 
 describe('conflist', () => {
+  it('knows its own list to the letter: NAT or a firewall by plugins, another IPAM dir or any key of someone else make it foreign', () => {
+    const dir = '/r/network/ipam';
+    assert.ok(isOwnBridgeConflist(bridgeConflist(net, { ipamDataDir: dir, mtu: 1400 }), dir));
+    assert.ok(isOwnBridgeConflist(bridgeConflist({ ...net, internal: true }, { ipamDataDir: dir, mtu: 0 }), dir));
+    assert.ok(!isOwnBridgeConflist(bridgeConflist(net, { ipamDataDir: dir, mtu: 0, pluginNat: true }), dir));
+    assert.ok(!isOwnBridgeConflist(bridgeConflist(net, { ipamDataDir: dir, mtu: 0, firewall: true }), dir));
+    assert.ok(!isOwnBridgeConflist(bridgeConflist(net, { ipamDataDir: dir, mtu: 0 }), '/other/ipam'));
+    const own = bridgeConflist(net, { ipamDataDir: dir, mtu: 0 });
+    assert.ok(!isOwnBridgeConflist({ ...own, name: 'mynet' }, dir));
+    assert.ok(!isOwnBridgeConflist({ ...own, plugins: [{ ...own.plugins[0], macspoofchk: true }] }, dir));
+    assert.ok(!isOwnBridgeConflist({ ...own, plugins: [{ ...own.plugins[0], ipam: { ...(own.plugins[0].ipam as object), type: 'dhcp' } }] }, dir));
+    assert.ok(!isOwnBridgeConflist({ ...own, plugins: [{ ...own.plugins[0], ipMasq: undefined }] }, dir));
+  });
+
   it('is the bridge plugin (host-local in berth\'s dir; NAT is host-nat.ts\'s) under a unique CNI name', () => {
     const l = bridgeConflist(net, { ipamDataDir: '/r/network/ipam', mtu: 1400 });
     assert.equal(l.name, cniNameOf(net.id));

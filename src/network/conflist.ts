@@ -54,6 +54,25 @@ export function bridgeConflist(n: NetworkRecord, opts: ConflistOptions): CniConf
   return { cniVersion: CNI_VERSION, name: cniNameOf(n.id), plugins };
 }
 
+const ownBridgeKeys = new Set(['type', 'bridge', 'isGateway', 'ipMasq', 'hairpinMode', 'capabilities', 'ipam', 'mtu']);
+const ownIpamKeys = new Set(['type', 'ranges', 'routes', 'dataDir']);
+
+/**
+ * Whether `list` is one `bridgeConflist` wrote with NAT and firewall left
+ * to berth (no portmap, no ipMasq, no firewall plugin) and host-local's
+ * data under `ipamDataDir`: the one list whose DEL berth knows to the
+ * letter (cni-attach.ts). A list with anything else, a key berth never
+ * writes included, gets the plugins' own DEL.
+ */
+export function isOwnBridgeConflist(list: CniConfigList, ipamDataDir: string): boolean {
+  if (!list.name.startsWith('berth-') || list.plugins.length !== 1) return false;
+  const [bridge] = list.plugins;
+  if (bridge.type !== 'bridge' || bridge.ipMasq !== false || !Object.keys(bridge).every((k) => ownBridgeKeys.has(k))) return false;
+  const ipam = bridge.ipam as Record<string, unknown> | undefined;
+  if (!ipam || ipam.type !== 'host-local' || ipam.dataDir !== ipamDataDir || !Object.keys(ipam).every((k) => ownIpamKeys.has(k))) return false;
+  return Array.isArray(ipam.ranges) && ipam.ranges.length === 1;
+}
+
 /** Brings `lo` up in every namespace (containerd runs the same plugin). */
 export function loopbackConflist(): CniConfigList {
   return { cniVersion: CNI_VERSION, name: 'berth-loopback', plugins: [{ type: 'loopback' }] };

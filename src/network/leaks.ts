@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import { hasErrno } from '../core/errors.ts';
 import { run } from './exec.ts';
+import { allocationOwner, isAllocationFile } from './host-local.ts';
 
 /**
  * Finding what CNI plugins left behind for containers that no longer exist
@@ -62,10 +63,7 @@ export async function removeStaleRules(ctx: Ctx, networkNames: Set<string>, isLi
   return removed;
 }
 
-/**
- * host-local keeps one file per allocated address, named by the address and
- * holding "containerId\r\nifName". Remove those of dead containers.
- */
+/** Remove the host-local allocations (host-local.ts) of dead containers. */
 export async function removeStaleAllocations(ipamDir: string, isLive: (containerId: string) => boolean): Promise<string[]> {
   const freed: string[] = [];
   let nets: string[];
@@ -83,9 +81,9 @@ export async function removeStaleAllocations(ipamDir: string, isLive: (container
       continue;
     }
     for (const f of files) {
-      if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
+      if (!isAllocationFile(f)) continue;
       const p = path.join(ipamDir, net, f);
-      const owner = (await readFile(p, 'utf8').catch(() => '')).split(/\r?\n/)[0].trim();
+      const owner = allocationOwner(await readFile(p, 'utf8').catch(() => '')).containerId;
       if (owner && !isLive(owner)) {
         await rm(p, { force: true });
         freed.push(`${net}/${f}`);

@@ -526,6 +526,71 @@ describe('network service with CNI plugins', { skip: !root && 'needs root (netns
     await t.svc.removeNetwork(ctx, 'fw1');
   });
 
+  it('berth\'s own bridge list is torn down without its plugins, at once and idempotently; any other list by the plugins\' DEL', async () => {
+    // The bridge plugin, wrapped to log its verbs: the real one still does the work.
+    const wrapDir = path.join(t.dir, 'wrapped-plugins');
+    const log = path.join(t.dir, 'bridge-verbs.log');
+    await mkdir(wrapDir, { recursive: true });
+    const real = t.cfg.pluginDirs.map((d) => path.join(d, 'bridge'));
+    await writeFile(
+      path.join(wrapDir, 'bridge'),
+      `#!/bin/sh\necho "$CNI_COMMAND $CNI_IFNAME" >> ${log}\nfor p in ${real.join(' ')}; do [ -x "$p" ] && exec "$p"; done\nexit 1\n`,
+    );
+    await chmod(path.join(wrapDir, 'bridge'), 0o755);
+    const verbs = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const wrapped = { pluginDirs: [wrapDir, ...t.cfg.pluginDirs] };
+    let svc = await t.reopen(wrapped);
+    const n1 = await svc.createNetwork(ctx, { name: 'own1', subnet: randomSubnet() });
+    const n2 = await svc.createNetwork(ctx, { name: 'own2', subnet: randomSubnet() });
+    t.bridges.add(bridgeOf(n1)).add(bridgeOf(n2));
+    const veths = async (n: typeof n1) => (JSON.parse((await sh('ip', ['-j', 'link', 'show', 'master', bridgeOf(n)])).stdout || '[]') as unknown[]).length;
+    const allocations = async (n: typeof n1) => (await readdir(path.join(t.dir, 'data/ipam', cniNameOf(n.Id))).catch(() => [])).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
+
+    const c = req('own', 'own1', { ports: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const r = await svc.setupContainer(ctx, c);
+    await svc.connect(ctx, { container: 'own', network: 'own2' });
+    assert.deepEqual(await verbs(), ['ADD eth0', 'ADD eth1']);
+    assert.equal(await veths(n2), 1);
+    // disconnect: eth1 and its host end are gone when it returns, its address free, eth0 untouched
+    await svc.disconnect(ctx, { container: 'own', network: 'own2' });
+    assert.equal(await veths(n2), 0, 'the host end left the bridge at once');
+    assert.deepEqual(await allocations(n2), []);
+    assert.notEqual((await sh('nsenter', [`--net=${r.netnsPath}`, 'ip', 'link', 'show', 'eth1'])).code, 0, 'eth1 deleted in the namespace');
+    assert.ok(await pingFrom(r.netnsPath!, n1.IPAM.Config[0].Gateway), 'eth0 still works');
+    // teardown: nothing left, checked at once (no wait for the kernel to free a namespace)
+    await svc.teardownContainer(ctx, c.containerId);
+    assert.equal(await veths(n1), 0, 'the host end left the bridge at once');
+    assert.deepEqual(await verbs(), ['ADD eth0', 'ADD eth1'], 'no bridge plugin ran for the teardown');
+    await assertClean([n1.Id, n2.Id]);
+
+    // A teardown cut short after the interface went (a crash): the next start's reconcile finishes it.
+    const cut = req('cut', 'own1');
+    const rc = await svc.setupContainer(ctx, cut);
+    assert.equal((await sh('nsenter', [`--net=${rc.netnsPath}`, 'ip', 'link', 'del', 'eth0'])).code, 0);
+    assert.equal((await allocations(n1)).length, 1);
+    svc = await t.reopen(wrapped);
+    assert.equal((await svc.reconcile(ctx, [])).endpoints, 1);
+    await assertClean([n1.Id]);
+    // the same, with the address already released too: a teardown finds nothing to do and still succeeds
+    const twice = req('twice', 'own1');
+    const rt = await svc.setupContainer(ctx, twice);
+    await sh('nsenter', [`--net=${rt.netnsPath}`, 'ip', 'link', 'del', 'eth0']);
+    for (const f of await allocations(n1)) await rm(path.join(t.dir, 'data/ipam', cniNameOf(n1.Id), f));
+    await svc.teardownContainer(ctx, twice.containerId);
+    await assertClean([n1.Id]);
+    assert.deepEqual((await verbs()).filter((v) => v.startsWith('DEL')), [], 'still no plugin DEL');
+
+    // Another list (the firewall plugin chained) gets the plugins' DEL, as CNI has it.
+    svc = await t.reopen({ ...wrapped, firewall: 'true' });
+    const fw = req('fw', 'own1');
+    await svc.setupContainer(ctx, fw);
+    await svc.teardownContainer(ctx, fw.containerId);
+    assert.deepEqual((await verbs()).slice(-2), ['ADD eth0', 'DEL eth0']);
+    await assertClean([n1.Id]);
+    svc = await t.reopen();
+    for (const name of ['own1', 'own2']) await svc.removeNetwork(ctx, name);
+  });
+
   it('after a reboot (netns and bridge gone, records and allocations kept) reconcile frees everything', async () => {
     const n = await t.svc.createNetwork(ctx, { name: 'reboot1', subnet: randomSubnet() });
     const bridge = bridgeOf(n);
