@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { releaseMemoryNow, releaseMemorySoon } from './memory.ts';
 
@@ -30,35 +31,61 @@ test('without an exposed gc the heap is still trimmed', () => {
 });
 
 /**
- * In a Node of its own: a freed 8 MiB block raises glibc's dynamic thresholds
- * (mmap 8 MiB, trim 16 MiB), so a 4 MiB block after it comes from the heap
- * and stays resident once freed. With the thresholds held it is mmapped
- * and unmapped. Returns the RSS (KiB) still held after that free.
+ * In a Node of its own: a worker thread frees an 8 MiB block (raising glibc's
+ * dynamic thresholds to mmap 8 MiB, trim 16 MiB), then fills and frees a
+ * 4 MiB one, which comes from its arena's heap and is left as the free top.
+ * The main thread then runs the trim berthd runs after a burst. Returns the
+ * RSS (KiB) still held from that block, with glibc's arenas as they come or
+ * with bin/berthd's limit.
  */
-function heldAfterFree(hold: boolean): number {
+function heldAfterTrim(oneArena: boolean): number {
+  const sys = JSON.stringify(new URL('./sys.ts', import.meta.url).href);
+  const koffiFrom = JSON.stringify(import.meta.url);
   const script = `
-    import { createRequire } from 'node:module';
     import { readFileSync } from 'node:fs';
-    import { holdMallocThresholds } from ${JSON.stringify(new URL('./memory.ts', import.meta.url).href)};
-    const koffi = createRequire(${JSON.stringify(import.meta.url)})('koffi');
-    const libc = koffi.load('libc.so.6');
-    const malloc = libc.func('void *malloc(size_t n)');
-    const free = libc.func('void free(void *p)');
-    const memset = libc.func('void *memset(void *p, int c, size_t n)');
+    import { Worker } from 'node:worker_threads';
+    import { mallocTrim } from ${sys};
     const rss = () => Number(/RssAnon:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
-    if (${hold}) holdMallocThresholds();
-    free(malloc(8 << 20));
+    const worker = new Worker(\`
+      import { parentPort } from 'node:worker_threads';
+      import { createRequire } from 'node:module';
+      const libc = createRequire(${koffiFrom})('koffi').load('libc.so.6');
+      const malloc = libc.func('void *malloc(size_t n)');
+      const free = libc.func('void free(void *p)');
+      const memset = libc.func('void *memset(void *p, int c, size_t n)');
+      free(malloc(8 << 20));
+      parentPort.once('message', () => {
+        const p = malloc(4 << 20);
+        memset(p, 1, 4 << 20);
+        free(p);
+        parentPort.postMessage('freed');
+      });
+      parentPort.postMessage('ready');
+    \`, { eval: true });
+    await new Promise((r) => worker.once('message', r));
+    mallocTrim();
     const before = rss();
-    const p = malloc(4 << 20);
-    memset(p, 1, 4 << 20);
-    free(p);
+    worker.postMessage('go');
+    await new Promise((r) => worker.once('message', r));
+    mallocTrim();
     process.stdout.write(String(rss() - before));
+    process.exit(0);
   `;
-  const out = execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const { MALLOC_ARENA_MAX: _inherited, ...env } = process.env;
+  if (oneArena) env.MALLOC_ARENA_MAX = berthdArenaMax();
+  const out = execFileSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { encoding: 'utf8', env });
   return Number(out);
 }
 
-test('held malloc thresholds: a large block freed after a larger one goes back to the kernel', () => {
-  assert.ok(heldAfterFree(false) >= 3 << 10, 'without them glibc keeps it (the case this guards against)');
-  assert.ok(heldAfterFree(true) < 1 << 10);
+/** The arena limit bin/berthd starts berthd with. */
+function berthdArenaMax(): string {
+  const script = readFileSync(new URL('../../bin/berthd', import.meta.url), 'utf8');
+  const value = /^export MALLOC_ARENA_MAX=(\d+)$/m.exec(script)?.[1];
+  assert.ok(value, 'bin/berthd sets MALLOC_ARENA_MAX');
+  return value;
+}
+
+test("berthd's one malloc arena: a block a thread freed goes back to the kernel at the trim after a burst", () => {
+  assert.ok(heldAfterTrim(false) >= 3 << 10, "without it the thread's arena keeps it (the case this guards against)");
+  assert.ok(heldAfterTrim(true) < 1 << 10);
 });

@@ -1,4 +1,4 @@
-import { M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallocTrim, mallopt } from './sys.ts';
+import { mallocTrim } from './sys.ts';
 
 /**
  * Hands the memory of a burst of heavy work (pulls, loads, imports, commits)
@@ -39,24 +39,3 @@ export function releaseMemoryNow(): void {
   if (gc) setTimeout(mallocTrim, SWEEP_MS).unref();
 }
 
-/**
- * glibc's malloc thresholds, held at its start-up values (128 KiB) instead
- * of the dynamic ones it moves to by default. When a large mmapped block is
- * freed (a pull's stream chunks and decompression buffers, read by the
- * libuv and applier threads), glibc raises its mmap threshold up to 32 MiB
- * and its trim threshold to twice that: from then on such blocks come from
- * the threads' arenas, and an arena other than the main one gives back the
- * free top of its heap only past the trim threshold; malloc_trim never
- * trims those tops. The big pull left two thread arenas holding ~16 MiB
- * resident with under 1 MiB in use (malloc_stats), at every later idle.
- * Held, a large block is mmapped and unmapped as it is freed, and an
- * arena's top is returned once it passes 128 KiB (docs/architecture.md,
- * "Memory": idle after the big pull, medians, 80.7 -> 71.2 MiB RSS).
- */
-export const MALLOC_THRESHOLD = 128 << 10;
-
-export function holdMallocThresholds(): void {
-  // Setting either one also ends glibc's adjusting of both.
-  mallopt(M_MMAP_THRESHOLD, MALLOC_THRESHOLD);
-  mallopt(M_TRIM_THRESHOLD, MALLOC_THRESHOLD);
-}

@@ -92,7 +92,6 @@ interface Libc {
   sigemptyset: (set: Buffer) => number;
   waitpid: (pid: number, status: Buffer, options: number) => number;
   malloc_trim: (pad: number) => number;
-  mallopt: (param: number, value: number) => number;
   getsockopt: (fd: number, level: number, name: number, value: Buffer, len: Buffer) => number;
   pidfd_open: (pid: number, flags: number) => number;
   pidfd_getfd: (pidfd: number, targetfd: number, flags: number) => number;
@@ -141,7 +140,6 @@ function load(): Libc {
     sigemptyset: lib.func('int sigemptyset(void *set)'),
     waitpid: lib.func('int waitpid(int pid, void *status, int options)'),
     malloc_trim: lib.func('int malloc_trim(size_t pad)'),
-    mallopt: lib.func('int mallopt(int param, int value)'),
     getsockopt: lib.func('int getsockopt(int fd, int level, int name, _Inout_ void *value, _Inout_ void *len)'),
     pidfd_open: lib.func('int pidfd_open(int pid, unsigned int flags)'),
     pidfd_getfd: lib.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)'),
@@ -611,15 +609,6 @@ export function childStatus(pid: number): number | undefined {
  */
 export function mallocTrim(): void {
   load().malloc_trim(0);
-}
-
-/** glibc's mallopt(3) parameters berthd sets (malloc.h). */
-export const M_TRIM_THRESHOLD = -1;
-export const M_MMAP_THRESHOLD = -3;
-
-/** mallopt(3): set one of glibc's malloc parameters; false if glibc refused the value. */
-export function mallopt(param: number, value: number): boolean {
-  return load().mallopt(param, value) === 1;
 }
 
 /** The process at the other end of a connected unix socket, as the kernel recorded it at connect(2) (SO_PEERCRED). */

@@ -2,7 +2,6 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { berthError, hasErrno, kindOf } from '../core/errors.ts';
-import { holdMallocThresholds } from '../core/memory.ts';
 import type { Level } from '../core/log.ts';
 import { createLogger } from '../core/log.ts';
 import { Router, createApiServer } from '../api/native/server.ts';
@@ -61,7 +60,8 @@ async function main(): Promise<number> {
   await mkdir(root, { recursive: true, mode: 0o711 });
   await mkdir(state, { recursive: true, mode: 0o711 });
   const releaseLock = await lockRoot(root);
-  holdMallocThresholds();
+  // bin/berthd's one malloc arena is berthd's alone: the programs it runs get their usual ones.
+  delete process.env.MALLOC_ARENA_MAX;
 
   const shutdown = new AbortController();
   const router = new Router();
