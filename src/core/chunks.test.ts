@@ -66,3 +66,22 @@ test('chunksOf destroys the stream when the consumer stops early', async () => {
   }
   assert.ok(s.destroyed);
 });
+
+test('chunksOf: an error the stream was destroyed with just before the consumer stopped is not an uncaught one', async () => {
+  // As a pull does: the applier's failure destroys the download with its error, and the loop then stops.
+  const src = new PassThrough();
+  src.write(Buffer.from('a'));
+  const it = chunksOf(src);
+  await it.next();
+  let uncaught: unknown;
+  const onUncaught = (err: unknown) => (uncaught = err);
+  process.prependListener('uncaughtException', onUncaught);
+  try {
+    src.destroy(new Error('refused by the applier'));
+    await it.return!();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+  assert.equal(uncaught, undefined);
+});

@@ -36,6 +36,9 @@ export function chunksOf(stream: Readable, maxQueued = 4 << 20): AsyncIterableIt
   const stop = () => {
     stream.off('data', onData);
     stopWatching();
+    // An error the stream was destroyed with, still on its way, would otherwise find no listener
+    // and stop the process; the consumer has stopped, so it is nobody's now.
+    stream.on('error', () => {});
   };
   return {
     async next(): Promise<IteratorResult<Buffer>> {
