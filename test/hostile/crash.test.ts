@@ -34,8 +34,11 @@ describe('kill -9 of berthd during run, rm and network setup', { skip: runtimeSk
     baseline = await probe(e, parent);
   });
   after(async () => {
-    await e?.stop();
-    await removeCgroupParent(parent);
+    try {
+      await e?.stop();
+    } finally {
+      await removeCgroupParent(parent);
+    }
   });
 
   const tasksDir = () => path.join(e.d.state, 'tasks', 'default');
@@ -290,9 +293,13 @@ describe('kill -9 of berthd while a CNI plugin runs', { skip: runtimeSkipReason(
   });
   after(async () => {
     writeFileSync(gate, '');
-    await e?.stop();
-    await removeCgroupParent(parent);
-    rmSync(stubDir, { recursive: true, force: true });
+    try {
+      await e?.stop();
+    } finally {
+      // A stop that reports a leak must not leave the stub plugins' directory behind too.
+      await removeCgroupParent(parent);
+      rmSync(stubDir, { recursive: true, force: true });
+    }
   });
 
   it('an address a plugin of the previous life allocates is not left behind', async () => {
