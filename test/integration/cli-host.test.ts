@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliCommand, nativeCli, runCli, startDaemon } from '../helpers/daemon.ts';
 import { startEngine, type Engine } from '../helpers/engine.ts';
-import { runWithStdinFile } from '../helpers/stdin-file.ts';
+import { runWithStdinFile, writeStdinInputs } from '../helpers/stdin-file.ts';
 import { until } from '../helpers/tasks.ts';
 
 /**
@@ -135,13 +135,7 @@ describe('the native client and the CLI host', { timeout: 300_000, skip: !exists
   });
 
   it('gives all of a few MiB of piped input, its small last chunk too, to run -i, exec -i and start -ai, every time, hosted and local', async () => {
-    // Not a multiple of any copy buffer: the input ends with a chunk of a few bytes.
-    const data = randomBytes(3 * 1024 * 1024 + 7);
-    const file = path.join(tmp, 'stdin-input');
-    writeFileSync(file, data);
-    const empty = path.join(tmp, 'stdin-empty');
-    writeFileSync(empty, '');
-    const want = createHash('sha256').update(data).digest('hex');
+    const { file, empty, want } = writeStdinInputs(tmp);
     const catter = 'stdin-catter';
     const rerun = 'stdin-rerun';
     assert.equal((await cli(['run', '-d', '--name', catter, '--network', 'none', e.image, 'sleep', '600'])).code, 0);

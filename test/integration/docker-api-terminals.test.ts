@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerBin, dockerSkip, startDockerEngine, type DockerEngine } from '../helpers/docker.ts';
-import { runWithStdinFile } from '../helpers/stdin-file.ts';
+import { runWithStdinFile, writeStdinInputs } from '../helpers/stdin-file.ts';
 
 /** stdin, terminals, attach, resize and detach keys through the docker CLI (test/helpers/docker.ts). */
 describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
@@ -61,13 +61,7 @@ describe('Docker API: stdin and terminals', { skip: dockerSkip }, () => {
     await de.ok(['run', '-d', '--name', 'catter', de.e.image, 'sleep', '600']);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-exec-stdin-'));
     try {
-      // Not a multiple of the CLI's copy buffer: the input ends with a chunk of a few bytes.
-      const data = randomBytes(3 * 1024 * 1024 + 7);
-      const file = path.join(dir, 'input');
-      writeFileSync(file, data);
-      const empty = path.join(dir, 'empty');
-      writeFileSync(empty, '');
-      const want = createHash('sha256').update(data).digest('hex');
+      const { data, file, empty, want } = writeStdinInputs(dir);
       for (let i = 0; i < 15; i++) {
         const r = await dockerFromFile(['exec', '-i', 'catter', 'cat'], file);
         assert.equal(r.code, 0, r.stderr);
