@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rootCtx } from '../core/context.ts';
-import { MetadataDb } from './db.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { MetadataDb, Statements } from './db.ts';
 import { MetadataImageStore } from './images.ts';
 import { MetadataContainerStore } from './containers.ts';
 import { MetadataLeaseManager } from './leases.ts';
@@ -85,6 +86,34 @@ test('namespaces lists those with any record, and bad namespaces are refused', a
     await leases.create(rootCtx({ namespace: 'alpha' }));
     assert.deepEqual(await listNamespaces(rootCtx(), t.db), ['alpha', 'k8s.io']);
     await rejectsKind(images.list(rootCtx({ namespace: '../x' })), 'InvalidArgument');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('statements are kept prepared, capped, and hold no read snapshot between calls', async () => {
+  const t = await tempDb();
+  try {
+    t.db.migrate('k', [`CREATE TABLE k (x INTEGER)`]);
+    const insert = t.db.sql.prepare(`INSERT INTO k VALUES (?)`);
+    assert.equal(t.db.sql.prepare(`INSERT INTO k VALUES (?)`), insert, 'the same SQL gives the kept statement');
+    for (let i = 0; i < 3; i++) insert.run(i);
+    assert.deepEqual({ ...t.db.sql.prepare(`SELECT x FROM k WHERE x = ?`).get(1) }, { x: 1 });
+
+    // A kept statement that read a row must not pin the WAL: another connection's checkpoint completes.
+    const other = new DatabaseSync(t.file);
+    try {
+      other.exec(`INSERT INTO k VALUES (9)`);
+      assert.equal((other.prepare(`PRAGMA wal_checkpoint(TRUNCATE)`).get() as { busy: number }).busy, 0);
+    } finally {
+      other.close();
+    }
+    assert.equal((t.db.sql.prepare(`SELECT count(*) AS n FROM k`).get() as { n: number }).n, 4, 'the kept connection sees the other\'s row');
+
+    // SQL built from variable parts never grows the set past its cap, and an evicted statement is prepared again.
+    for (let i = 0; i < Statements.CAP + 10; i++) t.db.sql.prepare(`SELECT x FROM k WHERE x IN (${i})`).all();
+    assert.equal(t.db.sql.keptCount, Statements.CAP);
+    assert.notEqual(t.db.sql.prepare(`INSERT INTO k VALUES (?)`), insert, 'the oldest statement was let go');
   } finally {
     await t.cleanup();
   }

@@ -1,4 +1,4 @@
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { berthError } from '../core/errors.ts';
 
 /**
@@ -13,13 +13,59 @@ import { berthError } from '../core/errors.ts';
  *
  * A migration is never edited once released; add a new one after it.
  */
+/**
+ * The connection with its statements kept prepared. node:sqlite compiles a
+ * statement's SQL again at every `prepare()`, and the stores prepare at every
+ * call: on a container's start and removal that was most of the time spent in
+ * lookups. A statement is reset after each get, all or run, so a kept one
+ * holds no read snapshot between calls. The cap bounds SQL built from
+ * variable parts (IN lists, table unions); the oldest entry goes first.
+ */
+export class Statements {
+  static readonly CAP = 256;
+  readonly #db: DatabaseSync;
+  readonly #kept = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.#db = new DatabaseSync(path);
+  }
+
+  prepare(sql: string): StatementSync {
+    let stmt = this.#kept.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      if (this.#kept.size >= Statements.CAP) this.#kept.delete(this.#kept.keys().next().value as string);
+      this.#kept.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  exec(sql: string): void {
+    this.#db.exec(sql);
+  }
+
+  get isTransaction(): boolean {
+    return this.#db.isTransaction;
+  }
+
+  /** How many statements are kept (tests). */
+  get keptCount(): number {
+    return this.#kept.size;
+  }
+
+  close(): void {
+    this.#kept.clear();
+    this.#db.close();
+  }
+}
+
 export class MetadataDb {
-  readonly sql: DatabaseSync;
+  readonly sql: Statements;
   #txDepth = 0;
   readonly #namespacedTables = new Set<string>();
 
   constructor(path: string) {
-    this.sql = new DatabaseSync(path);
+    this.sql = new Statements(path);
     this.sql.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
   }
