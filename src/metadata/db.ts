@@ -88,15 +88,16 @@ export class MetadataDb {
   /** Run `fn` in a transaction (nested calls join the outer one). `fn` must be synchronous. */
   transaction<T>(fn: () => T): T {
     if (this.#txDepth > 0) return fn();
-    this.sql.exec('BEGIN IMMEDIATE');
+    // Kept statements: exec() would parse these again at every transaction.
+    this.sql.prepare('BEGIN IMMEDIATE').run();
     this.#txDepth++;
     try {
       const result = fn();
-      this.sql.exec('COMMIT');
+      this.sql.prepare('COMMIT').run();
       return result;
     } catch (err) {
       // SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK then would fail and hide the cause.
-      if (this.sql.isTransaction) this.sql.exec('ROLLBACK');
+      if (this.sql.isTransaction) this.sql.prepare('ROLLBACK').run();
       throw err;
     } finally {
       this.#txDepth--;
