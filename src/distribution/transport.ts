@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, Agent } from 'node:http';
-import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { Ctx } from '../core/context.ts';
+import { httpsModule, tlsModule } from '../core/builtins.ts';
 import { berthError, isBerthError } from '../core/errors.ts';
 import type { RegistryEndpoint } from './hosts.ts';
 
@@ -10,7 +10,6 @@ import type { RegistryEndpoint } from './hosts.ts';
 // MessageEvent and CloseEvent load undici, which berthd never uses (~2 MiB
 // of its RSS; 11 in a bare Node). process.getBuiltinModule reads no exports.
 const http = process.getBuiltinModule('node:http');
-const https = process.getBuiltinModule('node:https');
 
 /**
  * One HTTP attempt to a registry endpoint over node:http/https with
@@ -92,9 +91,9 @@ export class Transport {
         let ca: string[] | undefined;
         if (ep && ep.ca.length > 0) {
           // Custom CAs add to the default store rather than replacing it, as containerd does.
-          ca = [...ep.ca.map((f) => readCa(f)), ...rootCertificates];
+          ca = [...ep.ca.map((f) => readCa(f)), ...tlsModule().rootCertificates];
         }
-        agent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !(ep?.skipVerify ?? false), ca });
+        agent = new (httpsModule().Agent)({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !(ep?.skipVerify ?? false), ca });
       } else {
         agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
       }
@@ -133,7 +132,7 @@ export class Transport {
 
   private sendOnce(ctx: Ctx, req: HttpRequest, ep?: RegistryEndpoint): Promise<HttpResponse> {
     const u = new URL(req.url);
-    const mod = u.protocol === 'https:' ? https : http;
+    const mod = u.protocol === 'https:' ? httpsModule() : http;
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...ep?.header, ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['content-length'] = String(req.body.length);
     return new Promise<HttpResponse>((resolve, reject) => {

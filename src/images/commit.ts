@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { constants as zlibConstants, createGzip, createZstdCompress } from 'node:zlib';
+import { zlibModule } from '../core/builtins.ts';
 import { chainId } from '../core/chain-id.ts';
 import type { Ctx } from '../core/context.ts';
 import { cleanupCtx } from '../core/context.ts';
@@ -95,8 +95,8 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       // Output in pieces as large as the tar's batches: at zlib's default of 16 KiB, the
       // callbacks, hash updates and writes per piece cost more than compressing it at level 1.
       const gzip = zstd
-        ? createZstdCompress({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } } : {}) })
-        : createGzip({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { level } : {}) });
+        ? zlibModule().createZstdCompress({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { params: { [zlibModule().constants.ZSTD_c_compressionLevel]: level } } : {}) })
+        : zlibModule().createGzip({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { level } : {}) });
       let size = 0;
       // The writer hashes what it stores: that is the blob's digest.
       const stored = (async () => {

@@ -1,5 +1,5 @@
-import dgram from 'node:dgram';
 import net from 'node:net';
+import { dgramModule } from '../core/builtins.ts';
 import type { PortMapping } from '../core/containers.ts';
 import { berthError } from '../core/errors.ts';
 
@@ -24,7 +24,7 @@ export function describeBind(p: PortMapping): string {
 export function probePort(ip: string, port: number, protocol: 'tcp' | 'udp'): Promise<number> {
   return new Promise((resolve, reject) => {
     if (protocol === 'udp') {
-      const s = dgram.createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+      const s = dgramModule().createSocket(ip.includes(':') ? 'udp6' : 'udp4');
       s.once('error', (err) => {
         s.close();
         reject(err);

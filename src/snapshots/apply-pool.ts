@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { isMarkedAsUntransferable, Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreadsModule } from '../core/builtins.ts';
 import { chunksOf } from '../core/chunks.ts';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
@@ -42,7 +43,7 @@ const BATCH = 1 << 20;
 /** Can `chunk` move to a worker whole: a transferable buffer of which it is all? */
 function ownsBuffer(chunk: Uint8Array): chunk is Uint8Array<ArrayBuffer> {
   const buf = chunk.buffer;
-  return buf instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buf.byteLength && chunk.byteLength > 0 && !isMarkedAsUntransferable(buf);
+  return buf instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buf.byteLength && chunk.byteLength > 0 && !workerThreadsModule().isMarkedAsUntransferable(buf);
 }
 
 /**
@@ -76,7 +77,7 @@ export class ApplierPool {
   #slot(): Slot {
     let best = this.#slots.reduce<Slot | undefined>((b, s) => (!b || s.jobs < b.jobs ? s : b), undefined);
     if (!best || (best.jobs > 0 && this.#slots.length < this.#size)) {
-      const worker = new Worker(new URL(`./apply-worker.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url));
+      const worker = new (workerThreadsModule().Worker)(new URL(`./apply-worker.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url));
       // Referenced only while it has jobs, so an idle pool never keeps the process alive.
       worker.unref();
       best = { worker, jobs: 0 };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { zlibModule } from '../core/builtins.ts';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import { chunksOf } from '../core/chunks.ts';
@@ -113,7 +113,7 @@ export async function applyLayer(ctx: Ctx, dir: string, source: AsyncIterable<Ui
   if (compression === 'none') {
     tarStream = stream[Symbol.asyncIterator]();
   } else {
-    const decomp = compression === 'gzip' ? createGunzip({ chunkSize: CHUNK }) : createZstdDecompress({ chunkSize: CHUNK });
+    const decomp = compression === 'gzip' ? zlibModule().createGunzip({ chunkSize: CHUNK }) : zlibModule().createZstdDecompress({ chunkSize: CHUNK });
     // Decompression runs on libuv's pool; a small buffer ahead of the parser lets it overlap file writes.
     const out = new PassThrough({ highWaterMark: 4 * CHUNK });
     decompressing = pipeline(Readable.from(stream, { objectMode: false, highWaterMark: CHUNK }), decomp, out, { signal: ctx.signal });

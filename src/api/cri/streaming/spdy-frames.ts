@@ -1,4 +1,5 @@
-import zlib from 'node:zlib';
+import type { Inflate } from 'node:zlib';
+import { zlibModule } from '../../../core/builtins.ts';
 
 /**
  * SPDY/3.1 framing (draft-mbelshe-httpbis-spdy-00 as amended for 3.1), the
@@ -302,7 +303,7 @@ export class HeaderDeflater {
  * block above `maxBytes` is refused (a compression bomb).
  */
 export class HeaderInflater {
-  readonly #z: zlib.Inflate;
+  readonly #z: Inflate;
   #out: Buffer[] = [];
   #size = 0;
   #error: Error | undefined;
@@ -311,7 +312,7 @@ export class HeaderInflater {
 
   constructor(opts: { maxBytes?: number } = {}) {
     this.#max = opts.maxBytes ?? 256 * 1024;
-    this.#z = zlib.createInflate({ dictionary: HEADER_DICTIONARY });
+    this.#z = zlibModule().createInflate({ dictionary: HEADER_DICTIONARY });
     this.#z.on('data', (d: Buffer) => {
       this.#size += d.length;
       if (this.#size > this.#max) this.#fail(new SpdyProtocolError(`header block inflates past ${this.#max} bytes`));
@@ -334,7 +335,7 @@ export class HeaderInflater {
     return new Promise((resolve, reject) => {
       this.#pending = (err) => (err ? reject(err) : undefined);
       this.#z.write(block);
-      this.#z.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+      this.#z.flush(zlibModule().constants.Z_SYNC_FLUSH, () => {
         if (this.#error) return;
         this.#pending = undefined;
         const out = Buffer.concat(this.#out);
