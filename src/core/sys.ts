@@ -1,5 +1,6 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type Koffi from 'koffi';
 
@@ -103,9 +104,28 @@ interface Libc {
 
 let libc: Libc | undefined;
 
+/**
+ * koffi's native module itself where the package ships one for this
+ * platform. The package's entry also loads its prebuilt-binary downloader,
+ * which requires node:https and node:zlib: every berthd paid for TLS (~7 ms
+ * of start, ~4.7 MiB of RSS) at its overlayfs check. The entry adds only
+ * deprecated aliases around the same object; the version check is its own.
+ */
+function loadKoffi(): typeof Koffi {
+  const req = createRequire(import.meta.url);
+  const pkgDir = path.dirname(req.resolve('koffi/package.json'));
+  const native = path.join(pkgDir, 'build', 'koffi', `${process.platform}_${process.arch}`, 'koffi.node');
+  const pkg = req('koffi/package.json') as { version: string };
+  if (existsSync(native)) {
+    const mod = req(native) as typeof Koffi & { version?: string };
+    if (mod.version === pkg.version) return mod;
+  }
+  return req('koffi') as typeof Koffi;
+}
+
 function load(): Libc {
   if (libc) return libc;
-  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   libc = {
     mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
