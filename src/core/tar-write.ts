@@ -55,10 +55,12 @@ const typeFlags: Record<TarEntryType, string> = {
 /** Two zero blocks end an archive. */
 export const TAR_END = Buffer.alloc(2 * BLOCK);
 
-/** Zero bytes that pad a body of `size` to a whole block. */
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/** Zero bytes that pad a body of `size` to a whole block (a view of one shared zero block: read it, never write it). */
 export function tarPadding(size: number): Buffer {
   const rem = size % BLOCK;
-  return Buffer.alloc(rem === 0 ? 0 : BLOCK - rem);
+  return ZERO_BLOCK.subarray(0, rem === 0 ? 0 : BLOCK - rem);
 }
 
 const isAscii = (s: string) => /^[\x20-\x7e]*$/.test(s);
@@ -81,38 +83,66 @@ function paxRecord(key: string, value: string | Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
+// A layer of thousands of small files is thousands of headers, and berthd runs
+// without an optimising compiler (--lite-mode): the header is filled in place
+// from a template, without a Buffer or string per field or a byte iterator
+// for the checksum (these made the header the largest JS cost of a build's
+// COPY commit, and most of its garbage).
+
 function writeString(buf: Buffer, s: string, offset: number, length: number): void {
+  if (s.length === 0) return;
+  if (Buffer.byteLength(s) === s.length) {
+    buf.write(s, offset, Math.min(s.length, length), 'latin1');
+    return;
+  }
   const b = Buffer.from(s);
   b.copy(buf, offset, 0, Math.min(b.length, length));
 }
 
+/** `length - 1` octal digits, zero-padded, and a NUL. */
 function writeOctal(buf: Buffer, n: number, offset: number, length: number): void {
-  const s = Math.floor(n).toString(8).padStart(length - 1, '0');
-  buf.write(s + '\0', offset, length, 'ascii');
+  let v = Math.floor(n);
+  if (v < 0 || v >= 8 ** (length - 1)) {
+    // Does not fit (callers check the fields that may not): the leading digits, as the field always held.
+    buf.write(v.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
+    return;
+  }
+  for (let i = offset + length - 2; i >= offset; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[offset + length - 1] = 0;
 }
 
 const fitsOctal = (n: number, length: number) => n >= 0 && n < 8 ** (length - 1);
 
-function ustarBlock(e: TarEntry, name: { prefix: string; name: string }, linkname: string, size: number, flag: string): Buffer {
+/** What every ustar header holds whatever the entry: zeros, the magic and version, the checksum field as spaces while summing. */
+const HEADER_TEMPLATE = (() => {
   const h = Buffer.alloc(BLOCK);
+  h.write('        ', 148, 8, 'ascii');
+  h.write('ustar\0', 257, 6, 'ascii');
+  h.write('00', 263, 2, 'ascii');
+  return h;
+})();
+
+function ustarBlock(e: TarEntry, name: { prefix: string; name: string }, linkname: string, size: number, flag: string): Buffer {
+  const h = Buffer.allocUnsafe(BLOCK);
+  HEADER_TEMPLATE.copy(h, 0);
   writeString(h, name.name, 0, 100);
   writeOctal(h, (e.mode ?? (e.type === 'dir' ? 0o755 : 0o644)) & 0o7777, 100, 8);
   writeOctal(h, fitsOctal(e.uid ?? 0, 8) ? (e.uid ?? 0) : 0, 108, 8);
   writeOctal(h, fitsOctal(e.gid ?? 0, 8) ? (e.gid ?? 0) : 0, 116, 8);
   writeOctal(h, fitsOctal(size, 12) ? size : 0, 124, 12);
   writeOctal(h, fitsOctal(e.mtime ?? 0, 12) ? (e.mtime ?? 0) : 0, 136, 12);
-  h.write('        ', 148, 8, 'ascii');
-  h.write(flag, 156, 1, 'ascii');
+  h[156] = flag.charCodeAt(0);
   writeString(h, linkname, 157, 100);
-  h.write('ustar\0', 257, 6, 'ascii');
-  h.write('00', 263, 2, 'ascii');
   writeString(h, e.uname ?? '', 265, 32);
   writeString(h, e.gname ?? '', 297, 32);
   writeOctal(h, e.devmajor ?? 0, 329, 8);
   writeOctal(h, e.devminor ?? 0, 337, 8);
   writeString(h, name.prefix, 345, 155);
   let sum = 0;
-  for (const b of h) sum += b;
+  for (let i = 0; i < BLOCK; i++) sum += h[i];
   writeOctal(h, sum, 148, 7);
   h[155] = 0x20;
   return h;
