@@ -89,29 +89,41 @@ function paxRecord(key: string, value: string | Buffer): Buffer {
 // for the checksum (these made the header the largest JS cost of a build's
 // COPY commit, and most of its garbage).
 
-function writeString(buf: Buffer, s: string, offset: number, length: number): void {
-  if (s.length === 0) return;
+/** Writes `s` (UTF-8, cut at `length` bytes) over zeros; returns the sum of the bytes written, for the checksum. */
+function writeString(buf: Buffer, s: string, offset: number, length: number): number {
+  if (s.length === 0) return 0;
+  let sum = 0;
   if (Buffer.byteLength(s) === s.length) {
-    buf.write(s, offset, Math.min(s.length, length), 'latin1');
-    return;
+    const n = Math.min(s.length, length);
+    buf.write(s, offset, n, 'latin1');
+    for (let i = 0; i < n; i++) sum += s.charCodeAt(i);
+    return sum;
   }
   const b = Buffer.from(s);
-  b.copy(buf, offset, 0, Math.min(b.length, length));
+  const n = Math.min(b.length, length);
+  b.copy(buf, offset, 0, n);
+  for (let i = 0; i < n; i++) sum += b[i];
+  return sum;
 }
 
-/** `length - 1` octal digits, zero-padded, and a NUL. */
-function writeOctal(buf: Buffer, n: number, offset: number, length: number): void {
+/** `length - 1` octal digits, zero-padded, and a NUL; returns the sum of the bytes written. */
+function writeOctal(buf: Buffer, n: number, offset: number, length: number): number {
   let v = Math.floor(n);
+  let sum = 0;
   if (v < 0 || v >= 8 ** (length - 1)) {
     // Does not fit (callers check the fields that may not): the leading digits, as the field always held.
     buf.write(v.toString(8).padStart(length - 1, '0') + '\0', offset, length, 'ascii');
-    return;
+    for (let i = offset; i < offset + length; i++) sum += buf[i];
+    return sum;
   }
   for (let i = offset + length - 2; i >= offset; i--) {
-    buf[i] = 0x30 + (v % 8);
+    const digit = 0x30 + (v % 8);
+    buf[i] = digit;
+    sum += digit;
     v = Math.floor(v / 8);
   }
   buf[offset + length - 1] = 0;
+  return sum;
 }
 
 const fitsOctal = (n: number, length: number) => n >= 0 && n < 8 ** (length - 1);
@@ -124,25 +136,27 @@ const HEADER_TEMPLATE = (() => {
   h.write('00', 263, 2, 'ascii');
   return h;
 })();
+const TEMPLATE_SUM = HEADER_TEMPLATE.reduce((a, b) => a + b, 0);
 
 function ustarBlock(e: TarEntry, name: { prefix: string; name: string }, linkname: string, size: number, flag: string): Buffer {
   const h = Buffer.allocUnsafe(BLOCK);
   HEADER_TEMPLATE.copy(h, 0);
-  writeString(h, name.name, 0, 100);
-  writeOctal(h, (e.mode ?? (e.type === 'dir' ? 0o755 : 0o644)) & 0o7777, 100, 8);
-  writeOctal(h, fitsOctal(e.uid ?? 0, 8) ? (e.uid ?? 0) : 0, 108, 8);
-  writeOctal(h, fitsOctal(e.gid ?? 0, 8) ? (e.gid ?? 0) : 0, 116, 8);
-  writeOctal(h, fitsOctal(size, 12) ? size : 0, 124, 12);
-  writeOctal(h, fitsOctal(e.mtime ?? 0, 12) ? (e.mtime ?? 0) : 0, 136, 12);
+  // The checksum is the sum of the header's bytes (its own field as spaces): the template's and those written over its zeros.
+  let sum = TEMPLATE_SUM;
+  sum += writeString(h, name.name, 0, 100);
+  sum += writeOctal(h, (e.mode ?? (e.type === 'dir' ? 0o755 : 0o644)) & 0o7777, 100, 8);
+  sum += writeOctal(h, fitsOctal(e.uid ?? 0, 8) ? (e.uid ?? 0) : 0, 108, 8);
+  sum += writeOctal(h, fitsOctal(e.gid ?? 0, 8) ? (e.gid ?? 0) : 0, 116, 8);
+  sum += writeOctal(h, fitsOctal(size, 12) ? size : 0, 124, 12);
+  sum += writeOctal(h, fitsOctal(e.mtime ?? 0, 12) ? (e.mtime ?? 0) : 0, 136, 12);
   h[156] = flag.charCodeAt(0);
-  writeString(h, linkname, 157, 100);
-  writeString(h, e.uname ?? '', 265, 32);
-  writeString(h, e.gname ?? '', 297, 32);
-  writeOctal(h, e.devmajor ?? 0, 329, 8);
-  writeOctal(h, e.devminor ?? 0, 337, 8);
-  writeString(h, name.prefix, 345, 155);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += h[i];
+  sum += h[156];
+  sum += writeString(h, linkname, 157, 100);
+  sum += writeString(h, e.uname ?? '', 265, 32);
+  sum += writeString(h, e.gname ?? '', 297, 32);
+  sum += writeOctal(h, e.devmajor ?? 0, 329, 8);
+  sum += writeOctal(h, e.devminor ?? 0, 337, 8);
+  sum += writeString(h, name.prefix, 345, 155);
   writeOctal(h, sum, 148, 7);
   h[155] = 0x20;
   return h;
