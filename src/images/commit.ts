@@ -7,6 +7,7 @@ import { cleanupCtx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
 import type { ImageConfigFields } from '../core/images.ts';
 import { applyChanges } from './changes.ts';
+import { GzipMember } from './gzip-member.ts';
 import { commitLayerBlob, commitLayerSnapshot, recordImage } from './layer-image.ts';
 import { normalizeName } from './names.ts';
 import type { ImageServiceCore } from './types.ts';
@@ -16,6 +17,7 @@ import { MediaTypes } from './types.ts';
 
 /** How much compressed output zlib hands over at a time. */
 const COMPRESSED_PIECE_BYTES = 256 * 1024;
+
 
 export interface CommitLayerOptions {
   /** The image the new one is built on (its ID or a name). */
@@ -94,16 +96,22 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       const level = opts.compressionLevel;
       // Output in pieces as large as the tar's batches: at zlib's default of 16 KiB, the
       // callbacks, hash updates and writes per piece cost more than compressing it at level 1.
-      const gzip = zstd
-        ? zlibModule().createZstdCompress({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { params: { [zlibModule().constants.ZSTD_c_compressionLevel]: level } } : {}) })
-        : zlibModule().createGzip({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { level } : {}) });
+      // gzip is written as its header, a raw deflate stream and its trailer: zlib changes the
+      // level of a raw deflate stream, not of a gzip one (see StoredRegions).
+      const member = zstd ? undefined : new GzipMember(level ?? zlibModule().constants.Z_DEFAULT_COMPRESSION);
+      const gzip = member
+        ? member.deflate
+        : zlibModule().createZstdCompress({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { params: { [zlibModule().constants.ZSTD_c_compressionLevel]: level } } : {}) });
       let size = 0;
       // The writer hashes what it stores: that is the blob's digest.
+      const store = async (c: Buffer) => {
+        size += c.length;
+        await writer.write(c);
+      };
       const stored = (async () => {
-        for await (const c of gzip) {
-          size += (c as Buffer).length;
-          await writer.write(c as Buffer);
-        }
+        if (member) await store(member.header());
+        for await (const c of gzip) await store(c as Buffer);
+        if (member) await store(member.trailer());
       })();
       let layerDigest: Digest;
       let diffId: Digest;
@@ -113,6 +121,7 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
             tarHash.update(c as Buffer);
             tarSize += (c as Buffer).length;
           }
+          await member?.before(c as Buffer);
           if (!gzip.write(c)) await waitDrain(gzip);
           if (!applyDone && !toApply.write(c)) await Promise.race([waitDrain(toApply), applied!.catch(() => {})]);
         }
