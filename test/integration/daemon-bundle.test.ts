@@ -44,7 +44,14 @@ describe('berthd as bin/berthd runs it (the bundle)', { skip: !existsSync(bundle
     state = path.join(dir, 'run');
     const config = path.join(dir, 'berth.toml');
     await writeFile(config, `version = 1\n[network]\nbridge = "bt${randomBytes(3).toString('hex')}"\nsubnet = "10.${200 + randomInt(51)}.${randomInt(256)}.0/24"\n`);
-    proc = spawn(berthd, ['--root', path.join(dir, 'root'), '--state', state, '--config', config, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A preload that lists the modules berthd has loaded when asked (SIGUSR2): the first test reads it.
+    const preload = path.join(dir, 'modules-on-usr2.cjs');
+    await writeFile(
+      preload,
+      `process.on('SIGUSR2', () => { const fs = require('node:fs'); const out = process.env.BERTH_TEST_MODULES_OUT; fs.writeFileSync(out + '.tmp', process.moduleLoadList.join('\\n')); fs.renameSync(out + '.tmp', out); });\n`,
+    );
+    const env = { ...process.env, NODE_OPTIONS: `--require ${preload}`, BERTH_TEST_MODULES_OUT: path.join(dir, 'modules.txt') };
+    proc = spawn(berthd, ['--root', path.join(dir, 'root'), '--state', state, '--config', config, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'], env });
     proc.stdout!.on('data', (d) => (log += d));
     proc.stderr!.on('data', (d) => (log += d));
     const deadline = Date.now() + 30_000;
@@ -62,6 +69,20 @@ describe('berthd as bin/berthd runs it (the bundle)', { skip: !existsSync(bundle
       await exited;
     }
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts without TLS, zlib, worker threads or HTTP/2, which only some work or a front door needs', async () => {
+    // koffi's package entry once loaded node:https (so TLS) at the overlayfs check: ~7 ms of start and ~4.7 MiB.
+    const out = path.join(dir, 'modules.txt');
+    proc.kill('SIGUSR2');
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(out)) {
+      if (Date.now() > deadline) throw new Error(`berthd wrote no module list:\n${log}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const loaded = new Set(readFileSync(out, 'utf8').split('\n'));
+    assert.ok(loaded.has('NativeModule net'), 'the list is the module list');
+    for (const m of ['tls', 'https', 'zlib', 'worker_threads', 'http2']) assert.equal(loaded.has(`NativeModule ${m}`), false, `node:${m} is loaded at start`);
   });
 
   it('runs the bundle, listens before it recovers, and serves the native API', async () => {
