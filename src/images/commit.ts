@@ -97,7 +97,7 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       // Output in pieces as large as the tar's batches: at zlib's default of 16 KiB, the
       // callbacks, hash updates and writes per piece cost more than compressing it at level 1.
       // gzip is written as its header, a raw deflate stream and its trailer: zlib changes the
-      // level of a raw deflate stream, not of a gzip one (see StoredRegions).
+      // level of a raw deflate stream, not of a gzip one (see GzipMember).
       const member = zstd ? undefined : new GzipMember(level ?? zlibModule().constants.Z_DEFAULT_COMPRESSION);
       const gzip = member
         ? member.deflate
@@ -108,11 +108,27 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
         size += c.length;
         await writer.write(c);
       };
+      // The compressor is read to its end even when a write fails, and never destroyed from here:
+      // a gzip member may be changing its level (a flush in flight), which must not meet a closed
+      // stream, and the loop below must never wait on output nobody reads. The failure is thrown
+      // once the compressor has ended; the loop below sees it then.
       const stored = (async () => {
-        if (member) await store(member.header());
-        for await (const c of gzip) await store(c as Buffer);
-        if (member) await store(member.trailer());
+        let failure: unknown;
+        const keep = async (c: Buffer) => {
+          if (failure !== undefined) return;
+          try {
+            await store(c);
+          } catch (err) {
+            failure = err;
+          }
+        };
+        if (member) await keep(member.header());
+        for await (const c of gzip.iterator({ destroyOnReturn: false })) await keep(c as Buffer);
+        if (member) await keep(member.trailer());
+        if (failure !== undefined) throw failure;
       })();
+      // Awaited below; the error path that destroys the compressor does not wait for it.
+      stored.catch(() => {});
       let layerDigest: Digest;
       let diffId: Digest;
       try {

@@ -56,3 +56,35 @@ test('the same chunks give the same member', async () => {
   const input = [text(100_000, 8), randomBytes(200_000), text(100_000, 9)];
   assert.deepEqual(await member(1, input), await member(1, input));
 });
+
+test('a level change on a stream that has failed or ended neither throws nor waits', async () => {
+  const m = new GzipMember(1);
+  m.deflate.destroy();
+  await m.before(randomBytes(200_000));
+  const n = new GzipMember(1);
+  n.deflate.end();
+  n.deflate.resume();
+  await n.before(randomBytes(200_000));
+});
+
+test('a reader that fails and drains on, as the layer commit does, lets every level change finish', async () => {
+  // The commit's store loop: the first failed write is kept, the compressor is read to its end, never destroyed.
+  const m = new GzipMember(1);
+  let failure: unknown;
+  let stored = 0;
+  const reading = (async () => {
+    for await (const c of m.deflate.iterator({ destroyOnReturn: false })) {
+      if (failure !== undefined) continue;
+      if (stored > 0) failure = new Error('no space left on device');
+      else stored += (c as Buffer).length;
+    }
+  })();
+  for (let i = 0; i < 8; i++) {
+    const c = i % 2 ? randomBytes(300_000) : text(300_000, i);
+    await m.before(c);
+    if (!m.deflate.write(c)) await new Promise((r) => m.deflate.once('drain', r));
+  }
+  m.deflate.end();
+  await reading;
+  assert.ok(failure instanceof Error, 'the write failure is kept for the caller');
+});

@@ -60,8 +60,21 @@ export class GzipMember {
     this.#inputBytes = (this.#inputBytes + chunk.length) % 2 ** 32;
     const want = chunk.length >= GzipMember.MIN_BYTES && this.#looksCompressed(chunk) ? zlibModule().constants.Z_NO_COMPRESSION : this.#level;
     if (want === this.#current) return;
+    const d = this.deflate;
+    // A stream that has failed or ended takes no new level (the caller's next write fails as it would have).
+    if (d.destroyed || d.writableEnded) return;
     this.#current = want;
-    await new Promise<void>((resolve) => this.deflate.params(want, zlibModule().constants.Z_DEFAULT_STRATEGY, () => resolve()));
+    // params() flushes, then sets the level in the flush's callback; Node asserts there that the stream
+    // is still open, so the caller must neither destroy the stream nor stop reading it while this is
+    // pending (see the commit's store loop). A close meanwhile still ends the wait.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        d.off('close', done);
+        resolve();
+      };
+      d.once('close', done);
+      d.params(want, zlibModule().constants.Z_DEFAULT_STRATEGY, done);
+    });
   }
 
   #looksCompressed(chunk: Buffer): boolean {

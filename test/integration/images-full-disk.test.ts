@@ -63,4 +63,21 @@ describe('images: a full disk', { skip }, () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((await d.cli(['run', '--rm', '--network', 'none', smallRef, 'echo', 'fits'])).stdout, 'fits\n');
   });
+
+  it('fails a commit whose layer does not fit, naming the problem, and serves on', async () => {
+    // 14 MB of random bytes: the layer's gzip stores them (no deflate gain), and its blob cannot fit beside them.
+    const smallRef = `${reg.host}/full/small:1`;
+    const fill = await d.cli(['run', '--name', 'fill', '--network', 'none', smallRef, 'sh', '-c', 'head -c 14000000 /dev/urandom > /fill']);
+    assert.equal(fill.code, 0, fill.stderr);
+    const r = await d.cli(['commit', 'fill', 'full/filled:1']);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /no space left on device/);
+    assert.equal((await d.cli(['images', '-q', 'full/filled:1'])).stdout.trim(), '');
+    assert.equal((await d.cli(['rm', 'fill'])).code, 0);
+    // berthd is up and the space comes back: the same layer's commit is what filled the disk, nothing else.
+    const ok = await d.cli(['run', '--rm', '--network', 'none', smallRef, 'echo', 'still here']);
+    assert.equal(ok.stdout, 'still here\n', ok.stderr);
+    assert.equal((await d.cli(['image', 'prune', '-f'])).code, 0);
+    assert.deepEqual(await entries(path.join(root, 'content/ingest')), []);
+  });
 });
