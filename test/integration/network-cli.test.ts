@@ -96,4 +96,19 @@ describe('berth network', { skip: !root && 'needs root' }, () => {
     assert.equal(declined.code, 0);
     assert.match(declined.stdout, /Are you sure you want to continue\? \[y\/N\] $/);
   });
+
+  it('lists networks in docker\'s natural order of names (n2 before n10)', async () => {
+    for (const name of ['n10', 'n2']) {
+      const c = await d.cli(['network', 'create', '--subnet', randomSubnet(), '-o', 'com.docker.network.bridge.name=' + randomBridge(), name]);
+      assert.equal(c.code, 0, c.stderr);
+    }
+    try {
+      const ls = await d.cli(['network', 'ls']);
+      assert.equal(ls.code, 0, ls.stderr);
+      const names = ls.stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/\s+/)[1]);
+      assert.deepEqual(names, ['bridge', 'host', 'n2', 'n10', 'none']);
+    } finally {
+      await d.cli(['network', 'rm', 'n2', 'n10']);
+    }
+  });
 });

@@ -2,7 +2,7 @@ import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 import { table } from '../output.ts';
 import { daemonCall, filtersJson } from './network-common.ts';
-import { byCodeUnit } from '../../core/order.ts';
+import { naturalOrder } from '../../core/order.ts';
 
 const specs = {
   filter: { type: 'list', short: 'f', doc: 'Provide filter values (e.g. "driver=bridge")' },
@@ -26,7 +26,7 @@ export const command: Command = {
     const r = await daemonCall(env, () => env.client().call<Net[]>('GET', '/networks', { query: { filters: filtersJson(flags.filter as string[]) } }));
     if (!r.ok) return 1;
     const id = (n: Net) => (flags['no-trunc'] ? n.Id : n.Id.slice(0, 12));
-    const nets = [...r.value].sort((a, b) => byCodeUnit(a.Name, b.Name));
+    const nets = [...r.value].sort((a, b) => naturalOrder(a.Name, b.Name));
     if (flags.quiet) {
       env.stdout.write(nets.map((n) => `${id(n)}\n`).join(''));
       return 0;
