@@ -97,7 +97,7 @@ describe('berth network', { skip: !root && 'needs root' }, () => {
     assert.match(declined.stdout, /Are you sure you want to continue\? \[y\/N\] $/);
   });
 
-  it('lists networks in docker\'s natural order of names (n2 before n10)', async () => {
+  it('lists networks in docker\'s natural order of names (n2 before n10), and formats them with --format', async () => {
     for (const name of ['n10', 'n2']) {
       const c = await d.cli(['network', 'create', '--subnet', randomSubnet(), '-o', 'com.docker.network.bridge.name=' + randomBridge(), name]);
       assert.equal(c.code, 0, c.stderr);
@@ -107,6 +107,12 @@ describe('berth network', { skip: !root && 'needs root' }, () => {
       assert.equal(ls.code, 0, ls.stderr);
       const names = ls.stdout.split('\n').slice(1).filter(Boolean).map((line) => line.split(/\s+/)[1]);
       assert.deepEqual(names, ['bridge', 'host', 'n2', 'n10', 'none']);
+      const formatted = await d.cli(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Internal}}', '--filter', 'name=n']);
+      assert.equal(formatted.code, 0, formatted.stderr);
+      assert.equal(formatted.stdout, 'n2 bridge false\nn10 bridge false\nnone null false\n');
+      const json = await d.cli(['network', 'ls', '--format', 'json', '--filter', 'name=n2']);
+      assert.deepEqual(Object.keys(JSON.parse(json.stdout)), ['ID', 'Name', 'Driver', 'Scope', 'IPv6', 'Internal', 'Labels', 'CreatedAt']);
+      assert.match(JSON.parse(json.stdout).CreatedAt, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$/);
     } finally {
       await d.cli(['network', 'rm', 'n2', 'n10']);
     }

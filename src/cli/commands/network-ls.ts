@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
 import { table } from '../output.ts';
+import { formatRows } from '../template.ts';
 import { daemonCall, filtersJson } from './network-common.ts';
 import { naturalOrder } from '../../core/order.ts';
 
@@ -8,6 +9,7 @@ const specs = {
   filter: { type: 'list', short: 'f', doc: 'Provide filter values (e.g. "driver=bridge")' },
   quiet: { type: 'bool', short: 'q', doc: 'Only display network IDs' },
   'no-trunc': { type: 'bool', doc: 'Do not truncate the output' },
+  format: { type: 'string', doc: 'Format output using a custom template: json, table, or a Go template' },
 } as const;
 
 interface Net {
@@ -15,6 +17,10 @@ interface Net {
   Name: string;
   Driver: string;
   Scope: string;
+  Created: string;
+  EnableIPv6: boolean;
+  Internal: boolean;
+  Labels: Record<string, string> | null;
 }
 
 export const command: Command = {
@@ -29,6 +35,24 @@ export const command: Command = {
     const nets = [...r.value].sort((a, b) => naturalOrder(a.Name, b.Name));
     if (flags.quiet) {
       env.stdout.write(nets.map((n) => `${id(n)}\n`).join(''));
+      return 0;
+    }
+    const format = flags.format as string | undefined;
+    if (format && format !== 'table') {
+      // docker's fields for network ls templates; CreatedAt as Go prints a time.
+      const rows = nets.map((n) => ({
+        ID: id(n),
+        Name: n.Name,
+        Driver: n.Driver,
+        Scope: n.Scope,
+        IPv6: String(n.EnableIPv6),
+        Internal: String(n.Internal),
+        Labels: Object.entries(n.Labels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+        CreatedAt: n.Created.replace('T', ' ').replace(/Z$/, ' +0000 UTC'),
+      }));
+      env.stdout.write(formatRows(format, rows, { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED AT' }));
       return 0;
     }
     env.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [id(n), n.Name, n.Driver, n.Scope])));
