@@ -1,4 +1,4 @@
-/** Output helpers shared by commands: docker-style tables, sizes and ages. */
+/** Output helpers shared by commands: docker-style tables, sizes, ages and times. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: string[]) =>
@@ -52,4 +52,9 @@ export function humanAge(from: Date | string | number, now = Date.now()): string
   if (d < 60) return `${Math.floor(d / 7)} weeks ago`;
   if (d < 730) return `${Math.floor(d / 30)} months ago`;
   return `${Math.floor(d / 365)} years ago`;
+}
+
+/** A time as Go's time.String prints a UTC one, as docker's CreatedAt fields show it: no fraction when it is zero. */
+export function goTime(t: Date): string {
+  return t.toISOString().replace('T', ' ').replace(/\.000Z$/, 'Z').replace(/Z$/, ' +0000 UTC');
 }

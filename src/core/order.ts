@@ -46,5 +46,6 @@ export function naturalOrder(a: string, b: string): number {
     if (cmp !== 0) return cmp;
     if (startA - zerosFromA !== startB - zerosFromB) return startA - zerosFromA < startB - zerosFromB ? -1 : 1;
   }
-  return a.length - i < b.length - j ? -1 : a.length - i > b.length - j ? 1 : 0;
+  // Equal so far, both read alike: the one that ended first is less.
+  return Math.sign(a.length - b.length);
 }

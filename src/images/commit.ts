@@ -18,7 +18,6 @@ import { MediaTypes } from './types.ts';
 /** How much compressed output zlib hands over at a time. */
 const COMPRESSED_PIECE_BYTES = 256 * 1024;
 
-
 export interface CommitLayerOptions {
   /** The image the new one is built on (its ID or a name). */
   parent: string;
@@ -98,16 +97,12 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
       // callbacks, hash updates and writes per piece cost more than compressing it at level 1.
       // gzip is written as its header, a raw deflate stream and its trailer: zlib changes the
       // level of a raw deflate stream, not of a gzip one (see GzipMember).
-      const member = zstd ? undefined : new GzipMember(level ?? zlibModule().constants.Z_DEFAULT_COMPRESSION);
+      const member = zstd ? undefined : new GzipMember(level ?? zlibModule().constants.Z_DEFAULT_COMPRESSION, COMPRESSED_PIECE_BYTES);
       const gzip = member
         ? member.deflate
         : zlibModule().createZstdCompress({ chunkSize: COMPRESSED_PIECE_BYTES, ...(level ? { params: { [zlibModule().constants.ZSTD_c_compressionLevel]: level } } : {}) });
       let size = 0;
       // The writer hashes what it stores: that is the blob's digest.
-      const store = async (c: Buffer) => {
-        size += c.length;
-        await writer.write(c);
-      };
       // The compressor is read to its end even when a write fails, and never destroyed from here:
       // a gzip member may be changing its level (a flush in flight), which must not meet a closed
       // stream, and the loop below must never wait on output nobody reads. The failure is thrown
@@ -117,7 +112,8 @@ export async function commitLayer(svc: ImageServiceCore, ctx: Ctx, opts: CommitL
         const keep = async (c: Buffer) => {
           if (failure !== undefined) return;
           try {
-            await store(c);
+            size += c.length;
+            await writer.write(c);
           } catch (err) {
             failure = err;
           }

@@ -7,7 +7,7 @@ import { GzipMember } from './gzip-member.ts';
 
 /** Runs `chunks` through a GzipMember as the layer commit does and returns the whole member. */
 async function member(level: number, chunks: Buffer[]): Promise<Buffer> {
-  const m = new GzipMember(level);
+  const m = new GzipMember(level, 256 * 1024);
   const out: Buffer[] = [m.header()];
   const read = (async () => {
     for await (const c of m.deflate) out.push(c as Buffer);
@@ -58,10 +58,10 @@ test('the same chunks give the same member', async () => {
 });
 
 test('a level change on a stream that has failed or ended neither throws nor waits', async () => {
-  const m = new GzipMember(1);
+  const m = new GzipMember(1, 256 * 1024);
   m.deflate.destroy();
   await m.before(randomBytes(200_000));
-  const n = new GzipMember(1);
+  const n = new GzipMember(1, 256 * 1024);
   n.deflate.end();
   n.deflate.resume();
   await n.before(randomBytes(200_000));
@@ -69,7 +69,7 @@ test('a level change on a stream that has failed or ended neither throws nor wai
 
 test('a reader that fails and drains on, as the layer commit does, lets every level change finish', async () => {
   // The commit's store loop: the first failed write is kept, the compressor is read to its end, never destroyed.
-  const m = new GzipMember(1);
+  const m = new GzipMember(1, 256 * 1024);
   let failure: unknown;
   let stored = 0;
   const reading = (async () => {

@@ -1,9 +1,6 @@
 import type { DeflateRaw } from 'node:zlib';
 import { zlibModule } from '../core/builtins.ts';
 
-/** How much compressed output zlib hands over at a time (as the layer commit's other compressor). */
-const PIECE_BYTES = 256 * 1024;
-
 /**
  * One gzip member (RFC 1952) around a raw deflate stream, which stores
  * rather than deflates the stretches of a layer that are compressed already
@@ -33,11 +30,12 @@ export class GzipMember {
   #inputBytes = 0;
   readonly #counts = new Uint32Array(256);
 
-  constructor(level: number) {
+  /** `pieceBytes`: how much compressed output zlib hands over at a time. */
+  constructor(level: number, pieceBytes: number) {
     // zlib's own mapping of its default level, which the header's XFL byte reflects.
     this.#level = level === zlibModule().constants.Z_DEFAULT_COMPRESSION ? 6 : level;
     this.#current = this.#level;
-    this.deflate = zlibModule().createDeflateRaw({ chunkSize: PIECE_BYTES, level: this.#level });
+    this.deflate = zlibModule().createDeflateRaw({ chunkSize: pieceBytes, level: this.#level });
   }
 
   /** The 10-byte header zlib writes: no name or time, XFL from the level, OS Unix. */

@@ -2,18 +2,6 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { berthError } from '../core/errors.ts';
 
 /**
- * The metadata database: one SQLite file under the root, WAL mode, every
- * record keyed by namespace. Each store (images, containers, leases,
- * networks, ...) owns its tables and registers its own ordered migrations
- * under a component name, so stores evolve independently:
- *
- *   db.migrate('images', [
- *     `CREATE TABLE images (namespace TEXT NOT NULL, name TEXT NOT NULL, ...)`,
- *   ]);
- *
- * A migration is never edited once released; add a new one after it.
- */
-/**
  * The connection with its statements kept prepared. node:sqlite compiles a
  * statement's SQL again at every `prepare()`, and the stores prepare at every
  * call: on a container's start and removal that was most of the time spent in
@@ -59,6 +47,18 @@ export class Statements {
   }
 }
 
+/**
+ * The metadata database: one SQLite file under the root, WAL mode, every
+ * record keyed by namespace. Each store (images, containers, leases,
+ * networks, ...) owns its tables and registers its own ordered migrations
+ * under a component name, so stores evolve independently:
+ *
+ *   db.migrate('images', [
+ *     `CREATE TABLE images (namespace TEXT NOT NULL, name TEXT NOT NULL, ...)`,
+ *   ]);
+ *
+ * A migration is never edited once released; add a new one after it.
+ */
 export class MetadataDb {
   readonly sql: Statements;
   #txDepth = 0;

@@ -2,7 +2,7 @@ import type { ImageSummary } from '../../core/images.ts';
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { humanAge, humanSize, table } from '../output.ts';
+import { goTime, humanAge, humanSize, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 
 const specs = {
@@ -36,7 +36,7 @@ export function imageRows(images: ImageSummary[], opts: { noTrunc: boolean; dige
     const base = {
       ID: id,
       CreatedSince: humanAge(img.Created * 1000),
-      CreatedAt: new Date(img.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+      CreatedAt: goTime(new Date(img.Created * 1000)),
       Size: humanSize(img.Size),
       VirtualSize: humanSize(img.Size),
       SharedSize: 'N/A',

@@ -1,6 +1,6 @@
 import type { Command } from '../command.ts';
 import { parseFlags } from '../flags.ts';
-import { table } from '../output.ts';
+import { goTime, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 import { daemonCall, filtersJson } from './network-common.ts';
 import { naturalOrder } from '../../core/order.ts';
@@ -39,7 +39,7 @@ export const command: Command = {
     }
     const format = flags.format as string | undefined;
     if (format && format !== 'table') {
-      // docker's fields for network ls templates; CreatedAt as Go prints a time.
+      // docker's fields for network ls templates.
       const rows = nets.map((n) => ({
         ID: id(n),
         Name: n.Name,
@@ -50,7 +50,7 @@ export const command: Command = {
         Labels: Object.entries(n.Labels ?? {})
           .map(([k, v]) => `${k}=${v}`)
           .join(','),
-        CreatedAt: n.Created.replace('T', ' ').replace(/Z$/, ' +0000 UTC'),
+        CreatedAt: goTime(new Date(n.Created)),
       }));
       env.stdout.write(formatRows(format, rows, { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED AT' }));
       return 0;

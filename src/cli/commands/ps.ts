@@ -2,7 +2,7 @@ import type { ContainerListItem } from '../../core/containers.ts';
 import type { Command } from '../command.ts';
 import { daemonCall } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
-import { humanAge, humanSize, table } from '../output.ts';
+import { goTime, humanAge, humanSize, table } from '../output.ts';
 import { formatRows } from '../template.ts';
 
 const specs = {
@@ -53,7 +53,7 @@ export const command: Command = {
         ID: noTrunc ? c.Id : c.Id.slice(0, 12),
         Image: c.Image,
         Command: noTrunc ? JSON.stringify(c.Command) : JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command),
-        CreatedAt: new Date(c.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+        CreatedAt: goTime(new Date(c.Created * 1000)),
         RunningFor: humanAge(c.Created * 1000),
         Created: humanAge(c.Created * 1000),
         Status: c.Status,
