@@ -34,7 +34,7 @@ interface OpenOpts {
  * hashed as they arrive and gathered into a 1 MiB buffer written with one
  * positional write; nothing is fsynced until commit, which fsyncs once and
  * renames the data into blobs/ (containerd plugins/content/local/writer.go),
- * unless the caller synced the file system itself (`synced`).
+ * unless the caller takes care of that itself (`synced`).
  */
 export class LocalWriter implements ContentWriter {
   readonly ref: string;

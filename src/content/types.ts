@@ -66,10 +66,11 @@ export interface ContentWriter {
   /**
    * Verify size and digest (expected ones, or those given here), fsync,
    * rename into place. The writer is finished afterwards, whatever the outcome.
-   * `synced`: the caller flushed, then made the store's file system durable
-   * (syncfs) after the last write, so the blob's data is already on disk and
-   * commit skips its fsyncs; the caller syncs again before anything it
-   * records refers to the blob, if the rename must survive a crash.
+   * `synced`: the caller flushed, then either made the store's file system
+   * durable (syncfs) after the last write, or recorded the blob as not yet
+   * durable somewhere a restart reads (images' write-behind mark), so commit
+   * skips its fsyncs; the caller syncs again before anything it records
+   * refers to the blob, if the rename must survive a crash.
    */
   commit(ctx: Ctx, opts?: { size?: number; digest?: Digest; labels?: Record<string, string>; synced?: boolean }): Promise<ContentInfo>;
   /** Release the lock, keeping the partial data for a later resume. Idempotent. */

@@ -20,7 +20,8 @@ import { OverlaySnapshotter } from '../snapshots/overlay.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 import { imagesSettings } from '../images/config.ts';
 import { ImageService } from '../images/service.ts';
-import { removeInterruptedUnpacks } from '../images/recover.ts';
+import { dropLostLayers, removeInterruptedUnpacks } from '../images/recover.ts';
+import { WriteBehind, holdingParents } from '../images/write-behind.ts';
 import type { ImageRecordStore, RegistryRole } from '../images/types.ts';
 import type { SectionValues } from '../core/config.ts';
 
@@ -61,8 +62,12 @@ export async function wireImages(opts: {
   const containers = new MetadataContainerStore(opts.db);
   const snRoot = path.join(opts.root, 'snapshots', settings.snapshotter);
   await mkdir(snRoot, { recursive: true, mode: 0o711 });
-  const snapshotter: Snapshotter =
+  const rawSnapshotter: Snapshotter =
     settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
+  // Pulled layers become durable behind the pull's answer; the marks live beside the metadata database.
+  const writeBehind = new WriteBehind(path.join(opts.root, 'write-behind.marks'), () => syncFileSystems([content.root, snRoot, opts.root]));
+  writeBehind.onFlushError((err) => ctx.log.warn('syncing pulled layers failed; they stay marked and the next sync tries again', { err }));
+  const snapshotter = holdingParents(rawSnapshotter, writeBehind);
   const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
   const dist = distributionConfig(opts.registry);
   const credentials = new DockerConfigCredentialStore([path.join(opts.root, 'auth.json'), ...dist.authFiles]);
@@ -102,7 +107,9 @@ export async function wireImages(opts: {
     snapshotter,
     applyLayer: (c, dir, stream, o) => pool.apply(c, dir, stream, o),
     withMounted: (c, mounts, fn) => withMounts(c, mounts, mountTmp, fn),
-    durable: () => syncFileSystems([content.root, snRoot]),
+    // Every sync goes through the write-behind, so any of them clears the marks it covers.
+    durable: () => writeBehind.sync(),
+    writeBehind,
     leases: {
       create: async (c, o) => (await leases.create(c, { expiresAt: new Date(Date.now() + o.ttlMs) })).id,
       delete: (c, id) => leases.delete(c, id),
@@ -136,6 +143,23 @@ export async function wireImages(opts: {
     config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs, maxLayerUnpackedBytes: settings.maxLayerUnpackedBytes },
   });
 
+  /** Marks of this boot are synced; those of another boot name layers a reboot may have emptied, dropped first. */
+  async function recoverWriteBehind(): Promise<void> {
+    let found;
+    try {
+      found = await writeBehind.recover();
+    } catch (err) {
+      ctx.log.warn('cannot read the write-behind marks; layers pulled just before a crash are not checked', { err });
+      return;
+    }
+    if (!found.marked) return;
+    if (found.snapshots.length > 0 || found.blobs.length > 0) {
+      const dropped = await dropLostLayers(ctx, { namespaces: opts.db.namespaces(), records: imageStore, content, snapshotter: rawSnapshotter, platform: images.platform }, found);
+      ctx.log.warn('dropped image layers pulled just before a reboot, whose files may not have reached the disk; pull them again', { ...dropped });
+    }
+    await writeBehind.sync().catch((err) => ctx.log.warn('syncing pulled layers at start failed; they stay marked', { err }));
+  }
+
   return {
     images,
     content,
@@ -145,6 +169,7 @@ export async function wireImages(opts: {
     leases,
     registry: client,
     async recover() {
+      await recoverWriteBehind();
       // Operations of an earlier life hold nothing any more; partial downloads stay for a resume (GC's grace period).
       try {
         const dropped = leases.deleteExpiring();
@@ -159,6 +184,8 @@ export async function wireImages(opts: {
       if (interrupted) ctx.log.info('removed the snapshots of unpacks a restart interrupted', { snapshots: interrupted });
     },
     async close() {
+      // A clean stop leaves no marks: a reboot right after it must not drop what it pulled.
+      await writeBehind.flushAll().catch((err) => ctx.log.warn('syncing pulled layers at stop failed; the next start does it', { err }));
       client.close();
       await pool.close();
       await snapshotter.close();

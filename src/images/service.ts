@@ -187,8 +187,12 @@ export class ImageService implements ImageServiceCore {
   }
 
   // Pulls, loads, imports and commits end by handing their memory back (see releaseMemorySoon).
+  // A pull's or load's layers become durable behind its answer (see images/write-behind.ts).
   pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}, opts: { platform?: Platform } = {}): Promise<string> {
-    return pullImage(this, ctx, ref, onProgress, opts).finally(releaseMemorySoon);
+    return pullImage(this, ctx, ref, onProgress, opts).finally(() => {
+      this.deps.writeBehind?.flushSoon();
+      releaseMemorySoon();
+    });
   }
 
   push(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string> {
@@ -208,7 +212,10 @@ export class ImageService implements ImageServiceCore {
   }
 
   load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
-    return loadArchive(this, ctx, stream, onProgress).finally(releaseMemorySoon);
+    return loadArchive(this, ctx, stream, onProgress).finally(() => {
+      this.deps.writeBehind?.flushSoon();
+      releaseMemorySoon();
+    });
   }
 
   /** A new image: `opts.parent`'s layers plus one (a container's changes, for `commit`). */

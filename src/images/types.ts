@@ -51,6 +51,14 @@ export interface ImageRecordStore {
   delete(ctx: Ctx, name: string): Promise<void>;
 }
 
+/** The write-behind as a pull uses it. */
+export interface WriteBehindRole {
+  /** Name what is about to be committed before its bytes are durable; resolves once that is on disk. */
+  mark(objects: { snapshots: string[]; blobs: Digest[] }): Promise<void>;
+  /** Start making everything marked durable, without waiting for it. */
+  flushSoon(): void;
+}
+
 /** Leases protect content and snapshots made during an operation from GC. */
 export interface LeaseRole {
   /** A new lease that expires after `ttlMs` should its holder die. */
@@ -206,6 +214,12 @@ export interface ImageServiceDeps {
    * blob, and no crash can leave a committed snapshot whose files are lost.
    */
   durable?: (ctx: Ctx) => Promise<void>;
+  /**
+   * With it, a pull commits its blobs and snapshots before their bytes are
+   * durable: it marks them here first, answers, and the sync runs behind the
+   * answer (images/write-behind.ts). Without it, a pull waits for `durable`.
+   */
+  writeBehind?: WriteBehindRole;
   containers?: ContainerUsageRole;
   registry: RegistryRole;
   credentials: CredentialRole;
