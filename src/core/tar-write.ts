@@ -84,7 +84,7 @@ function paxRecord(key: string, value: string | Buffer): Buffer {
 }
 
 // A layer of thousands of small files is thousands of headers, and berthd runs
-// without an optimising compiler (--lite-mode): the header is filled in place
+// without an optimising compiler (bin/berthd): the header is filled in place
 // from a template, without a Buffer or string per field or a byte iterator
 // for the checksum (these made the header the largest JS cost of a build's
 // COPY commit, and most of its garbage).
