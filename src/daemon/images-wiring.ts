@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { Ctx } from '../core/context.ts';
 import { rootCtx } from '../core/context.ts';
 import { isAlreadyExists, isNotFound } from '../core/errors.ts';
-import { syncFileSystems } from '../core/sync-fs.ts';
+import { FileSystemSyncer } from '../core/sync-fs.ts';
 import type { Logger } from '../core/log.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { MetadataDb } from '../metadata/db.ts';
@@ -65,7 +65,8 @@ export async function wireImages(opts: {
   const rawSnapshotter: Snapshotter =
     settings.snapshotter === 'native' ? await NativeSnapshotter.open(ctx, { root: snRoot, db: opts.db }) : await OverlaySnapshotter.open(ctx, { root: snRoot, db: opts.db });
   // Pulled layers become durable behind the pull's answer; the marks live beside the metadata database.
-  const writeBehind = new WriteBehind(path.join(opts.root, 'write-behind.marks'), () => syncFileSystems([content.root, snRoot, opts.root]));
+  const syncer = await FileSystemSyncer.open([content.root, snRoot, opts.root]);
+  const writeBehind = new WriteBehind(path.join(opts.root, 'write-behind.marks'), () => syncer.sync());
   writeBehind.onFlushError((err) => ctx.log.warn('syncing pulled layers failed; they stay marked and the next sync tries again', { err }));
   const snapshotter = holdingParents(rawSnapshotter, writeBehind);
   const gc = new GarbageCollector({ images: imageStore, containers, leases, content, snapshotters: [snapshotter] });
@@ -143,7 +144,10 @@ export async function wireImages(opts: {
     config: { maxConcurrentDownloads: dist.maxConcurrentDownloads, leaseTtlMs: settings.leaseTtlMs, maxLayerUnpackedBytes: settings.maxLayerUnpackedBytes },
   });
 
-  /** Marks of this boot are synced; those of another boot name layers a reboot may have emptied, dropped first. */
+  /**
+   * Marks of this boot are synced; those of another boot name layers a reboot may have emptied:
+   * dropped first, and forgotten only once all of them went (else the next start tries again).
+   */
   async function recoverWriteBehind(): Promise<void> {
     let found;
     try {
@@ -154,8 +158,13 @@ export async function wireImages(opts: {
     }
     if (!found.marked) return;
     if (found.snapshots.length > 0 || found.blobs.length > 0) {
-      const dropped = await dropLostLayers(ctx, { namespaces: opts.db.namespaces(), records: imageStore, content, snapshotter: rawSnapshotter, platform: images.platform }, found);
-      ctx.log.warn('dropped image layers pulled just before a reboot, whose files may not have reached the disk; pull them again', { ...dropped });
+      try {
+        const dropped = await dropLostLayers(ctx, { namespaces: opts.db.namespaces(), records: imageStore, content, snapshotter: rawSnapshotter, platform: images.platform }, found);
+        ctx.log.warn('dropped image layers pulled just before a reboot, whose files may not have reached the disk; pull them again', { ...dropped });
+        if (dropped.failures === 0) await writeBehind.forgetLost();
+      } catch (err) {
+        ctx.log.warn('cannot drop the image layers pulled just before a reboot; the next start tries again', { err });
+      }
     }
     await writeBehind.sync().catch((err) => ctx.log.warn('syncing pulled layers at start failed; they stay marked', { err }));
   }
@@ -187,6 +196,7 @@ export async function wireImages(opts: {
       // A clean stop leaves no marks: a reboot right after it must not drop what it pulled.
       await writeBehind.flushAll().catch((err) => ctx.log.warn('syncing pulled layers at stop failed; the next start does it', { err }));
       client.close();
+      await syncer.close();
       await pool.close();
       await snapshotter.close();
     },

@@ -257,7 +257,7 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
     again = false;
     await syncing;
     if (deps.writeBehind) {
-      await deps.writeBehind.mark({
+      await deps.writeBehind.mark(ctx, {
         snapshots: extracted.flatMap((ex, i) => (ex?.key ? [chain[i]] : [])),
         blobs: extracted.flatMap((ex, i) => (ex?.blob ? [layers[i].digest] : [])),
       });

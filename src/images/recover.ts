@@ -4,8 +4,11 @@ import type { Digest } from '../core/digest.ts';
 import { isNotFound } from '../core/errors.ts';
 import type { ContentStore } from '../content/types.ts';
 import type { SnapshotInfo, Snapshotter } from '../snapshots/types.ts';
-import { loadImage } from './blobs.ts';
-import type { ImageRecordStore, Platform } from './types.ts';
+import { MAX_JSON_BLOB, loadImage } from './blobs.ts';
+import { isManifestType } from '../core/media-types.ts';
+import { checkedIndex } from './untrusted.ts';
+import type { Descriptor, ImageRecordStore, Platform, ResolvedImage } from './types.ts';
+import { isIndex } from './types.ts';
 
 /** Keys of the snapshots pull, load, import and commit unpack into before they commit them (see pull.ts, import.ts, commit.ts). */
 const OPERATION_KEY = /^(extract|import|commit)-[0-9a-f]{12}(-|$)/;
@@ -39,6 +42,8 @@ export interface DroppedLayers {
   images: number;
   snapshots: number;
   blobs: number;
+  /** What could not be dropped (logged): the marks are kept for the next start. */
+  failures: number;
 }
 
 /**
@@ -58,23 +63,19 @@ export async function dropLostLayers(
 ): Promise<DroppedLayers> {
   const snapshots = new Set(lost.snapshots);
   const blobs = new Set<string>(lost.blobs);
-  const dropped: DroppedLayers = { images: 0, snapshots: 0, blobs: 0 };
+  const dropped: DroppedLayers = { images: 0, snapshots: 0, blobs: 0, failures: 0 };
+  const namesLost = (img: ResolvedImage) => chainIds(img.config.rootfs.diff_ids).some((c) => snapshots.has(c)) || img.manifest.layers.some((l) => blobs.has(l.digest));
   for (const namespace of deps.namespaces) {
     const nctx = { ...ctx, namespace };
     for (const rec of await deps.records.list(nctx)) {
-      let img;
-      try {
-        img = await loadImage(nctx, deps.content, rec.target, deps.platform);
-      } catch {
-        continue;
-      }
-      const names = chainIds(img.config.rootfs.diff_ids).some((c) => snapshots.has(c)) || img.manifest.layers.some((l) => blobs.has(l.digest));
-      if (!names) continue;
+      if (!(await someManifest(nctx, deps.content, rec.target, deps.platform, namesLost))) continue;
       try {
         await deps.records.delete(nctx, rec.name);
         dropped.images++;
       } catch (err) {
-        if (!isNotFound(err)) ctx.log.warn('cannot drop an image whose layers a reboot may have emptied', { image: rec.name, namespace, err });
+        if (isNotFound(err)) continue;
+        dropped.failures++;
+        ctx.log.warn('cannot drop an image whose layers a reboot may have emptied', { image: rec.name, namespace, err });
       }
     }
   }
@@ -99,6 +100,7 @@ export async function dropLostLayers(
       // A container's writable layer on one means the sync did run (a dependent waits for it): kept, so its parents are.
       const info = infos.get(name)!;
       if (info.kind !== 'committed' && !OPERATION_KEY.test(name)) {
+        dropped.failures++;
         ctx.log.warn("a container's snapshot stands on layers marked as not yet durable at a reboot; kept", { snapshot: name });
         continue;
       }
@@ -107,18 +109,49 @@ export async function dropLostLayers(
         infos.delete(name);
         dropped.snapshots++;
       } catch (err) {
+        dropped.failures++;
         ctx.log.warn('cannot remove a snapshot a reboot may have emptied', { snapshot: name, err });
       }
     }
   }
-  if (left.size > 0) ctx.log.warn('snapshots a reboot may have emptied still have children; left in place', { snapshots: [...left] });
+  if (left.size > 0) {
+    dropped.failures += left.size;
+    ctx.log.warn('snapshots a reboot may have emptied still have children; left in place', { snapshots: [...left] });
+  }
   for (const digest of blobs) {
     try {
       await deps.content.delete(ctx, digest as Digest);
       dropped.blobs++;
     } catch (err) {
-      if (!isNotFound(err)) ctx.log.warn('cannot remove a blob a reboot may have emptied', { digest, err });
+      if (isNotFound(err)) continue;
+      dropped.failures++;
+      ctx.log.warn('cannot remove a blob a reboot may have emptied', { digest, err });
     }
   }
   return dropped;
+}
+
+/**
+ * Whether `test` holds for any image a record's target names that is in the
+ * store: the target's own, or for an index every platform's manifest present
+ * (a record whose manifests cannot be read names nothing here).
+ */
+async function someManifest(ctx: Ctx, content: ContentStore, target: Descriptor, platform: Platform, test: (img: ResolvedImage) => boolean): Promise<boolean> {
+  const targets: Descriptor[] = [target];
+  if (isIndex(target.mediaType)) {
+    try {
+      const index = checkedIndex(await content.readAll(ctx, target.digest, MAX_JSON_BLOB), `index ${target.digest}`);
+      targets.push(...index.manifests.filter((m) => isManifestType(m.mediaType)));
+    } catch {
+      return false;
+    }
+  }
+  for (const t of targets) {
+    try {
+      if (test(await loadImage(ctx, content, t, platform))) return true;
+    } catch {
+      // A manifest of the index that is not in the store (another platform, never pulled).
+    }
+  }
+  return false;
 }

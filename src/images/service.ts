@@ -187,12 +187,8 @@ export class ImageService implements ImageServiceCore {
   }
 
   // Pulls, loads, imports and commits end by handing their memory back (see releaseMemorySoon).
-  // A pull's or load's layers become durable behind its answer (see images/write-behind.ts).
   pull(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}, opts: { platform?: Platform } = {}): Promise<string> {
-    return pullImage(this, ctx, ref, onProgress, opts).finally(() => {
-      this.deps.writeBehind?.flushSoon();
-      releaseMemorySoon();
-    });
+    return pullImage(this, ctx, ref, onProgress, opts).finally(releaseMemorySoon);
   }
 
   push(ctx: Ctx, ref: string, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string> {
@@ -212,10 +208,7 @@ export class ImageService implements ImageServiceCore {
   }
 
   load(ctx: Ctx, stream: Readable, onProgress: (ev: ProgressEvent) => void = () => {}): Promise<string[]> {
-    return loadArchive(this, ctx, stream, onProgress).finally(() => {
-      this.deps.writeBehind?.flushSoon();
-      releaseMemorySoon();
-    });
+    return loadArchive(this, ctx, stream, onProgress).finally(releaseMemorySoon);
   }
 
   /** A new image: `opts.parent`'s layers plus one (a container's changes, for `commit`). */
@@ -291,6 +284,8 @@ export class ImageService implements ImageServiceCore {
       ok = true;
       return r;
     } finally {
+      // What the operation marked in the write-behind is all visible now: its layers' sync starts behind the answer.
+      this.deps.writeBehind?.settle(lease);
       const cctx = { ...ctx, signal: AbortSignal.timeout(30_000) };
       await this.deps.leases.delete(cctx, lease).catch((err) => ctx.log.warn('cannot delete lease', { lease, err }));
       if (!ok) await this.deps.gc.collect(cctx).catch((err) => ctx.log.warn('cannot collect what a failed operation left', { err }));

@@ -51,12 +51,12 @@ export interface ImageRecordStore {
   delete(ctx: Ctx, name: string): Promise<void>;
 }
 
-/** The write-behind as a pull uses it. */
+/** The write-behind as pulls and loads use it (images/write-behind.ts). */
 export interface WriteBehindRole {
-  /** Name what is about to be committed before its bytes are durable; resolves once that is on disk. */
-  mark(objects: { snapshots: string[]; blobs: Digest[] }): Promise<void>;
-  /** Start making everything marked durable, without waiting for it. */
-  flushSoon(): void;
+  /** Name what the operation holding `ctx.lease` is about to commit before its bytes are durable; resolves once that is on disk. */
+  mark(ctx: Ctx, objects: { snapshots: string[]; blobs: Digest[] }): Promise<void>;
+  /** The operation holding `lease` ended: a sync may clear its marks now; one is started. */
+  settle(lease: string | undefined): void;
 }
 
 /** Leases protect content and snapshots made during an operation from GC. */

@@ -3,6 +3,7 @@ import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Ctx } from '../core/context.ts';
 import type { Digest } from '../core/digest.ts';
+import { berthError } from '../core/errors.ts';
 import type { Snapshotter } from '../snapshots/types.ts';
 
 /**
@@ -13,28 +14,29 @@ import type { Snapshotter } from '../snapshots/types.ts';
  * A pull unpacks into the page cache, then, before it commits a snapshot or
  * blob, appends a *mark* naming them (with this boot's ID) to a small file
  * that it syncs: one small fdatasync instead of a sync of everything the pull
- * wrote. The commits and the image record follow at once and the pull
- * answers. A sync of the stores' file systems (`durable`) then runs behind
- * the answer and, once it returns, the marks written before it began are
- * cleared. Whatever builds on a marked snapshot (a container's rootfs, a
- * build step, a view) waits for that sync first (`holdingParents`), so only
- * image layers are ever in this state.
+ * wrote. The commits and the image record follow at once. When the pull's
+ * lease ends (`settle`), its marks are *done*: it will make nothing more
+ * visible. A sync of the stores' file systems (`durable`) then runs behind
+ * the answer and, once it returns, clears the marks that were done before it
+ * began. Whatever builds on a marked snapshot (a container's rootfs, a build
+ * step, a view) waits for that first (`holdingParents`), so only image
+ * layers are ever in this state.
  *
  * At start (`recover`), marks of this boot are objects whose bytes are still
  * in the page cache (berthd stopped, the machine did not): a sync makes them
  * durable. Marks of another boot are objects the machine may have lost with
  * its page cache: the caller drops them, and the images naming them, before
- * anything else runs. A crash therefore loses a recent pull, never leaves a
- * wrong one.
+ * anything else runs, then `forgetLost`; until then no sync clears them. A
+ * crash therefore loses a recent pull, never leaves a wrong one.
  *
  * The order that makes this hold: every byte of a marked object is written
- * (not yet synced) before its mark is synced, and the mark is synced before
- * the object is committed; a mark is cleared only by a sync that began after
- * it was written.
+ * (not yet synced) before its mark is synced; the mark is synced before the
+ * object is committed; a mark is cleared only by a sync that began after its
+ * operation had made everything it makes visible.
  *
- *   await wb.mark({ snapshots: [chainId], blobs: [layerDigest] });
- *   // commit them, write the image record, answer
- *   wb.flushSoon();
+ *   const settle = await wb.mark(lctx, { snapshots: [chainId], blobs: [layerDigest] });
+ *   // commit them, write the image record; when the lease ends:
+ *   wb.settle(lease); // and a sync follows
  */
 export interface WriteBehindObjects {
   snapshots: string[];
@@ -44,6 +46,15 @@ export interface WriteBehindObjects {
 interface Mark extends WriteBehindObjects {
   seq: number;
   boot: string;
+  lease: string;
+  /** The operation has made visible everything it will: a sync that begins now covers it. */
+  done: boolean;
+  /** The sync request a sync must cover to have begun after `done` (see `sync`). */
+  doneRequest: number;
+  whenDone: Promise<void>;
+  markDone: () => void;
+  /** Of another boot: its objects may be gone; only `forgetLost` clears it. */
+  lost: boolean;
 }
 
 /** What `recover` found: objects of an earlier boot to drop, and whether any marks were there at all. */
@@ -65,7 +76,11 @@ export class WriteBehind {
   readonly #marks = new Map<number, Mark>();
   /** File operations, one at a time in call order: a rewrite never drops an append in flight. */
   #io: Promise<void> = Promise.resolve();
-  #flushing: Promise<void> | undefined;
+  /** The file may end in a partial line (a crash or failure in an append): the next write rewrites it whole. */
+  #torn = false;
+  #requested = 0;
+  /** The sync in flight, and the last request it covers. */
+  #running: { covers: number; promise: Promise<void> } | undefined;
   #onFlushError: (err: unknown) => void = () => {};
 
   /**
@@ -85,102 +100,182 @@ export class WriteBehind {
   }
 
   /**
-   * Read the marks an earlier life left. Those of this boot stay marked for
-   * the next `sync`; those of another boot are returned for the caller to
-   * drop, and are cleared by the same `sync` (call it once they are gone).
+   * Read the marks an earlier life left, and make sure the file and its
+   * directory entry are on disk before any pull appends to it. Those of this
+   * boot stay, done, for the next `sync`; those of another boot are returned
+   * for the caller to drop, then `forgetLost`.
    */
   async recover(): Promise<WriteBehindRecovery> {
-    const lost: WriteBehindRecovery = { snapshots: [], blobs: [], marked: false };
-    let text = '';
+    const found: WriteBehindRecovery = { snapshots: [], blobs: [], marked: false };
+    let text: string | undefined;
     try {
       text = await readFile(this.#file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    if (text === undefined) {
+      await this.#serial(() => this.#rewrite());
+      return found;
+    }
+    const marks: Mark[] = [];
     let torn = false;
     for (const line of text.split('\n')) {
-      const mark = parseMark(line);
-      if (!mark) {
-        torn ||= line.trim() !== '';
-        continue;
-      }
-      lost.marked = true;
+      const mark = parseMark(line, this.#boot);
+      if (mark) marks.push(mark);
+      else torn ||= line.trim() !== '';
+    }
+    for (const mark of marks) {
+      found.marked = true;
       this.#seq = Math.max(this.#seq, mark.seq);
       this.#marks.set(mark.seq, mark);
-      if (mark.boot === this.#boot) continue;
-      lost.snapshots.push(...mark.snapshots);
-      lost.blobs.push(...mark.blobs);
+      if (!mark.lost) continue;
+      found.snapshots.push(...mark.snapshots);
+      found.blobs.push(...mark.blobs);
     }
-    // A crash in the middle of an append leaves a line with no end, which the next append would join.
-    if (torn) await this.#serial(() => this.#rewrite());
-    return lost;
+    this.#torn = torn;
+    return found;
   }
 
-  /** Record that `objects` are about to be committed before their bytes are durable; resolves once the mark is on disk. */
-  async mark(objects: WriteBehindObjects): Promise<void> {
+  /** The caller dropped what the marks of another boot named: they go at the next rewrite. */
+  async forgetLost(): Promise<void> {
+    let any = false;
+    for (const m of [...this.#marks.values()]) {
+      if (!m.lost) continue;
+      this.#marks.delete(m.seq);
+      any = true;
+    }
+    if (any) await this.#serial(() => this.#rewrite());
+  }
+
+  /**
+   * Record that `objects` are about to be committed before their bytes are
+   * durable, by the operation holding `ctx.lease`; resolves once the mark is
+   * on disk. A failure leaves no mark: the caller must then commit nothing.
+   */
+  async mark(ctx: Ctx, objects: WriteBehindObjects): Promise<void> {
     if (objects.snapshots.length === 0 && objects.blobs.length === 0) return;
-    const mark: Mark = { seq: ++this.#seq, boot: this.#boot, snapshots: [...objects.snapshots], blobs: [...objects.blobs] };
+    const mark = newMark(++this.#seq, this.#boot, ctx.lease ?? '', objects.snapshots, objects.blobs, false);
     this.#marks.set(mark.seq, mark);
-    await this.#serial(async () => {
-      // A sync that began after the mark may have cleared it already: nothing to write then.
-      if (!this.#marks.has(mark.seq)) return;
-      const fh = await open(this.#file, 'a', 0o600);
-      try {
-        await fh.write(`${JSON.stringify(mark)}\n`);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    });
+    try {
+      await this.#serial(async () => {
+        if (this.#torn) return this.#rewrite();
+        const fh = await open(this.#file, 'a', 0o600);
+        try {
+          // writeFile writes it all or fails; a short write here would be a mark that reads as torn.
+          await fh.writeFile(lineOf(mark));
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      });
+    } catch (err) {
+      this.#marks.delete(mark.seq);
+      this.#torn = true;
+      throw err;
+    }
+  }
+
+  /** The operation holding `lease` ended: its marks are done, and a sync is started for them. */
+  settle(lease: string | undefined): void {
+    let any = false;
+    for (const m of this.#marks.values()) {
+      if (m.lost || m.done || m.lease !== (lease ?? '')) continue;
+      // A request of its own: a sync already running began before this and does not cover it.
+      m.doneRequest = ++this.#requested;
+      m.markDone();
+      any = true;
+    }
+    if (any) this.flushSoon();
   }
 
   /** Whether snapshot `name` is marked: its files may not be on disk yet. */
   isPending(name: string): boolean {
-    for (const m of this.#marks.values()) if (m.snapshots.includes(name)) return true;
+    return this.#holding(name) !== undefined;
+  }
+
+  /** How many marks of this boot wait for a sync (tests, logs). */
+  get pendingCount(): number {
+    return [...this.#marks.values()].filter((m) => !m.lost).length;
+  }
+
+  /**
+   * Make everything written so far durable and clear the marks done before
+   * the sync began. Concurrent callers share a sync that began after they
+   * called. Errors are the sync's.
+   */
+  async sync(): Promise<void> {
+    return this.#syncCovering(++this.#requested);
+  }
+
+  /** A sync that covers request `need`: the running one if it began after that request, else the next one. */
+  async #syncCovering(need: number): Promise<void> {
+    for (;;) {
+      const running = this.#running;
+      if (!running) {
+        this.#running = this.#start();
+        continue;
+      }
+      if (running.covers >= need) return running.promise;
+      await running.promise.catch(() => {});
+    }
+  }
+
+  /** Start a sync for the marks done so far, unless one is running; its error goes to `onFlushError`. */
+  flushSoon(): void {
+    if (this.#running || !this.#hasDone()) return;
+    this.sync().catch((err) => this.#onFlushError(err));
+  }
+
+  /**
+   * Resolve once snapshot `name` is durable: at once when it is not marked,
+   * else after its operation ended and a sync covered it. Rejects with the
+   * sync's error, with `signal`'s reason, or FailedPrecondition for a layer
+   * an earlier boot may have lost and that could not be dropped.
+   */
+  async waitFor(name: string, signal?: AbortSignal): Promise<void> {
+    for (let m = this.#holding(name); m; m = this.#holding(name)) {
+      if (m.lost) throw berthError('FailedPrecondition', `layer snapshot ${name} may have lost its files in a reboot; remove the image and pull it again`);
+      signal?.throwIfAborted();
+      await abortable(m.done ? this.#syncCovering(m.doneRequest) : m.whenDone, signal);
+    }
+  }
+
+  /** A clean stop: sync and clear the marks of every operation that ended, so a reboot right after drops nothing. */
+  async flushAll(): Promise<void> {
+    if (this.#hasDone()) await this.sync();
+    await this.#io;
+  }
+
+  #holding(name: string): Mark | undefined {
+    for (const m of this.#marks.values()) if (m.snapshots.includes(name)) return m;
+    return undefined;
+  }
+
+  #hasDone(): boolean {
+    for (const m of this.#marks.values()) if (m.done && !m.lost) return true;
     return false;
   }
 
-  /** How many marks wait for a sync (tests, logs). */
-  get pendingCount(): number {
-    return this.#marks.size;
-  }
-
-  /** Make everything written so far durable, then clear the marks it covers. Errors are the sync's. */
-  async sync(): Promise<void> {
-    const upTo = this.#seq;
-    await this.#durable();
-    let cleared = false;
-    for (const seq of [...this.#marks.keys()]) {
-      if (seq > upTo) continue;
-      this.#marks.delete(seq);
-      cleared = true;
-    }
-    if (cleared) await this.#serial(() => this.#rewrite());
-  }
-
-  /** Start a sync for the marks so far, unless one is running; its error goes to `onFlushError`. */
-  flushSoon(): void {
-    if (this.#flushing || this.#marks.size === 0) return;
-    this.#flushing = this.sync()
-      .catch((err) => this.#onFlushError(err))
-      .finally(() => {
-        this.#flushing = undefined;
-      });
-  }
-
-  /** Resolve once snapshot `name` is durable (at once when it is not marked). Rejects with the sync's error. */
-  async waitFor(name: string): Promise<void> {
-    while (this.isPending(name)) {
-      if (this.#flushing) await this.#flushing;
-      if (this.isPending(name)) await this.sync();
-    }
-  }
-
-  /** Sync and clear every mark so far (a clean stop): the next start, after a reboot too, finds none. */
-  async flushAll(): Promise<void> {
-    if (this.#flushing) await this.#flushing;
-    if (this.#marks.size > 0) await this.sync();
-    await this.#io;
+  #start(): { covers: number; promise: Promise<void> } {
+    const covers = this.#requested;
+    const covered = [...this.#marks.values()].filter((m) => m.done && !m.lost);
+    const promise = (async () => {
+      // Never settle before the caller has stored this sync as the running one.
+      await null;
+      let ok = false;
+      try {
+        await this.#durable();
+        for (const m of covered) this.#marks.delete(m.seq);
+        if (covered.length > 0) await this.#serial(() => this.#rewrite());
+        ok = true;
+      } finally {
+        this.#running = undefined;
+        // Operations that ended while this sync ran get one of their own.
+        if (ok) setImmediate(() => this.flushSoon());
+      }
+    })();
+    promise.catch(() => {});
+    return { covers, promise };
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
@@ -189,23 +284,12 @@ export class WriteBehind {
     return run;
   }
 
-  /** Write the marks still pending; an empty set truncates the file in place. */
+  /** Write the marks still kept, whole: a new file renamed over the old one, then its directory synced. */
   async #rewrite(): Promise<void> {
-    if (this.#marks.size === 0) {
-      const fh = await open(this.#file, 'a', 0o600);
-      try {
-        await fh.truncate(0);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      return;
-    }
-    // Marks still pending must survive a crash in the middle: a new file, renamed over the old one.
     const tmp = `${this.#file}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.write([...this.#marks.values()].map((m) => `${JSON.stringify(m)}\n`).join(''));
+      await fh.writeFile([...this.#marks.values()].map(lineOf).join(''));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -217,20 +301,48 @@ export class WriteBehind {
     } finally {
       await dir.close();
     }
+    this.#torn = false;
   }
 }
 
-/** One line of the marks file, or undefined for a torn or foreign line (a crash in the middle of an append). */
-function parseMark(line: string): Mark | undefined {
+function newMark(seq: number, boot: string, lease: string, snapshots: string[], blobs: Digest[], done: boolean): Mark {
+  let markDone = () => {};
+  const whenDone = new Promise<void>((resolve) => (markDone = resolve));
+  const mark: Mark = { seq, boot, lease, snapshots: [...snapshots], blobs: [...blobs], done, doneRequest: 0, whenDone, markDone: () => {}, lost: false };
+  mark.markDone = () => {
+    mark.done = true;
+    markDone();
+  };
+  if (done) mark.markDone();
+  return mark;
+}
+
+function lineOf(m: Mark): string {
+  return `${JSON.stringify({ seq: m.seq, boot: m.boot, snapshots: m.snapshots, blobs: m.blobs })}\n`;
+}
+
+/** One line of the marks file, or undefined for a torn or foreign line. Marks read back are done: their operation's life is over. */
+function parseMark(line: string, boot: string): Mark | undefined {
   if (!line.trim()) return undefined;
   try {
     const m = JSON.parse(line) as Partial<Mark>;
     if (typeof m.seq !== 'number' || typeof m.boot !== 'string' || !Array.isArray(m.snapshots) || !Array.isArray(m.blobs)) return undefined;
     const strings = (a: unknown[]) => a.filter((x): x is string => typeof x === 'string');
-    return { seq: m.seq, boot: m.boot, snapshots: strings(m.snapshots), blobs: strings(m.blobs) as Digest[] };
+    const mark = newMark(m.seq, m.boot, '', strings(m.snapshots), strings(m.blobs) as Digest[], true);
+    mark.lost = m.boot !== boot;
+    return mark;
   } catch {
     return undefined;
   }
+}
+
+function abortable(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**
@@ -244,11 +356,11 @@ export function holdingParents(sn: Snapshotter, wb: WriteBehind): Snapshotter {
     capabilities: sn.capabilities,
     stat: (ctx, key) => sn.stat(ctx, key),
     async prepare(ctx: Ctx, key, parent, opts) {
-      if (parent) await wb.waitFor(parent);
+      if (parent) await wb.waitFor(parent, ctx.signal);
       return sn.prepare(ctx, key, parent, opts);
     },
     async view(ctx: Ctx, key, parent, opts) {
-      await wb.waitFor(parent);
+      await wb.waitFor(parent, ctx.signal);
       return sn.view(ctx, key, parent, opts);
     },
     mounts: (ctx, key) => sn.mounts(ctx, key),
