@@ -3,36 +3,17 @@ import { constants as fsc } from 'node:fs';
 import { syncfsAsync } from './sys.ts';
 
 /**
- * Make everything written so far on the file systems holding `dirs`
+ * Makes everything written so far on the file systems holding `dirs`
  * durable: one syncfs(2) per distinct file system (containerd's
  * `image_pull_with_sync_fs` does the same after an unpack). One call covers
  * every file written there, which costs far less than an fsync per file and
- * lets the kernel write the data in its own order. Errors are those of
- * node:fs (open) and of syncfs (EIO, ENOSPC, EDQUOT), with `syscall` set.
- *
- *   await syncFileSystems([contentRoot, snapshotRoot]);
- */
-export async function syncFileSystems(dirs: string[]): Promise<void> {
-  const seen = new Set<number>();
-  for (const dir of dirs) {
-    const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      const { dev } = await fh.stat();
-      if (seen.has(dev)) continue;
-      seen.add(dev);
-      await syncfsAsync(fh.fd);
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
-/**
- * `syncFileSystems` on descriptors opened once, at start: since Linux 5.8
- * syncfs(2) reports a write-back error only to descriptors opened before it
- * happened, so a descriptor opened just for the sync would miss the errors
- * of write-back that ran behind an earlier answer (images' write-behind).
- * Each error is reported once, to the next `sync`.
+ * lets the kernel write the data in its own order. The descriptors are
+ * opened once, at start: since Linux 5.8 syncfs reports a write-back error
+ * only to descriptors opened before it happened, so one opened just for the
+ * sync would miss the errors of write-back that ran behind an earlier
+ * answer (images' write-behind). Each error is reported once, to the next
+ * `sync`. Errors are those of node:fs (open) and of syncfs (EIO, ENOSPC,
+ * EDQUOT), with `syscall` set.
  *
  *   const syncer = await FileSystemSyncer.open([contentRoot, snapshotRoot]);
  *   await syncer.sync();
