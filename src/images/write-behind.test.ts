@@ -202,6 +202,15 @@ describe('write-behind: pulled layers made durable after the answer', () => {
     );
   });
 
+  it('a mark outside a lease is a bug, refused before anything is written', async () => {
+    const f = file();
+    const wb = new WriteBehind(f, heldSync().durable, 'boot-a');
+    await wb.recover();
+    await assert.rejects(wb.mark(rootCtx(), { snapshots: ['sha256:x'], blobs: [] }), { kind: 'Internal' });
+    assert.equal(await readFile(f, 'utf8'), '');
+    assert.equal(wb.isPending('sha256:x'), false);
+  });
+
   it('nothing marked: no sync at a stop', async () => {
     const f = file();
     const sync = heldSync();

@@ -154,7 +154,9 @@ export class WriteBehind {
    */
   async mark(ctx: Ctx, objects: WriteBehindObjects): Promise<void> {
     if (objects.snapshots.length === 0 && objects.blobs.length === 0) return;
-    const mark = newMark(++this.#seq, this.#boot, ctx.lease ?? '', objects.snapshots, objects.blobs, false);
+    // The lease's end is what makes a mark done: without one it would never be, and its dependents would wait forever.
+    if (!ctx.lease) throw berthError('Internal', 'write-behind: a mark outside an operation\'s lease');
+    const mark = newMark(++this.#seq, this.#boot, ctx.lease, objects.snapshots, objects.blobs, false);
     this.#marks.set(mark.seq, mark);
     try {
       await this.#serial(async () => {
@@ -177,9 +179,10 @@ export class WriteBehind {
 
   /** The operation holding `lease` ended: its marks are done, and a sync is started for them. */
   settle(lease: string | undefined): void {
+    if (!lease) return;
     let any = false;
     for (const m of this.#marks.values()) {
-      if (m.lost || m.done || m.lease !== (lease ?? '')) continue;
+      if (m.lost || m.done || m.lease !== lease) continue;
       // A request of its own: a sync already running began before this and does not cover it.
       m.doneRequest = ++this.#requested;
       m.markDone();
