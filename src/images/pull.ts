@@ -148,13 +148,13 @@ function shared<T>(svc: ImageServiceCore, key: string, fn: () => Promise<T>): Pr
 interface Extracted {
   /** Key of the active snapshot holding the diff (parallel unpack only). */
   key?: string;
-  /** The downloaded blob, verified but not committed: the caller syncs the stores or marks it first. */
+  /** The downloaded blob, verified but not committed: the caller marks it first. */
   blob?: DeferredBlob;
 }
 
-/** A verified download whose commit waits for the stores to be synced (or for its write-behind mark). */
+/** A verified download whose commit waits for its write-behind mark. */
 interface DeferredBlob {
-  /** Rename it into the store (the sync or the mark covers its bytes); once, however many pulls share it. */
+  /** Rename it into the store (the mark covers its bytes); once, however many pulls share it. */
   commit(): Promise<void>;
   /**
    * The pull failed elsewhere: drop the download, as GC would drop the blob
@@ -179,25 +179,6 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
   const created: string[] = [];
   const repeated = new Set(layers.filter((l, i) => layers.findIndex((o) => o.digest === l.digest) !== i).map((l) => l.digest));
   for (const l of layers) emit({ id: shortId(l.digest), status: 'Waiting' });
-  // Without a write-behind, each unpacked layer starts the write-back of what the pull wrote so far
-  // (not waited for), so the disk works while later layers unpack and the one sync at the end has
-  // little left to write. With one, nothing is synced before the answer.
-  let syncing: Promise<void> | undefined;
-  let again = false;
-  const startWriteBack = (): void => {
-    if (!deps.durable || deps.writeBehind) return;
-    if (syncing) {
-      again = true;
-      return;
-    }
-    syncing = deps.durable(ctx).catch(() => {}).finally(() => {
-      syncing = undefined;
-      if (again) {
-        again = false;
-        startWriteBack();
-      }
-    });
-  };
 
   const jobs = layers.map((layer, i) =>
     (async (): Promise<Extracted | undefined> => {
@@ -236,7 +217,6 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
           const { diffId, blob } = await deps.withMounted(ctx, mounts, (dir) =>
             fetchLayer(svc, ctx, name, layer, id, emit, (stream) => deps.applyLayer(ctx, dir, stream, { format: 'overlay', maxBytes: deps.config.maxLayerUnpackedBytes, handOver: true }), defer),
           );
-          startWriteBack();
           if (diffId !== diffIds[i]) {
             await blob?.discard();
             throw berthError('DataLoss', `layer ${layer.digest}: unpacked diff ID ${diffId} does not match the config's ${diffIds[i]}`);
@@ -251,19 +231,13 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
   const extracted = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
   try {
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    // Before any blob or snapshot the pull wrote becomes visible, either one sync for the whole pull,
-    // or a write-behind mark naming them (their sync runs after the answer, and a start after a
-    // crash drops what it names): a crash then loses a pull, never the data of a committed snapshot or blob.
-    again = false;
-    await syncing;
-    if (deps.writeBehind) {
-      await deps.writeBehind.mark(ctx, {
-        snapshots: extracted.flatMap((ex, i) => (ex?.key ? [chain[i]] : [])),
-        blobs: extracted.flatMap((ex, i) => (ex?.blob ? [layers[i].digest] : [])),
-      });
-    } else if (deps.durable && extracted.some((ex) => ex?.key || ex?.blob)) {
-      await deps.durable(ctx);
-    }
+    // Before any blob or snapshot the pull wrote becomes visible, a write-behind mark names them: their
+    // sync runs after the answer, and a start after a crash drops what it names. A crash then loses a
+    // pull, never the data of a committed snapshot or blob.
+    await deps.writeBehind.mark(ctx, {
+      snapshots: extracted.flatMap((ex, i) => (ex?.key ? [chain[i]] : [])),
+      blobs: extracted.flatMap((ex, i) => (ex?.blob ? [layers[i].digest] : [])),
+    });
     for (const ex of extracted) await ex?.blob?.commit();
     for (let i = 0; i < layers.length; i++) {
       const ex = (results[i] as PromiseFulfilledResult<Extracted | undefined>).value;
@@ -280,8 +254,6 @@ export async function unpackLayers(svc: ImageServiceCore, ctx: Ctx, name: string
       });
       emit({ id, status: 'Pull complete' });
     }
-    // The renames too, before the image record names the blobs: only metadata is left to write.
-    if (deps.durable && !deps.writeBehind && extracted.some((ex) => ex?.blob)) await deps.durable(ctx);
   } finally {
     for (const ex of extracted) await ex?.blob?.discard().catch(() => {});
     const cctx = cleanupCtx(ctx);
@@ -347,8 +319,8 @@ async function fetchLayer(
   defer = false,
 ): Promise<Fetched> {
   const { deps } = svc;
-  // Unpacked as it arrives, the blob's commit waits for the pull's one sync (see unpackLayers).
-  const deferCommit = defer && apply !== undefined && deps.durable !== undefined;
+  // Unpacked as it arrives, the blob's commit waits for the pull's write-behind mark (see unpackLayers).
+  const deferCommit = defer && apply !== undefined;
   let present = await hasBlob(ctx, deps.content, layer.digest);
   let writer: ContentWriter | undefined;
   let src: Readable;
@@ -535,7 +507,7 @@ async function resumeLayer(
   return { diffId: result.diffId };
 }
 
-/** The commit of a verified, flushed download, for after the stores were synced or it was marked; at most once. */
+/** The commit of a verified, flushed download, for after it was marked; at most once. */
 function deferredBlob(svc: ImageServiceCore, ctx: Ctx, writer: ContentWriter, layer: Descriptor): DeferredBlob {
   let committed: Promise<void> | undefined;
   let discarded: Promise<void> | undefined;

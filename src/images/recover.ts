@@ -137,11 +137,10 @@ export async function dropLostLayers(
  * (a record whose manifests cannot be read names nothing here).
  */
 async function someManifest(ctx: Ctx, content: ContentStore, target: Descriptor, platform: Platform, test: (img: ResolvedImage) => boolean): Promise<boolean> {
-  const targets: Descriptor[] = [target];
+  let targets: Descriptor[] = [target];
   if (isIndex(target.mediaType)) {
     try {
-      const index = checkedIndex(await content.readAll(ctx, target.digest, MAX_JSON_BLOB), `index ${target.digest}`);
-      targets.push(...index.manifests.filter((m) => isManifestType(m.mediaType)));
+      targets = checkedIndex(await content.readAll(ctx, target.digest, MAX_JSON_BLOB), `index ${target.digest}`).manifests.filter((m) => isManifestType(m.mediaType));
     } catch {
       return false;
     }

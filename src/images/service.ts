@@ -285,7 +285,7 @@ export class ImageService implements ImageServiceCore {
       return r;
     } finally {
       // What the operation marked in the write-behind is all visible now: its layers' sync starts behind the answer.
-      this.deps.writeBehind?.settle(lease);
+      this.deps.writeBehind.settle(lease);
       const cctx = { ...ctx, signal: AbortSignal.timeout(30_000) };
       await this.deps.leases.delete(cctx, lease).catch((err) => ctx.log.warn('cannot delete lease', { lease, err }));
       if (!ok) await this.deps.gc.collect(cctx).catch((err) => ctx.log.warn('cannot collect what a failed operation left', { err }));

@@ -215,11 +215,11 @@ export interface ImageServiceDeps {
    */
   durable?: (ctx: Ctx) => Promise<void>;
   /**
-   * With it, a pull commits its blobs and snapshots before their bytes are
+   * A pull or load commits its blobs and snapshots before their bytes are
    * durable: it marks them here first, answers, and the sync runs behind the
-   * answer (images/write-behind.ts). Without it, a pull waits for `durable`.
+   * answer (images/write-behind.ts).
    */
-  writeBehind?: WriteBehindRole;
+  writeBehind: WriteBehindRole;
   containers?: ContainerUsageRole;
   registry: RegistryRole;
   credentials: CredentialRole;

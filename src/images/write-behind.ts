@@ -196,11 +196,6 @@ export class WriteBehind {
     return this.#holding(name) !== undefined;
   }
 
-  /** How many marks of this boot wait for a sync (tests, logs). */
-  get pendingCount(): number {
-    return [...this.#marks.values()].filter((m) => !m.lost).length;
-  }
-
   /**
    * Make everything written so far durable and clear the marks done before
    * the sync began. Concurrent callers share a sync that began after they
@@ -309,12 +304,13 @@ export class WriteBehind {
 }
 
 function newMark(seq: number, boot: string, lease: string, snapshots: string[], blobs: Digest[], done: boolean): Mark {
-  let markDone = () => {};
-  const whenDone = new Promise<void>((resolve) => (markDone = resolve));
-  const mark: Mark = { seq, boot, lease, snapshots: [...snapshots], blobs: [...blobs], done, doneRequest: 0, whenDone, markDone: () => {}, lost: false };
-  mark.markDone = () => {
-    mark.done = true;
-    markDone();
+  const { promise: whenDone, resolve } = Promise.withResolvers<void>();
+  const mark: Mark = {
+    seq, boot, lease, snapshots: [...snapshots], blobs: [...blobs], done: false, doneRequest: 0, whenDone, lost: false,
+    markDone: () => {
+      mark.done = true;
+      resolve();
+    },
   };
   if (done) mark.markDone();
   return mark;
