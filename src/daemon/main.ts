@@ -1,3 +1,5 @@
+// First: it puts V8's flag hash back before any built-in is compiled (see the module).
+import { settleV8Flags } from './v8-flags.ts';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -88,6 +90,7 @@ async function main(): Promise<number> {
     throw err;
   }
   log.info('berthd ready', { root, state, address, pid: process.pid, ms: Math.round(process.uptime() * 1000) });
+  settleV8Flags();
 
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
