@@ -51,8 +51,10 @@ export function staleRulesScript(saveText: string, table: string, networkNames: 
 
 export async function removeStaleRules(ctx: Ctx, networkNames: Set<string>, isLive: (containerId: string) => boolean, tables = ['nat', 'filter']): Promise<number> {
   let removed = 0;
-  for (const table of tables) {
-    const save = await run(ctx, 'iptables-save', ['-t', table], { allowFail: true });
+  // The tables are read side by side: each save is a process, on berthd's start path.
+  const saves = await Promise.all(tables.map((table) => run(ctx, 'iptables-save', ['-t', table], { allowFail: true })));
+  for (const [i, table] of tables.entries()) {
+    const save = saves[i];
     if (save.code !== 0) continue;
     const script = staleRulesScript(save.stdout, table, networkNames, isLive);
     if (!script) continue;
