@@ -32,7 +32,7 @@ const usage = `Usage: sh bench/run.sh [pull|images|run|run50|memory|network|cri|
   build     a two-stage Dockerfile (COPY of 2,000 files, three RUNs) cold and with one file changed, against podman build
   all       everything above (run50 and memory share their containers)
 
-  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, network 5, cri 5, docker 10, startup 5, build 3)
+  --rounds N   samples per case (defaults: pull 3, images 15, run 10, run50 2, memory 1, network 5, cri 5, docker 10, startup 5, build 3)
 `;
 
 const BENCHES = ['pull', 'images', 'run', 'run50', 'memory', 'network', 'cri', 'docker', 'startup', 'build'] as const;
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     if (want('images')) await bench('images', async () => [await imagesBench(env, rounds(15))]);
     if (want('run')) await bench('run', async () => [await runBench(env, rounds(10))]);
     if (want('run50') || want('memory')) {
-      await bench('run50', () => run50Bench(env, what === 'memory' ? 1 : rounds(2), { timing: want('run50'), memory: want('memory'), afterBigPull: want('pull') }));
+      await bench('run50', () => run50Bench(env, rounds(what === 'memory' ? 1 : 2), { timing: want('run50'), memory: want('memory'), afterBigPull: want('pull') }));
     }
     if (want('network')) await bench('network', async () => [await networkBench(env, rounds(5))]);
     if (want('cri')) await bench('cri', async () => [await criBench(env, rounds(5))]);

@@ -156,7 +156,9 @@ interface Fleet {
 /**
  * 50 containers started detached one after another, then removed one after
  * another; with `memory`, the memory each running container adds is taken
- * in the first round while all 50 sleep.
+ * in every round while all 50 sleep (berth's idle rows after the big pull,
+ * under `all`, in the first only), and the daemons' fresh rows once per
+ * round before.
  */
 export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: number; timing?: boolean; memory?: boolean; afterBigPull?: boolean } = {}): Promise<BenchResult[]> {
   const count = opts.count ?? 50;
@@ -196,7 +198,7 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   const memory: Series[] = [];
   const memNotes: string[] = [];
   if (opts.memory) {
-    const fresh = await freshMemory(env, opts.afterBigPull ?? false);
+    const fresh = await freshMemory(env, opts.afterBigPull ?? false, rounds);
     memory.push(...fresh.series);
     memNotes.push(...fresh.notes);
   }
@@ -213,9 +215,10 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
         const idle = f.daemonPid ? memOf(f.daemonPid()) : undefined;
         for (let i = 0; i < count; i++, started++) t.start += await f.start(i);
         env.log(`round ${r + 1}/${rounds} ${f.label}: started ${count} in ${t.start.toFixed(0)} ms`);
-        if (opts.memory && r === 0) {
+        if (opts.memory) {
           await sleep(1500);
-          memory.push(...memorySeries(f, count, secs, idle, memNotes));
+          // After the big pull, only the first round's idle is that: later ones follow this bench's own containers.
+          addSamples(memory, memorySeries(f, count, secs, idle, r === 0 ? memNotes : [], r === 0 || !opts.afterBigPull));
         }
         for (let i = 0; i < count; i++, started--) t.rm += await f.remove(i);
         env.log(`round ${r + 1}/${rounds} ${f.label}: removed ${count} in ${t.rm.toFixed(0)} ms`);
@@ -268,7 +271,16 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
   return results;
 }
 
-function memorySeries(f: Fleet, count: number, secs: string, idle: ReturnType<typeof memOf> | undefined, notes: string[]): Series[] {
+/** Add each series' samples to the one of its key in `into`, or the series itself. */
+function addSamples(into: Series[], from: Series[]): void {
+  for (const s of from) {
+    const have = into.find((x) => x.key === s.key);
+    if (have) have.samples.push(...s.samples);
+    else into.push(s);
+  }
+}
+
+function memorySeries(f: Fleet, count: number, secs: string, idle: ReturnType<typeof memOf> | undefined, notes: string[], idleRows: boolean): Series[] {
   const procs = findProcesses(['sleep', secs]);
   const monitors = [...new Set(procs.map((x) => x.ppid))];
   const mon = sumMem(monitors);
@@ -284,8 +296,12 @@ function memorySeries(f: Fleet, count: number, secs: string, idle: ReturnType<ty
     const now = memOf(f.daemonPid());
     daemonGrowth = now.pssKiB - idle.pssKiB;
     out.unshift(
-      { key: `${f.key}-daemon-idle-rss`, label: `${f.key}: daemon RSS idle`, unit: 'MiB', samples: [MiB(idle.rssKiB)] },
-      { key: `${f.key}-daemon-idle-pss`, label: `${f.key}: daemon PSS idle`, unit: 'MiB', samples: [MiB(idle.pssKiB)] },
+      ...(idleRows
+        ? [
+            { key: `${f.key}-daemon-idle-rss`, label: `${f.key}: daemon RSS idle`, unit: 'MiB', samples: [MiB(idle.rssKiB)] },
+            { key: `${f.key}-daemon-idle-pss`, label: `${f.key}: daemon PSS idle`, unit: 'MiB', samples: [MiB(idle.pssKiB)] },
+          ]
+        : []),
       { key: `${f.key}-daemon-busy-rss`, label: `${f.key}: daemon RSS with ${count}`, unit: 'MiB', samples: [MiB(now.rssKiB)] },
     );
   }

@@ -127,24 +127,30 @@ export async function startupBench(env: BenchEnv, rounds: number): Promise<Bench
  * Each daemon's RSS and PSS fresh: started on its startup roots, measured
  * 2 s after it answers, with nothing asked of it since.
  */
-export async function freshMemory(env: BenchEnv, afterBigPull: boolean): Promise<{ series: Series[]; notes: string[] }> {
+export async function freshMemory(env: BenchEnv, afterBigPull: boolean, rounds = 1): Promise<{ series: Series[]; notes: string[] }> {
   const series: Series[] = [];
   const MiB = (kib: number) => kib / 1024;
-  for (const s of await starters(env)) {
-    if (s.skip) {
-      series.push({ key: `${s.key}-fresh-rss`, label: `${s.key}: RSS fresh`, unit: 'MiB', samples: [], skip: s.skip });
-      continue;
-    }
-    const { daemon } = await s.start();
-    try {
-      await sleep(2000);
-      const m = memOf(daemon.pid);
-      series.push(
-        { key: `${s.key}-fresh-rss`, label: `${s.key}: RSS fresh`, unit: 'MiB', samples: [MiB(m.rssKiB)] },
-        { key: `${s.key}-fresh-pss`, label: `${s.key}: PSS fresh`, unit: 'MiB', samples: [MiB(m.pssKiB)] },
-      );
-    } finally {
-      await env.stopDaemon(daemon);
+  const sample = (key: string, label: string, value: number) => {
+    const s = series.find((x) => x.key === key);
+    if (s) s.samples.push(value);
+    else series.push({ key, label, unit: 'MiB', samples: [value] });
+  };
+  // Each round starts every daemon afresh, one after another.
+  for (let r = 0; r < rounds; r++) {
+    for (const s of await starters(env)) {
+      if (s.skip) {
+        if (r === 0) series.push({ key: `${s.key}-fresh-rss`, label: `${s.key}: RSS fresh`, unit: 'MiB', samples: [], skip: s.skip });
+        continue;
+      }
+      const { daemon } = await s.start();
+      try {
+        await sleep(2000);
+        const m = memOf(daemon.pid);
+        sample(`${s.key}-fresh-rss`, `${s.key}: RSS fresh`, MiB(m.rssKiB));
+        sample(`${s.key}-fresh-pss`, `${s.key}: PSS fresh`, MiB(m.pssKiB));
+      } finally {
+        await env.stopDaemon(daemon);
+      }
     }
   }
   series.push({ key: 'limit-fresh', label: "issue 14's limit for berthd fresh", unit: 'MiB', samples: [48] });
