@@ -24,8 +24,10 @@ import { lazyDoor } from './lazy-door.ts';
  * unless `cri.enabled` is false. The socket and the streaming port are bound
  * at start; gRPC and the CRI server are loaded when the first client
  * connects (lazy-door.ts), so a berthd no kubelet talks to never loads them.
- * Its connections are served once that load and the engine's recovery
- * (`ready`) are both done, whichever ends last.
+ * Its connections are served once that load is done: Version at once,
+ * every other call once the engine has recovered (`ready`), as the native
+ * API does, so a kubelet that starts with berthd hears from it before a
+ * long recovery ends.
  */
 export interface CriWiring {
   address: string;
@@ -47,7 +49,7 @@ export async function wireCri(opts: {
   snapshotRoot: string;
   log: Logger;
   shutdown: AbortSignal;
-  /** Settles once the engine has recovered: the door serves no call before. */
+  /** Settles once the engine has recovered: no call but Version is served before. */
   ready: Promise<void>;
 }): Promise<CriWiring | undefined> {
   const cfg = criConfig(opts.cri);
@@ -77,11 +79,11 @@ export async function wireCri(opts: {
   let usage: Promise<{ size: number; inodes: number }> | undefined;
   let server: { forceShutdown(): void } | undefined;
   const door = lazyDoor('CRI', log, async () => {
+    // Not waiting for the engine's recovery: Version answers at once, every other call waits for it (CriDeps.ready).
     const [grpc, { createCriServer }, { acceptConnection }] = await Promise.all([
       import('@grpc/grpc-js'),
       import('../api/cri/server.ts'),
       import('../api/cri/authority-front.ts'),
-      opts.ready,
     ]);
     const grpcServer = createCriServer({
       images: opts.images,
@@ -94,6 +96,7 @@ export async function wireCri(opts: {
       runtimeState: { podCidrs: [] },
       log,
       shutdown: opts.shutdown,
+      ready: opts.ready,
       async readiness() {
         return { runtime: await runtimeReadiness(rt.runtimes[rt.defaultRuntime], rt.monitorPath), network: await networkReadiness(net.pluginDirs) };
       },

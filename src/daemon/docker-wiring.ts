@@ -11,9 +11,9 @@ import { listenUnix } from './socket-bind.ts';
  * The Docker API socket: `[docker] address` (default <state>/docker.sock),
  * with the daemon's socket mode and group, unless `[docker] enabled` is
  * false. The socket is bound at start; the API's code is loaded when its
- * first client connects (lazy-door.ts), and its connections are served once
- * the engine has recovered too (`ready`). `close()` stops it and removes
- * the socket.
+ * first client connects (lazy-door.ts); `/_ping` and `/version` answer
+ * from then on, every other route once the engine has recovered (`ready`),
+ * as on the native API. `close()` stops it and removes the socket.
  */
 export async function wireDocker(cfg: Config, ready: Promise<void>, deps: Omit<DockerApiDeps, 'root'>): Promise<{ close(): Promise<void> }> {
   const d = cfg.sections.daemon;
@@ -22,8 +22,8 @@ export async function wireDocker(cfg: Config, ready: Promise<void>, deps: Omit<D
   const address = (s.address as string) || path.join(d.state as string, 'docker.sock');
   let server: http.Server | undefined;
   const door = lazyDoor('docker API', deps.log, async () => {
-    const [{ createDockerApi }] = await Promise.all([import('../api/docker/api.ts'), ready]);
-    const api = createDockerApi({ ...deps, root: d.root as string });
+    const { createDockerApi } = await import('../api/docker/api.ts');
+    const api = createDockerApi({ ...deps, root: d.root as string, ready });
     server = api;
     return (socket) => api.emit('connection', socket);
   });

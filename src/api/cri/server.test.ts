@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { berthError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/log.ts';
 import { createCriServer, CRI_PROTO_PATH, PROTO_LOADER_OPTIONS } from './server.ts';
 import type { CriDeps } from './types.ts';
@@ -86,6 +87,77 @@ describe('CRI api.proto', () => {
         assert.equal(err.code, grpc.status.UNIMPLEMENTED);
         assert.match(err.details, new RegExp(`runtime\\.v1\\.RuntimeService/${method} is not implemented`));
       });
+    }
+  });
+});
+
+describe('CRI calls while the engine recovers', () => {
+  const def = protoLoader.loadSync(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def) as any;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'berth-cri-ready-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A CRI server whose engine recovers when the test says; its runtime client. */
+  async function serve(ready: Promise<void>): Promise<{ runtime: any; close(): Promise<void> }> {
+    const fine = { ready: true };
+    const deps = {
+      log: silentLogger,
+      shutdown: new AbortController().signal,
+      version: '9.9.9',
+      runtimeState: { podCidrs: [] },
+      readiness: async () => ({ runtime: fine, network: fine }),
+      ready,
+    } as unknown as CriDeps;
+    const server = createCriServer(deps);
+    const address = `unix:${path.join(dir, `cri-${Math.random().toString(36).slice(2)}.sock`)}`;
+    await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    const runtime = new pkg.runtime.v1.RuntimeService(address, grpc.credentials.createInsecure());
+    return {
+      runtime,
+      close: async () => {
+        runtime.close();
+        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      },
+    };
+  }
+  const call = (runtime: any, method: string) =>
+    new Promise<any>((resolve, reject) => runtime[method]({}, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))));
+
+  it('answers Version at once and holds every other call until recovery ends', async () => {
+    const recovered = Promise.withResolvers<void>();
+    const { runtime, close } = await serve(recovered.promise);
+    try {
+      let statusAnswered = false;
+      const status = call(runtime, 'Status').finally(() => (statusAnswered = true));
+      assert.equal((await call(runtime, 'Version')).runtime_version, '9.9.9');
+      assert.equal(statusAnswered, false, 'Status answered before the engine recovered');
+      recovered.resolve();
+      const conditions = (await status).status.conditions.map((c: { type: string; status: boolean }) => [c.type, c.status]);
+      assert.deepEqual(conditions, [['RuntimeReady', true], ['NetworkReady', true]]);
+    } finally {
+      await close();
+    }
+  });
+
+  it("answers a call after a failed recovery with recovery's error, and Version still", async () => {
+    const failed = Promise.reject(berthError('Unavailable', 'berthd could not recover its state: a test says so'));
+    failed.catch(() => {});
+    const { runtime, close } = await serve(failed);
+    try {
+      const err = await call(runtime, 'Status').then(
+        () => assert.fail('Status answered OK'),
+        (e: grpc.ServiceError) => e,
+      );
+      assert.equal(err.code, grpc.status.UNAVAILABLE);
+      assert.match(err.details, /could not recover its state: a test says so/);
+      assert.equal((await call(runtime, 'Version')).runtime_name, 'berth');
+    } finally {
+      await close();
     }
   });
 });

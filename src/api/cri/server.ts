@@ -140,6 +140,7 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
     const schema = CRI_REQUEST_SCHEMAS[rpc];
     (async () => {
       if (schema) checkBody(schema, call.request, 'plain');
+      if (rpc !== 'Version') await deps.ready;
       return fn(ctx, call.request, deps);
     })().then(
       (res) => {
@@ -175,7 +176,10 @@ function serverStream<Req>(
     const ctx = rootCtx({ log, namespace: CRI_NAMESPACE, signal: AbortSignal.any([deps.shutdown, cancel.signal]) });
     // Headers at once: the client knows the stream is open before its first message, which may be long in coming.
     call.sendMetadata(new grpc.Metadata());
-    fn(ctx, deps, (msg) => !call.cancelled && call.write(msg), call.request).then(
+    (async () => {
+      await deps.ready;
+      return fn(ctx, deps, (msg) => !call.cancelled && call.write(msg), call.request);
+    })().then(
       () => {
         if (!call.cancelled) call.end();
       },

@@ -69,6 +69,12 @@ export interface CriDeps {
   log: Logger;
   /** Aborts every call in flight when berthd stops. */
   shutdown: AbortSignal;
+  /**
+   * The end of the engine's recovery at start: every call but Version waits
+   * for it, and answers its error (Unavailable) if recovery failed. Absent:
+   * the engine is there.
+   */
+  ready?: Promise<void>;
 }
 
 export interface CriRuntimeState {

@@ -31,10 +31,12 @@ export interface DockerApiDeps extends SystemDeps, ContainerQueryDeps {
   shutdown: AbortSignal;
   /** `POST /build` and `/build/prune`; without it they answer 501. */
   builder?: Builder;
+  /** The end of the engine's recovery at start; see createDockerServer. */
+  ready?: Promise<void>;
 }
 
 export function createDockerApi(deps: DockerApiDeps): http.Server {
-  return createDockerServer({ router: dockerRoutes(deps), log: deps.log, shutdown: deps.shutdown });
+  return createDockerServer({ router: dockerRoutes(deps), log: deps.log, shutdown: deps.shutdown, ready: deps.ready });
 }
 
 /** The door's router with every route; registering only captures `deps`. */

@@ -57,11 +57,26 @@ export const flag = (v: string | null): boolean => v === '1' || v === 'true' || 
 /** Headers on every answer, as dockerd sends them. */
 export const commonHeaders = { 'api-version': API_VERSION, ostype: 'linux', server: `berth/${process.env.npm_package_version ?? '0.1.0'} (linux)` };
 
-export function createDockerServer(opts: { router: DockerRouter; log: Logger; shutdown: AbortSignal }): http.Server {
+/** What answers while the engine recovers: a client's first probe of the daemon. */
+const ANSWERED_BEFORE_READY = new Set(['/_ping', '/version']);
+
+interface DockerServerOptions {
+  router: DockerRouter;
+  log: Logger;
+  shutdown: AbortSignal;
+  /**
+   * The end of the engine's recovery at start: every route but `/_ping` and
+   * `/version` waits for it, and answers its error (Unavailable) if recovery
+   * failed. Absent: the engine is there.
+   */
+  ready?: Promise<void>;
+}
+
+export function createDockerServer(opts: DockerServerOptions): http.Server {
   return createHttpServer((ex) => void handle(opts, ex));
 }
 
-async function handle(opts: { router: DockerRouter; log: Logger; shutdown: AbortSignal }, ex: HttpExchange): Promise<void> {
+async function handle(opts: DockerServerOptions, ex: HttpExchange): Promise<void> {
   const req = ex.req;
   const url = new URL(req.url ?? '/', 'http://berth');
   const signal = AbortSignal.any([opts.shutdown, ex.gone]);
@@ -73,6 +88,7 @@ async function handle(opts: { router: DockerRouter; log: Logger; shutdown: Abort
     const method = isHead && path === '/_ping' ? 'GET' : (req.method ?? 'GET');
     const m = opts.router.match(method, path);
     if (!m) throw berthError('Unimplemented', `${req.method} ${path} is not implemented by berth`);
+    if (!ANSWERED_BEFORE_READY.has(path)) await opts.ready;
     const dreq: DockerRequest = {
       ctx,
       params: m.params,
