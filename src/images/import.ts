@@ -51,7 +51,10 @@ export async function importRootfs(svc: ImageServiceCore, ctx: Ctx, stream: Read
       let size = 0;
       let head = Buffer.alloc(0);
       let applyDone = false;
-      const applied = deps.withMounted(lctx, mounts, (dir) => deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'plain', maxBytes: deps.config.maxLayerUnpackedBytes }));
+      // Handed over: each chunk is hashed and stored (the writer keeps no reference once its write is done) before it reaches the applier.
+      const applied = deps.withMounted(lctx, mounts, (dir) =>
+        deps.applyLayer(lctx, dir, toApply, { format: sn.capabilities.parallelUnpack ? 'overlay' : 'plain', maxBytes: deps.config.maxLayerUnpackedBytes, handOver: true }),
+      );
       applied.then(() => (applyDone = true), () => (applyDone = true));
       let diffId: Digest;
       let layerDigest: Digest;
