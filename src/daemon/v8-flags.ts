@@ -37,24 +37,25 @@ import { setFlagsFromString } from 'node:v8';
  */
 
 /** The flags bin/berthd passes, each with the default that puts V8's flag hash back. */
-export const START_FLAGS: Readonly<Record<string, string>> = {
+const START_FLAGS: Readonly<Record<string, string>> = {
   '--initial-old-space-size=32': '--initial-old-space-size=0',
   '--optimize-for-size': '--no-optimize-for-size',
   '--expose-gc': '--no-expose-gc',
   '--no-icu-timezone-data': '--icu-timezone-data',
 };
 
-/** Set once berthd is ready: what must hold while it serves, for its own isolate and its workers'. */
-const SERVING_FLAGS = ['--initial-old-space-size=32', '--optimize-for-size', '--no-opt', '--no-maglev', '--no-icu-timezone-data'];
-
 const passed = process.execArgv.filter((a) => a in START_FLAGS);
 let settled = false;
 
-/** berthd is ready: its serving flags from now on; nothing for a berthd started without bin/berthd's flags (tests, tools). */
+/**
+ * berthd is ready: from now on the start flags bin/berthd passed hold again
+ * (for the workers it makes), with the optimising compilers off; nothing for
+ * a berthd started without them (tests, tools).
+ */
 export function settleV8Flags(): void {
   if (settled || !passed.length) return;
   settled = true;
-  setFlagsFromString(SERVING_FLAGS.join(' '));
+  setFlagsFromString([...passed, '--no-opt', '--no-maglev'].join(' '));
 }
 
 // The start flags go back to their defaults before anything else in berthd runs (main.ts imports this module first).
