@@ -71,6 +71,8 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs
 
 const RUNTIME_SERVICE = 'runtime.v1.RuntimeService';
 const IMAGE_SERVICE = 'runtime.v1.ImageService';
+/** What answers while the engine recovers (CriDeps.ready): a kubelet's first probe of the runtime. */
+const ANSWERED_BEFORE_READY = new Set(['Version']);
 
 export function createCriServer(deps: CriDeps): grpc.Server {
   const def = criServiceDefinitions(CRI_PROTO_PATH, PROTO_LOADER_OPTIONS);
@@ -140,7 +142,7 @@ function unary<Req, Res>(deps: CriDeps, rpc: string, fn: UnaryHandler<Req, Res>)
     const schema = CRI_REQUEST_SCHEMAS[rpc];
     (async () => {
       if (schema) checkBody(schema, call.request, 'plain');
-      if (rpc !== 'Version') await deps.ready;
+      if (!ANSWERED_BEFORE_READY.has(rpc)) await deps.ready;
       return fn(ctx, call.request, deps);
     })().then(
       (res) => {
