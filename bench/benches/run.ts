@@ -4,7 +4,7 @@ import type { BenchEnv, Berth } from '../lib/env.ts';
 import { berthSetup, commOf, failure, findProcesses, interleave, memOf, skipUnless, sumMem, type Case } from '../lib/measure.ts';
 import { must, sleep } from '../lib/proc.ts';
 import { freshMemory } from './startup.ts';
-import type { BenchResult, Series } from '../lib/report.ts';
+import { addSamples, type BenchResult, type Series } from '../lib/report.ts';
 
 /** Pulls the tiny image into every store (untimed) and returns what the run benchmarks need. */
 async function prepare(env: BenchEnv) {
@@ -269,15 +269,6 @@ export async function run50Bench(env: BenchEnv, rounds: number, opts: { count?: 
     });
   }
   return results;
-}
-
-/** Add each series' samples to the one of its key in `into`, or the series itself. */
-function addSamples(into: Series[], from: Series[]): void {
-  for (const s of from) {
-    const have = into.find((x) => x.key === s.key);
-    if (have) have.samples.push(...s.samples);
-    else into.push(s);
-  }
 }
 
 function memorySeries(f: Fleet, count: number, secs: string, idle: ReturnType<typeof memOf> | undefined, notes: string[], idleRows: boolean): Series[] {

@@ -5,7 +5,7 @@ import { grpcAnswers, httpAnswers, timeUntil } from '../lib/cri-client.ts';
 import { interleave, memOf, type Case } from '../lib/measure.ts';
 import { sleep } from '../lib/proc.ts';
 import { containerdToml } from '../lib/peer-config.ts';
-import type { BenchResult, Series } from '../lib/report.ts';
+import { addSamples, type BenchResult, type Series } from '../lib/report.ts';
 
 interface Starter {
   key: string;
@@ -130,11 +130,6 @@ export async function startupBench(env: BenchEnv, rounds: number): Promise<Bench
 export async function freshMemory(env: BenchEnv, afterBigPull: boolean, rounds = 1): Promise<{ series: Series[]; notes: string[] }> {
   const series: Series[] = [];
   const MiB = (kib: number) => kib / 1024;
-  const sample = (key: string, label: string, value: number) => {
-    const s = series.find((x) => x.key === key);
-    if (s) s.samples.push(value);
-    else series.push({ key, label, unit: 'MiB', samples: [value] });
-  };
   // Each round starts every daemon afresh, one after another.
   for (let r = 0; r < rounds; r++) {
     for (const s of await starters(env)) {
@@ -146,8 +141,10 @@ export async function freshMemory(env: BenchEnv, afterBigPull: boolean, rounds =
       try {
         await sleep(2000);
         const m = memOf(daemon.pid);
-        sample(`${s.key}-fresh-rss`, `${s.key}: RSS fresh`, MiB(m.rssKiB));
-        sample(`${s.key}-fresh-pss`, `${s.key}: PSS fresh`, MiB(m.pssKiB));
+        addSamples(series, [
+          { key: `${s.key}-fresh-rss`, label: `${s.key}: RSS fresh`, unit: 'MiB', samples: [MiB(m.rssKiB)] },
+          { key: `${s.key}-fresh-pss`, label: `${s.key}: PSS fresh`, unit: 'MiB', samples: [MiB(m.pssKiB)] },
+        ]);
       } finally {
         await env.stopDaemon(daemon);
       }

@@ -12,6 +12,15 @@ export interface Series {
   note?: string;
 }
 
+/** Add each series' samples to the one of its key in `into`, or the series itself: rounds of one measure become one row. */
+export function addSamples(into: Series[], from: Series[]): void {
+  for (const s of from) {
+    const have = into.find((x) => x.key === s.key);
+    if (have) have.samples.push(...s.samples);
+    else into.push(s);
+  }
+}
+
 /** berth's figure over a peer's; target is the ratio the issue asks for (at most). */
 export interface Ratio {
   num: string;
